@@ -1,0 +1,39 @@
+# Minuet developer commands. `make setup` is implied by every target that needs the venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup generate check test bench demo clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+generate: $(STAMP)
+	$(PY) -m codegen.generate
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check codegen runtime generated tests bench
+	$(VENV)/bin/mypy --strict
+
+test: check
+	$(PY) -m codegen.generate --check
+	$(VENV)/bin/pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/minuet check protocols/*.yaml
+	$(PY) -m examples.two_buyer_demo
+
+bench: $(STAMP)
+	$(PY) -m bench.compiler
+	$(PY) -m bench.codegen
+	$(PY) -m bench.runtime
+	$(PY) -m bench.crypto
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,348 @@
+"""The global protocol AST: what a spec says, with a span on every node.
+
+Produced by ``codegen.parse`` (from the YAML node tree), checked by ``codegen.validate``,
+consumed by ``codegen.project``. Everything is immutable; sequences are tuples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from codegen.span import Span
+
+# ---------------------------------------------------------------- payload types
+
+PrimName = Literal["int", "str", "bytes", "bool", "float"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrimType:
+    name: PrimName
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class FixedBytesType:
+    """``bytes32`` and friends: exactly ``size`` bytes (points, scalars, hashes)."""
+
+    size: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ListType:
+    item: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class OptionalType:
+    item: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """A record type declared under ``types:``."""
+
+    name: str
+    span: Span
+
+
+TypeExpr = PrimType | FixedBytesType | ListType | OptionalType | RecordRef
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    name: str
+    fields: tuple[Field, ...]
+    span: Span
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    name: str
+    fields: tuple[Field, ...]
+    span: Span
+    doc: str = ""
+
+
+# ---------------------------------------------------------------- roles
+
+RoleKind = Literal["single", "fixed", "param", "dynamic"]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleDecl:
+    """``Seller`` (single), ``Worker[3]`` (fixed), ``Follower[N]`` (param), ``Signer[*]`` (dynamic)."""
+
+    name: str
+    kind: RoleKind
+    span: Span
+    size: int | str | None = None  # int for fixed, parameter name for param
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A symbolic parameter (``t``, ``N``) bound when a session is opened."""
+
+    name: str
+    span: Span
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GuardVar:
+    """A typed variable a guard may read; the chooser passes it when selecting."""
+
+    name: str
+    type: TypeExpr
+    span: Span
+
+
+# Family indices as written in interactions.
+@dataclass(frozen=True, slots=True)
+class IndexAll:
+    """``Signer[*]``: every member."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConst:
+    """``Worker[2]``."""
+
+    value: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class IndexParam:
+    """``Worker[t]``: a parameter used as an index."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class IndexVar:
+    """``Signer[i]`` / ``Signer[j]``: a bound index variable (all-to-all)."""
+
+    name: str
+    span: Span
+
+
+Bound = int | str  # a literal or a parameter name
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRange:
+    """``Signer[lo..hi]``: members ``lo <= i < hi`` (half-open, so ``0..t`` is t members)."""
+
+    lo: Bound
+    hi: Bound
+    span: Span
+
+
+Index = IndexAll | IndexConst | IndexParam | IndexVar | IndexRange
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRef:
+    """A role as it appears in an interaction; ``index`` only for families."""
+
+    name: str
+    span: Span
+    index: Index | None = None
+
+
+# ---------------------------------------------------------------- annotations and guards
+
+
+@dataclass(frozen=True, slots=True)
+class Annotations:
+    guard_capability: str | None = None
+    flow_cost: int | None = None  # already defaulted to 100 by the parser when annotated
+    journal_facts: tuple[str, ...] = ()
+    journal_merge: str | None = None
+    timeout: float | None = None
+    extensions: tuple[tuple[str, str], ...] = ()  # ``x-`` keys, values as YAML text
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.guard_capability
+            or self.flow_cost is not None
+            or self.journal_facts
+            or self.journal_merge
+        )
+
+
+# Guard expressions: a small restricted language, parsed into this tree, never eval'ed.
+@dataclass(frozen=True, slots=True)
+class GLit:
+    value: int | bool | str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class GName:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class GUnary:
+    op: Literal["not", "-"]
+    operand: GuardExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class GBinary:
+    op: Literal["and", "or", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "//", "%"]
+    left: GuardExpr
+    right: GuardExpr
+    span: Span
+
+
+GuardExpr = GLit | GName | GUnary | GBinary
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    source: str  # the text as written, for error messages
+    expr: GuardExpr
+    span: Span
+
+
+# ---------------------------------------------------------------- interactions
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """``A -> B: Msg``; ``B`` may be a family reference (all, index, range, index var)."""
+
+    sender: RoleRef
+    receiver: RoleRef
+    message: str
+    span: Span
+    message_span: Span
+    annotations: Annotations = field(default_factory=Annotations)
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """``A ->> *: Msg`` / ``A -> *: Msg``: to every other role (each family member included)."""
+
+    sender: RoleRef
+    message: str
+    span: Span
+    message_span: Span
+    annotations: Annotations = field(default_factory=Annotations)
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    label: str
+    body: tuple[Stmt, ...]
+    span: Span
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    at: RoleRef
+    branches: tuple[Branch, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Rec:
+    name: str
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """Counted (``count``) or decided (``decides``): exactly one of them is set."""
+
+    body: tuple[Stmt, ...]
+    span: Span
+    count: Bound | None = None
+    decides: RoleRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Parallel:
+    branches: tuple[tuple[Stmt, ...], ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    target: str
+    args: tuple[RoleRef, ...]
+    span: Span
+
+
+Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call
+
+
+# ---------------------------------------------------------------- protocols
+
+
+@dataclass(frozen=True, slots=True)
+class SubProtocol:
+    """A sub-protocol: formal roles (single roles of the caller are passed in), own body."""
+
+    name: str
+    roles: tuple[RoleDecl, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    name: str
+    file: str
+    span: Span
+    roles: tuple[RoleDecl, ...]
+    messages: tuple[Message, ...]
+    body: tuple[Stmt, ...]
+    namespace: str | None = None
+    doc: str = ""
+    params: tuple[Param, ...] = ()
+    records: tuple[Record, ...] = ()
+    guard_vars: tuple[GuardVar, ...] = ()
+    subprotocols: tuple[SubProtocol, ...] = ()
+    default_timeout: float | None = None
+
+    def role(self, name: str) -> RoleDecl | None:
+        for r in self.roles:
+            if r.name == name:
+                return r
+        return None
+
+    def message(self, name: str) -> Message | None:
+        for m in self.messages:
+            if m.name == name:
+                return m
+        return None

@@ -1,0 +1,174 @@
+"""Local session types: one role's view of a protocol, produced by ``codegen.project``.
+
+A local type is a sequence of local statements; the end of a top-level sequence is End.
+Sub-protocol calls are already inlined; broadcasts and family forms are resolved into
+peers seen from this role. ``codegen.fsm`` turns a local type into a state machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from codegen.ast import Annotations, Bound, Guard
+from codegen.span import Span
+
+# ---------------------------------------------------------------- peers
+
+
+@dataclass(frozen=True, slots=True)
+class PeerOne:
+    """A single (non-family) role."""
+
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerMember:
+    """One member of a family, by literal index or parameter name."""
+
+    role: str
+    index: Bound
+
+
+@dataclass(frozen=True, slots=True)
+class PeerFamily:
+    """Several members of a family: all (``lo``/``hi`` None), a half-open range, and/or
+    every member but this role itself (``exclude_self``, for all-to-all exchanges)."""
+
+    role: str
+    lo: Bound | None = None
+    hi: Bound | None = None
+    exclude_self: bool = False
+
+
+LPeer = PeerOne | PeerMember | PeerFamily
+
+
+# Which members of this role's family take part in a step (None on a step: all do).
+@dataclass(frozen=True, slots=True)
+class OnlyIndex:
+    index: Bound
+
+
+@dataclass(frozen=True, slots=True)
+class OnlyRange:
+    lo: Bound
+    hi: Bound
+
+
+MemberSel = OnlyIndex | OnlyRange
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True, slots=True)
+class LSend:
+    """Send ``message`` to ``to`` (to each member in turn when ``to`` is a PeerFamily)."""
+
+    to: LPeer
+    message: str
+    span: Span
+    annotations: Annotations = field(default_factory=Annotations)
+    only: MemberSel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LRecv:
+    """Receive ``message`` from ``frm`` (a collection, one per member, for a PeerFamily)."""
+
+    frm: LPeer
+    message: str
+    span: Span
+    annotations: Annotations = field(default_factory=Annotations)
+    only: MemberSel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LBranch:
+    label: str
+    body: tuple[LStmt, ...]
+    span: Span
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LSelect:
+    """Internal choice: this role picks a branch; each branch body starts with its send."""
+
+    branches: tuple[LBranch, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LOfferBranch:
+    """One way an offer can go: told by receiving ``message``; ``labels`` are the global
+    branch labels merged into it. ``body`` starts with that LRecv."""
+
+    message: str
+    labels: tuple[str, ...]
+    body: tuple[LStmt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LOffer:
+    """External choice: which branch is known from the label of the next message from ``frm``."""
+
+    frm: LPeer
+    branches: tuple[LOfferBranch, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LRec:
+    name: str
+    body: tuple[LStmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LContinue:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LLoop:
+    """A counted loop: the body runs exactly ``count`` times, no message decides it."""
+
+    count: Bound
+    body: tuple[LStmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LDecideLoop:
+    """A decided loop. For the decider (``decider`` is None) each iteration starts with a
+    continue/exit choice that the runtime sends as a control message to ``inform``; every
+    other participant is told by ``decider`` and gets an offer."""
+
+    decider: LPeer | None
+    inform: tuple[LPeer, ...]
+    body: tuple[LStmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LParallel:
+    """Independent branches this role takes part in concurrently, then joins."""
+
+    branches: tuple[tuple[LStmt, ...], ...]
+    span: Span
+
+
+LStmt = LSend | LRecv | LSelect | LOffer | LRec | LContinue | LLoop | LDecideLoop | LParallel
+
+
+@dataclass(frozen=True, slots=True)
+class LocalType:
+    """The projection of ``protocol`` onto ``role`` (for a family: onto any one member)."""
+
+    protocol: str
+    role: str
+    family: bool
+    body: tuple[LStmt, ...]

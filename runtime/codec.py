@@ -1,0 +1,165 @@
+"""Deterministic binary codec primitives for generated message codecs (sans-IO, no pickle).
+
+Layout: unsigned LEB128 varints for lengths and counts, zigzag varints for ints, IEEE-754
+big-endian doubles, one byte for bools and optional presence. Every decode checks bounds,
+so a hostile frame yields ``DecodeError``, never an IndexError or a huge allocation.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Final, TypeVar
+
+from runtime.errors import DecodeError
+
+T = TypeVar("T")
+
+# An int field carries at most this many bits; bounds hostile varints.
+MAX_INT_BITS: Final = 4096
+_DOUBLE = struct.Struct(">d")
+
+
+class Writer:
+    """Appends encoded values to a buffer."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def getvalue(self) -> bytes:
+        return bytes(self._buf)
+
+    def uvarint(self, n: int) -> None:
+        buf = self._buf
+        while n >= 0x80:
+            buf.append((n & 0x7F) | 0x80)
+            n >>= 7
+        buf.append(n)
+
+    def sint(self, value: int) -> None:
+        if value.bit_length() > MAX_INT_BITS:
+            raise ValueError(f"int field exceeds {MAX_INT_BITS} bits")
+        self.uvarint(value << 1 if value >= 0 else ((-value) << 1) - 1)
+
+    def boolean(self, value: bool) -> None:
+        self._buf.append(1 if value else 0)
+
+    def double(self, value: float) -> None:
+        self._buf += _DOUBLE.pack(value)
+
+    def text(self, value: str) -> None:
+        data = value.encode("utf-8")
+        self.uvarint(len(data))
+        self._buf += data
+
+    def blob(self, value: bytes) -> None:
+        self.uvarint(len(value))
+        self._buf += value
+
+    def fixed(self, value: bytes, size: int) -> None:
+        if len(value) != size:
+            raise ValueError(f"expected exactly {size} bytes, got {len(value)}")
+        self._buf += value
+
+    def seq(self, items: list[T] | tuple[T, ...], item: Callable[[Writer, T], None]) -> None:
+        self.uvarint(len(items))
+        for x in items:
+            item(self, x)
+
+    def opt(self, value: T | None, item: Callable[[Writer, T], None]) -> None:
+        if value is None:
+            self._buf.append(0)
+        else:
+            self._buf.append(1)
+            item(self, value)
+
+
+class Reader:
+    """Reads values back, validating every tag, length and size."""
+
+    __slots__ = ("_data", "_pos")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def _take(self, n: int, what: str) -> bytes:
+        end = self._pos + n
+        if end > len(self._data):
+            raise DecodeError(
+                f"truncated {what}: need {n} bytes at offset {self._pos}, "
+                f"have {len(self._data) - self._pos}"
+            )
+        out = self._data[self._pos : end]
+        self._pos = end
+        return out
+
+    def uvarint(self) -> int:
+        result = 0
+        shift = 0
+        data = self._data
+        while True:
+            if self._pos >= len(data):
+                raise DecodeError(f"truncated varint at offset {self._pos}")
+            b = data[self._pos]
+            self._pos += 1
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                if b == 0 and shift:
+                    raise DecodeError("non-canonical varint (redundant zero byte)")
+                return result
+            shift += 7
+            if shift > MAX_INT_BITS + 7:
+                raise DecodeError(f"varint longer than {MAX_INT_BITS} bits")
+
+    def length(self, what: str) -> int:
+        n = self.uvarint()
+        if n > len(self._data) - self._pos:
+            raise DecodeError(f"{what} length {n} exceeds the {len(self._data) - self._pos} bytes left")
+        return n
+
+    def sint(self) -> int:
+        z = self.uvarint()
+        return (z >> 1) if not z & 1 else -((z + 1) >> 1)
+
+    def boolean(self) -> bool:
+        b = self._take(1, "bool")[0]
+        if b > 1:
+            raise DecodeError(f"invalid bool byte {b}")
+        return b == 1
+
+    def double(self) -> float:
+        return float(_DOUBLE.unpack(self._take(8, "float"))[0])
+
+    def text(self) -> str:
+        raw = self._take(self.length("str"), "str")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DecodeError(f"invalid UTF-8 in str field: {e.reason}") from None
+
+    def blob(self) -> bytes:
+        return self._take(self.length("bytes"), "bytes")
+
+    def fixed(self, size: int) -> bytes:
+        return self._take(size, f"bytes[{size}]")
+
+    def seq(self, item: Callable[[Reader], T]) -> list[T]:
+        # Each element takes at least one byte unless it is empty, so a count larger than
+        # the bytes left is rejected before any allocation.
+        n = self.length("list")
+        return [item(self) for _ in range(n)]
+
+    def opt(self, item: Callable[[Reader], T]) -> T | None:
+        tag = self._take(1, "optional tag")[0]
+        if tag == 0:
+            return None
+        if tag == 1:
+            return item(self)
+        raise DecodeError(f"invalid optional tag {tag}")
+
+    def finish(self) -> None:
+        if self._pos != len(self._data):
+            raise DecodeError(f"{len(self._data) - self._pos} trailing bytes after message")

@@ -1,0 +1,102 @@
+"""The surface generated role classes call: peers, steps and the ``Endpoint`` protocol.
+
+Generated code depends on this module, ``runtime.codec``, ``runtime.linear`` and
+``runtime.errors`` only. Transports (memory, TCP) implement ``Endpoint``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """One participant of a session: a role, or one member of a role family."""
+
+    role: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.role if self.index is None else f"{self.role}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Static facts about one send or receive, emitted by the generator as a constant.
+
+    The runtime enforces the annotations (capability, flow cost, journal facts) and the
+    receive deadline from here, so generated code never carries policy logic itself.
+    """
+
+    protocol: str
+    role: str
+    state: str
+    message: str
+    spec: str  # "protocols/x.yaml:12:5": where the interaction is written
+    capability: str | None = None
+    flow_cost: int | None = None
+    journal_facts: tuple[str, ...] = ()
+    journal_merge: str | None = None
+    timeout: float | None = None  # seconds; None means the session default
+
+
+@dataclass(frozen=True, slots=True)
+class RoleInfo:
+    """A role as declared in a spec; ``size`` is set for families (int, parameter name or '*')."""
+
+    name: str
+    family: bool = False
+    size: int | str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolInfo:
+    """What a transport must know to build a session for a generated protocol."""
+
+    name: str
+    roles: tuple[RoleInfo, ...]
+    params: tuple[str, ...] = ()
+    spec: str = ""
+
+
+class Endpoint(Protocol):
+    """One participant's live session, as seen by its generated state classes."""
+
+    @property
+    def me(self) -> Peer: ...
+
+    def param(self, name: str) -> int:
+        """The run-time value of a symbolic parameter (``t``, ``N``)."""
+        ...
+
+    def family_size(self, family: str) -> int:
+        """How many members a role family has in this session."""
+        ...
+
+    async def send(
+        self, to: Peer, label: str, payload: M, encode: Callable[[M], bytes], step: Step
+    ) -> None:
+        """Send one message; annotations in ``step`` are enforced before anything leaves."""
+        ...
+
+    async def recv(
+        self, frm: Peer, decoders: Mapping[str, Callable[[bytes], object]], step: Step
+    ) -> tuple[str, object]:
+        """Receive the next message from ``frm``; its label must be one of ``decoders``.
+
+        Raises ``RemoteViolation`` for an unexpected label or undecodable payload and
+        ``PeerGone`` when the peer disconnects or the deadline passes.
+        """
+        ...
+
+    def local_violation(self, error: Exception) -> None:
+        """Mark the session failed because our own side broke the protocol."""
+        ...
+
+    async def close(self) -> None:
+        """Finish the session cleanly (called when a role reaches its End state)."""
+        ...

@@ -1,0 +1,91 @@
+"""The runtime's error hierarchy.
+
+Violations are split by who broke the protocol: a ``LocalViolation`` is our own code's fault
+(wrong use of a state, a guard that does not hold), a ``RemoteViolation`` is a peer's fault
+(unexpected label, malformed payload). After either, the session refuses further use.
+"""
+
+from __future__ import annotations
+
+
+class MinuetError(Exception):
+    """Base of every error the runtime raises on purpose."""
+
+
+class LocalViolation(MinuetError):
+    """Our side broke the protocol."""
+
+
+class LinearityError(LocalViolation):
+    """A state object was used a second time."""
+
+    def __init__(self, state: str, method: str, first_use: str) -> None:
+        self.state = state
+        self.method = method
+        self.first_use = first_use
+        super().__init__(
+            f"state {state} was already used (first use at {first_use}); "
+            f"calling {method}() on it again is a linearity violation: "
+            "keep using the state object the previous call returned"
+        )
+
+
+class GuardFailed(LocalViolation):
+    """A choice branch was selected while its `when` guard does not hold."""
+
+    def __init__(self, label: str, guard: str, spec: str) -> None:
+        self.label = label
+        self.guard = guard
+        self.spec = spec
+        super().__init__(f"guard of branch {label!r} does not hold: when {guard!r} ({spec})")
+
+
+class CapabilityDenied(LocalViolation):
+    """The role lacks the capability a send is guarded by; nothing was sent."""
+
+    def __init__(self, role: str, capability: str, step: str) -> None:
+        self.role = role
+        self.capability = capability
+        self.step = step
+        super().__init__(f"role {role} lacks capability {capability!r} required by {step}")
+
+
+class BudgetExhausted(LocalViolation):
+    """The session's flow budget cannot pay for a send; nothing was sent."""
+
+    def __init__(self, cost: int, remaining: int, step: str) -> None:
+        self.cost = cost
+        self.remaining = remaining
+        self.step = step
+        super().__init__(f"flow budget exhausted at {step}: cost {cost}, remaining {remaining}")
+
+
+class SessionClosed(LocalViolation):
+    """The session was closed or already failed; no further use is allowed."""
+
+
+class RemoteViolation(MinuetError):
+    """A peer broke the protocol: unexpected label or malformed payload."""
+
+    def __init__(self, peer: str, state: str, expected: str, got: str) -> None:
+        self.peer = peer
+        self.state = state
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"protocol violation by {peer} in state {state}: expected {expected}, got {got}"
+        )
+
+
+class DecodeError(MinuetError):
+    """Bytes could not be decoded; wrapped into a RemoteViolation by the receiving session."""
+
+
+class PeerGone(MinuetError):
+    """A peer crashed, disconnected or missed the receive deadline."""
+
+    def __init__(self, peer: str, state: str, reason: str) -> None:
+        self.peer = peer
+        self.state = state
+        self.reason = reason
+        super().__init__(f"peer {peer} gone while in state {state}: {reason}")

@@ -1,0 +1,42 @@
+"""Run-time linearity for generated state objects: each may be used exactly once."""
+
+from __future__ import annotations
+
+import sys
+from typing import Final
+
+from runtime.contract import Endpoint
+from runtime.errors import LinearityError
+
+# Generated constructors demand this token, so user code cannot forge states.
+PRIVATE: Final = object()
+
+
+class LinearState:
+    """Base of every generated state class."""
+
+    __slots__ = ("_ep", "_used_at")
+
+    def __init__(self, ep: Endpoint, token: object) -> None:
+        if token is not PRIVATE:
+            raise TypeError(
+                f"{type(self).__name__} has no public constructor: states come from a "
+                "role's entry point or from the previous state's method"
+            )
+        self._ep = ep
+        self._used_at: str | None = None
+
+    def _take(self, method: str) -> Endpoint:
+        """Consume this state for ``method``; a second use raises ``LinearityError``."""
+        if self._used_at is not None:
+            error = LinearityError(type(self).__name__, method, self._used_at)
+            self._ep.local_violation(error)
+            raise error
+        # Frame 2 is the user's code: 0 is _take, 1 the generated method.
+        frame = sys._getframe(2)
+        self._used_at = f"{frame.f_code.co_filename}:{frame.f_lineno} in {method}()"
+        return self._ep
+
+    @property
+    def used(self) -> bool:
+        return self._used_at is not None
