@@ -39,6 +39,7 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M110", "bad-identifier", "a name is not a valid identifier or is reserved"),
     Code("M111", "yaml-anchor", "YAML anchors, aliases and tags are not allowed in specs"),
     Code("M112", "empty-spec", "the file holds no protocol"),
+    Code("M113", "unreadable-file", "the spec file cannot be read or is not UTF-8"),
     # -- names and declarations
     Code("M200", "undefined-role", "an interaction names a role that is not declared"),
     Code("M201", "duplicate-role", "a role is declared twice"),
@@ -70,6 +71,7 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M312", "single-branch-choice", "a choice has fewer than two branches"),
     Code("M313", "continue-across-parallel", "continue jumps out of a parallel branch"),
     Code("M314", "bad-annotation", "an annotation has an invalid value"),
+    Code("M315", "continue-across-loop", "continue jumps out of a loop body"),
     # -- families
     Code("M400", "index-out-of-bounds", "a family index or range is outside the family"),
     Code("M401", "empty-range", "a family range selects no member"),

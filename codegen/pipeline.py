@@ -1,0 +1,76 @@
+"""load -> parse -> validate -> project, as one pure function over the spec text."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from codegen.ast import Protocol
+from codegen.diagnostics import Diagnostic, sort_diagnostics
+from codegen.load import load
+from codegen.local import LocalType
+from codegen.parse import parse
+from codegen.span import Span
+from codegen.validate import validate
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Everything the later stages need; ``locals`` is empty unless the spec has no error."""
+
+    protocol: Protocol | None
+    locals: dict[str, LocalType]
+    diagnostics: tuple[Diagnostic, ...]
+    source: str
+
+    @property
+    def ok(self) -> bool:
+        return self.protocol is not None and not any(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+
+def _has_error(diags: list[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diags)
+
+
+def compile_text(text: str, filename: str) -> Compiled:
+    """Compile spec ``text``; spans name ``filename`` exactly as given."""
+    root, diags = load(text, filename)
+    if root is None:
+        return Compiled(None, {}, sort_diagnostics(diags), text)
+    protocol, parse_diags = parse(root, filename)
+    diags.extend(parse_diags)
+    if protocol is None:
+        return Compiled(None, {}, sort_diagnostics(diags), text)
+    # After a syntax error, parts of the spec were skipped: "unused" findings would be noise.
+    diags.extend(validate(protocol, partial=_has_error(diags)))
+    if _has_error(diags):
+        return Compiled(protocol, {}, sort_diagnostics(diags), text)
+    try:
+        from codegen.project import project_all  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        # Projection is built separately; until it lands the pipeline stops after validation.
+        if exc.name != "codegen.project":
+            raise
+        return Compiled(protocol, {}, sort_diagnostics(diags), text)
+    local_types, project_diags = project_all(protocol)
+    diags.extend(project_diags)
+    if _has_error(diags):
+        return Compiled(protocol, {}, sort_diagnostics(diags), text)
+    return Compiled(protocol, dict(local_types), sort_diagnostics(diags), text)
+
+
+def compile_file(path: str | os.PathLike[str]) -> Compiled:
+    """Read and compile a spec file; unreadable files are a diagnostic, not an exception."""
+    filename = os.fspath(path)
+    try:
+        with open(filename, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        diag = Diagnostic("M113", Span(filename, 0, 0), f"cannot read the spec: {reason}")
+        return Compiled(None, {}, (diag,), "")
+    return compile_text(text, filename)

@@ -1,0 +1,95 @@
+"""Payload type expressions: ``int str bytes bool float bytesN list[T] optional[T] Record``.
+
+Parsed by hand from the string as written so that errors point at the exact character.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+from codegen.ast import (
+    FixedBytesType,
+    ListType,
+    OptionalType,
+    PrimName,
+    PrimType,
+    RecordRef,
+    TypeExpr,
+)
+from codegen.diagnostics import Diagnostic, did_you_mean
+from codegen.span import Span
+
+SpanOf = Callable[[int, int], Span]
+
+PRIMS: Final[tuple[PrimName, ...]] = ("int", "str", "bytes", "bool", "float")
+GENERICS: Final = ("list", "optional")
+MAX_FIXED_BYTES: Final = 4096
+_WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BYTES_N: Final = re.compile(r"bytes([0-9]+)\Z")
+
+_HINT: Final = "types are int, str, bytes, bool, float, bytesN, list[T], optional[T] or a record name"
+
+
+class _Fail(Exception):
+    def __init__(self, diag: Diagnostic) -> None:
+        self.diag = diag
+
+
+def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
+    """Parse a whole type expression; a Diagnostic (M107) when it is malformed."""
+    pos = 0
+
+    def fail(at: int, end: int, msg: str, hint: str = _HINT) -> _Fail:
+        return _Fail(Diagnostic("M107", span_of(at, max(end, at + 1) if end <= len(text) else at), msg, hint))
+
+    def skip() -> None:
+        nonlocal pos
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+
+    def item() -> TypeExpr:
+        nonlocal pos
+        skip()
+        m = _WORD.match(text, pos)
+        if m is None:
+            found = repr(text[pos]) if pos < len(text) else "the end"
+            raise fail(pos, pos + 1, f"expected a type name, found {found}")
+        start, word = pos, m.group()
+        pos = m.end()
+        skip()
+        if word in GENERICS:
+            if pos >= len(text) or text[pos] != "[":
+                raise fail(start, start + len(word), f"'{word}' needs an item type: {word}[T]")
+            pos += 1
+            inner = item()
+            skip()
+            if pos >= len(text) or text[pos] != "]":
+                found = repr(text[pos]) if pos < len(text) else "the end"
+                raise fail(pos, pos + 1, f"expected ']' to close {word}[...], found {found}")
+            pos += 1
+            span = span_of(start, pos)
+            return ListType(inner, span) if word == "list" else OptionalType(inner, span)
+        span = span_of(start, start + len(word))
+        if pos < len(text) and text[pos] == "[":
+            hint = did_you_mean(word, GENERICS) or "only list[T] and optional[T] take a type argument"
+            raise fail(start, start + len(word), f"'{word}' does not take a type argument", hint)
+        if word in PRIMS:
+            return PrimType(word, span)
+        fixed = _BYTES_N.match(word)
+        if fixed:
+            size = int(fixed.group(1)) if len(fixed.group(1)) < 6 else MAX_FIXED_BYTES + 1
+            if not 1 <= size <= MAX_FIXED_BYTES:
+                raise fail(start, start + len(word), f"fixed-size bytes must be 1 to {MAX_FIXED_BYTES} long, not {fixed.group(1)}", "")
+            return FixedBytesType(size, span)
+        return RecordRef(word, span)
+
+    try:
+        result = item()
+        skip()
+        if pos < len(text):
+            raise fail(pos, len(text), f"unexpected {text[pos:]!r} after the type")
+        return result
+    except _Fail as f:
+        return f.diag

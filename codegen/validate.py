@@ -1,0 +1,890 @@
+"""Well-formedness checks over the global AST, one named function per rule.
+
+Every ``check_*`` is a pure function ``Protocol -> Iterable[Diagnostic]`` listed in
+``CHECKS``; ``validate`` runs them all. Merge checks (M303) belong to projection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from codegen.ast import (
+    Bound,
+    Branch,
+    Broadcast,
+    Call,
+    Choice,
+    Continue,
+    FixedBytesType,
+    GBinary,
+    GLit,
+    GName,
+    GuardExpr,
+    GUnary,
+    IndexAll,
+    IndexConst,
+    IndexParam,
+    IndexRange,
+    IndexVar,
+    Interaction,
+    ListType,
+    Loop,
+    OptionalType,
+    Parallel,
+    PrimType,
+    Protocol,
+    Rec,
+    RecordRef,
+    RoleDecl,
+    RoleRef,
+    Stmt,
+    SubProtocol,
+    TypeExpr,
+)
+from codegen.diagnostics import Diagnostic, did_you_mean, sort_diagnostics
+from codegen.names import method_suffix, snake_case
+from codegen.span import Span
+from codegen.typeexpr import PRIMS
+
+Check = Callable[[Protocol], Iterable[Diagnostic]]
+
+# ---------------------------------------------------------------- traversal helpers
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A body and the roles it may name: the protocol itself or one sub-protocol."""
+
+    name: str
+    roles: tuple[RoleDecl, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+    is_sub: bool
+
+    def role(self, name: str) -> RoleDecl | None:
+        for r in self.roles:
+            if r.name == name:
+                return r
+        return None
+
+
+def scopes(p: Protocol) -> list[Scope]:
+    out = [Scope(p.name, p.roles, p.body, p.span, False)]
+    out.extend(Scope(s.name, s.roles, s.body, s.span, True) for s in p.subprotocols)
+    return out
+
+
+def walk(stmts: Iterable[Stmt]) -> Iterator[Stmt]:
+    """Every statement, nested ones included, in source order."""
+    for s in stmts:
+        yield s
+        match s:
+            case Choice():
+                for b in s.branches:
+                    yield from walk(b.body)
+            case Rec() | Loop():
+                yield from walk(s.body)
+            case Parallel():
+                for br in s.branches:
+                    yield from walk(br)
+            case _:
+                pass
+
+
+def refs(s: Stmt) -> Iterator[RoleRef]:
+    """The role references a statement itself names (not those of nested statements)."""
+    match s:
+        case Interaction():
+            yield s.sender
+            yield s.receiver
+        case Broadcast():
+            yield s.sender
+        case Choice():
+            yield s.at
+        case Loop():
+            if s.decides is not None:
+                yield s.decides
+        case Call():
+            yield from s.args
+        case _:
+            pass
+
+
+def _subs(p: Protocol) -> dict[str, SubProtocol]:
+    out: dict[str, SubProtocol] = {}
+    for s in p.subprotocols:
+        out.setdefault(s.name, s)
+    return out
+
+
+def _is_multi(ref: RoleRef) -> bool:
+    return isinstance(ref.index, IndexAll | IndexRange)
+
+
+def same_actor(a: RoleRef, b: RoleRef) -> bool:
+    """Whether two references certainly denote the same single participant."""
+    if a.name != b.name:
+        return False
+    ia, ib = a.index, b.index
+    if ia is None or ib is None:
+        return ia is None and ib is None
+    if isinstance(ia, IndexConst) and isinstance(ib, IndexConst):
+        return ia.value == ib.value
+    if isinstance(ia, IndexParam) and isinstance(ib, IndexParam):
+        return ia.name == ib.name
+    return False
+
+
+def show(ref: RoleRef) -> str:
+    match ref.index:
+        case None:
+            return ref.name
+        case IndexAll():
+            return f"{ref.name}[*]"
+        case IndexConst():
+            return f"{ref.name}[{ref.index.value}]"
+        case IndexParam() | IndexVar():
+            return f"{ref.name}[{ref.index.name}]"
+        case IndexRange():
+            return f"{ref.name}[{ref.index.lo}..{ref.index.hi}]"
+
+
+# ---------------------------------------------------------------- declarations
+
+
+def check_duplicate_roles(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        seen: dict[str, RoleDecl] = {}
+        for r in sc.roles:
+            if r.name in seen:
+                yield Diagnostic("M201", r.span, f"role {r.name} is declared twice", f"first declared on line {seen[r.name].span.line}")
+            else:
+                seen[r.name] = r
+
+
+def check_duplicate_messages(p: Protocol) -> Iterable[Diagnostic]:
+    seen: dict[str, Span] = {}
+    for kind, name, span in [("record", r.name, r.span) for r in p.records] + [("message", m.name, m.span) for m in p.messages]:
+        if name in seen:
+            yield Diagnostic("M204", span, f"{kind} {name} is declared twice", f"messages and records share one namespace; first declared on line {seen[name].line}")
+        else:
+            seen[name] = span
+
+
+def check_duplicate_params(p: Protocol) -> Iterable[Diagnostic]:
+    seen: dict[str, Span] = {}
+    for name, span in [(x.name, x.span) for x in p.params] + [(v.name, v.span) for v in p.guard_vars]:
+        if name in seen:
+            yield Diagnostic("M210", span, f"{name!r} is declared twice", f"parameters and guard variables share one namespace; first declared on line {seen[name].line}")
+        else:
+            seen[name] = span
+
+
+def check_duplicate_fields(p: Protocol) -> Iterable[Diagnostic]:
+    for owner, fields in [(m.name, m.fields) for m in p.messages] + [(r.name, r.fields) for r in p.records]:
+        seen: set[str] = set()
+        for f in fields:
+            if f.name in seen:
+                yield Diagnostic("M207", f.span, f"{owner} has two fields named {f.name}")
+            seen.add(f.name)
+
+
+def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
+    """Distinct spec names that the generator would map to one identifier (see codegen.names)."""
+
+    def collide(items: Iterable[tuple[str, Span]], what: str, mapping: Callable[[str], str]) -> Iterator[Diagnostic]:
+        seen: dict[str, tuple[str, Span]] = {}
+        for name, span in items:
+            key = mapping(name)
+            if key in seen and seen[key][0] != name:
+                first, first_span = seen[key]
+                yield Diagnostic(
+                    "M211",
+                    span,
+                    f"{what} {name} and {first} both become {key!r} in generated code",
+                    f"{first} is declared on line {first_span.line}; rename one of them",
+                )
+            seen.setdefault(key, (name, span))
+
+    yield from collide(((m.name, m.span) for m in p.messages), "messages", method_suffix)
+    for sc in scopes(p):
+        yield from collide(((r.name, r.span) for r in sc.roles), "roles", snake_case)
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Choice):
+                yield from collide(((b.label, b.span) for b in s.branches), "labels", method_suffix)
+
+
+def _type_refs(t: TypeExpr) -> Iterator[RecordRef]:
+    match t:
+        case RecordRef():
+            yield t
+        case ListType() | OptionalType():
+            yield from _type_refs(t.item)
+        case PrimType() | FixedBytesType():
+            pass
+
+
+def check_undefined_types(p: Protocol) -> Iterable[Diagnostic]:
+    records = {r.name for r in p.records}
+    types = [f.type for m in p.messages for f in m.fields] + [f.type for r in p.records for f in r.fields]
+    types += [v.type for v in p.guard_vars]
+    for t in types:
+        for ref in _type_refs(t):
+            if ref.name not in records:
+                hint = did_you_mean(ref.name, [*records, *PRIMS]) or "declare it under types:, or use int, str, bytes, bool, float, bytesN, list[T], optional[T]"
+                yield Diagnostic("M206", ref.span, f"undefined type {ref.name!r}", hint)
+
+
+def check_recursive_records(p: Protocol) -> Iterable[Diagnostic]:
+    """A record reaching itself through plain fields (list/optional are indirections)."""
+    direct: dict[str, list[str]] = {}
+    for r in p.records:
+        direct[r.name] = [f.type.name for f in r.fields if isinstance(f.type, RecordRef)]
+    for r in p.records:
+        stack = list(direct.get(r.name, []))
+        seen: set[str] = set()
+        while stack:
+            name = stack.pop()
+            if name == r.name:
+                yield Diagnostic("M208", r.span, f"record {r.name} contains itself", "break the cycle with optional[...] or list[...]")
+                break
+            if name not in seen:
+                seen.add(name)
+                stack.extend(direct.get(name, []))
+
+
+# ---------------------------------------------------------------- roles and messages
+
+
+def check_undefined_roles(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        names = [r.name for r in sc.roles]
+        for s in walk(sc.body):
+            for ref in refs(s):
+                if sc.role(ref.name) is None:
+                    where = f" of sub-protocol {sc.name}" if sc.is_sub else ""
+                    yield Diagnostic("M200", ref.span, f"undefined role {ref.name}", did_you_mean(ref.name, names) or f"declare it under roles{where}")
+
+
+def _used_roles(sc: Scope) -> set[str]:
+    used: set[str] = set()
+    for s in walk(sc.body):
+        if isinstance(s, Broadcast):
+            return {r.name for r in sc.roles}
+        used.update(r.name for r in refs(s))
+    return used
+
+
+def check_unused_roles(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        used = _used_roles(sc)
+        for r in sc.roles:
+            if r.name not in used:
+                yield Diagnostic("M202", r.span, f"role {r.name} takes part in no interaction", "remove it from roles, or give it something to do")
+
+
+def check_undefined_messages(p: Protocol) -> Iterable[Diagnostic]:
+    names = [m.name for m in p.messages]
+    records = {r.name for r in p.records}
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Interaction | Broadcast) and p.message(s.message) is None:
+                hint = did_you_mean(s.message, names) or "declare it under messages"
+                if s.message in records:
+                    hint = f"{s.message} is a record type; declare a message that carries it"
+                yield Diagnostic("M203", s.message_span, f"undefined message {s.message}", hint)
+
+
+def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
+    sent = {s.message for sc in scopes(p) for s in walk(sc.body) if isinstance(s, Interaction | Broadcast)}
+    for m in p.messages:
+        if m.name not in sent:
+            yield Diagnostic("M205", m.span, f"message {m.name} is never sent", "remove it, or send it in an interaction")
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _bound_names(b: Bound) -> list[str]:
+    return [b] if isinstance(b, str) else []
+
+
+def check_params(p: Protocol) -> Iterable[Diagnostic]:
+    params = {x.name for x in p.params}
+    hint_list = ", ".join(sorted(params)) or "none"
+
+    def undefined(name: str, span: Span, what: str, hint: str = "") -> Diagnostic:
+        hint = hint or did_you_mean(name, params) or f"declare it under params (declared: {hint_list})"
+        return Diagnostic("M209", span, f"undefined parameter {name!r} {what}", hint)
+
+    for r in p.roles:
+        if r.kind == "param" and isinstance(r.size, str) and r.size not in params:
+            yield undefined(r.size, r.span, f"as the size of {r.name}")
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Loop) and isinstance(s.count, str) and s.count not in params:
+                yield undefined(s.count, s.span, "as a loop count")
+            paired = _index_var_pair(s)
+            for ref in refs(s):
+                idx = ref.index
+                if isinstance(idx, IndexRange):
+                    for b in (idx.lo, idx.hi):
+                        if isinstance(b, str) and b not in params:
+                            yield undefined(b, idx.span, "in a range")
+                elif isinstance(idx, IndexVar) and not paired:
+                    yield undefined(
+                        idx.name,
+                        idx.span,
+                        f"as an index of {ref.name}",
+                        did_you_mean(idx.name, params)
+                        or "declare it under params; index variables appear only in the all-to-all form F[i] -> F[j]",
+                    )
+
+
+def _index_var_pair(s: Stmt) -> bool:
+    return isinstance(s, Interaction) and isinstance(s.sender.index, IndexVar) and isinstance(s.receiver.index, IndexVar)
+
+
+# ---------------------------------------------------------------- families
+
+
+def _size(decl: RoleDecl) -> int | None:
+    return decl.size if decl.kind == "fixed" and isinstance(decl.size, int) else None
+
+
+def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[Diagnostic]:
+    idx = ref.index
+    if decl.kind == "single":
+        if idx is not None:
+            yield Diagnostic("M403", idx.span, f"{ref.name} is a single role and takes no index", f"write {ref.name}")
+        return
+    if idx is None:
+        if not allow_missing:
+            yield Diagnostic("M404", ref.span, f"{ref.name} is a family: say which members", f"write {ref.name}[*] for all, {ref.name}[0] for one, or {ref.name}[0..t] for a range")
+        return
+    size = _size(decl)
+    if isinstance(idx, IndexConst) and size is not None and idx.value >= size:
+        yield Diagnostic("M400", idx.span, f"index {idx.value} is outside {ref.name}, which has members 0..{size - 1}")
+    if isinstance(idx, IndexRange):
+        lo, hi = idx.lo, idx.hi
+        if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+            yield Diagnostic("M402", idx.span, f"range {lo}..{hi} is reversed", f"ranges are lo..hi with lo <= hi (half-open): write {hi}..{lo}")
+        elif lo == hi:
+            yield Diagnostic("M401", idx.span, f"range {lo}..{hi} selects no member", "ranges are half-open: lo..hi selects lo <= i < hi")
+        elif size is not None:
+            for b in (lo, hi):
+                if isinstance(b, int) and (b > size or (b is lo and b >= size)):
+                    yield Diagnostic("M400", idx.span, f"range {lo}..{hi} is outside {ref.name}, which has {size} members")
+                    break
+
+
+def check_family_indices(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            for ref in refs(s):
+                decl = sc.role(ref.name)
+                if decl is not None:
+                    # Call arguments get their own, more specific error (M502).
+                    yield from _check_index(ref, decl, allow_missing=isinstance(s, Call))
+
+
+def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
+    """Index variables (M405) and combinations of family references projection cannot handle (M406)."""
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Interaction):
+                snd, rcv = s.sender, s.receiver
+                if _index_var_pair(s):
+                    assert isinstance(snd.index, IndexVar) and isinstance(rcv.index, IndexVar)
+                    if snd.name != rcv.name:
+                        yield Diagnostic("M406", s.span, f"{show(snd)} -> {show(rcv)}: index variables relate members of one family", f"all-to-all is {snd.name}[i] -> {snd.name}[j]; between families use {show(snd).split('[')[0]}[*] -> {rcv.name}[...] steps")
+                    elif snd.index.name == rcv.index.name:
+                        yield Diagnostic("M405", rcv.index.span, f"{show(snd)} -> {show(rcv)} uses one variable on both sides", f"use two distinct variables: {snd.name}[i] -> {snd.name}[j]")
+                elif _is_multi(snd) and _is_multi(rcv):
+                    yield Diagnostic("M406", s.span, f"{show(snd)} -> {show(rcv)}: many-to-many steps are not supported", "split it: collect at one role, then send to the family")
+                elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
+                    yield Diagnostic("M406", s.span, f"{show(snd)} -> {show(rcv)}: a family step that may include a member sending to itself", f"for all-to-all write {snd.name}[i] -> {snd.name}[j]")
+            elif isinstance(s, Broadcast) and (_is_multi(s.sender) or isinstance(s.sender.index, IndexVar)):
+                yield Diagnostic("M406", s.sender.span, f"a broadcast is sent by one role, not {show(s.sender)}")
+            elif isinstance(s, Choice) and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
+                yield Diagnostic("M406", s.at.span, f"a choice is made by one role, not {show(s.at)}", f"choose at one member, e.g. {s.at.name}[0]")
+
+
+def check_self_send(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Interaction) and same_actor(s.sender, s.receiver):
+                yield Diagnostic("M300", s.receiver.span, f"{show(s.sender)} sends {s.message} to itself", "a message goes from one role to another")
+
+
+# ---------------------------------------------------------------- choices
+
+
+def _first_actors(stmts: tuple[Stmt, ...], p: Protocol, recs: dict[str, tuple[Stmt, ...]], seen: frozenset[str]) -> list[tuple[RoleRef | None, Span]]:
+    """Who acts first in ``stmts`` on every path (None: nobody, e.g. an empty body)."""
+    if not stmts:
+        return []
+    s = stmts[0]
+    match s:
+        case Interaction() | Broadcast():
+            return [(s.sender, s.sender.span)]
+        case Choice():
+            return [(s.at, s.at.span)]
+        case Rec():
+            return _first_actors(s.body, p, {**recs, s.name: s.body}, seen)
+        case Loop():
+            if s.decides is not None:
+                return [(s.decides, s.decides.span)]
+            return _first_actors(s.body, p, recs, seen)
+        case Parallel():
+            return [a for br in s.branches for a in _first_actors(br, p, recs, seen)]
+        case Continue():
+            key = "rec " + s.name
+            if s.name not in recs or key in seen:
+                return [(None, s.span)]
+            return _first_actors(recs[s.name], p, recs, seen | {key})
+        case Call():
+            sub = _subs(p).get(s.target)
+            key = "call " + s.target
+            if sub is None or key in seen or len(sub.roles) != len(s.args):
+                return []
+            mapping = {f.name: a for f, a in zip(sub.roles, s.args, strict=True)}
+            out: list[tuple[RoleRef | None, Span]] = []
+            for ref, _ in _first_actors(sub.body, p, {}, seen | {key}):
+                out.append((mapping.get(ref.name, ref) if ref is not None else None, s.span))
+            return out
+
+
+def check_choices(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        yield from _check_choices(sc.body, p, {})
+
+
+def _check_choices(stmts: tuple[Stmt, ...], p: Protocol, recs: dict[str, tuple[Stmt, ...]]) -> Iterator[Diagnostic]:
+    for s in stmts:
+        match s:
+            case Choice():
+                yield from _check_one_choice(s, p, recs)
+                for b in s.branches:
+                    yield from _check_choices(b.body, p, recs)
+            case Rec():
+                yield from _check_choices(s.body, p, {**recs, s.name: s.body})
+            case Loop():
+                yield from _check_choices(s.body, p, recs)
+            case Parallel():
+                for br in s.branches:
+                    yield from _check_choices(br, p, recs)
+            case _:
+                pass
+
+
+def _check_one_choice(c: Choice, p: Protocol, recs: dict[str, tuple[Stmt, ...]]) -> Iterator[Diagnostic]:
+    if len(c.branches) < 2:
+        yield Diagnostic("M312", c.span, f"choice at {show(c.at)} has {len(c.branches)} branch{'es' if len(c.branches) != 1 else ''}", "a choice needs at least two branches; without a choice, write the statements directly")
+    labels: dict[str, Branch] = {}
+    for b in c.branches:
+        if b.label in labels:
+            yield Diagnostic("M301", b.span, f"choice at {show(c.at)} has two branches labelled {b.label}")
+        labels.setdefault(b.label, b)
+        for actor, span in _first_actors(b.body, p, recs, frozenset()):
+            if actor is None:
+                yield Diagnostic("M302", span, f"branch {b.label!r} starts without an action of the chooser {show(c.at)}", "start every branch with a message sent by the chooser, so the others learn the branch")
+            elif not same_actor(actor, c.at):
+                yield Diagnostic("M302", span, f"branch {b.label!r} starts with an action of {show(actor)}, not of the chooser {show(c.at)}", "start every branch with a message sent by the chooser, so the others learn the branch")
+
+
+# ---------------------------------------------------------------- recursion and bodies
+
+
+def check_recursion(p: Protocol) -> Iterable[Diagnostic]:
+    out: list[Diagnostic] = []
+    subs = _subs(p)
+    for sc in scopes(p):
+        _rec_walk(sc.body, (), frozenset(), subs, out)
+    return out
+
+
+Frame = tuple[str, str]  # ("rec", name) | ("parallel", "") | ("loop", "")
+
+
+def _rec_names(frames: tuple[Frame, ...]) -> frozenset[str]:
+    return frozenset(n for k, n in frames if k == "rec")
+
+
+def _rec_walk(stmts: tuple[Stmt, ...], frames: tuple[Frame, ...], guarded: frozenset[str], subs: dict[str, SubProtocol], out: list[Diagnostic]) -> frozenset[str]:
+    """Walk a sequence; returns the recs guarded (an interaction seen since entry) after it."""
+    after: Continue | None = None
+    flagged = False
+    for s in stmts:
+        if after is not None and not flagged:
+            out.append(Diagnostic("M310", s.span, f"this statement follows 'continue {after.name}' and can never run", "move it before the continue, or remove it"))
+            flagged = True
+        match s:
+            case Interaction() | Broadcast():
+                guarded = _rec_names(frames)
+            case Continue():
+                _check_continue(s, frames, guarded, out)
+                after = s
+            case Rec():
+                if s.name in _rec_names(frames):
+                    out.append(Diagnostic("M306", s.span, f"rec {s.name} shadows an enclosing rec of the same name", "give the inner rec another name"))
+                inner = _rec_walk(s.body, (*frames, ("rec", s.name)), guarded, subs, out)
+                guarded = inner - {s.name}
+            case Choice():
+                results = [_rec_walk(b.body, frames, guarded, subs, out) for b in s.branches]
+                if results:
+                    guarded = frozenset.intersection(*results)
+            case Loop():
+                inner = _rec_walk(s.body, (*frames, ("loop", "")), guarded, subs, out)
+                if s.decides is not None:
+                    guarded = _rec_names(frames)  # the decider's control message is an interaction
+                elif isinstance(s.count, int) and s.count > 0:
+                    guarded = guarded | inner
+            case Parallel():
+                results = [_rec_walk(br, (*frames, ("parallel", "")), guarded, subs, out) for br in s.branches]
+                guarded = guarded.union(*results)
+            case Call():
+                sub = subs.get(s.target)
+                if sub is not None and any(isinstance(x, Interaction | Broadcast) for x in walk(sub.body)):
+                    guarded = _rec_names(frames)
+    return guarded
+
+
+def _check_continue(s: Continue, frames: tuple[Frame, ...], guarded: frozenset[str], out: list[Diagnostic]) -> None:
+    barrier = ""
+    for kind, name in reversed(frames):
+        if kind == "rec" and name == s.name:
+            if barrier == "parallel":
+                out.append(Diagnostic("M313", s.span, f"continue {s.name} jumps out of a parallel branch", "branches of parallel must each end; put the rec inside the branch or around the parallel"))
+            elif barrier == "loop":
+                out.append(Diagnostic("M315", s.span, f"continue {s.name} jumps out of a loop body", "a loop body runs to its end each iteration; use a rec inside the loop, or a choice in a rec instead of the loop"))
+            elif s.name not in guarded:
+                out.append(Diagnostic("M304", s.span, f"continue {s.name} is reached without any interaction since rec {s.name}", "put at least one interaction before the continue"))
+            return
+        if kind in ("parallel", "loop") and not barrier:
+            barrier = kind
+    names = _rec_names(frames)
+    out.append(Diagnostic("M305", s.span, f"continue {s.name} is not inside a rec {s.name}", did_you_mean(s.name, names) or "continue may only name an enclosing rec"))
+
+
+def check_empty_bodies(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        if not sc.body:
+            what = f"sub-protocol {sc.name}" if sc.is_sub else f"protocol {sc.name}"
+            yield Diagnostic("M309", sc.span, f"{what} has no interactions")
+        for s in walk(sc.body):
+            match s:
+                case Choice():
+                    for b in s.branches:
+                        if not b.body:
+                            yield Diagnostic("M309", b.span, f"branch {b.label!r} is empty", "every branch starts with a message from the chooser")
+                case Rec() if not s.body:
+                    yield Diagnostic("M309", s.span, f"rec {s.name} is empty")
+                case Loop() if not s.body:
+                    yield Diagnostic("M309", s.span, "the loop body is empty")
+                case Parallel():
+                    if not s.branches:
+                        yield Diagnostic("M309", s.span, "parallel has no branches")
+                    for n, br in enumerate(s.branches, start=1):
+                        if not br:
+                            yield Diagnostic("M309", s.span, f"branch {n} of parallel is empty")
+                case _:
+                    pass
+
+
+# ---------------------------------------------------------------- loops
+
+
+def _participants(stmts: Iterable[Stmt], roles: tuple[RoleDecl, ...]) -> set[str]:
+    out: set[str] = set()
+    for s in walk(stmts):
+        if isinstance(s, Broadcast):
+            out.update(r.name for r in roles)
+        out.update(r.name for r in refs(s))
+    return out
+
+
+def check_loops(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if not isinstance(s, Loop):
+                continue
+            if s.count is None and s.decides is None:
+                yield Diagnostic("M311", s.span, "the loop has neither count nor decides", "add count: N (runs N times) or decides: Role (that role chooses each time)")
+                continue
+            if s.count is not None and s.decides is not None:
+                yield Diagnostic("M311", s.span, "the loop has both count and decides", "keep one: count runs a fixed number of times, decides lets a role choose")
+                continue
+            d = s.decides
+            if d is None:
+                continue
+            decl = sc.role(d.name)
+            if decl is None:
+                continue
+            if decl.kind != "single" and (d.index is None or _is_multi(d) or isinstance(d.index, IndexVar)):
+                yield Diagnostic("M307", d.span, f"a loop is decided by one role, not {show(d)}", f"name one member, e.g. {d.name}[0]")
+            elif s.body and d.name not in _participants(s.body, sc.roles):
+                yield Diagnostic("M307", d.span, f"{show(d)} decides the loop but takes no part in its body", "the decider must send or receive in the loop body")
+
+
+# ---------------------------------------------------------------- guards
+
+_NUM = frozenset({"int", "float"})
+
+
+def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str | None:
+    """The type of ``e`` (int, float, bool, str, or another payload type name); None if unknown."""
+    match e:
+        case GLit():
+            return "bool" if isinstance(e.value, bool) else "int" if isinstance(e.value, int) else "str"
+        case GName():
+            if e.name not in env:
+                out.append(Diagnostic("M212", e.span, f"guard reads {e.name!r}, which is neither a parameter nor a guard variable", did_you_mean(e.name, env) or "declare it under params or vars"))
+                return None
+            return env[e.name]
+        case GUnary():
+            t = _guard_type(e.operand, env, out)
+            want = "bool" if e.op == "not" else "a number"
+            ok = t == "bool" if e.op == "not" else t in _NUM
+            if t is not None and not ok:
+                out.append(Diagnostic("M213", e.operand.span, f"'{e.op}' needs {want}, found {t}"))
+                return None
+            return t
+        case GBinary():
+            lt = _guard_type(e.left, env, out)
+            rt = _guard_type(e.right, env, out)
+            if lt is None or rt is None:
+                return None
+            if e.op in ("and", "or"):
+                for side, t in ((e.left, lt), (e.right, rt)):
+                    if t != "bool":
+                        out.append(Diagnostic("M213", side.span, f"'{e.op}' needs booleans, found {t}", "compare it, e.g. x > 0"))
+                        return None
+                return "bool"
+            if e.op in ("==", "!="):
+                if lt != rt and not (lt in _NUM and rt in _NUM):
+                    out.append(Diagnostic("M213", e.span, f"'{e.op}' compares {lt} with {rt}"))
+                    return None
+                return "bool"
+            for side, t in ((e.left, lt), (e.right, rt)):
+                if t not in _NUM:
+                    out.append(Diagnostic("M213", side.span, f"'{e.op}' needs numbers, found {t}"))
+                    return None
+            if e.op in ("<", "<=", ">", ">="):
+                return "bool"
+            return "int" if lt == rt == "int" else "float"
+
+
+def _type_name(t: TypeExpr) -> str:
+    match t:
+        case PrimType():
+            return t.name
+        case FixedBytesType():
+            return f"bytes{t.size}"
+        case ListType():
+            return f"list[{_type_name(t.item)}]"
+        case OptionalType():
+            return f"optional[{_type_name(t.item)}]"
+        case RecordRef():
+            return t.name
+
+
+def check_guards(p: Protocol) -> Iterable[Diagnostic]:
+    env = {x.name: "int" for x in p.params}
+    env.update({v.name: _type_name(v.type) for v in p.guard_vars})
+    out: list[Diagnostic] = []
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Choice):
+                for b in s.branches:
+                    if b.guard is None:
+                        continue
+                    before = len(out)
+                    t = _guard_type(b.guard.expr, env, out)
+                    if t is not None and t != "bool" and len(out) == before:
+                        out.append(Diagnostic("M213", b.guard.expr.span, f"a guard must be a condition (bool), found {t}", "compare it, e.g. x > 0"))
+    return out
+
+
+# ---------------------------------------------------------------- parallel
+
+
+def _channels(stmts: Iterable[Stmt], p: Protocol, roles: tuple[RoleDecl, ...], depth: int = 0) -> Iterator[tuple[str, str, Span]]:
+    """(sender, receiver, span) of every message in ``stmts``, family members folded together."""
+    subs = _subs(p)
+    for s in walk(stmts):
+        match s:
+            case Interaction():
+                yield s.sender.name, s.receiver.name, s.span
+            case Broadcast():
+                for r in roles:
+                    if r.name != s.sender.name or r.kind != "single":
+                        yield s.sender.name, r.name, s.span
+            case Loop() if s.decides is not None:
+                for name in sorted(_participants(s.body, roles) - {s.decides.name}):
+                    yield s.decides.name, name, s.span
+            case Call():
+                sub = subs.get(s.target)
+                if sub is not None and depth < 8 and len(sub.roles) == len(s.args):
+                    mapping = {f.name: a.name for f, a in zip(sub.roles, s.args, strict=True)}
+                    for a, b, _ in _channels(sub.body, p, sub.roles, depth + 1):
+                        yield mapping.get(a, a), mapping.get(b, b), s.span
+            case _:
+                pass
+
+
+def check_parallel_races(p: Protocol) -> Iterable[Diagnostic]:
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if not isinstance(s, Parallel):
+                continue
+            earlier: dict[tuple[str, str], Span] = {}
+            for br in s.branches:
+                mine: dict[tuple[str, str], Span] = {}
+                for a, b, span in _channels(br, p, sc.roles):
+                    mine.setdefault((a, b), span)
+                for pair, span in mine.items():
+                    if pair in earlier:
+                        yield Diagnostic(
+                            "M308",
+                            span,
+                            f"parallel branches both send {pair[0]} -> {pair[1]}; the order on that channel is undefined",
+                            f"an earlier branch uses it on line {earlier[pair].line}; sequence them or use distinct roles",
+                        )
+                for pair, span in mine.items():
+                    earlier.setdefault(pair, span)
+
+
+# ---------------------------------------------------------------- sub-protocols
+
+
+def check_calls(p: Protocol) -> Iterable[Diagnostic]:
+    subs = _subs(p)
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if not isinstance(s, Call):
+                continue
+            sub = subs.get(s.target)
+            if sub is None:
+                yield Diagnostic("M500", s.span, f"undefined sub-protocol {s.target}", did_you_mean(s.target, subs) or "define it under subprotocols")
+                continue
+            if len(s.args) != len(sub.roles):
+                formals = ", ".join(r.name for r in sub.roles)
+                yield Diagnostic("M501", s.span, f"{s.target} takes {len(sub.roles)} role{'s' if len(sub.roles) != 1 else ''} ({formals}), {len(s.args)} given")
+            for n, a in enumerate(s.args):
+                decl = sc.role(a.name)
+                if decl is not None and decl.kind != "single" and (a.index is None or _is_multi(a) or isinstance(a.index, IndexVar)):
+                    yield Diagnostic("M502", a.span, f"{show(a)} is a family, but {s.target} expects a single role", f"pass one member, e.g. {a.name}[0]")
+                for b in s.args[:n]:
+                    if same_actor(a, b):
+                        yield Diagnostic("M502", a.span, f"{show(a)} is passed twice to {s.target}", "each formal role needs a distinct participant")
+                        break
+
+
+def _leading_calls(stmts: tuple[Stmt, ...]) -> Iterator[Call]:
+    """Calls that may run before any interaction of ``stmts``."""
+    for s in stmts:
+        match s:
+            case Call():
+                yield s
+                return
+            case Choice():
+                for b in s.branches:
+                    yield from _leading_calls(b.body)
+                return
+            case Rec():
+                yield from _leading_calls(s.body)
+                return
+            case Loop() if s.decides is None:
+                yield from _leading_calls(s.body)
+                return
+            case Parallel():
+                for br in s.branches:
+                    yield from _leading_calls(br)
+                return
+            case _:
+                return
+
+
+def check_call_cycles(p: Protocol) -> Iterable[Diagnostic]:
+    subs = _subs(p)
+    edges = {name: list(_leading_calls(sub.body)) for name, sub in subs.items()}
+    reported: set[frozenset[str]] = set()
+    for start in subs:
+        # Depth-first search for a path of leading calls from ``start`` back to itself.
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        visited: set[str] = set()
+        while stack:
+            node, path = stack.pop()
+            for call in edges.get(node, []):
+                if call.target == start:
+                    if frozenset(path) not in reported:  # one report per cycle, at its first sub
+                        reported.add(frozenset(path))
+                        cycle = " -> ".join([*path, start])
+                        yield Diagnostic("M503", call.span, f"sub-protocol calls loop without any interaction: {cycle}", "let each sub-protocol exchange a message before it calls again")
+                elif call.target in subs and call.target not in visited:
+                    visited.add(call.target)
+                    stack.append((call.target, [*path, call.target]))
+
+
+def check_duplicate_subprotocols(p: Protocol) -> Iterable[Diagnostic]:
+    seen: dict[str, Span] = {p.name: p.span}
+    for s in p.subprotocols:
+        if s.name in seen:
+            what = "the protocol itself" if seen[s.name] == p.span else "another sub-protocol"
+            yield Diagnostic("M504", s.span, f"sub-protocol {s.name} has the same name as {what}")
+        else:
+            seen[s.name] = s.span
+
+
+# ---------------------------------------------------------------- driver
+
+CHECKS: Final[tuple[Check, ...]] = (
+    check_duplicate_roles,
+    check_duplicate_messages,
+    check_duplicate_params,
+    check_duplicate_fields,
+    check_name_collisions,
+    check_undefined_types,
+    check_recursive_records,
+    check_undefined_roles,
+    check_unused_roles,
+    check_undefined_messages,
+    check_unused_messages,
+    check_params,
+    check_family_indices,
+    check_family_forms,
+    check_self_send,
+    check_choices,
+    check_recursion,
+    check_empty_bodies,
+    check_loops,
+    check_guards,
+    check_parallel_races,
+    check_calls,
+    check_call_cycles,
+    check_duplicate_subprotocols,
+)
+
+# Checks whose findings are mostly echoes of a syntax error elsewhere (a skipped statement
+# makes its roles and messages look unused, its body empty, its branch start elsewhere).
+PARTIAL_SKIP: Final[frozenset[Check]] = frozenset(
+    {check_unused_roles, check_unused_messages, check_empty_bodies, check_choices}
+)
+
+
+def validate(protocol: Protocol, *, partial: bool = False) -> list[Diagnostic]:
+    """Run every check; ``partial`` when parsing already failed somewhere in the file."""
+    skip: set[Check] = set(PARTIAL_SKIP) if partial else set()
+    if partial and not protocol.roles:
+        skip.add(check_undefined_roles)  # the roles list itself was unreadable
+    if partial and not protocol.messages:
+        skip.add(check_undefined_messages)
+    out: list[Diagnostic] = []
+    for check in CHECKS:
+        if check not in skip:
+            out.extend(check(protocol))
+    return list(sort_diagnostics(out))

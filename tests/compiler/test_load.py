@@ -1,0 +1,85 @@
+"""The YAML loader: exact spans, and every YAML pitfall is a diagnostic."""
+
+from __future__ import annotations
+
+from codegen.load import Mapping, Scalar, Sequence, load
+
+
+def codes(text: str) -> list[str]:
+    return [d.code for d in load(text, "f.yaml")[1]]
+
+
+def test_spans_are_one_based_and_exact() -> None:
+    root, diags = load("a: 1\nb: [x, 'y z']\n", "f.yaml")
+    assert diags == []
+    assert isinstance(root, Mapping)
+    key, value = root.items[1]
+    assert (key.span.line, key.span.col) == (2, 1)
+    assert isinstance(value, Sequence)
+    quoted = value.items[1]
+    assert isinstance(quoted, Scalar)
+    assert (quoted.span.line, quoted.span.col, quoted.span.end_col) == (2, 8, 13)
+    # Columns inside a quoted scalar skip the opening quote.
+    assert quoted.sub_span(2, 3).col == 11
+
+
+def test_scalar_kinds() -> None:
+    root, _ = load("a: 1\nb: 2.5\nc: true\nd: ~\ne: text\nf: '1'\n", "f.yaml")
+    assert isinstance(root, Mapping)
+    kinds = [v.kind for _, v in root.items if isinstance(v, Scalar)]
+    assert kinds == ["int", "float", "bool", "null", "str", "str"]
+
+
+def test_escapes_map_back_to_source_columns() -> None:
+    root, _ = load('a: "x\\ty"\nb: \'it\'\'s\'\n', "f.yaml")
+    assert isinstance(root, Mapping)
+    dq, sq = (v for _, v in root.items)
+    assert isinstance(dq, Scalar) and isinstance(sq, Scalar)
+    assert dq.sub_span(2, 3).col == 8  # 'y' after the two-character escape
+    assert sq.sub_span(3, 4).col == 9  # 's' after the doubled quote
+
+
+def test_duplicate_key_is_reported_at_the_second() -> None:
+    root, diags = load("a: 1\nb: 2\na: 3\n", "f.yaml")
+    assert [d.code for d in diags] == ["M102"]
+    assert diags[0].span.line == 3
+    assert isinstance(root, Mapping)
+    assert [k.text for k, _ in root.items] == ["a", "b"]
+
+
+def test_tabs_in_indentation() -> None:
+    diags = load("a:\n\tb: 1\n  c:\t2\n", "f.yaml")[1]
+    assert [(d.code, d.span.line, d.span.col) for d in diags] == [("M101", 2, 1)]
+
+
+def test_anchor_alias_and_tags() -> None:
+    assert codes("a: &x 1\nb: *x\n") == ["M111", "M111"]
+    assert codes("a: !!str 1\n") == ["M111"]
+    assert codes("a: !custom 1\n") == ["M111"]
+
+
+def test_python_tags_are_never_constructed() -> None:
+    root, diags = load("a: !!python/object/apply:os.system ['echo hi']\n", "f.yaml")
+    assert [d.code for d in diags] == ["M111"]
+    assert isinstance(root, Mapping)
+
+
+def test_syntax_error_position() -> None:
+    _, diags = load("a: [1, 2\nb: 3\n", "f.yaml")
+    assert [d.code for d in diags] == ["M100"]
+    assert diags[0].span.line == 2
+
+
+def test_empty_and_multi_document() -> None:
+    assert codes("") == ["M112"]
+    assert codes("# only a comment\n") == ["M112"]
+    assert codes("a: 1\n---\nb: 2\n") == ["M100"]
+
+
+def test_non_printable_and_deep_nesting() -> None:
+    assert codes("a: \x07\n") == ["M100"]
+    assert codes("[" * 500) == ["M100"]
+
+
+def test_complex_key_is_an_error() -> None:
+    assert codes("? [a, b]\n: 1\n") == ["M104"]
