@@ -88,6 +88,8 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M504", "duplicate-subprotocol", "a sub-protocol is defined twice"),
     # -- generation
     Code("M600", "not-generable", "the protocol cannot be turned into typed code"),
+    Code("M601", "generated-name-collision", "two generated identifiers of one module would be the same"),
+    Code("M602", "namespace-conflict", "two specs generate the same module, or a module and a package clash"),
 )
 
 CODES: Final[dict[str, Code]] = {c.code: c for c in _CODES}

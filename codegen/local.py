@@ -47,7 +47,11 @@ LPeer = PeerOne | PeerMember | PeerFamily
 # Which members of this role's family take part in a step (None on a step: all do).
 @dataclass(frozen=True, slots=True)
 class OnlyIndex:
+    """Member ``index`` only; with ``exclude``, every member but ``index`` (the others of a
+    family hearing a broadcast from one of its members)."""
+
     index: Bound
+    exclude: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +98,16 @@ class LBranch:
 
 @dataclass(frozen=True, slots=True)
 class LSelect:
-    """Internal choice: this role picks a branch; each branch body starts with its send."""
+    """Internal choice: this role picks a branch; each branch body starts with its send.
+
+    When the chooser is one member of a family (``choice at Replica[0]``), ``only`` names
+    that member and ``others`` is what the other members of the family do instead (their
+    merged view of the branches)."""
 
     branches: tuple[LBranch, ...]
     span: Span
+    only: MemberSel | None = None
+    others: tuple[LStmt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +127,8 @@ class LOffer:
     frm: LPeer
     branches: tuple[LOfferBranch, ...]
     span: Span
+    # Family roles: only these members are told; the others skip the whole offer.
+    only: MemberSel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +163,8 @@ class LDecideLoop:
     inform: tuple[LPeer, ...]
     body: tuple[LStmt, ...]
     span: Span
+    # Family roles: only these members run the loop (as decider); the others skip it.
+    only: MemberSel | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,12 @@ class Reader:
             return item(self)
         raise DecodeError(f"invalid optional tag {tag}")
 
+    def rest(self) -> bytes:
+        """Everything not read yet (consumed); used by framing to split header from payload."""
+        out = self._data[self._pos :]
+        self._pos = len(self._data)
+        return out
+
     def finish(self) -> None:
         if self._pos != len(self._data):
             raise DecodeError(f"{len(self._data) - self._pos} trailing bytes after message")

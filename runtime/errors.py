@@ -89,3 +89,31 @@ class PeerGone(MinuetError):
         self.state = state
         self.reason = reason
         super().__init__(f"peer {peer} gone while in state {state}: {reason}")
+
+
+# --- Added by the runtime (issue 4); the names above are the generator's contract. ---
+
+
+class NotAMember(LocalViolation):
+    """A send or receive named a peer that is not a member of this session (or ourselves)."""
+
+    def __init__(self, peer: str, role: str, members: str) -> None:
+        self.peer = peer
+        self.role = role
+        super().__init__(f"{role} cannot talk to {peer}: not another member of the session ({members})")
+
+
+class FrameError(DecodeError):
+    """A frame on the wire is malformed (bad length prefix, kind or header)."""
+
+
+class LinkError(MinuetError):
+    """A secure link could not be opened or a frame failed authentication."""
+
+
+class ConfigError(MinuetError):
+    """A session, network config or key file is invalid."""
+
+
+class InjectedCrash(MinuetError):
+    """Raised in a role by the fault injector's crash-after-n: the role dies without goodbye."""

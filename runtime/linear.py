@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import CodeType
 from typing import Final
 
 from runtime.contract import Endpoint
@@ -24,17 +25,21 @@ class LinearState:
                 "role's entry point or from the previous state's method"
             )
         self._ep = ep
-        self._used_at: str | None = None
+        # Where the state was used: (code, line, method); formatted only for the error,
+        # because _take runs on every message and string formatting there is measurable.
+        self._used_at: tuple[CodeType, int, str] | None = None
 
     def _take(self, method: str) -> Endpoint:
         """Consume this state for ``method``; a second use raises ``LinearityError``."""
-        if self._used_at is not None:
-            error = LinearityError(type(self).__name__, method, self._used_at)
+        used = self._used_at
+        if used is not None:
+            first = f"{used[0].co_filename}:{used[1]} in {used[2]}()"
+            error = LinearityError(type(self).__name__, method, first)
             self._ep.local_violation(error)
             raise error
         # Frame 2 is the user's code: 0 is _take, 1 the generated method.
         frame = sys._getframe(2)
-        self._used_at = f"{frame.f_code.co_filename}:{frame.f_lineno} in {method}()"
+        self._used_at = (frame.f_code, frame.f_lineno, method)
         return self._ep
 
     @property

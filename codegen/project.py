@@ -1,0 +1,608 @@
+"""Projection: the global protocol seen from each role, as a local session type.
+
+``project_all`` makes one pass over the global AST and builds the local statements of every
+role at once (an interaction appends to its sender's and its receiver's sequences), so the
+cost is linear in the size of the protocol, not in roles x size. Sequences are iterated
+(long protocols do not deepen the Python stack); recursion follows nesting only. Compound
+statements are projected only for the roles taking part in them; a ``continue X`` counts
+as taking part for every role of ``rec X`` (a role that loops must be told whether it does).
+
+Conventions the later stages rely on, beyond ``codegen.local``'s docstrings:
+
+* broadcast from member ``F[k]``: the other members of ``F`` receive with
+  ``only=OnlyIndex(k, exclude=True)``;
+* a decided loop decided by member ``F[k]``: in ``F``'s local type an ``LDecideLoop`` with
+  ``decider=None, only=OnlyIndex(k)``, followed (when the other members act in the body) by
+  one with ``decider=PeerMember(F, k), only=OnlyIndex(k, exclude=True)``;
+* a choice at member ``F[k]``: ``LSelect.only`` is ``OnlyIndex(k)`` and ``LSelect.others``
+  is what the other members do.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from codegen.ast import (
+    Branch,
+    Broadcast,
+    Call,
+    Choice,
+    Continue,
+    IndexAll,
+    IndexConst,
+    IndexParam,
+    IndexRange,
+    IndexVar,
+    Interaction,
+    Loop,
+    Parallel,
+    Protocol,
+    Rec,
+    RoleDecl,
+    RoleRef,
+    Stmt,
+    SubProtocol,
+)
+from codegen.diagnostics import Diagnostic, DiagnosticError
+from codegen.local import (
+    LBranch,
+    LContinue,
+    LDecideLoop,
+    LLoop,
+    LocalType,
+    LParallel,
+    LPeer,
+    LRec,
+    LRecv,
+    LSelect,
+    LSend,
+    LStmt,
+    MemberSel,
+    OnlyIndex,
+    OnlyRange,
+    PeerFamily,
+    PeerMember,
+    PeerOne,
+)
+from codegen.merge import FreeNames, MergeError, Shapes, filter_members, merge_branches
+
+__all__ = ["project", "project_all", "ref_text"]
+
+Out = dict[str, list[LStmt]]
+Env = Mapping[str, frozenset[str]]  # rec name -> roles taking part in it
+_EMPTY: frozenset[str] = frozenset()
+
+
+def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnostic]]:
+    """One local type per declared role (a family: per member kind), in declaration order."""
+    diags: list[Diagnostic] = []
+    # The pass allocates many small acyclic objects: the cyclic GC would rescan the whole
+    # heap (the AST included) again and again, tripling the time of large specs for nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        body = _Expander(protocol, diags).expand()
+        out = _Projector(protocol, diags).seq(body, {})
+    except RecursionError:
+        # Only absurdly deep nesting gets here; say so instead of crashing.
+        diags.append(
+            Diagnostic("M600", protocol.span, "the protocol nests too deeply to project", "flatten nested blocks")
+        )
+        return {}, diags
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    locals_: dict[str, LocalType] = {}
+    for decl in protocol.roles:
+        if decl.name not in locals_:
+            body_r = tuple(out.get(decl.name, ()))
+            locals_[decl.name] = LocalType(protocol.name, decl.name, decl.kind != "single", body_r)
+    return locals_, diags
+
+
+def project(protocol: Protocol, role: str) -> LocalType:
+    """The local type of ``role``; raises DiagnosticError on any projection error."""
+    locals_, diags = project_all(protocol)
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        raise DiagnosticError(errors)
+    lt = locals_.get(role)
+    if lt is None:
+        raise DiagnosticError([Diagnostic("M200", protocol.span, f"no role {role!r} in {protocol.name}")])
+    return lt
+
+
+def ref_text(ref: RoleRef) -> str:
+    """A role reference as written: ``Seller``, ``Signer[*]``, ``Signer[0..t]``."""
+    match ref.index:
+        case None:
+            return ref.name
+        case IndexAll():
+            return f"{ref.name}[*]"
+        case IndexConst(value=v):
+            return f"{ref.name}[{v}]"
+        case IndexParam(name=n) | IndexVar(name=n):
+            return f"{ref.name}[{n}]"
+        case _:
+            return f"{ref.name}[{ref.index.lo}..{ref.index.hi}]"
+
+
+# ---------------------------------------------------------------- peers
+
+
+def _is_family(ref: RoleRef, decl: RoleDecl | None) -> bool:
+    return ref.index is not None or (decl is not None and decl.kind != "single")
+
+
+def _peer(ref: RoleRef, decl: RoleDecl | None) -> LPeer:
+    """How a role reference looks as a peer from the other side of a step."""
+    match ref.index:
+        case IndexAll():
+            return PeerFamily(ref.name)
+        case IndexConst(value=v):
+            return PeerMember(ref.name, v)
+        case IndexParam(name=n):
+            return PeerMember(ref.name, n)
+        case IndexRange(lo=lo, hi=hi):
+            return PeerFamily(ref.name, lo, hi)
+        case IndexVar():
+            return PeerFamily(ref.name, exclude_self=True)
+    return PeerFamily(ref.name) if _is_family(ref, decl) else PeerOne(ref.name)
+
+
+def _only(ref: RoleRef) -> MemberSel | None:
+    """Which members of the referenced family take the step themselves (None: all)."""
+    match ref.index:
+        case IndexConst(value=v):
+            return OnlyIndex(v)
+        case IndexParam(name=n):
+            return OnlyIndex(n)
+        case IndexRange(lo=lo, hi=hi):
+            return OnlyRange(lo, hi)
+    return None
+
+
+def _whole(decl: RoleDecl) -> LPeer:
+    return PeerOne(decl.name) if decl.kind == "single" else PeerFamily(decl.name)
+
+
+# ---------------------------------------------------------------- calls
+
+
+@dataclass
+class _Frame:
+    key: tuple[str, tuple[tuple[str, str], ...]]
+    target: str
+    name: str
+    args: str
+    used: bool = False
+
+
+@dataclass
+class _Expander:
+    """Inlines sub-protocol calls before projection; a recursive call with the same roles
+    becomes rec/continue (only in tail position: anything else is not a regular protocol)."""
+
+    protocol: Protocol
+    diags: list[Diagnostic]
+    subs: dict[str, SubProtocol] = field(init=False)
+    rec_names: set[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.subs = {}
+        for sub in self.protocol.subprotocols:
+            self.subs.setdefault(sub.name, sub)
+        self.rec_names = set()
+
+    def expand(self) -> tuple[Stmt, ...]:
+        if not self.protocol.subprotocols:
+            return self.protocol.body  # nothing can be called: skip the walk
+        for scope in (self.protocol.body, *(s.body for s in self.protocol.subprotocols)):
+            self._collect_recs(scope)
+        return self.seq(self.protocol.body, (), _EMPTY)
+
+    def _collect_recs(self, stmts: Iterable[Stmt]) -> None:
+        for s in stmts:
+            match s:
+                case Rec(name=name, body=body):
+                    self.rec_names.add(name)
+                    self._collect_recs(body)
+                case Choice(branches=bs):
+                    for b in bs:
+                        self._collect_recs(b.body)
+                case Loop(body=body):
+                    self._collect_recs(body)
+                case Parallel(branches=pbs):
+                    for pb in pbs:
+                        self._collect_recs(pb)
+
+    def seq(self, stmts: tuple[Stmt, ...], stack: tuple[_Frame, ...], tails: frozenset[str]) -> tuple[Stmt, ...]:
+        """``tails``: call frames for which the end of ``stmts`` is the end of the frame."""
+        out: list[Stmt] = []
+        changed = False
+        last = len(stmts) - 1
+        for i, s in enumerate(stmts):
+            new = self.stmt(s, stack, tails if i == last else _EMPTY)
+            if len(new) != 1 or new[0] is not s:
+                changed = True
+            out.extend(new)
+        return tuple(out) if changed else stmts
+
+    def stmt(self, s: Stmt, stack: tuple[_Frame, ...], tails: frozenset[str]) -> tuple[Stmt, ...]:
+        match s:
+            case Call():
+                return self.call(s, stack, tails)
+            case Choice(branches=bs):
+                nbs = tuple(Branch(b.label, self.seq(b.body, stack, tails), b.span, b.guard) for b in bs)
+                if all(nb.body is b.body for nb, b in zip(nbs, bs, strict=True)):
+                    return (s,)
+                return (Choice(s.at, nbs, s.span),)
+            case Rec(name=name, body=body):
+                nb = self.seq(body, stack, tails)
+                return (s,) if nb is body else (Rec(name, nb, s.span),)
+            case Loop(body=body):
+                nb = self.seq(body, stack, _EMPTY)
+                return (s,) if nb is body else (Loop(nb, s.span, s.count, s.decides),)
+            case Parallel(branches=pbs):
+                npbs = tuple(self.seq(pb, stack, _EMPTY) for pb in pbs)
+                if all(a is b for a, b in zip(npbs, pbs, strict=True)):
+                    return (s,)
+                return (Parallel(npbs, s.span),)
+        return (s,)
+
+    def call(self, c: Call, stack: tuple[_Frame, ...], tails: frozenset[str]) -> tuple[Stmt, ...]:
+        sub = self.subs.get(c.target)
+        if sub is None:
+            self.diags.append(Diagnostic("M500", c.span, f"no sub-protocol named {c.target}"))
+            return ()
+        if len(c.args) != len(sub.roles):
+            self.diags.append(
+                Diagnostic("M501", c.span, f"{c.target} takes {len(sub.roles)} roles, the call passes {len(c.args)}")
+            )
+            return ()
+        key = (c.target, tuple((a.name, "" if a.index is None else ref_text(a)) for a in c.args))
+        args = ", ".join(ref_text(a) for a in c.args)
+        for frame in stack:
+            if frame.key == key:
+                if frame.name not in tails:
+                    self.diags.append(
+                        Diagnostic(
+                            "M600",
+                            c.span,
+                            f"the recursive call to {c.target} is followed by more steps; "
+                            "only a call in tail position can become a loop",
+                            f"make `call {c.target}(...)` the last step of {c.target}, or use rec/continue",
+                        )
+                    )
+                    return ()
+                frame.used = True
+                return (Continue(frame.name, c.span),)
+            if frame.target == c.target:
+                self.diags.append(
+                    Diagnostic(
+                        "M600",
+                        c.span,
+                        f"{c.target} calls itself with roles ({args}) while it runs with ({frame.args}); "
+                        "a recursive call must pass the same roles to become a loop",
+                        "pass the same roles in the same order, or write the loop with rec/continue",
+                    )
+                )
+                return ()
+        mapping = {formal.name: actual for formal, actual in zip(sub.roles, c.args, strict=True)}
+        body = _subst_seq(sub.body, mapping, tuple(r.name for r in sub.roles))
+        name = self._fresh(c.target)
+        frame = _Frame(key, c.target, name, args)
+        expanded = self.seq(body, (*stack, frame), tails | {name})
+        if frame.used:
+            return (Rec(name, expanded, c.span),)
+        self.rec_names.discard(name)
+        return expanded
+
+    def _fresh(self, base: str) -> str:
+        name, n = base, 2
+        while name in self.rec_names:
+            name, n = f"{base}{n}", n + 1
+        self.rec_names.add(name)
+        return name
+
+
+def _subst_ref(ref: RoleRef, mapping: Mapping[str, RoleRef]) -> RoleRef:
+    actual = mapping.get(ref.name)
+    if actual is None:
+        return ref
+    return RoleRef(actual.name, ref.span, actual.index if ref.index is None else ref.index)
+
+
+def _subst_seq(stmts: tuple[Stmt, ...], mapping: Mapping[str, RoleRef], formals: tuple[str, ...]) -> tuple[Stmt, ...]:
+    """A sub-protocol body with its formal roles replaced by the actual ones."""
+    out: list[Stmt] = []
+    for s in stmts:
+        match s:
+            case Interaction():
+                snd, rcv = _subst_ref(s.sender, mapping), _subst_ref(s.receiver, mapping)
+                out.append(Interaction(snd, rcv, s.message, s.span, s.message_span, s.annotations))
+            case Broadcast():
+                # Inside a sub-protocol "every other role" means its own formal roles.
+                snd = _subst_ref(s.sender, mapping)
+                for q in formals:
+                    if q != s.sender.name:
+                        rcv = _subst_ref(RoleRef(q, s.span), mapping)
+                        out.append(Interaction(snd, rcv, s.message, s.span, s.message_span, s.annotations))
+            case Choice():
+                bs = tuple(Branch(b.label, _subst_seq(b.body, mapping, formals), b.span, b.guard) for b in s.branches)
+                out.append(Choice(_subst_ref(s.at, mapping), bs, s.span))
+            case Rec():
+                out.append(Rec(s.name, _subst_seq(s.body, mapping, formals), s.span))
+            case Loop():
+                decides = None if s.decides is None else _subst_ref(s.decides, mapping)
+                out.append(Loop(_subst_seq(s.body, mapping, formals), s.span, s.count, decides))
+            case Parallel():
+                out.append(Parallel(tuple(_subst_seq(b, mapping, formals) for b in s.branches), s.span))
+            case Call():
+                out.append(Call(s.target, tuple(_subst_ref(a, mapping) for a in s.args), s.span))
+            case _:
+                out.append(s)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- projection
+
+
+class _Projector:
+    def __init__(self, protocol: Protocol, diags: list[Diagnostic]) -> None:
+        self.protocol = protocol
+        self.diags = diags
+        self.decls: dict[str, RoleDecl] = {}
+        for r in protocol.roles:
+            self.decls.setdefault(r.name, r)
+        self.order = tuple(self.decls)
+        self.all_roles = frozenset(self.order)
+        self.shapes = Shapes()
+        self.free = FreeNames()
+        # id(stmt) -> (stmt, roles, free recs); the stmt is kept so its id is not reused.
+        self._parts: dict[int, tuple[Stmt, frozenset[str], frozenset[str]]] = {}
+
+    # -- who takes part
+
+    def parts(self, s: Stmt) -> tuple[frozenset[str], frozenset[str]]:
+        """(roles acting in ``s``, rec names continued in ``s`` but bound outside it)."""
+        hit = self._parts.get(id(s))
+        if hit is not None and hit[0] is s:
+            return hit[1], hit[2]
+        roles: frozenset[str]
+        free: frozenset[str] = _EMPTY
+        match s:
+            case Interaction(sender=a, receiver=b):
+                roles = frozenset((a.name, b.name))
+            case Broadcast():
+                roles = self.all_roles
+            case Continue(name=name):
+                roles, free = _EMPTY, frozenset((name,))
+            case Choice(at=at, branches=bs):
+                roles, free = self.parts_seq(b.body for b in bs)
+                roles = roles | {at.name}
+            case Rec(name=name, body=body):
+                roles, free = self.parts_seq((body,))
+                free = free - {name}
+            case Loop(body=body):
+                roles, free = self.parts_seq((body,))
+            case Parallel(branches=pbs):
+                roles, free = self.parts_seq(pbs)
+            case _:
+                roles = _EMPTY
+        self._parts[id(s)] = (s, roles, free)
+        return roles, free
+
+    def parts_seq(self, bodies: Iterable[tuple[Stmt, ...]]) -> tuple[frozenset[str], frozenset[str]]:
+        roles: set[str] = set()
+        free: set[str] = set()
+        for body in bodies:
+            for s in body:
+                r, f = self.parts(s)
+                roles |= r
+                free |= f
+        return frozenset(roles), frozenset(free)
+
+    def eff(self, s: Stmt, env: Env) -> frozenset[str]:
+        """Roles that must see ``s``: those acting in it and those of the recs it continues."""
+        roles, free = self.parts(s)
+        for name in free:
+            roles = roles | env.get(name, _EMPTY)
+        return roles
+
+    # -- statements
+
+    def seq(self, stmts: tuple[Stmt, ...], env: Env, head_of: str | None = None) -> Out:
+        """``head_of``: ``stmts`` is the body of that rec (see ``merge_branches``'s idle_rec)."""
+        out: Out = {}
+        for s in stmts:
+            if isinstance(s, Interaction):  # the common case, kept inline
+                self.interaction(s, out)
+            elif isinstance(s, Choice):
+                self.choice(s, env, out, head_of)
+            else:
+                self.stmt(s, env, out)
+        return out
+
+    def stmt(self, s: Stmt, env: Env, out: Out) -> None:
+        match s:
+            case Interaction():
+                self.interaction(s, out)
+            case Broadcast():
+                self.broadcast(s, out)
+            case Choice():
+                self.choice(s, env, out, None)
+            case Rec():
+                self.rec(s, env, out)
+            case Continue(name=name):
+                for r in env.get(name, _EMPTY):
+                    out.setdefault(r, []).append(LContinue(name, s.span))
+            case Loop():
+                self.loop(s, env, out)
+            case Parallel():
+                self.parallel(s, env, out)
+            case Call():
+                # _Expander inlined every call it could; this one names nothing.
+                self.diags.append(Diagnostic("M500", s.span, f"no sub-protocol named {s.target}"))
+
+    def _known(self, ref: RoleRef) -> RoleDecl | None:
+        decl = self.decls.get(ref.name)
+        if decl is None:
+            self.diags.append(Diagnostic("M200", ref.span, f"role {ref.name} is not declared"))
+        return decl
+
+    def interaction(self, s: Interaction, out: Out) -> None:
+        a, b = s.sender, s.receiver
+        da, db = self._known(a), self._known(b)
+        if da is None or db is None:
+            return
+        send = LSend(_peer(b, db), s.message, s.span, s.annotations, _only(a))
+        recv = LRecv(_peer(a, da), s.message, s.span, s.annotations, _only(b))
+        out.setdefault(a.name, []).append(send)
+        out.setdefault(b.name, []).append(recv)
+
+    def broadcast(self, s: Broadcast, out: Out) -> None:
+        a = s.sender
+        da = self._known(a)
+        if da is None:
+            return
+        only = _only(a)
+        frm = _peer(a, da)
+        mine = out.setdefault(a.name, [])
+        for q in self.order:
+            dq = self.decls[q]
+            if q == a.name:
+                if not isinstance(only, OnlyIndex):
+                    continue
+                # A member broadcasts to the other members of its own family too.
+                mine.append(LSend(PeerFamily(q, exclude_self=True), s.message, s.span, s.annotations, only))
+                mine.append(LRecv(frm, s.message, s.span, s.annotations, OnlyIndex(only.index, exclude=True)))
+                continue
+            mine.append(LSend(_whole(dq), s.message, s.span, s.annotations, only))
+            out.setdefault(q, []).append(LRecv(frm, s.message, s.span, s.annotations))
+
+    def choice(self, s: Choice, env: Env, out: Out, head_of: str | None) -> None:
+        eff = self.eff(s, env)
+        bouts = [self.seq(b.body, env) for b in s.branches]
+        labels = [b.label for b in s.branches]
+        for r in self.order:
+            if r not in eff:
+                continue
+            projs = [tuple(bo.get(r, ())) for bo in bouts]
+            if r != s.at.name:
+                idle = head_of if head_of is not None and not out.get(r) else None
+                out.setdefault(r, []).extend(self.merge(projs, labels, s, r, r, idle))
+                continue
+            lbs = tuple(LBranch(b.label, p, b.span, b.guard) for b, p in zip(s.branches, projs, strict=True))
+            only = _only(s.at)
+            if only is None:
+                out.setdefault(r, []).append(LSelect(lbs, s.span))
+                continue
+            views = [filter_members(p, only) for p in projs]
+            others = self.merge(views, labels, s, r, f"the other {r} members")
+            out.setdefault(r, []).append(LSelect(lbs, s.span, only, others))
+
+    def merge(
+        self,
+        projs: list[tuple[LStmt, ...]],
+        labels: list[str],
+        s: Choice,
+        role: str,
+        who: str,
+        idle: str | None = None,
+    ) -> tuple[LStmt, ...]:
+        """Merge ``role``'s branch projections; on failure report M303 and keep the first."""
+        try:
+            return merge_branches(projs, labels, self.shapes, s.span, idle)
+        except MergeError as e:
+            at = ref_text(s.at)
+            target = role if self.decls[role].kind == "single" else f"{role}[*]"
+            if e.kind == "senders":
+                hint = f"let one role tell {who} the branch: add `{at} -> {target}: <Msg>` at the start of each branch"
+            else:
+                hint = f"add `{at} -> {target}: <Msg>` at the start of each branch, with a different message in each"
+            branches = ", ".join(repr(lab) for lab in labels)
+            self.diags.append(
+                Diagnostic(
+                    "M303",
+                    s.span,
+                    f"{who} cannot tell which branch of the choice at {at} ({branches}) was taken: {e.reason}",
+                    hint,
+                )
+            )
+            return projs[0]
+
+    def rec(self, s: Rec, env: Env, out: Out) -> None:
+        eff = self.eff(s, env)
+        inner = {**env, s.name: eff}
+        bout = self.seq(s.body, inner, s.name)
+        for r in self.order:
+            if r not in eff:
+                continue
+            body = tuple(bout.get(r, ()))
+            if not body or (len(body) == 1 and isinstance(body[0], LContinue) and body[0].name == s.name):
+                continue  # nothing to do here, or an idle loop: the role is not involved
+            if s.name in self.free.seq(body):
+                out.setdefault(r, []).append(LRec(s.name, body, s.span))
+            else:
+                out.setdefault(r, []).extend(body)  # never loops for this role
+
+    def loop(self, s: Loop, env: Env, out: Out) -> None:
+        eff = self.eff(s, env)
+        bout = self.seq(s.body, env)
+        d = s.decides
+        if d is None:
+            count = s.count if s.count is not None else 0
+            for r in self.order:
+                body = tuple(bout.get(r, ()))
+                if r in eff and body:
+                    out.setdefault(r, []).append(LLoop(count, body, s.span))
+            return
+        acting = self.parts_seq((s.body,))[0]
+        dd = self.decls.get(d.name)
+        if dd is None or d.name not in acting:
+            self.diags.append(
+                Diagnostic(
+                    "M307",
+                    d.span,
+                    f"{ref_text(d)} decides the loop but takes no part in its body",
+                    "the decider must send or receive in the loop body",
+                )
+            )
+            return
+        inform: list[LPeer] = [_whole(self.decls[q]) for q in self.order if q in acting and q != d.name]
+        me = _peer(d, dd)
+        for r in self.order:
+            if r not in eff:
+                continue
+            body = tuple(bout.get(r, ()))
+            if r != d.name:
+                out.setdefault(r, []).append(LDecideLoop(me, (), body, s.span))
+                continue
+            only = _only(d)
+            if not isinstance(only, OnlyIndex):
+                out.setdefault(r, []).append(LDecideLoop(None, tuple(inform), body, s.span))
+                continue
+            # Decided by one member: it decides; the other members that act in the body are
+            # told by it (a second loop, which the decider skips).
+            others = filter_members(body, only)
+            if others:
+                inform.append(PeerFamily(d.name, exclude_self=True))
+            out.setdefault(r, []).append(LDecideLoop(None, tuple(inform), body, s.span, only))
+            if others:
+                rest = OnlyIndex(only.index, exclude=True)
+                out[r].append(LDecideLoop(me, (), others, s.span, rest))
+
+    def parallel(self, s: Parallel, env: Env, out: Out) -> None:
+        eff = self.eff(s, env)
+        bouts = [self.seq(b, env) for b in s.branches]
+        for r in self.order:
+            if r not in eff:
+                continue
+            branches = [tuple(bo[r]) for bo in bouts if bo.get(r)]
+            if len(branches) == 1:
+                out.setdefault(r, []).extend(branches[0])
+            elif branches:
+                out.setdefault(r, []).append(LParallel(tuple(branches), s.span))

@@ -1,0 +1,135 @@
+"""Network config for TCP sessions: JSON or TOML (stdlib only), one file shared by all
+members; each process picks its own entry with ``--role``.
+
+    {
+      "protocol": "TwoBuyer",              # optional; checked against the module's PROTOCOL
+      "session": "order-17", "epoch": 0,   # every member must agree; bound into every frame
+      "timeout": 30, "connect_timeout": 10, "linger": 5, "max_frame": 1048576,
+      "params": {"t": 2}, "families": {"Signer": 3}, "budget": 1000, "journal": "j.jsonl",
+      "members": {
+        "Buyer1":    {"host": "127.0.0.1", "port": 7001, "public": "<base64 X25519>",
+                      "key": "keys/buyer1.key", "capabilities": ["quote"]},
+        "Signer[0]": {...}
+      }
+    }
+
+Relative paths are relative to the config file. ``key`` is needed only by the member that
+runs; ``public`` is every member's public key (``python -m runtime.keys config`` fills it in).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import ConfigError
+from runtime.framing import DEFAULT_MAX_FRAME
+from runtime.securelink import decode_public
+
+
+@dataclass(frozen=True, slots=True)
+class MemberConfig:
+    name: str
+    host: str
+    port: int
+    public: bytes | None
+    key: Path | None
+    capabilities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NetConfig:
+    session: str
+    members: dict[str, MemberConfig]
+    protocol: str | None = None
+    epoch: int = 0
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    linger: float = 5.0
+    max_frame: int = DEFAULT_MAX_FRAME
+    params: dict[str, int] = field(default_factory=dict)
+    families: dict[str, int] = field(default_factory=dict)
+    budget: int | None = None
+    journal: Path | None = None
+    path: Path | None = None
+
+
+def _get(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, default: Any = None) -> Any:
+    if key not in obj:
+        return default
+    v = obj[key]
+    if not isinstance(v, typ) or (isinstance(v, bool) and typ in (int, (int, float))):
+        raise ConfigError(f"{where}: {key!r} has the wrong type ({type(v).__name__})")
+    return v
+
+
+def _int_map(obj: Any, where: str) -> dict[str, int]:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in obj.items()
+    ):
+        raise ConfigError(f"{where}: must map names to ints")
+    return dict(obj)
+
+
+def parse_config(obj: Any, base: Path | None = None, where: str = "config") -> NetConfig:
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{where}: top level must be a table/object")
+    base = base or Path(".")
+    raw_members = obj.get("members")
+    if not isinstance(raw_members, dict) or not raw_members:
+        raise ConfigError(f"{where}: 'members' must map member names to host/port entries")
+    members: dict[str, MemberConfig] = {}
+    for name, m in raw_members.items():
+        w = f"{where}: member {name}"
+        if not isinstance(m, dict):
+            raise ConfigError(f"{w}: must be a table/object")
+        host = _get(m, "host", str, w, "127.0.0.1")
+        port = _get(m, "port", int, w)
+        if port is None or not 0 < port < 65536:
+            raise ConfigError(f"{w}: needs a port between 1 and 65535")
+        pub = _get(m, "public", str, w)
+        key = _get(m, "key", str, w)
+        caps = _get(m, "capabilities", list, w, [])
+        if not all(isinstance(c, str) for c in caps):
+            raise ConfigError(f"{w}: capabilities must be strings")
+        members[name] = MemberConfig(
+            name, host, port, decode_public(pub, w) if pub is not None else None,
+            base / key if key is not None else None, tuple(caps),
+        )
+    session = _get(obj, "session", str, where)
+    if not session:
+        raise ConfigError(f"{where}: needs a non-empty 'session' id")
+    journal = _get(obj, "journal", str, where)
+    return NetConfig(
+        session=session,
+        members=members,
+        protocol=_get(obj, "protocol", str, where),
+        epoch=_get(obj, "epoch", int, where, 0),
+        timeout=float(_get(obj, "timeout", (int, float), where, 30.0)),
+        connect_timeout=float(_get(obj, "connect_timeout", (int, float), where, 10.0)),
+        linger=float(_get(obj, "linger", (int, float), where, 5.0)),
+        max_frame=_get(obj, "max_frame", int, where, DEFAULT_MAX_FRAME),
+        params=_int_map(obj.get("params"), f"{where}: params"),
+        families=_int_map(obj.get("families"), f"{where}: families"),
+        budget=_get(obj, "budget", int, where),
+        journal=base / journal if journal is not None else None,
+    )
+
+
+def load_config(path: str | Path) -> NetConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    try:
+        obj = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {e}") from None
+    cfg = parse_config(obj, p.parent, str(p))
+    return NetConfig(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__}, "path": p})

@@ -1,0 +1,433 @@
+"""FROST(Ed25519, SHA-512), RFC 9591: two-round threshold Schnorr signatures.
+
+Flow::
+
+    nonces, commitments = commit(key_package, rng)            # round one, every signer
+    package = SigningPackage(all_commitments, message)          # coordinator
+    share = sign(package, nonces, key_package)                  # round two, every signer
+    signature = aggregate(package, shares, public_key_package)  # coordinator
+
+The signature is a plain 64-byte Ed25519 signature (``verify`` checks it with
+``cryptography``). ``aggregate`` names the senders of bad shares (``InvalidSignatureShare``).
+
+Validation of received values: ``SigningCommitments.from_bytes`` and
+``SigningPackage.from_bytes`` fully validate every hiding commitment, scalars are checked
+< L by ``SignatureShare.from_bytes``. A binding commitment is used exactly once, as the
+point of the multiplication ρ_j·E_j, and libsodium's crypto_scalarmult_ed25519_noclamp runs
+the full crypto_core_ed25519_is_valid_point check on it first; we do not pay for that check
+twice, but nothing reads E_j as a point before it passed (see ``hazmat.group.mul_received``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import nacl.bindings as _nb
+import nacl.exceptions as _nexc
+from cryptography.exceptions import InvalidSignature as _CryptographyInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .errors import (
+    CommitmentMismatch,
+    CryptoError,
+    InvalidCommitment,
+    InvalidEncoding,
+    InvalidParameters,
+    InvalidPoint,
+    InvalidSignature,
+    InvalidSignatureShare,
+    NonceReuse,
+)
+from .hazmat.group import (
+    L,
+    POINT_BYTES,
+    SCALAR_BYTES,
+    Point,
+    add,
+    base_mul,
+    mul,
+    mul_received,
+    point_from_bytes,
+    scalar_from_bytes,
+    scalar_from_wide,
+    scalar_to_bytes,
+)
+from .hazmat.poly import lagrange_at_zero
+from .hazmat.suite import CONTEXT, H2, H3, H4, H5, identifier_from_bytes, identifier_to_bytes
+from .keys import KeyPackage, PublicKeyPackage
+from .rand import RandomSource, default_random
+
+__all__ = [
+    "SIGNATURE_BYTES",
+    "SignatureShare",
+    "SigningCommitments",
+    "SigningNonces",
+    "SigningPackage",
+    "aggregate",
+    "binding_factors",
+    "commit",
+    "group_commitment",
+    "nonce_generate",
+    "sign",
+    "verify",
+    "verify_signature_share",
+]
+
+SIGNATURE_BYTES = 64
+_COMMITMENT_BYTES = SCALAR_BYTES + 2 * POINT_BYTES
+_RHO_PREFIX = CONTEXT + b"rho"
+
+
+# --- round one ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SigningCommitments:
+    """A signer's public nonce commitments (D_i, E_i) for one signing session.
+
+    ``hiding`` is a validated point; ``binding`` is the canonical 32-byte encoding, validated
+    by the multiplication that consumes it (module docstring). Use ``binding_point`` if you
+    need it as a ``Point``.
+    """
+
+    identifier: int
+    hiding: Point
+    binding: bytes
+
+    def __post_init__(self) -> None:
+        identifier_to_bytes(self.identifier)
+        if len(self.binding) != POINT_BYTES:
+            raise InvalidPoint(f"binding commitment must be {POINT_BYTES} bytes")
+
+    @property
+    def binding_point(self) -> Point:
+        return point_from_bytes(self.binding)
+
+    def to_bytes(self) -> bytes:
+        """SerializeScalar(id) || SerializeElement(D) || SerializeElement(E): 96 bytes, the
+        exact layout of one entry of the RFC's encoded commitment list."""
+        return identifier_to_bytes(self.identifier) + self.hiding.to_bytes() + self.binding
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SigningCommitments:
+        if len(data) != _COMMITMENT_BYTES:
+            raise InvalidEncoding(f"commitments must be {_COMMITMENT_BYTES} bytes")
+        identifier = identifier_from_bytes(data[:32])
+        try:
+            hiding = point_from_bytes(data[32:64])
+        except InvalidPoint:
+            raise InvalidCommitment([identifier], "invalid hiding nonce commitment") from None
+        return cls(identifier, hiding, bytes(data[64:96]))
+
+
+class SigningNonces:
+    """A signer's secret nonces for exactly one signature. ``sign`` consumes them: a second
+    use raises ``NonceReuse`` (reusing FROST nonces leaks the signing share)."""
+
+    __slots__ = ("_binding", "_hiding", "_used", "commitments")
+
+    def __init__(self, hiding: int, binding: int, commitments: SigningCommitments) -> None:
+        self._hiding = hiding
+        self._binding = binding
+        self._used = False
+        self.commitments = commitments
+
+    @property
+    def used(self) -> bool:
+        return self._used
+
+    def _take(self) -> tuple[int, int]:
+        if self._used:
+            raise NonceReuse("signing nonces were already used for a signature share")
+        self._used = True
+        return self._hiding, self._binding
+
+    def __repr__(self) -> str:
+        return f"SigningNonces(identifier={self.commitments.identifier}, <secret>)"
+
+
+def nonce_generate(secret: int, rng: RandomSource, *, randomness: bytes | None = None) -> int:
+    """RFC 9591 4.1: H3(random_bytes(32) || SerializeScalar(secret)).
+
+    Mixing the long-term secret in protects against a weak RNG; ``randomness`` exists only to
+    reproduce test vectors.
+    """
+    if randomness is None:
+        randomness = rng.random_bytes(32)
+    if len(randomness) != 32:
+        raise InvalidParameters("nonce randomness must be 32 bytes")
+    return H3(randomness + scalar_to_bytes(secret))
+
+
+def commit(
+    key_package: KeyPackage, rng: RandomSource | None = None
+) -> tuple[SigningNonces, SigningCommitments]:
+    """Round one: fresh hiding and binding nonces and their commitments."""
+    rng = rng or default_random()
+    hiding = nonce_generate(key_package.signing_share, rng)
+    binding = nonce_generate(key_package.signing_share, rng)
+    commitments = SigningCommitments(
+        key_package.identifier, base_mul(hiding), base_mul(binding).to_bytes()
+    )
+    return SigningNonces(hiding, binding, commitments), commitments
+
+
+# --- signing package ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SigningPackage:
+    """The commitment list (sorted by identifier, as the RFC requires) and the message."""
+
+    commitments: tuple[SigningCommitments, ...]
+    message: bytes
+    _encoded: bytes = field(init=False, repr=False, compare=False)
+
+    def __init__(self, commitments: Iterable[SigningCommitments], message: bytes) -> None:
+        ordered = tuple(sorted(commitments, key=lambda c: c.identifier))
+        ids = [c.identifier for c in ordered]
+        if len(set(ids)) != len(ids):
+            raise InvalidParameters("duplicate identifier in the commitment list")
+        if len(ids) < 2:
+            raise InvalidParameters("a signing package needs at least two signers")
+        object.__setattr__(self, "commitments", ordered)
+        object.__setattr__(self, "message", bytes(message))
+        # encode_group_commitment_list, once per package: every binding factor hashes it.
+        object.__setattr__(self, "_encoded", b"".join(c.to_bytes() for c in ordered))
+
+    @property
+    def identifiers(self) -> tuple[int, ...]:
+        return tuple(c.identifier for c in self.commitments)
+
+    def commitment_of(self, identifier: int) -> SigningCommitments | None:
+        for c in self.commitments:
+            if c.identifier == identifier:
+                return c
+        return None
+
+    def to_bytes(self) -> bytes:
+        return len(self.commitments).to_bytes(2, "big") + self._encoded + self.message
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, own: SigningCommitments | None = None) -> SigningPackage:
+        """Parse and validate a received package. An entry byte-identical to ``own`` (the
+        commitments we generated ourselves) is reused instead of re-validated."""
+        if len(data) < 2:
+            raise InvalidEncoding("signing package too short")
+        count = int.from_bytes(data[:2], "big")
+        end = 2 + count * _COMMITMENT_BYTES
+        if len(data) < end:
+            raise InvalidEncoding("signing package truncated")
+        own_enc = own.to_bytes() if own is not None else None
+        entries: list[SigningCommitments] = []
+        previous = 0
+        for k in range(count):
+            chunk = data[2 + k * _COMMITMENT_BYTES : 2 + (k + 1) * _COMMITMENT_BYTES]
+            if own is not None and chunk == own_enc:
+                entry = own
+            else:
+                entry = SigningCommitments.from_bytes(chunk)
+            if entry.identifier <= previous:
+                # The RFC's list is sorted; a reordered list would change every binding factor.
+                raise InvalidEncoding("commitment list not sorted by identifier or duplicated")
+            previous = entry.identifier
+            entries.append(entry)
+        return cls(entries, data[end:])
+
+
+def binding_factors(verifying_key: Point, package: SigningPackage) -> dict[int, int]:
+    """compute_binding_factors (RFC 9591 4.4): ρ_i = H1(PK || H4(msg) || H5(list) || id)."""
+    prefix = verifying_key.to_bytes() + H4(package.message) + H5(package._encoded)
+    # The common prefix is hashed once; each participant only adds its identifier.
+    base = hashlib.sha512(_RHO_PREFIX + prefix)
+    out: dict[int, int] = {}
+    for c in package.commitments:
+        h = base.copy()
+        h.update(identifier_to_bytes(c.identifier))
+        out[c.identifier] = scalar_from_wide(h.digest())
+    return out
+
+
+def binding_factor_input(verifying_key: Point, package: SigningPackage, identifier: int) -> bytes:
+    """The RFC's rho_input for one participant (exposed for the test vectors)."""
+    return (
+        verifying_key.to_bytes()
+        + H4(package.message)
+        + H5(package._encoded)
+        + identifier_to_bytes(identifier)
+    )
+
+
+def _commitment_shares(
+    package: SigningPackage, rho: dict[int, int], own: tuple[int, Point] | None = None
+) -> tuple[Point, dict[int, Point]]:
+    """R_j = D_j + ρ_j·E_j for every signer and R = Σ R_j (compute_group_commitment).
+
+    ``own`` = (our identifier, our R_i computed as (d_i + ρ_i·e_i)·G from our secret nonces:
+    the same point, one base multiplication instead of a validating one plus an addition).
+    """
+    parts: dict[int, Point] = {}
+    total: Point | None = None
+    for c in package.commitments:
+        if own is not None and c.identifier == own[0]:
+            r_j = own[1]
+        else:
+            try:
+                r_j = add(c.hiding, mul_received(rho[c.identifier], c.binding))
+            except InvalidPoint:
+                raise InvalidCommitment(
+                    [c.identifier], "invalid binding nonce commitment"
+                ) from None
+        parts[c.identifier] = r_j
+        total = r_j if total is None else add(total, r_j)
+    assert total is not None  # packages have >= 2 entries
+    if total.is_identity:
+        raise CryptoError("group commitment is the identity; restart with fresh nonces")
+    return total, parts
+
+
+def group_commitment(verifying_key: Point, package: SigningPackage) -> Point:
+    """compute_group_commitment as the RFC writes it (any party can run it)."""
+    return _commitment_shares(package, binding_factors(verifying_key, package))[0]
+
+
+def _challenge(r: Point, verifying_key: Point, message: bytes) -> int:
+    return H2(r.to_bytes() + verifying_key.to_bytes() + message)
+
+
+# --- round two ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureShare:
+    identifier: int
+    share: int
+
+    def to_bytes(self) -> bytes:
+        return identifier_to_bytes(self.identifier) + scalar_to_bytes(self.share)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SignatureShare:
+        if len(data) != 2 * SCALAR_BYTES:
+            raise InvalidEncoding("signature share must be 64 bytes")
+        return cls(identifier_from_bytes(data[:32]), scalar_from_bytes(data[32:]))
+
+
+def sign(package: SigningPackage, nonces: SigningNonces, key_package: KeyPackage) -> SignatureShare:
+    """Round two: z_i = d_i + e_i·ρ_i + λ_i·s_i·c (RFC 9591 5.2). Consumes ``nonces``."""
+    me = key_package.identifier
+    mine = package.commitment_of(me)
+    if mine is None or mine != nonces.commitments:
+        raise CommitmentMismatch([me], "the signing package does not carry our commitments")
+    if len(package.commitments) < key_package.min_signers:
+        raise InvalidParameters(
+            f"{len(package.commitments)} signers, need at least {key_package.min_signers}"
+        )
+    d, e = nonces._take()  # burnt even if a check below fails: never sign twice with them
+    vk = key_package.verifying_key
+    rho = binding_factors(vk, package)
+    rho_i = rho[me]
+    own_nonce = (d + e * rho_i) % L
+    r, _ = _commitment_shares(package, rho, own=(me, base_mul(own_nonce)))
+    lam = lagrange_at_zero(package.identifiers, me)
+    c = _challenge(r, vk, package.message)
+    return SignatureShare(me, (own_nonce + lam * key_package.signing_share * c) % L)
+
+
+def _share_ok(
+    share: SignatureShare, verifying_share: Point, r_i: Point, c: int, lam: int
+) -> bool:
+    return base_mul(share.share) == add(r_i, mul(c * lam % L, verifying_share))
+
+
+def verify_signature_share(
+    share: SignatureShare, package: SigningPackage, public_key_package: PublicKeyPackage
+) -> None:
+    """RFC 9591 5.4: z_i·G == R_i + (c·λ_i)·Y_i; raises ``InvalidSignatureShare``."""
+    i = share.identifier
+    y_i = public_key_package.verifying_shares.get(i)
+    if y_i is None or package.commitment_of(i) is None:
+        raise InvalidSignatureShare([i], "share from a participant outside the signing set")
+    vk = public_key_package.verifying_key
+    r, parts = _commitment_shares(package, binding_factors(vk, package))
+    c = _challenge(r, vk, package.message)
+    if not _share_ok(share, y_i, parts[i], c, lagrange_at_zero(package.identifiers, i)):
+        raise InvalidSignatureShare([i], "signature share does not verify")
+
+
+def _sodium_verify(signature: bytes, message: bytes, public_key: bytes) -> bool:
+    try:
+        _nb.crypto_sign_open(signature + message, public_key)
+    except (_nexc.BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
+def aggregate(
+    package: SigningPackage,
+    shares: Iterable[SignatureShare],
+    public_key_package: PublicKeyPackage,
+) -> bytes:
+    """Sum the shares into an Ed25519 signature (R || z) and check it.
+
+    The aggregate is verified first (one Ed25519 verification); only if it fails is every
+    share verified, and the senders of failing shares are raised as culprits. This is the
+    same identifiable abort as verifying every share up front, at a fraction of the cost.
+    """
+    by_id: dict[int, SignatureShare] = {}
+    for s in shares:
+        if s.identifier in by_id:
+            raise InvalidParameters(f"two signature shares from {s.identifier}")
+        by_id[s.identifier] = s
+    ids = package.identifiers
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise InvalidSignatureShare(missing, "no signature share received")
+    extra = [i for i in by_id if i not in ids]
+    if extra:
+        raise InvalidSignatureShare(extra, "signature share from outside the signing set")
+    if len(ids) < public_key_package.min_signers:
+        raise InvalidParameters(
+            f"{len(ids)} signers, need at least {public_key_package.min_signers}"
+        )
+    unknown = [i for i in ids if i not in public_key_package.verifying_shares]
+    if unknown:
+        raise InvalidParameters(f"signers {unknown} are not in the public key package")
+    vk = public_key_package.verifying_key
+    rho = binding_factors(vk, package)
+    r, parts = _commitment_shares(package, rho)
+    z = sum(by_id[i].share for i in ids) % L
+    signature = r.to_bytes() + scalar_to_bytes(z)
+    if _sodium_verify(signature, package.message, vk.to_bytes()):
+        return signature
+    c = _challenge(r, vk, package.message)
+    culprits = [
+        i
+        for i in ids
+        if not _share_ok(
+            by_id[i],
+            public_key_package.verifying_shares[i],
+            parts[i],
+            c,
+            lagrange_at_zero(ids, i),
+        )
+    ]
+    if not culprits:  # pragma: no cover - every share verified, so the sum must verify
+        raise CryptoError("internal error: aggregate invalid although every share verifies")
+    raise InvalidSignatureShare(culprits, "signature share does not verify")
+
+
+def verify(verifying_key: Point | bytes, message: bytes, signature: bytes) -> None:
+    """Standard Ed25519 verification (``cryptography``); raises ``InvalidSignature``."""
+    raw = verifying_key.to_bytes() if isinstance(verifying_key, Point) else verifying_key
+    try:
+        Ed25519PublicKey.from_public_bytes(raw).verify(signature, message)
+    except (_CryptographyInvalidSignature, ValueError) as exc:
+        raise InvalidSignature("signature does not verify under this key") from exc
+
+
+def _check_sorted(ids: Sequence[int]) -> None:  # pragma: no cover - kept for hazmat users
+    if list(ids) != sorted(set(ids)):
+        raise InvalidEncoding("identifiers must be sorted and distinct")

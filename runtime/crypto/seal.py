@@ -1,0 +1,153 @@
+"""Authenticated public-key encryption to a participant (HPKE auth-mode-like).
+
+Wire format: ``ephemeral_pk (32) || ChaCha20Poly1305 ciphertext+tag``. Key schedule::
+
+    dh_e = X25519(eph_sk, recipient_pk)       # fresh per message
+    dh_s = X25519(sender_sk, recipient_pk)    # static-static: authenticates the sender
+    key || nonce = HKDF-SHA256(salt="minuet-seal-v1", ikm=dh_e || dh_s,
+                               info=lp(context) || eph_pk || sender_pk || recipient_pk, L=44)
+    ct = ChaCha20Poly1305(key).encrypt(nonce, plaintext, aad)
+
+Any change to the ciphertext, aad, context or either public key makes :func:`open_sealed` raise
+:class:`DecryptionError`. Like HPKE's auth mode it is not forward secret against compromise of
+the recipient's static key, and a recipient could forge messages "from" a sender to itself (no
+non-repudiation). Used to move secret shares (:func:`seal_share` / :func:`open_share`).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from runtime.crypto.errors import DecryptionError, InvalidEncoding
+from runtime.crypto.hazmat.ed25519 import scalar_from_bytes, scalar_to_bytes
+from runtime.crypto.rand import DEFAULT_RANDOM, RandomSource
+
+__all__ = ["SealKeyPair", "open_sealed", "open_share", "seal", "seal_share"]
+
+_SALT = b"minuet-seal-v1"
+_KEY_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SealKeyPair:
+    """A participant's static X25519 key pair."""
+
+    private_key: X25519PrivateKey = field(repr=False, compare=False)
+    public_key: bytes
+
+    @classmethod
+    def generate(cls, rng: RandomSource = DEFAULT_RANDOM) -> SealKeyPair:
+        return cls.from_private_bytes(rng.random_bytes(32))
+
+    @classmethod
+    def from_private_bytes(cls, data: bytes) -> SealKeyPair:
+        sk = X25519PrivateKey.from_private_bytes(data)
+        return cls(sk, sk.public_key().public_bytes_raw())
+
+
+def _load_public(data: bytes) -> X25519PublicKey:
+    if len(data) != _KEY_SIZE:
+        raise InvalidEncoding((), "X25519 public key must be 32 bytes")
+    return X25519PublicKey.from_public_bytes(data)
+
+
+def _exchange(sk: X25519PrivateKey, pk: X25519PublicKey) -> bytes:
+    try:
+        return sk.exchange(pk)
+    except ValueError as exc:  # low-order public key: all-zero shared secret
+        raise InvalidEncoding((), "low-order X25519 public key") from exc
+
+
+def _key_schedule(
+    dh_e: bytes, dh_s: bytes, context: bytes, eph: bytes, sender: bytes, recipient: bytes
+) -> tuple[bytes, bytes]:
+    info = struct.pack("<Q", len(context)) + context + eph + sender + recipient
+    okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=_SALT, info=info).derive(dh_e + dh_s)
+    return okm[:32], okm[32:]
+
+
+def seal(
+    sender: SealKeyPair,
+    recipient_public_key: bytes,
+    plaintext: bytes,
+    *,
+    aad: bytes = b"",
+    context: bytes = b"",
+    rng: RandomSource = DEFAULT_RANDOM,
+) -> bytes:
+    recipient = _load_public(recipient_public_key)
+    eph = X25519PrivateKey.from_private_bytes(rng.random_bytes(32))
+    eph_pk = eph.public_key().public_bytes_raw()
+    key, nonce = _key_schedule(
+        _exchange(eph, recipient),
+        _exchange(sender.private_key, recipient),
+        context,
+        eph_pk,
+        sender.public_key,
+        recipient_public_key,
+    )
+    return eph_pk + ChaCha20Poly1305(key).encrypt(nonce, plaintext, aad)
+
+
+def open_sealed(
+    recipient: SealKeyPair,
+    sender_public_key: bytes,
+    sealed: bytes,
+    *,
+    aad: bytes = b"",
+    context: bytes = b"",
+) -> bytes:
+    """Decrypt and authenticate; raises :class:`DecryptionError` on any mismatch."""
+    if len(sealed) < _KEY_SIZE + 16:
+        raise DecryptionError("sealed message too short")
+    eph_pk = sealed[:_KEY_SIZE]
+    try:
+        sender = _load_public(sender_public_key)
+        key, nonce = _key_schedule(
+            _exchange(recipient.private_key, _load_public(eph_pk)),
+            _exchange(recipient.private_key, sender),
+            context,
+            eph_pk,
+            sender_public_key,
+            recipient.public_key,
+        )
+        return ChaCha20Poly1305(key).decrypt(nonce, sealed[_KEY_SIZE:], aad)
+    except (InvalidTag, InvalidEncoding) as exc:
+        raise DecryptionError("sealed message failed authentication") from exc
+
+
+def seal_share(
+    sender: SealKeyPair,
+    recipient_public_key: bytes,
+    share: int,
+    *,
+    aad: bytes = b"",
+    context: bytes = b"",
+    rng: RandomSource = DEFAULT_RANDOM,
+) -> bytes:
+    """Seal a secret scalar share (32-byte SerializeScalar)."""
+    return seal(
+        sender, recipient_public_key, scalar_to_bytes(share), aad=aad, context=context, rng=rng
+    )
+
+
+def open_share(
+    recipient: SealKeyPair,
+    sender_public_key: bytes,
+    sealed: bytes,
+    *,
+    aad: bytes = b"",
+    context: bytes = b"",
+    sender_id: int | None = None,
+) -> int:
+    """Open a sealed share; a non-canonical scalar raises :class:`InvalidEncoding` naming
+    ``sender_id``."""
+    data = open_sealed(recipient, sender_public_key, sealed, aad=aad, context=context)
+    return scalar_from_bytes(data, sender_id)

@@ -1,0 +1,122 @@
+"""Per-peer inboxes with cheap receive deadlines (trio edge).
+
+A trio memory channel plus a deadline cancel scope per receive costs more than the
+message itself, so each inbox is a deque with at most one waiting task, and one
+``Deadlines`` watchdog task per session wakes a waiter whose deadline passed. Registering
+a deadline is a set insertion; the watchdog only re-arms when a deadline earlier than its
+next wake-up appears.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Final
+
+import outcome
+import trio
+from trio.lowlevel import (
+    Abort,
+    Task,
+    checkpoint,
+    current_task,
+    reschedule,
+    wait_task_rescheduled,
+)
+
+from runtime.framing import INTERRUPTED, TIMEOUT, Item
+
+_TIMEOUT_ITEM: Final[Item] = (TIMEOUT, -1, "", None, -1)
+
+
+class Inbox:
+    """The ordered frames from one peer to us; one consumer at a time."""
+
+    __slots__ = ("_deadlines", "_items", "_waiter", "deadline")
+
+    def __init__(self, deadlines: Deadlines) -> None:
+        self._items: deque[Item] = deque()
+        self._waiter: Task | None = None
+        self._deadlines = deadlines
+        self.deadline = math.inf
+
+    def put(self, item: Item) -> None:
+        self._items.append(item)
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            self._deadlines.unwatch(self)
+            reschedule(w)
+
+    def interrupt(self, reason: str) -> None:
+        """Wake a waiting receiver with an INTERRUPTED item (our own session failed)."""
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            self._deadlines.unwatch(self)
+            reschedule(w, outcome.Value((INTERRUPTED, -1, reason, None, -1)))
+
+    def expire(self) -> None:
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            reschedule(w, outcome.Value(_TIMEOUT_ITEM))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _abort(self, _: object) -> Abort:
+        self._waiter = None
+        self._deadlines.unwatch(self)
+        return Abort.SUCCEEDED
+
+    async def get(self, timeout: float) -> Item:
+        items = self._items
+        if items:
+            await checkpoint()  # keep trio's rule: every receive is a checkpoint
+            if items:
+                return items.popleft()
+        if self._waiter is not None:
+            raise trio.BusyResourceError("another task is already receiving from this peer")
+        self._waiter = current_task()
+        self.deadline = trio.current_time() + timeout
+        self._deadlines.watch(self)
+        marker: Item | None = await wait_task_rescheduled(self._abort)
+        if marker is not None:
+            return marker
+        return items.popleft()
+
+
+class Deadlines:
+    """Watchdog that expires waiting inboxes; run ``run()`` in the session's nursery."""
+
+    __slots__ = ("_idle", "_scope", "_waiting")
+
+    def __init__(self, idle: float) -> None:
+        self._waiting: set[Inbox] = set()
+        self._scope: trio.CancelScope | None = None
+        self._idle = idle  # re-check period when nobody waits: the usual timeout
+
+    def watch(self, inbox: Inbox) -> None:
+        self._waiting.add(inbox)
+        scope = self._scope
+        if scope is not None and inbox.deadline < scope.deadline:
+            scope.deadline = inbox.deadline
+
+    def unwatch(self, inbox: Inbox) -> None:
+        self._waiting.discard(inbox)
+
+    async def run(self) -> None:
+        while True:
+            now = trio.current_time()
+            wake = now + self._idle
+            for inbox in list(self._waiting):
+                if inbox.deadline <= now:
+                    self._waiting.discard(inbox)
+                    inbox.expire()
+                elif inbox.deadline < wake:
+                    wake = inbox.deadline
+            with trio.CancelScope(deadline=wake) as scope:
+                self._scope = scope
+                await trio.sleep_forever()
+            self._scope = None

@@ -1,0 +1,216 @@
+"""In-memory transport: every member of a session in one trio nursery.
+
+    async with memory_session(PROTOCOL, params={"t": 2}, families={"Signer": 5}) as net:
+        results = await net.run({"Buyer1": buyer1, "Buyer2": buyer2, "Seller": seller})
+
+By default every payload is encoded and decoded exactly as on TCP (and frames carry a
+CRC-32 so injected corruption is caught as the TCP AEAD would catch it);
+``passthrough=True`` hands the (frozen) payload objects over as they are, for speed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from runtime.contract import Peer, ProtocolInfo
+from runtime.endpoint import Link, SessionEndpoint
+from runtime.errors import ConfigError
+from runtime.extensions import Journal, Registry, standard_registry
+from runtime.framing import ABORT, CLOSE, GONE, Item
+from runtime.inbox import Deadlines, Inbox
+from runtime.middleware import Event, Middleware, chain_wire
+from runtime.session_core import DEFAULT_TIMEOUT, SessionInfo, parse_peer
+
+
+class MemoryLink(Link):
+    __slots__ = ("_checksum", "_inbox", "_open", "_seq", "_sender", "_wire")
+
+    def __init__(
+        self, sender: str, peer_name: str, inbox: Inbox, checksum: bool, wire: tuple[Middleware, ...]
+    ) -> None:
+        super().__init__(peer_name)
+        self._sender = sender
+        self._inbox = inbox
+        self._checksum = checksum
+        self._wire = wire
+        self._seq = 0
+        self._open = True
+
+    async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
+        if not self._open:
+            raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
+        seq = self._seq
+        self._seq = seq + 1
+        crc = zlib.crc32(data) if self._checksum and isinstance(data, bytes) else -1
+        item: Item = (kind, seq, label, data, crc)
+        if ev is None:
+            self._inbox.put(item)
+        else:
+            await chain_wire(self._wire, self, ev, self._deliver)(item)
+
+    async def _deliver(self, wire: object) -> None:
+        if self._open:
+            self._inbox.put(wire)  # type: ignore[arg-type]  # items only ever come from send()
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._inbox.put((CLOSE, self._seq, "", None, -1))
+
+    def abort_nowait(self, reason: str) -> None:
+        if self._open:
+            self._open = False
+            self._inbox.put((ABORT, self._seq, reason, None, -1))
+
+    def crash(self) -> None:
+        if self._open:
+            self._open = False
+            self._inbox.put((GONE, -1, f"connection lost: {self._sender} vanished without closing the session", None, -1))
+
+    def damage(self, wire: object, position: int) -> object:
+        kind, seq, label, data, crc = wire  # type: ignore[misc]
+        if not isinstance(data, bytes):
+            raise ConfigError("the corrupt fault needs an encoding session (passthrough=False)")
+        if not data:
+            return (kind, seq, label, b"\x01", crc)
+        i = position % len(data)
+        return (kind, seq, label, data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :], crc)
+
+
+@dataclass(slots=True)
+class RoleResult:
+    """What one role function returned or raised."""
+
+    peer: str
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+RoleFn = Callable[[SessionEndpoint], Awaitable[Any]]
+
+
+class MemoryNetwork:
+    """All members of one in-memory session."""
+
+    def __init__(
+        self,
+        info: SessionInfo,
+        deadlines: Deadlines,
+        *,
+        passthrough: bool,
+        middleware: Sequence[Middleware],
+        registry: Registry | None,
+    ) -> None:
+        self.info = info
+        self.registry = registry
+        self._passthrough = passthrough
+        self._middleware = tuple(middleware)
+        self._wire = tuple(m for m in self._middleware if type(m).on_wire is not Middleware.on_wire)
+        self._inboxes = {
+            (a, b): Inbox(deadlines) for a in info.members for b in info.members if a != b
+        }
+        self._endpoints: dict[Peer, SessionEndpoint] = {}
+
+    @property
+    def journal(self) -> Journal | None:
+        return self.registry.journal if self.registry is not None else None
+
+    def endpoint(self, peer: Peer | str) -> SessionEndpoint:
+        """The endpoint of ``peer`` (a Peer or a name like ``"Signer[2]"``); one per member."""
+        p = parse_peer(peer) if isinstance(peer, str) else peer
+        if p in self._endpoints:
+            raise ConfigError(f"the endpoint of {p} was already taken")
+        if p not in self.info.members:
+            raise ConfigError(f"{p} is not a member of this {self.info.protocol.name} session")
+        me = str(p)
+        others = [q for q in self.info.members if q != p]
+        links: dict[Peer, Link] = {
+            q: MemoryLink(me, str(q), self._inboxes[(p, q)], not self._passthrough, self._wire)
+            for q in others
+        }
+        ep = SessionEndpoint(
+            self.info, p, links, {q: self._inboxes[(q, p)] for q in others},
+            registry=self.registry, middleware=self._middleware, passthrough=self._passthrough,
+        )
+        self._endpoints[p] = ep
+        return ep
+
+    async def run(self, roles: Mapping[Peer | str, RoleFn]) -> dict[str, RoleResult]:
+        """Run role functions concurrently, each with its endpoint; collect every outcome.
+
+        A role function that raises, or returns without reaching End (``close``), aborts
+        its session so peers waiting on it get ``PeerGone`` at once.
+        """
+        results: dict[str, RoleResult] = {}
+        eps = [(self.endpoint(p), fn) for p, fn in roles.items()]
+
+        async def one(ep: SessionEndpoint, fn: RoleFn) -> None:
+            res = results[ep.me_name] = RoleResult(ep.me_name)
+            try:
+                res.value = await fn(ep)
+            except Exception as e:
+                res.error = e
+                ep.abort(f"role function raised {type(e).__name__}: {e}")
+            finally:
+                ep.abort("role function returned without reaching the end of the protocol")
+
+        async with trio.open_nursery() as nursery:
+            for ep, fn in eps:
+                nursery.start_soon(one, ep, fn)
+        return results
+
+    def shutdown(self) -> None:
+        for ep in self._endpoints.values():
+            ep.abort("the session was shut down")
+
+
+@asynccontextmanager
+async def memory_session(
+    protocol: ProtocolInfo,
+    params: Mapping[str, int] | None = None,
+    families: Mapping[str, int] | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    passthrough: bool = False,
+    middleware: Sequence[Middleware] = (),
+    registry: Registry | None = None,
+    capabilities: Mapping[str, Collection[str]] | None = None,
+    budget: int | None = None,
+    journal: Journal | None = None,
+    session_id: str | None = None,
+    epoch: int = 0,
+) -> AsyncIterator[MemoryNetwork]:
+    """Open an in-memory session; on exit every endpoint still open is aborted.
+
+    ``registry`` replaces the standard one built from ``capabilities``, ``budget`` and
+    ``journal`` (see ``runtime.extensions.standard_registry``).
+    """
+    info = SessionInfo.build(protocol, params, families, session_id, epoch, timeout)
+    if registry is None:
+        registry = standard_registry(capabilities, budget, journal)
+    deadlines = Deadlines(timeout)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(deadlines.run)
+        net = MemoryNetwork(
+            info, deadlines, passthrough=passthrough, middleware=middleware, registry=registry
+        )
+        try:
+            yield net
+        finally:
+            net.shutdown()
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,344 @@
+"""TCP transport: one process per member, a full mesh of secure links (trio edge).
+
+Framing, handshake and sealing are sans-IO (``runtime.framing``, ``runtime.securelink``);
+this module only moves bytes. Member i dials every member j < i (with retries, exponential
+backoff and jitter) and accepts links from members j > i. One reader task per link opens
+frames and files them into that peer's inbox, so a receive from one peer never waits
+behind another.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Final
+
+import trio
+
+from runtime.config import NetConfig
+from runtime.contract import Peer, ProtocolInfo
+from runtime.endpoint import Link, SessionEndpoint
+from runtime.errors import ConfigError, FrameError, LinkError, PeerGone
+from runtime.extensions import Journal, Registry, standard_registry
+from runtime.framing import (
+    ABORT,
+    CLOSE,
+    DATA,
+    GONE,
+    LEN_SIZE,
+    VIOLATION,
+    FrameBuffer,
+    decode_body,
+    encode_body,
+    length_prefix,
+)
+from runtime.inbox import Deadlines, Inbox
+from runtime.middleware import Event, Middleware, chain_wire, overrides
+from runtime.securelink import (
+    FrameOpener,
+    FrameSealer,
+    Initiator,
+    LinkKeys,
+    Responder,
+    StaticKey,
+    parse_hello,
+    read_key_file,
+)
+from runtime.session_core import SessionInfo, parse_peer
+
+HANDSHAKE_MAX: Final = 4096
+_SEQ_SIZE: Final = 8
+
+
+async def read_frame(stream: trio.abc.ReceiveStream, buf: FrameBuffer) -> bytes | None:
+    """The next length-prefixed frame, or None at a clean EOF between frames."""
+    while True:
+        frame = buf.next_frame()
+        if frame is not None:
+            return frame
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            if buf.pending:
+                raise FrameError("connection closed in the middle of a frame")
+            return None
+        buf.feed(chunk)
+
+
+class TcpLink(Link):
+    __slots__ = ("_lock", "_nursery", "_open", "_sealer", "_stream", "_wire")
+
+    def __init__(
+        self, peer_name: str, stream: trio.SocketStream, sealer: FrameSealer,
+        nursery: trio.Nursery, wire: tuple[Middleware, ...],
+    ) -> None:
+        super().__init__(peer_name)
+        self._stream = stream
+        self._sealer = sealer
+        self._nursery = nursery
+        self._wire = wire
+        self._lock = trio.Lock()  # parallel branches may send to one peer concurrently
+        self._open = True
+
+    async def _frame(self, kind: int, label: str, data: bytes, ev: Event | None) -> None:
+        body = encode_body(kind, label, data)
+        async with self._lock:  # seq order must equal wire order
+            wire = length_prefix(self._sealer.seal(body))
+            if ev is None:
+                await self._stream.send_all(wire)
+            else:
+                await chain_wire(self._wire, self, ev, self._write)(wire)
+
+    async def _write(self, wire: object) -> None:
+        assert isinstance(wire, bytes)
+        await self._stream.send_all(wire)
+
+    async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
+        if not self._open:
+            raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
+        if not isinstance(data, bytes):
+            raise TypeError("TCP links carry encoded payloads only")
+        await self._frame(kind, label, data, ev)
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                await self._frame(CLOSE, "", b"", None)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # the peer is gone already; nothing to say goodbye to
+
+    def abort_nowait(self, reason: str) -> None:
+        if self._open:
+            self._open = False
+            self._nursery.start_soon(self._abort, reason[:1000])
+
+    async def _abort(self, reason: str) -> None:
+        try:
+            with trio.move_on_after(2):
+                await self._frame(ABORT, reason, b"", None)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+    def crash(self) -> None:
+        if self._open:
+            self._open = False
+            self._nursery.start_soon(self._stream.aclose)
+
+    def damage(self, wire: object, position: int) -> object:
+        assert isinstance(wire, bytes)
+        head = LEN_SIZE + _SEQ_SIZE
+        i = head + position % (len(wire) - head)
+        return wire[:i] + bytes([wire[i] ^ 0x01]) + wire[i + 1 :]
+
+    async def aclose(self) -> None:
+        self._open = False
+        await self._stream.aclose()
+
+
+async def _reader(
+    peer: str, stream: trio.SocketStream, buf: FrameBuffer, opener: FrameOpener, inbox: Inbox,
+    done: trio.Event,
+) -> None:
+    """File every frame from ``peer`` into its inbox; report EOF and bad frames there."""
+    try:
+        while True:
+            frame = await read_frame(stream, buf)
+            if frame is None:
+                inbox.put((GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
+                return
+            kind, label, data = decode_body(opener.open(frame))
+            inbox.put((kind, opener.seq - 1, label, data, -1))
+            if kind != DATA:
+                return  # CLOSE/ABORT end the link
+    except (LinkError, FrameError) as e:
+        inbox.put((VIOLATION, -1, f"a rejected frame ({e})", None, -1))
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+        inbox.put((GONE, -1, f"connection lost: {e!r}", None, -1))
+    finally:
+        done.set()
+
+
+def _backoff(attempt: int, base: float = 0.05, cap: float = 1.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+async def _dial(
+    host: str, port: int, deadline: float, who: str
+) -> trio.SocketStream:
+    attempt = 0
+    while True:
+        try:
+            return await trio.open_tcp_stream(host, port)
+        except OSError as e:
+            if trio.current_time() + 0.01 >= deadline:
+                raise PeerGone(who, "connect", f"could not connect to {host}:{port}: {e}") from None
+            await trio.sleep(min(_backoff(attempt), max(0.0, deadline - trio.current_time())))
+            attempt += 1
+
+
+class _Mesh:
+    """Connection set-up for one member."""
+
+    def __init__(
+        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: StaticKey
+    ) -> None:
+        self.protocol, self.info, self.cfg, self.me, self.key = protocol, info, cfg, me, key
+        self.me_name = str(me)
+        self.index = info.members.index(me)
+        self.links: dict[Peer, tuple[trio.SocketStream, FrameBuffer, LinkKeys]] = {}
+        self.all_linked = trio.Event()
+        self.expected = len(info.members) - 1
+
+    def public(self, name: str) -> bytes:
+        m = self.cfg.members.get(name)
+        if m is None or m.public is None:
+            raise ConfigError(f"network config has no public key for {name}")
+        return m.public
+
+    def _add(self, peer: Peer, stream: trio.SocketStream, buf: FrameBuffer, keys: LinkKeys) -> None:
+        self.links[peer] = (stream, buf, keys)
+        if len(self.links) == self.expected:
+            self.all_linked.set()
+
+    async def dial(self, peer: Peer, deadline: float) -> None:
+        name = str(peer)
+        m = self.cfg.members[name]
+        stream = await _dial(m.host, m.port, deadline, name)
+        try:
+            buf = FrameBuffer(HANDSHAKE_MAX)
+            with trio.fail_after(max(0.1, deadline - trio.current_time())):
+                hs = Initiator(
+                    self.protocol.name, self.info.session_id, self.info.epoch, self.me_name,
+                    self.key, name, self.public(name),
+                )
+                await stream.send_all(length_prefix(hs.hello()))
+                msg2 = await read_frame(stream, buf)
+                if msg2 is None:
+                    raise LinkError(f"{name} refused the link (closed during the handshake)")
+                msg3, keys = hs.finish(msg2)
+                await stream.send_all(length_prefix(msg3))
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        buf.max_size = self.cfg.max_frame
+        self._add(peer, stream, buf, keys)
+
+    async def accept(self, stream: trio.SocketStream) -> None:
+        """Run the responder side; anyone who is not a later member of the session (or
+        cannot prove it) is dropped without a word."""
+        try:
+            buf = FrameBuffer(HANDSHAKE_MAX)
+            with trio.fail_after(self.cfg.connect_timeout):
+                msg1 = await read_frame(stream, buf)
+                if msg1 is None:
+                    raise LinkError("closed before the handshake")
+                hello = parse_hello(msg1)
+                peer = parse_peer(hello.initiator)
+                if peer not in self.info.members or self.info.members.index(peer) <= self.index:
+                    raise LinkError(f"{hello.initiator!r} is not a member that dials {self.me_name}")
+                if peer in self.links:
+                    raise LinkError(f"{peer} is already linked")
+                hs = Responder(
+                    self.protocol.name, self.info.session_id, self.info.epoch, self.me_name,
+                    self.key, msg1, hello, self.public(str(peer)),
+                )
+                await stream.send_all(length_prefix(hs.reply()))
+                msg3 = await read_frame(stream, buf)
+                if msg3 is None:
+                    raise LinkError(f"{peer} closed during the handshake")
+                keys = hs.finish(msg3)
+        except (LinkError, FrameError, ConfigError, trio.TooSlowError, trio.BrokenResourceError, OSError):
+            await trio.aclose_forcefully(stream)
+            return
+        buf.max_size = self.cfg.max_frame
+        self._add(peer, stream, buf, keys)
+
+
+@asynccontextmanager
+async def tcp_session(
+    protocol: ProtocolInfo,
+    cfg: NetConfig,
+    me: Peer | str,
+    *,
+    key: StaticKey | None = None,
+    middleware: Sequence[Middleware] = (),
+    registry: Registry | None = None,
+    capabilities: Mapping[str, Collection[str]] | None = None,
+    journal: Journal | None = None,
+) -> AsyncIterator[SessionEndpoint]:
+    """Join the session described by ``cfg`` as member ``me``; yields its endpoint once
+    every link is up (or raises ``PeerGone`` after ``cfg.connect_timeout``).
+
+    On exit the endpoint is aborted unless it finished, then we wait (at most
+    ``cfg.linger`` seconds) for every peer to finish before closing the sockets, so no
+    peer loses frames still in flight.
+    """
+    me = parse_peer(me) if isinstance(me, str) else me
+    if cfg.protocol is not None and cfg.protocol != protocol.name:
+        raise ConfigError(f"config is for protocol {cfg.protocol}, not {protocol.name}")
+    info = SessionInfo.build(protocol, cfg.params, cfg.families, cfg.session, cfg.epoch, cfg.timeout)
+    missing = [str(p) for p in info.members if str(p) not in cfg.members]
+    if missing:
+        raise ConfigError(f"network config lacks members {missing}")
+    mine = cfg.members[str(me)] if str(me) in cfg.members else None
+    if mine is None:
+        raise ConfigError(f"{me} is not a member in the network config")
+    if key is None:
+        if mine.key is None:
+            raise ConfigError(f"network config gives no key file for {me}")
+        key = read_key_file(mine.key)
+    if mine.public is not None and key.public != mine.public:
+        raise ConfigError(f"the key file of {me} does not match its public key in the config")
+    if registry is None:
+        caps = capabilities or {n: m.capabilities for n, m in cfg.members.items()}
+        jour = journal or (Journal(cfg.journal) if cfg.journal is not None else None)
+        registry = standard_registry(caps, cfg.budget, jour)
+    mesh = _Mesh(protocol, info, cfg, me, key)
+    deadlines = Deadlines(cfg.timeout)
+    wire = tuple(m for m in middleware if overrides(m, "on_wire"))
+    async with trio.open_nursery() as nursery:
+        listeners = await trio.open_tcp_listeners(mine.port, host=mine.host)
+        nursery.start_soon(deadlines.run)
+        nursery.start_soon(trio.serve_listeners, mesh.accept, listeners)
+        deadline = trio.current_time() + cfg.connect_timeout
+        for peer in info.members[: mesh.index]:
+            nursery.start_soon(mesh.dial, peer, deadline)
+        if mesh.expected:
+            with trio.move_on_at(deadline):
+                await mesh.all_linked.wait()
+        if len(mesh.links) < mesh.expected:
+            absent = [str(p) for p in info.members if p != me and p not in mesh.links]
+            for stream, _, _ in mesh.links.values():
+                await trio.aclose_forcefully(stream)
+            nursery.cancel_scope.cancel()
+            raise PeerGone(", ".join(absent), "connect", f"no link within {cfg.connect_timeout:g}s")
+        for lst in listeners:  # the mesh is complete: nobody else may join
+            await lst.aclose()
+        links: dict[Peer, TcpLink] = {}
+        inboxes: dict[Peer, Inbox] = {}
+        finished: list[trio.Event] = []
+        for peer, (stream, buf, keys) in mesh.links.items():
+            links[peer] = TcpLink(str(peer), stream, keys.sealer, nursery, wire)
+            inboxes[peer] = Inbox(deadlines)
+            done = trio.Event()
+            finished.append(done)
+            nursery.start_soon(_reader, str(peer), stream, buf, keys.opener, inboxes[peer], done)
+        ep = SessionEndpoint(
+            info, me, dict(links), inboxes, registry=registry, middleware=middleware,
+        )
+        try:
+            yield ep
+        finally:
+            ep.abort("left the session without finishing the protocol")
+            with trio.move_on_after(cfg.linger if ep.closed else min(cfg.linger, 1.0)) as cs:
+                cs.shield = True
+                for ev in finished:
+                    await ev.wait()
+            for link in links.values():
+                await trio.aclose_forcefully(link._stream)
+            nursery.cancel_scope.cancel()
+
+
+__all__ = ["TcpLink", "read_frame", "tcp_session"]
