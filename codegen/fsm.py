@@ -441,13 +441,13 @@ def build(local: LocalType) -> StateMachine:
         if id(n) in seen:
             continue
         seen.add(id(n))
-        n.sid = len(order)
-        order.append(n)
+        if n is not end:  # End is numbered last, so S-numbers have no gaps
+            n.sid = len(order)
+            order.append(n)
         for t in reversed(_edges(n)):
             if id(t.node) not in seen:
                 stack.append(t.node)
-    if id(end) not in seen:
-        # Non-terminating protocols (a rec with no exit) still get their End class.
-        end.sid = len(order)
-        order.append(end)
+    # Non-terminating protocols (a rec with no exit) still get their End class.
+    end.sid = len(order)
+    order.append(end)
     return StateMachine(local.protocol, local.role, local.family, order, end, start.ops)

@@ -257,17 +257,20 @@ def _quote(labels: Sequence[str]) -> str:
 def _merge(seqs: list[LSeq], labels: list[str], shapes: Shapes, span: Span, ctx: str, depth: int) -> LSeq:
     if depth > _MAX_DEPTH:
         raise MergeError(f"{ctx}its branches nest too deeply to compare")
-    first = shapes.seq(seqs[0])
-    if all(shapes.seq(s) == first for s in seqs[1:]):
-        return seqs[0]
-    # Identical leading statements are shared; the branches must diverge on a receive.
     k = 0
-    n = min(len(s) for s in seqs)
-    while k < n:
-        h = shapes.stmt(seqs[0][k])
-        if any(shapes.stmt(s[k]) != h for s in seqs[1:]):
-            break
-        k += 1
+    heads = {s[0].message for s in seqs if s and isinstance(s[0], LRecv)}
+    if len(heads) < len(seqs):
+        # Unless every branch starts with its own receive (the common case, decided at
+        # once), compare: identical branches are shared, then identical leading steps.
+        first = shapes.seq(seqs[0])
+        if all(shapes.seq(s) == first for s in seqs[1:]):
+            return seqs[0]
+        n = min(len(s) for s in seqs)
+        while k < n:
+            h = shapes.stmt(seqs[0][k])
+            if any(shapes.stmt(s[k]) != h for s in seqs[1:]):
+                break
+            k += 1
     prefix = seqs[0][:k]
     if k:
         ctx = f"{ctx}after the common step '{describe(prefix[-1])}', "

@@ -358,6 +358,8 @@ class _Projector:
         for r in protocol.roles:
             self.decls.setdefault(r.name, r)
         self.order = tuple(self.decls)
+        # A role named without an index, as a peer: PeerOne, or the whole family.
+        self._plain: dict[str, LPeer] = {n: _whole(d) for n, d in self.decls.items()}
         self.all_roles = frozenset(self.order)
         self.shapes = Shapes()
         self.free = FreeNames()
@@ -400,6 +402,10 @@ class _Projector:
         free: set[str] = set()
         for body in bodies:
             for s in body:
+                if isinstance(s, Interaction):  # leaves are not memoised: most steps are these
+                    roles.add(s.sender.name)
+                    roles.add(s.receiver.name)
+                    continue
                 r, f = self.parts(s)
                 roles |= r
                 free |= f
@@ -455,6 +461,13 @@ class _Projector:
 
     def interaction(self, s: Interaction, out: Out) -> None:
         a, b = s.sender, s.receiver
+        if a.index is None and b.index is None:
+            # The hot path: two roles named without index share their peer objects.
+            pa, pb = self._plain.get(a.name), self._plain.get(b.name)
+            if pa is not None and pb is not None:
+                out.setdefault(a.name, []).append(LSend(pb, s.message, s.span, s.annotations))
+                out.setdefault(b.name, []).append(LRecv(pa, s.message, s.span, s.annotations))
+                return
         da, db = self._known(a), self._known(b)
         if da is None or db is None:
             return

@@ -10,10 +10,10 @@ links (so every peer waiting on us learns at once) and refuses further use.
 from __future__ import annotations
 
 import time
-from zlib import crc32
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, TypeVar
+from zlib import crc32
 
 import trio
 from trio.lowlevel import checkpoint_if_cancelled

@@ -29,7 +29,7 @@ from runtime.session_core import DEFAULT_TIMEOUT, SessionInfo, parse_peer
 
 
 class MemoryLink(Link):
-    __slots__ = ("_checksum", "_inbox", "_open", "_seq", "_sender", "_wire")
+    __slots__ = ("_checksum", "_inbox", "_open", "_sender", "_seq", "_wire")
 
     def __init__(
         self, sender: str, peer_name: str, inbox: Inbox, checksum: bool, wire: tuple[Middleware, ...]
@@ -74,7 +74,9 @@ class MemoryLink(Link):
             self._inbox.put((GONE, -1, f"connection lost: {self._sender} vanished without closing the session", None, -1))
 
     def damage(self, wire: object, position: int) -> object:
-        kind, seq, label, data, crc = wire  # type: ignore[misc]
+        assert isinstance(wire, tuple)
+        item: Item = wire
+        kind, seq, label, data, crc = item
         if not isinstance(data, bytes):
             raise ConfigError("the corrupt fault needs an encoding session (passthrough=False)")
         if not data:

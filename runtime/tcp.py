@@ -62,7 +62,7 @@ async def read_frame(stream: trio.abc.ReceiveStream, buf: FrameBuffer) -> bytes 
             if buf.pending:
                 raise FrameError("connection closed in the middle of a frame")
             return None
-        buf.feed(chunk)
+        buf.feed(bytes(chunk))
 
 
 class TcpLink(Link):
@@ -133,7 +133,7 @@ class TcpLink(Link):
 
     async def aclose(self) -> None:
         self._open = False
-        await self._stream.aclose()
+        await trio.aclose_forcefully(self._stream)
 
 
 async def _reader(
@@ -256,6 +256,18 @@ class _Mesh:
         self._add(peer, stream, buf, keys)
 
 
+async def _accept_loop(
+    listener: trio.SocketListener, handlers: trio.Nursery, mesh: _Mesh
+) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError:
+            await trio.sleep(0.05)  # out of descriptors or similar: back off, keep serving
+            continue
+        handlers.start_soon(mesh.accept, stream)
+
+
 @asynccontextmanager
 async def tcp_session(
     protocol: ProtocolInfo,
@@ -299,9 +311,18 @@ async def tcp_session(
     deadlines = Deadlines(cfg.timeout)
     wire = tuple(m for m in middleware if overrides(m, "on_wire"))
     async with trio.open_nursery() as nursery:
-        listeners = await trio.open_tcp_listeners(mine.port, host=mine.host)
+        listeners: list[trio.SocketListener] = await trio.open_tcp_listeners(mine.port, host=mine.host)
         nursery.start_soon(deadlines.run)
-        nursery.start_soon(trio.serve_listeners, mesh.accept, listeners)
+        serving = trio.CancelScope()
+
+        async def serve() -> None:
+            # Not trio.serve_listeners: it closes each stream when its handler returns.
+            with serving:
+                async with trio.open_nursery() as handlers:
+                    for lst in listeners:
+                        handlers.start_soon(_accept_loop, lst, handlers, mesh)
+
+        nursery.start_soon(serve)
         deadline = trio.current_time() + cfg.connect_timeout
         for peer in info.members[: mesh.index]:
             nursery.start_soon(mesh.dial, peer, deadline)
@@ -310,11 +331,15 @@ async def tcp_session(
                 await mesh.all_linked.wait()
         if len(mesh.links) < mesh.expected:
             absent = [str(p) for p in info.members if p != me and p not in mesh.links]
+            serving.cancel()
             for stream, _, _ in mesh.links.values():
                 await trio.aclose_forcefully(stream)
+            for lst in listeners:
+                await lst.aclose()
             nursery.cancel_scope.cancel()
             raise PeerGone(", ".join(absent), "connect", f"no link within {cfg.connect_timeout:g}s")
-        for lst in listeners:  # the mesh is complete: nobody else may join
+        serving.cancel()  # the mesh is complete: nobody else may join
+        for lst in listeners:
             await lst.aclose()
         links: dict[Peer, TcpLink] = {}
         inboxes: dict[Peer, Inbox] = {}
@@ -337,7 +362,7 @@ async def tcp_session(
                 for ev in finished:
                     await ev.wait()
             for link in links.values():
-                await trio.aclose_forcefully(link._stream)
+                await link.aclose()
             nursery.cancel_scope.cancel()
 
 

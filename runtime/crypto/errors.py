@@ -1,9 +1,9 @@
 """Typed errors of ``runtime.crypto``.
 
-Every failure the crypto layer raises on purpose is a :class:`CryptoError`. Errors caused by a
-peer carry ``culprits``: the identifiers of the participants whose messages were wrong, so the
-protocol layer can exclude them and retry. libsodium's ``RuntimeError`` never escapes: it is
-mapped at the call site to one of these.
+Every failure the crypto layer raises on purpose is a ``CryptoError``. Failures a peer caused
+and that can be pinned on it are ``IdentifiedFault``s carrying ``culprits`` (sorted
+identifiers), so protocol code can exclude them and retry (identifiable abort). libsodium's
+one-size ``RuntimeError`` never escapes this package: it is mapped at each call site.
 """
 
 from __future__ import annotations
@@ -12,76 +12,118 @@ from collections.abc import Iterable
 
 from runtime.errors import MinuetError
 
+__all__ = [
+    "CommitmentMismatch",
+    "CryptoError",
+    "IdentifiedFault",
+    "InvalidCommitment",
+    "InvalidEncoding",
+    "InvalidParameters",
+    "InvalidPoint",
+    "InvalidProof",
+    "InvalidReveal",
+    "InvalidScalar",
+    "InvalidShare",
+    "InvalidSignature",
+    "InvalidSignatureShare",
+    "MissingReveal",
+    "MissingShare",
+    "NonceReuse",
+    "RevealError",
+    "SealError",
+]
+
 
 class CryptoError(MinuetError):
-    """Base of every error ``runtime.crypto`` raises on purpose."""
+    """Base of every error raised by ``runtime.crypto``."""
 
 
-class InvalidParameters(CryptoError):
-    """The caller passed inconsistent or out-of-range parameters (our own side's fault)."""
+class InvalidParameters(CryptoError, ValueError):
+    """Our own caller passed inconsistent arguments (threshold, identifiers, sets)."""
 
 
-class NonceReuse(CryptoError):
-    """A single-use secret (FROST signing nonces) was used a second time."""
+class InvalidEncoding(CryptoError):
+    """Bytes are not a canonical encoding of the expected value (sender unknown here; the
+    protocol functions re-raise it as an ``IdentifiedFault`` naming the sender)."""
+
+
+class InvalidScalar(InvalidEncoding):
+    """Not 32 bytes little-endian below the group order L (or zero where zero is refused)."""
+
+
+class InvalidPoint(InvalidEncoding):
+    """Not a canonical encoding of a non-identity point of the prime-order subgroup."""
 
 
 class InvalidSignature(CryptoError):
     """A signature does not verify."""
 
 
-class DecryptionError(CryptoError):
-    """A sealed message failed authentication (tampered, wrong key, wrong aad or context)."""
+class NonceReuse(CryptoError):
+    """A one-time signing nonce was used a second time; the second use was refused."""
 
 
-class CulpritError(CryptoError):
-    """An error attributable to specific participants, listed in ``culprits`` (sorted)."""
+class SealError(CryptoError):
+    """A sealed message did not open: tampering, wrong key, wrong sender, aad or context."""
 
-    def __init__(self, culprits: Iterable[int], detail: str = "") -> None:
+
+class IdentifiedFault(CryptoError):
+    """A failure attributable to the participants in ``culprits`` (sorted, distinct)."""
+
+    def __init__(self, culprits: Iterable[int], detail: str) -> None:
         self.culprits: tuple[int, ...] = tuple(sorted(set(culprits)))
         self.detail = detail
-        who = ", ".join(str(c) for c in self.culprits) if self.culprits else "<dealer>"
-        msg = f"{type(self).__name__}: culprit(s) {who}"
-        if detail:
-            msg += f": {detail}"
-        super().__init__(msg)
+        who = ", ".join(map(str, self.culprits)) or "none identified"
+        super().__init__(f"{detail} (culprits: {who})")
+
+    @property
+    def culprit(self) -> int:
+        """The first culprit: convenient when exactly one is reported."""
+        return self.culprits[0]
 
 
-class InvalidEncoding(CulpritError):
-    """A received scalar or point is malformed: wrong length, non-canonical, scalar >= L, point
-    off the curve / outside the prime-order subgroup / of small order / the identity.
-
-    ``culprits`` is empty when the sender is not known at the decoding site.
-    """
+class InvalidShare(IdentifiedFault):
+    """A secret share from a dealer is inconsistent with its VSS commitment."""
 
 
-class InvalidShare(CulpritError):
-    """A (signature, secret or reshared) share does not verify against its commitments.
-
-    An empty ``culprits`` means the trusted dealer.
-    """
+class MissingShare(IdentifiedFault):
+    """Expected shares or packages did not arrive from the culprits."""
 
 
-class MissingShare(CulpritError):
-    """Expected shares did not arrive from the listed participants."""
-
-
-class InvalidProof(CulpritError):
+class InvalidProof(IdentifiedFault):
     """A DKG proof of knowledge does not verify."""
 
 
-class RevealError(CulpritError):
-    """Commit-reveal failed. ``missing`` did not reveal; ``mismatched`` revealed a value/nonce
-    that does not open their commitment (or revealed without having committed)."""
+class InvalidCommitment(IdentifiedFault):
+    """A commitment (nonce, VSS or reshare) from the culprit is malformed or inconsistent."""
 
-    def __init__(self, missing: Iterable[int], mismatched: Iterable[int], detail: str = "") -> None:
+
+class CommitmentMismatch(InvalidCommitment):
+    """The signing package does not carry the commitments we generated for it."""
+
+
+class InvalidSignatureShare(IdentifiedFault):
+    """FROST signature shares that are missing, malformed or do not verify."""
+
+
+class RevealError(IdentifiedFault):
+    """Commit-reveal failed: ``missing`` did not reveal, ``mismatched`` revealed something that
+    does not open their commitment (or revealed without having committed)."""
+
+    def __init__(self, missing: Iterable[int], mismatched: Iterable[int]) -> None:
         self.missing: tuple[int, ...] = tuple(sorted(set(missing)))
         self.mismatched: tuple[int, ...] = tuple(sorted(set(mismatched)))
-        super().__init__(self.missing + self.mismatched, detail)
+        parts = []
+        if self.missing:
+            parts.append(f"no reveal from {list(self.missing)}")
+        if self.mismatched:
+            parts.append(f"reveal does not open the commitment from {list(self.mismatched)}")
+        super().__init__((*self.missing, *self.mismatched), "; ".join(parts) or "reveal failed")
 
 
 class MissingReveal(RevealError):
-    """At least one committed participant did not reveal (``mismatched`` may be non-empty too)."""
+    """At least one participant did not reveal (``mismatched`` may list others as well)."""
 
 
 class InvalidReveal(RevealError):
-    """Every committed participant revealed, but some reveals do not open their commitment."""
+    """Everybody revealed, but some reveals do not open their commitments."""

@@ -66,6 +66,7 @@ __all__ = [
     "SigningNonces",
     "SigningPackage",
     "aggregate",
+    "binding_factor_input",
     "binding_factors",
     "commit",
     "group_commitment",
@@ -427,7 +428,3 @@ def verify(verifying_key: Point | bytes, message: bytes, signature: bytes) -> No
     except (_CryptographyInvalidSignature, ValueError) as exc:
         raise InvalidSignature("signature does not verify under this key") from exc
 
-
-def _check_sorted(ids: Sequence[int]) -> None:  # pragma: no cover - kept for hazmat users
-    if list(ids) != sorted(set(ids)):
-        raise InvalidEncoding("identifiers must be sorted and distinct")

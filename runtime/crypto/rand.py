@@ -1,7 +1,7 @@
 """Injectable randomness.
 
-Every function that needs randomness takes a :class:`RandomSource`; the default is the OS CSPRNG.
-:class:`SeededRandom` is deterministic and exists for tests and reproducible benchmarks only.
+Every function that needs randomness takes a ``RandomSource`` (default: the OS CSPRNG).
+``DeterministicRandom`` makes runs reproducible for tests and benchmarks only.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import hashlib
 import os
 from typing import Protocol, runtime_checkable
 
+__all__ = ["DeterministicRandom", "OsRandom", "RandomSource", "default_random"]
+
 
 @runtime_checkable
 class RandomSource(Protocol):
-    """A source of uniformly random bytes."""
+    """Anything that hands out uniformly random bytes."""
 
-    def random_bytes(self, n: int) -> bytes:
-        """Return ``n`` uniformly random bytes."""
-        ...
+    def random_bytes(self, n: int) -> bytes: ...
 
 
 class OsRandom:
@@ -32,8 +32,11 @@ class OsRandom:
         return "OsRandom()"
 
 
-class SeededRandom:
-    """Deterministic stream: SHA-512(tag || seed || counter) blocks. NOT for production keys."""
+class DeterministicRandom:
+    """A reproducible stream of SHAKE-256(tag || H(seed) || counter) blocks.
+
+    Tests only: whoever knows the seed knows every secret drawn from it.
+    """
 
     __slots__ = ("_buffer", "_counter", "_seed")
 
@@ -42,7 +45,7 @@ class SeededRandom:
             seed = seed.to_bytes((seed.bit_length() + 8) // 8, "little", signed=True)
         elif isinstance(seed, str):
             seed = seed.encode()
-        self._seed = hashlib.sha512(b"minuet-seeded-random-v1" + seed).digest()
+        self._seed = hashlib.sha512(b"minuet-deterministic-random-v1" + seed).digest()
         self._counter = 0
         self._buffer = b""
 
@@ -50,14 +53,20 @@ class SeededRandom:
         if n < 0:
             raise ValueError("n must be non-negative")
         while len(self._buffer) < n:
-            block = hashlib.sha512(self._seed + self._counter.to_bytes(8, "little")).digest()
+            block = hashlib.shake_256(self._seed + self._counter.to_bytes(8, "little"))
+            self._buffer += block.digest(136)
             self._counter += 1
-            self._buffer += block
         out, self._buffer = self._buffer[:n], self._buffer[n:]
         return out
 
     def __repr__(self) -> str:
-        return "SeededRandom(<seed>)"
+        # The seed is the secret of every key drawn from this source.
+        return "DeterministicRandom(<seed hidden>)"
 
 
-DEFAULT_RANDOM: RandomSource = OsRandom()
+_OS = OsRandom()
+
+
+def default_random() -> RandomSource:
+    """The process-wide OS randomness source."""
+    return _OS

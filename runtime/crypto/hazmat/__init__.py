@@ -1,6 +1,5 @@
-"""HAZMAT: low-level Ed25519 group arithmetic and FROST ciphersuite functions.
+"""HAZMAT: scalars mod L, Ed25519 points over libsodium, encodings, hash-to-scalar, polynomials.
 
-Nothing here validates protocol structure, checks single use of nonces, or identifies culprits
-on its own. Protocol code should call ``runtime.crypto.frost`` / ``dkg`` / ``dkd`` / ``reshare``
-instead. Scalars are Python ints mod L; points are their canonical 32-byte encodings.
+These functions do exactly what they say and nothing more. Protocol code should use
+``runtime.crypto.frost``, ``dkg``, ``dkd``, ``reshare``, ``commit`` and ``seal``.
 """

@@ -1,0 +1,93 @@
+"""Key management: ``python -m runtime.keys`` (also reachable as ``minuet run keys ...``).
+
+    python -m runtime.keys gen KEYFILE [--force]   write a new static X25519 key (mode 0600)
+    python -m runtime.keys pub KEYFILE             print its public key (base64)
+    python -m runtime.keys config NET.json         fill every member's "public" from its key file
+    python -m runtime.keys list NET.json|NET.toml  list members with their public keys
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import socket
+import sys
+from pathlib import Path
+
+from runtime.config import load_config
+from runtime.errors import ConfigError
+from runtime.securelink import read_key_file, write_key_file
+
+
+def fill_public_keys(config_path: str | Path) -> dict[str, str]:
+    """Write each member's public key (from its key file) into a JSON network config."""
+    p = Path(config_path)
+    obj = json.loads(p.read_text(encoding="utf-8"))
+    out: dict[str, str] = {}
+    for name, m in obj.get("members", {}).items():
+        if "key" in m:
+            out[name] = m["public"] = read_key_file(p.parent / m["key"]).public_b64
+    p.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="minuet keys", description="static link keys")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("gen", help="write a new key file (0600)")
+    g.add_argument("keyfile")
+    g.add_argument("--force", action="store_true", help="overwrite an existing file")
+    sub.add_parser("pub", help="print the public key of a key file").add_argument("keyfile")
+    sub.add_parser("config", help="fill public keys into a JSON network config").add_argument("config")
+    sub.add_parser("list", help="list members and public keys of a config").add_argument("config")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "gen":
+            key = write_key_file(args.keyfile, overwrite=args.force)
+            print(key.public_b64)
+        elif args.cmd == "pub":
+            print(read_key_file(args.keyfile).public_b64)
+        elif args.cmd == "config":
+            for name, pub in fill_public_keys(args.config).items():
+                print(f"{name}\t{pub}")
+        else:
+            cfg = load_config(args.config)
+            for name, m in cfg.members.items():
+                pub = base64.b64encode(m.public).decode() if m.public else "(missing)"
+                print(f"{name}\t{m.host}:{m.port}\t{pub}")
+    except (ConfigError, FileExistsError, OSError, ValueError) as e:
+        print(f"minuet keys: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def local_network(
+    directory: str | Path, members: list[str], *, session: str = "local", **settings: object
+) -> Path:
+    """Generate keys and a loopback JSON network config for ``members`` under ``directory``
+    (for tests, demos and benchmarks); returns the config path."""
+    d = Path(directory)
+    (d / "keys").mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict[str, object]] = {}
+    for name in members:
+        fname = name.replace("[", "_").replace("]", "") + ".key"
+        key = write_key_file(d / "keys" / fname, overwrite=True)
+        entries[name] = {
+            "host": "127.0.0.1", "port": free_port(), "key": f"keys/{fname}", "public": key.public_b64,
+        }
+    path = d / "net.json"
+    path.write_text(json.dumps({"session": session, **settings, "members": entries}, indent=2), encoding="utf-8")
+    return path
