@@ -25,7 +25,7 @@ MESSAGES = ("Data", "Ack", "Left", "Right", "Deep", "Shallow", "More", "Stop")
 
 
 def _unit(i: int) -> list[str]:
-    """One block of 19 interactions among four roles; every role not choosing is told."""
+    """One block of 18 interactions among four roles; every role not choosing is told."""
     a, b, c, d = (f"R{(i + k) % ROLES}" for k in (0, 1, 3, 7))
     x = f"X{i}"
     return f"""\
@@ -64,7 +64,7 @@ def _unit(i: int) -> list[str]:
 """.splitlines()
 
 
-UNIT_INTERACTIONS = 19
+UNIT_INTERACTIONS = 18
 
 
 def make_spec(interactions: int) -> str:

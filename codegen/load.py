@@ -7,6 +7,7 @@ would silently keep the last), tabs in indentation, anchors/aliases/tags, severa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol, cast
@@ -18,10 +19,18 @@ from yaml.resolver import Resolver
 from codegen.diagnostics import Diagnostic
 from codegen.span import Span
 
+# libyaml's parser yields the same events and marks about 20x faster; pure Python otherwise.
+_EVENT_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
+
+
 ScalarKind = Literal["str", "int", "float", "bool", "null"]
 ScalarValue = str | int | float | bool | None
 
-MAX_DEPTH: Final = 64  # deeper nesting is never a sensible spec; it keeps later stages iterative-safe
+MAX_DEPTH: Final = (
+    64  # deeper nesting is never a sensible spec; it keeps later stages iterative-safe
+)
 
 _TAG_KIND: Final[dict[str, ScalarKind]] = {
     "tag:yaml.org,2002:int": "int",
@@ -50,7 +59,13 @@ class Scalar:
         if cols is None or not 0 <= start < len(cols) or end < start:
             return self.span
         end = min(end, len(cols) - 1)
-        return Span(self.span.file, self.span.line, cols[start], self.span.line, max(cols[end], cols[start] + 1))
+        return Span(
+            self.span.file,
+            self.span.line,
+            cols[start],
+            self.span.line,
+            max(cols[end], cols[start] + 1),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,16 +177,26 @@ def _tab_diagnostics(text: str, file: str) -> list[Diagnostic]:
     return out
 
 
-def _resolve(value: str, implicit: tuple[bool, bool], resolver: Resolver) -> tuple[ScalarValue, ScalarKind]:
-    resolve = cast(Callable[[type, str, tuple[bool, bool]], str], resolver.resolve)
+_CONSTRUCTOR = SafeConstructor()
+_RESOLVER = Resolver()
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(value: str, implicit: tuple[bool, bool]) -> tuple[ScalarValue, ScalarKind]:
+    """Resolve a scalar by the YAML 1.1 core rules; cached because specs repeat values."""
+    resolve = cast(Callable[[type, str, tuple[bool, bool]], str], _RESOLVER.resolve)
     tag = resolve(yaml.ScalarNode, value, implicit)
     kind = _TAG_KIND.get(tag)
     if kind is None:
         return value, "str"
     try:
-        # Only int/float/bool/null tags reach the constructor: nothing arbitrary is built.
-        node = yaml.ScalarNode(tag, value)
-        result = SafeConstructor().construct_object(node)
+        # Only int/float/bool/null tags reach their constructors: nothing arbitrary is built,
+        # and calling the per-tag function directly keeps no constructor state.
+        build = cast(
+            Callable[[SafeConstructor, yaml.ScalarNode], object],
+            _CONSTRUCTOR.yaml_constructors[tag],
+        )
+        result = build(_CONSTRUCTOR, yaml.ScalarNode(tag, value))
     except (ValueError, yaml.YAMLError, OverflowError):
         return value, "str"
     if isinstance(result, bool | int | float) or result is None:
@@ -200,7 +225,6 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
         return None, tabs
     diags: list[Diagnostic] = []
     lines = text.splitlines()
-    resolver = Resolver()
     stack: list[_Frame] = []
     root: Node | None = None
     documents = 0
@@ -218,7 +242,13 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
         else:
             key, top.key = top.key, None
             if not isinstance(key, Scalar):
-                diags.append(Diagnostic("M104", key.span, f"a mapping key must be a plain name, found {describe(key)}"))
+                diags.append(
+                    Diagnostic(
+                        "M104",
+                        key.span,
+                        f"a mapping key must be a plain name, found {describe(key)}",
+                    )
+                )
                 return
             for k, _ in top.pairs:
                 if k.text == key.text:
@@ -235,13 +265,15 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
 
     def scalar(ev: yaml.ScalarEvent) -> Scalar:
         span = _span(file, ev.start_mark, ev.end_mark)
-        value, kind = _resolve(ev.value, ev.implicit, resolver)
+        value, kind = _resolve(ev.value, ev.implicit)
         cols = None
         sm, em = ev.start_mark, ev.end_mark
+        # libyaml reports a plain scalar's style as "" where PyYAML says None.
+        style = ev.style or None
         if sm is not None and em is not None and sm.line == em.line and sm.line < len(lines):
             raw = lines[sm.line][sm.column : em.column]
-            cols = _columns(raw, ev.value, ev.style, sm.column + 1)
-        return Scalar(ev.value, value, kind, span, ev.style is None, cols)
+            cols = _columns(raw, ev.value, style, sm.column + 1)
+        return Scalar(ev.value, value, kind, span, style is None, cols)
 
     def forbid_anchor_tag(ev: yaml.NodeEvent) -> None:
         tag = getattr(ev, "tag", None)
@@ -255,7 +287,11 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
                 )
             )
         elif tag is not None:
-            tag = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+            tag = (
+                "!!" + tag.removeprefix("tag:yaml.org,2002:")
+                if tag.startswith("tag:yaml.org,2002:")
+                else tag
+            )
             diags.append(
                 Diagnostic(
                     "M111",
@@ -266,7 +302,7 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
             )
 
     try:
-        for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        for ev in yaml.parse(text, Loader=_EVENT_LOADER):
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -295,20 +331,33 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
             elif isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 forbid_anchor_tag(ev)
                 if len(stack) >= MAX_DEPTH:
-                    diags.append(Diagnostic("M100", _point(file, ev.start_mark), "the YAML nesting is too deep"))
+                    diags.append(
+                        Diagnostic(
+                            "M100", _point(file, ev.start_mark), "the YAML nesting is too deep"
+                        )
+                    )
                     return None, diags
                 stack.append(_Frame(isinstance(ev, yaml.MappingStartEvent), ev.start_mark))
             elif isinstance(ev, yaml.MappingEndEvent | yaml.SequenceEndEvent):
                 frame = stack.pop()
                 span = _span(file, frame.start, ev.end_mark)
-                add(Mapping(tuple(frame.pairs), span) if frame.is_map else Sequence(tuple(frame.items), span))
+                add(
+                    Mapping(tuple(frame.pairs), span)
+                    if frame.is_map
+                    else Sequence(tuple(frame.items), span)
+                )
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         hint = exc.context if exc.context and exc.problem else ""
         if hint and exc.context_mark is not None and exc.context_mark is not mark:
             hint += f" that starts at line {exc.context_mark.line + 1}"
-        if mark is not None and mark.line < len(lines) and ":" in lines[mark.line] and "mapping values are not allowed" in problem:
+        if (
+            mark is not None
+            and mark.line < len(lines)
+            and ":" in lines[mark.line]
+            and "mapping values are not allowed" in problem
+        ):
             hint = "a value containing ': ' must be quoted"
         return None, [*diags, Diagnostic("M100", _point(file, mark), problem, hint)]
     except yaml.reader.ReaderError as exc:

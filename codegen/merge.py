@@ -242,6 +242,8 @@ def merge_branches(
     ``idle_rec``: the choice is the role's first step in ``rec idle_rec``, so a branch in
     which the role only does ``continue idle_rec`` comes back to this very merge: it adds
     nothing and is left out (the role simply keeps waiting; coinductive full merge)."""
+    if not seqs:
+        return ()
     pairs = list(zip(seqs, labels, strict=True))
     if idle_rec is not None:
         busy = [(s, lab) for s, lab in pairs if not (len(s) == 1 and isinstance(s[0], LContinue) and s[0].name == idle_rec)]

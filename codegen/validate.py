@@ -6,7 +6,9 @@ Every ``check_*`` is a pure function ``Protocol -> Iterable[Diagnostic]`` listed
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,7 +55,7 @@ Check = Callable[[Protocol], Iterable[Diagnostic]]
 # ---------------------------------------------------------------- traversal helpers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Scope:
     """A body and the roles it may name: the protocol itself or one sub-protocol."""
 
@@ -64,10 +66,15 @@ class Scope:
     is_sub: bool
 
     def role(self, name: str) -> RoleDecl | None:
+        return self._by_name.get(name)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, RoleDecl]:
+        # First declaration wins, as the linear search did; duplicates are reported elsewhere.
+        out: dict[str, RoleDecl] = {}
         for r in self.roles:
-            if r.name == name:
-                return r
-        return None
+            out.setdefault(r.name, r)
+        return out
 
 
 def scopes(p: Protocol) -> list[Scope]:
@@ -76,21 +83,45 @@ def scopes(p: Protocol) -> list[Scope]:
     return out
 
 
-def walk(stmts: Iterable[Stmt]) -> Iterator[Stmt]:
-    """Every statement, nested ones included, in source order."""
-    for s in stmts:
-        yield s
-        match s:
-            case Choice():
-                for b in s.branches:
-                    yield from walk(b.body)
-            case Rec() | Loop():
-                yield from walk(s.body)
-            case Parallel():
-                for br in s.branches:
-                    yield from walk(br)
-            case _:
-                pass
+# While validate() runs, walks of the same body are shared: a dozen checks walk every body.
+# Keyed by id(); the memo keeps the body alive, so an id cannot be reused while cached.
+_WALK_MEMO: ContextVar[dict[int, tuple[object, list[Stmt]]] | None] = ContextVar(
+    "_WALK_MEMO", default=None
+)
+
+
+def walk(stmts: Iterable[Stmt]) -> list[Stmt]:
+    """Every statement, nested ones included, in source order (do not mutate the result)."""
+    memo = _WALK_MEMO.get()
+    if memo is not None:
+        hit = memo.get(id(stmts))
+        if hit is not None and hit[0] is stmts:
+            return hit[1]
+    out = _walk(stmts)
+    if memo is not None:
+        memo[id(stmts)] = (stmts, out)
+    return out
+
+
+def _walk(stmts: Iterable[Stmt]) -> list[Stmt]:
+    # Iterative with an explicit stack: nested generators cost a resumption per level.
+    out: list[Stmt] = []
+    stack: list[Iterator[Stmt]] = [iter(stmts)]
+    while stack:
+        for s in stack[-1]:
+            out.append(s)
+            if isinstance(s, Choice):
+                stack.extend(iter(b.body) for b in reversed(s.branches))
+            elif isinstance(s, Rec | Loop):
+                stack.append(iter(s.body))
+            elif isinstance(s, Parallel):
+                stack.extend(iter(br) for br in reversed(s.branches))
+            else:
+                continue
+            break
+        else:
+            stack.pop()
+    return out
 
 
 def refs(s: Stmt) -> Iterator[RoleRef]:
@@ -159,31 +190,52 @@ def check_duplicate_roles(p: Protocol) -> Iterable[Diagnostic]:
         seen: dict[str, RoleDecl] = {}
         for r in sc.roles:
             if r.name in seen:
-                yield Diagnostic("M201", r.span, f"role {r.name} is declared twice", f"first declared on line {seen[r.name].span.line}")
+                yield Diagnostic(
+                    "M201",
+                    r.span,
+                    f"role {r.name} is declared twice",
+                    f"first declared on line {seen[r.name].span.line}",
+                )
             else:
                 seen[r.name] = r
 
 
 def check_duplicate_messages(p: Protocol) -> Iterable[Diagnostic]:
     seen: dict[str, Span] = {}
-    for kind, name, span in [("record", r.name, r.span) for r in p.records] + [("message", m.name, m.span) for m in p.messages]:
+    for kind, name, span in [("record", r.name, r.span) for r in p.records] + [
+        ("message", m.name, m.span) for m in p.messages
+    ]:
         if name in seen:
-            yield Diagnostic("M204", span, f"{kind} {name} is declared twice", f"messages and records share one namespace; first declared on line {seen[name].line}")
+            yield Diagnostic(
+                "M204",
+                span,
+                f"{kind} {name} is declared twice",
+                f"messages and records share one namespace; first declared on line {seen[name].line}",
+            )
         else:
             seen[name] = span
 
 
 def check_duplicate_params(p: Protocol) -> Iterable[Diagnostic]:
     seen: dict[str, Span] = {}
-    for name, span in [(x.name, x.span) for x in p.params] + [(v.name, v.span) for v in p.guard_vars]:
+    for name, span in [(x.name, x.span) for x in p.params] + [
+        (v.name, v.span) for v in p.guard_vars
+    ]:
         if name in seen:
-            yield Diagnostic("M210", span, f"{name!r} is declared twice", f"parameters and guard variables share one namespace; first declared on line {seen[name].line}")
+            yield Diagnostic(
+                "M210",
+                span,
+                f"{name!r} is declared twice",
+                f"parameters and guard variables share one namespace; first declared on line {seen[name].line}",
+            )
         else:
             seen[name] = span
 
 
 def check_duplicate_fields(p: Protocol) -> Iterable[Diagnostic]:
-    for owner, fields in [(m.name, m.fields) for m in p.messages] + [(r.name, r.fields) for r in p.records]:
+    for owner, fields in [(m.name, m.fields) for m in p.messages] + [
+        (r.name, r.fields) for r in p.records
+    ]:
         seen: set[str] = set()
         for f in fields:
             if f.name in seen:
@@ -194,7 +246,9 @@ def check_duplicate_fields(p: Protocol) -> Iterable[Diagnostic]:
 def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
     """Distinct spec names that the generator would map to one identifier (see codegen.names)."""
 
-    def collide(items: Iterable[tuple[str, Span]], what: str, mapping: Callable[[str], str]) -> Iterator[Diagnostic]:
+    def collide(
+        items: Iterable[tuple[str, Span]], what: str, mapping: Callable[[str], str]
+    ) -> Iterator[Diagnostic]:
         seen: dict[str, tuple[str, Span]] = {}
         for name, span in items:
             key = mapping(name)
@@ -229,12 +283,17 @@ def _type_refs(t: TypeExpr) -> Iterator[RecordRef]:
 
 def check_undefined_types(p: Protocol) -> Iterable[Diagnostic]:
     records = {r.name for r in p.records}
-    types = [f.type for m in p.messages for f in m.fields] + [f.type for r in p.records for f in r.fields]
+    types = [f.type for m in p.messages for f in m.fields] + [
+        f.type for r in p.records for f in r.fields
+    ]
     types += [v.type for v in p.guard_vars]
     for t in types:
         for ref in _type_refs(t):
             if ref.name not in records:
-                hint = did_you_mean(ref.name, [*records, *PRIMS]) or "declare it under types:, or use int, str, bytes, bool, float, bytesN, list[T], optional[T]"
+                hint = (
+                    did_you_mean(ref.name, [*records, *PRIMS])
+                    or "declare it under types:, or use int, str, bytes, bool, float, bytesN, list[T], optional[T]"
+                )
                 yield Diagnostic("M206", ref.span, f"undefined type {ref.name!r}", hint)
 
 
@@ -249,7 +308,12 @@ def check_recursive_records(p: Protocol) -> Iterable[Diagnostic]:
         while stack:
             name = stack.pop()
             if name == r.name:
-                yield Diagnostic("M208", r.span, f"record {r.name} contains itself", "break the cycle with optional[...] or list[...]")
+                yield Diagnostic(
+                    "M208",
+                    r.span,
+                    f"record {r.name} contains itself",
+                    "break the cycle with optional[...] or list[...]",
+                )
                 break
             if name not in seen:
                 seen.add(name)
@@ -266,7 +330,12 @@ def check_undefined_roles(p: Protocol) -> Iterable[Diagnostic]:
             for ref in refs(s):
                 if sc.role(ref.name) is None:
                     where = f" of sub-protocol {sc.name}" if sc.is_sub else ""
-                    yield Diagnostic("M200", ref.span, f"undefined role {ref.name}", did_you_mean(ref.name, names) or f"declare it under roles{where}")
+                    yield Diagnostic(
+                        "M200",
+                        ref.span,
+                        f"undefined role {ref.name}",
+                        did_you_mean(ref.name, names) or f"declare it under roles{where}",
+                    )
 
 
 def _used_roles(sc: Scope) -> set[str]:
@@ -283,7 +352,12 @@ def check_unused_roles(p: Protocol) -> Iterable[Diagnostic]:
         used = _used_roles(sc)
         for r in sc.roles:
             if r.name not in used:
-                yield Diagnostic("M202", r.span, f"role {r.name} takes part in no interaction", "remove it from roles, or give it something to do")
+                yield Diagnostic(
+                    "M202",
+                    r.span,
+                    f"role {r.name} takes part in no interaction",
+                    "remove it from roles, or give it something to do",
+                )
 
 
 def check_undefined_messages(p: Protocol) -> Iterable[Diagnostic]:
@@ -299,10 +373,20 @@ def check_undefined_messages(p: Protocol) -> Iterable[Diagnostic]:
 
 
 def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
-    sent = {s.message for sc in scopes(p) for s in walk(sc.body) if isinstance(s, Interaction | Broadcast)}
+    sent = {
+        s.message
+        for sc in scopes(p)
+        for s in walk(sc.body)
+        if isinstance(s, Interaction | Broadcast)
+    }
     for m in p.messages:
         if m.name not in sent:
-            yield Diagnostic("M205", m.span, f"message {m.name} is never sent", "remove it, or send it in an interaction")
+            yield Diagnostic(
+                "M205",
+                m.span,
+                f"message {m.name} is never sent",
+                "remove it, or send it in an interaction",
+            )
 
 
 # ---------------------------------------------------------------- parameters
@@ -317,7 +401,9 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
     hint_list = ", ".join(sorted(params)) or "none"
 
     def undefined(name: str, span: Span, what: str, hint: str = "") -> Diagnostic:
-        hint = hint or did_you_mean(name, params) or f"declare it under params (declared: {hint_list})"
+        hint = (
+            hint or did_you_mean(name, params) or f"declare it under params (declared: {hint_list})"
+        )
         return Diagnostic("M209", span, f"undefined parameter {name!r} {what}", hint)
 
     for r in p.roles:
@@ -345,7 +431,11 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
 
 
 def _index_var_pair(s: Stmt) -> bool:
-    return isinstance(s, Interaction) and isinstance(s.sender.index, IndexVar) and isinstance(s.receiver.index, IndexVar)
+    return (
+        isinstance(s, Interaction)
+        and isinstance(s.sender.index, IndexVar)
+        and isinstance(s.receiver.index, IndexVar)
+    )
 
 
 # ---------------------------------------------------------------- families
@@ -359,25 +449,53 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
     idx = ref.index
     if decl.kind == "single":
         if idx is not None:
-            yield Diagnostic("M403", idx.span, f"{ref.name} is a single role and takes no index", f"write {ref.name}")
+            yield Diagnostic(
+                "M403",
+                idx.span,
+                f"{ref.name} is a single role and takes no index",
+                f"write {ref.name}",
+            )
         return
     if idx is None:
         if not allow_missing:
-            yield Diagnostic("M404", ref.span, f"{ref.name} is a family: say which members", f"write {ref.name}[*] for all, {ref.name}[0] for one, or {ref.name}[0..t] for a range")
+            yield Diagnostic(
+                "M404",
+                ref.span,
+                f"{ref.name} is a family: say which members",
+                f"write {ref.name}[*] for all, {ref.name}[0] for one, or {ref.name}[0..t] for a range",
+            )
         return
     size = _size(decl)
     if isinstance(idx, IndexConst) and size is not None and idx.value >= size:
-        yield Diagnostic("M400", idx.span, f"index {idx.value} is outside {ref.name}, which has members 0..{size - 1}")
+        yield Diagnostic(
+            "M400",
+            idx.span,
+            f"index {idx.value} is outside {ref.name}, which has members 0..{size - 1}",
+        )
     if isinstance(idx, IndexRange):
         lo, hi = idx.lo, idx.hi
         if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
-            yield Diagnostic("M402", idx.span, f"range {lo}..{hi} is reversed", f"ranges are lo..hi with lo <= hi (half-open): write {hi}..{lo}")
+            yield Diagnostic(
+                "M402",
+                idx.span,
+                f"range {lo}..{hi} is reversed",
+                f"ranges are lo..hi with lo <= hi (half-open): write {hi}..{lo}",
+            )
         elif lo == hi:
-            yield Diagnostic("M401", idx.span, f"range {lo}..{hi} selects no member", "ranges are half-open: lo..hi selects lo <= i < hi")
+            yield Diagnostic(
+                "M401",
+                idx.span,
+                f"range {lo}..{hi} selects no member",
+                "ranges are half-open: lo..hi selects lo <= i < hi",
+            )
         elif size is not None:
             for b in (lo, hi):
                 if isinstance(b, int) and (b > size or (b is lo and b >= size)):
-                    yield Diagnostic("M400", idx.span, f"range {lo}..{hi} is outside {ref.name}, which has {size} members")
+                    yield Diagnostic(
+                        "M400",
+                        idx.span,
+                        f"range {lo}..{hi} is outside {ref.name}, which has {size} members",
+                    )
                     break
 
 
@@ -400,30 +518,66 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                 if _index_var_pair(s):
                     assert isinstance(snd.index, IndexVar) and isinstance(rcv.index, IndexVar)
                     if snd.name != rcv.name:
-                        yield Diagnostic("M406", s.span, f"{show(snd)} -> {show(rcv)}: index variables relate members of one family", f"all-to-all is {snd.name}[i] -> {snd.name}[j]; between families use {show(snd).split('[')[0]}[*] -> {rcv.name}[...] steps")
+                        yield Diagnostic(
+                            "M406",
+                            s.span,
+                            f"{show(snd)} -> {show(rcv)}: index variables relate members of one family",
+                            f"all-to-all is {snd.name}[i] -> {snd.name}[j]; between families use {show(snd).split('[')[0]}[*] -> {rcv.name}[...] steps",
+                        )
                     elif snd.index.name == rcv.index.name:
-                        yield Diagnostic("M405", rcv.index.span, f"{show(snd)} -> {show(rcv)} uses one variable on both sides", f"use two distinct variables: {snd.name}[i] -> {snd.name}[j]")
+                        yield Diagnostic(
+                            "M405",
+                            rcv.index.span,
+                            f"{show(snd)} -> {show(rcv)} uses one variable on both sides",
+                            f"use two distinct variables: {snd.name}[i] -> {snd.name}[j]",
+                        )
                 elif _is_multi(snd) and _is_multi(rcv):
-                    yield Diagnostic("M406", s.span, f"{show(snd)} -> {show(rcv)}: many-to-many steps are not supported", "split it: collect at one role, then send to the family")
+                    yield Diagnostic(
+                        "M406",
+                        s.span,
+                        f"{show(snd)} -> {show(rcv)}: many-to-many steps are not supported",
+                        "split it: collect at one role, then send to the family",
+                    )
                 elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
-                    yield Diagnostic("M406", s.span, f"{show(snd)} -> {show(rcv)}: a family step that may include a member sending to itself", f"for all-to-all write {snd.name}[i] -> {snd.name}[j]")
-            elif isinstance(s, Broadcast) and (_is_multi(s.sender) or isinstance(s.sender.index, IndexVar)):
-                yield Diagnostic("M406", s.sender.span, f"a broadcast is sent by one role, not {show(s.sender)}")
+                    yield Diagnostic(
+                        "M406",
+                        s.span,
+                        f"{show(snd)} -> {show(rcv)}: a family step that may include a member sending to itself",
+                        f"for all-to-all write {snd.name}[i] -> {snd.name}[j]",
+                    )
+            elif isinstance(s, Broadcast) and (
+                _is_multi(s.sender) or isinstance(s.sender.index, IndexVar)
+            ):
+                yield Diagnostic(
+                    "M406", s.sender.span, f"a broadcast is sent by one role, not {show(s.sender)}"
+                )
             elif isinstance(s, Choice) and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
-                yield Diagnostic("M406", s.at.span, f"a choice is made by one role, not {show(s.at)}", f"choose at one member, e.g. {s.at.name}[0]")
+                yield Diagnostic(
+                    "M406",
+                    s.at.span,
+                    f"a choice is made by one role, not {show(s.at)}",
+                    f"choose at one member, e.g. {s.at.name}[0]",
+                )
 
 
 def check_self_send(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
         for s in walk(sc.body):
             if isinstance(s, Interaction) and same_actor(s.sender, s.receiver):
-                yield Diagnostic("M300", s.receiver.span, f"{show(s.sender)} sends {s.message} to itself", "a message goes from one role to another")
+                yield Diagnostic(
+                    "M300",
+                    s.receiver.span,
+                    f"{show(s.sender)} sends {s.message} to itself",
+                    "a message goes from one role to another",
+                )
 
 
 # ---------------------------------------------------------------- choices
 
 
-def _first_actors(stmts: tuple[Stmt, ...], p: Protocol, recs: dict[str, tuple[Stmt, ...]], seen: frozenset[str]) -> list[tuple[RoleRef | None, Span]]:
+def _first_actors(
+    stmts: tuple[Stmt, ...], p: Protocol, recs: dict[str, tuple[Stmt, ...]], seen: frozenset[str]
+) -> list[tuple[RoleRef | None, Span]]:
     """Who acts first in ``stmts`` on every path (None: nobody, e.g. an empty body)."""
     if not stmts:
         return []
@@ -463,7 +617,9 @@ def check_choices(p: Protocol) -> Iterable[Diagnostic]:
         yield from _check_choices(sc.body, p, {})
 
 
-def _check_choices(stmts: tuple[Stmt, ...], p: Protocol, recs: dict[str, tuple[Stmt, ...]]) -> Iterator[Diagnostic]:
+def _check_choices(
+    stmts: tuple[Stmt, ...], p: Protocol, recs: dict[str, tuple[Stmt, ...]]
+) -> Iterator[Diagnostic]:
     for s in stmts:
         match s:
             case Choice():
@@ -481,19 +637,38 @@ def _check_choices(stmts: tuple[Stmt, ...], p: Protocol, recs: dict[str, tuple[S
                 pass
 
 
-def _check_one_choice(c: Choice, p: Protocol, recs: dict[str, tuple[Stmt, ...]]) -> Iterator[Diagnostic]:
+def _check_one_choice(
+    c: Choice, p: Protocol, recs: dict[str, tuple[Stmt, ...]]
+) -> Iterator[Diagnostic]:
     if len(c.branches) < 2:
-        yield Diagnostic("M312", c.span, f"choice at {show(c.at)} has {len(c.branches)} branch{'es' if len(c.branches) != 1 else ''}", "a choice needs at least two branches; without a choice, write the statements directly")
+        yield Diagnostic(
+            "M312",
+            c.span,
+            f"choice at {show(c.at)} has {len(c.branches)} branch{'es' if len(c.branches) != 1 else ''}",
+            "a choice needs at least two branches; without a choice, write the statements directly",
+        )
     labels: dict[str, Branch] = {}
     for b in c.branches:
         if b.label in labels:
-            yield Diagnostic("M301", b.span, f"choice at {show(c.at)} has two branches labelled {b.label}")
+            yield Diagnostic(
+                "M301", b.span, f"choice at {show(c.at)} has two branches labelled {b.label}"
+            )
         labels.setdefault(b.label, b)
         for actor, span in _first_actors(b.body, p, recs, frozenset()):
             if actor is None:
-                yield Diagnostic("M302", span, f"branch {b.label!r} starts without an action of the chooser {show(c.at)}", "start every branch with a message sent by the chooser, so the others learn the branch")
+                yield Diagnostic(
+                    "M302",
+                    span,
+                    f"branch {b.label!r} starts without an action of the chooser {show(c.at)}",
+                    "start every branch with a message sent by the chooser, so the others learn the branch",
+                )
             elif not same_actor(actor, c.at):
-                yield Diagnostic("M302", span, f"branch {b.label!r} starts with an action of {show(actor)}, not of the chooser {show(c.at)}", "start every branch with a message sent by the chooser, so the others learn the branch")
+                yield Diagnostic(
+                    "M302",
+                    span,
+                    f"branch {b.label!r} starts with an action of {show(actor)}, not of the chooser {show(c.at)}",
+                    "start every branch with a message sent by the chooser, so the others learn the branch",
+                )
 
 
 # ---------------------------------------------------------------- recursion and bodies
@@ -514,13 +689,26 @@ def _rec_names(frames: tuple[Frame, ...]) -> frozenset[str]:
     return frozenset(n for k, n in frames if k == "rec")
 
 
-def _rec_walk(stmts: tuple[Stmt, ...], frames: tuple[Frame, ...], guarded: frozenset[str], subs: dict[str, SubProtocol], out: list[Diagnostic]) -> frozenset[str]:
+def _rec_walk(
+    stmts: tuple[Stmt, ...],
+    frames: tuple[Frame, ...],
+    guarded: frozenset[str],
+    subs: dict[str, SubProtocol],
+    out: list[Diagnostic],
+) -> frozenset[str]:
     """Walk a sequence; returns the recs guarded (an interaction seen since entry) after it."""
     after: Continue | None = None
     flagged = False
     for s in stmts:
         if after is not None and not flagged:
-            out.append(Diagnostic("M310", s.span, f"this statement follows 'continue {after.name}' and can never run", "move it before the continue, or remove it"))
+            out.append(
+                Diagnostic(
+                    "M310",
+                    s.span,
+                    f"this statement follows 'continue {after.name}' and can never run",
+                    "move it before the continue, or remove it",
+                )
+            )
             flagged = True
         match s:
             case Interaction() | Broadcast():
@@ -530,7 +718,14 @@ def _rec_walk(stmts: tuple[Stmt, ...], frames: tuple[Frame, ...], guarded: froze
                 after = s
             case Rec():
                 if s.name in _rec_names(frames):
-                    out.append(Diagnostic("M306", s.span, f"rec {s.name} shadows an enclosing rec of the same name", "give the inner rec another name"))
+                    out.append(
+                        Diagnostic(
+                            "M306",
+                            s.span,
+                            f"rec {s.name} shadows an enclosing rec of the same name",
+                            "give the inner rec another name",
+                        )
+                    )
                 inner = _rec_walk(s.body, (*frames, ("rec", s.name)), guarded, subs, out)
                 guarded = inner - {s.name}
             case Choice():
@@ -544,30 +739,65 @@ def _rec_walk(stmts: tuple[Stmt, ...], frames: tuple[Frame, ...], guarded: froze
                 elif isinstance(s.count, int) and s.count > 0:
                     guarded = guarded | inner
             case Parallel():
-                results = [_rec_walk(br, (*frames, ("parallel", "")), guarded, subs, out) for br in s.branches]
+                results = [
+                    _rec_walk(br, (*frames, ("parallel", "")), guarded, subs, out)
+                    for br in s.branches
+                ]
                 guarded = guarded.union(*results)
             case Call():
                 sub = subs.get(s.target)
-                if sub is not None and any(isinstance(x, Interaction | Broadcast) for x in walk(sub.body)):
+                if sub is not None and any(
+                    isinstance(x, Interaction | Broadcast) for x in walk(sub.body)
+                ):
                     guarded = _rec_names(frames)
     return guarded
 
 
-def _check_continue(s: Continue, frames: tuple[Frame, ...], guarded: frozenset[str], out: list[Diagnostic]) -> None:
+def _check_continue(
+    s: Continue, frames: tuple[Frame, ...], guarded: frozenset[str], out: list[Diagnostic]
+) -> None:
     barrier = ""
     for kind, name in reversed(frames):
         if kind == "rec" and name == s.name:
             if barrier == "parallel":
-                out.append(Diagnostic("M313", s.span, f"continue {s.name} jumps out of a parallel branch", "branches of parallel must each end; put the rec inside the branch or around the parallel"))
+                out.append(
+                    Diagnostic(
+                        "M313",
+                        s.span,
+                        f"continue {s.name} jumps out of a parallel branch",
+                        "branches of parallel must each end; put the rec inside the branch or around the parallel",
+                    )
+                )
             elif barrier == "loop":
-                out.append(Diagnostic("M315", s.span, f"continue {s.name} jumps out of a loop body", "a loop body runs to its end each iteration; use a rec inside the loop, or a choice in a rec instead of the loop"))
+                out.append(
+                    Diagnostic(
+                        "M315",
+                        s.span,
+                        f"continue {s.name} jumps out of a loop body",
+                        "a loop body runs to its end each iteration; use a rec inside the loop, or a choice in a rec instead of the loop",
+                    )
+                )
             elif s.name not in guarded:
-                out.append(Diagnostic("M304", s.span, f"continue {s.name} is reached without any interaction since rec {s.name}", "put at least one interaction before the continue"))
+                out.append(
+                    Diagnostic(
+                        "M304",
+                        s.span,
+                        f"continue {s.name} is reached without any interaction since rec {s.name}",
+                        "put at least one interaction before the continue",
+                    )
+                )
             return
         if kind in ("parallel", "loop") and not barrier:
             barrier = kind
     names = _rec_names(frames)
-    out.append(Diagnostic("M305", s.span, f"continue {s.name} is not inside a rec {s.name}", did_you_mean(s.name, names) or "continue may only name an enclosing rec"))
+    out.append(
+        Diagnostic(
+            "M305",
+            s.span,
+            f"continue {s.name} is not inside a rec {s.name}",
+            did_you_mean(s.name, names) or "continue may only name an enclosing rec",
+        )
+    )
 
 
 def check_empty_bodies(p: Protocol) -> Iterable[Diagnostic]:
@@ -580,7 +810,12 @@ def check_empty_bodies(p: Protocol) -> Iterable[Diagnostic]:
                 case Choice():
                     for b in s.branches:
                         if not b.body:
-                            yield Diagnostic("M309", b.span, f"branch {b.label!r} is empty", "every branch starts with a message from the chooser")
+                            yield Diagnostic(
+                                "M309",
+                                b.span,
+                                f"branch {b.label!r} is empty",
+                                "every branch starts with a message from the chooser",
+                            )
                 case Rec() if not s.body:
                     yield Diagnostic("M309", s.span, f"rec {s.name} is empty")
                 case Loop() if not s.body:
@@ -613,10 +848,20 @@ def check_loops(p: Protocol) -> Iterable[Diagnostic]:
             if not isinstance(s, Loop):
                 continue
             if s.count is None and s.decides is None:
-                yield Diagnostic("M311", s.span, "the loop has neither count nor decides", "add count: N (runs N times) or decides: Role (that role chooses each time)")
+                yield Diagnostic(
+                    "M311",
+                    s.span,
+                    "the loop has neither count nor decides",
+                    "add count: N (runs N times) or decides: Role (that role chooses each time)",
+                )
                 continue
             if s.count is not None and s.decides is not None:
-                yield Diagnostic("M311", s.span, "the loop has both count and decides", "keep one: count runs a fixed number of times, decides lets a role choose")
+                yield Diagnostic(
+                    "M311",
+                    s.span,
+                    "the loop has both count and decides",
+                    "keep one: count runs a fixed number of times, decides lets a role choose",
+                )
                 continue
             d = s.decides
             if d is None:
@@ -624,10 +869,22 @@ def check_loops(p: Protocol) -> Iterable[Diagnostic]:
             decl = sc.role(d.name)
             if decl is None:
                 continue
-            if decl.kind != "single" and (d.index is None or _is_multi(d) or isinstance(d.index, IndexVar)):
-                yield Diagnostic("M307", d.span, f"a loop is decided by one role, not {show(d)}", f"name one member, e.g. {d.name}[0]")
+            if decl.kind != "single" and (
+                d.index is None or _is_multi(d) or isinstance(d.index, IndexVar)
+            ):
+                yield Diagnostic(
+                    "M307",
+                    d.span,
+                    f"a loop is decided by one role, not {show(d)}",
+                    f"name one member, e.g. {d.name}[0]",
+                )
             elif s.body and d.name not in _participants(s.body, sc.roles):
-                yield Diagnostic("M307", d.span, f"{show(d)} decides the loop but takes no part in its body", "the decider must send or receive in the loop body")
+                yield Diagnostic(
+                    "M307",
+                    d.span,
+                    f"{show(d)} decides the loop but takes no part in its body",
+                    "the decider must send or receive in the loop body",
+                )
 
 
 # ---------------------------------------------------------------- guards
@@ -639,10 +896,23 @@ def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str
     """The type of ``e`` (int, float, bool, str, or another payload type name); None if unknown."""
     match e:
         case GLit():
-            return "bool" if isinstance(e.value, bool) else "int" if isinstance(e.value, int) else "str"
+            return (
+                "bool"
+                if isinstance(e.value, bool)
+                else "int"
+                if isinstance(e.value, int)
+                else "str"
+            )
         case GName():
             if e.name not in env:
-                out.append(Diagnostic("M212", e.span, f"guard reads {e.name!r}, which is neither a parameter nor a guard variable", did_you_mean(e.name, env) or "declare it under params or vars"))
+                out.append(
+                    Diagnostic(
+                        "M212",
+                        e.span,
+                        f"guard reads {e.name!r}, which is neither a parameter nor a guard variable",
+                        did_you_mean(e.name, env) or "declare it under params or vars",
+                    )
+                )
                 return None
             return env[e.name]
         case GUnary():
@@ -661,7 +931,14 @@ def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str
             if e.op in ("and", "or"):
                 for side, t in ((e.left, lt), (e.right, rt)):
                     if t != "bool":
-                        out.append(Diagnostic("M213", side.span, f"'{e.op}' needs booleans, found {t}", "compare it, e.g. x > 0"))
+                        out.append(
+                            Diagnostic(
+                                "M213",
+                                side.span,
+                                f"'{e.op}' needs booleans, found {t}",
+                                "compare it, e.g. x > 0",
+                            )
+                        )
                         return None
                 return "bool"
             if e.op in ("==", "!="):
@@ -705,14 +982,23 @@ def check_guards(p: Protocol) -> Iterable[Diagnostic]:
                     before = len(out)
                     t = _guard_type(b.guard.expr, env, out)
                     if t is not None and t != "bool" and len(out) == before:
-                        out.append(Diagnostic("M213", b.guard.expr.span, f"a guard must be a condition (bool), found {t}", "compare it, e.g. x > 0"))
+                        out.append(
+                            Diagnostic(
+                                "M213",
+                                b.guard.expr.span,
+                                f"a guard must be a condition (bool), found {t}",
+                                "compare it, e.g. x > 0",
+                            )
+                        )
     return out
 
 
 # ---------------------------------------------------------------- parallel
 
 
-def _channels(stmts: Iterable[Stmt], p: Protocol, roles: tuple[RoleDecl, ...], depth: int = 0) -> Iterator[tuple[str, str, Span]]:
+def _channels(
+    stmts: Iterable[Stmt], p: Protocol, roles: tuple[RoleDecl, ...], depth: int = 0
+) -> Iterator[tuple[str, str, Span]]:
     """(sender, receiver, span) of every message in ``stmts``, family members folded together."""
     subs = _subs(p)
     for s in walk(stmts):
@@ -769,18 +1055,41 @@ def check_calls(p: Protocol) -> Iterable[Diagnostic]:
                 continue
             sub = subs.get(s.target)
             if sub is None:
-                yield Diagnostic("M500", s.span, f"undefined sub-protocol {s.target}", did_you_mean(s.target, subs) or "define it under subprotocols")
+                yield Diagnostic(
+                    "M500",
+                    s.span,
+                    f"undefined sub-protocol {s.target}",
+                    did_you_mean(s.target, subs) or "define it under subprotocols",
+                )
                 continue
             if len(s.args) != len(sub.roles):
                 formals = ", ".join(r.name for r in sub.roles)
-                yield Diagnostic("M501", s.span, f"{s.target} takes {len(sub.roles)} role{'s' if len(sub.roles) != 1 else ''} ({formals}), {len(s.args)} given")
+                yield Diagnostic(
+                    "M501",
+                    s.span,
+                    f"{s.target} takes {len(sub.roles)} role{'s' if len(sub.roles) != 1 else ''} ({formals}), {len(s.args)} given",
+                )
             for n, a in enumerate(s.args):
                 decl = sc.role(a.name)
-                if decl is not None and decl.kind != "single" and (a.index is None or _is_multi(a) or isinstance(a.index, IndexVar)):
-                    yield Diagnostic("M502", a.span, f"{show(a)} is a family, but {s.target} expects a single role", f"pass one member, e.g. {a.name}[0]")
+                if (
+                    decl is not None
+                    and decl.kind != "single"
+                    and (a.index is None or _is_multi(a) or isinstance(a.index, IndexVar))
+                ):
+                    yield Diagnostic(
+                        "M502",
+                        a.span,
+                        f"{show(a)} is a family, but {s.target} expects a single role",
+                        f"pass one member, e.g. {a.name}[0]",
+                    )
                 for b in s.args[:n]:
                     if same_actor(a, b):
-                        yield Diagnostic("M502", a.span, f"{show(a)} is passed twice to {s.target}", "each formal role needs a distinct participant")
+                        yield Diagnostic(
+                            "M502",
+                            a.span,
+                            f"{show(a)} is passed twice to {s.target}",
+                            "each formal role needs a distinct participant",
+                        )
                         break
 
 
@@ -824,7 +1133,12 @@ def check_call_cycles(p: Protocol) -> Iterable[Diagnostic]:
                     if frozenset(path) not in reported:  # one report per cycle, at its first sub
                         reported.add(frozenset(path))
                         cycle = " -> ".join([*path, start])
-                        yield Diagnostic("M503", call.span, f"sub-protocol calls loop without any interaction: {cycle}", "let each sub-protocol exchange a message before it calls again")
+                        yield Diagnostic(
+                            "M503",
+                            call.span,
+                            f"sub-protocol calls loop without any interaction: {cycle}",
+                            "let each sub-protocol exchange a message before it calls again",
+                        )
                 elif call.target in subs and call.target not in visited:
                     visited.add(call.target)
                     stack.append((call.target, [*path, call.target]))
@@ -884,7 +1198,11 @@ def validate(protocol: Protocol, *, partial: bool = False) -> list[Diagnostic]:
     if partial and not protocol.messages:
         skip.add(check_undefined_messages)
     out: list[Diagnostic] = []
-    for check in CHECKS:
-        if check not in skip:
-            out.extend(check(protocol))
+    token = _WALK_MEMO.set({})
+    try:
+        for check in CHECKS:
+            if check not in skip:
+                out.extend(check(protocol))
+    finally:
+        _WALK_MEMO.reset(token)
     return list(sort_diagnostics(out))

@@ -19,8 +19,8 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from runtime.crypto.errors import InvalidParameters, InvalidReveal, MissingReveal
-from runtime.crypto.rand import DEFAULT_RANDOM, RandomSource
+from .errors import InvalidParameters, InvalidReveal, MissingReveal
+from .rand import RandomSource, default_random
 
 __all__ = ["NONCE_SIZE", "Opening", "commit", "commitment_digest", "lottery", "verify_reveals"]
 
@@ -69,10 +69,10 @@ def commit(
     epoch: int,
     participant: int,
     value: bytes,
-    rng: RandomSource = DEFAULT_RANDOM,
+    rng: RandomSource | None = None,
 ) -> tuple[bytes, Opening]:
     """Commit to ``value``: returns (64-byte commitment to broadcast, opening to keep)."""
-    nonce = rng.random_bytes(NONCE_SIZE)
+    nonce = (rng or default_random()).random_bytes(NONCE_SIZE)
     return commitment_digest(domain, session_id, epoch, participant, value, nonce), Opening(
         value, nonce
     )
@@ -102,9 +102,9 @@ def verify_reveals(
         else:
             values[p] = opening.value
     if missing:
-        raise MissingReveal(missing, mismatched, "committed participants did not reveal")
+        raise MissingReveal(missing, mismatched)
     if mismatched:
-        raise InvalidReveal((), mismatched, "reveals do not open their commitments")
+        raise InvalidReveal((), mismatched)
     return dict(sorted(values.items()))
 
 

@@ -21,7 +21,7 @@ twice, but nothing reads E_j as a point before it passed (see ``hazmat.group.mul
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import nacl.bindings as _nb
@@ -41,9 +41,9 @@ from .errors import (
     NonceReuse,
 )
 from .hazmat.group import (
-    L,
     POINT_BYTES,
     SCALAR_BYTES,
+    L,
     Point,
     add,
     base_mul,
@@ -185,6 +185,11 @@ class SigningPackage:
     commitments: tuple[SigningCommitments, ...]
     message: bytes
     _encoded: bytes = field(init=False, repr=False, compare=False)
+    # (verifying key encoding) -> (R, {id: R_j}); R is a pure function of the package and the
+    # key, so the party holding this object computes it once (e.g. a signing coordinator).
+    _memo: dict[bytes, tuple[Point, dict[int, Point]]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __init__(self, commitments: Iterable[SigningCommitments], message: bytes) -> None:
         ordered = tuple(sorted(commitments, key=lambda c: c.identifier))
@@ -197,6 +202,7 @@ class SigningPackage:
         object.__setattr__(self, "message", bytes(message))
         # encode_group_commitment_list, once per package: every binding factor hashes it.
         object.__setattr__(self, "_encoded", b"".join(c.to_bytes() for c in ordered))
+        object.__setattr__(self, "_memo", {})
 
     @property
     def identifiers(self) -> tuple[int, ...]:
@@ -262,13 +268,20 @@ def binding_factor_input(verifying_key: Point, package: SigningPackage, identifi
 
 
 def _commitment_shares(
-    package: SigningPackage, rho: dict[int, int], own: tuple[int, Point] | None = None
+    package: SigningPackage,
+    vk_enc: bytes,
+    rho: dict[int, int],
+    own: tuple[int, Point] | None = None,
 ) -> tuple[Point, dict[int, Point]]:
     """R_j = D_j + ρ_j·E_j for every signer and R = Σ R_j (compute_group_commitment).
 
     ``own`` = (our identifier, our R_i computed as (d_i + ρ_i·e_i)·G from our secret nonces:
     the same point, one base multiplication instead of a validating one plus an addition).
     """
+    memo_key = vk_enc
+    cached = package._memo.get(memo_key)
+    if cached is not None:
+        return cached
     parts: dict[int, Point] = {}
     total: Point | None = None
     for c in package.commitments:
@@ -286,12 +299,14 @@ def _commitment_shares(
     assert total is not None  # packages have >= 2 entries
     if total.is_identity:
         raise CryptoError("group commitment is the identity; restart with fresh nonces")
+    package._memo[memo_key] = (total, parts)
     return total, parts
 
 
 def group_commitment(verifying_key: Point, package: SigningPackage) -> Point:
     """compute_group_commitment as the RFC writes it (any party can run it)."""
-    return _commitment_shares(package, binding_factors(verifying_key, package))[0]
+    rho = binding_factors(verifying_key, package)
+    return _commitment_shares(package, verifying_key.to_bytes(), rho)[0]
 
 
 def _challenge(r: Point, verifying_key: Point, message: bytes) -> int:
@@ -331,15 +346,13 @@ def sign(package: SigningPackage, nonces: SigningNonces, key_package: KeyPackage
     rho = binding_factors(vk, package)
     rho_i = rho[me]
     own_nonce = (d + e * rho_i) % L
-    r, _ = _commitment_shares(package, rho, own=(me, base_mul(own_nonce)))
+    r, _ = _commitment_shares(package, vk.to_bytes(), rho, own=(me, base_mul(own_nonce)))
     lam = lagrange_at_zero(package.identifiers, me)
     c = _challenge(r, vk, package.message)
     return SignatureShare(me, (own_nonce + lam * key_package.signing_share * c) % L)
 
 
-def _share_ok(
-    share: SignatureShare, verifying_share: Point, r_i: Point, c: int, lam: int
-) -> bool:
+def _share_ok(share: SignatureShare, verifying_share: Point, r_i: Point, c: int, lam: int) -> bool:
     return base_mul(share.share) == add(r_i, mul(c * lam % L, verifying_share))
 
 
@@ -352,7 +365,7 @@ def verify_signature_share(
     if y_i is None or package.commitment_of(i) is None:
         raise InvalidSignatureShare([i], "share from a participant outside the signing set")
     vk = public_key_package.verifying_key
-    r, parts = _commitment_shares(package, binding_factors(vk, package))
+    r, parts = _commitment_shares(package, vk.to_bytes(), binding_factors(vk, package))
     c = _challenge(r, vk, package.message)
     if not _share_ok(share, y_i, parts[i], c, lagrange_at_zero(package.identifiers, i)):
         raise InvalidSignatureShare([i], "signature share does not verify")
@@ -398,7 +411,7 @@ def aggregate(
         raise InvalidParameters(f"signers {unknown} are not in the public key package")
     vk = public_key_package.verifying_key
     rho = binding_factors(vk, package)
-    r, parts = _commitment_shares(package, rho)
+    r, parts = _commitment_shares(package, vk.to_bytes(), rho)
     z = sum(by_id[i].share for i in ids) % L
     signature = r.to_bytes() + scalar_to_bytes(z)
     if _sodium_verify(signature, package.message, vk.to_bytes()):
@@ -427,4 +440,3 @@ def verify(verifying_key: Point | bytes, message: bytes, signature: bytes) -> No
         Ed25519PublicKey.from_public_bytes(raw).verify(signature, message)
     except (_CryptographyInvalidSignature, ValueError) as exc:
         raise InvalidSignature("signature does not verify under this key") from exc
-

@@ -54,6 +54,9 @@ class PublicKeyPackage:
             self, "verifying_shares", MappingProxyType(dict(sorted(self.verifying_shares.items())))
         )
 
+    def __hash__(self) -> int:
+        return hash((tuple(self.verifying_shares.items()), self.verifying_key, self.min_signers))
+
     @property
     def identifiers(self) -> tuple[int, ...]:
         return tuple(self.verifying_shares)

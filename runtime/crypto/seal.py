@@ -9,7 +9,7 @@ Wire format: ``ephemeral_pk (32) || ChaCha20Poly1305 ciphertext+tag``. Key sched
     ct = ChaCha20Poly1305(key).encrypt(nonce, plaintext, aad)
 
 Any change to the ciphertext, aad, context or either public key makes :func:`open_sealed` raise
-:class:`DecryptionError`. Like HPKE's auth mode it is not forward secret against compromise of
+:class:`SealError`. Like HPKE's auth mode it is not forward secret against compromise of
 the recipient's static key, and a recipient could forge messages "from" a sender to itself (no
 non-repudiation). Used to move secret shares (:func:`seal_share` / :func:`open_share`).
 """
@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from runtime.crypto.errors import DecryptionError, InvalidEncoding
-from runtime.crypto.hazmat.ed25519 import scalar_from_bytes, scalar_to_bytes
-from runtime.crypto.rand import DEFAULT_RANDOM, RandomSource
+from .errors import InvalidEncoding, InvalidShare, SealError
+from .hazmat.group import scalar_from_bytes, scalar_to_bytes
+from .rand import RandomSource, default_random
 
 __all__ = ["SealKeyPair", "open_sealed", "open_share", "seal", "seal_share"]
 
@@ -43,8 +43,8 @@ class SealKeyPair:
     public_key: bytes
 
     @classmethod
-    def generate(cls, rng: RandomSource = DEFAULT_RANDOM) -> SealKeyPair:
-        return cls.from_private_bytes(rng.random_bytes(32))
+    def generate(cls, rng: RandomSource | None = None) -> SealKeyPair:
+        return cls.from_private_bytes((rng or default_random()).random_bytes(32))
 
     @classmethod
     def from_private_bytes(cls, data: bytes) -> SealKeyPair:
@@ -54,7 +54,7 @@ class SealKeyPair:
 
 def _load_public(data: bytes) -> X25519PublicKey:
     if len(data) != _KEY_SIZE:
-        raise InvalidEncoding((), "X25519 public key must be 32 bytes")
+        raise InvalidEncoding("X25519 public key must be 32 bytes")
     return X25519PublicKey.from_public_bytes(data)
 
 
@@ -62,7 +62,7 @@ def _exchange(sk: X25519PrivateKey, pk: X25519PublicKey) -> bytes:
     try:
         return sk.exchange(pk)
     except ValueError as exc:  # low-order public key: all-zero shared secret
-        raise InvalidEncoding((), "low-order X25519 public key") from exc
+        raise InvalidEncoding("low-order X25519 public key") from exc
 
 
 def _key_schedule(
@@ -80,10 +80,10 @@ def seal(
     *,
     aad: bytes = b"",
     context: bytes = b"",
-    rng: RandomSource = DEFAULT_RANDOM,
+    rng: RandomSource | None = None,
 ) -> bytes:
     recipient = _load_public(recipient_public_key)
-    eph = X25519PrivateKey.from_private_bytes(rng.random_bytes(32))
+    eph = X25519PrivateKey.from_private_bytes((rng or default_random()).random_bytes(32))
     eph_pk = eph.public_key().public_bytes_raw()
     key, nonce = _key_schedule(
         _exchange(eph, recipient),
@@ -104,9 +104,9 @@ def open_sealed(
     aad: bytes = b"",
     context: bytes = b"",
 ) -> bytes:
-    """Decrypt and authenticate; raises :class:`DecryptionError` on any mismatch."""
+    """Decrypt and authenticate; raises :class:`SealError` on any mismatch."""
     if len(sealed) < _KEY_SIZE + 16:
-        raise DecryptionError("sealed message too short")
+        raise SealError("sealed message too short")
     eph_pk = sealed[:_KEY_SIZE]
     try:
         sender = _load_public(sender_public_key)
@@ -120,7 +120,7 @@ def open_sealed(
         )
         return ChaCha20Poly1305(key).decrypt(nonce, sealed[_KEY_SIZE:], aad)
     except (InvalidTag, InvalidEncoding) as exc:
-        raise DecryptionError("sealed message failed authentication") from exc
+        raise SealError("sealed message failed authentication") from exc
 
 
 def seal_share(
@@ -130,7 +130,7 @@ def seal_share(
     *,
     aad: bytes = b"",
     context: bytes = b"",
-    rng: RandomSource = DEFAULT_RANDOM,
+    rng: RandomSource | None = None,
 ) -> bytes:
     """Seal a secret scalar share (32-byte SerializeScalar)."""
     return seal(
@@ -147,7 +147,11 @@ def open_share(
     context: bytes = b"",
     sender_id: int | None = None,
 ) -> int:
-    """Open a sealed share; a non-canonical scalar raises :class:`InvalidEncoding` naming
+    """Open a sealed share; a non-canonical scalar raises ``InvalidShare`` naming
     ``sender_id``."""
     data = open_sealed(recipient, sender_public_key, sealed, aad=aad, context=context)
-    return scalar_from_bytes(data, sender_id)
+    try:
+        return scalar_from_bytes(data)
+    except InvalidEncoding as exc:
+        culprits = [] if sender_id is None else [sender_id]
+        raise InvalidShare(culprits, f"sealed share is not a canonical scalar: {exc}") from None

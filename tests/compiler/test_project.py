@@ -419,6 +419,57 @@ def test_choice_at_a_member() -> None:
     assert isinstance(off, LOffer) and off.frm == PeerMember("Replica", 0)
 
 
+def test_choice_at_a_member_others_merge_their_view() -> None:
+    ls = compile_ok(
+        '[Client, "Replica[3]"]',
+        """
+        - choice at Replica[0]:
+            commit:
+              - Replica[0] -> Client: Commit
+              - Client -> Replica[*]: Committed
+            abort:
+              - Replica[0] -> Client: Abort
+              - Client -> Replica[*]: Aborted
+        """,
+    )
+    (sel,) = ls["Replica"].body
+    assert isinstance(sel, LSelect) and sel.only == OnlyIndex(0)
+    (others,) = sel.others
+    assert isinstance(others, LOffer) and others.frm == PeerOne("Client")
+    assert [(b.message, b.labels) for b in others.branches] == [("Committed", ("commit",)), ("Aborted", ("abort",))]
+
+
+def test_offer_told_to_one_member_only() -> None:
+    ls = compile_ok(
+        '[A, "F[2]"]',
+        """
+        - choice at A:
+            x:
+              - A -> F[0]: X
+            y:
+              - A -> F[0]: Y
+        """,
+    )
+    (off,) = ls["F"].body
+    assert isinstance(off, LOffer) and off.only == OnlyIndex(0) and off.frm == PeerOne("A")
+
+
+def test_member_told_but_others_act_is_m303() -> None:
+    (d,) = merge_errors(
+        '[A, "F[2]"]',
+        """
+        - choice at A:
+            x:
+              - A -> F[0]: X
+              - A -> F[*]: Z
+            y:
+              - A -> F[0]: Y
+        """,
+    )
+    assert "not every member is told the branch" in d.message and "member 0 only" in d.message
+    assert "A -> F[*]" in d.hint
+
+
 def test_branch_starting_with_a_rec_is_unfolded_for_the_merge() -> None:
     ls = compile_ok(
         "[A, B]",

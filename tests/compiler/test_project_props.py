@@ -17,8 +17,14 @@ from hypothesis import strategies as st
 from codegen.ast import (
     Annotations,
     Branch,
+    Broadcast,
+    Call,
     Choice,
     Continue,
+    IndexAll,
+    IndexConst,
+    IndexRange,
+    IndexVar,
     Interaction,
     Loop,
     Message,
@@ -28,7 +34,9 @@ from codegen.ast import (
     RoleDecl,
     RoleRef,
     Stmt,
+    SubProtocol,
 )
+from codegen.diagnostics import Diagnostic
 from codegen.local import (
     LDecideLoop,
     LLoop,
@@ -186,3 +194,60 @@ def test_every_interaction_is_seen_by_exactly_its_two_roles(p: Protocol) -> None
 @given(protocols())
 def test_projection_is_deterministic(p: Protocol) -> None:
     assert project_all(p) == project_all(p)
+
+
+# ---------------------------------------------------------------- odd input never crashes
+
+_NAMES = ("A", "B", "F", "Ghost")
+_refs = st.builds(
+    RoleRef,
+    st.sampled_from(_NAMES),
+    st.just(S),
+    st.one_of(
+        st.none(),
+        st.builds(IndexAll, st.just(S)),
+        st.builds(IndexConst, st.integers(0, 3), st.just(S)),
+        st.builds(IndexVar, st.sampled_from(("i", "j")), st.just(S)),
+        st.builds(IndexRange, st.integers(0, 2), st.sampled_from((1, 3, "t")), st.just(S)),
+    ),
+)
+
+
+def _odd_stmts(depth: int) -> st.SearchStrategy[tuple[Stmt, ...]]:
+    leaf: st.SearchStrategy[Stmt] = st.one_of(
+        st.builds(Interaction, _refs, _refs, st.sampled_from(("M", "N")), st.just(S), st.just(S)),
+        st.builds(Broadcast, _refs, st.just("M"), st.just(S), st.just(S)),
+        st.builds(Continue, st.sampled_from(("X", "Y")), st.just(S)),
+        st.builds(Call, st.sampled_from(("Sub", "Nope")), st.lists(_refs, max_size=3).map(tuple), st.just(S)),
+    )
+    if depth == 0:
+        return st.lists(leaf, max_size=3).map(tuple)
+    inner = _odd_stmts(depth - 1)
+    compound: st.SearchStrategy[Stmt] = st.one_of(
+        st.builds(
+            Choice,
+            _refs,
+            st.lists(st.builds(Branch, st.sampled_from(("a", "b", "c")), inner, st.just(S)), max_size=3).map(tuple),
+            st.just(S),
+        ),
+        st.builds(Rec, st.sampled_from(("X", "Y")), inner, st.just(S)),
+        st.builds(Loop, inner, st.just(S), st.one_of(st.none(), st.just(2)), st.one_of(st.none(), _refs)),
+        st.builds(Parallel, st.lists(inner, max_size=3).map(tuple), st.just(S)),
+    )
+    return st.lists(st.one_of(leaf, compound), max_size=4).map(tuple)
+
+
+@st.composite
+def odd_protocols(draw: st.DrawFn) -> Protocol:
+    roles = (RoleDecl("A", "single", S), RoleDecl("B", "single", S), RoleDecl("F", "fixed", S, 3))
+    sub_roles = (RoleDecl("X", "single", S), RoleDecl("Y", "single", S))
+    sub = SubProtocol("Sub", sub_roles, draw(_odd_stmts(1)), S)
+    return Protocol("Odd", "odd.yaml", S, roles, (), draw(_odd_stmts(2)), subprotocols=(sub,))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(odd_protocols())
+def test_projection_never_crashes_on_odd_input(p: Protocol) -> None:
+    locals_, diags = project_all(p)
+    assert all(isinstance(d, Diagnostic) for d in diags)
+    assert set(locals_) <= {"A", "B", "F"}

@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "tc_cases"
 
 _CASE = re.compile(r"^\[case (?P<name>[a-z0-9_]+)\]\s*$")
-_EXPECT = re.compile(r"#\s*E:\s*(?P<message>.*?)\s+\[(?P<code>[a-z0-9-]+)\]\s*$")
+_EXPECT = re.compile(r"#\s*E:\s*(?P<message>.*?)\s+\[(?P<code>[a-z0-9-]+)\]\s*(?=#\s*E:|$)")
 MIN_WRONG = 40
 MIN_CORRECT = 15
 
@@ -76,8 +76,7 @@ def parse_cases(path: Path) -> list[Case]:
             lines.pop()
         expected = []
         for i, text in enumerate(lines, start=1):
-            m = _EXPECT.search(text)
-            if m:
+            for m in _EXPECT.finditer(text):
                 expected.append(Expected(i, m["code"], m["message"]))
         cases.append(Case(name, path.name, start, "\n".join(lines) + "\n", tuple(expected)))
 

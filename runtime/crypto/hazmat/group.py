@@ -22,9 +22,9 @@ from ..rand import RandomSource
 __all__ = [
     "BASE",
     "IDENTITY",
-    "L",
     "POINT_BYTES",
     "SCALAR_BYTES",
+    "L",
     "Point",
     "add",
     "base_mul",

@@ -11,7 +11,7 @@ import hashlib
 from typing import Final
 
 from ..errors import InvalidParameters, InvalidScalar
-from .group import L, SCALAR_BYTES, scalar_from_wide
+from .group import SCALAR_BYTES, L, scalar_from_wide
 
 __all__ = [
     "CONTEXT",

@@ -1,0 +1,180 @@
+"""Runtime benchmarks: ``python -m bench.runtime``.
+
+Ping-pong round trips through generated-style state classes (the hand-written stand-in
+``tests/runtime/rt_standins/ping_pong.py`` until the generator's module exists) against raw
+trio doing the same exchange in the same run. One round trip of the PingPong protocol is
+three messages (the decided loop's continue control, Ping, Pong); the raw baselines send
+the same three messages, so ratios compare equal work. Best of several interleaved runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "runtime"))
+
+from rt_standins import ping_pong as pp
+
+from runtime.codec import Reader, Writer
+from runtime.config import load_config
+from runtime.framing import FrameBuffer, decode_body, encode_body, length_prefix
+from runtime.keys import free_port, local_network
+from runtime.memory import memory_session
+from runtime.tcp import read_frame, tcp_session
+
+MEM_ROUNDS = 10_000
+TCP_ROUNDS = 2_000
+REPEATS = 3
+
+
+async def raw_memory(n: int) -> float:
+    c2s_send, c2s_recv = trio.open_memory_channel[Any](float("inf"))
+    s2c_send, s2c_recv = trio.open_memory_channel[Any](float("inf"))
+
+    async def client() -> None:
+        for i in range(n):
+            await c2s_send.send("__continue__")
+            await c2s_send.send(i)
+            await s2c_recv.receive()
+        await c2s_send.send("__exit__")
+
+    async def server() -> None:
+        while await c2s_recv.receive() == "__continue__":
+            await s2c_send.send(await c2s_recv.receive())
+
+    t = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client)
+        nursery.start_soon(server)
+    return n / (time.perf_counter() - t)
+
+
+async def ours_memory(n: int, passthrough: bool) -> float:
+    async with memory_session(pp.PROTOCOL, passthrough=passthrough) as net:
+        t = time.perf_counter()
+        res = await net.run({"Client": lambda ep: pp.client(ep, n), "Server": pp.server})
+        dt = time.perf_counter() - t
+    assert res["Server"].unwrap() == n
+    return n / dt
+
+
+def _int(v: int) -> bytes:
+    w = Writer()
+    w.sint(v)
+    return w.getvalue()
+
+
+async def raw_tcp(n: int) -> float:
+    """Trio TCP streams, the same length-prefixed frame bodies, no crypto, no runtime."""
+    port = free_port()
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+    accepted: list[trio.SocketStream] = []
+    got = trio.Event()
+
+    async def accept() -> None:
+        accepted.append(await listeners[0].accept())
+        got.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(accept)
+        cs = await trio.open_tcp_stream("127.0.0.1", port)
+        await got.wait()
+    ss = accepted[0]
+
+    async def client() -> None:
+        buf = FrameBuffer()
+        for i in range(n):
+            await cs.send_all(length_prefix(encode_body(0, "__continue__", b"")))
+            await cs.send_all(length_prefix(encode_body(0, "Ping", _int(i))))
+            frame = await read_frame(cs, buf)
+            assert frame is not None
+            _, _, data = decode_body(frame)
+            r = Reader(data)
+            r.sint()
+            r.finish()
+        await cs.send_all(length_prefix(encode_body(0, "__exit__", b"")))
+
+    async def server() -> None:
+        buf = FrameBuffer()
+        while True:
+            frame = await read_frame(ss, buf)
+            assert frame is not None
+            if decode_body(frame)[1] != "__continue__":
+                return
+            frame = await read_frame(ss, buf)
+            assert frame is not None
+            r = Reader(decode_body(frame)[2])
+            v = r.sint()
+            r.finish()
+            await ss.send_all(length_prefix(encode_body(0, "Pong", _int(v))))
+
+    t = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client)
+        nursery.start_soon(server)
+    dt = time.perf_counter() - t
+    for s in (cs, ss, *listeners):
+        await s.aclose()
+    return n / dt
+
+
+async def ours_tcp(n: int, tmp: Path) -> float:
+    cfg = load_config(local_network(tmp / f"n{time.monotonic_ns()}", ["Client", "Server"], timeout=30))
+    rates: dict[str, float] = {}
+
+    async def role(name: str) -> None:
+        async with tcp_session(pp.PROTOCOL, cfg, name) as ep:
+            t = time.perf_counter()
+            if name == "Client":
+                await pp.client(ep, n)
+            else:
+                assert await pp.server(ep) == n
+            rates[name] = n / (time.perf_counter() - t)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(role, "Client")
+        nursery.start_soon(role, "Server")
+    return rates["Client"]
+
+
+async def main() -> dict[str, Any]:
+    results: dict[str, list[float]] = {k: [] for k in ("raw_mem", "mem", "mem_pass", "raw_tcp", "tcp")}
+    for _ in range(REPEATS):
+        results["raw_mem"].append(await raw_memory(MEM_ROUNDS))
+        results["mem"].append(await ours_memory(MEM_ROUNDS, False))
+        results["mem_pass"].append(await ours_memory(MEM_ROUNDS, True))
+    with tempfile.TemporaryDirectory() as d:
+        for _ in range(REPEATS):
+            results["raw_tcp"].append(await raw_tcp(TCP_ROUNDS))
+            results["tcp"].append(await ours_tcp(TCP_ROUNDS, Path(d)))
+    best = {k: max(v) for k, v in results.items()}
+    out = {
+        "memory_roundtrips_per_s": round(best["mem"]),
+        "memory_passthrough_roundtrips_per_s": round(best["mem_pass"]),
+        "raw_trio_memory_roundtrips_per_s": round(best["raw_mem"]),
+        "memory_ratio": round(best["mem"] / best["raw_mem"], 3),
+        "memory_passthrough_ratio": round(best["mem_pass"] / best["raw_mem"], 3),
+        "tcp_secure_roundtrips_per_s": round(best["tcp"]),
+        "raw_trio_tcp_roundtrips_per_s": round(best["raw_tcp"]),
+        "tcp_ratio": round(best["tcp"] / best["raw_tcp"], 3),
+        "memory_rounds": MEM_ROUNDS,
+        "tcp_rounds": TCP_ROUNDS,
+        "messages_per_round": 3,
+    }
+    print(f"memory ping-pong  raw trio channels : {best['raw_mem']:9.0f} round trips/s")
+    print(f"memory ping-pong  runtime (encoded)  : {best['mem']:9.0f} round trips/s  ratio {out['memory_ratio']:.2f}x (goal >= 0.8x)")
+    print(f"memory ping-pong  runtime (passthru) : {best['mem_pass']:9.0f} round trips/s  ratio {out['memory_passthrough_ratio']:.2f}x")
+    print(f"tcp ping-pong     raw trio streams   : {best['raw_tcp']:9.0f} round trips/s")
+    print(f"tcp ping-pong     runtime, secure    : {best['tcp']:9.0f} round trips/s  ratio {out['tcp_ratio']:.2f}x (goal >= 0.5x)")
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(trio.run(main)))

@@ -1,0 +1,118 @@
+"""The extension registry enforces capability, flow cost and journal annotations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import trio
+from rt_standins import ping_pong as pp
+
+from runtime.contract import Peer, Step
+from runtime.errors import BudgetExhausted, CapabilityDenied, LocalViolation, SessionClosed
+from runtime.extensions import Hook, HookScope, Journal, standard_registry
+from runtime.memory import memory_session
+
+GUARDED = Step("PingPong", "Client", "Client_S1", "Ping", "t.yaml:1:1", capability="ping", flow_cost=40,
+               journal_facts=("pinged",), journal_merge="last")
+RECV = Step("PingPong", "Server", "Server_S1", "Ping", "t.yaml:1:1", journal_facts=("got_ping",))
+
+
+def raw(b: bytes) -> bytes:
+    return b
+
+
+async def test_capability_denied_sends_nothing() -> None:
+    async with memory_session(pp.PROTOCOL, capabilities={"Server": ["ping"]}, timeout=0.2) as net:
+        c, s = net.endpoint("Client"), net.endpoint("Server")
+        try:
+            await c.send(Peer("Server"), "Ping", b"x", raw, GUARDED)
+        except CapabilityDenied as e:
+            assert e.role == "Client" and e.capability == "ping"
+        else:
+            raise AssertionError("expected CapabilityDenied")
+        # Nothing was sent: the server learns only that the client's session failed.
+        with trio.fail_after(5):
+            try:
+                await s.recv(Peer("Client"), {"Ping": raw}, RECV)
+            except Exception as e:
+                assert "CapabilityDenied" in str(e)
+        assert net.journal is not None and net.journal.entries == []
+
+
+async def test_budget_charged_then_exhausted() -> None:
+    async with memory_session(pp.PROTOCOL, capabilities={"Client": ["ping"]}, budget=100) as net:
+        c, s = net.endpoint("Client"), net.endpoint("Server")
+        await c.send(Peer("Server"), "Ping", b"1", raw, GUARDED)
+        await c.send(Peer("Server"), "Ping", b"2", raw, GUARDED)
+        try:
+            await c.send(Peer("Server"), "Ping", b"3", raw, GUARDED)
+        except BudgetExhausted as e:
+            assert e.cost == 40 and e.remaining == 20
+        else:
+            raise AssertionError("expected BudgetExhausted")
+        got = [await s.recv(Peer("Client"), {"Ping": raw}, RECV) for _ in range(2)]
+        assert [m for _, m in got] == [b"1", b"2"]  # the third never left
+        try:
+            await c.send(Peer("Server"), "Ping", b"4", raw, pp._STEP_1)
+        except SessionClosed:
+            pass
+
+
+async def test_no_cost_is_free() -> None:
+    async with memory_session(pp.PROTOCOL, budget=0) as net:
+        c = net.endpoint("Client")
+        net.endpoint("Server")
+        for _ in range(10):
+            await c.send(Peer("Server"), "Ping", b"", raw, pp._STEP_1)
+
+
+async def test_journal_records_facts(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    async with memory_session(pp.PROTOCOL, capabilities={"Client": ["ping"]}, journal=journal, epoch=3) as net:
+        c, s = net.endpoint("Client"), net.endpoint("Server")
+        await c.send(Peer("Server"), "Ping", b"1", raw, GUARDED)
+        await c.send(Peer("Server"), "Ping", b"2", raw, GUARDED)
+        await s.recv(Peer("Client"), {"Ping": raw}, RECV)
+    lines = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert [(e["role"], e["fact"], e["epoch"], e["protocol"]) for e in lines] == [
+        ("Client", "pinged", 3, "PingPong"), ("Client", "pinged", 3, "PingPong"),
+        ("Server", "got_ping", 3, "PingPong"),
+    ]
+    assert lines[0]["step"] == "Ping@t.yaml:1:1"
+    assert len(journal.facts()["pinged"]) == 1  # journal_merge: last
+
+
+async def test_user_hook() -> None:
+    class NoBigPayloads(Hook):
+        def __init__(self, scope: HookScope) -> None:
+            self.scope = scope
+            self.sent: list[str] = []
+
+        def before_send(self, step: Step, to: Peer, label: str) -> None:
+            if label == "Forbidden":
+                raise LocalViolation(f"{self.scope.me} may not send {label}")
+
+        def after_send(self, step: Step, to: Peer, label: str) -> None:
+            self.sent.append(label)
+
+    hooks: list[NoBigPayloads] = []
+    reg = standard_registry()
+
+    @reg.register
+    def factory(scope: HookScope) -> Hook:
+        h = NoBigPayloads(scope)
+        hooks.append(h)
+        return h
+
+    async with memory_session(pp.PROTOCOL, registry=reg) as net:
+        c = net.endpoint("Client")
+        net.endpoint("Server")
+        await c.send(Peer("Server"), "Ping", b"", raw, pp._STEP_1)
+        try:
+            await c.send(Peer("Server"), "Forbidden", b"", raw, pp._STEP_1)
+        except LocalViolation:
+            pass
+        else:
+            raise AssertionError("hook did not run")
+    assert hooks[0].sent == ["Ping"]
