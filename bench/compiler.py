@@ -111,6 +111,13 @@ def measure(size: int) -> dict[str, float | int]:
     t3 = time.perf_counter()
     locals_, prdiags = project_all(protocol)
     t4 = time.perf_counter()
+    # The machine may be shared: also report the best of three projections (the first one
+    # pays for growing the heap).
+    best = t4 - t3
+    for _ in range(2):
+        t = time.perf_counter()
+        project_all(protocol)
+        best = min(best, time.perf_counter() - t)
     errors = [d for d in (*diags, *vdiags, *prdiags) if d.severity == "error"]
     assert not errors, [d.headline() for d in errors[:3]]
     assert len(locals_) == ROLES
@@ -121,6 +128,7 @@ def measure(size: int) -> dict[str, float | int]:
         "parse_s": t2 - t1,
         "validate_s": t3 - t2,
         "project_s": t4 - t3,
+        "project_best_s": best,
         "total_s": t4 - t0,
     }
 
@@ -135,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r['interactions']:>7} interactions ({r['bytes'] / 1e6:.1f} MB): "
             f"load {r['load_s']:.3f}s  parse {r['parse_s']:.3f}s  validate {r['validate_s']:.3f}s  "
-            f"project {r['project_s']:.3f}s  total {r['total_s']:.3f}s"
+            f"project {r['project_s']:.3f}s (best of 3: {r['project_best_s']:.3f}s)  total {r['total_s']:.3f}s"
         )
     growth: list[dict[str, float]] = []
     for small, big in itertools.pairwise(results):
@@ -145,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             "to": float(big["interactions"]),
             "total": float(big["total_s"]) / float(small["total_s"]),
             "project": float(big["project_s"]) / float(small["project_s"]),
+            "project_best": float(big["project_best_s"]) / float(small["project_best_s"]),
         }
         growth.append(g)
         print(
             f"growth {int(g['from'])} -> {int(g['to'])} (x{step:.1f}): total x{g['total']:.1f}, "
-            f"projection x{g['project']:.1f}"
+            f"projection x{g['project']:.1f} (best of 3: x{g['project_best']:.1f})"
         )
     last = results[-1]
     goal_time = float(last["total_s"]) < 5.0 if int(last["interactions"]) >= 100_000 else None
