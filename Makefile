@@ -18,7 +18,7 @@ generate: $(STAMP)
 	$(PY) -m codegen.generate
 
 check: $(STAMP)
-	$(VENV)/bin/ruff check codegen runtime generated tests bench
+	$(VENV)/bin/ruff check codegen runtime generated tests bench examples
 	$(VENV)/bin/mypy --strict
 
 test: check

@@ -15,6 +15,7 @@ Prints human-readable lines, then one JSON line with every number.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generate synthetic {n:>5} ({count} states, {lines} lines): {gen[n] * 1000:8.1f} ms"
               f"  ({gen[n] / count * 1e6:.0f} us/state)")
         synth[str(n)] = {"states": count, "lines": lines, "generate_s": round(gen[n], 4)}
-    for lo, hi in zip(sizes, sizes[1:], strict=False):
+    for lo, hi in itertools.pairwise(sizes):
         print(f"generation growth {lo} -> {hi}: {fmt(growth(gen[lo], gen[hi]))} per 10x states")
         synth[f"generate_growth_{lo}_{hi}"] = growth(gen[lo], gen[hi])
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
               f"; minus fixed cost {mypy_t[n] - baseline:.2f} s")
         synth[f"mypy_{n}_s"] = round(mypy_t[n], 3)
         synth[f"mypy_{n}_errors"] = errors
-    for lo, hi in zip(mypy_sizes, mypy_sizes[1:], strict=False):
+    for lo, hi in itertools.pairwise(mypy_sizes):
         total = growth(mypy_t[lo], mypy_t[hi])
         net = growth(mypy_t[lo] - baseline, mypy_t[hi] - baseline)
         print(f"mypy growth {lo} -> {hi}: {fmt(total)} per 10x states ({fmt(net)} without the fixed cost)")

@@ -1,0 +1,14 @@
+"""The README's main command ends in this demo: it must run the protocol to End."""
+
+from __future__ import annotations
+
+import pytest
+
+from examples import two_buyer_demo
+
+
+async def test_two_buyer_demo_reaches_end(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await two_buyer_demo.main() == 0
+    out = capsys.readouterr().out
+    assert "Buyer2->>Seller: Address" in out
+    assert "all three roles reached End" in out
