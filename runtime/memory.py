@@ -152,7 +152,9 @@ class MemoryNetwork:
         self._endpoints[p] = ep
         return ep
 
-    async def run(self, roles: Mapping[Peer | str, RoleFn]) -> dict[str, RoleResult]:
+    async def run(
+        self, roles: Mapping[Peer, RoleFn] | Mapping[str, RoleFn] | Mapping[Peer | str, RoleFn]
+    ) -> dict[str, RoleResult]:
         """Run role functions concurrently, each with its endpoint; collect every outcome.
 
         A role function that raises, or returns without reaching End (``close``), aborts

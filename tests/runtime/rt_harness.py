@@ -18,7 +18,7 @@ from runtime.session_core import SessionInfo
 from runtime.tcp import tcp_session
 
 RoleFn = Callable[[SessionEndpoint], Awaitable[Any]]
-Roles = Mapping[Peer | str, RoleFn]
+Roles = Mapping[Peer, RoleFn] | Mapping[str, RoleFn] | Mapping[Peer | str, RoleFn]
 Runner = Callable[..., Awaitable[dict[str, RoleResult]]]
 
 

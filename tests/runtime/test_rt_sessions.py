@@ -11,7 +11,7 @@ from runtime.codec import Writer
 from runtime.contract import Peer, Step
 from runtime.endpoint import SessionEndpoint
 from runtime.errors import LinearityError, PeerGone, RemoteViolation, SessionClosed
-from runtime.memory import memory_session
+from runtime.memory import RoleFn, memory_session
 
 
 async def test_two_buyer_accept(run_roles: Runner) -> None:
@@ -162,8 +162,8 @@ async def test_two_sessions_in_one_process_are_independent() -> None:
 
     results = {}
 
-    async def session(name: str, client: object) -> None:
-        results[name] = await run_memory(pp.PROTOCOL, {"Client": client, "Server": pp.server})  # type: ignore[dict-item]
+    async def session(name: str, client: RoleFn) -> None:
+        results[name] = await run_memory(pp.PROTOCOL, {"Client": client, "Server": pp.server})
 
     with trio.fail_after(20):
         async with trio.open_nursery() as n:
