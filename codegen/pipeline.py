@@ -42,7 +42,7 @@ def _has_error(diags: list[Diagnostic]) -> bool:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """The pipeline allocates millions of small immutable nodes and frees none of them while
     it runs; the cycle collector's repeated full scans made it superlinear (4x at 100k)."""
     was_enabled = gc.isenabled()
@@ -56,7 +56,7 @@ def _gc_paused() -> Iterator[None]:
 
 def compile_text(text: str, filename: str) -> Compiled:
     """Compile spec ``text``; spans name ``filename`` exactly as given."""
-    with _gc_paused():
+    with gc_paused():
         return _compile_text(text, filename)
 
 

@@ -224,6 +224,8 @@ class SigningPackage:
         if len(data) < 2:
             raise InvalidEncoding("signing package too short")
         count = int.from_bytes(data[:2], "big")
+        if count < 2:
+            raise InvalidEncoding("a signing package needs at least two signers")
         end = 2 + count * _COMMITMENT_BYTES
         if len(data) < end:
             raise InvalidEncoding("signing package truncated")
