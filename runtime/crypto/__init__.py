@@ -2,8 +2,9 @@
 
 Safe layer: ``frost`` (RFC 9591 FROST(Ed25519, SHA-512) signing), ``dkg`` (Pedersen / FROST
 DKG), ``dkd`` (threshold key derivation), ``reshare`` (resharing and refresh), ``commit``
-(commit-reveal and lottery), ``seal`` (authenticated encryption to a participant), ``keys``,
-``errors``, ``rand``. Low-level layer: ``hazmat`` (scalars, points, hashes, polynomials).
+(commit-reveal and lottery), ``seal`` (authenticated encryption to a participant), ``repair``
+(share repair), ``keys``, ``errors``, ``rand``. Low-level layer: ``hazmat`` (scalars, points,
+hashes, polynomials).
 """
 
 from runtime.crypto.errors import (

@@ -6,9 +6,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import InvalidParameters
-from .hazmat.group import L, Point, base_mul, random_nonzero_scalar
+from .errors import InvalidEncoding, InvalidParameters
+from .hazmat.group import (
+    L,
+    Point,
+    base_mul,
+    point_from_bytes,
+    random_nonzero_scalar,
+    scalar_from_bytes,
+    scalar_to_bytes,
+)
 from .hazmat.poly import check_identifiers, poly_eval, random_polynomial, vss_commit
+from .hazmat.suite import identifier_from_bytes, identifier_to_bytes
 from .rand import RandomSource, default_random
 
 __all__ = ["KeyPackage", "PublicKeyPackage", "check_threshold", "trusted_dealer_keygen"]
@@ -38,6 +47,35 @@ class KeyPackage:
         if not 0 < self.signing_share < L:
             raise InvalidParameters("signing share must be a non-zero scalar below L")
 
+    def to_bytes(self) -> bytes:
+        """Secret: store it encrypted (e.g. ``seal``). id || s_i || Y_i || PK || u16 t."""
+        return (
+            identifier_to_bytes(self.identifier)
+            + scalar_to_bytes(self.signing_share)
+            + self.verifying_share.to_bytes()
+            + self.verifying_key.to_bytes()
+            + self.min_signers.to_bytes(2, "big")
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KeyPackage:
+        if len(data) != 130:
+            raise InvalidEncoding("key package must be 130 bytes")
+        share = scalar_from_bytes(data[32:64], allow_zero=False)
+        verifying_share = point_from_bytes(data[64:96])
+        if base_mul(share) != verifying_share:
+            raise InvalidEncoding("key package: signing share does not match verifying share")
+        min_signers = int.from_bytes(data[128:130], "big")
+        if min_signers < 2:
+            raise InvalidEncoding("key package: threshold below 2")
+        return cls(
+            identifier_from_bytes(data[:32]),
+            share,
+            verifying_share,
+            point_from_bytes(data[96:128]),
+            min_signers,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PublicKeyPackage:
@@ -60,6 +98,36 @@ class PublicKeyPackage:
     @property
     def identifiers(self) -> tuple[int, ...]:
         return tuple(self.verifying_shares)
+
+    def to_bytes(self) -> bytes:
+        """u16 t || u16 n || PK || n × (id || Y_id), sorted by identifier."""
+        return (
+            self.min_signers.to_bytes(2, "big")
+            + len(self.verifying_shares).to_bytes(2, "big")
+            + self.verifying_key.to_bytes()
+            + b"".join(
+                identifier_to_bytes(i) + y.to_bytes() for i, y in self.verifying_shares.items()
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PublicKeyPackage:
+        if len(data) < 36:
+            raise InvalidEncoding("public key package too short")
+        t = int.from_bytes(data[:2], "big")
+        n = int.from_bytes(data[2:4], "big")
+        if len(data) != 36 + 64 * n or not 2 <= t <= n:
+            raise InvalidEncoding("public key package has the wrong length or threshold")
+        shares: dict[int, Point] = {}
+        previous = 0
+        for k in range(n):
+            entry = data[36 + 64 * k : 36 + 64 * (k + 1)]
+            i = identifier_from_bytes(entry[:32])
+            if i <= previous:
+                raise InvalidEncoding("verifying shares not sorted by identifier or duplicated")
+            previous = i
+            shares[i] = point_from_bytes(entry[32:])
+        return cls(shares, point_from_bytes(data[4:36]), t)
 
 
 def trusted_dealer_keygen(

@@ -11,14 +11,15 @@ from hypothesis import strategies as st
 from runtime.crypto import frost
 from runtime.crypto.errors import (
     CommitmentMismatch,
+    InvalidEncoding,
     InvalidParameters,
     InvalidSignature,
     InvalidSignatureShare,
     NonceReuse,
 )
 from runtime.crypto.hazmat.group import L, base_mul
-from runtime.crypto.hazmat.poly import lagrange_at_zero
-from runtime.crypto.keys import trusted_dealer_keygen
+from runtime.crypto.hazmat.poly import lagrange_at_zero, vss_eval
+from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import DeterministicRandom, OsRandom
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,3 +158,33 @@ def test_os_random_default_path() -> None:
     kps, public, _ = trusted_dealer_keygen(2, 2)
     sig = sign_with(kps, public, [1, 2], b"os", OsRandom())
     frost.verify(public.verifying_key, b"os", sig)
+
+
+def test_key_packages_serialize_and_validate() -> None:
+    rng = DeterministicRandom("serialize")
+    kps, public, vss = trusted_dealer_keygen(3, 5, rng, identifiers=[3, 9, 129, 256, 1000])
+    # The dealer's VSS commitment vouches for every share.
+    for i, kp in kps.items():
+        assert vss_eval(vss, i) == public.verifying_shares[i]
+        assert KeyPackage.from_bytes(kp.to_bytes()) == kp
+    assert PublicKeyPackage.from_bytes(public.to_bytes()) == public
+    raw = bytearray(kps[3].to_bytes())
+    raw[40] ^= 1  # the share no longer matches Y_i
+    with pytest.raises(InvalidEncoding):
+        KeyPackage.from_bytes(bytes(raw))
+    raw = bytearray(public.to_bytes())
+    start = 4 + 32 + 64 + 32  # the second verifying share
+    raw[start : start + 32] = b"\x01" + bytes(31)  # the identity
+    with pytest.raises(InvalidEncoding):
+        PublicKeyPackage.from_bytes(bytes(raw))
+
+
+def test_nonce_generation_mixes_in_the_secret() -> None:
+    # A stuck RNG must not give two participants (or two keys) the same nonce.
+    stuck = bytes(32)
+    rng = DeterministicRandom(0)
+    assert frost.nonce_generate(1, rng, randomness=stuck) != frost.nonce_generate(
+        2, rng, randomness=stuck
+    )
+    a, b = DeterministicRandom(7), DeterministicRandom(7)
+    assert a.random_bytes(100) == b.random_bytes(60) + b.random_bytes(40)
