@@ -22,8 +22,8 @@ from codegen.local import (
     LContinue,
     LDecideLoop,
     LLoop,
-    LOffer,
     LocalType,
+    LOffer,
     LParallel,
     LPeer,
     LRec,
@@ -41,6 +41,8 @@ from codegen.local import (
 from codegen.span import Span
 
 LoopOp = Literal["push", "incr", "pop"]
+# Placeholder default for peer fields (every node sets its real peer).
+_NO_PEER: LPeer = PeerOne("")
 
 
 class FsmError(Exception):
@@ -73,7 +75,7 @@ class Node:
 
 @dataclass(eq=False)
 class SendNode(Node):
-    to: LPeer = PeerOne("")
+    to: LPeer = _NO_PEER
     message: str = ""
     annotations: Annotations = field(default_factory=Annotations)
     next: Target | None = None
@@ -81,7 +83,7 @@ class SendNode(Node):
 
 @dataclass(eq=False)
 class RecvNode(Node):
-    frm: LPeer = PeerOne("")
+    frm: LPeer = _NO_PEER
     message: str = ""
     annotations: Annotations = field(default_factory=Annotations)
     next: Target | None = None
@@ -110,7 +112,7 @@ class OfferBranch:
 
 @dataclass(eq=False)
 class OfferNode(Node):
-    frm: LPeer = PeerOne("")
+    frm: LPeer = _NO_PEER
     branches: list[OfferBranch] = field(default_factory=list)
 
 
@@ -136,7 +138,7 @@ class DecideNode(Node):
 class DecidedNode(Node):
     """Head of a decided loop, for a role told by ``frm`` whether it goes on."""
 
-    frm: LPeer = PeerOne("")
+    frm: LPeer = _NO_PEER
     body: Target | None = None
     exit: Target | None = None
 
@@ -240,9 +242,10 @@ def show_stmt(s: LStmt) -> str:
             return f"parallel ({len(s.branches)} branches)"
 
 
-def show_seq(stmts: tuple[LStmt, ...], then: str) -> str:
-    parts = [show_stmt(s) for s in stmts[:_TEXT_LIMIT]]
-    if len(stmts) > _TEXT_LIMIT:
+def show_seq(stmts: tuple[LStmt, ...], then: str, start: int = 0) -> str:
+    """``stmts[start:]`` readably, at most ``_TEXT_LIMIT`` statements (no copy of the tail)."""
+    parts = [show_stmt(s) for s in stmts[start : start + _TEXT_LIMIT]]
+    if len(stmts) - start > _TEXT_LIMIT:
         parts.append("...")
     elif then:
         parts.append(then)
@@ -266,19 +269,20 @@ class _Builder:
         # Built back to front so each statement knows its continuation; iterative over the
         # sequence so long protocols do not recurse deeply.
         for i in range(len(stmts) - 1, -1, -1):
-            k = self.stmt(stmts[i], stmts[i:], k, env, depth, then)
+            # Nested bodies continue with what follows the compound statement.
+            after = show_seq(stmts, then, i + 1)
+            k = self.stmt(stmts[i], show_seq(stmts, then, i), k, env, depth, after)
         return k
 
     def stmt(
         self,
         s: LStmt,
-        rest: tuple[LStmt, ...],
+        text: str,
         k: Target,
         env: dict[str, Target],
         depth: int,
         then: str,
     ) -> Target:
-        text = show_seq(rest, then)
         match s:
             case LSend():
                 n: Node = SendNode(s.span, text, depth=depth, to=s.to, message=s.message,

@@ -8,6 +8,7 @@ stable ordering everywhere, so ``generate --check`` can diff it byte for byte.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,8 +34,18 @@ from codegen.ast import (
     TypeExpr,
 )
 from codegen.diagnostics import Diagnostic
-from codegen.local import LocalType, LPeer, MemberSel, OnlyIndex, OnlyRange, PeerFamily, PeerMember, PeerOne
-from codegen.names import default_namespace, method_suffix, role_module
+from codegen.local import (
+    LocalType,
+    LPeer,
+    MemberSel,
+    OnlyIndex,
+    OnlyRange,
+    PeerFamily,
+    PeerMember,
+    PeerOne,
+)
+from codegen.names import default_namespace, role_module
+from codegen.names import method_suffix as _method_suffix
 from codegen.span import Span
 
 GENERATOR = "codegen.generate"
@@ -44,6 +55,9 @@ CONTROL_CONTINUE = "__continue__"
 CONTROL_EXIT = "__exit__"
 # Identifiers every generated module defines itself besides spec-derived names.
 MODULE_NAMES = frozenset({"PROTOCOL"})
+# Module-level names a spec class must not take: builtins the generated code calls or
+# annotates with, and the parameter/field names of generated methods and branch classes.
+_SHADOWS = frozenset(dir(builtins)) | {"msg", "msgs", "state", "self"}
 
 
 class RenderError(Exception):
@@ -120,25 +134,38 @@ class MessageModel:
 # ---------------------------------------------------------------- helpers
 
 
+@cache
+def method_suffix(name: str) -> str:
+    """``names.method_suffix``, memoised: big protocols repeat a few names many times."""
+    return _method_suffix(name)
+
+
 def doc_text(text: str) -> str:
     """Safe inside a triple-quoted docstring."""
     return text.replace("\\", "\\\\").replace('"', '\\"').strip()
 
 
-def py_type(t: TypeExpr) -> str:
+def py_type(t: TypeExpr, shadowed: frozenset[str] = frozenset()) -> str:
+    """The Python annotation of a payload type; builtins named in ``shadowed`` (field names
+    of the same class, which shadow them in the class body) are spelled ``_builtins.x``."""
+
+    def b(name: str) -> str:
+        return f"_builtins.{name}" if name in shadowed else name
+
     match t:
         case PrimType():
-            return t.name
+            return b(t.name)
         case FixedBytesType():
-            return "bytes"
+            return b("bytes")
         case ListType():
-            return f"list[{py_type(t.item)}]"
+            return f"{b('list')}[{py_type(t.item, shadowed)}]"
         case OptionalType():
-            return f"{py_type(t.item)} | None"
+            return f"{py_type(t.item, shadowed)} | None"
         case RecordRef():
             return t.name
 
 
+_BUILTIN_TYPES = frozenset({"int", "str", "bytes", "bool", "float", "list"})
 _PRIM_W = {"int": "sint", "str": "text", "bytes": "blob", "bool": "boolean", "float": "double"}
 
 
@@ -518,7 +545,7 @@ class _RoleRenderer:
         it, done = f"{state}_Iter", f"{state}_Done"
         sc.variants += [
             Variant(it, f"{state}.next(): one more iteration to run.", [("state", self.cls(n.body.node))]),
-            Variant(done, f"{state}.next(): all {n.count} iterations ran.", [("state", self.cls(n.exit.node))]),
+            Variant(done, f"{state}.next(): every iteration ran (count: {n.count}).", [("state", self.cls(n.exit.node))]),
         ]
         body = [
             '    _ep = self._take("next")',
@@ -529,7 +556,7 @@ class _RoleRenderer:
             body.append("    await _ep.close()")
         body.append(f"    return {done}(state={self.make(n.exit)})")
         sc.methods.append(Method(f"async def next(self) -> {it} | {done}",
-                                 f"Run the next of {n.count} iterations, or leave the loop after the last.", body))
+                                 f"Run the next iteration (count: {n.count}), or leave the loop after the last.", body))
         sc.methods.append(Method("def iteration(self) -> int", "Iterations completed so far.",
                                  ["    return self._loops[-1]"], decorator="@property"))
 
@@ -634,12 +661,13 @@ class ModuleRenderer:
         items = [(r.name, r.doc, r.fields, False) for r in self.protocol.records]
         items += [(m.name, m.doc, m.fields, True) for m in self.protocol.messages]
         for name, doc, fields, is_msg in items:
+            shadowed = frozenset(f.name for f in fields) & _BUILTIN_TYPES
             write = [self.codecs.write_stmt(f.type, f"v.{f.name}") for f in fields]
             read = ", ".join(f"{f.name}={self.codecs.read_expr(f.type)}" for f in fields)
             kind = "Message" if is_msg else "Record"
             out.append(MessageModel(
                 name, doc_text(doc) or f"{kind} {name} of protocol {self.protocol.name}.",
-                [(f.name, py_type(f.type)) for f in fields], is_msg, write, f"{name}({read})"))
+                [(f.name, py_type(f.type, shadowed)) for f in fields], is_msg, write, f"{name}({read})"))
         return out
 
     def render(self) -> str:
@@ -669,6 +697,7 @@ class ModuleRenderer:
         return _env().get_template("module.py.j2").render(
             uses_guard="_GuardFailed(" in code,
             uses_mapping="_Mapping[" in code,
+            uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             spec=self.spec_path,
             generator=GENERATOR,
             protocol=self.protocol,
@@ -692,7 +721,11 @@ class ModuleRenderer:
                 names.append((s.name, f"state class of role {r.name}"))
                 names += [(v.name, f"branch class of role {r.name}") for v in s.variants]
         for name, what in names:
-            if name in seen:
+            if name in _SHADOWS:
+                out.append(Diagnostic("M601", self.protocol.span,
+                                      f"{what} would shadow the Python name {name!r} the generated code uses",
+                                      "rename it (e.g. capitalised)"))
+            elif name in seen:
                 out.append(Diagnostic("M601", self.protocol.span,
                                       f"generated name {name} is used by both {seen[name]} and {what}",
                                       "rename the message, record or role"))

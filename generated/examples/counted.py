@@ -226,7 +226,7 @@ class Leader_S0_Iter:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Leader_S0_Done:
-    """Leader_S0.next(): all rounds iterations ran."""
+    """Leader_S0.next(): every iteration ran (count: rounds)."""
 
     state: Leader_S3
 
@@ -241,7 +241,7 @@ class Leader_S0(_State):
     __slots__ = ()
 
     async def next(self) -> Leader_S0_Iter | Leader_S0_Done:
-        """Run the next of rounds iterations, or leave the loop after the last."""
+        """Run the next iteration (count: rounds), or leave the loop after the last."""
         _ep = self._take("next")
         if self._loops[-1] < _ep.param('rounds'):
             return Leader_S0_Iter(state=Leader_S1(_ep, _PRIVATE, self._loops))
@@ -333,7 +333,7 @@ class Follower_S0_Iter:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Follower_S0_Done:
-    """Follower_S0.next(): all rounds iterations ran."""
+    """Follower_S0.next(): every iteration ran (count: rounds)."""
 
     state: Follower_S3
 
@@ -348,7 +348,7 @@ class Follower_S0(_State):
     __slots__ = ()
 
     async def next(self) -> Follower_S0_Iter | Follower_S0_Done:
-        """Run the next of rounds iterations, or leave the loop after the last."""
+        """Run the next iteration (count: rounds), or leave the loop after the last."""
         _ep = self._take("next")
         if self._loops[-1] < _ep.param('rounds'):
             return Follower_S0_Iter(state=Follower_S1(_ep, _PRIVATE, self._loops))

@@ -23,7 +23,7 @@ from generated.examples import two_buyer as tb
 from generated.threshold import dkg
 from generated.threshold import frost_sign as fs
 from runtime.contract import Endpoint, ProtocolInfo
-from runtime.errors import GuardFailed, LinearityError, LocalViolation
+from runtime.errors import CapabilityDenied, GuardFailed, LinearityError, LocalViolation
 from runtime.memory import memory_session
 
 RoleFn = Callable[[Any], Awaitable[Any]]
@@ -35,10 +35,13 @@ async def run(
     params: Mapping[str, int] | None = None,
     families: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Run the roles in one memory session; raise the first role error, else the values."""
+    """Run the roles in one memory session; every role error raised as a group, else values."""
     async with memory_session(info, params=params, families=families) as net:
         results = await net.run(dict(roles))
-    return {name: r.unwrap() for name, r in results.items()}
+    errors = [r.error for r in results.values() if isinstance(r.error, Exception)]
+    if errors:
+        raise ExceptionGroup("role errors", errors)
+    return {name: r.value for name, r in results.items()}
 
 
 # ---------------------------------------------------------------- two-buyer (choice)
@@ -127,11 +130,11 @@ async def test_ping_pong_decided_loop() -> None:
 async def test_counted_loop_runs_exactly_count_times() -> None:
     async def leader(ep: Endpoint) -> list[int]:
         s = co.start_leader(ep)
-        accepted = []
+        accepted: list[int] = []
         while True:
             match await s.next():
                 case co.Leader_S0_Iter(state=body):
-                    value = s.iteration if False else len(accepted) + 100
+                    value = len(accepted) + 100
                     s2 = await body.send_propose(co.Propose(value=value))
                     vote, s = await s2.recv_vote()
                     if vote.yes:
@@ -347,8 +350,8 @@ async def test_family_collection_range_participation_and_all_to_all() -> None:
 
 async def test_wrong_participation_call_is_a_local_violation() -> None:
     async def coord(ep: Endpoint) -> None:
-        await ga.start_coord(ep).send_job(ga.Job(data=b""))
-        await trio.sleep_forever()
+        s = await ga.start_coord(ep).send_job(ga.Job(data=b""))
+        await s.recv_part()  # fails with PeerGone once the worker's session failed
 
     async def worker(ep: Endpoint) -> None:
         _, s = await ga.start_worker(ep).recv_job()
@@ -441,22 +444,35 @@ async def test_a_state_is_single_use() -> None:
         await s.send_title(tb.Title(name="x"))
         await s.send_title(tb.Title(name="again"))  # second use of the same state
 
-    async def seller(ep: Endpoint) -> None:
-        await tb.start_seller(ep).recv_title()
-        await trio.sleep_forever()
-
+    roles = two_buyer_roles(accept=True)
+    roles["Buyer1"] = buyer1
     with pytest.raises(BaseException) as info:
-        await run(tb.PROTOCOL, {"Buyer1": buyer1, "Seller": seller, "Buyer2": _idle})
+        await run(tb.PROTOCOL, roles)
     err = _find(info.value, LinearityError)
     assert err.state == "Buyer1_S0"
     assert err.method == "send_title"
     assert "test_codegen_run.py" in err.first_use and "send_title()" in err.first_use
 
 
-async def _idle(ep: Endpoint) -> None:
-    await trio.sleep_forever()
-
-
 def test_states_have_no_public_constructor() -> None:
     with pytest.raises(TypeError, match="no public constructor"):
         tb.Buyer1_S0(object(), object())  # type: ignore[arg-type]
+
+
+async def test_step_annotations_reach_the_runtime() -> None:
+    """The generated Step carries guard_capability: a coordinator without it cannot send."""
+
+    async def coordinator(ep: Endpoint) -> None:
+        await fs.start_coordinator(ep).send_sign_request(
+            fs.SignRequest(epoch=1, message=b"m", key_id="k"))
+
+    async def signer(ep: Endpoint) -> None:
+        await fs.start_signer(ep).recv_sign_request()
+
+    async with memory_session(fs.PROTOCOL, families={"Signer": 1},
+                              capabilities={"Coordinator": []}) as net:
+        results = await net.run({"Coordinator": coordinator, "Signer[0]": signer})
+    err = results["Coordinator"].error
+    assert isinstance(err, CapabilityDenied)
+    assert err.capability == "frost_coordinate"
+    assert "protocols/threshold/frost_sign.yaml:" in err.step
