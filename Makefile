@@ -26,7 +26,7 @@ test: check
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/minuet check protocols/*.yaml
+	$(VENV)/bin/minuet check $(sort $(shell find protocols -name "*.yaml"))
 	$(PY) -m examples.two_buyer_demo
 
 bench: $(STAMP)

@@ -261,7 +261,7 @@ def member_pred(only: MemberSel, ep: str) -> str:
         case OnlyIndex():
             return f"{me} {'!=' if only.exclude else '=='} {bound(only.index, ep)}"
         case OnlyRange():
-            return f"_in_range({me}, {bound(only.lo, ep)}, {bound(only.hi, ep)})"
+            return f"_rt.in_range({me}, {bound(only.lo, ep)}, {bound(only.hi, ep)})"
 
 
 def guard_py(e: GuardExpr, params: set[str]) -> str:
@@ -309,7 +309,7 @@ class _RoleRenderer:
     def loops(self, ops: Iterable[fsm.LoopOp], base: str = "self._loops") -> str:
         expr = base
         for op in ops:
-            expr = f"_{op}({expr})"
+            expr = f"_rt.{op}({expr})"
         return expr
 
     def make(self, t: fsm.Target) -> str:
@@ -336,7 +336,7 @@ class _RoleRenderer:
     def members(self, p: PeerFamily) -> str:
         lo = "None" if p.lo is None else bound(p.lo)
         hi = "None" if p.hi is None else bound(p.hi)
-        return f"_members(_ep, {p.role!r}, {lo}, {hi}, {p.exclude_self})"
+        return f"_rt.members(_ep, {p.role!r}, {lo}, {hi}, {p.exclude_self})"
 
     def step(self, n: fsm.Node, message: str, ann: Annotations, suffix: str = "") -> str:
         name = f"_STEP_{self.role}_{n.sid}{suffix}"
@@ -366,7 +366,7 @@ class _RoleRenderer:
         if n.only is not None:
             lines += [
                 f"    if not ({member_pred(n.only, '_ep')}):",
-                f"        raise _violation(_ep, {self._not_part(method)!r})",
+                f"        raise _rt.violation(_ep, {self._not_part(method)!r})",
             ]
         return lines
 
@@ -381,7 +381,7 @@ class _RoleRenderer:
         skip_body = [
             '    _ep = self._take("skip")',
             f"    if {member_pred(n.only, '_ep')}:",
-            f"        raise _violation(_ep, {f'{self.role} member takes part here ({what}), so skip() is not allowed'!r})",
+            f"        raise _rt.violation(_ep, {f'{self.role} member takes part here ({what}), so skip() is not allowed'!r})",
             *self.goto(n.skip),
         ]
         return [
@@ -444,7 +444,7 @@ class _RoleRenderer:
                 [*self.take(n, f"send_{sfx}_each"),
                  f"    _to = {self.members(n.to)}",
                  "    if sorted(msgs) != _to:",
-                 f"        raise _violation(_ep, f\"send_{sfx}_each() must cover exactly members {{_to}} of {n.to.role}, got {{sorted(msgs)}}\")",
+                 f"        raise _rt.violation(_ep, f\"send_{sfx}_each() must cover exactly members {{_to}} of {n.to.role}, got {{sorted(msgs)}}\")",
                  "    for _i in _to:",
                  f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, msgs[_i], _enc_{msg}, {step})",
                  *self.goto(n.next)]))
@@ -472,7 +472,7 @@ class _RoleRenderer:
                  f"        _peer = _Peer({n.frm.role!r}, _i)",
                  f"        _lbl, _v = await _ep.recv(_peer, {{{msg!r}: _dec_{msg}}}, {step})",
                  f"        if not isinstance(_v, {msg}):",
-                 f"            raise _unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
+                 f"            raise _rt.unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
                  "        _out[_i] = _v",
                  "    _nxt = " + self.make(n.next),
                  *(["    await _ep.close()"] if isinstance(n.next.node, fsm.EndNode) else []),
@@ -485,7 +485,7 @@ class _RoleRenderer:
                  f"    _peer = {self.peer(n.frm)}",
                  f"    _lbl, _v = await _ep.recv(_peer, {{{msg!r}: _dec_{msg}}}, {step})",
                  f"    if not isinstance(_v, {msg}):",
-                 f"        raise _unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
+                 f"        raise _rt.unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
                  *(["    await _ep.close()"] if isinstance(n.next.node, fsm.EndNode) else []),
                  f"    return _v, {self.make(n.next)}"]))
 
@@ -534,7 +534,7 @@ class _RoleRenderer:
             if isinstance(b.next.node, fsm.EndNode):
                 body.append("        await _ep.close()")
             body.append(f"        return {vname}(msg=_v, state={self.make(b.next)})")
-        body.append(f"    raise _unexpected(_ep, _peer, {state!r}, {'|'.join(labels)!r}, _lbl)")
+        body.append(f"    raise _rt.unexpected(_ep, _peer, {state!r}, {'|'.join(labels)!r}, _lbl)")
         sc.methods.append(Method(
             f"async def offer(self) -> {' | '.join(vnames)}",
             f"Wait for {fsm.show_peer(n.frm)} to choose: match on the result.", body))
@@ -568,9 +568,9 @@ class _RoleRenderer:
             for p in n.inform:
                 if isinstance(p, PeerFamily):
                     body += [f"    for _i in {self.members(p)}:",
-                             f"        await _ep.send(_Peer({p.role!r}, _i), {ctl!r}, None, _enc_ctl, {step})"]
+                             f"        await _ep.send(_Peer({p.role!r}, _i), {ctl!r}, None, _rt.enc_ctl, {step})"]
                 else:
-                    body.append(f"    await _ep.send({self.peer(p)}, {ctl!r}, None, _enc_ctl, {step})")
+                    body.append(f"    await _ep.send({self.peer(p)}, {ctl!r}, None, _rt.enc_ctl, {step})")
             body += self.goto(tgt)
             told = ", ".join(fsm.show_peer(p) for p in n.inform) or "nobody"
             what = "Run one more iteration" if label == "continue" else "Leave the loop"
@@ -587,13 +587,13 @@ class _RoleRenderer:
         ]
         step = self.step(n, f"{CONTROL_CONTINUE}|{CONTROL_EXIT}", Annotations())
         body = [*self.take(n, "offer"), f"    _peer = {self.peer(n.frm)}",
-                f"    _lbl, _v = await _ep.recv(_peer, {{{CONTROL_CONTINUE!r}: _dec_ctl, {CONTROL_EXIT!r}: _dec_ctl}}, {step})",
+                f"    _lbl, _v = await _ep.recv(_peer, {{{CONTROL_CONTINUE!r}: _rt.dec_ctl, {CONTROL_EXIT!r}: _rt.dec_ctl}}, {step})",
                 f"    if _lbl == {CONTROL_CONTINUE!r}:",
                 f"        return {c}(state={self.make(n.body)})",
                 f"    if _lbl == {CONTROL_EXIT!r}:",
                 *(["        await _ep.close()"] if isinstance(n.exit.node, fsm.EndNode) else []),
                 f"        return {e}(state={self.make(n.exit)})",
-                f"    raise _unexpected(_ep, _peer, {state!r}, 'continue|exit', _lbl)"]
+                f"    raise _rt.unexpected(_ep, _peer, {state!r}, 'continue|exit', _lbl)"]
         sc.methods.append(Method(f"async def offer(self) -> {c} | {e}",
                                  f"Learn from {fsm.show_peer(n.frm)} whether the loop goes on.", body))
 

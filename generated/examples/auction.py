@@ -14,6 +14,7 @@ import dataclasses as _dc
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -22,10 +23,7 @@ from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
 from runtime.errors import GuardFailed as _GuardFailed
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Auction',
@@ -212,64 +210,6 @@ def _dec_Unsold(data: bytes) -> Unsold:
     return msg
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Auctioneer: _Final = _Peer('Auctioneer')
@@ -293,7 +233,7 @@ def start_bidder(ep: _Endpoint) -> Bidder_S0:
 
 
 @_final
-class Bidder_S0(_State):
+class Bidder_S0(_rt.State):
     """Bidder state S0: Auctioneer ! Bid; offer from Auctioneer {Sold, Counter, Unsold}; end
 
     Spec: protocols/examples/auction.yaml:16:5
@@ -336,7 +276,7 @@ class Bidder_S1_Unsold:
 
 
 @_final
-class Bidder_S1(_State):
+class Bidder_S1(_rt.State):
     """Bidder state S1: offer from Auctioneer {Sold, Counter, Unsold}; end
 
     Spec: protocols/examples/auction.yaml:17:5
@@ -357,11 +297,11 @@ class Bidder_S1(_State):
         if isinstance(_v, Unsold):
             await _ep.close()
             return Bidder_S1_Unsold(msg=_v, state=Bidder_End(_ep, _PRIVATE, self._loops))
-        raise _unexpected(_ep, _peer, 'Bidder_S1', 'Sold|Counter|Unsold', _lbl)
+        raise _rt.unexpected(_ep, _peer, 'Bidder_S1', 'Sold|Counter|Unsold', _lbl)
 
 
 @_final
-class Bidder_S2(_State):
+class Bidder_S2(_rt.State):
     """Bidder state S2: select {take, leave}; end
 
     Spec: protocols/examples/auction.yaml:25:13
@@ -381,7 +321,7 @@ class Bidder_S2(_State):
 
 
 @_final
-class Bidder_S3(_State):
+class Bidder_S3(_rt.State):
     """Bidder state S3: Auctioneer ! Accept; end
 
     Spec: protocols/examples/auction.yaml:27:19
@@ -398,7 +338,7 @@ class Bidder_S3(_State):
 
 
 @_final
-class Bidder_S4(_State):
+class Bidder_S4(_rt.State):
     """Bidder state S4: Auctioneer ! Decline; end
 
     Spec: protocols/examples/auction.yaml:29:19
@@ -415,7 +355,7 @@ class Bidder_S4(_State):
 
 
 @_final
-class Bidder_End(_State):
+class Bidder_End(_rt.State):
     """Bidder has finished the protocol; the session is closed.
 
     Spec: protocols/examples/auction.yaml
@@ -432,7 +372,7 @@ def start_auctioneer(ep: _Endpoint) -> Auctioneer_S0:
 
 
 @_final
-class Auctioneer_S0(_State):
+class Auctioneer_S0(_rt.State):
     """Auctioneer state S0: Bidder ? Bid; select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end
 
     Spec: protocols/examples/auction.yaml:16:5
@@ -446,12 +386,12 @@ class Auctioneer_S0(_State):
         _peer = _PEER_Bidder
         _lbl, _v = await _ep.recv(_peer, {'Bid': _dec_Bid}, _STEP_Auctioneer_0)
         if not isinstance(_v, Bid):
-            raise _unexpected(_ep, _peer, 'Auctioneer_S0', 'Bid', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Auctioneer_S0', 'Bid', _lbl)
         return _v, Auctioneer_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Auctioneer_S1(_State):
+class Auctioneer_S1(_rt.State):
     """Auctioneer state S1: select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end
 
     Spec: protocols/examples/auction.yaml:17:5
@@ -484,7 +424,7 @@ class Auctioneer_S1(_State):
 
 
 @_final
-class Auctioneer_S2(_State):
+class Auctioneer_S2(_rt.State):
     """Auctioneer state S2: Bidder ! Sold; end
 
     Spec: protocols/examples/auction.yaml:21:13
@@ -501,7 +441,7 @@ class Auctioneer_S2(_State):
 
 
 @_final
-class Auctioneer_S3(_State):
+class Auctioneer_S3(_rt.State):
     """Auctioneer state S3: Bidder ! Counter; offer from Bidder {Accept, Decline}; end
 
     Spec: protocols/examples/auction.yaml:24:13
@@ -535,7 +475,7 @@ class Auctioneer_S4_Decline:
 
 
 @_final
-class Auctioneer_S4(_State):
+class Auctioneer_S4(_rt.State):
     """Auctioneer state S4: offer from Bidder {Accept, Decline}; end
 
     Spec: protocols/examples/auction.yaml:25:13
@@ -554,11 +494,11 @@ class Auctioneer_S4(_State):
         if isinstance(_v, Decline):
             await _ep.close()
             return Auctioneer_S4_Decline(msg=_v, state=Auctioneer_End(_ep, _PRIVATE, self._loops))
-        raise _unexpected(_ep, _peer, 'Auctioneer_S4', 'Accept|Decline', _lbl)
+        raise _rt.unexpected(_ep, _peer, 'Auctioneer_S4', 'Accept|Decline', _lbl)
 
 
 @_final
-class Auctioneer_S5(_State):
+class Auctioneer_S5(_rt.State):
     """Auctioneer state S5: Bidder ! Unsold; end
 
     Spec: protocols/examples/auction.yaml:33:13
@@ -575,7 +515,7 @@ class Auctioneer_S5(_State):
 
 
 @_final
-class Auctioneer_End(_State):
+class Auctioneer_End(_rt.State):
     """Auctioneer has finished the protocol; the session is closed.
 
     Spec: protocols/examples/auction.yaml

@@ -14,6 +14,7 @@ import dataclasses as _dc
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -21,10 +22,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Counted',
@@ -138,64 +136,6 @@ def _rt1(r: _Reader) -> list[int]:
     return r.seq(_Reader.sint)
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Follower: _Final = _Peer('Follower')
@@ -212,7 +152,7 @@ _STEP_Follower_3: _Final = _Step(protocol='Counted', role='Follower', state='Fol
 
 def start_leader(ep: _Endpoint) -> Leader_S0:
     """The first state of role Leader in a session opened on ``ep``."""
-    return Leader_S0(ep, _PRIVATE, _push(()))
+    return Leader_S0(ep, _PRIVATE, _rt.push(()))
 
 
 @_final
@@ -232,7 +172,7 @@ class Leader_S0_Done:
 
 
 @_final
-class Leader_S0(_State):
+class Leader_S0(_rt.State):
     """Leader state S0: loop rounds times {...}; Follower ! Summary; end
 
     Spec: protocols/examples/counted.yaml:12:5
@@ -245,7 +185,7 @@ class Leader_S0(_State):
         _ep = self._take("next")
         if self._loops[-1] < _ep.param('rounds'):
             return Leader_S0_Iter(state=Leader_S1(_ep, _PRIVATE, self._loops))
-        return Leader_S0_Done(state=Leader_S3(_ep, _PRIVATE, _pop(self._loops)))
+        return Leader_S0_Done(state=Leader_S3(_ep, _PRIVATE, _rt.pop(self._loops)))
 
     @property
     def iteration(self) -> int:
@@ -254,7 +194,7 @@ class Leader_S0(_State):
 
 
 @_final
-class Leader_S1(_State):
+class Leader_S1(_rt.State):
     """Leader state S1: Follower ! Propose; Follower ? Vote; next iteration
 
     Spec: protocols/examples/counted.yaml:15:11
@@ -270,7 +210,7 @@ class Leader_S1(_State):
 
 
 @_final
-class Leader_S2(_State):
+class Leader_S2(_rt.State):
     """Leader state S2: Follower ? Vote; next iteration
 
     Spec: protocols/examples/counted.yaml:16:11
@@ -284,12 +224,12 @@ class Leader_S2(_State):
         _peer = _PEER_Follower
         _lbl, _v = await _ep.recv(_peer, {'Vote': _dec_Vote}, _STEP_Leader_2)
         if not isinstance(_v, Vote):
-            raise _unexpected(_ep, _peer, 'Leader_S2', 'Vote', _lbl)
-        return _v, Leader_S0(_ep, _PRIVATE, _incr(self._loops))
+            raise _rt.unexpected(_ep, _peer, 'Leader_S2', 'Vote', _lbl)
+        return _v, Leader_S0(_ep, _PRIVATE, _rt.incr(self._loops))
 
 
 @_final
-class Leader_S3(_State):
+class Leader_S3(_rt.State):
     """Leader state S3: Follower ! Summary; end
 
     Spec: protocols/examples/counted.yaml:17:5
@@ -306,7 +246,7 @@ class Leader_S3(_State):
 
 
 @_final
-class Leader_End(_State):
+class Leader_End(_rt.State):
     """Leader has finished the protocol; the session is closed.
 
     Spec: protocols/examples/counted.yaml
@@ -319,7 +259,7 @@ class Leader_End(_State):
 
 def start_follower(ep: _Endpoint) -> Follower_S0:
     """The first state of role Follower in a session opened on ``ep``."""
-    return Follower_S0(ep, _PRIVATE, _push(()))
+    return Follower_S0(ep, _PRIVATE, _rt.push(()))
 
 
 @_final
@@ -339,7 +279,7 @@ class Follower_S0_Done:
 
 
 @_final
-class Follower_S0(_State):
+class Follower_S0(_rt.State):
     """Follower state S0: loop rounds times {...}; Leader ? Summary; end
 
     Spec: protocols/examples/counted.yaml:12:5
@@ -352,7 +292,7 @@ class Follower_S0(_State):
         _ep = self._take("next")
         if self._loops[-1] < _ep.param('rounds'):
             return Follower_S0_Iter(state=Follower_S1(_ep, _PRIVATE, self._loops))
-        return Follower_S0_Done(state=Follower_S3(_ep, _PRIVATE, _pop(self._loops)))
+        return Follower_S0_Done(state=Follower_S3(_ep, _PRIVATE, _rt.pop(self._loops)))
 
     @property
     def iteration(self) -> int:
@@ -361,7 +301,7 @@ class Follower_S0(_State):
 
 
 @_final
-class Follower_S1(_State):
+class Follower_S1(_rt.State):
     """Follower state S1: Leader ? Propose; Leader ! Vote; next iteration
 
     Spec: protocols/examples/counted.yaml:15:11
@@ -375,12 +315,12 @@ class Follower_S1(_State):
         _peer = _PEER_Leader
         _lbl, _v = await _ep.recv(_peer, {'Propose': _dec_Propose}, _STEP_Follower_1)
         if not isinstance(_v, Propose):
-            raise _unexpected(_ep, _peer, 'Follower_S1', 'Propose', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Follower_S1', 'Propose', _lbl)
         return _v, Follower_S2(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Follower_S2(_State):
+class Follower_S2(_rt.State):
     """Follower state S2: Leader ! Vote; next iteration
 
     Spec: protocols/examples/counted.yaml:16:11
@@ -392,11 +332,11 @@ class Follower_S2(_State):
         """Send Vote to Leader."""
         _ep = self._take("send_vote")
         await _ep.send(_PEER_Leader, 'Vote', msg, _enc_Vote, _STEP_Follower_2)
-        return Follower_S0(_ep, _PRIVATE, _incr(self._loops))
+        return Follower_S0(_ep, _PRIVATE, _rt.incr(self._loops))
 
 
 @_final
-class Follower_S3(_State):
+class Follower_S3(_rt.State):
     """Follower state S3: Leader ? Summary; end
 
     Spec: protocols/examples/counted.yaml:17:5
@@ -410,13 +350,13 @@ class Follower_S3(_State):
         _peer = _PEER_Leader
         _lbl, _v = await _ep.recv(_peer, {'Summary': _dec_Summary}, _STEP_Follower_3)
         if not isinstance(_v, Summary):
-            raise _unexpected(_ep, _peer, 'Follower_S3', 'Summary', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Follower_S3', 'Summary', _lbl)
         await _ep.close()
         return _v, Follower_End(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Follower_End(_State):
+class Follower_End(_rt.State):
     """Follower has finished the protocol; the session is closed.
 
     Spec: protocols/examples/counted.yaml

@@ -15,6 +15,7 @@ from collections.abc import Mapping as _Mapping
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -22,10 +23,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Gather',
@@ -158,64 +156,6 @@ def _dec_Result(data: bytes) -> Result:
     return msg
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Coord: _Final = _Peer('Coord')
@@ -237,7 +177,7 @@ def start_coord(ep: _Endpoint) -> Coord_S0:
 
 
 @_final
-class Coord_S0(_State):
+class Coord_S0(_rt.State):
     """Coord state S0: Worker[*] ! Job; Worker[0..t] ? Part; Worker[*] ! Result; end
 
     Spec: protocols/examples/gather.yaml:13:5
@@ -248,23 +188,23 @@ class Coord_S0(_State):
     async def send_job(self, msg: Job) -> Coord_S1:
         """Send the same Job to every member of Worker[*]."""
         _ep = self._take("send_job")
-        for _i in _members(_ep, 'Worker', None, None, False):
+        for _i in _rt.members(_ep, 'Worker', None, None, False):
             await _ep.send(_Peer('Worker', _i), 'Job', msg, _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
     async def send_job_each(self, msgs: _Mapping[int, Job]) -> Coord_S1:
         """Send one Job per member of Worker[*], keyed by member index (exactly those members)."""
         _ep = self._take("send_job_each")
-        _to = _members(_ep, 'Worker', None, None, False)
+        _to = _rt.members(_ep, 'Worker', None, None, False)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_job_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_job_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Worker', _i), 'Job', msgs[_i], _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Coord_S1(_State):
+class Coord_S1(_rt.State):
     """Coord state S1: Worker[0..t] ? Part; Worker[*] ! Result; end
 
     Spec: protocols/examples/gather.yaml:14:5
@@ -276,18 +216,18 @@ class Coord_S1(_State):
         """Receive one Part from each member of Worker[0..t], keyed by sender index."""
         _ep = self._take("recv_part")
         _out: dict[int, Part] = {}
-        for _i in _members(_ep, 'Worker', 0, _ep.param('t'), False):
+        for _i in _rt.members(_ep, 'Worker', 0, _ep.param('t'), False):
             _peer = _Peer('Worker', _i)
             _lbl, _v = await _ep.recv(_peer, {'Part': _dec_Part}, _STEP_Coord_1)
             if not isinstance(_v, Part):
-                raise _unexpected(_ep, _peer, 'Coord_S1', 'Part', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Coord_S1', 'Part', _lbl)
             _out[_i] = _v
         _nxt = Coord_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
 
 @_final
-class Coord_S2(_State):
+class Coord_S2(_rt.State):
     """Coord state S2: Worker[*] ! Result; end
 
     Spec: protocols/examples/gather.yaml:16:5
@@ -298,7 +238,7 @@ class Coord_S2(_State):
     async def send_result(self, msg: Result) -> Coord_End:
         """Send the same Result to every member of Worker[*]."""
         _ep = self._take("send_result")
-        for _i in _members(_ep, 'Worker', None, None, False):
+        for _i in _rt.members(_ep, 'Worker', None, None, False):
             await _ep.send(_Peer('Worker', _i), 'Result', msg, _enc_Result, _STEP_Coord_2)
         await _ep.close()
         return Coord_End(_ep, _PRIVATE, self._loops)
@@ -306,9 +246,9 @@ class Coord_S2(_State):
     async def send_result_each(self, msgs: _Mapping[int, Result]) -> Coord_End:
         """Send one Result per member of Worker[*], keyed by member index (exactly those members)."""
         _ep = self._take("send_result_each")
-        _to = _members(_ep, 'Worker', None, None, False)
+        _to = _rt.members(_ep, 'Worker', None, None, False)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_result_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_result_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Worker', _i), 'Result', msgs[_i], _enc_Result, _STEP_Coord_2)
         await _ep.close()
@@ -316,7 +256,7 @@ class Coord_S2(_State):
 
 
 @_final
-class Coord_End(_State):
+class Coord_End(_rt.State):
     """Coord has finished the protocol; the session is closed.
 
     Spec: protocols/examples/gather.yaml
@@ -333,7 +273,7 @@ def start_worker(ep: _Endpoint) -> Worker_S0:
 
 
 @_final
-class Worker_S0(_State):
+class Worker_S0(_rt.State):
     """Worker state S0: Coord ? Job; Coord ! Part [only 0 <= index < t]; Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; ...
 
     Spec: protocols/examples/gather.yaml:13:5
@@ -347,12 +287,12 @@ class Worker_S0(_State):
         _peer = _PEER_Coord
         _lbl, _v = await _ep.recv(_peer, {'Job': _dec_Job}, _STEP_Worker_0)
         if not isinstance(_v, Job):
-            raise _unexpected(_ep, _peer, 'Worker_S0', 'Job', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Worker_S0', 'Job', _lbl)
         return _v, Worker_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Worker_S1(_State):
+class Worker_S1(_rt.State):
     """Worker state S1: Coord ! Part [only 0 <= index < t]; Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; Coord ? Result; end
 
     Spec: protocols/examples/gather.yaml:14:5
@@ -363,26 +303,26 @@ class Worker_S1(_State):
     async def send_part(self, msg: Part) -> Worker_S2:
         """Send Part to Coord."""
         _ep = self._take("send_part")
-        if not (_in_range(_ep.me.index, 0, _ep.param('t'))):
-            raise _violation(_ep, 'Worker member does not take part here, so send_part() is not allowed: call skip()')
+        if not (_rt.in_range(_ep.me.index, 0, _ep.param('t'))):
+            raise _rt.violation(_ep, 'Worker member does not take part here, so send_part() is not allowed: call skip()')
         await _ep.send(_PEER_Coord, 'Part', msg, _enc_Part, _STEP_Worker_1)
         return Worker_S2(_ep, _PRIVATE, self._loops)
 
     @property
     def participates(self) -> bool:
         """Whether this member takes part in this step (only 0 <= index < t)."""
-        return _in_range(self._ep.me.index, 0, self._ep.param('t'))
+        return _rt.in_range(self._ep.me.index, 0, self._ep.param('t'))
 
     async def skip(self) -> Worker_S2:
         """Pass over this step: for members that do not take part (see ``participates``)."""
         _ep = self._take("skip")
-        if _in_range(_ep.me.index, 0, _ep.param('t')):
-            raise _violation(_ep, 'Worker member takes part here (only 0 <= index < t), so skip() is not allowed')
+        if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
+            raise _rt.violation(_ep, 'Worker member takes part here (only 0 <= index < t), so skip() is not allowed')
         return Worker_S2(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Worker_S2(_State):
+class Worker_S2(_rt.State):
     """Worker state S2: Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; Coord ? Result; end
 
     Spec: protocols/examples/gather.yaml:15:5
@@ -393,23 +333,23 @@ class Worker_S2(_State):
     async def send_gossip(self, msg: Gossip) -> Worker_S3:
         """Send the same Gossip to every member of Worker[*] (others)."""
         _ep = self._take("send_gossip")
-        for _i in _members(_ep, 'Worker', None, None, True):
+        for _i in _rt.members(_ep, 'Worker', None, None, True):
             await _ep.send(_Peer('Worker', _i), 'Gossip', msg, _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
     async def send_gossip_each(self, msgs: _Mapping[int, Gossip]) -> Worker_S3:
         """Send one Gossip per member of Worker[*] (others), keyed by member index (exactly those members)."""
         _ep = self._take("send_gossip_each")
-        _to = _members(_ep, 'Worker', None, None, True)
+        _to = _rt.members(_ep, 'Worker', None, None, True)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_gossip_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_gossip_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Worker', _i), 'Gossip', msgs[_i], _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Worker_S3(_State):
+class Worker_S3(_rt.State):
     """Worker state S3: Worker[*] (others) ? Gossip; Coord ? Result; end
 
     Spec: protocols/examples/gather.yaml:15:5
@@ -421,18 +361,18 @@ class Worker_S3(_State):
         """Receive one Gossip from each member of Worker[*] (others), keyed by sender index."""
         _ep = self._take("recv_gossip")
         _out: dict[int, Gossip] = {}
-        for _i in _members(_ep, 'Worker', None, None, True):
+        for _i in _rt.members(_ep, 'Worker', None, None, True):
             _peer = _Peer('Worker', _i)
             _lbl, _v = await _ep.recv(_peer, {'Gossip': _dec_Gossip}, _STEP_Worker_3)
             if not isinstance(_v, Gossip):
-                raise _unexpected(_ep, _peer, 'Worker_S3', 'Gossip', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Worker_S3', 'Gossip', _lbl)
             _out[_i] = _v
         _nxt = Worker_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
 
 @_final
-class Worker_S4(_State):
+class Worker_S4(_rt.State):
     """Worker state S4: Coord ? Result; end
 
     Spec: protocols/examples/gather.yaml:16:5
@@ -446,13 +386,13 @@ class Worker_S4(_State):
         _peer = _PEER_Coord
         _lbl, _v = await _ep.recv(_peer, {'Result': _dec_Result}, _STEP_Worker_4)
         if not isinstance(_v, Result):
-            raise _unexpected(_ep, _peer, 'Worker_S4', 'Result', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Worker_S4', 'Result', _lbl)
         await _ep.close()
         return _v, Worker_End(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Worker_End(_State):
+class Worker_End(_rt.State):
     """Worker has finished the protocol; the session is closed.
 
     Spec: protocols/examples/gather.yaml

@@ -14,6 +14,7 @@ import dataclasses as _dc
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -21,10 +22,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Login',
@@ -178,64 +176,6 @@ def _rt2(r: _Reader) -> bytes:
     return r.fixed(32)
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Audit: _Final = _Peer('Audit')
@@ -259,7 +199,7 @@ def start_user(ep: _Endpoint) -> User_S0:
 
 
 @_final
-class User_S0(_State):
+class User_S0(_rt.State):
     """User state S0: Service ! Hello; Service ? Challenge; Service ! Response; end
 
     Spec: protocols/examples/login.yaml:12:5
@@ -275,7 +215,7 @@ class User_S0(_State):
 
 
 @_final
-class User_S1(_State):
+class User_S1(_rt.State):
     """User state S1: Service ? Challenge; Service ! Response; end
 
     Spec: protocols/examples/login.yaml:20:9
@@ -289,12 +229,12 @@ class User_S1(_State):
         _peer = _PEER_Service
         _lbl, _v = await _ep.recv(_peer, {'Challenge': _dec_Challenge}, _STEP_User_1)
         if not isinstance(_v, Challenge):
-            raise _unexpected(_ep, _peer, 'User_S1', 'Challenge', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'User_S1', 'Challenge', _lbl)
         return _v, User_S2(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class User_S2(_State):
+class User_S2(_rt.State):
     """User state S2: Service ! Response; end
 
     Spec: protocols/examples/login.yaml:21:9
@@ -311,7 +251,7 @@ class User_S2(_State):
 
 
 @_final
-class User_End(_State):
+class User_End(_rt.State):
     """User has finished the protocol; the session is closed.
 
     Spec: protocols/examples/login.yaml
@@ -328,7 +268,7 @@ def start_service(ep: _Endpoint) -> Service_S0:
 
 
 @_final
-class Service_S0(_State):
+class Service_S0(_rt.State):
     """Service state S0: User ? Hello; User ! Challenge; User ? Response; Audit ! Logged; end
 
     Spec: protocols/examples/login.yaml:12:5
@@ -342,12 +282,12 @@ class Service_S0(_State):
         _peer = _PEER_User
         _lbl, _v = await _ep.recv(_peer, {'Hello': _dec_Hello}, _STEP_Service_0)
         if not isinstance(_v, Hello):
-            raise _unexpected(_ep, _peer, 'Service_S0', 'Hello', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Service_S0', 'Hello', _lbl)
         return _v, Service_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Service_S1(_State):
+class Service_S1(_rt.State):
     """Service state S1: User ! Challenge; User ? Response; Audit ! Logged; end
 
     Spec: protocols/examples/login.yaml:20:9
@@ -363,7 +303,7 @@ class Service_S1(_State):
 
 
 @_final
-class Service_S2(_State):
+class Service_S2(_rt.State):
     """Service state S2: User ? Response; Audit ! Logged; end
 
     Spec: protocols/examples/login.yaml:21:9
@@ -377,12 +317,12 @@ class Service_S2(_State):
         _peer = _PEER_User
         _lbl, _v = await _ep.recv(_peer, {'Response': _dec_Response}, _STEP_Service_2)
         if not isinstance(_v, Response):
-            raise _unexpected(_ep, _peer, 'Service_S2', 'Response', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Service_S2', 'Response', _lbl)
         return _v, Service_S3(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Service_S3(_State):
+class Service_S3(_rt.State):
     """Service state S3: Audit ! Logged; end
 
     Spec: protocols/examples/login.yaml:14:5
@@ -399,7 +339,7 @@ class Service_S3(_State):
 
 
 @_final
-class Service_End(_State):
+class Service_End(_rt.State):
     """Service has finished the protocol; the session is closed.
 
     Spec: protocols/examples/login.yaml
@@ -416,7 +356,7 @@ def start_audit(ep: _Endpoint) -> Audit_S0:
 
 
 @_final
-class Audit_S0(_State):
+class Audit_S0(_rt.State):
     """Audit state S0: Service ? Logged; end
 
     Spec: protocols/examples/login.yaml:14:5
@@ -430,13 +370,13 @@ class Audit_S0(_State):
         _peer = _PEER_Service
         _lbl, _v = await _ep.recv(_peer, {'Logged': _dec_Logged}, _STEP_Audit_0)
         if not isinstance(_v, Logged):
-            raise _unexpected(_ep, _peer, 'Audit_S0', 'Logged', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Audit_S0', 'Logged', _lbl)
         await _ep.close()
         return _v, Audit_End(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Audit_End(_State):
+class Audit_End(_rt.State):
     """Audit has finished the protocol; the session is closed.
 
     Spec: protocols/examples/login.yaml

@@ -14,6 +14,7 @@ import dataclasses as _dc
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -21,10 +22,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='NestedChoice',
@@ -200,64 +198,6 @@ def _rt1(r: _Reader) -> str | None:
     return r.opt(_Reader.text)
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Customer: _Final = _Peer('Customer')
@@ -280,7 +220,7 @@ def start_customer(ep: _Endpoint) -> Customer_S0:
 
 
 @_final
-class Customer_S0(_State):
+class Customer_S0(_rt.State):
     """Customer state S0: Shop ! Order; offer from Shop {Receipt, Refuse}; end
 
     Spec: protocols/examples/nested_choice.yaml:13:5
@@ -314,7 +254,7 @@ class Customer_S1_Refuse:
 
 
 @_final
-class Customer_S1(_State):
+class Customer_S1(_rt.State):
     """Customer state S1: offer from Shop {Receipt, Refuse}; end
 
     Spec: protocols/examples/nested_choice.yaml:14:5
@@ -332,11 +272,11 @@ class Customer_S1(_State):
         if isinstance(_v, Refuse):
             await _ep.close()
             return Customer_S1_Refuse(msg=_v, state=Customer_End(_ep, _PRIVATE, self._loops))
-        raise _unexpected(_ep, _peer, 'Customer_S1', 'Receipt|Refuse', _lbl)
+        raise _rt.unexpected(_ep, _peer, 'Customer_S1', 'Receipt|Refuse', _lbl)
 
 
 @_final
-class Customer_S2(_State):
+class Customer_S2(_rt.State):
     """Customer state S2: select {card, cash}; end
 
     Spec: protocols/examples/nested_choice.yaml:17:11
@@ -356,7 +296,7 @@ class Customer_S2(_State):
 
 
 @_final
-class Customer_S3(_State):
+class Customer_S3(_rt.State):
     """Customer state S3: Shop ! Card; end
 
     Spec: protocols/examples/nested_choice.yaml:19:17
@@ -373,7 +313,7 @@ class Customer_S3(_State):
 
 
 @_final
-class Customer_S4(_State):
+class Customer_S4(_rt.State):
     """Customer state S4: Shop ! Cash; end
 
     Spec: protocols/examples/nested_choice.yaml:21:17
@@ -390,7 +330,7 @@ class Customer_S4(_State):
 
 
 @_final
-class Customer_End(_State):
+class Customer_End(_rt.State):
     """Customer has finished the protocol; the session is closed.
 
     Spec: protocols/examples/nested_choice.yaml
@@ -407,7 +347,7 @@ def start_shop(ep: _Endpoint) -> Shop_S0:
 
 
 @_final
-class Shop_S0(_State):
+class Shop_S0(_rt.State):
     """Shop state S0: Customer ? Order; select {serve, refuse}; end
 
     Spec: protocols/examples/nested_choice.yaml:13:5
@@ -421,12 +361,12 @@ class Shop_S0(_State):
         _peer = _PEER_Customer
         _lbl, _v = await _ep.recv(_peer, {'Order': _dec_Order}, _STEP_Shop_0)
         if not isinstance(_v, Order):
-            raise _unexpected(_ep, _peer, 'Shop_S0', 'Order', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Shop_S0', 'Order', _lbl)
         return _v, Shop_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Shop_S1(_State):
+class Shop_S1(_rt.State):
     """Shop state S1: select {serve, refuse}; end
 
     Spec: protocols/examples/nested_choice.yaml:14:5
@@ -446,7 +386,7 @@ class Shop_S1(_State):
 
 
 @_final
-class Shop_S2(_State):
+class Shop_S2(_rt.State):
     """Shop state S2: Customer ! Receipt; offer from Customer {Card, Cash}; end
 
     Spec: protocols/examples/nested_choice.yaml:16:11
@@ -480,7 +420,7 @@ class Shop_S3_Cash:
 
 
 @_final
-class Shop_S3(_State):
+class Shop_S3(_rt.State):
     """Shop state S3: offer from Customer {Card, Cash}; end
 
     Spec: protocols/examples/nested_choice.yaml:17:11
@@ -499,11 +439,11 @@ class Shop_S3(_State):
         if isinstance(_v, Cash):
             await _ep.close()
             return Shop_S3_Cash(msg=_v, state=Shop_End(_ep, _PRIVATE, self._loops))
-        raise _unexpected(_ep, _peer, 'Shop_S3', 'Card|Cash', _lbl)
+        raise _rt.unexpected(_ep, _peer, 'Shop_S3', 'Card|Cash', _lbl)
 
 
 @_final
-class Shop_S4(_State):
+class Shop_S4(_rt.State):
     """Shop state S4: Customer ! Refuse; end
 
     Spec: protocols/examples/nested_choice.yaml:23:11
@@ -520,7 +460,7 @@ class Shop_S4(_State):
 
 
 @_final
-class Shop_End(_State):
+class Shop_End(_rt.State):
     """Shop has finished the protocol; the session is closed.
 
     Spec: protocols/examples/nested_choice.yaml

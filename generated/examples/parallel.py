@@ -14,6 +14,7 @@ import dataclasses as _dc
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -21,10 +22,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Fetch',
@@ -156,64 +154,6 @@ def _dec_Done(data: bytes) -> Done:
     return msg
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Cache: _Final = _Peer('Cache')
@@ -241,7 +181,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 
 @_final
-class Client_S0(_State):
+class Client_S0(_rt.State):
     """Client state S0: parallel (2 branches); Cache ! Done; Database ! Done; end
 
     Spec: protocols/examples/parallel.yaml:12:5
@@ -260,7 +200,7 @@ class Client_S0(_State):
 
 
 @_final
-class Client_S0_Join(_State):
+class Client_S0_Join(_rt.State):
     """Client: join token of the parallel block at Client_S0.
 
     Spec: protocols/examples/parallel.yaml:12:5
@@ -277,7 +217,7 @@ class Client_S0_Join(_State):
 
 
 @_final
-class Client_S1(_State):
+class Client_S1(_rt.State):
     """Client state S1: Cache ! Get; Cache ? Hit; join
 
     Spec: protocols/examples/parallel.yaml:13:11
@@ -293,7 +233,7 @@ class Client_S1(_State):
 
 
 @_final
-class Client_S2(_State):
+class Client_S2(_rt.State):
     """Client state S2: Cache ? Hit; join
 
     Spec: protocols/examples/parallel.yaml:14:11
@@ -307,12 +247,12 @@ class Client_S2(_State):
         _peer = _PEER_Cache
         _lbl, _v = await _ep.recv(_peer, {'Hit': _dec_Hit}, _STEP_Client_2)
         if not isinstance(_v, Hit):
-            raise _unexpected(_ep, _peer, 'Client_S2', 'Hit', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Client_S2', 'Hit', _lbl)
         return _v, Client_S3(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Client_S3(_State):
+class Client_S3(_rt.State):
     """Client: end of parallel branch 0; hand it to join().
 
     Spec: protocols/examples/parallel.yaml:12:5
@@ -322,7 +262,7 @@ class Client_S3(_State):
 
 
 @_final
-class Client_S4(_State):
+class Client_S4(_rt.State):
     """Client state S4: Database ! Get; Database ? Row; join
 
     Spec: protocols/examples/parallel.yaml:15:11
@@ -338,7 +278,7 @@ class Client_S4(_State):
 
 
 @_final
-class Client_S5(_State):
+class Client_S5(_rt.State):
     """Client state S5: Database ? Row; join
 
     Spec: protocols/examples/parallel.yaml:16:11
@@ -352,12 +292,12 @@ class Client_S5(_State):
         _peer = _PEER_Database
         _lbl, _v = await _ep.recv(_peer, {'Row': _dec_Row}, _STEP_Client_5)
         if not isinstance(_v, Row):
-            raise _unexpected(_ep, _peer, 'Client_S5', 'Row', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Client_S5', 'Row', _lbl)
         return _v, Client_S6(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Client_S6(_State):
+class Client_S6(_rt.State):
     """Client: end of parallel branch 1; hand it to join().
 
     Spec: protocols/examples/parallel.yaml:12:5
@@ -367,7 +307,7 @@ class Client_S6(_State):
 
 
 @_final
-class Client_S7(_State):
+class Client_S7(_rt.State):
     """Client state S7: Cache ! Done; Database ! Done; end
 
     Spec: protocols/examples/parallel.yaml:17:5
@@ -383,7 +323,7 @@ class Client_S7(_State):
 
 
 @_final
-class Client_S8(_State):
+class Client_S8(_rt.State):
     """Client state S8: Database ! Done; end
 
     Spec: protocols/examples/parallel.yaml:18:5
@@ -400,7 +340,7 @@ class Client_S8(_State):
 
 
 @_final
-class Client_End(_State):
+class Client_End(_rt.State):
     """Client has finished the protocol; the session is closed.
 
     Spec: protocols/examples/parallel.yaml
@@ -417,7 +357,7 @@ def start_cache(ep: _Endpoint) -> Cache_S0:
 
 
 @_final
-class Cache_S0(_State):
+class Cache_S0(_rt.State):
     """Cache state S0: Client ? Get; Client ! Hit; Client ? Done; end
 
     Spec: protocols/examples/parallel.yaml:13:11
@@ -431,12 +371,12 @@ class Cache_S0(_State):
         _peer = _PEER_Client
         _lbl, _v = await _ep.recv(_peer, {'Get': _dec_Get}, _STEP_Cache_0)
         if not isinstance(_v, Get):
-            raise _unexpected(_ep, _peer, 'Cache_S0', 'Get', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Cache_S0', 'Get', _lbl)
         return _v, Cache_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Cache_S1(_State):
+class Cache_S1(_rt.State):
     """Cache state S1: Client ! Hit; Client ? Done; end
 
     Spec: protocols/examples/parallel.yaml:14:11
@@ -452,7 +392,7 @@ class Cache_S1(_State):
 
 
 @_final
-class Cache_S2(_State):
+class Cache_S2(_rt.State):
     """Cache state S2: Client ? Done; end
 
     Spec: protocols/examples/parallel.yaml:17:5
@@ -466,13 +406,13 @@ class Cache_S2(_State):
         _peer = _PEER_Client
         _lbl, _v = await _ep.recv(_peer, {'Done': _dec_Done}, _STEP_Cache_2)
         if not isinstance(_v, Done):
-            raise _unexpected(_ep, _peer, 'Cache_S2', 'Done', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Cache_S2', 'Done', _lbl)
         await _ep.close()
         return _v, Cache_End(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Cache_End(_State):
+class Cache_End(_rt.State):
     """Cache has finished the protocol; the session is closed.
 
     Spec: protocols/examples/parallel.yaml
@@ -489,7 +429,7 @@ def start_database(ep: _Endpoint) -> Database_S0:
 
 
 @_final
-class Database_S0(_State):
+class Database_S0(_rt.State):
     """Database state S0: Client ? Get; Client ! Row; Client ? Done; end
 
     Spec: protocols/examples/parallel.yaml:15:11
@@ -503,12 +443,12 @@ class Database_S0(_State):
         _peer = _PEER_Client
         _lbl, _v = await _ep.recv(_peer, {'Get': _dec_Get}, _STEP_Database_0)
         if not isinstance(_v, Get):
-            raise _unexpected(_ep, _peer, 'Database_S0', 'Get', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Database_S0', 'Get', _lbl)
         return _v, Database_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Database_S1(_State):
+class Database_S1(_rt.State):
     """Database state S1: Client ! Row; Client ? Done; end
 
     Spec: protocols/examples/parallel.yaml:16:11
@@ -524,7 +464,7 @@ class Database_S1(_State):
 
 
 @_final
-class Database_S2(_State):
+class Database_S2(_rt.State):
     """Database state S2: Client ? Done; end
 
     Spec: protocols/examples/parallel.yaml:18:5
@@ -538,13 +478,13 @@ class Database_S2(_State):
         _peer = _PEER_Client
         _lbl, _v = await _ep.recv(_peer, {'Done': _dec_Done}, _STEP_Database_2)
         if not isinstance(_v, Done):
-            raise _unexpected(_ep, _peer, 'Database_S2', 'Done', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Database_S2', 'Done', _lbl)
         await _ep.close()
         return _v, Database_End(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Database_End(_State):
+class Database_End(_rt.State):
     """Database has finished the protocol; the session is closed.
 
     Spec: protocols/examples/parallel.yaml

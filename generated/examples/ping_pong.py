@@ -14,6 +14,7 @@ import dataclasses as _dc
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -21,10 +22,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='PingPong',
@@ -99,64 +97,6 @@ def _dec_Pong(data: bytes) -> Pong:
     return msg
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Client: _Final = _Peer('Client')
@@ -178,7 +118,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 
 @_final
-class Client_S0(_State):
+class Client_S0(_rt.State):
     """Client state S0: loop (decide) {...}; end
 
     Spec: protocols/ping_pong.yaml:10:5
@@ -189,19 +129,19 @@ class Client_S0(_State):
     async def select_continue(self) -> Client_S1:
         """Run one more iteration (tells Server)."""
         _ep = self._take("select_continue")
-        await _ep.send(_PEER_Server, '__continue__', None, _enc_ctl, _STEP_Client_0_continue)
+        await _ep.send(_PEER_Server, '__continue__', None, _rt.enc_ctl, _STEP_Client_0_continue)
         return Client_S1(_ep, _PRIVATE, self._loops)
 
     async def select_exit(self) -> Client_End:
         """Leave the loop (tells Server)."""
         _ep = self._take("select_exit")
-        await _ep.send(_PEER_Server, '__exit__', None, _enc_ctl, _STEP_Client_0_exit)
+        await _ep.send(_PEER_Server, '__exit__', None, _rt.enc_ctl, _STEP_Client_0_exit)
         await _ep.close()
         return Client_End(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Client_S1(_State):
+class Client_S1(_rt.State):
     """Client state S1: Server ! Ping; Server ? Pong; next iteration
 
     Spec: protocols/ping_pong.yaml:13:11
@@ -217,7 +157,7 @@ class Client_S1(_State):
 
 
 @_final
-class Client_S2(_State):
+class Client_S2(_rt.State):
     """Client state S2: Server ? Pong; next iteration
 
     Spec: protocols/ping_pong.yaml:14:11
@@ -231,12 +171,12 @@ class Client_S2(_State):
         _peer = _PEER_Server
         _lbl, _v = await _ep.recv(_peer, {'Pong': _dec_Pong}, _STEP_Client_2)
         if not isinstance(_v, Pong):
-            raise _unexpected(_ep, _peer, 'Client_S2', 'Pong', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Client_S2', 'Pong', _lbl)
         return _v, Client_S0(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Client_End(_State):
+class Client_End(_rt.State):
     """Client has finished the protocol; the session is closed.
 
     Spec: protocols/ping_pong.yaml
@@ -269,7 +209,7 @@ class Server_S0_Exit:
 
 
 @_final
-class Server_S0(_State):
+class Server_S0(_rt.State):
     """Server state S0: loop (decided by Client) {...}; end
 
     Spec: protocols/ping_pong.yaml:10:5
@@ -281,17 +221,17 @@ class Server_S0(_State):
         """Learn from Client whether the loop goes on."""
         _ep = self._take("offer")
         _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'__continue__': _dec_ctl, '__exit__': _dec_ctl}, _STEP_Server_0)
+        _lbl, _v = await _ep.recv(_peer, {'__continue__': _rt.dec_ctl, '__exit__': _rt.dec_ctl}, _STEP_Server_0)
         if _lbl == '__continue__':
             return Server_S0_Continue(state=Server_S1(_ep, _PRIVATE, self._loops))
         if _lbl == '__exit__':
             await _ep.close()
             return Server_S0_Exit(state=Server_End(_ep, _PRIVATE, self._loops))
-        raise _unexpected(_ep, _peer, 'Server_S0', 'continue|exit', _lbl)
+        raise _rt.unexpected(_ep, _peer, 'Server_S0', 'continue|exit', _lbl)
 
 
 @_final
-class Server_S1(_State):
+class Server_S1(_rt.State):
     """Server state S1: Client ? Ping; Client ! Pong; next iteration
 
     Spec: protocols/ping_pong.yaml:13:11
@@ -305,12 +245,12 @@ class Server_S1(_State):
         _peer = _PEER_Client
         _lbl, _v = await _ep.recv(_peer, {'Ping': _dec_Ping}, _STEP_Server_1)
         if not isinstance(_v, Ping):
-            raise _unexpected(_ep, _peer, 'Server_S1', 'Ping', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Server_S1', 'Ping', _lbl)
         return _v, Server_S2(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Server_S2(_State):
+class Server_S2(_rt.State):
     """Server state S2: Client ! Pong; next iteration
 
     Spec: protocols/ping_pong.yaml:14:11
@@ -326,7 +266,7 @@ class Server_S2(_State):
 
 
 @_final
-class Server_End(_State):
+class Server_End(_rt.State):
     """Server has finished the protocol; the session is closed.
 
     Spec: protocols/ping_pong.yaml

@@ -14,6 +14,7 @@ import dataclasses as _dc
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -21,10 +22,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='TwoBuyer',
@@ -214,64 +212,6 @@ def _dec_Quit(data: bytes) -> Quit:
     return msg
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Buyer1: _Final = _Peer('Buyer1')
@@ -300,7 +240,7 @@ def start_buyer1(ep: _Endpoint) -> Buyer1_S0:
 
 
 @_final
-class Buyer1_S0(_State):
+class Buyer1_S0(_rt.State):
     """Buyer1 state S0: Seller ! Title; Seller ? Quote; Buyer2 ! Share; end
 
     Spec: protocols/two_buyer.yaml:14:5
@@ -316,7 +256,7 @@ class Buyer1_S0(_State):
 
 
 @_final
-class Buyer1_S1(_State):
+class Buyer1_S1(_rt.State):
     """Buyer1 state S1: Seller ? Quote; Buyer2 ! Share; end
 
     Spec: protocols/two_buyer.yaml:15:5
@@ -330,12 +270,12 @@ class Buyer1_S1(_State):
         _peer = _PEER_Seller
         _lbl, _v = await _ep.recv(_peer, {'Quote': _dec_Quote}, _STEP_Buyer1_1)
         if not isinstance(_v, Quote):
-            raise _unexpected(_ep, _peer, 'Buyer1_S1', 'Quote', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Buyer1_S1', 'Quote', _lbl)
         return _v, Buyer1_S2(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Buyer1_S2(_State):
+class Buyer1_S2(_rt.State):
     """Buyer1 state S2: Buyer2 ! Share; end
 
     Spec: protocols/two_buyer.yaml:17:5
@@ -352,7 +292,7 @@ class Buyer1_S2(_State):
 
 
 @_final
-class Buyer1_End(_State):
+class Buyer1_End(_rt.State):
     """Buyer1 has finished the protocol; the session is closed.
 
     Spec: protocols/two_buyer.yaml
@@ -369,7 +309,7 @@ def start_buyer2(ep: _Endpoint) -> Buyer2_S0:
 
 
 @_final
-class Buyer2_S0(_State):
+class Buyer2_S0(_rt.State):
     """Buyer2 state S0: Seller ? Quote; Buyer1 ? Share; select {accept, reject}; end
 
     Spec: protocols/two_buyer.yaml:16:5
@@ -383,12 +323,12 @@ class Buyer2_S0(_State):
         _peer = _PEER_Seller
         _lbl, _v = await _ep.recv(_peer, {'Quote': _dec_Quote}, _STEP_Buyer2_0)
         if not isinstance(_v, Quote):
-            raise _unexpected(_ep, _peer, 'Buyer2_S0', 'Quote', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Buyer2_S0', 'Quote', _lbl)
         return _v, Buyer2_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Buyer2_S1(_State):
+class Buyer2_S1(_rt.State):
     """Buyer2 state S1: Buyer1 ? Share; select {accept, reject}; end
 
     Spec: protocols/two_buyer.yaml:17:5
@@ -402,12 +342,12 @@ class Buyer2_S1(_State):
         _peer = _PEER_Buyer1
         _lbl, _v = await _ep.recv(_peer, {'Share': _dec_Share}, _STEP_Buyer2_1)
         if not isinstance(_v, Share):
-            raise _unexpected(_ep, _peer, 'Buyer2_S1', 'Share', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Buyer2_S1', 'Share', _lbl)
         return _v, Buyer2_S2(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Buyer2_S2(_State):
+class Buyer2_S2(_rt.State):
     """Buyer2 state S2: select {accept, reject}; end
 
     Spec: protocols/two_buyer.yaml:18:5
@@ -427,7 +367,7 @@ class Buyer2_S2(_State):
 
 
 @_final
-class Buyer2_S3(_State):
+class Buyer2_S3(_rt.State):
     """Buyer2 state S3: Seller ! Address; Seller ? Date; end
 
     Spec: protocols/two_buyer.yaml:20:11
@@ -443,7 +383,7 @@ class Buyer2_S3(_State):
 
 
 @_final
-class Buyer2_S4(_State):
+class Buyer2_S4(_rt.State):
     """Buyer2 state S4: Seller ? Date; end
 
     Spec: protocols/two_buyer.yaml:21:11
@@ -457,13 +397,13 @@ class Buyer2_S4(_State):
         _peer = _PEER_Seller
         _lbl, _v = await _ep.recv(_peer, {'Date': _dec_Date}, _STEP_Buyer2_4)
         if not isinstance(_v, Date):
-            raise _unexpected(_ep, _peer, 'Buyer2_S4', 'Date', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Buyer2_S4', 'Date', _lbl)
         await _ep.close()
         return _v, Buyer2_End(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Buyer2_S5(_State):
+class Buyer2_S5(_rt.State):
     """Buyer2 state S5: Seller ! Quit; end
 
     Spec: protocols/two_buyer.yaml:23:11
@@ -480,7 +420,7 @@ class Buyer2_S5(_State):
 
 
 @_final
-class Buyer2_End(_State):
+class Buyer2_End(_rt.State):
     """Buyer2 has finished the protocol; the session is closed.
 
     Spec: protocols/two_buyer.yaml
@@ -497,7 +437,7 @@ def start_seller(ep: _Endpoint) -> Seller_S0:
 
 
 @_final
-class Seller_S0(_State):
+class Seller_S0(_rt.State):
     """Seller state S0: Buyer1 ? Title; Buyer1 ! Quote; Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end
 
     Spec: protocols/two_buyer.yaml:14:5
@@ -511,12 +451,12 @@ class Seller_S0(_State):
         _peer = _PEER_Buyer1
         _lbl, _v = await _ep.recv(_peer, {'Title': _dec_Title}, _STEP_Seller_0)
         if not isinstance(_v, Title):
-            raise _unexpected(_ep, _peer, 'Seller_S0', 'Title', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Seller_S0', 'Title', _lbl)
         return _v, Seller_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Seller_S1(_State):
+class Seller_S1(_rt.State):
     """Seller state S1: Buyer1 ! Quote; Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end
 
     Spec: protocols/two_buyer.yaml:15:5
@@ -532,7 +472,7 @@ class Seller_S1(_State):
 
 
 @_final
-class Seller_S2(_State):
+class Seller_S2(_rt.State):
     """Seller state S2: Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end
 
     Spec: protocols/two_buyer.yaml:16:5
@@ -566,7 +506,7 @@ class Seller_S3_Quit:
 
 
 @_final
-class Seller_S3(_State):
+class Seller_S3(_rt.State):
     """Seller state S3: offer from Buyer2 {Address, Quit}; end
 
     Spec: protocols/two_buyer.yaml:18:5
@@ -584,11 +524,11 @@ class Seller_S3(_State):
         if isinstance(_v, Quit):
             await _ep.close()
             return Seller_S3_Quit(msg=_v, state=Seller_End(_ep, _PRIVATE, self._loops))
-        raise _unexpected(_ep, _peer, 'Seller_S3', 'Address|Quit', _lbl)
+        raise _rt.unexpected(_ep, _peer, 'Seller_S3', 'Address|Quit', _lbl)
 
 
 @_final
-class Seller_S4(_State):
+class Seller_S4(_rt.State):
     """Seller state S4: Buyer2 ! Date; end
 
     Spec: protocols/two_buyer.yaml:21:11
@@ -605,7 +545,7 @@ class Seller_S4(_State):
 
 
 @_final
-class Seller_End(_State):
+class Seller_End(_rt.State):
     """Seller has finished the protocol; the session is closed.
 
     Spec: protocols/two_buyer.yaml

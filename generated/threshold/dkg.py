@@ -15,6 +15,7 @@ from collections.abc import Mapping as _Mapping
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -22,10 +23,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Dkg',
@@ -172,64 +170,6 @@ def _rt4(r: _Reader) -> list[int]:
     return r.seq(_Reader.sint)
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _STEP_Participant_0: _Final = _Step(protocol='Dkg', role='Participant', state='Participant_S0', message='Round1', spec='protocols/threshold/dkg.yaml:15:5', flow_cost=100, journal_facts=('dkg_round1',))
@@ -248,7 +188,7 @@ def start_participant(ep: _Endpoint) -> Participant_S0:
 
 
 @_final
-class Participant_S0(_State):
+class Participant_S0(_rt.State):
     """Participant state S0: Participant[*] (others) ! Round1; Participant[*] (others) ? Round1; Participant[*] (others) ! Round2; Participant[*] (others) ? Round2; ...
 
     Spec: protocols/threshold/dkg.yaml:15:5
@@ -259,23 +199,23 @@ class Participant_S0(_State):
     async def send_round1(self, msg: Round1) -> Participant_S1:
         """Send the same Round1 to every member of Participant[*] (others)."""
         _ep = self._take("send_round1")
-        for _i in _members(_ep, 'Participant', None, None, True):
+        for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Round1', msg, _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_round1_each(self, msgs: _Mapping[int, Round1]) -> Participant_S1:
         """Send one Round1 per member of Participant[*] (others), keyed by member index (exactly those members)."""
         _ep = self._take("send_round1_each")
-        _to = _members(_ep, 'Participant', None, None, True)
+        _to = _rt.members(_ep, 'Participant', None, None, True)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_round1_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_round1_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Participant', _i), 'Round1', msgs[_i], _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Participant_S1(_State):
+class Participant_S1(_rt.State):
     """Participant state S1: Participant[*] (others) ? Round1; Participant[*] (others) ! Round2; Participant[*] (others) ? Round2; Participant[*] (others) ! Confirm; ...
 
     Spec: protocols/threshold/dkg.yaml:15:5
@@ -287,18 +227,18 @@ class Participant_S1(_State):
         """Receive one Round1 from each member of Participant[*] (others), keyed by sender index."""
         _ep = self._take("recv_round1")
         _out: dict[int, Round1] = {}
-        for _i in _members(_ep, 'Participant', None, None, True):
+        for _i in _rt.members(_ep, 'Participant', None, None, True):
             _peer = _Peer('Participant', _i)
             _lbl, _v = await _ep.recv(_peer, {'Round1': _dec_Round1}, _STEP_Participant_1)
             if not isinstance(_v, Round1):
-                raise _unexpected(_ep, _peer, 'Participant_S1', 'Round1', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Participant_S1', 'Round1', _lbl)
             _out[_i] = _v
         _nxt = Participant_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
 
 @_final
-class Participant_S2(_State):
+class Participant_S2(_rt.State):
     """Participant state S2: Participant[*] (others) ! Round2; Participant[*] (others) ? Round2; Participant[*] (others) ! Confirm; Participant[*] (others) ? Confirm; end
 
     Spec: protocols/threshold/dkg.yaml:16:5
@@ -309,23 +249,23 @@ class Participant_S2(_State):
     async def send_round2(self, msg: Round2) -> Participant_S3:
         """Send the same Round2 to every member of Participant[*] (others)."""
         _ep = self._take("send_round2")
-        for _i in _members(_ep, 'Participant', None, None, True):
+        for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Round2', msg, _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_round2_each(self, msgs: _Mapping[int, Round2]) -> Participant_S3:
         """Send one Round2 per member of Participant[*] (others), keyed by member index (exactly those members)."""
         _ep = self._take("send_round2_each")
-        _to = _members(_ep, 'Participant', None, None, True)
+        _to = _rt.members(_ep, 'Participant', None, None, True)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_round2_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_round2_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Participant', _i), 'Round2', msgs[_i], _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Participant_S3(_State):
+class Participant_S3(_rt.State):
     """Participant state S3: Participant[*] (others) ? Round2; Participant[*] (others) ! Confirm; Participant[*] (others) ? Confirm; end
 
     Spec: protocols/threshold/dkg.yaml:16:5
@@ -337,18 +277,18 @@ class Participant_S3(_State):
         """Receive one Round2 from each member of Participant[*] (others), keyed by sender index."""
         _ep = self._take("recv_round2")
         _out: dict[int, Round2] = {}
-        for _i in _members(_ep, 'Participant', None, None, True):
+        for _i in _rt.members(_ep, 'Participant', None, None, True):
             _peer = _Peer('Participant', _i)
             _lbl, _v = await _ep.recv(_peer, {'Round2': _dec_Round2}, _STEP_Participant_3)
             if not isinstance(_v, Round2):
-                raise _unexpected(_ep, _peer, 'Participant_S3', 'Round2', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Participant_S3', 'Round2', _lbl)
             _out[_i] = _v
         _nxt = Participant_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
 
 @_final
-class Participant_S4(_State):
+class Participant_S4(_rt.State):
     """Participant state S4: Participant[*] (others) ! Confirm; Participant[*] (others) ? Confirm; end
 
     Spec: protocols/threshold/dkg.yaml:17:5
@@ -359,23 +299,23 @@ class Participant_S4(_State):
     async def send_confirm(self, msg: Confirm) -> Participant_S5:
         """Send the same Confirm to every member of Participant[*] (others)."""
         _ep = self._take("send_confirm")
-        for _i in _members(_ep, 'Participant', None, None, True):
+        for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Confirm', msg, _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_confirm_each(self, msgs: _Mapping[int, Confirm]) -> Participant_S5:
         """Send one Confirm per member of Participant[*] (others), keyed by member index (exactly those members)."""
         _ep = self._take("send_confirm_each")
-        _to = _members(_ep, 'Participant', None, None, True)
+        _to = _rt.members(_ep, 'Participant', None, None, True)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_confirm_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_confirm_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Participant', _i), 'Confirm', msgs[_i], _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Participant_S5(_State):
+class Participant_S5(_rt.State):
     """Participant state S5: Participant[*] (others) ? Confirm; end
 
     Spec: protocols/threshold/dkg.yaml:17:5
@@ -387,11 +327,11 @@ class Participant_S5(_State):
         """Receive one Confirm from each member of Participant[*] (others), keyed by sender index."""
         _ep = self._take("recv_confirm")
         _out: dict[int, Confirm] = {}
-        for _i in _members(_ep, 'Participant', None, None, True):
+        for _i in _rt.members(_ep, 'Participant', None, None, True):
             _peer = _Peer('Participant', _i)
             _lbl, _v = await _ep.recv(_peer, {'Confirm': _dec_Confirm}, _STEP_Participant_5)
             if not isinstance(_v, Confirm):
-                raise _unexpected(_ep, _peer, 'Participant_S5', 'Confirm', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Participant_S5', 'Confirm', _lbl)
             _out[_i] = _v
         _nxt = Participant_End(_ep, _PRIVATE, self._loops)
         await _ep.close()
@@ -399,7 +339,7 @@ class Participant_S5(_State):
 
 
 @_final
-class Participant_End(_State):
+class Participant_End(_rt.State):
     """Participant has finished the protocol; the session is closed.
 
     Spec: protocols/threshold/dkg.yaml

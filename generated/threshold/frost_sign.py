@@ -15,6 +15,7 @@ from collections.abc import Mapping as _Mapping
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -22,10 +23,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='FrostSign',
@@ -286,64 +284,6 @@ def _rt4(r: _Reader) -> list[int]:
     return r.seq(_Reader.sint)
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _PEER_Coordinator: _Final = _Peer('Coordinator')
@@ -368,7 +308,7 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
 
 
 @_final
-class Coordinator_S0(_State):
+class Coordinator_S0(_rt.State):
     """Coordinator state S0: Signer[*] ! SignRequest; Signer[*] ? Commitment; Signer[*] ! SigningPackage; Signer[*] ? SignatureShare; ...
 
     Spec: protocols/threshold/frost_sign.yaml:19:5
@@ -379,23 +319,23 @@ class Coordinator_S0(_State):
     async def send_sign_request(self, msg: SignRequest) -> Coordinator_S1:
         """Send the same SignRequest to every member of Signer[*]."""
         _ep = self._take("send_sign_request")
-        for _i in _members(_ep, 'Signer', None, None, False):
+        for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'SignRequest', msg, _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
     async def send_sign_request_each(self, msgs: _Mapping[int, SignRequest]) -> Coordinator_S1:
         """Send one SignRequest per member of Signer[*], keyed by member index (exactly those members)."""
         _ep = self._take("send_sign_request_each")
-        _to = _members(_ep, 'Signer', None, None, False)
+        _to = _rt.members(_ep, 'Signer', None, None, False)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_sign_request_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_sign_request_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Signer', _i), 'SignRequest', msgs[_i], _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Coordinator_S1(_State):
+class Coordinator_S1(_rt.State):
     """Coordinator state S1: Signer[*] ? Commitment; Signer[*] ! SigningPackage; Signer[*] ? SignatureShare; select {done, abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:20:5
@@ -407,18 +347,18 @@ class Coordinator_S1(_State):
         """Receive one Commitment from each member of Signer[*], keyed by sender index."""
         _ep = self._take("recv_commitment")
         _out: dict[int, Commitment] = {}
-        for _i in _members(_ep, 'Signer', None, None, False):
+        for _i in _rt.members(_ep, 'Signer', None, None, False):
             _peer = _Peer('Signer', _i)
             _lbl, _v = await _ep.recv(_peer, {'Commitment': _dec_Commitment}, _STEP_Coordinator_1)
             if not isinstance(_v, Commitment):
-                raise _unexpected(_ep, _peer, 'Coordinator_S1', 'Commitment', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Coordinator_S1', 'Commitment', _lbl)
             _out[_i] = _v
         _nxt = Coordinator_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
 
 @_final
-class Coordinator_S2(_State):
+class Coordinator_S2(_rt.State):
     """Coordinator state S2: Signer[*] ! SigningPackage; Signer[*] ? SignatureShare; select {done, abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:21:5
@@ -429,23 +369,23 @@ class Coordinator_S2(_State):
     async def send_signing_package(self, msg: SigningPackage) -> Coordinator_S3:
         """Send the same SigningPackage to every member of Signer[*]."""
         _ep = self._take("send_signing_package")
-        for _i in _members(_ep, 'Signer', None, None, False):
+        for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'SigningPackage', msg, _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
     async def send_signing_package_each(self, msgs: _Mapping[int, SigningPackage]) -> Coordinator_S3:
         """Send one SigningPackage per member of Signer[*], keyed by member index (exactly those members)."""
         _ep = self._take("send_signing_package_each")
-        _to = _members(_ep, 'Signer', None, None, False)
+        _to = _rt.members(_ep, 'Signer', None, None, False)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_signing_package_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_signing_package_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Signer', _i), 'SigningPackage', msgs[_i], _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Coordinator_S3(_State):
+class Coordinator_S3(_rt.State):
     """Coordinator state S3: Signer[*] ? SignatureShare; select {done, abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:22:5
@@ -457,18 +397,18 @@ class Coordinator_S3(_State):
         """Receive one SignatureShare from each member of Signer[*], keyed by sender index."""
         _ep = self._take("recv_signature_share")
         _out: dict[int, SignatureShare] = {}
-        for _i in _members(_ep, 'Signer', None, None, False):
+        for _i in _rt.members(_ep, 'Signer', None, None, False):
             _peer = _Peer('Signer', _i)
             _lbl, _v = await _ep.recv(_peer, {'SignatureShare': _dec_SignatureShare}, _STEP_Coordinator_3)
             if not isinstance(_v, SignatureShare):
-                raise _unexpected(_ep, _peer, 'Coordinator_S3', 'SignatureShare', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Coordinator_S3', 'SignatureShare', _lbl)
             _out[_i] = _v
         _nxt = Coordinator_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
 
 @_final
-class Coordinator_S4(_State):
+class Coordinator_S4(_rt.State):
     """Coordinator state S4: select {done, abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:23:5
@@ -488,7 +428,7 @@ class Coordinator_S4(_State):
 
 
 @_final
-class Coordinator_S5(_State):
+class Coordinator_S5(_rt.State):
     """Coordinator state S5: Signer[*] ! Signature; end
 
     Spec: protocols/threshold/frost_sign.yaml:25:11
@@ -499,7 +439,7 @@ class Coordinator_S5(_State):
     async def send_signature(self, msg: Signature) -> Coordinator_End:
         """Send the same Signature to every member of Signer[*]."""
         _ep = self._take("send_signature")
-        for _i in _members(_ep, 'Signer', None, None, False):
+        for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'Signature', msg, _enc_Signature, _STEP_Coordinator_5)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
@@ -507,9 +447,9 @@ class Coordinator_S5(_State):
     async def send_signature_each(self, msgs: _Mapping[int, Signature]) -> Coordinator_End:
         """Send one Signature per member of Signer[*], keyed by member index (exactly those members)."""
         _ep = self._take("send_signature_each")
-        _to = _members(_ep, 'Signer', None, None, False)
+        _to = _rt.members(_ep, 'Signer', None, None, False)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_signature_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_signature_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Signer', _i), 'Signature', msgs[_i], _enc_Signature, _STEP_Coordinator_5)
         await _ep.close()
@@ -517,7 +457,7 @@ class Coordinator_S5(_State):
 
 
 @_final
-class Coordinator_S6(_State):
+class Coordinator_S6(_rt.State):
     """Coordinator state S6: Signer[*] ! Abort; end
 
     Spec: protocols/threshold/frost_sign.yaml:27:11
@@ -528,7 +468,7 @@ class Coordinator_S6(_State):
     async def send_abort(self, msg: Abort) -> Coordinator_End:
         """Send the same Abort to every member of Signer[*]."""
         _ep = self._take("send_abort")
-        for _i in _members(_ep, 'Signer', None, None, False):
+        for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'Abort', msg, _enc_Abort, _STEP_Coordinator_6)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
@@ -536,9 +476,9 @@ class Coordinator_S6(_State):
     async def send_abort_each(self, msgs: _Mapping[int, Abort]) -> Coordinator_End:
         """Send one Abort per member of Signer[*], keyed by member index (exactly those members)."""
         _ep = self._take("send_abort_each")
-        _to = _members(_ep, 'Signer', None, None, False)
+        _to = _rt.members(_ep, 'Signer', None, None, False)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_abort_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_abort_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Signer', _i), 'Abort', msgs[_i], _enc_Abort, _STEP_Coordinator_6)
         await _ep.close()
@@ -546,7 +486,7 @@ class Coordinator_S6(_State):
 
 
 @_final
-class Coordinator_End(_State):
+class Coordinator_End(_rt.State):
     """Coordinator has finished the protocol; the session is closed.
 
     Spec: protocols/threshold/frost_sign.yaml
@@ -563,7 +503,7 @@ def start_signer(ep: _Endpoint) -> Signer_S0:
 
 
 @_final
-class Signer_S0(_State):
+class Signer_S0(_rt.State):
     """Signer state S0: Coordinator ? SignRequest; Coordinator ! Commitment; Coordinator ? SigningPackage; Coordinator ! SignatureShare; ...
 
     Spec: protocols/threshold/frost_sign.yaml:19:5
@@ -577,12 +517,12 @@ class Signer_S0(_State):
         _peer = _PEER_Coordinator
         _lbl, _v = await _ep.recv(_peer, {'SignRequest': _dec_SignRequest}, _STEP_Signer_0)
         if not isinstance(_v, SignRequest):
-            raise _unexpected(_ep, _peer, 'Signer_S0', 'SignRequest', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Signer_S0', 'SignRequest', _lbl)
         return _v, Signer_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Signer_S1(_State):
+class Signer_S1(_rt.State):
     """Signer state S1: Coordinator ! Commitment; Coordinator ? SigningPackage; Coordinator ! SignatureShare; offer from Coordinator {Signature, Abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:20:5
@@ -598,7 +538,7 @@ class Signer_S1(_State):
 
 
 @_final
-class Signer_S2(_State):
+class Signer_S2(_rt.State):
     """Signer state S2: Coordinator ? SigningPackage; Coordinator ! SignatureShare; offer from Coordinator {Signature, Abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:21:5
@@ -612,12 +552,12 @@ class Signer_S2(_State):
         _peer = _PEER_Coordinator
         _lbl, _v = await _ep.recv(_peer, {'SigningPackage': _dec_SigningPackage}, _STEP_Signer_2)
         if not isinstance(_v, SigningPackage):
-            raise _unexpected(_ep, _peer, 'Signer_S2', 'SigningPackage', _lbl)
+            raise _rt.unexpected(_ep, _peer, 'Signer_S2', 'SigningPackage', _lbl)
         return _v, Signer_S3(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Signer_S3(_State):
+class Signer_S3(_rt.State):
     """Signer state S3: Coordinator ! SignatureShare; offer from Coordinator {Signature, Abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:22:5
@@ -651,7 +591,7 @@ class Signer_S4_Abort:
 
 
 @_final
-class Signer_S4(_State):
+class Signer_S4(_rt.State):
     """Signer state S4: offer from Coordinator {Signature, Abort}; end
 
     Spec: protocols/threshold/frost_sign.yaml:23:5
@@ -670,11 +610,11 @@ class Signer_S4(_State):
         if isinstance(_v, Abort):
             await _ep.close()
             return Signer_S4_Abort(msg=_v, state=Signer_End(_ep, _PRIVATE, self._loops))
-        raise _unexpected(_ep, _peer, 'Signer_S4', 'Signature|Abort', _lbl)
+        raise _rt.unexpected(_ep, _peer, 'Signer_S4', 'Signature|Abort', _lbl)
 
 
 @_final
-class Signer_End(_State):
+class Signer_End(_rt.State):
     """Signer has finished the protocol; the session is closed.
 
     Spec: protocols/threshold/frost_sign.yaml

@@ -15,6 +15,7 @@ from collections.abc import Mapping as _Mapping
 from typing import Final as _Final
 from typing import final as _final
 
+from runtime import genlib as _rt
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -22,10 +23,7 @@ from runtime.contract import Peer as _Peer
 from runtime.contract import ProtocolInfo as _ProtocolInfo
 from runtime.contract import RoleInfo as _RoleInfo
 from runtime.contract import Step as _Step
-from runtime.errors import LocalViolation as _LocalViolation
-from runtime.errors import RemoteViolation as _RemoteViolation
 from runtime.linear import PRIVATE as _PRIVATE
-from runtime.linear import LinearState as _LinearState
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Lottery',
@@ -125,64 +123,6 @@ def _rt2(r: _Reader) -> bytes:
     return r.fixed(32)
 
 
-def _enc_ctl(payload: None) -> bytes:
-    """Loop control messages (continue/exit) carry no payload."""
-    return b""
-
-
-def _dec_ctl(data: bytes) -> None:
-    _Reader(data).finish()
-
-
-# ---------------------------------------------------------------- run-time helpers
-
-
-def _push(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops, 0)
-
-
-def _incr(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return (*loops[:-1], loops[-1] + 1)
-
-
-def _pop(loops: tuple[int, ...]) -> tuple[int, ...]:
-    return loops[:-1]
-
-
-def _in_range(index: int | None, lo: int, hi: int) -> bool:
-    return index is not None and lo <= index < hi
-
-
-def _members(ep: _Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
-    me = ep.me
-    skip = me.index if others and me.role == family else None
-    return [i for i in range(first, last) if i != skip]
-
-
-def _violation(ep: _Endpoint, message: str) -> _LocalViolation:
-    err = _LocalViolation(message)
-    ep.local_violation(err)
-    return err
-
-
-def _unexpected(ep: _Endpoint, peer: _Peer, state: str, expected: str, got: str) -> _RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return _RemoteViolation(str(peer), state, expected, repr(got))
-
-
-class _State(_LinearState):
-    """Base of this module's states: carries the counters of enclosing counted loops."""
-
-    __slots__ = ("_loops",)
-
-    def __init__(self, ep: _Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
-        self._loops = loops
-
-
 # ---------------------------------------------------------------- steps (annotations)
 
 _STEP_Peer_0: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S0', message='Commit', spec='protocols/threshold/lottery.yaml:13:5', flow_cost=100, journal_facts=('lottery_commit',))
@@ -199,7 +139,7 @@ def start_peer(ep: _Endpoint) -> Peer_S0:
 
 
 @_final
-class Peer_S0(_State):
+class Peer_S0(_rt.State):
     """Peer state S0: Peer[*] (others) ! Commit; Peer[*] (others) ? Commit; Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end
 
     Spec: protocols/threshold/lottery.yaml:13:5
@@ -210,23 +150,23 @@ class Peer_S0(_State):
     async def send_commit(self, msg: Commit) -> Peer_S1:
         """Send the same Commit to every member of Peer[*] (others)."""
         _ep = self._take("send_commit")
-        for _i in _members(_ep, 'Peer', None, None, True):
+        for _i in _rt.members(_ep, 'Peer', None, None, True):
             await _ep.send(_Peer('Peer', _i), 'Commit', msg, _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, msgs: _Mapping[int, Commit]) -> Peer_S1:
         """Send one Commit per member of Peer[*] (others), keyed by member index (exactly those members)."""
         _ep = self._take("send_commit_each")
-        _to = _members(_ep, 'Peer', None, None, True)
+        _to = _rt.members(_ep, 'Peer', None, None, True)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_commit_each() must cover exactly members {_to} of Peer, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_commit_each() must cover exactly members {_to} of Peer, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Peer', _i), 'Commit', msgs[_i], _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Peer_S1(_State):
+class Peer_S1(_rt.State):
     """Peer state S1: Peer[*] (others) ? Commit; Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end
 
     Spec: protocols/threshold/lottery.yaml:13:5
@@ -238,18 +178,18 @@ class Peer_S1(_State):
         """Receive one Commit from each member of Peer[*] (others), keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
-        for _i in _members(_ep, 'Peer', None, None, True):
+        for _i in _rt.members(_ep, 'Peer', None, None, True):
             _peer = _Peer('Peer', _i)
             _lbl, _v = await _ep.recv(_peer, {'Commit': _dec_Commit}, _STEP_Peer_1)
             if not isinstance(_v, Commit):
-                raise _unexpected(_ep, _peer, 'Peer_S1', 'Commit', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Peer_S1', 'Commit', _lbl)
             _out[_i] = _v
         _nxt = Peer_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
 
 @_final
-class Peer_S2(_State):
+class Peer_S2(_rt.State):
     """Peer state S2: Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end
 
     Spec: protocols/threshold/lottery.yaml:14:5
@@ -260,23 +200,23 @@ class Peer_S2(_State):
     async def send_reveal(self, msg: Reveal) -> Peer_S3:
         """Send the same Reveal to every member of Peer[*] (others)."""
         _ep = self._take("send_reveal")
-        for _i in _members(_ep, 'Peer', None, None, True):
+        for _i in _rt.members(_ep, 'Peer', None, None, True):
             await _ep.send(_Peer('Peer', _i), 'Reveal', msg, _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, msgs: _Mapping[int, Reveal]) -> Peer_S3:
         """Send one Reveal per member of Peer[*] (others), keyed by member index (exactly those members)."""
         _ep = self._take("send_reveal_each")
-        _to = _members(_ep, 'Peer', None, None, True)
+        _to = _rt.members(_ep, 'Peer', None, None, True)
         if sorted(msgs) != _to:
-            raise _violation(_ep, f"send_reveal_each() must cover exactly members {_to} of Peer, got {sorted(msgs)}")
+            raise _rt.violation(_ep, f"send_reveal_each() must cover exactly members {_to} of Peer, got {sorted(msgs)}")
         for _i in _to:
             await _ep.send(_Peer('Peer', _i), 'Reveal', msgs[_i], _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
 
 @_final
-class Peer_S3(_State):
+class Peer_S3(_rt.State):
     """Peer state S3: Peer[*] (others) ? Reveal; end
 
     Spec: protocols/threshold/lottery.yaml:14:5
@@ -288,11 +228,11 @@ class Peer_S3(_State):
         """Receive one Reveal from each member of Peer[*] (others), keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
-        for _i in _members(_ep, 'Peer', None, None, True):
+        for _i in _rt.members(_ep, 'Peer', None, None, True):
             _peer = _Peer('Peer', _i)
             _lbl, _v = await _ep.recv(_peer, {'Reveal': _dec_Reveal}, _STEP_Peer_3)
             if not isinstance(_v, Reveal):
-                raise _unexpected(_ep, _peer, 'Peer_S3', 'Reveal', _lbl)
+                raise _rt.unexpected(_ep, _peer, 'Peer_S3', 'Reveal', _lbl)
             _out[_i] = _v
         _nxt = Peer_End(_ep, _PRIVATE, self._loops)
         await _ep.close()
@@ -300,7 +240,7 @@ class Peer_S3(_State):
 
 
 @_final
-class Peer_End(_State):
+class Peer_End(_rt.State):
     """Peer has finished the protocol; the session is closed.
 
     Spec: protocols/threshold/lottery.yaml

@@ -1,0 +1,69 @@
+"""Support code every generated module shares (sans-IO).
+
+Kept here rather than repeated in each generated module: one definition to test, and
+generated modules stay about the protocol. Generated code imports these under ``_`` aliases.
+"""
+
+from __future__ import annotations
+
+from runtime.codec import Reader
+from runtime.contract import Endpoint, Peer
+from runtime.errors import LocalViolation, RemoteViolation
+from runtime.linear import LinearState
+
+
+def enc_ctl(payload: None) -> bytes:
+    """Loop control messages (continue/exit) carry no payload."""
+    return b""
+
+
+def dec_ctl(data: bytes) -> None:
+    Reader(data).finish()
+
+
+# Counted loops: a state carries the iteration counters of its enclosing loops, innermost last.
+def push(loops: tuple[int, ...]) -> tuple[int, ...]:
+    return (*loops, 0)
+
+
+def incr(loops: tuple[int, ...]) -> tuple[int, ...]:
+    return (*loops[:-1], loops[-1] + 1)
+
+
+def pop(loops: tuple[int, ...]) -> tuple[int, ...]:
+    return loops[:-1]
+
+
+def in_range(index: int | None, lo: int, hi: int) -> bool:
+    return index is not None and lo <= index < hi
+
+
+def members(ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
+    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
+    first = 0 if lo is None else lo
+    last = ep.family_size(family) if hi is None else hi
+    me = ep.me
+    skip = me.index if others and me.role == family else None
+    return [i for i in range(first, last) if i != skip]
+
+
+def violation(ep: Endpoint, message: str) -> LocalViolation:
+    """Mark the session failed by our own side and return the error to raise."""
+    err = LocalViolation(message)
+    ep.local_violation(err)
+    return err
+
+
+def unexpected(ep: Endpoint, peer: Peer, state: str, expected: str, got: str) -> RemoteViolation:
+    # The endpoint checks labels already; this only guards against a decoder mix-up.
+    return RemoteViolation(str(peer), state, expected, repr(got))
+
+
+class State(LinearState):
+    """Base of generated states: carries the counters of enclosing counted loops."""
+
+    __slots__ = ("_loops",)
+
+    def __init__(self, ep: Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
+        super().__init__(ep, token)
+        self._loops = loops
