@@ -76,7 +76,7 @@ def generate(text: str, filename: str) -> tuple[str, int]:
     if not compiled.ok or compiled.protocol is None:
         raise SystemExit(f"{filename}: does not compile: {[d.headline() for d in compiled.errors][:3]}")
     module = render_module(compiled.protocol, compiled.locals, filename)
-    return module, module.count("(_State):")
+    return module, module.count("(_rt.State):")
 
 
 def best_of(runs: int, f: Callable[[], object]) -> float:

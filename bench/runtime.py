@@ -1,8 +1,7 @@
 """Runtime benchmarks: ``python -m bench.runtime``.
 
-Ping-pong round trips through generated-style state classes (the hand-written stand-in
-``tests/runtime/rt_standins/ping_pong.py`` until the generator's module exists) against raw
-trio doing the same exchange in the same run. One round trip of the PingPong protocol is
+Ping-pong round trips through the generated state classes of ``protocols/ping_pong.yaml``
+(``generated.examples.ping_pong``) against raw trio doing the same exchange in the same run. One round trip of the PingPong protocol is
 three messages (the decided loop's continue control, Ping, Pong); the raw baselines send
 the same three messages, so ratios compare equal work. Best of several interleaved runs.
 """
@@ -10,7 +9,6 @@ the same three messages, so ratios compare equal work. Best of several interleav
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,12 +16,10 @@ from typing import Any
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "runtime"))
-
-from rt_standins import ping_pong as pp
-
+from generated.examples import ping_pong as pp
 from runtime.codec import Reader, Writer
 from runtime.config import load_config
+from runtime.contract import Endpoint
 from runtime.framing import FrameBuffer, decode_body, encode_body, length_prefix
 from runtime.keys import free_port, local_network
 from runtime.memory import memory_session
@@ -56,10 +52,31 @@ async def raw_memory(n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
+async def pp_client(ep: Endpoint, n: int) -> pp.Client_End:
+    s = pp.start_client(ep)
+    for i in range(n):
+        s1 = await s.select_continue()
+        s2 = await s1.send_ping(pp.Ping(seq=i))
+        _pong, s = await s2.recv_pong()
+    return await s.select_exit()
+
+
+async def pp_server(ep: Endpoint) -> int:
+    s = pp.start_server(ep)
+    rounds = 0
+    while True:
+        branch = await s.offer()
+        if isinstance(branch, pp.Server_S0_Exit):
+            return rounds
+        ping, s2 = await branch.state.recv_ping()
+        s = await s2.send_pong(pp.Pong(seq=ping.seq))
+        rounds += 1
+
+
 async def ours_memory(n: int, passthrough: bool) -> float:
     async with memory_session(pp.PROTOCOL, passthrough=passthrough) as net:
         t = time.perf_counter()
-        res = await net.run({"Client": lambda ep: pp.client(ep, n), "Server": pp.server})
+        res = await net.run({"Client": lambda ep: pp_client(ep, n), "Server": pp_server})
         dt = time.perf_counter() - t
     assert res["Server"].unwrap() == n
     return n / dt
@@ -133,9 +150,9 @@ async def ours_tcp(n: int, tmp: Path) -> float:
         async with tcp_session(pp.PROTOCOL, cfg, name) as ep:
             t = time.perf_counter()
             if name == "Client":
-                await pp.client(ep, n)
+                await pp_client(ep, n)
             else:
-                assert await pp.server(ep) == n
+                assert await pp_server(ep) == n
             rates[name] = n / (time.perf_counter() - t)
 
     async with trio.open_nursery() as nursery:
