@@ -54,7 +54,7 @@ async def test_budget_charged_then_exhausted() -> None:
         got = [await s.recv(Peer("Client"), {"Ping": raw}, RECV) for _ in range(2)]
         assert [m for _, m in got] == [b"1", b"2"]  # the third never left
         try:
-            await c.send(Peer("Server"), "Ping", b"4", raw, pp._STEP_1)
+            await c.send(Peer("Server"), "Ping", b"4", raw, pp.STEP_PING)
         except SessionClosed:
             pass
 
@@ -64,7 +64,7 @@ async def test_no_cost_is_free() -> None:
         c = net.endpoint("Client")
         net.endpoint("Server")
         for _ in range(10):
-            await c.send(Peer("Server"), "Ping", b"", raw, pp._STEP_1)
+            await c.send(Peer("Server"), "Ping", b"", raw, pp.STEP_PING)
 
 
 async def test_journal_records_facts(tmp_path: Path) -> None:
@@ -108,9 +108,9 @@ async def test_user_hook() -> None:
     async with memory_session(pp.PROTOCOL, registry=reg) as net:
         c = net.endpoint("Client")
         net.endpoint("Server")
-        await c.send(Peer("Server"), "Ping", b"", raw, pp._STEP_1)
+        await c.send(Peer("Server"), "Ping", b"", raw, pp.STEP_PING)
         try:
-            await c.send(Peer("Server"), "Forbidden", b"", raw, pp._STEP_1)
+            await c.send(Peer("Server"), "Forbidden", b"", raw, pp.STEP_PING)
         except LocalViolation:
             pass
         else:

@@ -104,6 +104,6 @@ def test_accept_any_frame(label: str, data: bytes, seq: int, kind: int) -> None:
     ch = PeerChannel(Peer("Seller"))
     decoders = {"Address": tb._dec_Address, "Quit": tb._dec_Quit}
     try:
-        accept(ch, (kind, seq, label, data, -1), decoders, tb._STEP_11, False, 1.0)
+        accept(ch, (kind, seq, label, data, -1), decoders, tb.STEP_SELLER_OFFER, False, 1.0)
     except MinuetError:
         pass
