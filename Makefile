@@ -28,6 +28,7 @@ test: check
 demo: $(STAMP)
 	$(VENV)/bin/minuet check $(sort $(shell find protocols -name "*.yaml"))
 	$(PY) -m examples.two_buyer_demo
+	$(PY) -m examples.frost_signing
 
 bench: $(STAMP)
 	$(PY) -m bench.compiler
