@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(VENV)/bin/minuet check $(sort $(shell find protocols -name "*.yaml"))
 	$(PY) -m examples.two_buyer_demo
 	$(PY) -m examples.frost_signing
+	$(PY) -m examples.lottery_election
 
 bench: $(STAMP)
 	$(PY) -m bench.compiler
