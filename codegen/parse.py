@@ -485,21 +485,31 @@ def _message_name(ctx: _Ctx, node: Node) -> tuple[str, Span] | None:
     return None if name is None else (name, _whole(sc))
 
 
+# The common case, `A -> B` between single roles, in one regex match; anything else (families,
+# broadcast, errors) goes through the cursor, which produces the located diagnostics.
+_SIMPLE_ARROW = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*->[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\Z")
+
+
 def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | None:
-    cur = _Cur(key.text)
-    sender = _role_ref(cur, key, ctx.params)
-    if not cur.eat("->"):
-        raise cur.fail(f"expected '->' after the sender, found {cur.found()}", "an interaction is 'A -> B: Msg'")
-    broadcast_arrow = cur.eat(">")  # '->>' is an accepted spelling of a broadcast
     receiver: RoleRef | None = None
-    if cur.eat("*"):
-        pass
-    elif broadcast_arrow:
-        raise cur.fail("'->>' broadcasts to every role: write 'A ->> *'")
+    simple = _SIMPLE_ARROW.match(key.text)
+    if simple is not None:
+        sender = RoleRef(simple[1], key.sub_span(simple.start(1), simple.end(1)))
+        receiver = RoleRef(simple[2], key.sub_span(simple.start(2), simple.end(2)))
     else:
-        receiver = _role_ref(cur, key, ctx.params)
-    if not cur.at_end():
-        raise cur.fail(f"unexpected {cur.found()} after the receiver", "an interaction is 'A -> B: Msg'")
+        cur = _Cur(key.text)
+        sender = _role_ref(cur, key, ctx.params)
+        if not cur.eat("->"):
+            raise cur.fail(f"expected '->' after the sender, found {cur.found()}", "an interaction is 'A -> B: Msg'")
+        broadcast_arrow = cur.eat(">")  # '->>' is an accepted spelling of a broadcast
+        if cur.eat("*"):
+            pass
+        elif broadcast_arrow:
+            raise cur.fail("'->>' broadcasts to every role: write 'A ->> *'")
+        else:
+            receiver = _role_ref(cur, key, ctx.params)
+        if not cur.at_end():
+            raise cur.fail(f"unexpected {cur.found()} after the receiver", "an interaction is 'A -> B: Msg'")
     span = _line_span(key, value)
     annotations = Annotations()
     msg: tuple[str, Span] | None
