@@ -51,7 +51,8 @@ class Scalar:
     plain: bool
     # Source column (1-based) of each character of ``text`` plus one past the end, when the
     # scalar sits on one line and can be mapped back; None otherwise (spans fall back).
-    cols: tuple[int, ...] | None = None
+    # A range for plain scalars (contiguous columns), a tuple when quoting shifts them.
+    cols: range | tuple[int, ...] | None = None
 
     def sub_span(self, start: int, end: int) -> Span:
         """The span of ``text[start:end]`` in the source (the whole scalar if unmappable)."""
@@ -130,12 +131,12 @@ def _point(file: str, mark: _Mark | None) -> Span:
     return Span(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
 
 
-def _columns(raw: str, text: str, style: str | None, col0: int) -> tuple[int, ...] | None:
+def _columns(raw: str, text: str, style: str | None, col0: int) -> range | tuple[int, ...] | None:
     """Map each character of ``text`` back to a source column, for one-line scalars."""
     if style is None:
         if raw != text:
             return None
-        return tuple(range(col0, col0 + len(text) + 1))
+        return range(col0, col0 + len(text) + 1)
     if style not in ("'", '"') or len(raw) < 2 or raw[0] != style or raw[-1] != style:
         return None
     cols: list[int] = []
