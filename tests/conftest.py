@@ -1,17 +1,26 @@
-"""Suite-wide guard: a test that hangs fails after TEST_LIMIT_S instead of stalling CI.
+"""Suite-wide fixtures and guards (one conftest for the tree: mypy sees every test file as a
+top-level module, so a second ``conftest`` would clash).
 
-Timing is never asserted; this only bounds a wedged test (a lost wake-up, a dead peer
-process). SIGALRM interrupts blocking calls and trio's event loop alike.
+- A test that hangs fails after TEST_LIMIT_S instead of stalling CI. Timing is never
+  asserted; this only bounds a wedged test (a lost wake-up, a dead peer process). SIGALRM
+  interrupts blocking calls and trio's event loop alike.
+- ``run_roles``: the runtime suite's role runner, parametrized over memory and TCP.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "runtime"))  # rt_standins, rt_harness
+
+from rt_harness import Runner, make_tcp_runner, run_memory
 
 TEST_LIMIT_S = int(os.environ.get("MINUET_TEST_LIMIT_S", "300"))
 
@@ -36,3 +45,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(params=["memory", "tcp"])
+def run_roles(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
+    if request.param == "memory":
+        return run_memory
+    return make_tcp_runner(tmp_path)
