@@ -32,6 +32,21 @@ _BYTES_N: Final = re.compile(r"bytes([0-9]+)\Z")
 _HINT: Final = "types are int, str, bytes, bool, float, bytesN, list[T], optional[T] or a record name"
 
 
+def type_text(t: TypeExpr) -> str:
+    """The spec spelling of a type: the inverse of ``parse_type``, so it names one type."""
+    match t:
+        case PrimType():
+            return t.name
+        case FixedBytesType():
+            return f"bytes{t.size}"
+        case ListType():
+            return f"list[{type_text(t.item)}]"
+        case OptionalType():
+            return f"optional[{type_text(t.item)}]"
+        case RecordRef():
+            return t.name
+
+
 class _Fail(Exception):
     def __init__(self, diag: Diagnostic) -> None:
         self.diag = diag

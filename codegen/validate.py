@@ -48,7 +48,7 @@ from codegen.ast import (
 from codegen.diagnostics import Diagnostic, did_you_mean, sort_diagnostics
 from codegen.names import method_suffix, snake_case
 from codegen.span import Span
-from codegen.typeexpr import PRIMS
+from codegen.typeexpr import PRIMS, type_text
 
 Check = Callable[[Protocol], Iterable[Diagnostic]]
 
@@ -955,23 +955,9 @@ def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str
             return "int" if lt == rt == "int" else "float"
 
 
-def _type_name(t: TypeExpr) -> str:
-    match t:
-        case PrimType():
-            return t.name
-        case FixedBytesType():
-            return f"bytes{t.size}"
-        case ListType():
-            return f"list[{_type_name(t.item)}]"
-        case OptionalType():
-            return f"optional[{_type_name(t.item)}]"
-        case RecordRef():
-            return t.name
-
-
 def check_guards(p: Protocol) -> Iterable[Diagnostic]:
     env = {x.name: "int" for x in p.params}
-    env.update({v.name: _type_name(v.type) for v in p.guard_vars})
+    env.update({v.name: type_text(v.type) for v in p.guard_vars})
     out: list[Diagnostic] = []
     for sc in scopes(p):
         for s in walk(sc.body):

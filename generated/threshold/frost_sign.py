@@ -255,12 +255,12 @@ def _rt1(r: _Reader) -> bytes:
 
 
 def _wt2(w: _Writer, v: list[CommitmentEntry]) -> None:
-    """Write list[record CommitmentEntry]."""
+    """Write list[CommitmentEntry]."""
     w.seq(v, _w_CommitmentEntry)
 
 
 def _rt2(r: _Reader) -> list[CommitmentEntry]:
-    """Read list[record CommitmentEntry]."""
+    """Read list[CommitmentEntry]."""
     return r.seq(_r_CommitmentEntry)
 
 
