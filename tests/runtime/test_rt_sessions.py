@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 from rt_harness import Runner, run_memory
 from rt_standins import ping_pong as pp
@@ -140,10 +141,8 @@ async def test_session_refuses_use_after_violation() -> None:
         net.endpoint("Server")
         s = pp.start_client(client)
         await s.select_continue()
-        try:
+        with pytest.raises(LinearityError):
             await s.select_continue()  # second use of a linear state
-        except LinearityError:
-            pass
         try:
             await client.send(Peer("Server"), "Ping", b"", lambda b: b, _BAD_STEP)
         except SessionClosed as e:
