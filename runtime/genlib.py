@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from runtime.codec import Reader
 from runtime.contract import Endpoint, Peer
-from runtime.errors import LocalViolation, RemoteViolation
+from runtime.errors import LocalViolation
 from runtime.linear import LinearState
 
 
@@ -54,9 +54,15 @@ def violation(ep: Endpoint, message: str) -> LocalViolation:
     return err
 
 
-def unexpected(ep: Endpoint, peer: Peer, state: str, expected: str, got: str) -> RemoteViolation:
-    # The endpoint checks labels already; this only guards against a decoder mix-up.
-    return RemoteViolation(str(peer), state, expected, repr(got))
+def unexpected(ep: Endpoint, peer: Peer, state: str, expected: str, got: str) -> LocalViolation:
+    """A received message matched none of a state's branches.
+
+    The endpoint already rejects labels the state did not ask for (a RemoteViolation), so
+    reaching this means the generated dispatch and decoders disagree: our own defect. It
+    fails the session like any other violation."""
+    return violation(
+        ep, f"{state}: message {got!r} from {peer} decoded but matched none of {expected}"
+    )
 
 
 class State(LinearState):
