@@ -18,7 +18,7 @@ from types import FrameType
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "runtime"))  # rt_standins, rt_harness
+sys.path.insert(0, str(Path(__file__).parent / "runtime"))  # rt_roles, rt_harness
 
 from rt_harness import Runner, make_tcp_runner, run_memory
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from rt_standins import ping_pong as pp
+from rt_roles import ping_pong as pp
 
 from runtime.contract import Peer, Step
 from runtime.errors import BudgetExhausted, CapabilityDenied, LocalViolation, SessionClosed

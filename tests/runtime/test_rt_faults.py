@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import trio
 from rt_harness import Runner
-from rt_standins import ping_pong as pp
+from rt_roles import ping_pong as pp
 
 from runtime.endpoint import SessionEndpoint
 from runtime.errors import InjectedCrash, PeerGone, RemoteViolation

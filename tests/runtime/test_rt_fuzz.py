@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rt_standins import ping_pong as pp
-from rt_standins import two_buyer as tb
+from rt_roles import ping_pong as pp
+from rt_roles import two_buyer as tb
 
 from runtime.codec import Reader
 from runtime.contract import Peer

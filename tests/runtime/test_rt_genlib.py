@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rt_standins import ping_pong as pp
+from rt_roles import ping_pong as pp
 
 from runtime import genlib
 from runtime.contract import Peer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 from rt_harness import Runner
-from rt_standins import two_buyer as tb
+from rt_roles import two_buyer as tb
 
 from runtime.cli import trace_main
 from runtime.metrics import MetricsMiddleware

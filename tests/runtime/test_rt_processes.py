@@ -20,7 +20,7 @@ def test_two_buyer_three_processes(tmp_path: Path) -> None:
     for role, fn in (("Seller", "seller"), ("Buyer2", "buyer2"), ("Buyer1", "buyer1")):
         procs[role] = subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "--config", str(cfg), "--role", role,
-             "--entry", f"rt_standins.two_buyer:{fn}", "--path", str(HERE),
+             "--entry", f"rt_roles.two_buyer:{fn}", "--path", str(HERE),
              "--trace", str(tmp_path / f"{role}.jsonl")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -44,7 +44,7 @@ def test_two_buyer_three_processes(tmp_path: Path) -> None:
 def test_run_reports_config_errors(tmp_path: Path) -> None:
     p = subprocess.run(
         [sys.executable, "-m", "runtime.cli", "--config", str(tmp_path / "missing.json"),
-         "--role", "Buyer1", "--entry", "rt_standins.two_buyer:buyer1", "--path", str(HERE)],
+         "--role", "Buyer1", "--entry", "rt_roles.two_buyer:buyer1", "--path", str(HERE)],
         cwd=ROOT, capture_output=True, text=True, timeout=30,
     )
     assert p.returncode == 2 and "cannot read config" in p.stderr

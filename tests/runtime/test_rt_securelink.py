@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from rt_standins import two_buyer as tb
+from rt_roles import two_buyer as tb
 
 from runtime.config import load_config
 from runtime.errors import ConfigError, LinkError

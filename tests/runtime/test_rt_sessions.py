@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 from rt_harness import Runner, run_memory
-from rt_standins import ping_pong as pp
-from rt_standins import two_buyer as tb
+from rt_roles import ping_pong as pp
+from rt_roles import two_buyer as tb
 
 from runtime.codec import Writer
 from runtime.contract import Peer, Step
