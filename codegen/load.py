@@ -7,10 +7,8 @@ would silently keep the last), tabs in indentation, anchors/aliases/tags, severa
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, Literal, Protocol, cast
+from typing import Final, Literal, NamedTuple, Protocol, cast
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -40,39 +38,58 @@ _TAG_KIND: Final[dict[str, ScalarKind]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
-    """A scalar: ``text`` as YAML read it, ``value`` resolved by the YAML 1.1 core rules."""
+class Scalar(NamedTuple):
+    """A scalar: ``text`` as YAML read it, ``value`` resolved by the YAML 1.1 core rules.
+
+    A named tuple holding the raw position rather than a ``Span``: a spec has hundreds of
+    thousands of scalars, and ``span`` is only built for the ones a later stage asks about."""
 
     text: str
     value: ScalarValue
     kind: ScalarKind
-    span: Span
     plain: bool
-    # Source column (1-based) of each character of ``text`` plus one past the end, when the
-    # scalar sits on one line and can be mapped back; None otherwise (spans fall back).
-    # A range for plain scalars (contiguous columns), a tuple when quoting shifts them.
-    cols: range | tuple[int, ...] | None = None
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    # How ``text`` maps back to source columns when the scalar sits on one line: contiguous
+    # (a plain scalar: text[i] is at column col + i), or ``cols``, the column of each
+    # character plus one past the end when quoting shifts them; neither when unmappable
+    # (sub-spans then fall back to the whole scalar).
+    contiguous: bool = False
+    cols: tuple[int, ...] | None = None
+
+    @property
+    def span(self) -> Span:
+        return Span(self.file, self.line, self.col, self.end_line, self.end_col)
 
     def sub_span(self, start: int, end: int) -> Span:
         """The span of ``text[start:end]`` in the source (the whole scalar if unmappable)."""
+        if self.contiguous:
+            n = len(self.text)
+            if not 0 <= start <= n or end < start:
+                return self.span
+            col = self.col
+            return Span(self.file, self.line, col + start, self.line, col + max(min(end, n), start + 1))
         cols = self.cols
         if cols is None or not 0 <= start < len(cols) or end < start:
             return self.span
         end = min(end, len(cols) - 1)
-        return Span(
-            self.span.file,
-            self.span.line,
-            cols[start],
-            self.span.line,
-            max(cols[end], cols[start] + 1),
-        )
+        return Span(self.file, self.line, cols[start], self.line, max(cols[end], cols[start] + 1))
 
 
-@dataclass(frozen=True, slots=True)
-class Mapping:
+class Mapping(NamedTuple):
     items: tuple[tuple[Scalar, Node], ...]
-    span: Span
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @property
+    def span(self) -> Span:
+        return Span(self.file, self.line, self.col, self.end_line, self.end_col)
 
     def get(self, key: str) -> Node | None:
         for k, v in self.items:
@@ -81,10 +98,22 @@ class Mapping:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Sequence:
+class Sequence(NamedTuple):
     items: tuple[Node, ...]
-    span: Span
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @property
+    def span(self) -> Span:
+        return Span(self.file, self.line, self.col, self.end_line, self.end_col)
+
+
+def empty_mapping(span: Span) -> Mapping:
+    """A mapping with no keys at ``span`` (where a spec wrote null for an empty mapping)."""
+    return Mapping((), span.file, span.line, span.col, span.end_line, span.end_col)
 
 
 Node = Scalar | Mapping | Sequence
@@ -118,25 +147,14 @@ class _Mark(Protocol):
     def column(self) -> int: ...
 
 
-def _span(file: str, start: _Mark | None, end: _Mark | None) -> Span:
-    if start is None:
-        return Span(file, 1, 1)
-    end = end or start
-    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
-
-
 def _point(file: str, mark: _Mark | None) -> Span:
     if mark is None:
         return Span(file, 1, 1)
     return Span(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
 
 
-def _columns(raw: str, text: str, style: str | None, col0: int) -> range | tuple[int, ...] | None:
-    """Map each character of ``text`` back to a source column, for one-line scalars."""
-    if style is None:
-        if raw != text:
-            return None
-        return range(col0, col0 + len(text) + 1)
+def _quoted_columns(raw: str, text: str, style: str, col0: int) -> tuple[int, ...] | None:
+    """Map each character of a one-line quoted scalar's ``text`` back to a source column."""
     if style not in ("'", '"') or len(raw) < 2 or raw[0] != style or raw[-1] != style:
         return None
     cols: list[int] = []
@@ -163,6 +181,8 @@ def _codepoint(c: object) -> str:
 
 def _tab_diagnostics(text: str, file: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    if "\t" not in text:
+        return out
     for n, line in enumerate(text.splitlines(), start=1):
         indent = len(line) - len(line.lstrip(" \t"))
         if "\t" in line[:indent] and line.strip():
@@ -182,9 +202,8 @@ _CONSTRUCTOR = SafeConstructor()
 _RESOLVER = Resolver()
 
 
-@functools.lru_cache(maxsize=4096)
 def _resolve(value: str, implicit: tuple[bool, bool]) -> tuple[ScalarValue, ScalarKind]:
-    """Resolve a scalar by the YAML 1.1 core rules; cached because specs repeat values."""
+    """Resolve a scalar by the YAML 1.1 core rules."""
     resolve = cast(Callable[[type, str, tuple[bool, bool]], str], _RESOLVER.resolve)
     tag = resolve(yaml.ScalarNode, value, implicit)
     kind = _TAG_KIND.get(tag)
@@ -206,83 +225,101 @@ def _resolve(value: str, implicit: tuple[bool, bool]) -> tuple[ScalarValue, Scal
 
 
 class _Frame:
-    """A collection under construction."""
+    """A collection under construction: ``items`` for a list; for a mapping, ``pairs`` by
+    key text (insertion-ordered, so duplicates are found in one lookup) and the pending key."""
 
-    __slots__ = ("is_map", "items", "key", "pairs", "start")
+    __slots__ = ("col", "is_map", "items", "key", "line", "pairs")
 
-    def __init__(self, is_map: bool, start: _Mark | None) -> None:
+    def __init__(self, is_map: bool, line: int, col: int) -> None:
         self.is_map = is_map
-        self.start = start
+        self.line = line  # 1-based start, for the collection's span
+        self.col = col
         self.items: list[Node] = []
-        self.pairs: list[tuple[Scalar, Node]] = []
+        self.pairs: dict[str, tuple[Scalar, Node]] = {}
         self.key: Node | None = None
 
 
-def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
-    """Parse ``text``; returns the root node (None when nothing usable) and diagnostics."""
-    tabs = _tab_diagnostics(text, file)
-    if tabs:
-        # PyYAML would stop at the first tab with a vaguer message; report each tab instead.
-        return None, tabs
-    diags: list[Diagnostic] = []
-    lines = text.splitlines()
-    stack: list[_Frame] = []
-    root: Node | None = None
-    documents = 0
+class _Builder:
+    """Builds the node tree from the event stream, one method per kind of event.
 
-    def add(node: Node) -> None:
-        nonlocal root
-        if not stack:
-            root = node
-            return
-        top = stack[-1]
+    This runs once per YAML event (hundreds of thousands for a large spec), so it keeps the
+    per-event work small: no ``Span`` per node, one dict lookup per key, resolved plain
+    scalars remembered for the rest of this file (specs repeat names and numbers)."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.file = file
+        self.lines = text.splitlines()
+        self.diags: list[Diagnostic] = []
+        # A list frame at the bottom receives the root, so ``add`` never checks for it.
+        self.stack: list[_Frame] = [_Frame(False, 1, 1)]
+        self.resolved: dict[str, tuple[ScalarValue, ScalarKind]] = {}
+
+    @property
+    def root(self) -> Node | None:
+        items = self.stack[0].items
+        return items[0] if items else None
+
+    def add(self, node: Node) -> None:
+        top = self.stack[-1]
         if not top.is_map:
             top.items.append(node)
-        elif top.key is None:
+            return
+        key = top.key
+        if key is None:
             top.key = node
-        else:
-            key, top.key = top.key, None
-            if not isinstance(key, Scalar):
-                diags.append(
-                    Diagnostic(
-                        "M104",
-                        key.span,
-                        f"a mapping key must be a plain name, found {describe(key)}",
-                    )
+            return
+        top.key = None
+        if type(key) is not Scalar:
+            self.diags.append(
+                Diagnostic("M104", key.span, f"a mapping key must be a plain name, found {describe(key)}")
+            )
+            return
+        first = top.pairs.get(key.text)
+        if first is not None:
+            self.diags.append(
+                Diagnostic(
+                    "M102",
+                    key.sub_span(0, len(key.text)),
+                    f"duplicate key {key.text!r}",
+                    f"first given on line {first[0].line}; YAML would silently keep only the last",
                 )
-                return
-            for k, _ in top.pairs:
-                if k.text == key.text:
-                    diags.append(
-                        Diagnostic(
-                            "M102",
-                            key.sub_span(0, len(key.text)),
-                            f"duplicate key {key.text!r}",
-                            f"first given on line {k.span.line}; YAML would silently keep only the last",
-                        )
-                    )
-                    return
-            top.pairs.append((key, node))
+            )
+            return
+        top.pairs[key.text] = (key, node)
 
-    def scalar(ev: yaml.ScalarEvent) -> Scalar:
-        span = _span(file, ev.start_mark, ev.end_mark)
-        value, kind = _resolve(ev.value, ev.implicit)
-        cols = None
+    def scalar(self, ev: yaml.ScalarEvent) -> Scalar:
+        value = ev.value
         sm, em = ev.start_mark, ev.end_mark
+        line, col = (sm.line, sm.column) if sm is not None else (0, 0)
+        end_line, end_col = (em.line, em.column) if em is not None else (line, col)
         # libyaml reports a plain scalar's style as "" where PyYAML says None.
         style = ev.style or None
-        if sm is not None and em is not None and sm.line == em.line and sm.line < len(lines):
-            raw = lines[sm.line][sm.column : em.column]
-            cols = _columns(raw, ev.value, style, sm.column + 1)
-        return Scalar(ev.value, value, kind, span, style is None, cols)
+        resolved: tuple[ScalarValue, ScalarKind] = (value, "str")  # quoted, block or tagged
+        if style is None and ev.implicit[0]:
+            known = self.resolved.get(value)
+            if known is None:
+                known = self.resolved[value] = _resolve(value, ev.implicit)
+            resolved = known
+        contiguous = False
+        cols = None
+        if sm is not None and em is not None and line == end_line and line < len(self.lines):
+            source = self.lines[line]
+            if style is None:
+                contiguous = end_col - col == len(value) and source.startswith(value, col)
+            else:
+                cols = _quoted_columns(source[col:end_col], value, style, col + 1)
+        return Scalar(
+            value, resolved[0], resolved[1], style is None, self.file,
+            line + 1, col + 1, end_line + 1, end_col + 1, contiguous, cols,
+        )
 
-    def forbid_anchor_tag(ev: yaml.NodeEvent) -> None:
+    def forbid_anchor_tag(self, ev: yaml.NodeEvent) -> None:
         tag = getattr(ev, "tag", None)
         if ev.anchor is not None:
-            diags.append(
+            self.diags.append(
                 Diagnostic(
                     "M111",
-                    _point(file, ev.start_mark),
+                    _point(self.file, ev.start_mark),
                     f"YAML anchor '&{ev.anchor}' is not allowed in specs",
                     "write the repeated part out; specs are read as plain data",
                 )
@@ -293,74 +330,65 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
                 if tag.startswith("tag:yaml.org,2002:")
                 else tag
             )
-            diags.append(
+            self.diags.append(
                 Diagnostic(
                     "M111",
-                    _point(file, ev.start_mark),
+                    _point(self.file, ev.start_mark),
                     f"YAML tag {tag!r} is not allowed in specs",
                     "remove the tag; quote the value if it must be a string",
                 )
             )
 
+    def alias(self, ev: yaml.AliasEvent) -> None:
+        self.diags.append(
+            Diagnostic(
+                "M111",
+                _point(self.file, ev.start_mark),
+                f"YAML alias '*{ev.anchor}' is not allowed in specs",
+                "write the repeated part out; specs are read as plain data",
+            )
+        )
+        sm, em = ev.start_mark, ev.end_mark
+        line, col = (sm.line + 1, sm.column + 1) if sm is not None else (1, 1)
+        end_line, end_col = (em.line + 1, em.column + 1) if em is not None else (line, col)
+        self.add(Scalar("", None, "null", True, self.file, line, col, end_line, end_col))
+
+    def start(self, ev: yaml.CollectionStartEvent) -> bool:
+        """Open a collection; False when the nesting is too deep to go on."""
+        if ev.anchor is not None or ev.tag is not None:
+            self.forbid_anchor_tag(ev)
+        if len(self.stack) > MAX_DEPTH:
+            self.diags.append(Diagnostic("M100", _point(self.file, ev.start_mark), "the YAML nesting is too deep"))
+            return False
+        sm = ev.start_mark
+        line, col = (sm.line + 1, sm.column + 1) if sm is not None else (1, 1)
+        self.stack.append(_Frame(type(ev) is yaml.MappingStartEvent, line, col))
+        return True
+
+    def end(self, ev: yaml.CollectionEndEvent) -> None:
+        frame = self.stack.pop()
+        em = ev.end_mark
+        end_line, end_col = (em.line + 1, em.column + 1) if em is not None else (frame.line, frame.col)
+        self.add(
+            Mapping(tuple(frame.pairs.values()), self.file, frame.line, frame.col, end_line, end_col)
+            if frame.is_map
+            else Sequence(tuple(frame.items), self.file, frame.line, frame.col, end_line, end_col)
+        )
+
+
+def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
+    """Parse ``text``; returns the root node (None when nothing usable) and diagnostics."""
+    tabs = _tab_diagnostics(text, file)
+    if tabs:
+        # PyYAML would stop at the first tab with a vaguer message; report each tab instead.
+        return None, tabs
+    b = _Builder(text, file)
+    diags = b.diags
     try:
-        for ev in yaml.parse(text, Loader=_EVENT_LOADER):
-            if isinstance(ev, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    diags.append(
-                        Diagnostic(
-                            "M100",
-                            _point(file, ev.start_mark),
-                            "the file holds more than one YAML document",
-                            "a spec file holds exactly one protocol; remove the '---' separator",
-                        )
-                    )
-                    break
-            elif isinstance(ev, yaml.AliasEvent):
-                diags.append(
-                    Diagnostic(
-                        "M111",
-                        _point(file, ev.start_mark),
-                        f"YAML alias '*{ev.anchor}' is not allowed in specs",
-                        "write the repeated part out; specs are read as plain data",
-                    )
-                )
-                add(Scalar("", None, "null", _span(file, ev.start_mark, ev.end_mark), True))
-            elif isinstance(ev, yaml.ScalarEvent):
-                forbid_anchor_tag(ev)
-                add(scalar(ev))
-            elif isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                forbid_anchor_tag(ev)
-                if len(stack) >= MAX_DEPTH:
-                    diags.append(
-                        Diagnostic(
-                            "M100", _point(file, ev.start_mark), "the YAML nesting is too deep"
-                        )
-                    )
-                    return None, diags
-                stack.append(_Frame(isinstance(ev, yaml.MappingStartEvent), ev.start_mark))
-            elif isinstance(ev, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-                frame = stack.pop()
-                span = _span(file, frame.start, ev.end_mark)
-                add(
-                    Mapping(tuple(frame.pairs), span)
-                    if frame.is_map
-                    else Sequence(tuple(frame.items), span)
-                )
+        if not _build(b, text):
+            return None, diags
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        hint = exc.context if exc.context and exc.problem else ""
-        if hint and exc.context_mark is not None and exc.context_mark is not mark:
-            hint += f" that starts at line {exc.context_mark.line + 1}"
-        if (
-            mark is not None
-            and mark.line < len(lines)
-            and ":" in lines[mark.line]
-            and "mapping values are not allowed" in problem
-        ):
-            hint = "a value containing ': ' must be quoted"
-        return None, [*diags, Diagnostic("M100", _point(file, mark), problem, hint)]
+        return None, [*diags, _syntax_error(exc, b.lines, file)]
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -374,6 +402,7 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
         ]
     except yaml.YAMLError as exc:
         return None, [*diags, Diagnostic("M100", Span(file, 1, 1), f"invalid YAML: {exc}")]
+    root = b.root
     if root is None and not diags:
         diags.append(
             Diagnostic(
@@ -384,3 +413,57 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
             )
         )
     return root, diags
+
+
+def _build(b: _Builder, text: str) -> bool:
+    """Feed every event to ``b``; False when the tree must be given up (nesting too deep)."""
+    # Exact-type tests, most frequent first: this loop runs once per event.
+    scalar_event, map_start, seq_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    map_end, seq_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    documents = 0
+    for ev in yaml.parse(text, Loader=_EVENT_LOADER):
+        kind = type(ev)
+        if kind is scalar_event:
+            assert isinstance(ev, yaml.ScalarEvent)
+            if ev.anchor is not None or ev.tag is not None:
+                b.forbid_anchor_tag(ev)
+            b.add(b.scalar(ev))
+        elif kind is map_end or kind is seq_end:
+            assert isinstance(ev, yaml.CollectionEndEvent)
+            b.end(ev)
+        elif kind is map_start or kind is seq_start:
+            assert isinstance(ev, yaml.CollectionStartEvent)
+            if not b.start(ev):
+                return False
+        elif kind is yaml.AliasEvent:
+            assert isinstance(ev, yaml.AliasEvent)
+            b.alias(ev)
+        elif kind is yaml.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                b.diags.append(
+                    Diagnostic(
+                        "M100",
+                        _point(b.file, ev.start_mark),
+                        "the file holds more than one YAML document",
+                        "a spec file holds exactly one protocol; remove the '---' separator",
+                    )
+                )
+                break
+    return True
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, lines: list[str], file: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    hint = exc.context if exc.context and exc.problem else ""
+    if hint and exc.context_mark is not None and exc.context_mark is not mark:
+        hint += f" that starts at line {exc.context_mark.line + 1}"
+    if (
+        mark is not None
+        and mark.line < len(lines)
+        and ":" in lines[mark.line]
+        and "mapping values are not allowed" in problem
+    ):
+        hint = "a value containing ': ' must be quoted"
+    return Diagnostic("M100", _point(file, mark), problem, hint)

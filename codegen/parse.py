@@ -47,7 +47,7 @@ from codegen.ast import (
 )
 from codegen.diagnostics import Diagnostic, did_you_mean
 from codegen.guards import parse_guard
-from codegen.load import Mapping, Node, Scalar, Sequence, describe
+from codegen.load import Mapping, Node, Scalar, Sequence, describe, empty_mapping
 from codegen.names import RESERVED_CLASS_NAMES, RESERVED_FIELD_NAMES, identifier_problem
 from codegen.span import Span
 from codegen.typeexpr import parse_type
@@ -152,7 +152,7 @@ def _map(ctx: _Ctx, node: Node, expected: str, *, null_ok: bool = False) -> Mapp
     if isinstance(node, Mapping):
         return node
     if null_ok and isinstance(node, Scalar) and node.kind == "null":
-        return Mapping((), node.span)
+        return empty_mapping(node.span)
     _wrong(ctx, node, expected)
     return None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Span:
-    """A position in a spec file; ``line`` and ``col`` are 1-based."""
+class Span(NamedTuple):
+    """A position in a spec file; ``line`` and ``col`` are 1-based.
+
+    A named tuple rather than a frozen dataclass: the compiler builds one for nearly every
+    token of a spec, and a tuple is built about three times faster; it is just as immutable,
+    hashable and ordered (by file, line, col, end_line, end_col)."""
 
     file: str
     line: int
