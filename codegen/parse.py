@@ -66,6 +66,8 @@ BRANCH_KEYS: Final = ("when", "do")
 STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call")
 DEFAULT_FLOW_COST: Final = 100
 
+NO_ANNOTATIONS: Final = Annotations()  # shared: most interactions have none
+
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT: Final = re.compile(r"[0-9]+")
 _NORWAY: Final = frozenset({"yes", "no", "on", "off", "y", "n", "true", "false"})
@@ -85,6 +87,9 @@ class _Ctx:
     file: str
     diags: list[Diagnostic] = field(default_factory=list)
     params: frozenset[str] = frozenset()
+    # identifier_problem by name: a spec repeats the same few role and message names
+    # thousands of times.
+    name_problems: dict[str, str | None] = field(default_factory=dict)
 
     def error(self, code: str, span: Span, message: str, hint: str = "") -> None:
         self.diags.append(Diagnostic(code, span, message, hint))
@@ -165,18 +170,23 @@ def _seq(ctx: _Ctx, node: Node, expected: str) -> Sequence | None:
 
 
 def _whole(sc: Scalar) -> Span:
+    if sc.contiguous:  # the common case, without the general mapping's checks
+        return Span(sc.file, sc.line, sc.col, sc.line, sc.col + max(len(sc.text), 1))
     return sc.sub_span(0, len(sc.text))
 
 
 def _name(ctx: _Ctx, sc: Scalar, what: str, *, reserved: frozenset[str] = frozenset()) -> str | None:
     """A spec identifier; M110 when it is not one."""
     text = sc.text.strip()
-    lead = len(sc.text) - len(sc.text.lstrip())
-    span = sc.sub_span(lead, lead + len(text))
-    problem = identifier_problem(text)
+    try:
+        problem = ctx.name_problems[text]
+    except KeyError:
+        problem = ctx.name_problems[text] = identifier_problem(text)
     if problem is None and text in reserved:
         problem = f"{text!r} is reserved: generated code defines it"
     if problem is not None:
+        lead = len(sc.text) - len(sc.text.lstrip())
+        span = sc.sub_span(lead, lead + len(text))
         ctx.error("M110", span, f"bad {what} name: {problem}", f"a {what} name is a Python identifier")
         return None
     return text
@@ -473,8 +483,9 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | None:
 
 
 def _line_span(key: Scalar, value: Node) -> Span:
-    end = value.span if value.span.end_line == key.span.line else key.span
-    return Span(key.span.file, key.span.line, key.span.col, end.end_line, end.end_col)
+    """From the key to the end of the value when it ends on the key's line, else the key."""
+    end = value if value.end_line == key.line else key
+    return Span(key.file, key.line, key.col, end.end_line, end.end_col)
 
 
 def _message_name(ctx: _Ctx, node: Node) -> tuple[str, Span] | None:
@@ -493,7 +504,12 @@ _SIMPLE_ARROW = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*->[ \t]*([A-Za-
 def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | None:
     receiver: RoleRef | None = None
     simple = _SIMPLE_ARROW.match(key.text)
-    if simple is not None:
+    if simple is not None and key.contiguous:
+        # Both names are non-empty and inside the key: their spans follow from the columns.
+        file, line, col = key.file, key.line, key.col
+        sender = RoleRef(simple[1], Span(file, line, col + simple.start(1), line, col + simple.end(1)))
+        receiver = RoleRef(simple[2], Span(file, line, col + simple.start(2), line, col + simple.end(2)))
+    elif simple is not None:
         sender = RoleRef(simple[1], key.sub_span(simple.start(1), simple.end(1)))
         receiver = RoleRef(simple[2], key.sub_span(simple.start(2), simple.end(2)))
     else:
@@ -511,7 +527,7 @@ def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | None:
         if not cur.at_end():
             raise cur.fail(f"unexpected {cur.found()} after the receiver", "an interaction is 'A -> B: Msg'")
     span = _line_span(key, value)
-    annotations = Annotations()
+    annotations = NO_ANNOTATIONS
     msg: tuple[str, Span] | None
     if isinstance(value, Mapping):
         keys = _keys(ctx, value, ANNOTATION_KEYS, ("message",), "an interaction", "annotations are " + ", ".join(ANNOTATION_KEYS))
