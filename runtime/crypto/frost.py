@@ -24,8 +24,6 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import nacl.bindings as _nb
-import nacl.exceptions as _nexc
 from cryptography.exceptions import InvalidSignature as _CryptographyInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -53,6 +51,8 @@ from .hazmat.group import (
     scalar_from_bytes,
     scalar_from_wide,
     scalar_to_bytes,
+    sodium_verify,
+    sum_points,
 )
 from .hazmat.poly import lagrange_at_zero
 from .hazmat.suite import CONTEXT, H2, H3, H4, H5, identifier_from_bytes, identifier_to_bytes
@@ -96,11 +96,14 @@ class SigningCommitments:
     identifier: int
     hiding: Point
     binding: bytes
+    # The 96-byte wire form, built once: every binding factor hashes the list of them.
+    _encoded: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        identifier_to_bytes(self.identifier)
         if len(self.binding) != POINT_BYTES:
             raise InvalidPoint(f"binding commitment must be {POINT_BYTES} bytes")
+        encoded = identifier_to_bytes(self.identifier) + self.hiding.to_bytes() + self.binding
+        object.__setattr__(self, "_encoded", encoded)
 
     @property
     def binding_point(self) -> Point:
@@ -109,7 +112,7 @@ class SigningCommitments:
     def to_bytes(self) -> bytes:
         """SerializeScalar(id) || SerializeElement(D) || SerializeElement(E): 96 bytes, the
         exact layout of one entry of the RFC's encoded commitment list."""
-        return identifier_to_bytes(self.identifier) + self.hiding.to_bytes() + self.binding
+        return self._encoded
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SigningCommitments:
@@ -185,9 +188,9 @@ class SigningPackage:
     commitments: tuple[SigningCommitments, ...]
     message: bytes
     _encoded: bytes = field(init=False, repr=False, compare=False)
-    # (verifying key encoding) -> (R, {id: R_j}); R is a pure function of the package and the
-    # key, so the party holding this object computes it once (e.g. a signing coordinator).
-    _memo: dict[bytes, tuple[Point, dict[int, Point]]] = field(
+    # (verifying key encoding) -> R; R is a pure function of the package and the key, so the
+    # party holding this object computes it once (e.g. a signing coordinator).
+    _memo: dict[bytes, Point] = field(
         init=False, repr=False, compare=False
     )
 
@@ -269,46 +272,53 @@ def binding_factor_input(verifying_key: Point, package: SigningPackage, identifi
     )
 
 
-def _commitment_shares(
+def _binding_nonce(c: SigningCommitments, rho: dict[int, int]) -> Point:
+    """ρ_j·E_j, validating the received E_j in the same libsodium call."""
+    try:
+        return mul_received(rho[c.identifier], c.binding)
+    except InvalidPoint:
+        raise InvalidCommitment([c.identifier], "invalid binding nonce commitment") from None
+
+
+def _commitment_share(c: SigningCommitments, rho: dict[int, int]) -> Point:
+    """R_j = D_j + ρ_j·E_j: one signer's part of the group commitment (for share checks)."""
+    return add(c.hiding, _binding_nonce(c, rho))
+
+
+def _group_commitment(
     package: SigningPackage,
     vk_enc: bytes,
     rho: dict[int, int],
     own: tuple[int, Point] | None = None,
-) -> tuple[Point, dict[int, Point]]:
-    """R_j = D_j + ρ_j·E_j for every signer and R = Σ R_j (compute_group_commitment).
+) -> Point:
+    """R = Σ_j (D_j + ρ_j·E_j) (compute_group_commitment), summed in one pass.
 
     ``own`` = (our identifier, our R_i computed as (d_i + ρ_i·e_i)·G from our secret nonces:
     the same point, one base multiplication instead of a validating one plus an addition).
+    The per-signer R_j are not kept: only share verification needs them, and it recomputes
+    the ones it checks (``_commitment_share``).
     """
-    memo_key = vk_enc
-    cached = package._memo.get(memo_key)
+    cached = package._memo.get(vk_enc)
     if cached is not None:
         return cached
-    parts: dict[int, Point] = {}
-    total: Point | None = None
+    terms: list[Point] = []
     for c in package.commitments:
         if own is not None and c.identifier == own[0]:
-            r_j = own[1]
+            terms.append(own[1])
         else:
-            try:
-                r_j = add(c.hiding, mul_received(rho[c.identifier], c.binding))
-            except InvalidPoint:
-                raise InvalidCommitment(
-                    [c.identifier], "invalid binding nonce commitment"
-                ) from None
-        parts[c.identifier] = r_j
-        total = r_j if total is None else add(total, r_j)
-    assert total is not None  # packages have >= 2 entries
+            terms.append(c.hiding)
+            terms.append(_binding_nonce(c, rho))
+    total = sum_points(terms)
     if total.is_identity:
         raise CryptoError("group commitment is the identity; restart with fresh nonces")
-    package._memo[memo_key] = (total, parts)
-    return total, parts
+    package._memo[vk_enc] = total
+    return total
 
 
 def group_commitment(verifying_key: Point, package: SigningPackage) -> Point:
     """compute_group_commitment as the RFC writes it (any party can run it)."""
     rho = binding_factors(verifying_key, package)
-    return _commitment_shares(package, verifying_key.to_bytes(), rho)[0]
+    return _group_commitment(package, verifying_key.to_bytes(), rho)
 
 
 def _challenge(r: Point, verifying_key: Point, message: bytes) -> int:
@@ -348,7 +358,7 @@ def sign(package: SigningPackage, nonces: SigningNonces, key_package: KeyPackage
     rho = binding_factors(vk, package)
     rho_i = rho[me]
     own_nonce = (d + e * rho_i) % L
-    r, _ = _commitment_shares(package, vk.to_bytes(), rho, own=(me, base_mul(own_nonce)))
+    r = _group_commitment(package, vk.to_bytes(), rho, own=(me, base_mul(own_nonce)))
     lam = lagrange_at_zero(package.identifiers, me)
     c = _challenge(r, vk, package.message)
     return SignatureShare(me, (own_nonce + lam * key_package.signing_share * c) % L)
@@ -367,18 +377,14 @@ def verify_signature_share(
     if y_i is None or package.commitment_of(i) is None:
         raise InvalidSignatureShare([i], "share from a participant outside the signing set")
     vk = public_key_package.verifying_key
-    r, parts = _commitment_shares(package, vk.to_bytes(), binding_factors(vk, package))
+    rho = binding_factors(vk, package)
+    r = _group_commitment(package, vk.to_bytes(), rho)
     c = _challenge(r, vk, package.message)
-    if not _share_ok(share, y_i, parts[i], c, lagrange_at_zero(package.identifiers, i)):
+    mine = package.commitment_of(i)
+    assert mine is not None  # checked above
+    r_i = _commitment_share(mine, rho)
+    if not _share_ok(share, y_i, r_i, c, lagrange_at_zero(package.identifiers, i)):
         raise InvalidSignatureShare([i], "signature share does not verify")
-
-
-def _sodium_verify(signature: bytes, message: bytes, public_key: bytes) -> bool:
-    try:
-        _nb.crypto_sign_open(signature + message, public_key)
-    except (_nexc.BadSignatureError, ValueError, TypeError):
-        return False
-    return True
 
 
 def aggregate(
@@ -413,21 +419,21 @@ def aggregate(
         raise InvalidParameters(f"signers {unknown} are not in the public key package")
     vk = public_key_package.verifying_key
     rho = binding_factors(vk, package)
-    r, parts = _commitment_shares(package, vk.to_bytes(), rho)
+    r = _group_commitment(package, vk.to_bytes(), rho)
     z = sum(by_id[i].share for i in ids) % L
     signature = r.to_bytes() + scalar_to_bytes(z)
-    if _sodium_verify(signature, package.message, vk.to_bytes()):
+    if sodium_verify(signature, package.message, vk.to_bytes()):
         return signature
     c = _challenge(r, vk, package.message)
     culprits = [
-        i
-        for i in ids
+        c_i.identifier
+        for c_i in package.commitments
         if not _share_ok(
-            by_id[i],
-            public_key_package.verifying_shares[i],
-            parts[i],
+            by_id[c_i.identifier],
+            public_key_package.verifying_shares[c_i.identifier],
+            _commitment_share(c_i, rho),
             c,
-            lagrange_at_zero(ids, i),
+            lagrange_at_zero(ids, c_i.identifier),
         )
     ]
     if not culprits:  # pragma: no cover - every share verified, so the sum must verify
