@@ -13,10 +13,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, TypeVar
-from zlib import crc32
 
 import trio
-from trio.lowlevel import checkpoint_if_cancelled
+from trio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from runtime.contract import Peer, Step
 from runtime.errors import (
@@ -29,18 +28,27 @@ from runtime.errors import (
     SessionClosed,
 )
 from runtime.extensions import Hook, HookScope, Registry
-from runtime.framing import DATA, INTERRUPTED
+from runtime.framing import DATA, INTERRUPTED, Item
 from runtime.inbox import Inbox
 from runtime.middleware import Event, Middleware, overrides
 from runtime.session_core import PeerChannel, SessionInfo, accept
 
 M = TypeVar("M")
 
+# Sends, and receives that find their frame already queued, check for cancellation but do
+# not yield to the scheduler, except one operation in every YIELD_EVERY; a receive that has to
+# wait always yields. A schedule point per message costs a whole scheduler round (a third of
+# an in-memory ping-pong); the bound still keeps a busy role from starving other tasks.
+YIELD_EVERY: Final = 16
+
+# Plans are keyed by (step, peer) identity; fresh Peer objects per call must not grow this.
+_MAX_PLANS: Final = 4096
+
+Post = Callable[[int, str, object], None]
+
 
 class _Slow(Exception):
     """Internal: leave the receive fast path."""
-
-_NO_HOOKS: Final[tuple[Hook, ...]] = ()
 
 
 class Link(ABC):
@@ -54,6 +62,13 @@ class Link(ABC):
     @abstractmethod
     async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
         """Number and deliver one frame; ``ev`` is set when wire middleware must see it."""
+
+    def nowait_sender(self) -> Post | None:
+        """A synchronous ``(kind, label, data)`` delivery, if this link has one.
+
+        Used instead of ``send`` for frames no wire middleware sees; it must number frames
+        like ``send`` and raise ``trio.ClosedResourceError`` once the link is closed."""
+        return None
 
     @abstractmethod
     async def close(self) -> None:
@@ -72,13 +87,35 @@ class Link(ABC):
         """A copy of ``wire`` with one bit flipped (fault injection)."""
 
 
+class _Plan:
+    """What one step towards one peer needs, worked out on first use.
+
+    Generated code passes module-constant steps and peers, so a plan is found by identity
+    and the per-message path skips peer lookup, hook selection and middleware checks."""
+
+    __slots__ = ("channel", "hooks", "inbox", "link", "peer", "plain", "post", "step", "timeout")
+
+    def __init__(
+        self, step: Step, peer: Peer, slot: tuple[PeerChannel, Inbox, Link],
+        hooks: tuple[Hook, ...], plain: bool, timeout: float,
+    ) -> None:
+        self.step = step
+        self.peer = peer
+        self.channel, self.inbox, self.link = slot
+        self.hooks = hooks
+        # No hook applies and no middleware is installed: no hook or event code runs.
+        self.plain = plain
+        # Set when a plain send can be delivered without awaiting the link.
+        self.post = self.link.nowait_sender() if plain else None
+        self.timeout = timeout
+
+
 class SessionEndpoint:
     """One member's live session."""
 
     __slots__ = (
         "_closed",
         "_error",
-        "_hook_plans",
         "_hooks",
         "_inboxes",
         "_links",
@@ -87,8 +124,9 @@ class SessionEndpoint:
         "_mw_wire",
         "_on_done",
         "_passthrough",
-        "_slot_cache",
+        "_plans",
         "_slots",
+        "_unyielded",
         "info",
         "me",
         "me_name",
@@ -116,11 +154,11 @@ class SessionEndpoint:
         self._slots: dict[Peer, tuple[PeerChannel, Inbox, Link]] = {
             p: (PeerChannel(p), inboxes[p], links[p]) for p in info.members if p != me
         }
-        # Generated code passes module-constant Peers, so an identity cache skips hashing.
-        self._slot_cache: dict[int, tuple[Peer, tuple[PeerChannel, Inbox, Link]]] = {}
+        # Only while the session is open: emptied when it closes or fails, so a plan found
+        # means the session may be used.
+        self._plans: dict[tuple[int, int], _Plan] = {}
         scope = HookScope(info.protocol.name, info.session_id, info.epoch, me)
         self._hooks = registry.bind(scope) if registry is not None else ()
-        self._hook_plans: dict[int, tuple[Step, tuple[Hook, ...]]] = {}
         mws = tuple(middleware)
         self._mw_before = tuple(m for m in mws if overrides(m, "before_send"))
         self._mw_wire = tuple(m for m in mws if overrides(m, "on_wire"))
@@ -129,6 +167,7 @@ class SessionEndpoint:
         self._on_done = on_done
         self._error: BaseException | None = None
         self._closed = False
+        self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
 
     # ------------------------------------------------------------------ Endpoint surface
 
@@ -147,23 +186,39 @@ class SessionEndpoint:
     async def send(
         self, to: Peer, label: str, payload: M, encode: Callable[[M], bytes], step: Step
     ) -> None:
-        await checkpoint_if_cancelled()
-        if self._error is not None or self._closed:
-            raise self._refusal()
-        cached = self._slot_cache.get(id(to))
-        slot = cached[1] if cached is not None and cached[0] is to else self._slot(to)
-        hooks = self._plan(step) if self._hooks else _NO_HOOKS
+        plan = self._plans.get((id(step), id(to)))
+        if plan is None or plan.step is not step or plan.peer is not to:
+            if self.done:
+                await checkpoint_if_cancelled()
+                raise self._refusal()
+            plan = self._plan(to, step)
+        n = self._unyielded
+        if n < YIELD_EVERY:
+            self._unyielded = n + 1
+            await checkpoint_if_cancelled()
+        else:
+            self._unyielded = 0
+            await checkpoint()
+            if self.done:  # failed or closed by another of our tasks meanwhile
+                raise self._refusal()
         try:
-            for h in hooks:
+            for h in plan.hooks:
                 h.before_send(step, to, label)
             data: object = payload if self._passthrough else encode(payload)
         except LocalViolation as e:
             raise self._violation(e) from None
         except Exception as e:  # an unencodable payload is our side's fault
             raise self._violation(LocalViolation(f"cannot encode {label} at {step.spec}: {e}")) from e
+        post = plan.post
+        if post is not None:
+            try:
+                post(DATA, label, data)
+            except trio.ClosedResourceError as e:
+                raise self._lost(plan, step, label, e) from None
+            return
         ev: Event | None = None
         if self._mw_before or self._mw_wire or self._mw_event:
-            ev = self._event(slot[0].name, "send", label, data, step)
+            ev = self._event(plan.channel.name, "send", label, data, step)
             try:
                 for m in self._mw_before:
                     m.before_send(ev)
@@ -172,15 +227,13 @@ class SessionEndpoint:
                 raise
             t0 = time.perf_counter()
         try:
-            await slot[2].send(DATA, label, data, ev if self._mw_wire else None)
+            await plan.link.send(DATA, label, data, ev if self._mw_wire else None)
         except InjectedCrash as e:
             self._crash(e)
             raise
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
-            raise self._violation(
-                PeerGone(slot[0].name, step.state, f"connection lost while sending {label}: {e!r}")
-            ) from None
-        for h in hooks:
+            raise self._lost(plan, step, label, e) from None
+        for h in plan.hooks:
             h.after_send(step, to, label)
         if ev is not None:
             ev.duration = time.perf_counter() - t0
@@ -190,53 +243,66 @@ class SessionEndpoint:
     async def recv(
         self, frm: Peer, decoders: Mapping[str, Callable[[bytes], object]], step: Step
     ) -> tuple[str, object]:
-        if self._error is not None or self._closed:
-            await checkpoint_if_cancelled()
-            raise self._refusal()
-        cached = self._slot_cache.get(id(frm))
-        slot = cached[1] if cached is not None and cached[0] is frm else self._slot(frm)
-        timeout = step.timeout if step.timeout is not None else self.info.timeout
-        t0 = time.perf_counter() if self._mw_event else 0.0
-        ch = slot[0]
-        item = await slot[1].get(timeout)
+        plan = self._plans.get((id(step), id(frm)))
+        if plan is None or plan.step is not step or plan.peer is not frm:
+            if self.done:
+                await checkpoint_if_cancelled()
+                raise self._refusal()
+            plan = self._plan(frm, step)
+        t0 = 0.0 if plan.plain else time.perf_counter()
+        inbox = plan.inbox
+        n = self._unyielded
+        if inbox.items and n < YIELD_EVERY:
+            self._unyielded = n + 1
+            await checkpoint_if_cancelled()  # cancelled: raises before anything is consumed
+            item = inbox.items.popleft()
+        else:
+            self._unyielded = 0
+            item = await inbox.get(plan.timeout)
         # Fast path for the common case; anything unusual goes through accept(), which
         # re-checks everything and raises the documented error.
         kind, seq, label, data, crc = item
+        ch = plan.channel
         decode = decoders.get(label)
         msg: object = data
         try:
             if kind != DATA or seq != ch.recv_seq or decode is None:
                 raise _Slow
             if not self._passthrough:
-                if type(data) is not bytes or (crc >= 0 and crc32(data) != crc):
+                # A checksum is only set on frames wire middleware handled; accept() checks it.
+                if type(data) is not bytes or crc >= 0:
                     raise _Slow
                 msg = decode(data)
             ch.recv_seq = seq + 1
         except Exception:
-            msg = None
-        else:
-            return self._received(frm, ch, label, msg, data, step, t0)
+            label, msg = self._accept(plan, item, decoders, step)
+        if plan.plain:
+            return label, msg
+        return self._received(plan, label, msg, data, step, t0)
+
+    def _accept(
+        self, plan: _Plan, item: Item, decoders: Mapping[str, Callable[[bytes], object]], step: Step
+    ) -> tuple[str, object]:
+        """The full checks of ``session_core.accept``; a failure fails the session."""
         try:
-            label, msg = accept(ch, item, decoders, step, self._passthrough, timeout)
+            return accept(plan.channel, item, decoders, step, self._passthrough, plan.timeout)
         except MinuetError as e:
             if item[0] == INTERRUPTED:
                 raise self._refusal() from None
             if self._mw_event:
-                ev = self._event(slot[0].name, "error", item[2], None, step)
+                ev = self._event(plan.channel.name, "error", item[2], None, step)
                 ev.error = str(e)
                 for m in self._mw_event:
                     m.on_event(ev)
             raise self._violation(e) from None
-        return self._received(frm, ch, label, msg, data, step, t0)
 
     def _received(
-        self, frm: Peer, ch: PeerChannel, label: str, msg: object, data: object, step: Step, t0: float
+        self, plan: _Plan, label: str, msg: object, data: object, step: Step, t0: float
     ) -> tuple[str, object]:
-        if self._hooks:
-            for h in self._plan(step):
-                h.after_recv(step, frm, label)
+        for h in plan.hooks:
+            h.after_recv(step, plan.peer, label)
         if self._mw_event:
-            ev = self._event(ch.name, "recv", label, data, step)
+            ev = self._event(plan.channel.name, "recv", label, data, step)
             ev.duration = time.perf_counter() - t0
             for m in self._mw_event:
                 m.on_event(ev)
@@ -251,6 +317,7 @@ class SessionEndpoint:
         if self._error is not None:
             raise self._refusal()
         self._closed = True
+        self._plans.clear()
         for link in self._links.values():
             await link.close()
         if self._on_done is not None:
@@ -280,6 +347,7 @@ class SessionEndpoint:
         """Mark the session failed with ``error`` (first one wins), abort links; return it."""
         if self._error is None and not self._closed:
             self._error = error
+            self._plans.clear()
             reason = f"{self.me_name}: {type(error).__name__}: {error}"
             for link in self._links.values():
                 link.abort_nowait(reason)
@@ -291,6 +359,7 @@ class SessionEndpoint:
     def _crash(self, error: BaseException) -> None:
         if self._error is None and not self._closed:
             self._error = error
+            self._plans.clear()
             for link in self._links.values():
                 link.crash()
             self._wake_receivers(str(error))
@@ -311,21 +380,22 @@ class SessionEndpoint:
 
     # ------------------------------------------------------------------ helpers
 
-    def _slot(self, peer: Peer) -> tuple[PeerChannel, Inbox, Link]:
+    def _plan(self, peer: Peer, step: Step) -> _Plan:
         slot = self._slots.get(peer)
         if slot is None:
             raise self._violation(NotAMember(str(peer), self.me_name, self._member_list()))
-        if len(self._slot_cache) < 4 * len(self._slots) + 16:  # fresh Peer objects: don't grow
-            self._slot_cache[id(peer)] = (peer, slot)
-        return slot
+        hooks = tuple(h for h in self._hooks if h.applies(step))
+        plain = not (hooks or self._mw_before or self._mw_wire or self._mw_event)
+        timeout = step.timeout if step.timeout is not None else self.info.timeout
+        plan = _Plan(step, peer, slot, hooks, plain, timeout)
+        if len(self._plans) < _MAX_PLANS:
+            self._plans[(id(step), id(peer))] = plan
+        return plan
 
-    def _plan(self, step: Step) -> tuple[Hook, ...]:
-        # Steps are module constants, so id() is stable; keep the step to detect reuse.
-        entry = self._hook_plans.get(id(step))
-        if entry is None or entry[0] is not step:
-            entry = (step, tuple(h for h in self._hooks if h.applies(step)))
-            self._hook_plans[id(step)] = entry
-        return entry[1]
+    def _lost(self, plan: _Plan, step: Step, label: str, e: Exception) -> BaseException:
+        return self._violation(
+            PeerGone(plan.channel.name, step.state, f"connection lost while sending {label}: {e!r}")
+        )
 
     def _event(self, peer: str, direction: str, label: str, data: object, step: Step) -> Event:
         info = self.info

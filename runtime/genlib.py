@@ -6,10 +6,9 @@ generated modules stay about the protocol. Generated code imports these under ``
 
 from __future__ import annotations
 
-from runtime.codec import Reader
 from runtime.contract import Endpoint, Peer
-from runtime.errors import LocalViolation
-from runtime.linear import LinearState
+from runtime.errors import DecodeError, LocalViolation
+from runtime.linear import PRIVATE, LinearState, forged
 
 
 def enc_ctl(payload: None) -> bytes:
@@ -18,7 +17,8 @@ def enc_ctl(payload: None) -> bytes:
 
 
 def dec_ctl(data: bytes) -> None:
-    Reader(data).finish()
+    if data:  # what Reader(data).finish() would say, without building a Reader per message
+        raise DecodeError(f"{len(data)} trailing bytes after message")
 
 
 # Counted loops: a state carries the iteration counters of its enclosing loops, innermost last.
@@ -71,5 +71,9 @@ class State(LinearState):
     __slots__ = ("_loops",)
 
     def __init__(self, ep: Endpoint, token: object, loops: tuple[int, ...] = ()) -> None:
-        super().__init__(ep, token)
+        # LinearState.__init__ inlined: one state is built per message.
+        if token is not PRIVATE:
+            raise forged(self)
+        self._ep = ep
+        self._used_at = None
         self._loops = loops

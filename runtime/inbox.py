@@ -32,16 +32,18 @@ _TIMEOUT_ITEM: Final[Item] = (TIMEOUT, -1, "", None, -1)
 class Inbox:
     """The ordered frames from one peer to us; one consumer at a time."""
 
-    __slots__ = ("_deadlines", "_items", "_waiter", "deadline")
+    __slots__ = ("_deadlines", "_waiter", "deadline", "items")
 
     def __init__(self, deadlines: Deadlines) -> None:
-        self._items: deque[Item] = deque()
+        # Frames not received yet. The endpoint pops one directly when it need not wait
+        # (its hot path); anything else goes through get().
+        self.items: deque[Item] = deque()
         self._waiter: Task | None = None
         self._deadlines = deadlines
         self.deadline = math.inf
 
     def put(self, item: Item) -> None:
-        self._items.append(item)
+        self.items.append(item)
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -63,7 +65,7 @@ class Inbox:
             reschedule(w, outcome.Value(_TIMEOUT_ITEM))
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def _abort(self, _: object) -> Abort:
         self._waiter = None
@@ -71,7 +73,7 @@ class Inbox:
         return Abort.SUCCEEDED
 
     async def get(self, timeout: float) -> Item:
-        items = self._items
+        items = self.items
         if items:
             await checkpoint()  # keep trio's rule: every receive is a checkpoint
             if items:

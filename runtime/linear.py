@@ -13,6 +13,13 @@ from runtime.errors import LinearityError
 PRIVATE: Final = object()
 
 
+def forged(state: object) -> TypeError:
+    return TypeError(
+        f"{type(state).__name__} has no public constructor: states come from a "
+        "role's entry point or from the previous state's method"
+    )
+
+
 class LinearState:
     """Base of every generated state class."""
 
@@ -20,10 +27,7 @@ class LinearState:
 
     def __init__(self, ep: Endpoint, token: object) -> None:
         if token is not PRIVATE:
-            raise TypeError(
-                f"{type(self).__name__} has no public constructor: states come from a "
-                "role's entry point or from the previous state's method"
-            )
+            raise forged(self)
         self._ep = ep
         # Where the state was used: (code, line, method); formatted only for the error,
         # because _take runs on every message and string formatting there is measurable.

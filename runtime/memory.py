@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from runtime.contract import Peer, ProtocolInfo
-from runtime.endpoint import Link, SessionEndpoint
+from runtime.endpoint import Link, Post, SessionEndpoint
 from runtime.errors import ConfigError
 from runtime.extensions import Journal, Registry, standard_registry
 from runtime.framing import ABORT, CLOSE, GONE, Item
@@ -42,17 +42,29 @@ class MemoryLink(Link):
         self._seq = 0
         self._open = True
 
-    async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
+    def nowait_sender(self) -> Post:
+        return self._post
+
+    def _post(self, kind: int, label: str, data: object) -> None:
         if not self._open:
             raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
         seq = self._seq
         self._seq = seq + 1
+        self._inbox.put((kind, seq, label, data, -1))
+
+    async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
+        if ev is None:
+            self._post(kind, label, data)
+            return
+        if not self._open:
+            raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
+        seq = self._seq
+        self._seq = seq + 1
+        # Only wire middleware can damage a frame in memory, so only frames it handles
+        # carry a checksum.
         crc = zlib.crc32(data) if self._checksum and isinstance(data, bytes) else -1
         item: Item = (kind, seq, label, data, crc)
-        if ev is None:
-            self._inbox.put(item)
-        else:
-            await chain_wire(self._wire, self, ev, self._deliver)(item)
+        await chain_wire(self._wire, self, ev, self._deliver)(item)
 
     async def _deliver(self, wire: object) -> None:
         if self._open:

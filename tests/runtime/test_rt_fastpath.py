@@ -1,0 +1,134 @@
+"""The endpoint's per-step fast paths keep every semantic of the general path.
+
+A (step, peer) plan is worked out on first use; plain plans (no hook applies, no
+middleware) skip hook and event code, and memory links then deliver without awaiting.
+These tests pin what must still happen on those paths: hooks and middleware that are
+configured run on every message, deadlines and cancellation still apply, a failed session
+refuses a step whose plan was cached, and a busy role still reaches a schedule point.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from rt_roles import ping_pong as pp
+
+from generated.examples import ping_pong as g
+from runtime.contract import Peer, Step
+from runtime.endpoint import YIELD_EVERY, SessionEndpoint
+from runtime.errors import PeerGone, SessionClosed
+from runtime.extensions import Hook, HookScope, standard_registry
+from runtime.memory import memory_session
+from runtime.middleware import Event, Middleware
+
+CLIENT, SERVER = Peer("Client"), Peer("Server")
+RECV_PING = Step("PingPong", "Server", "Server_S1", "Ping", "t.yaml:1:1")
+
+
+def raw(b: bytes) -> bytes:
+    return b
+
+
+class Counting(Hook):
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.received: list[str] = []
+
+    def after_send(self, step: Step, to: Peer, label: str) -> None:
+        self.sent.append(label)
+
+    def after_recv(self, step: Step, frm: Peer, label: str) -> None:
+        self.received.append(label)
+
+
+async def test_hooks_run_on_every_message_of_a_cached_plan() -> None:
+    hooks: dict[str, Counting] = {}
+
+    def factory(scope: HookScope) -> Hook:
+        return hooks.setdefault(str(scope.me), Counting())
+
+    registry = standard_registry(extra=[factory])
+    with trio.fail_after(10):
+        async with memory_session(pp.PROTOCOL, registry=registry) as net:
+            res = await net.run({"Client": lambda ep: pp.client(ep, 40), "Server": pp.server})
+    assert res["Server"].unwrap() == 40
+    assert hooks["Client"].sent.count("Ping") == 40 and hooks["Client"].received.count("Pong") == 40
+    assert hooks["Server"].received.count("Ping") == 40 and hooks["Server"].sent.count("Pong") == 40
+
+
+class Recorder(Middleware):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def on_event(self, ev: Event) -> None:
+        self.events.append((ev.role, ev.direction, ev.label))
+
+
+async def test_middleware_sees_every_message() -> None:
+    rec = Recorder()
+    with trio.fail_after(10):
+        async with memory_session(pp.PROTOCOL, middleware=[rec]) as net:
+            await net.run({"Client": lambda ep: pp.client(ep, 30), "Server": pp.server})
+    assert rec.events.count(("Client", "send", "Ping")) == 30
+    assert rec.events.count(("Server", "recv", "Ping")) == 30
+    assert rec.events.count(("Client", "recv", "Pong")) == 30
+
+
+async def test_deadline_fires_after_fast_receives() -> None:
+    waits_long = Step("PingPong", "Client", "Client_S0", "Pong", "t.yaml:1:1", timeout=60)
+
+    async def stalling_client(ep: SessionEndpoint) -> None:
+        s = g.start_client(ep)
+        for i in range(3 * YIELD_EVERY):
+            s1 = await s.select_continue()
+            _, s = await (await s1.send_ping(g.Ping(seq=i))).recv_pong()
+        # Neither continues nor exits the loop: waits for the server, which times out.
+        await ep.recv(SERVER, {"Pong": raw}, waits_long)
+
+    with trio.fail_after(10):
+        async with memory_session(pp.PROTOCOL, timeout=0.2) as net:
+            res = await net.run({"Client": stalling_client, "Server": pp.server})
+    err = res["Server"].error
+    assert isinstance(err, PeerGone) and "deadline" in err.reason
+    assert isinstance(res["Client"].error, PeerGone)  # learnt from the server's abort
+
+
+async def test_cancelled_receive_of_a_queued_frame_consumes_nothing() -> None:
+    async with memory_session(pp.PROTOCOL) as net:
+        c, s = net.endpoint(CLIENT), net.endpoint(SERVER)
+        await c.send(SERVER, "Ping", b"1", raw, pp.STEP_PING)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await s.recv(CLIENT, {"Ping": raw}, RECV_PING)
+        assert scope.cancelled_caught
+        assert await s.recv(CLIENT, {"Ping": raw}, RECV_PING) == ("Ping", b"1")
+
+
+async def test_failed_session_refuses_a_cached_step() -> None:
+    async with memory_session(pp.PROTOCOL) as net:
+        c = net.endpoint(CLIENT)
+        net.endpoint(SERVER)
+        await c.send(SERVER, "Ping", b"1", raw, pp.STEP_PING)  # the plan is cached now
+        c.abort("test")
+        with pytest.raises(SessionClosed):
+            await c.send(SERVER, "Ping", b"2", raw, pp.STEP_PING)
+        with pytest.raises(SessionClosed):
+            await c.recv(SERVER, {"Pong": raw}, pp.STEP_PING)
+
+
+async def test_busy_sender_reaches_a_schedule_point() -> None:
+    ran = trio.Event()
+
+    async def mark() -> None:
+        ran.set()
+
+    async with memory_session(pp.PROTOCOL) as net:
+        c = net.endpoint(CLIENT)
+        net.endpoint(SERVER)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(mark)  # runnable, waiting for the sender to yield
+            # Sends to an unbounded inbox never block. Two schedule points: trio may run
+            # the sender first in the batch after the first one.
+            for i in range(2 * (YIELD_EVERY + 1)):
+                await c.send(SERVER, "Ping", bytes([i]), raw, pp.STEP_PING)
+            assert ran.is_set()
