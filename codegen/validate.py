@@ -124,23 +124,20 @@ def _walk(stmts: Iterable[Stmt]) -> list[Stmt]:
     return out
 
 
-def refs(s: Stmt) -> Iterator[RoleRef]:
+def refs(s: Stmt) -> tuple[RoleRef, ...]:
     """The role references a statement itself names (not those of nested statements)."""
-    match s:
-        case Interaction():
-            yield s.sender
-            yield s.receiver
-        case Broadcast():
-            yield s.sender
-        case Choice():
-            yield s.at
-        case Loop():
-            if s.decides is not None:
-                yield s.decides
-        case Call():
-            yield from s.args
-        case _:
-            pass
+    # A tuple, not a generator: several checks ask this of every statement of the spec.
+    if isinstance(s, Interaction):
+        return (s.sender, s.receiver)
+    if isinstance(s, Broadcast):
+        return (s.sender,)
+    if isinstance(s, Choice):
+        return (s.at,)
+    if isinstance(s, Loop):
+        return () if s.decides is None else (s.decides,)
+    if isinstance(s, Call):
+        return s.args
+    return ()
 
 
 def _subs(p: Protocol) -> dict[str, SubProtocol]:
@@ -247,11 +244,17 @@ def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
     """Distinct spec names that the generator would map to one identifier (see codegen.names)."""
 
     def collide(
-        items: Iterable[tuple[str, Span]], what: str, mapping: Callable[[str], str]
+        items: Iterable[tuple[str, Span]],
+        what: str,
+        mapping: Callable[[str], str],
+        keys: dict[str, str] | None = None,
     ) -> Iterator[Diagnostic]:
         seen: dict[str, tuple[str, Span]] = {}
+        keys = {} if keys is None else keys  # mapping() by name, shared by calls that pass it
         for name, span in items:
-            key = mapping(name)
+            key = keys.get(name)
+            if key is None:
+                key = keys[name] = mapping(name)
             if key in seen and seen[key][0] != name:
                 first, first_span = seen[key]
                 yield Diagnostic(
@@ -265,10 +268,13 @@ def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
     yield from collide(((m.name, m.span) for m in p.messages), "messages", method_suffix)
     for sc in scopes(p):
         yield from collide(((r.name, r.span) for r in sc.roles), "roles", snake_case)
+    label_keys: dict[str, str] = {}  # the same labels recur in thousands of choices
     for sc in scopes(p):
         for s in walk(sc.body):
             if isinstance(s, Choice):
-                yield from collide(((b.label, b.span) for b in s.branches), "labels", method_suffix)
+                yield from collide(
+                    ((b.label, b.span) for b in s.branches), "labels", method_suffix, label_keys
+                )
 
 
 def _type_refs(t: TypeExpr) -> Iterator[RecordRef]:
@@ -343,7 +349,8 @@ def _used_roles(sc: Scope) -> set[str]:
     for s in walk(sc.body):
         if isinstance(s, Broadcast):
             return {r.name for r in sc.roles}
-        used.update(r.name for r in refs(s))
+        for r in refs(s):
+            used.add(r.name)
     return used
 
 
@@ -362,10 +369,11 @@ def check_unused_roles(p: Protocol) -> Iterable[Diagnostic]:
 
 def check_undefined_messages(p: Protocol) -> Iterable[Diagnostic]:
     names = [m.name for m in p.messages]
+    declared = set(names)
     records = {r.name for r in p.records}
     for sc in scopes(p):
         for s in walk(sc.body):
-            if isinstance(s, Interaction | Broadcast) and p.message(s.message) is None:
+            if isinstance(s, Interaction | Broadcast) and s.message not in declared:
                 hint = did_you_mean(s.message, names) or "declare it under messages"
                 if s.message in records:
                     hint = f"{s.message} is a record type; declare a message that carries it"
@@ -416,6 +424,8 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
             paired = _index_var_pair(s)
             for ref in refs(s):
                 idx = ref.index
+                if idx is None:
+                    continue
                 if isinstance(idx, IndexRange):
                     for b in (idx.lo, idx.hi):
                         if isinstance(b, str) and b not in params:
@@ -504,7 +514,7 @@ def check_family_indices(p: Protocol) -> Iterable[Diagnostic]:
         for s in walk(sc.body):
             for ref in refs(s):
                 decl = sc.role(ref.name)
-                if decl is not None:
+                if decl is not None and (ref.index is not None or decl.kind != "single"):
                     # Call arguments get their own, more specific error (M502).
                     yield from _check_index(ref, decl, allow_missing=isinstance(s, Call))
 
@@ -697,6 +707,7 @@ def _rec_walk(
     out: list[Diagnostic],
 ) -> frozenset[str]:
     """Walk a sequence; returns the recs guarded (an interaction seen since entry) after it."""
+    enclosing = _rec_names(frames)  # once per body: every interaction in it needs it
     after: Continue | None = None
     flagged = False
     for s in stmts:
@@ -712,12 +723,12 @@ def _rec_walk(
             flagged = True
         match s:
             case Interaction() | Broadcast():
-                guarded = _rec_names(frames)
+                guarded = enclosing
             case Continue():
                 _check_continue(s, frames, guarded, out)
                 after = s
             case Rec():
-                if s.name in _rec_names(frames):
+                if s.name in enclosing:
                     out.append(
                         Diagnostic(
                             "M306",
@@ -735,7 +746,7 @@ def _rec_walk(
             case Loop():
                 inner = _rec_walk(s.body, (*frames, ("loop", "")), guarded, subs, out)
                 if s.decides is not None:
-                    guarded = _rec_names(frames)  # the decider's control message is an interaction
+                    guarded = enclosing  # the decider's control message is an interaction
                 elif isinstance(s.count, int) and s.count > 0:
                     guarded = guarded | inner
             case Parallel():
@@ -749,7 +760,7 @@ def _rec_walk(
                 if sub is not None and any(
                     isinstance(x, Interaction | Broadcast) for x in walk(sub.body)
                 ):
-                    guarded = _rec_names(frames)
+                    guarded = enclosing
     return guarded
 
 
