@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from runtime.crypto import dkd, dkg, frost, repair, reshare
 from runtime.crypto.errors import (
     InvalidCommitment,
+    InvalidEncoding,
     InvalidParameters,
     InvalidProof,
     InvalidShare,
@@ -17,7 +18,7 @@ from runtime.crypto.errors import (
     InvalidSignatureShare,
     MissingShare,
 )
-from runtime.crypto.hazmat.group import L, base_mul
+from runtime.crypto.hazmat.group import L, base_mul, mul, sum_points
 from runtime.crypto.hazmat.poly import lagrange_at_zero
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import DeterministicRandom, RandomSource
@@ -108,6 +109,18 @@ def test_dkg_bad_proof_and_bad_share_identify_culprits() -> None:
 # --- DKD -------------------------------------------------------------------------------------
 
 
+def derive_tweak(
+    kps: dict[int, KeyPackage],
+    public: PublicKeyPackage,
+    holders: list[int],
+    context: bytes,
+    rng: RandomSource,
+) -> dkd.DerivationTweak:
+    """The holders evaluate, their shares cross the wire as bytes, and ``combine`` runs."""
+    wire = [dkd.evaluate(kps[i], context, rng).to_bytes() for i in holders]
+    return dkd.combine(public, context, [dkd.DerivationShare.from_bytes(b) for b in wire])
+
+
 @SETTINGS
 @given(setup(), st.binary(max_size=32), st.binary(max_size=32))
 def test_dkd_derived_keys_sign_and_are_context_separated(
@@ -116,34 +129,127 @@ def test_dkd_derived_keys_sign_and_are_context_separated(
     t, n, signers, seed = s
     rng = DeterministicRandom(seed)
     kps, public = trusted_dealer_keygen(t, n, rng)[:2]
-    derived_a = {i: dkd.derive_key_package(kp, ctx_a) for i, kp in kps.items()}
-    public_a = dkd.derive_public_key_package(public, ctx_a)
-    assert public_a.verifying_key == dkd.derive_verifying_key(public.verifying_key, ctx_a)
+    tweak_a = derive_tweak(kps, public, signers, ctx_a, rng)
+    derived_a = {i: dkd.derive_key_package(kp, tweak_a) for i, kp in kps.items()}
+    public_a = dkd.derive_public_key_package(public, tweak_a)
     assert all(derived_a[i].verifying_key == public_a.verifying_key for i in kps)
+    assert all(
+        base_mul(derived_a[i].signing_share) == public_a.verifying_shares[i] for i in kps
+    )
     assert public_a.verifying_key != public.verifying_key
     sig = sign_with(derived_a, public_a, signers, b"derived", rng)
     frost.verify(public_a.verifying_key, b"derived", sig)
     with pytest.raises(InvalidSignature):
         frost.verify(public.verifying_key, b"derived", sig)
     if ctx_a != ctx_b:
-        public_b = dkd.derive_public_key_package(public, ctx_b)
+        public_b = dkd.derive_public_key_package(public, derive_tweak(kps, public, signers, ctx_b, rng))
         assert public_b.verifying_key != public_a.verifying_key
         with pytest.raises(InvalidSignature):
             frost.verify(public_b.verifying_key, b"derived", sig)
 
 
-def test_dkd_fewer_than_t_cannot_and_shares_do_not_cross_contexts() -> None:
+def test_dkd_any_t_holders_derive_the_same_key() -> None:
+    rng = DeterministicRandom("dkd-sets")
+    kps, public, _ = trusted_dealer_keygen(3, 5, rng)
+    tweaks = {
+        tuple(h): derive_tweak(kps, public, h, b"wallet/7", rng)
+        for h in ([1, 2, 3], [2, 4, 5], [1, 3, 5], [1, 2, 3, 4, 5])
+    }
+    assert len({tw.tweak for tw in tweaks.values()}) == 1
+    # Deterministic: the same context derives the same key in a later session.
+    assert derive_tweak(kps, public, [3, 4, 5], b"wallet/7", rng) == tweaks[(1, 2, 3)]
+    assert derive_tweak(kps, public, [1, 2, 3], b"wallet/8", rng).tweak != tweaks[(1, 2, 3)].tweak
+
+
+def test_dkd_fewer_than_t_cannot() -> None:
     rng = DeterministicRandom("dkd")
     kps, public, _ = trusted_dealer_keygen(3, 5, rng)
-    da = {i: dkd.derive_key_package(kp, b"a") for i, kp in kps.items()}
-    pa = dkd.derive_public_key_package(public, b"a")
-    db = {i: dkd.derive_key_package(kp, b"b") for i, kp in kps.items()}
-    guess = sum(lagrange_at_zero((1, 2), i) * da[i].signing_share for i in (1, 2)) % L
-    assert base_mul(guess) != pa.verifying_key
+    shares = [dkd.evaluate(kps[i], b"a", rng) for i in (1, 2)]
+    with pytest.raises(InvalidParameters, match="2 derivation shares, need at least 3"):
+        dkd.combine(public, b"a", shares)
+    with pytest.raises(InvalidParameters, match="two derivation shares from 1"):
+        dkd.combine(public, b"a", [*shares, shares[0]])
+    # What two holders can compute from their evaluations is not σ = s·H: interpolating as if
+    # t were 2 misses the true PRF value that three evaluations give.
+    third = dkd.evaluate(kps[3], b"a", rng)
+    sigma = sum_points(
+        [mul(lagrange_at_zero((1, 2, 3), sh.identifier), sh.evaluation) for sh in [*shares, third]]
+    )
+    two = sum_points([mul(lagrange_at_zero((1, 2), sh.identifier), sh.evaluation) for sh in shares])
+    assert sigma == mul(public_secret(kps), dkd.context_point(public.verifying_key, b"a"))
+    assert two != sigma
+
+
+def public_secret(kps: dict[int, KeyPackage]) -> int:
+    """The dealer's group secret, interpolated from every share (test oracle only)."""
+    ids = sorted(kps)
+    return sum(lagrange_at_zero(ids, i) * kps[i].signing_share for i in ids) % L
+
+
+def test_dkd_shares_do_not_cross_contexts() -> None:
+    rng = DeterministicRandom("dkd-cross")
+    kps, public, _ = trusted_dealer_keygen(3, 5, rng)
+    ta = derive_tweak(kps, public, [1, 2, 3], b"a", rng)
+    tb = derive_tweak(kps, public, [1, 2, 3], b"b", rng)
+    da = {i: dkd.derive_key_package(kp, ta) for i, kp in kps.items()}
+    pa = dkd.derive_public_key_package(public, ta)
+    db = {i: dkd.derive_key_package(kp, tb) for i, kp in kps.items()}
     mixed = {1: da[1], 2: da[2], 3: db[3]}
     with pytest.raises(InvalidSignatureShare) as e:
         sign_with(mixed, pa, [1, 2, 3], b"m", rng)
     assert e.value.culprits == (3,)
+    # An evaluation for one context is no evaluation for another.
+    wrong = dkd.evaluate(kps[3], b"b", rng)
+    with pytest.raises(InvalidProof) as e2:
+        dkd.combine(public, b"a", [dkd.evaluate(kps[i], b"a", rng) for i in (1, 2)] + [wrong])
+    assert e2.value.culprits == (3,)
+
+
+def test_dkd_bad_evaluations_name_their_senders() -> None:
+    rng = DeterministicRandom("dkd-bad")
+    kps, public, _ = trusted_dealer_keygen(2, 4, rng)
+    good = {i: dkd.evaluate(kps[i], b"ctx", rng) for i in (1, 2, 3, 4)}
+    # 2 claims another point as σ_2; 3 keeps σ_3 but forges the response; 4 proves with a
+    # valid proof for the wrong share (someone else's key package).
+    forged_eval = dkd.DerivationShare(
+        2, good[2].evaluation + good[1].evaluation, good[2].challenge, good[2].response
+    )
+    forged_resp = dkd.DerivationShare(3, good[3].evaluation, good[3].challenge, good[3].response + 1)
+    stolen = dkd.evaluate(kps[1], b"ctx", rng)
+    impostor = dkd.DerivationShare(4, stolen.evaluation, stolen.challenge, stolen.response)
+    with pytest.raises(InvalidProof) as e:
+        dkd.combine(public, b"ctx", [good[1], forged_eval, forged_resp, impostor])
+    assert e.value.culprits == (2, 3, 4)
+    with pytest.raises(InvalidProof) as e1:
+        dkd.verify_derivation_share(forged_resp, public, b"ctx")
+    assert e1.value.culprits == (3,)
+    dkd.verify_derivation_share(good[3], public, b"ctx")
+    # Encodings: σ_i off the subgroup, unreduced scalars, wrong length.
+    raw = good[1].to_bytes()
+    with pytest.raises(InvalidProof):
+        dkd.DerivationShare.from_bytes(raw[:32] + bytes(32) + raw[64:])
+    with pytest.raises(InvalidEncoding):
+        dkd.DerivationShare.from_bytes(raw[:96] + L.to_bytes(32, "little"))
+    with pytest.raises(InvalidEncoding):
+        dkd.DerivationShare.from_bytes(raw[:-1])
+    assert dkd.DerivationShare.from_bytes(raw) == good[1]
+
+
+def test_dkd_tweak_is_bound_to_its_group_and_hidden() -> None:
+    rng = DeterministicRandom("dkd-group")
+    kps, public, _ = trusted_dealer_keygen(2, 3, rng)
+    other_kps, other_public, _ = trusted_dealer_keygen(2, 3, rng)
+    tweak = derive_tweak(kps, public, [1, 2], b"c", rng)
+    with pytest.raises(InvalidParameters, match="another group key"):
+        dkd.derive_key_package(other_kps[1], tweak)
+    with pytest.raises(InvalidParameters, match="another group key"):
+        dkd.derive_public_key_package(other_public, tweak)
+    assert str(tweak.tweak) not in repr(tweak)
+    # Shares from another group do not verify against this one.
+    foreign = [dkd.evaluate(other_kps[i], b"c", rng) for i in (1, 2)]
+    with pytest.raises(InvalidProof) as e:
+        dkd.combine(public, b"c", foreign)
+    assert e.value.culprits == (1, 2)
 
 
 # --- resharing and refresh ----------------------------------------------------------------------

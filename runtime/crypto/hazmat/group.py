@@ -19,7 +19,7 @@ import nacl.bindings  # noqa: F401  (imported first: it runs sodium_init())
 from nacl._sodium import ffi as _ffi
 from nacl._sodium import lib as _lib
 
-from ..errors import CryptoError, InvalidPoint, InvalidScalar
+from ..errors import CryptoError, InvalidParameters, InvalidPoint, InvalidScalar
 from ..rand import RandomSource
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Point",
     "add",
     "base_mul",
+    "hash_to_group",
     "is_valid_point_encoding",
     "mul",
     "mul_received",
@@ -224,6 +225,21 @@ def point_from_bytes(data: bytes) -> Point:
     if not is_valid_point_encoding(data):
         raise InvalidPoint("not a canonical non-identity point of the prime-order subgroup")
     return Point._trusted(bytes(data))
+
+
+def hash_to_group(uniform: bytes) -> Point:
+    """A point of the prime-order subgroup from 32 uniform bytes (libsodium's
+    crypto_core_ed25519_from_uniform: Elligator 2, then the cofactor cleared), with nobody
+    knowing its discrete logarithm. A non-uniform encoding in RFC 9380's terms: callers pass
+    the first 32 bytes of a domain-separated hash."""
+    if len(uniform) != 32:
+        raise InvalidParameters("hash_to_group takes 32 uniform bytes")
+    out = _ffi.new(_OUT)
+    if _lib.crypto_core_ed25519_from_uniform(out, bytes(uniform)) != 0:  # pragma: no cover
+        _internal("hash_to_group")
+    # Validated once more: an identity or small-order result (probability ~2**-252) must not
+    # become a Point.
+    return point_from_bytes(bytes(out))
 
 
 def base_mul(s: int) -> Point:
