@@ -174,6 +174,8 @@ class FreeNames:
     def seq(self, body: Sequence[LStmt]) -> frozenset[str]:
         out: frozenset[str] = frozenset()
         for s in body:
+            if isinstance(s, LSend | LRecv):  # most steps: nothing free, not worth a memo entry
+                continue
             f = self.stmt(s)
             if f:
                 out = out | f
@@ -244,11 +246,12 @@ def merge_branches(
     nothing and is left out (the role simply keeps waiting; coinductive full merge)."""
     if not seqs:
         return ()
+    if idle_rec is None:
+        return _merge(list(seqs), list(labels), shapes, span, "", 0)
     pairs = list(zip(seqs, labels, strict=True))
-    if idle_rec is not None:
-        busy = [(s, lab) for s, lab in pairs if not (len(s) == 1 and isinstance(s[0], LContinue) and s[0].name == idle_rec)]
-        if busy:
-            pairs = busy
+    busy = [(s, lab) for s, lab in pairs if not (len(s) == 1 and isinstance(s[0], LContinue) and s[0].name == idle_rec)]
+    if busy:
+        pairs = busy
     return _merge([s for s, _ in pairs], [lab for _, lab in pairs], shapes, span, "", 0)
 
 
@@ -256,9 +259,33 @@ def _quote(labels: Sequence[str]) -> str:
     return ", ".join(f"'{lab}'" for lab in labels)
 
 
+def _told_at_once(seqs: list[LSeq], labels: list[str], span: Span) -> LSeq | None:
+    """The common case of a full merge, decided without comparing anything: every branch
+    starts with a receive for all members, from one sender, each with its own message.
+    Returns what ``_merge`` would build for it, or None when the case does not apply."""
+    frm: LPeer | None = None
+    messages: list[str] = []
+    for s in seqs:
+        head = s[0] if s else None
+        if not isinstance(head, LRecv) or head.only is not None or head.message in messages:
+            return None
+        if frm is None:
+            frm = head.frm
+        elif head.frm is not frm and head.frm != frm:
+            return None
+        messages.append(head.message)
+    if frm is None or len(seqs) == 1:
+        return seqs[0] if seqs else None
+    branches = tuple(LOfferBranch(m, (lab,), s) for m, lab, s in zip(messages, labels, seqs, strict=True))
+    return (LOffer(frm, branches, span, None),)
+
+
 def _merge(seqs: list[LSeq], labels: list[str], shapes: Shapes, span: Span, ctx: str, depth: int) -> LSeq:
     if depth > _MAX_DEPTH:
         raise MergeError(f"{ctx}its branches nest too deeply to compare")
+    told = _told_at_once(seqs, labels, span)
+    if told is not None:
+        return told
     k = 0
     heads = {s[0].message for s in seqs if s and isinstance(s[0], LRecv)}
     if len(heads) < len(seqs):

@@ -358,6 +358,7 @@ class _Projector:
         for r in protocol.roles:
             self.decls.setdefault(r.name, r)
         self.order = tuple(self.decls)
+        self._rank = {name: i for i, name in enumerate(self.order)}
         # A role named without an index, as a peer: PeerOne, or the whole family.
         self._plain: dict[str, LPeer] = {n: _whole(d) for n, d in self.decls.items()}
         self.all_roles = frozenset(self.order)
@@ -410,6 +411,12 @@ class _Projector:
                 roles |= r
                 free |= f
         return frozenset(roles), frozenset(free)
+
+    def in_order(self, roles: frozenset[str]) -> list[str]:
+        """The declared roles among ``roles``, in declaration order. A compound statement
+        usually involves a few of many roles: sorting those beats scanning every role."""
+        rank = self._rank
+        return sorted((r for r in roles if r in rank), key=rank.__getitem__)
 
     def eff(self, s: Stmt, env: Env) -> frozenset[str]:
         """Roles that must see ``s``: those acting in it and those of the recs it continues."""
@@ -500,9 +507,7 @@ class _Projector:
         eff = self.eff(s, env)
         bouts = [self.seq(b.body, env) for b in s.branches]
         labels = [b.label for b in s.branches]
-        for r in self.order:
-            if r not in eff:
-                continue
+        for r in self.in_order(eff):
             projs = [tuple(bo.get(r, ())) for bo in bouts]
             if r != s.at.name:
                 idle = head_of if head_of is not None and not out.get(r) else None
@@ -551,9 +556,7 @@ class _Projector:
         eff = self.eff(s, env)
         inner = {**env, s.name: eff}
         bout = self.seq(s.body, inner, s.name)
-        for r in self.order:
-            if r not in eff:
-                continue
+        for r in self.in_order(eff):
             body = tuple(bout.get(r, ()))
             if not body or (len(body) == 1 and isinstance(body[0], LContinue) and body[0].name == s.name):
                 continue  # nothing to do here, or an idle loop: the role is not involved
@@ -568,9 +571,9 @@ class _Projector:
         d = s.decides
         if d is None:
             count = s.count if s.count is not None else 0
-            for r in self.order:
+            for r in self.in_order(eff):
                 body = tuple(bout.get(r, ()))
-                if r in eff and body:
+                if body:
                     out.setdefault(r, []).append(LLoop(count, body, s.span))
             return
         acting = self.parts_seq((s.body,))[0]
@@ -587,9 +590,7 @@ class _Projector:
             return
         inform: list[LPeer] = [_whole(self.decls[q]) for q in self.order if q in acting and q != d.name]
         me = _peer(d, dd)
-        for r in self.order:
-            if r not in eff:
-                continue
+        for r in self.in_order(eff):
             body = tuple(bout.get(r, ()))
             if r != d.name:
                 out.setdefault(r, []).append(LDecideLoop(me, (), body, s.span))
@@ -611,9 +612,7 @@ class _Projector:
     def parallel(self, s: Parallel, env: Env, out: Out) -> None:
         eff = self.eff(s, env)
         bouts = [self.seq(b, env) for b in s.branches]
-        for r in self.order:
-            if r not in eff:
-                continue
+        for r in self.in_order(eff):
             branches = [tuple(bo[r]) for bo in bouts if bo.get(r)]
             if len(branches) == 1:
                 out.setdefault(r, []).extend(branches[0])
