@@ -2,23 +2,27 @@
 
 Framing, handshake and sealing are sans-IO (``runtime.framing``, ``runtime.securelink``);
 this module only moves bytes. Member i dials every member j < i (with retries, exponential
-backoff and jitter) and accepts links from members j > i. One reader task per link opens
-frames and files them into that peer's inbox, so a receive from one peer never waits
+backoff and jitter) and accepts links from members j > i. Handshakes run on trio streams;
+an established link's socket is then driven directly (``Connection``), so a frame costs one
+system call and no scheduler round when the socket is ready. One reader task per link
+opens frames and files them into that peer's inbox, so a receive from one peer never waits
 behind another.
 """
 
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
 
 import trio
+from trio.lowlevel import checkpoint, notify_closing, wait_readable, wait_writable
 
 from runtime.config import NetConfig
 from runtime.contract import Peer, ProtocolInfo
-from runtime.endpoint import Link, SessionEndpoint
+from runtime.endpoint import YIELD_EVERY, Link, SessionEndpoint
 from runtime.errors import ConfigError, FrameError, LinkError, PeerGone
 from runtime.extensions import Journal, Registry, standard_registry
 from runtime.framing import (
@@ -65,41 +69,121 @@ async def read_frame(stream: trio.abc.ReceiveStream, buf: FrameBuffer) -> bytes 
         buf.feed(bytes(chunk))
 
 
+class Connection:
+    """An established link's socket, taken out of its trio ``SocketStream`` after the handshake.
+
+    trio's stream operations end with a schedule point even when the socket was ready, a
+    whole scheduler round per frame; here a ready socket is written or read at once, and
+    trio's low-level waits are used only when it is not. A reader that finds data ready
+    YIELD_EVERY times in a row yields anyway, so a flooding peer cannot starve other tasks.
+    """
+
+    __slots__ = ("_ready_reads", "sock")
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        # detach() hands the descriptor over; the stream object is inert afterwards.
+        self.sock = socket.socket(fileno=stream.socket.detach())
+        self.sock.setblocking(False)
+        self._ready_reads = 0
+
+    def send_now(self, data: bytes | memoryview) -> int:
+        """Write what the kernel takes without waiting; bytes written."""
+        try:
+            return self.sock.send(data)
+        except BlockingIOError:
+            return 0
+
+    async def send_rest(self, data: bytes, sent: int) -> None:
+        """Finish writing ``data`` after ``sent`` bytes went out (the send buffer was full)."""
+        view = memoryview(data)
+        while sent < len(data):
+            await wait_writable(self.sock)
+            sent += self.send_now(view[sent:])
+
+    async def send_all(self, data: bytes) -> None:
+        sent = self.send_now(data)
+        if sent < len(data):
+            await self.send_rest(data, sent)
+
+    async def receive_some(self, max_bytes: int = 65536) -> bytes:
+        """The next bytes from the peer (b"" at EOF)."""
+        while True:
+            try:
+                data = self.sock.recv(max_bytes)
+            except BlockingIOError:
+                self._ready_reads = 0
+                await wait_readable(self.sock)
+                continue
+            self._ready_reads += 1
+            if self._ready_reads >= YIELD_EVERY:
+                self._ready_reads = 0
+                await checkpoint()
+            return data
+
+    def close(self) -> None:
+        """Close now; a task waiting on the socket gets ``trio.ClosedResourceError``."""
+        if self.sock.fileno() >= 0:
+            notify_closing(self.sock)
+            self.sock.close()
+
+
+async def _read_frame(conn: Connection, buf: FrameBuffer) -> bytes | None:
+    """``read_frame`` on a ``Connection``."""
+    while True:
+        frame = buf.next_frame()
+        if frame is not None:
+            return frame
+        chunk = await conn.receive_some()
+        if not chunk:
+            if buf.pending:
+                raise FrameError("connection closed in the middle of a frame")
+            return None
+        buf.feed(chunk)
+
+
 class TcpLink(Link):
-    __slots__ = ("_lock", "_nursery", "_open", "_sealer", "_stream", "_wire")
+    __slots__ = ("_conn", "_lock", "_nursery", "_open", "_sealer", "_wire")
 
     def __init__(
-        self, peer_name: str, stream: trio.SocketStream, sealer: FrameSealer,
-        nursery: trio.Nursery, wire: tuple[Middleware, ...],
+        self, peer_name: str, conn: Connection, sealer: FrameSealer, nursery: trio.Nursery,
+        wire: tuple[Middleware, ...],
     ) -> None:
         super().__init__(peer_name)
-        self._stream = stream
-        self._sealer = sealer
+        self._conn = conn
         self._nursery = nursery
+        self._sealer = sealer
         self._wire = wire
-        self._lock = trio.Lock()  # parallel branches may send to one peer concurrently
+        # Held while a frame is only partly written (or wire middleware handles it): seq
+        # order must equal wire order when parallel branches send to one peer.
+        self._lock = trio.Lock()
         self._open = True
 
     async def _frame(self, kind: int, label: str, data: bytes, ev: Event | None) -> None:
         body = encode_body(kind, label, data)
-        # seq order must equal wire order. Uncontended (the usual case) the lock is taken
-        # without Lock.acquire()'s extra scheduler round trip; send_all checkpoints anyway.
-        try:
-            self._lock.acquire_nowait()
-        except trio.WouldBlock:
-            await self._lock.acquire()
-        try:
+        lock = self._lock
+        if ev is None and not lock.locked():
+            # The usual case: sealed and written without an await in between, so no other
+            # frame can come between; the lock is taken only if the kernel's buffer is full.
+            wire = length_prefix(self._sealer.seal(body))
+            sent = self._conn.send_now(wire)
+            if sent == len(wire):
+                return
+            lock.acquire_nowait()
+            try:
+                await self._conn.send_rest(wire, sent)
+            finally:
+                lock.release()
+            return
+        async with lock:
             wire = length_prefix(self._sealer.seal(body))
             if ev is None:
-                await self._stream.send_all(wire)
+                await self._conn.send_all(wire)
             else:
                 await chain_wire(self._wire, self, ev, self._write)(wire)
-        finally:
-            self._lock.release()
 
     async def _write(self, wire: object) -> None:
         assert isinstance(wire, bytes)
-        await self._stream.send_all(wire)
+        await self._conn.send_all(wire)
 
     async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
         if not self._open:
@@ -131,7 +215,7 @@ class TcpLink(Link):
     def crash(self) -> None:
         if self._open:
             self._open = False
-            self._nursery.start_soon(self._stream.aclose)
+            self._conn.close()
 
     def damage(self, wire: object, position: int) -> object:
         assert isinstance(wire, bytes)
@@ -139,19 +223,19 @@ class TcpLink(Link):
         i = head + position % (len(wire) - head)
         return wire[:i] + bytes([wire[i] ^ 0x01]) + wire[i + 1 :]
 
-    async def aclose(self) -> None:
+    def drop(self) -> None:
         self._open = False
-        await trio.aclose_forcefully(self._stream)
+        self._conn.close()
 
 
 async def _reader(
-    peer: str, stream: trio.SocketStream, buf: FrameBuffer, opener: FrameOpener, inbox: Inbox,
+    peer: str, conn: Connection, buf: FrameBuffer, opener: FrameOpener, inbox: Inbox,
     done: trio.Event,
 ) -> None:
     """File every frame from ``peer`` into its inbox; report EOF and bad frames there."""
     try:
         while True:
-            frame = await read_frame(stream, buf)
+            frame = await _read_frame(conn, buf)
             if frame is None:
                 inbox.put((GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
                 return
@@ -353,11 +437,12 @@ async def tcp_session(
         inboxes: dict[Peer, Inbox] = {}
         finished: list[trio.Event] = []
         for peer, (stream, buf, keys) in mesh.links.items():
-            links[peer] = TcpLink(str(peer), stream, keys.sealer, nursery, wire)
+            conn = Connection(stream)
+            links[peer] = TcpLink(str(peer), conn, keys.sealer, nursery, wire)
             inboxes[peer] = Inbox(deadlines)
             done = trio.Event()
             finished.append(done)
-            nursery.start_soon(_reader, str(peer), stream, buf, keys.opener, inboxes[peer], done)
+            nursery.start_soon(_reader, str(peer), conn, buf, keys.opener, inboxes[peer], done)
         ep = SessionEndpoint(
             info, me, dict(links), inboxes, registry=registry, middleware=middleware,
         )
@@ -370,7 +455,7 @@ async def tcp_session(
                 for ev in finished:
                     await ev.wait()
             for link in links.values():
-                await link.aclose()
+                link.drop()
             nursery.cancel_scope.cancel()
 
 
