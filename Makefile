@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(PY) -m examples.two_buyer_demo
 	$(PY) -m examples.frost_signing
 	$(PY) -m examples.lottery_election
+	$(PY) -m examples.dkg_ceremony
 
 bench: $(STAMP)
 	$(PY) -m bench.compiler

@@ -12,7 +12,7 @@ result as a plain Ed25519 signature.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import assert_never
 
 import trio
@@ -116,6 +116,16 @@ async def sign_in_memory(
     """Deal a t-of-n key, then sign ``message`` with the first t holders as the signing set."""
     rng = rng or default_random()
     keys, public, _ = trusted_dealer_keygen(t, n, rng)
+    return await sign_with_keys(keys, public, message, rng, tamper)
+
+
+async def sign_with_keys(
+    keys: Mapping[int, KeyPackage], public: PublicKeyPackage, message: bytes,
+    rng: RandomSource | None = None, tamper: dict[int, ShareFilter] | None = None,
+) -> dict[str, bytes | list[int]]:
+    """Sign ``message`` with the holders of identifiers 1..t (from a dealer or the DKG)."""
+    rng = rng or default_random()
+    t = public.min_signers
     tamper = tamper or {}
     async with memory_session(
         fs.PROTOCOL, families={"Signer": t}, capabilities={"Coordinator": {"frost_coordinate"}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from examples import two_buyer_demo
+from examples import dkg_ceremony, two_buyer_demo
 
 
 async def test_two_buyer_demo_reaches_end(capsys: pytest.CaptureFixture[str]) -> None:
@@ -12,3 +12,10 @@ async def test_two_buyer_demo_reaches_end(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "Buyer2->>Seller: Address" in out
     assert "all three roles reached End" in out
+
+
+async def test_dkg_demo_signs_with_the_new_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await dkg_ceremony.main() == 0
+    out = capsys.readouterr().out
+    assert "3-of-5 DKG: group key " in out
+    assert "FROST signature by identifiers 1..3 under it: " in out
