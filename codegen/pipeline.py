@@ -65,6 +65,9 @@ def _compile_text(text: str, filename: str) -> Compiled:
     if root is None:
         return Compiled(None, {}, sort_diagnostics(diags), text)
     protocol, parse_diags = parse(root, filename)
+    # The node tree is not needed past parsing: freeing it now lets the later stages reuse
+    # its memory instead of growing the heap further (the AST keeps no node).
+    del root
     diags.extend(parse_diags)
     if protocol is None:
         return Compiled(None, {}, sort_diagnostics(diags), text)
