@@ -83,3 +83,44 @@ def test_non_printable_and_deep_nesting() -> None:
 
 def test_complex_key_is_an_error() -> None:
     assert codes("? [a, b]\n: 1\n") == ["M104"]
+
+
+def test_plain_scalar_sub_spans_follow_the_source_columns() -> None:
+    root, _ = load("k:   A -> B\n", "f.yaml")
+    assert isinstance(root, Mapping)
+    (_, value), = root.items
+    assert isinstance(value, Scalar) and value.contiguous
+    assert tuple(value.sub_span(5, 6)) == ("f.yaml", 1, 11, 1, 12)  # 'B'
+    assert value.sub_span(2, 2)[2:] == (8, 1, 9)  # an empty sub-span still covers one column
+    assert value.sub_span(0, 99).end_col == 12  # clipped at the end of the scalar
+    assert value.sub_span(99, 100) == value.span  # outside the text: the whole scalar
+
+
+def test_multi_line_scalars_fall_back_to_the_whole_span() -> None:
+    root, _ = load("k: one\n  two\n", "f.yaml")
+    assert isinstance(root, Mapping)
+    (_, value), = root.items
+    assert isinstance(value, Scalar) and value.text == "one two"
+    assert value.sub_span(4, 7) == value.span
+
+
+def test_collection_spans() -> None:
+    root, _ = load("a:\n  - x\n  - {b: 1}\n", "f.yaml")
+    assert isinstance(root, Mapping)
+    assert (root.span.line, root.span.col) == (1, 1)
+    seq = root.get("a")
+    assert isinstance(seq, Sequence) and (seq.span.line, seq.span.col) == (2, 3)
+    inner = seq.items[1]
+    assert isinstance(inner, Mapping) and tuple(inner.span)[1:] == (3, 5, 3, 11)
+
+
+def test_every_duplicate_is_reported_against_the_first() -> None:
+    text = "".join(f"k{i}: {i}\n" for i in range(50)) + "k7: x\nk7: y\nk49: z\n"
+    root, diags = load(text, "f.yaml")
+    assert [(d.code, d.span.line, d.hint.split(";")[0]) for d in diags] == [
+        ("M102", 51, "first given on line 8"),
+        ("M102", 52, "first given on line 8"),
+        ("M102", 53, "first given on line 50"),
+    ]
+    assert isinstance(root, Mapping) and len(root.items) == 50
+    assert root.get("k7") is not None and root.get("k7") == root.items[7][1]
