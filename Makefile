@@ -31,6 +31,7 @@ demo: $(STAMP)
 	$(PY) -m examples.frost_signing
 	$(PY) -m examples.lottery_election
 	$(PY) -m examples.dkg_ceremony
+	$(PY) -m examples.key_derivation
 
 bench: $(STAMP)
 	$(PY) -m bench.compiler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from examples import dkg_ceremony, two_buyer_demo
+from examples import dkg_ceremony, key_derivation, two_buyer_demo
 
 
 async def test_two_buyer_demo_reaches_end(capsys: pytest.CaptureFixture[str]) -> None:
@@ -19,3 +19,10 @@ async def test_dkg_demo_signs_with_the_new_key(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "3-of-5 DKG: group key " in out
     assert "FROST signature by identifiers 1..3 under it: " in out
+
+
+async def test_key_derivation_demo_derives_one_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await key_derivation.main() == 0
+    out = capsys.readouterr().out
+    assert "(the same from holders {1,2,3} and {3,4,5})" in out
+    assert "FROST signature under the derived key: " in out
