@@ -39,9 +39,17 @@ class Writer:
         buf.append(n)
 
     def sint(self, value: int) -> None:
+        z = value << 1 if value >= 0 else ((-value) << 1) - 1  # zigzag
+        if z < 0x4000:  # one or two bytes, the common case: no loop, no size check
+            if z < 0x80:
+                self._buf.append(z)
+            else:
+                self._buf.append((z & 0x7F) | 0x80)
+                self._buf.append(z >> 7)
+            return
         if value.bit_length() > MAX_INT_BITS:
             raise ValueError(f"int field exceeds {MAX_INT_BITS} bits")
-        self.uvarint(value << 1 if value >= 0 else ((-value) << 1) - 1)
+        self.uvarint(z)
 
     def boolean(self, value: bool) -> None:
         self._buf.append(1 if value else 0)
@@ -97,18 +105,24 @@ class Reader:
         return out
 
     def uvarint(self) -> int:
+        data = self._data
+        pos = self._pos
+        size = len(data)
+        if pos < size and data[pos] < 0x80:  # one byte, the common case
+            self._pos = pos + 1
+            return data[pos]
         result = 0
         shift = 0
-        data = self._data
         while True:
-            if self._pos >= len(data):
-                raise DecodeError(f"truncated varint at offset {self._pos}")
-            b = data[self._pos]
-            self._pos += 1
+            if pos >= size:
+                raise DecodeError(f"truncated varint at offset {pos}")
+            b = data[pos]
+            pos += 1
             result |= (b & 0x7F) << shift
             if not b & 0x80:
                 if b == 0 and shift:
                     raise DecodeError("non-canonical varint (redundant zero byte)")
+                self._pos = pos
                 return result
             shift += 7
             if shift > MAX_INT_BITS + 7:

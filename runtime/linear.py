@@ -20,6 +20,14 @@ def forged(state: object) -> TypeError:
     )
 
 
+def line_at(code: CodeType, offset: int) -> int | None:
+    """The source line of the instruction at byte ``offset`` of ``code`` (``frame.f_lasti``)."""
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line
+    return None
+
+
 class LinearState:
     """Base of every generated state class."""
 
@@ -29,21 +37,22 @@ class LinearState:
         if token is not PRIVATE:
             raise forged(self)
         self._ep = ep
-        # Where the state was used: (code, line, method); formatted only for the error,
-        # because _take runs on every message and string formatting there is measurable.
+        # Where the state was used: (code, instruction offset, method), turned into a line
+        # only for the error: _take runs on every message, and f_lineno costs a walk of
+        # the caller's line table (microseconds in a long role function).
         self._used_at: tuple[CodeType, int, str] | None = None
 
     def _take(self, method: str) -> Endpoint:
         """Consume this state for ``method``; a second use raises ``LinearityError``."""
         used = self._used_at
         if used is not None:
-            first = f"{used[0].co_filename}:{used[1]} in {used[2]}()"
+            first = f"{used[0].co_filename}:{line_at(used[0], used[1])} in {used[2]}()"
             error = LinearityError(type(self).__name__, method, first)
             self._ep.local_violation(error)
             raise error
         # Frame 2 is the user's code: 0 is _take, 1 the generated method.
         frame = sys._getframe(2)
-        self._used_at = (frame.f_code, frame.f_lineno, method)
+        self._used_at = (frame.f_code, frame.f_lasti, method)
         return self._ep
 
     @property

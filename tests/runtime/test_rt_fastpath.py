@@ -9,6 +9,8 @@ refuses a step whose plan was cached, and a busy role still reaches a schedule p
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import trio
 from rt_roles import ping_pong as pp
@@ -16,7 +18,7 @@ from rt_roles import ping_pong as pp
 from generated.examples import ping_pong as g
 from runtime.contract import Peer, Step
 from runtime.endpoint import YIELD_EVERY, SessionEndpoint
-from runtime.errors import PeerGone, SessionClosed
+from runtime.errors import LinearityError, PeerGone, SessionClosed
 from runtime.extensions import Hook, HookScope, standard_registry
 from runtime.memory import memory_session
 from runtime.middleware import Event, Middleware
@@ -132,3 +134,15 @@ async def test_busy_sender_reaches_a_schedule_point() -> None:
             for i in range(2 * (YIELD_EVERY + 1)):
                 await c.send(SERVER, "Ping", bytes([i]), raw, pp.STEP_PING)
             assert ran.is_set()
+
+
+async def test_linearity_error_names_the_exact_first_use_line() -> None:
+    async with memory_session(pp.PROTOCOL) as net:
+        s = g.start_client(net.endpoint(CLIENT))
+        net.endpoint(SERVER)
+        first_line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        await s.select_continue()
+        with pytest.raises(LinearityError) as info:
+            await s.select_exit()
+    assert info.value.first_use == f"{__file__}:{first_line} in select_continue()"
+    assert info.value.method == "select_exit"
