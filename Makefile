@@ -32,6 +32,7 @@ demo: $(STAMP)
 	$(PY) -m examples.lottery_election
 	$(PY) -m examples.dkg_ceremony
 	$(PY) -m examples.key_derivation
+	$(PY) -m examples.elected_signing
 
 bench: $(STAMP)
 	$(PY) -m bench.compiler

@@ -2,7 +2,7 @@
 (protocols/threshold/frost_sign.yaml) carrying real RFC 9591 rounds from runtime.crypto.
 
 The Signer family is the signing set: member ``i`` holds the key package with identifier
-``i + 1``. The coordinator aggregates; a share that does not verify makes it select
+``signers[i]`` (by default ``i + 1``). The coordinator aggregates; a share that does not verify makes it select
 ``abort`` and name the culprits, which every signer learns (identifiable abort).
 
 ``python -m examples.frost_signing`` signs one message 2-of-3 in memory and verifies the
@@ -12,7 +12,7 @@ result as a plain Ed25519 signature.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import assert_never
 
 import trio
@@ -23,26 +23,31 @@ from runtime.crypto import frost
 from runtime.crypto.errors import InvalidSignatureShare
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import RandomSource, default_random
-from runtime.memory import RoleFn, memory_session
+from runtime.memory import RoleFn, RoleResult, memory_session
+from runtime.middleware import Middleware
 
 # A signer program may corrupt its share (to exercise identifiable abort in tests).
 ShareFilter = Callable[[bytes], bytes]
 
 
-def _identifier(member: int) -> int:
-    return member + 1
+def _first_identifiers(count: int) -> list[int]:
+    return list(range(1, count + 1))
 
 
 async def coordinator(
-    ep: Endpoint, public: PublicKeyPackage, message: bytes, epoch: int = 0
+    ep: Endpoint, public: PublicKeyPackage, message: bytes, epoch: int = 0,
+    signers: Sequence[int] | None = None,
 ) -> bytes | list[int]:
-    """Run one signing session; returns the signature, or the culprits of an abort."""
+    """Run one signing session; returns the signature, or the culprits of an abort.
+
+    ``signers[i]`` is the identifier of member ``i`` of the Signer family."""
+    ids = list(signers) if signers is not None else _first_identifiers(ep.family_size("Signer"))
     s1 = await fs.start_coordinator(ep).send_sign_request(
         fs.SignRequest(epoch=epoch, message=message, key_id="group")
     )
     commitments, s2 = await s1.recv_commitment()
     entries = [
-        fs.CommitmentEntry(identifier=_identifier(i), hiding=c.hiding, binding=c.binding)
+        fs.CommitmentEntry(identifier=ids[i], hiding=c.hiding, binding=c.binding)
         for i, c in sorted(commitments.items())
     ]
     s3 = await s2.send_signing_package(fs.SigningPackage(message=message, commitments=entries))
@@ -51,7 +56,7 @@ async def coordinator(
     try:
         signature = frost.aggregate(
             package,
-            [frost.SignatureShare.from_bytes(_identifier(i).to_bytes(32, "little") + sh.share)
+            [frost.SignatureShare.from_bytes(ids[i].to_bytes(32, "little") + sh.share)
              for i, sh in sorted(shares.items())],
             public,
         )
@@ -122,21 +127,34 @@ async def sign_in_memory(
 async def sign_with_keys(
     keys: Mapping[int, KeyPackage], public: PublicKeyPackage, message: bytes,
     rng: RandomSource | None = None, tamper: dict[int, ShareFilter] | None = None,
+    signers: Sequence[int] | None = None,
 ) -> dict[str, bytes | list[int]]:
-    """Sign ``message`` with the holders of identifiers 1..t (from a dealer or the DKG)."""
+    """Sign ``message`` with the holders of ``signers`` (default identifiers 1..t), from a
+    dealer or the DKG; raises the first error a role raised."""
+    results = await run_signing(keys, public, message, rng, tamper, signers)
+    return {name: r.unwrap() for name, r in results.items()}
+
+
+async def run_signing(
+    keys: Mapping[int, KeyPackage], public: PublicKeyPackage, message: bytes,
+    rng: RandomSource | None = None, tamper: dict[int, ShareFilter] | None = None,
+    signers: Sequence[int] | None = None, epoch: int = 0,
+    middleware: Sequence[Middleware] = (),
+) -> dict[str, RoleResult]:
+    """One signing session in memory; what every role returned or raised."""
     rng = rng or default_random()
-    t = public.min_signers
+    ids = list(signers) if signers is not None else _first_identifiers(public.min_signers)
     tamper = tamper or {}
     async with memory_session(
-        fs.PROTOCOL, families={"Signer": t}, capabilities={"Coordinator": {"frost_coordinate"}}
+        fs.PROTOCOL, families={"Signer": len(ids)}, epoch=epoch, middleware=middleware,
+        capabilities={"Coordinator": {"frost_coordinate"}},
     ) as net:
         roles: dict[str, RoleFn] = {
-            "Coordinator": lambda ep: coordinator(ep, public, message)
+            "Coordinator": lambda ep: coordinator(ep, public, message, epoch, ids)
         }
-        for i in range(t):
-            roles[f"Signer[{i}]"] = _signer_program(keys[_identifier(i)], rng, tamper.get(i))
-        results = await net.run(roles)
-    return {name: r.unwrap() for name, r in results.items()}
+        for i, ident in enumerate(ids):
+            roles[f"Signer[{i}]"] = _signer_program(keys[ident], rng, tamper.get(i))
+        return await net.run(roles)
 
 
 async def main() -> int:

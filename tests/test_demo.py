@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from examples import dkg_ceremony, key_derivation, two_buyer_demo
+from examples import dkg_ceremony, elected_signing, key_derivation, two_buyer_demo
 
 
 async def test_two_buyer_demo_reaches_end(capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,3 +26,12 @@ async def test_key_derivation_demo_derives_one_key(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "(the same from holders {1,2,3} and {3,4,5})" in out
     assert "FROST signature under the derived key: " in out
+
+
+async def test_elected_signing_demo_survives_its_coordinator(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert await elected_signing.main() == 0
+    out = capsys.readouterr().out
+    assert "epoch 0: " in out and "failed" in out.splitlines()[0]
+    assert out.splitlines()[1].startswith("epoch 1: ") and out.splitlines()[1].endswith("signed")
