@@ -583,7 +583,22 @@ def _yaml_text(node: Node) -> str:
     return dumped.strip()
 
 
-def _choice(ctx: _Ctx, key: Scalar, value: Node) -> Choice | None:
+# The common spellings of 'choice at R', 'rec X' and 'continue X', in one regex match each;
+# anything else goes through the cursor, which locates the errors.
+_SIMPLE_CHOICE: Final = re.compile(r"choice[ \t]+at[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\Z")
+_SIMPLE_REC: Final = re.compile(r"rec[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\Z")
+_SIMPLE_CONTINUE: Final = re.compile(r"continue[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\Z")
+
+
+def _keyword_name(sc: Scalar, rx: re.Pattern[str]) -> tuple[str, int, int] | None:
+    """The name after a keyword, with its offsets, when ``sc`` is spelled simply."""
+    m = rx.match(sc.text)
+    return None if m is None else (m[1], m.start(1), m.end(1))
+
+
+def _chooser(ctx: _Ctx, key: Scalar) -> RoleRef:
+    if (simple := _keyword_name(key, _SIMPLE_CHOICE)) is not None:
+        return RoleRef(simple[0], key.sub_span(simple[1], simple[2]))
     cur = _Cur(key.text)
     cur.eat("choice")
     if not cur.ws() or not cur.eat("at"):
@@ -593,6 +608,11 @@ def _choice(ctx: _Ctx, key: Scalar, value: Node) -> Choice | None:
     at = _role_ref(cur, key, ctx.params)
     if not cur.at_end():
         raise cur.fail(f"unexpected {cur.found()} after the chooser")
+    return at
+
+
+def _choice(ctx: _Ctx, key: Scalar, value: Node) -> Choice | None:
+    at = _chooser(ctx, key)
     m = _map(ctx, value, "a mapping of branches label: [statements]")
     if m is None:
         return None
@@ -631,7 +651,9 @@ def _guard(ctx: _Ctx, node: Node) -> Guard | None:
     return Guard(node.text, result, _whole(node))
 
 
-def _rec(ctx: _Ctx, key: Scalar, value: Node) -> Rec | None:
+def _rec_name(key: Scalar) -> tuple[str, int, int]:
+    if (simple := _keyword_name(key, _SIMPLE_REC)) is not None:
+        return simple
     cur = _Cur(key.text)
     cur.eat("rec")
     if not cur.ws():
@@ -641,6 +663,11 @@ def _rec(ctx: _Ctx, key: Scalar, value: Node) -> Rec | None:
         raise cur.fail(f"expected a name after 'rec', found {cur.found()}")
     if not cur.at_end():
         raise cur.fail(f"unexpected {cur.found()} after the rec name")
+    return name
+
+
+def _rec(ctx: _Ctx, key: Scalar, value: Node) -> Rec | None:
+    name = _rec_name(key)
     problem = identifier_problem(name[0])
     if problem is not None:
         raise _Fail(name[1], name[2], f"bad rec name: {problem}")
@@ -691,6 +718,8 @@ def _parallel(ctx: _Ctx, key: Scalar, value: Node) -> Parallel | None:
 
 
 def _continue(ctx: _Ctx, sc: Scalar) -> Continue | None:
+    if (simple := _keyword_name(sc, _SIMPLE_CONTINUE)) is not None:
+        return Continue(simple[0], sc.sub_span(simple[1], simple[2]))
     cur = _Cur(sc.text)
     cur.eat("continue")
     try:

@@ -66,10 +66,10 @@ class Scope:
     is_sub: bool
 
     def role(self, name: str) -> RoleDecl | None:
-        return self._by_name.get(name)
+        return self.by_name.get(name)
 
     @functools.cached_property
-    def _by_name(self) -> dict[str, RoleDecl]:
+    def by_name(self) -> dict[str, RoleDecl]:
         # First declaration wins, as the linear search did; duplicates are reported elsewhere.
         out: dict[str, RoleDecl] = {}
         for r in self.roles:
@@ -332,9 +332,10 @@ def check_recursive_records(p: Protocol) -> Iterable[Diagnostic]:
 def check_undefined_roles(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
         names = [r.name for r in sc.roles]
+        declared = sc.by_name
         for s in walk(sc.body):
             for ref in refs(s):
-                if sc.role(ref.name) is None:
+                if ref.name not in declared:
                     where = f" of sub-protocol {sc.name}" if sc.is_sub else ""
                     yield Diagnostic(
                         "M200",
@@ -511,9 +512,10 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
 
 def check_family_indices(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
+        declared = sc.by_name
         for s in walk(sc.body):
             for ref in refs(s):
-                decl = sc.role(ref.name)
+                decl = declared.get(ref.name)
                 if decl is not None and (ref.index is not None or decl.kind != "single"):
                     # Call arguments get their own, more specific error (M502).
                     yield from _check_index(ref, decl, allow_missing=isinstance(s, Call))
