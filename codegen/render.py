@@ -686,6 +686,8 @@ class ModuleRenderer:
             uses_guard="_GuardFailed(" in code,
             uses_mapping="_Mapping[" in code,
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
+            # Messages without fields encode to b"" without a Writer.
+            uses_writer=bool(self.codecs.lines) or any(m.write or not m.is_message for m in messages),
             spec=self.spec_path,
             generator=GENERATOR,
             protocol=self.protocol,

@@ -84,128 +84,76 @@ class Unsold:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Bid(w: _Writer, v: Bid) -> None:
-    w.sint(v.amount)
-
-
-def _r_Bid(r: _Reader) -> Bid:
-    return Bid(amount=r.sint())
-
-
-def _enc_Bid(msg: Bid) -> bytes:
+def _enc_Bid(v: Bid) -> bytes:
     w = _Writer()
-    _w_Bid(w, msg)
+    w.sint(v.amount)
     return w.getvalue()
 
 
 def _dec_Bid(data: bytes) -> Bid:
     r = _Reader(data)
-    msg = _r_Bid(r)
+    msg = Bid(amount=r.sint())
     r.finish()
     return msg
 
 
-def _w_Sold(w: _Writer, v: Sold) -> None:
-    w.sint(v.price)
-
-
-def _r_Sold(r: _Reader) -> Sold:
-    return Sold(price=r.sint())
-
-
-def _enc_Sold(msg: Sold) -> bytes:
+def _enc_Sold(v: Sold) -> bytes:
     w = _Writer()
-    _w_Sold(w, msg)
+    w.sint(v.price)
     return w.getvalue()
 
 
 def _dec_Sold(data: bytes) -> Sold:
     r = _Reader(data)
-    msg = _r_Sold(r)
+    msg = Sold(price=r.sint())
     r.finish()
     return msg
 
 
-def _w_Counter(w: _Writer, v: Counter) -> None:
-    w.sint(v.price)
-
-
-def _r_Counter(r: _Reader) -> Counter:
-    return Counter(price=r.sint())
-
-
-def _enc_Counter(msg: Counter) -> bytes:
+def _enc_Counter(v: Counter) -> bytes:
     w = _Writer()
-    _w_Counter(w, msg)
+    w.sint(v.price)
     return w.getvalue()
 
 
 def _dec_Counter(data: bytes) -> Counter:
     r = _Reader(data)
-    msg = _r_Counter(r)
+    msg = Counter(price=r.sint())
     r.finish()
     return msg
 
 
-def _w_Accept(w: _Writer, v: Accept) -> None:
-    del w, v  # no fields
-
-
-def _r_Accept(r: _Reader) -> Accept:
-    return Accept()
-
-
-def _enc_Accept(msg: Accept) -> bytes:
-    w = _Writer()
-    _w_Accept(w, msg)
-    return w.getvalue()
+def _enc_Accept(v: Accept) -> bytes:
+    return b""  # no fields
 
 
 def _dec_Accept(data: bytes) -> Accept:
     r = _Reader(data)
-    msg = _r_Accept(r)
+    msg = Accept()
     r.finish()
     return msg
 
 
-def _w_Decline(w: _Writer, v: Decline) -> None:
-    del w, v  # no fields
-
-
-def _r_Decline(r: _Reader) -> Decline:
-    return Decline()
-
-
-def _enc_Decline(msg: Decline) -> bytes:
-    w = _Writer()
-    _w_Decline(w, msg)
-    return w.getvalue()
+def _enc_Decline(v: Decline) -> bytes:
+    return b""  # no fields
 
 
 def _dec_Decline(data: bytes) -> Decline:
     r = _Reader(data)
-    msg = _r_Decline(r)
+    msg = Decline()
     r.finish()
     return msg
 
 
-def _w_Unsold(w: _Writer, v: Unsold) -> None:
-    w.text(v.reason)
-
-
-def _r_Unsold(r: _Reader) -> Unsold:
-    return Unsold(reason=r.text())
-
-
-def _enc_Unsold(msg: Unsold) -> bytes:
+def _enc_Unsold(v: Unsold) -> bytes:
     w = _Writer()
-    _w_Unsold(w, msg)
+    w.text(v.reason)
     return w.getvalue()
 
 
 def _dec_Unsold(data: bytes) -> Unsold:
     r = _Reader(data)
-    msg = _r_Unsold(r)
+    msg = Unsold(reason=r.text())
     r.finish()
     return msg
 

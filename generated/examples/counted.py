@@ -63,65 +63,41 @@ class Summary:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Propose(w: _Writer, v: Propose) -> None:
-    w.sint(v.value)
-
-
-def _r_Propose(r: _Reader) -> Propose:
-    return Propose(value=r.sint())
-
-
-def _enc_Propose(msg: Propose) -> bytes:
+def _enc_Propose(v: Propose) -> bytes:
     w = _Writer()
-    _w_Propose(w, msg)
+    w.sint(v.value)
     return w.getvalue()
 
 
 def _dec_Propose(data: bytes) -> Propose:
     r = _Reader(data)
-    msg = _r_Propose(r)
+    msg = Propose(value=r.sint())
     r.finish()
     return msg
 
 
-def _w_Vote(w: _Writer, v: Vote) -> None:
-    w.boolean(v.yes)
-
-
-def _r_Vote(r: _Reader) -> Vote:
-    return Vote(yes=r.boolean())
-
-
-def _enc_Vote(msg: Vote) -> bytes:
+def _enc_Vote(v: Vote) -> bytes:
     w = _Writer()
-    _w_Vote(w, msg)
+    w.boolean(v.yes)
     return w.getvalue()
 
 
 def _dec_Vote(data: bytes) -> Vote:
     r = _Reader(data)
-    msg = _r_Vote(r)
+    msg = Vote(yes=r.boolean())
     r.finish()
     return msg
 
 
-def _w_Summary(w: _Writer, v: Summary) -> None:
-    _wt1(w, v.accepted)
-
-
-def _r_Summary(r: _Reader) -> Summary:
-    return Summary(accepted=_rt1(r))
-
-
-def _enc_Summary(msg: Summary) -> bytes:
+def _enc_Summary(v: Summary) -> bytes:
     w = _Writer()
-    _w_Summary(w, msg)
+    _wt1(w, v.accepted)
     return w.getvalue()
 
 
 def _dec_Summary(data: bytes) -> Summary:
     r = _Reader(data)
-    msg = _r_Summary(r)
+    msg = Summary(accepted=_rt1(r))
     r.finish()
     return msg
 

@@ -72,86 +72,54 @@ class Result:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Job(w: _Writer, v: Job) -> None:
-    w.blob(v.data)
-
-
-def _r_Job(r: _Reader) -> Job:
-    return Job(data=r.blob())
-
-
-def _enc_Job(msg: Job) -> bytes:
+def _enc_Job(v: Job) -> bytes:
     w = _Writer()
-    _w_Job(w, msg)
+    w.blob(v.data)
     return w.getvalue()
 
 
 def _dec_Job(data: bytes) -> Job:
     r = _Reader(data)
-    msg = _r_Job(r)
+    msg = Job(data=r.blob())
     r.finish()
     return msg
 
 
-def _w_Part(w: _Writer, v: Part) -> None:
-    w.sint(v.value)
-
-
-def _r_Part(r: _Reader) -> Part:
-    return Part(value=r.sint())
-
-
-def _enc_Part(msg: Part) -> bytes:
+def _enc_Part(v: Part) -> bytes:
     w = _Writer()
-    _w_Part(w, msg)
+    w.sint(v.value)
     return w.getvalue()
 
 
 def _dec_Part(data: bytes) -> Part:
     r = _Reader(data)
-    msg = _r_Part(r)
+    msg = Part(value=r.sint())
     r.finish()
     return msg
 
 
-def _w_Gossip(w: _Writer, v: Gossip) -> None:
-    w.sint(v.seen)
-
-
-def _r_Gossip(r: _Reader) -> Gossip:
-    return Gossip(seen=r.sint())
-
-
-def _enc_Gossip(msg: Gossip) -> bytes:
+def _enc_Gossip(v: Gossip) -> bytes:
     w = _Writer()
-    _w_Gossip(w, msg)
+    w.sint(v.seen)
     return w.getvalue()
 
 
 def _dec_Gossip(data: bytes) -> Gossip:
     r = _Reader(data)
-    msg = _r_Gossip(r)
+    msg = Gossip(seen=r.sint())
     r.finish()
     return msg
 
 
-def _w_Result(w: _Writer, v: Result) -> None:
-    w.sint(v.total)
-
-
-def _r_Result(r: _Reader) -> Result:
-    return Result(total=r.sint())
-
-
-def _enc_Result(msg: Result) -> bytes:
+def _enc_Result(v: Result) -> bytes:
     w = _Writer()
-    _w_Result(w, msg)
+    w.sint(v.total)
     return w.getvalue()
 
 
 def _dec_Result(data: bytes) -> Result:
     r = _Reader(data)
-    msg = _r_Result(r)
+    msg = Result(total=r.sint())
     r.finish()
     return msg
 

@@ -72,86 +72,54 @@ class Logged:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Hello(w: _Writer, v: Hello) -> None:
-    w.text(v.name)
-
-
-def _r_Hello(r: _Reader) -> Hello:
-    return Hello(name=r.text())
-
-
-def _enc_Hello(msg: Hello) -> bytes:
+def _enc_Hello(v: Hello) -> bytes:
     w = _Writer()
-    _w_Hello(w, msg)
+    w.text(v.name)
     return w.getvalue()
 
 
 def _dec_Hello(data: bytes) -> Hello:
     r = _Reader(data)
-    msg = _r_Hello(r)
+    msg = Hello(name=r.text())
     r.finish()
     return msg
 
 
-def _w_Challenge(w: _Writer, v: Challenge) -> None:
-    _wt1(w, v.nonce)
-
-
-def _r_Challenge(r: _Reader) -> Challenge:
-    return Challenge(nonce=_rt1(r))
-
-
-def _enc_Challenge(msg: Challenge) -> bytes:
+def _enc_Challenge(v: Challenge) -> bytes:
     w = _Writer()
-    _w_Challenge(w, msg)
+    _wt1(w, v.nonce)
     return w.getvalue()
 
 
 def _dec_Challenge(data: bytes) -> Challenge:
     r = _Reader(data)
-    msg = _r_Challenge(r)
+    msg = Challenge(nonce=_rt1(r))
     r.finish()
     return msg
 
 
-def _w_Response(w: _Writer, v: Response) -> None:
-    _wt2(w, v.mac)
-
-
-def _r_Response(r: _Reader) -> Response:
-    return Response(mac=_rt2(r))
-
-
-def _enc_Response(msg: Response) -> bytes:
+def _enc_Response(v: Response) -> bytes:
     w = _Writer()
-    _w_Response(w, msg)
+    _wt2(w, v.mac)
     return w.getvalue()
 
 
 def _dec_Response(data: bytes) -> Response:
     r = _Reader(data)
-    msg = _r_Response(r)
+    msg = Response(mac=_rt2(r))
     r.finish()
     return msg
 
 
-def _w_Logged(w: _Writer, v: Logged) -> None:
-    w.text(v.user)
-
-
-def _r_Logged(r: _Reader) -> Logged:
-    return Logged(user=r.text())
-
-
-def _enc_Logged(msg: Logged) -> bytes:
+def _enc_Logged(v: Logged) -> bytes:
     w = _Writer()
-    _w_Logged(w, msg)
+    w.text(v.user)
     return w.getvalue()
 
 
 def _dec_Logged(data: bytes) -> Logged:
     r = _Reader(data)
-    msg = _r_Logged(r)
+    msg = Logged(user=r.text())
     r.finish()
     return msg
 

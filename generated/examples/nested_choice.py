@@ -81,109 +81,69 @@ class Refuse:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Order(w: _Writer, v: Order) -> None:
+def _enc_Order(v: Order) -> bytes:
+    w = _Writer()
     w.text(v.item)
     w.sint(v.qty)
-
-
-def _r_Order(r: _Reader) -> Order:
-    return Order(item=r.text(), qty=r.sint())
-
-
-def _enc_Order(msg: Order) -> bytes:
-    w = _Writer()
-    _w_Order(w, msg)
     return w.getvalue()
 
 
 def _dec_Order(data: bytes) -> Order:
     r = _Reader(data)
-    msg = _r_Order(r)
+    msg = Order(item=r.text(), qty=r.sint())
     r.finish()
     return msg
 
 
-def _w_Card(w: _Writer, v: Card) -> None:
-    w.text(v.number)
-
-
-def _r_Card(r: _Reader) -> Card:
-    return Card(number=r.text())
-
-
-def _enc_Card(msg: Card) -> bytes:
+def _enc_Card(v: Card) -> bytes:
     w = _Writer()
-    _w_Card(w, msg)
+    w.text(v.number)
     return w.getvalue()
 
 
 def _dec_Card(data: bytes) -> Card:
     r = _Reader(data)
-    msg = _r_Card(r)
+    msg = Card(number=r.text())
     r.finish()
     return msg
 
 
-def _w_Cash(w: _Writer, v: Cash) -> None:
-    w.double(v.amount)
-
-
-def _r_Cash(r: _Reader) -> Cash:
-    return Cash(amount=r.double())
-
-
-def _enc_Cash(msg: Cash) -> bytes:
+def _enc_Cash(v: Cash) -> bytes:
     w = _Writer()
-    _w_Cash(w, msg)
+    w.double(v.amount)
     return w.getvalue()
 
 
 def _dec_Cash(data: bytes) -> Cash:
     r = _Reader(data)
-    msg = _r_Cash(r)
+    msg = Cash(amount=r.double())
     r.finish()
     return msg
 
 
-def _w_Receipt(w: _Writer, v: Receipt) -> None:
+def _enc_Receipt(v: Receipt) -> bytes:
+    w = _Writer()
     w.double(v.total)
     _wt1(w, v.note)
-
-
-def _r_Receipt(r: _Reader) -> Receipt:
-    return Receipt(total=r.double(), note=_rt1(r))
-
-
-def _enc_Receipt(msg: Receipt) -> bytes:
-    w = _Writer()
-    _w_Receipt(w, msg)
     return w.getvalue()
 
 
 def _dec_Receipt(data: bytes) -> Receipt:
     r = _Reader(data)
-    msg = _r_Receipt(r)
+    msg = Receipt(total=r.double(), note=_rt1(r))
     r.finish()
     return msg
 
 
-def _w_Refuse(w: _Writer, v: Refuse) -> None:
-    w.text(v.reason)
-
-
-def _r_Refuse(r: _Reader) -> Refuse:
-    return Refuse(reason=r.text())
-
-
-def _enc_Refuse(msg: Refuse) -> bytes:
+def _enc_Refuse(v: Refuse) -> bytes:
     w = _Writer()
-    _w_Refuse(w, msg)
+    w.text(v.reason)
     return w.getvalue()
 
 
 def _dec_Refuse(data: bytes) -> Refuse:
     r = _Reader(data)
-    msg = _r_Refuse(r)
+    msg = Refuse(reason=r.text())
     r.finish()
     return msg
 

@@ -70,86 +70,52 @@ class Done:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Get(w: _Writer, v: Get) -> None:
-    w.text(v.key)
-
-
-def _r_Get(r: _Reader) -> Get:
-    return Get(key=r.text())
-
-
-def _enc_Get(msg: Get) -> bytes:
+def _enc_Get(v: Get) -> bytes:
     w = _Writer()
-    _w_Get(w, msg)
+    w.text(v.key)
     return w.getvalue()
 
 
 def _dec_Get(data: bytes) -> Get:
     r = _Reader(data)
-    msg = _r_Get(r)
+    msg = Get(key=r.text())
     r.finish()
     return msg
 
 
-def _w_Hit(w: _Writer, v: Hit) -> None:
-    w.blob(v.value)
-
-
-def _r_Hit(r: _Reader) -> Hit:
-    return Hit(value=r.blob())
-
-
-def _enc_Hit(msg: Hit) -> bytes:
+def _enc_Hit(v: Hit) -> bytes:
     w = _Writer()
-    _w_Hit(w, msg)
+    w.blob(v.value)
     return w.getvalue()
 
 
 def _dec_Hit(data: bytes) -> Hit:
     r = _Reader(data)
-    msg = _r_Hit(r)
+    msg = Hit(value=r.blob())
     r.finish()
     return msg
 
 
-def _w_Row(w: _Writer, v: Row) -> None:
-    w.blob(v.value)
-
-
-def _r_Row(r: _Reader) -> Row:
-    return Row(value=r.blob())
-
-
-def _enc_Row(msg: Row) -> bytes:
+def _enc_Row(v: Row) -> bytes:
     w = _Writer()
-    _w_Row(w, msg)
+    w.blob(v.value)
     return w.getvalue()
 
 
 def _dec_Row(data: bytes) -> Row:
     r = _Reader(data)
-    msg = _r_Row(r)
+    msg = Row(value=r.blob())
     r.finish()
     return msg
 
 
-def _w_Done(w: _Writer, v: Done) -> None:
-    del w, v  # no fields
-
-
-def _r_Done(r: _Reader) -> Done:
-    return Done()
-
-
-def _enc_Done(msg: Done) -> bytes:
-    w = _Writer()
-    _w_Done(w, msg)
-    return w.getvalue()
+def _enc_Done(v: Done) -> bytes:
+    return b""  # no fields
 
 
 def _dec_Done(data: bytes) -> Done:
     r = _Reader(data)
-    msg = _r_Done(r)
+    msg = Done()
     r.finish()
     return msg
 

@@ -55,44 +55,28 @@ class Pong:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Ping(w: _Writer, v: Ping) -> None:
-    w.sint(v.seq)
-
-
-def _r_Ping(r: _Reader) -> Ping:
-    return Ping(seq=r.sint())
-
-
-def _enc_Ping(msg: Ping) -> bytes:
+def _enc_Ping(v: Ping) -> bytes:
     w = _Writer()
-    _w_Ping(w, msg)
+    w.sint(v.seq)
     return w.getvalue()
 
 
 def _dec_Ping(data: bytes) -> Ping:
     r = _Reader(data)
-    msg = _r_Ping(r)
+    msg = Ping(seq=r.sint())
     r.finish()
     return msg
 
 
-def _w_Pong(w: _Writer, v: Pong) -> None:
-    w.sint(v.seq)
-
-
-def _r_Pong(r: _Reader) -> Pong:
-    return Pong(seq=r.sint())
-
-
-def _enc_Pong(msg: Pong) -> bytes:
+def _enc_Pong(v: Pong) -> bytes:
     w = _Writer()
-    _w_Pong(w, msg)
+    w.sint(v.seq)
     return w.getvalue()
 
 
 def _dec_Pong(data: bytes) -> Pong:
     r = _Reader(data)
-    msg = _r_Pong(r)
+    msg = Pong(seq=r.sint())
     r.finish()
     return msg
 

@@ -86,128 +86,78 @@ class Quit:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Title(w: _Writer, v: Title) -> None:
-    w.text(v.name)
-
-
-def _r_Title(r: _Reader) -> Title:
-    return Title(name=r.text())
-
-
-def _enc_Title(msg: Title) -> bytes:
+def _enc_Title(v: Title) -> bytes:
     w = _Writer()
-    _w_Title(w, msg)
+    w.text(v.name)
     return w.getvalue()
 
 
 def _dec_Title(data: bytes) -> Title:
     r = _Reader(data)
-    msg = _r_Title(r)
+    msg = Title(name=r.text())
     r.finish()
     return msg
 
 
-def _w_Quote(w: _Writer, v: Quote) -> None:
-    w.sint(v.price)
-
-
-def _r_Quote(r: _Reader) -> Quote:
-    return Quote(price=r.sint())
-
-
-def _enc_Quote(msg: Quote) -> bytes:
+def _enc_Quote(v: Quote) -> bytes:
     w = _Writer()
-    _w_Quote(w, msg)
+    w.sint(v.price)
     return w.getvalue()
 
 
 def _dec_Quote(data: bytes) -> Quote:
     r = _Reader(data)
-    msg = _r_Quote(r)
+    msg = Quote(price=r.sint())
     r.finish()
     return msg
 
 
-def _w_Share(w: _Writer, v: Share) -> None:
-    w.sint(v.amount)
-
-
-def _r_Share(r: _Reader) -> Share:
-    return Share(amount=r.sint())
-
-
-def _enc_Share(msg: Share) -> bytes:
+def _enc_Share(v: Share) -> bytes:
     w = _Writer()
-    _w_Share(w, msg)
+    w.sint(v.amount)
     return w.getvalue()
 
 
 def _dec_Share(data: bytes) -> Share:
     r = _Reader(data)
-    msg = _r_Share(r)
+    msg = Share(amount=r.sint())
     r.finish()
     return msg
 
 
-def _w_Address(w: _Writer, v: Address) -> None:
-    w.text(v.street)
-
-
-def _r_Address(r: _Reader) -> Address:
-    return Address(street=r.text())
-
-
-def _enc_Address(msg: Address) -> bytes:
+def _enc_Address(v: Address) -> bytes:
     w = _Writer()
-    _w_Address(w, msg)
+    w.text(v.street)
     return w.getvalue()
 
 
 def _dec_Address(data: bytes) -> Address:
     r = _Reader(data)
-    msg = _r_Address(r)
+    msg = Address(street=r.text())
     r.finish()
     return msg
 
 
-def _w_Date(w: _Writer, v: Date) -> None:
-    w.text(v.day)
-
-
-def _r_Date(r: _Reader) -> Date:
-    return Date(day=r.text())
-
-
-def _enc_Date(msg: Date) -> bytes:
+def _enc_Date(v: Date) -> bytes:
     w = _Writer()
-    _w_Date(w, msg)
+    w.text(v.day)
     return w.getvalue()
 
 
 def _dec_Date(data: bytes) -> Date:
     r = _Reader(data)
-    msg = _r_Date(r)
+    msg = Date(day=r.text())
     r.finish()
     return msg
 
 
-def _w_Quit(w: _Writer, v: Quit) -> None:
-    del w, v  # no fields
-
-
-def _r_Quit(r: _Reader) -> Quit:
-    return Quit()
-
-
-def _enc_Quit(msg: Quit) -> bytes:
-    w = _Writer()
-    _w_Quit(w, msg)
-    return w.getvalue()
+def _enc_Quit(v: Quit) -> bytes:
+    return b""  # no fields
 
 
 def _dec_Quit(data: bytes) -> Quit:
     r = _Reader(data)
-    msg = _r_Quit(r)
+    msg = Quit()
     r.finish()
     return msg
 

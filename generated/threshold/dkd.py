@@ -59,48 +59,32 @@ class Confirm:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Evaluation(w: _Writer, v: Evaluation) -> None:
+def _enc_Evaluation(v: Evaluation) -> bytes:
+    w = _Writer()
     w.blob(v.context)
     _wt1(w, v.evaluation)
     _wt1(w, v.challenge)
     _wt1(w, v.response)
-
-
-def _r_Evaluation(r: _Reader) -> Evaluation:
-    return Evaluation(context=r.blob(), evaluation=_rt1(r), challenge=_rt1(r), response=_rt1(r))
-
-
-def _enc_Evaluation(msg: Evaluation) -> bytes:
-    w = _Writer()
-    _w_Evaluation(w, msg)
     return w.getvalue()
 
 
 def _dec_Evaluation(data: bytes) -> Evaluation:
     r = _Reader(data)
-    msg = _r_Evaluation(r)
+    msg = Evaluation(context=r.blob(), evaluation=_rt1(r), challenge=_rt1(r), response=_rt1(r))
     r.finish()
     return msg
 
 
-def _w_Confirm(w: _Writer, v: Confirm) -> None:
+def _enc_Confirm(v: Confirm) -> bytes:
+    w = _Writer()
     _wt1(w, v.derived_key)
     _wt2(w, v.complaints)
-
-
-def _r_Confirm(r: _Reader) -> Confirm:
-    return Confirm(derived_key=_rt1(r), complaints=_rt2(r))
-
-
-def _enc_Confirm(msg: Confirm) -> bytes:
-    w = _Writer()
-    _w_Confirm(w, msg)
     return w.getvalue()
 
 
 def _dec_Confirm(data: bytes) -> Confirm:
     r = _Reader(data)
-    msg = _r_Confirm(r)
+    msg = Confirm(derived_key=_rt1(r), complaints=_rt2(r))
     r.finish()
     return msg
 

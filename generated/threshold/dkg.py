@@ -65,67 +65,43 @@ class Confirm:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Round1(w: _Writer, v: Round1) -> None:
+def _enc_Round1(v: Round1) -> bytes:
+    w = _Writer()
     _wt1(w, v.commitments)
     _wt3(w, v.proof)
-
-
-def _r_Round1(r: _Reader) -> Round1:
-    return Round1(commitments=_rt1(r), proof=_rt3(r))
-
-
-def _enc_Round1(msg: Round1) -> bytes:
-    w = _Writer()
-    _w_Round1(w, msg)
     return w.getvalue()
 
 
 def _dec_Round1(data: bytes) -> Round1:
     r = _Reader(data)
-    msg = _r_Round1(r)
+    msg = Round1(commitments=_rt1(r), proof=_rt3(r))
     r.finish()
     return msg
 
 
-def _w_Round2(w: _Writer, v: Round2) -> None:
-    w.blob(v.sealed_share)
-
-
-def _r_Round2(r: _Reader) -> Round2:
-    return Round2(sealed_share=r.blob())
-
-
-def _enc_Round2(msg: Round2) -> bytes:
+def _enc_Round2(v: Round2) -> bytes:
     w = _Writer()
-    _w_Round2(w, msg)
+    w.blob(v.sealed_share)
     return w.getvalue()
 
 
 def _dec_Round2(data: bytes) -> Round2:
     r = _Reader(data)
-    msg = _r_Round2(r)
+    msg = Round2(sealed_share=r.blob())
     r.finish()
     return msg
 
 
-def _w_Confirm(w: _Writer, v: Confirm) -> None:
+def _enc_Confirm(v: Confirm) -> bytes:
+    w = _Writer()
     _wt2(w, v.group_key)
     _wt4(w, v.complaints)
-
-
-def _r_Confirm(r: _Reader) -> Confirm:
-    return Confirm(group_key=_rt2(r), complaints=_rt4(r))
-
-
-def _enc_Confirm(msg: Confirm) -> bytes:
-    w = _Writer()
-    _w_Confirm(w, msg)
     return w.getvalue()
 
 
 def _dec_Confirm(data: bytes) -> Confirm:
     r = _Reader(data)
-    msg = _r_Confirm(r)
+    msg = Confirm(group_key=_rt2(r), complaints=_rt4(r))
     r.finish()
     return msg
 

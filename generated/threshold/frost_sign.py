@@ -113,133 +113,85 @@ def _r_CommitmentEntry(r: _Reader) -> CommitmentEntry:
     return CommitmentEntry(identifier=r.sint(), hiding=_rt1(r), binding=_rt1(r))
 
 
-def _w_SignRequest(w: _Writer, v: SignRequest) -> None:
+def _enc_SignRequest(v: SignRequest) -> bytes:
+    w = _Writer()
     w.sint(v.epoch)
     w.blob(v.message)
     w.text(v.key_id)
-
-
-def _r_SignRequest(r: _Reader) -> SignRequest:
-    return SignRequest(epoch=r.sint(), message=r.blob(), key_id=r.text())
-
-
-def _enc_SignRequest(msg: SignRequest) -> bytes:
-    w = _Writer()
-    _w_SignRequest(w, msg)
     return w.getvalue()
 
 
 def _dec_SignRequest(data: bytes) -> SignRequest:
     r = _Reader(data)
-    msg = _r_SignRequest(r)
+    msg = SignRequest(epoch=r.sint(), message=r.blob(), key_id=r.text())
     r.finish()
     return msg
 
 
-def _w_Commitment(w: _Writer, v: Commitment) -> None:
+def _enc_Commitment(v: Commitment) -> bytes:
+    w = _Writer()
     _wt1(w, v.hiding)
     _wt1(w, v.binding)
-
-
-def _r_Commitment(r: _Reader) -> Commitment:
-    return Commitment(hiding=_rt1(r), binding=_rt1(r))
-
-
-def _enc_Commitment(msg: Commitment) -> bytes:
-    w = _Writer()
-    _w_Commitment(w, msg)
     return w.getvalue()
 
 
 def _dec_Commitment(data: bytes) -> Commitment:
     r = _Reader(data)
-    msg = _r_Commitment(r)
+    msg = Commitment(hiding=_rt1(r), binding=_rt1(r))
     r.finish()
     return msg
 
 
-def _w_SigningPackage(w: _Writer, v: SigningPackage) -> None:
+def _enc_SigningPackage(v: SigningPackage) -> bytes:
+    w = _Writer()
     w.blob(v.message)
     _wt2(w, v.commitments)
-
-
-def _r_SigningPackage(r: _Reader) -> SigningPackage:
-    return SigningPackage(message=r.blob(), commitments=_rt2(r))
-
-
-def _enc_SigningPackage(msg: SigningPackage) -> bytes:
-    w = _Writer()
-    _w_SigningPackage(w, msg)
     return w.getvalue()
 
 
 def _dec_SigningPackage(data: bytes) -> SigningPackage:
     r = _Reader(data)
-    msg = _r_SigningPackage(r)
+    msg = SigningPackage(message=r.blob(), commitments=_rt2(r))
     r.finish()
     return msg
 
 
-def _w_SignatureShare(w: _Writer, v: SignatureShare) -> None:
-    _wt1(w, v.share)
-
-
-def _r_SignatureShare(r: _Reader) -> SignatureShare:
-    return SignatureShare(share=_rt1(r))
-
-
-def _enc_SignatureShare(msg: SignatureShare) -> bytes:
+def _enc_SignatureShare(v: SignatureShare) -> bytes:
     w = _Writer()
-    _w_SignatureShare(w, msg)
+    _wt1(w, v.share)
     return w.getvalue()
 
 
 def _dec_SignatureShare(data: bytes) -> SignatureShare:
     r = _Reader(data)
-    msg = _r_SignatureShare(r)
+    msg = SignatureShare(share=_rt1(r))
     r.finish()
     return msg
 
 
-def _w_Signature(w: _Writer, v: Signature) -> None:
-    _wt3(w, v.signature)
-
-
-def _r_Signature(r: _Reader) -> Signature:
-    return Signature(signature=_rt3(r))
-
-
-def _enc_Signature(msg: Signature) -> bytes:
+def _enc_Signature(v: Signature) -> bytes:
     w = _Writer()
-    _w_Signature(w, msg)
+    _wt3(w, v.signature)
     return w.getvalue()
 
 
 def _dec_Signature(data: bytes) -> Signature:
     r = _Reader(data)
-    msg = _r_Signature(r)
+    msg = Signature(signature=_rt3(r))
     r.finish()
     return msg
 
 
-def _w_Abort(w: _Writer, v: Abort) -> None:
+def _enc_Abort(v: Abort) -> bytes:
+    w = _Writer()
     _wt4(w, v.culprits)
     w.text(v.reason)
-
-
-def _r_Abort(r: _Reader) -> Abort:
-    return Abort(culprits=_rt4(r), reason=r.text())
-
-
-def _enc_Abort(msg: Abort) -> bytes:
-    w = _Writer()
-    _w_Abort(w, msg)
     return w.getvalue()
 
 
 def _dec_Abort(data: bytes) -> Abort:
     r = _Reader(data)
-    msg = _r_Abort(r)
+    msg = Abort(culprits=_rt4(r), reason=r.text())
     r.finish()
     return msg
 

@@ -58,47 +58,31 @@ class Reveal:
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
 
-def _w_Commit(w: _Writer, v: Commit) -> None:
+def _enc_Commit(v: Commit) -> bytes:
+    w = _Writer()
     w.sint(v.epoch)
     _wt1(w, v.digest)
-
-
-def _r_Commit(r: _Reader) -> Commit:
-    return Commit(epoch=r.sint(), digest=_rt1(r))
-
-
-def _enc_Commit(msg: Commit) -> bytes:
-    w = _Writer()
-    _w_Commit(w, msg)
     return w.getvalue()
 
 
 def _dec_Commit(data: bytes) -> Commit:
     r = _Reader(data)
-    msg = _r_Commit(r)
+    msg = Commit(epoch=r.sint(), digest=_rt1(r))
     r.finish()
     return msg
 
 
-def _w_Reveal(w: _Writer, v: Reveal) -> None:
+def _enc_Reveal(v: Reveal) -> bytes:
+    w = _Writer()
     w.sint(v.epoch)
     _wt2(w, v.value)
     _wt2(w, v.nonce)
-
-
-def _r_Reveal(r: _Reader) -> Reveal:
-    return Reveal(epoch=r.sint(), value=_rt2(r), nonce=_rt2(r))
-
-
-def _enc_Reveal(msg: Reveal) -> bytes:
-    w = _Writer()
-    _w_Reveal(w, msg)
     return w.getvalue()
 
 
 def _dec_Reveal(data: bytes) -> Reveal:
     r = _Reader(data)
-    msg = _r_Reveal(r)
+    msg = Reveal(epoch=r.sint(), value=_rt2(r), nonce=_rt2(r))
     r.finish()
     return msg
 
