@@ -33,6 +33,8 @@ demo: $(STAMP)
 	$(PY) -m examples.dkg_ceremony
 	$(PY) -m examples.key_derivation
 	$(PY) -m examples.elected_signing
+	$(PY) -m examples.reshare_ceremony
+	$(PY) -m examples.guardian_recovery
 
 bench: $(STAMP)
 	$(PY) -m bench.compiler

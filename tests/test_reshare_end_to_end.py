@@ -1,0 +1,70 @@
+"""Flagship check: resharing and refresh through the generated Reshare roles, on both
+transports, keeping the group key; the new shares sign and the old ones do not combine with
+them."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from rt_harness import Runner
+
+from examples import frost_signing, reshare_ceremony
+from examples.reshare_ceremony import ReshareFailed, ResharePlan, Result
+from generated.threshold import reshare as gr
+from runtime.crypto.hazmat.group import L, base_mul
+from runtime.crypto.hazmat.poly import lagrange_at_zero
+from runtime.crypto.keys import trusted_dealer_keygen
+from runtime.crypto.rand import DeterministicRandom
+
+OLD_KEYS, OLD_PUBLIC, _ = trusted_dealer_keygen(2, 3, DeterministicRandom(b"reshare-e2e"))
+
+
+async def run(
+    run_roles: Runner, plan: ResharePlan, seed: bytes = b"r",
+    tamper: dict[int, reshare_ceremony.ShareFilter] | None = None,
+) -> dict[str, Result]:
+    programs = reshare_ceremony.programs(plan, b"test", DeterministicRandom(seed), tamper)
+    with trio.fail_after(60):
+        results = await run_roles(
+            gr.PROTOCOL, programs, families={"Member": len(plan.members)}, timeout=10.0
+        )
+    return {name: r.unwrap() for name, r in results.items()}
+
+
+async def test_move_to_new_holders_then_refresh(run_roles: Runner) -> None:
+    plan = reshare_ceremony.plan_move(OLD_KEYS, OLD_PUBLIC, [1, 3], [1, 2, 3, 4, 5], 3)
+    results = await run(run_roles, plan)
+    assert [results[f"Member[{i}]"] for i in range(2)] == [None, None]  # dealers only
+    new_keys, new_public = reshare_ceremony.new_key_material(results)
+    assert sorted(new_keys) == [1, 2, 3, 4, 5] and new_public.min_signers == 3
+    assert new_public.verifying_key == OLD_PUBLIC.verifying_key
+    # Old shares lie on another polynomial: an old and two new shares do not interpolate.
+    mixed = (
+        lagrange_at_zero((1, 2, 3), 1) * OLD_KEYS[1].signing_share
+        + sum(lagrange_at_zero((1, 2, 3), i) * new_keys[i].signing_share for i in (2, 3))
+    ) % L
+    assert base_mul(mixed) != new_public.verifying_key
+    refreshed, refreshed_public = reshare_ceremony.new_key_material(
+        await run(run_roles, reshare_ceremony.plan_refresh(new_keys, new_public), seed=b"f")
+    )
+    assert refreshed_public.verifying_key == OLD_PUBLIC.verifying_key
+    assert all(refreshed[i].signing_share != new_keys[i].signing_share for i in refreshed)
+    with trio.fail_after(30):
+        signed = await frost_signing.sign_with_keys(
+            refreshed, refreshed_public, b"m", signers=[2, 4, 5]
+        )
+    signature = signed["Coordinator"]
+    assert isinstance(signature, bytes)
+    Ed25519PublicKey.from_public_bytes(OLD_PUBLIC.verifying_key.to_bytes()).verify(signature, b"m")
+
+
+@pytest.mark.parametrize("victim", [2, 5])
+async def test_bad_deal_is_named_by_every_member(run_roles: Runner, victim: int) -> None:
+    def wrong(new_id: int, share: int) -> int:
+        return (share + 1) % L if new_id == victim else share
+
+    plan = reshare_ceremony.plan_move(OLD_KEYS, OLD_PUBLIC, [1, 2], [1, 2, 3, 4, 5], 3)
+    results = await run(run_roles, plan, tamper={1: wrong})
+    # Dealer member 1 (old holder 2) dealt a share its commitment does not match.
+    assert set(results.values()) == {ReshareFailed((1,), "complaints about deals")}
