@@ -108,9 +108,15 @@ class Reader:
         data = self._data
         pos = self._pos
         size = len(data)
-        if pos < size and data[pos] < 0x80:  # one byte, the common case
-            self._pos = pos + 1
-            return data[pos]
+        if pos + 1 < size:  # one or two bytes, the common case: no loop
+            b = data[pos]
+            if b < 0x80:
+                self._pos = pos + 1
+                return b
+            c = data[pos + 1]
+            if 0 < c < 0x80:  # c == 0 is non-canonical: the loop below says so
+                self._pos = pos + 2
+                return (b & 0x7F) | (c << 7)
         result = 0
         shift = 0
         while True:

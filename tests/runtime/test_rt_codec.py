@@ -1,0 +1,59 @@
+"""The codec's small-value fast paths agree with the general LEB128/zigzag definition."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.codec import MAX_INT_BITS, Reader, Writer
+from runtime.errors import DecodeError
+
+
+def leb128(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def zigzag(v: int) -> int:
+    return v << 1 if v >= 0 else ((-v) << 1) - 1
+
+
+EDGES = [0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, -8193, 1 << 40, -(1 << 40)]
+INTS = st.one_of(st.sampled_from(EDGES), st.integers(-(1 << 20), 1 << 20), st.integers(-(1 << 200), 1 << 200))
+
+
+@settings(max_examples=500, deadline=None)
+@given(INTS, st.binary(max_size=3))
+def test_sint_matches_the_definition_and_round_trips(v: int, tail: bytes) -> None:
+    w = Writer()
+    w.sint(v)
+    data = w.getvalue()
+    assert data == leb128(zigzag(v))
+    r = Reader(data + tail)
+    assert r.sint() == v
+    assert r.rest() == tail
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, 1 << 64), st.binary(max_size=3))
+def test_uvarint_reads_what_it_wrote(n: int, tail: bytes) -> None:
+    r = Reader(leb128(n) + tail)
+    assert r.uvarint() == n
+    assert r.rest() == tail
+
+
+@pytest.mark.parametrize("data", [b"\x80\x00", b"\x81\x80\x00", b"\x80", b"\xff\xff"])
+def test_non_canonical_and_truncated_varints_are_rejected(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        Reader(data).uvarint()
+
+
+def test_int_field_size_limit() -> None:
+    Writer().sint(1 << (MAX_INT_BITS - 1))
+    with pytest.raises(ValueError):
+        Writer().sint(1 << MAX_INT_BITS)
