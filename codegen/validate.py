@@ -422,7 +422,6 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
         for s in walk(sc.body):
             if isinstance(s, Loop) and isinstance(s.count, str) and s.count not in params:
                 yield undefined(s.count, s.span, "as a loop count")
-            paired = _index_var_pair(s)
             for ref in refs(s):
                 idx = ref.index
                 if idx is None:
@@ -431,7 +430,7 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
                     for b in (idx.lo, idx.hi):
                         if isinstance(b, str) and b not in params:
                             yield undefined(b, idx.span, "in a range")
-                elif isinstance(idx, IndexVar) and not paired:
+                elif isinstance(idx, IndexVar) and not _index_var_pair(s):
                     yield undefined(
                         idx.name,
                         idx.span,
@@ -527,6 +526,8 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
         for s in walk(sc.body):
             if isinstance(s, Interaction):
                 snd, rcv = s.sender, s.receiver
+                if snd.index is None and rcv.index is None:
+                    continue  # between single roles: nothing to check here
                 if _index_var_pair(s):
                     assert isinstance(snd.index, IndexVar) and isinstance(rcv.index, IndexVar)
                     if snd.name != rcv.name:
