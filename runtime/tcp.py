@@ -15,7 +15,7 @@ import random
 import socket
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Final, Protocol
 
 import trio
 from trio.lowlevel import checkpoint, notify_closing, wait_readable, wait_writable
@@ -55,7 +55,13 @@ HANDSHAKE_MAX: Final = 4096
 _SEQ_SIZE: Final = 8
 
 
-async def read_frame(stream: trio.abc.ReceiveStream, buf: FrameBuffer) -> bytes | None:
+class ByteSource(Protocol):
+    """What frames are read from: a trio stream (handshake) or a ``Connection`` (after)."""
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray: ...
+
+
+async def read_frame(stream: ByteSource, buf: FrameBuffer) -> bytes | None:
     """The next length-prefixed frame, or None at a clean EOF between frames."""
     while True:
         frame = buf.next_frame()
@@ -105,11 +111,11 @@ class Connection:
         if sent < len(data):
             await self.send_rest(data, sent)
 
-    async def receive_some(self, max_bytes: int = 65536) -> bytes:
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """The next bytes from the peer (b"" at EOF)."""
         while True:
             try:
-                data = self.sock.recv(max_bytes)
+                data = self.sock.recv(max_bytes or 65536)
             except BlockingIOError:
                 self._ready_reads = 0
                 await wait_readable(self.sock)
@@ -125,20 +131,6 @@ class Connection:
         if self.sock.fileno() >= 0:
             notify_closing(self.sock)
             self.sock.close()
-
-
-async def _read_frame(conn: Connection, buf: FrameBuffer) -> bytes | None:
-    """``read_frame`` on a ``Connection``."""
-    while True:
-        frame = buf.next_frame()
-        if frame is not None:
-            return frame
-        chunk = await conn.receive_some()
-        if not chunk:
-            if buf.pending:
-                raise FrameError("connection closed in the middle of a frame")
-            return None
-        buf.feed(chunk)
 
 
 class TcpLink(Link):
@@ -235,7 +227,7 @@ async def _reader(
     """File every frame from ``peer`` into its inbox; report EOF and bad frames there."""
     try:
         while True:
-            frame = await _read_frame(conn, buf)
+            frame = await read_frame(conn, buf)
             if frame is None:
                 inbox.put((GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
                 return

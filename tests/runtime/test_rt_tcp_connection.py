@@ -14,7 +14,7 @@ import trio.testing
 from runtime.endpoint import YIELD_EVERY
 from runtime.framing import DATA, FrameBuffer, decode_body
 from runtime.securelink import FrameOpener, FrameSealer
-from runtime.tcp import Connection, TcpLink, _read_frame
+from runtime.tcp import Connection, TcpLink, read_frame
 
 KEY = bytes(range(32))
 
@@ -68,7 +68,7 @@ async def test_concurrent_senders_keep_seq_order_on_the_wire() -> None:
             buf = FrameBuffer(1 << 20)
             labels = []
             for _ in range(frames):
-                frame = await _read_frame(b, buf)
+                frame = await read_frame(b, buf)
                 assert frame is not None
                 _, label, payload = decode_body(opener.open(frame))  # seq checked here
                 assert payload == big
