@@ -41,7 +41,7 @@ M = TypeVar("M")
 # an in-memory ping-pong); the bound still keeps a busy role from starving other tasks.
 YIELD_EVERY: Final = 16
 
-# Plans are keyed by (step, peer) identity; fresh Peer objects per call must not grow this.
+# Caches keyed by step identity stop growing here (steps built per call would grow them).
 _MAX_PLANS: Final = 4096
 
 Post = Callable[[int, str, object], None]
@@ -90,8 +90,10 @@ class Link(ABC):
 class _Plan:
     """What one step towards one peer needs, worked out on first use.
 
-    Generated code passes module-constant steps and peers, so a plan is found by identity
-    and the per-message path skips peer lookup, hook selection and middleware checks."""
+    Generated code passes module-constant steps (and, outside families, peers), so a plan
+    is found by identity and the per-message path skips peer lookup, hook selection and
+    middleware checks. A family step towards a fresh ``Peer`` object builds a new plan from
+    the per-step hook cache."""
 
     __slots__ = ("channel", "hooks", "inbox", "link", "peer", "plain", "post", "step", "timeout")
 
@@ -126,6 +128,7 @@ class SessionEndpoint:
         "_passthrough",
         "_plans",
         "_slots",
+        "_step_hooks",
         "_unyielded",
         "info",
         "me",
@@ -154,9 +157,10 @@ class SessionEndpoint:
         self._slots: dict[Peer, tuple[PeerChannel, Inbox, Link]] = {
             p: (PeerChannel(p), inboxes[p], links[p]) for p in info.members if p != me
         }
-        # Only while the session is open: emptied when it closes or fails, so a plan found
-        # means the session may be used.
-        self._plans: dict[tuple[int, int], _Plan] = {}
+        # By id(step): the plan for the peer the step was last used with. Only while the
+        # session is open: emptied when it closes or fails, so a plan found means "open".
+        self._plans: dict[int, _Plan] = {}
+        self._step_hooks: dict[int, tuple[Step, tuple[Hook, ...]]] = {}
         scope = HookScope(info.protocol.name, info.session_id, info.epoch, me)
         self._hooks = registry.bind(scope) if registry is not None else ()
         mws = tuple(middleware)
@@ -186,7 +190,7 @@ class SessionEndpoint:
     async def send(
         self, to: Peer, label: str, payload: M, encode: Callable[[M], bytes], step: Step
     ) -> None:
-        plan = self._plans.get((id(step), id(to)))
+        plan = self._plans.get(id(step))
         if plan is None or plan.step is not step or plan.peer is not to:
             if self.done:
                 await checkpoint_if_cancelled()
@@ -243,7 +247,7 @@ class SessionEndpoint:
     async def recv(
         self, frm: Peer, decoders: Mapping[str, Callable[[bytes], object]], step: Step
     ) -> tuple[str, object]:
-        plan = self._plans.get((id(step), id(frm)))
+        plan = self._plans.get(id(step))
         if plan is None or plan.step is not step or plan.peer is not frm:
             if self.done:
                 await checkpoint_if_cancelled()
@@ -384,13 +388,22 @@ class SessionEndpoint:
         slot = self._slots.get(peer)
         if slot is None:
             raise self._violation(NotAMember(str(peer), self.me_name, self._member_list()))
-        hooks = tuple(h for h in self._hooks if h.applies(step))
+        hooks = self._hooks_for(step)
         plain = not (hooks or self._mw_before or self._mw_wire or self._mw_event)
         timeout = step.timeout if step.timeout is not None else self.info.timeout
         plan = _Plan(step, peer, slot, hooks, plain, timeout)
-        if len(self._plans) < _MAX_PLANS:
-            self._plans[(id(step), id(peer))] = plan
+        if len(self._plans) < _MAX_PLANS or id(step) in self._plans:
+            self._plans[id(step)] = plan
         return plan
+
+    def _hooks_for(self, step: Step) -> tuple[Hook, ...]:
+        """The hooks that apply to ``step``, asked once per step."""
+        entry = self._step_hooks.get(id(step))
+        if entry is None or entry[0] is not step:
+            entry = (step, tuple(h for h in self._hooks if h.applies(step)))
+            if len(self._step_hooks) < _MAX_PLANS:
+                self._step_hooks[id(step)] = entry
+        return entry[1]
 
     def _lost(self, plan: _Plan, step: Step, label: str, e: Exception) -> BaseException:
         return self._violation(

@@ -146,3 +146,21 @@ async def test_linearity_error_names_the_exact_first_use_line() -> None:
             await s.select_exit()
     assert info.value.first_use == f"{__file__}:{first_line} in select_continue()"
     assert info.value.method == "select_exit"
+
+
+async def test_fresh_peer_objects_reuse_the_step_hooks() -> None:
+    asked: list[Step] = []
+
+    class Asking(Hook):
+        def applies(self, step: Step) -> bool:
+            asked.append(step)
+            return False
+
+    registry = standard_registry(extra=[lambda scope: Asking()])
+    async with memory_session(pp.PROTOCOL, registry=registry) as net:
+        c, s = net.endpoint(CLIENT), net.endpoint(SERVER)
+        for i in range(5):  # family steps pass a new Peer per call, like these
+            await c.send(Peer("Server"), "Ping", bytes([i]), raw, pp.STEP_PING)
+        got = [await s.recv(Peer("Client"), {"Ping": raw}, RECV_PING) for _ in range(5)]
+    assert [m for _, m in got] == [bytes([i]) for i in range(5)]
+    assert asked == [pp.STEP_PING, RECV_PING]  # once per step, not per message
