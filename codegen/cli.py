@@ -96,6 +96,22 @@ def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.lint import lint_paths
+
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        for p in missing:
+            print(f"minuet lint: {p}: no such file or folder", file=err)
+        return 2
+    diagnostics, sources = lint_paths(args.paths)
+    if diagnostics:
+        print(render_all(diagnostics, sources), file=err)
+        return 1
+    print(f"ok: {len(sources)} file{'s' if len(sources) != 1 else ''}, no state used twice", file=out)
+    return 0
+
+
 def _delegate(module: str, attr: str) -> Callable[[argparse.Namespace, TextIO, TextIO], int]:
     def handler(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         fn = _lazy(module, attr)
@@ -129,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", choices=("mermaid", "dot"), default="mermaid")
     p.add_argument("--role", "-r")
     p.set_defaults(handler=_graph)
+    p = sub.add_parser("lint", help="find generated state objects used twice in user code")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders")
+    p.set_defaults(handler=_lint)
     for name, text in (
         ("generate", "generate typed modules (see codegen.generate)"),
         ("run", "run a generated protocol (see runtime.cli)"),

@@ -2,7 +2,8 @@
 
 Every error a spec can earn has a code here (``M1xx`` YAML and syntax, ``M2xx`` names and
 declarations, ``M3xx`` protocol structure and projectability, ``M4xx`` families,
-``M5xx`` sub-protocols, ``M6xx`` generation). Codes are never reused or renumbered.
+``M5xx`` sub-protocols, ``M6xx`` generation, ``M7xx`` the linearity lint of user code).
+Codes are never reused or renumbered.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M600", "not-generable", "the protocol cannot be turned into typed code"),
     Code("M601", "generated-name-collision", "two generated identifiers of one module would be the same"),
     Code("M602", "namespace-conflict", "two specs generate the same module, or a module and a package clash"),
+    # -- linearity lint of user code (minuet lint)
+    Code("M700", "state-reused", "a state object is used twice on a path"),
+    Code("M701", "state-maybe-reused", "a state object may be used twice (on some path)"),
+    Code("M702", "state-reused-in-loop", "a state bound before a loop is used by every iteration"),
+    Code("M703", "lint-unreadable", "a file to lint cannot be read or is not valid Python"),
 )
 
 CODES: Final[dict[str, Code]] = {c.code: c for c in _CODES}

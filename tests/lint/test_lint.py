@@ -1,0 +1,114 @@
+"""The linearity lint (``minuet lint``): the corpus in ``cases.test``, no false positive on
+any correct program of the typecheck corpus or the examples, and the CLI's contract."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from codegen.cli import main as minuet
+from codegen.lint import lint_paths, lint_source
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+_CASE = re.compile(r"^\[case (?P<name>[a-z0-9_]+)\]\s*$")
+_EXPECT = re.compile(r"#\s*L:\s*(?P<code>M7\d\d)\s*(?P<text>.*?)\s*$")
+
+sys.path.insert(0, str(ROOT / "tests" / "typecheck"))
+from test_typecheck_corpus import CASES_DIR, parse_cases  # noqa: E402
+
+
+@dataclass(frozen=True)
+class LintCase:
+    name: str
+    source: str
+    expected: tuple[tuple[int, str, str], ...]  # (line, code, text in the message)
+
+
+def lint_cases() -> list[LintCase]:
+    cases: list[LintCase] = []
+    name: str | None = None
+    lines: list[str] = []
+
+    def flush() -> None:
+        if name is None:
+            return
+        expected = tuple(
+            (i, m["code"], m["text"])
+            for i, text in enumerate(lines, start=1)
+            if (m := _EXPECT.search(text))
+        )
+        cases.append(LintCase(name, "\n".join(lines) + "\n", expected))
+
+    for text in (HERE / "cases.test").read_text(encoding="utf-8").splitlines():
+        m = _CASE.match(text)
+        if m:
+            flush()
+            name, lines = m["name"], []
+        elif name is not None:
+            lines.append(text)
+        elif text.strip() and not text.startswith("--"):
+            raise ValueError(f"text before the first case: {text!r}")
+    flush()
+    return cases
+
+
+CASES = lint_cases()
+
+
+def test_corpus_has_both_kinds() -> None:
+    assert sum(1 for c in CASES if c.expected) >= 15
+    assert sum(1 for c in CASES if not c.expected) >= 5
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_lint_case(case: LintCase) -> None:
+    found = lint_source(case.source, f"{case.name}.py")
+    got = [(d.span.line, d.code) for d in found]
+    assert got == [(line, code) for line, code, _text in case.expected], "\n".join(
+        d.headline() for d in found
+    )
+    for d, (_line, _code, text) in zip(found, case.expected, strict=True):
+        assert text in d.message, d.message
+        assert d.span.file == f"{case.name}.py" and d.span.col >= 1 and d.hint
+
+
+def test_no_false_positive_on_correct_typecheck_programs() -> None:
+    correct = [c for f in sorted(CASES_DIR.glob("*.test")) for c in parse_cases(f) if c.correct]
+    assert len(correct) >= 15
+    for c in correct:
+        assert lint_source(c.source, c.name) == (), c.name
+
+
+def test_examples_and_role_programs_are_clean() -> None:
+    diagnostics, sources = lint_paths([str(ROOT / "examples"), str(ROOT / "tests/runtime/rt_roles")])
+    assert len(sources) >= 10 and diagnostics == ()
+
+
+def test_the_deliberate_runtime_double_uses_are_found() -> None:
+    # The runtime tests misuse states on purpose to see LinearityError; the lint finds each.
+    diagnostics, _ = lint_paths([str(ROOT / "tests/typecheck/test_corpus_runs.py")])
+    assert [d.code for d in diagnostics] == ["M700"]
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.py"
+    good.write_text(next(c.source for c in CASES if not c.expected), encoding="utf-8")
+    bad = tmp_path / "bad.py"
+    bad.write_text(CASES[0].source, encoding="utf-8")
+    broken = tmp_path / "broken.py"
+    broken.write_text("async def f(:\n", encoding="utf-8")
+    assert minuet(["lint", str(good)]) == 0
+    assert "ok: 1 file, no state used twice" in capsys.readouterr().out
+    assert minuet(["lint", str(bad), str(good)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:7:11: error[M700]" in err and "   7 |     await s1.send_ping" in err
+    assert err.rstrip().endswith("1 error")
+    assert minuet(["lint", str(broken)]) == 1
+    assert "error[M703]: not valid Python" in capsys.readouterr().err
+    assert minuet(["lint", str(tmp_path / "missing.py")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
