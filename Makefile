@@ -20,6 +20,7 @@ generate: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/ruff check codegen runtime generated tests bench examples
 	$(VENV)/bin/mypy --strict
+	$(VENV)/bin/minuet lint examples tests/runtime/rt_roles
 
 test: check
 	$(PY) -m codegen.generate --check
