@@ -135,6 +135,17 @@ async def sign_with_keys(
     return {name: r.unwrap() for name, r in results.items()}
 
 
+async def signature_of(
+    keys: Mapping[int, KeyPackage], public: PublicKeyPackage, message: bytes,
+    rng: RandomSource | None = None, signers: Sequence[int] | None = None,
+) -> bytes:
+    """The signature of a signing session that must succeed (an abort raises its culprits)."""
+    result = (await sign_with_keys(keys, public, message, rng, signers=signers))["Coordinator"]
+    if not isinstance(result, bytes):
+        raise InvalidSignatureShare(result, "the signing session aborted")
+    return result
+
+
 async def run_signing(
     keys: Mapping[int, KeyPackage], public: PublicKeyPackage, message: bytes,
     rng: RandomSource | None = None, tamper: dict[int, ShareFilter] | None = None,

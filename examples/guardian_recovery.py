@@ -201,9 +201,7 @@ async def main() -> int:
         return 1
     print(f"holder {lost}'s share restored by guardians 1, 3, 5 (checked against its verifying share)")
     signers = {1: keys[1], 2: restored, 3: keys[3]}
-    signed = await frost_signing.sign_with_keys(signers, public, b"minuet: signed after recovery")
-    signature = signed["Coordinator"]
-    assert isinstance(signature, bytes)
+    signature = await frost_signing.signature_of(signers, public, b"minuet: signed after recovery")
     print(f"FROST signature with the restored share: {signature.hex()}")
     return 0
 

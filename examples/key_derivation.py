@@ -162,9 +162,7 @@ async def main() -> int:
     )
     derived_keys = {kp.identifier: kp for kp, _pub in (o for o in first.values() if isinstance(o, tuple))}
     message = b"minuet: signed under a derived key"
-    signed = await frost_signing.sign_with_keys(derived_keys, derived_public, message)
-    signature = signed["Coordinator"]
-    assert isinstance(signature, bytes)
+    signature = await frost_signing.signature_of(derived_keys, derived_public, message)
     print(f"FROST signature under the derived key: {signature.hex()}")
     return 0
 

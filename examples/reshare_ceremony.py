@@ -257,9 +257,7 @@ async def main() -> int:
     )
     refreshed, _ = new_key_material(await reshare_in_memory(plan_refresh(new_keys, new_public)))
     message = b"minuet: signed after resharing and refresh"
-    signed = await frost_signing.sign_with_keys(refreshed, new_public, message)
-    signature = signed["Coordinator"]
-    assert isinstance(signature, bytes)
+    signature = await frost_signing.signature_of(refreshed, new_public, message)
     print(f"refresh of the 3-of-5 shares, then a FROST signature: {signature.hex()}")
     return 0
 

@@ -53,9 +53,7 @@ async def test_any_t_holders_derive_one_key_that_signs(run_roles: Runner) -> Non
     assert public_other.verifying_key not in (public_a.verifying_key, PUBLIC.verifying_key)
     message = b"derived"
     with trio.fail_after(30):
-        signed = await frost_signing.sign_with_keys(keys_a, public_a, message)
-    signature = signed["Coordinator"]
-    assert isinstance(signature, bytes)
+        signature = await frost_signing.signature_of(keys_a, public_a, message)
     Ed25519PublicKey.from_public_bytes(public_a.verifying_key.to_bytes()).verify(signature, message)
 
 

@@ -52,9 +52,7 @@ async def test_dkg_3_of_5_key_signs(run_roles: Runner) -> None:
     assert base_mul(two) != public.verifying_key
     message = b"dealerless"
     with trio.fail_after(30):
-        signed = await frost_signing.sign_with_keys(keys, public, message, DeterministicRandom(b"s"))
-    signature = signed["Coordinator"]
-    assert isinstance(signature, bytes)
+        signature = await frost_signing.signature_of(keys, public, message, DeterministicRandom(b"s"))
     Ed25519PublicKey.from_public_bytes(public.verifying_key.to_bytes()).verify(signature, message)
 
 
