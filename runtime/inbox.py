@@ -75,7 +75,7 @@ class Inbox:
     async def get(self, timeout: float) -> Item:
         items = self.items
         if items:
-            await checkpoint()  # keep trio's rule: every receive is a checkpoint
+            await checkpoint()  # the endpoint's periodic schedule point (YIELD_EVERY)
             if items:
                 return items.popleft()
         if self._waiter is not None:

@@ -3,8 +3,9 @@
     async with memory_session(PROTOCOL, params={"t": 2}, families={"Signer": 5}) as net:
         results = await net.run({"Buyer1": buyer1, "Buyer2": buyer2, "Seller": seller})
 
-By default every payload is encoded and decoded exactly as on TCP (and frames carry a
-CRC-32 so injected corruption is caught as the TCP AEAD would catch it);
+By default every payload is encoded and decoded exactly as on TCP (and frames that wire
+middleware handles carry a CRC-32, so injected corruption is caught as the TCP AEAD would
+catch it);
 ``passthrough=True`` hands the (frozen) payload objects over as they are, for speed.
 """
 
