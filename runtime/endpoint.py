@@ -25,6 +25,7 @@ from runtime.errors import (
     MinuetError,
     NotAMember,
     PeerGone,
+    RemoteViolation,
     SessionClosed,
 )
 from runtime.extensions import Hook, HookScope, Registry
@@ -320,6 +321,9 @@ class SessionEndpoint:
             return
         if self._error is not None:
             raise self._refusal()
+        stray = self._stray_frame()
+        if stray is not None:
+            raise self._violation(stray)
         self._closed = True
         self._plans.clear()
         for link in self._links.values():
@@ -346,6 +350,19 @@ class SessionEndpoint:
         """Fail the session (if still open) and tell every peer why."""
         if not self.done:
             self._violation(SessionClosed(f"{self.me_name} aborted: {reason}"))
+
+    def _stray_frame(self) -> RemoteViolation | None:
+        """A data frame still queued when we reach End: the protocol sends us nothing more,
+        so it is a duplicate or a stray frame, and its sender broke the protocol. (One that
+        arrives after we closed cannot be seen.)"""
+        for channel, inbox, _link in self._slots.values():
+            for kind, _seq, label, _data, _crc in inbox.items:
+                if kind == DATA:
+                    return RemoteViolation(
+                        channel.name, "End", "nothing more (the protocol has ended here)",
+                        f"a {label!r} frame",
+                    )
+        return None
 
     def _violation(self, error: BaseException) -> BaseException:
         """Mark the session failed with ``error`` (first one wins), abort links; return it."""

@@ -12,7 +12,9 @@ delay          Delivered late. Shorter than the receiver's deadline: no error; l
                ``PeerGone`` (deadline) at the receiver.
 duplicate      Sent twice. The receiver's next receive from that sender gets
                ``RemoteViolation`` ("a duplicate"; on TCP "a rejected frame ... replayed").
-               A duplicate of the very last frame a receiver reads is never noticed.
+               A duplicate of the very last frame a receiver reads: RemoteViolation when
+               the receiver reaches End with it queued (always in memory); one arriving
+               after the receiver closed cannot be seen.
 corrupt        One bit flipped. ``RemoteViolation`` at the receiver (CRC mismatch in memory,
                AEAD failure on TCP). Needs an encoding session.
 crash          After ``after`` sends the member dies: its send raises ``InjectedCrash`` and its

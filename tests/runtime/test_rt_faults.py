@@ -79,3 +79,16 @@ async def test_random_faults_never_hang(run_roles: Runner) -> None:
         )
         for e in (c, s):
             assert e is None or isinstance(e, PeerGone | RemoteViolation)
+
+
+async def test_duplicate_of_the_last_frame_is_caught_at_end(run_roles: Runner) -> None:
+    # The last frame the server reads is the client's loop exit; its copy is still queued
+    # when the server reaches End, and a frame at End is one the protocol never sends.
+    c, s, inj = await run(run_roles, Fault("duplicate", role="Client", label="__exit__"), timeout=5)
+    assert inj.log == [("duplicate", "Client", "Server", "__exit__")]
+    assert c is None  # the client finished before the server could object
+    if s is not None or run_roles.__name__ == "run_memory":
+        # In memory the copy is queued with the original; over TCP it may arrive after the
+        # server closed, and then nobody can see it.
+        assert isinstance(s, RemoteViolation) and s.peer == "Client" and s.state == "End"
+        assert "'__exit__' frame" in s.got
