@@ -148,10 +148,15 @@ class _Function:
 
     def _use(self, env: Env, node: ast.expr, name: str, how: str) -> None:
         prior = env.get(name)
-        if prior is not None:
-            self._flag(node, name, how, prior)
+        use = Consumed(Use(node.lineno, node.col_offset + 1, how), True)
+        if prior is None:
+            env[name] = use
             return
-        env[name] = Consumed(Use(node.lineno, node.col_offset + 1, how), True)
+        self._flag(node, name, how, prior)
+        if not prior.certain or prior.in_loop:
+            # Whatever held before, the state is used on every path from here on, and this
+            # is the use to name in a later finding.
+            env[name] = use
 
     # -- references -------------------------------------------------------------------------
 

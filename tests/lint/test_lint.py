@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codegen.cli import main as minuet
 from codegen.lint import lint_paths, lint_source
@@ -112,3 +114,62 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "error[M703]: not valid Python" in capsys.readouterr().err
     assert minuet(["lint", str(tmp_path / "missing.py")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+# --- property: random programs against a path-by-path reference ----------------------------
+
+_NAMES = ["s0", "s1", "s2", "s3"]
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A role function over states s0..s3 (all parameters): random steps
+    ``x = await y.step()`` / ``await y.step()``, some under ``if flag:``. Returns the source
+    and, per line, the finding a path-by-path reference expects ("" for none)."""
+    n = draw(st.integers(1, 10))
+    steps = [
+        (draw(st.sampled_from(_NAMES)), draw(st.sampled_from([*_NAMES, None])), draw(st.booleans()))
+        for _ in range(n)
+    ]
+    lines = ["async def role(s0: Role_S0, s1: Role_S1, s2: Role_S2, s3: Role_S3, flag: bool) -> None:"]
+    where: list[int] = []  # line (1-based) of each step
+    for user, target, branch in steps:
+        step = f"await {user}.step()" if target is None else f"{target} = await {user}.step()"
+        if branch:
+            lines.append("    if flag:")
+        lines.append(("        " if branch else "    ") + step)
+        where.append(len(lines))
+    lines.append("    return None")
+    # Every path: each `if` taken or not, independently (as the lint treats them).
+    branches = [k for k, (_u, _t, b) in enumerate(steps) if b]
+    double = [[False, False] for _ in steps]  # per step: double use on some path / all paths
+    runs = [0] * len(steps)
+    for mask in range(2 ** len(branches)):
+        taken = {k for bit, k in enumerate(branches) if mask >> bit & 1}
+        used: set[str] = set()
+        for k, (user, target, branch) in enumerate(steps):
+            if branch and k not in taken:
+                continue
+            twice = user in used
+            runs[k] += 1
+            double[k][0] |= twice
+            double[k][1] = (double[k][1] or runs[k] == 1) and twice
+            used.add(user)
+            if target is not None:
+                used.discard(target)
+    expected = [""] * (len(lines) + 1)
+    for k, (some, every) in enumerate(double):
+        if some:
+            expected[where[k]] = "M700" if every else "M701"
+    return "\n".join(lines) + "\n", expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(programs())
+def test_lint_agrees_with_a_path_by_path_reference(program: tuple[str, list[str]]) -> None:
+    source, expected = program
+    found = lint_source(source, "p.py")
+    got = [""] * len(expected)
+    for d in found:
+        got[d.span.line] = d.code
+    assert got == expected, source + "\n".join(d.headline() for d in found)
