@@ -118,12 +118,20 @@ class SigningCommitments:
     def from_bytes(cls, data: bytes) -> SigningCommitments:
         if len(data) != _COMMITMENT_BYTES:
             raise InvalidEncoding(f"commitments must be {_COMMITMENT_BYTES} bytes")
+        data = bytes(data)
         identifier = identifier_from_bytes(data[:32])
         try:
             hiding = point_from_bytes(data[32:64])
         except InvalidPoint:
             raise InvalidCommitment([identifier], "invalid hiding nonce commitment") from None
-        return cls(identifier, hiding, bytes(data[64:96]))
+        # Every field is checked above and ``data`` is already the canonical encoding (a
+        # reduced identifier, a validated point, 32 bytes), so __init__'s re-encoding is skipped.
+        out = object.__new__(cls)
+        for name, value in (
+            ("identifier", identifier), ("hiding", hiding), ("binding", data[64:96]), ("_encoded", data)
+        ):
+            object.__setattr__(out, name, value)
+        return out
 
 
 class SigningNonces:
@@ -201,10 +209,13 @@ class SigningPackage:
             raise InvalidParameters("duplicate identifier in the commitment list")
         if len(ids) < 2:
             raise InvalidParameters("a signing package needs at least two signers")
-        object.__setattr__(self, "commitments", ordered)
-        object.__setattr__(self, "message", bytes(message))
         # encode_group_commitment_list, once per package: every binding factor hashes it.
-        object.__setattr__(self, "_encoded", b"".join(c.to_bytes() for c in ordered))
+        self._set(ordered, bytes(message), b"".join(c.to_bytes() for c in ordered))
+
+    def _set(self, ordered: tuple[SigningCommitments, ...], message: bytes, encoded: bytes) -> None:
+        object.__setattr__(self, "commitments", ordered)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "_encoded", encoded)
         object.__setattr__(self, "_memo", {})
 
     @property
@@ -246,7 +257,10 @@ class SigningPackage:
                 raise InvalidEncoding("commitment list not sorted by identifier or duplicated")
             previous = entry.identifier
             entries.append(entry)
-        return cls(entries, data[end:])
+        # Sorted, distinct and >= 2 entries as checked above; the list is the received bytes.
+        package = object.__new__(cls)
+        package._set(tuple(entries), bytes(data[end:]), bytes(data[2:end]))
+        return package
 
 
 def binding_factors(verifying_key: Point, package: SigningPackage) -> dict[int, int]:
@@ -257,7 +271,7 @@ def binding_factors(verifying_key: Point, package: SigningPackage) -> dict[int, 
     out: dict[int, int] = {}
     for c in package.commitments:
         h = base.copy()
-        h.update(identifier_to_bytes(c.identifier))
+        h.update(c._encoded[:32])  # SerializeScalar(identifier), as the entry carries it
         out[c.identifier] = scalar_from_wide(h.digest())
     return out
 
@@ -347,7 +361,7 @@ def sign(package: SigningPackage, nonces: SigningNonces, key_package: KeyPackage
     """Round two: z_i = d_i + e_i·ρ_i + λ_i·s_i·c (RFC 9591 5.2). Consumes ``nonces``."""
     me = key_package.identifier
     mine = package.commitment_of(me)
-    if mine is None or mine != nonces.commitments:
+    if mine is None or mine._encoded != nonces.commitments._encoded:
         raise CommitmentMismatch([me], "the signing package does not carry our commitments")
     if len(package.commitments) < key_package.min_signers:
         raise InvalidParameters(

@@ -54,6 +54,8 @@ def vss_eval(commitments: Sequence[Point], x: int) -> Point:
 
 @lru_cache(maxsize=4096)
 def _lagrange(ids: tuple[int, ...], i: int) -> int:
+    # Checked here, inside the cache: a repeated signing set pays for the check once.
+    check_identifiers(ids)
     num = 1
     den = 1
     for j in ids:
@@ -71,5 +73,4 @@ def lagrange_at_zero(ids: Sequence[int], i: int) -> int:
     key = tuple(sorted(ids))
     if i not in key:
         raise InvalidParameters(f"identifier {i} is not in the interpolation set")
-    check_identifiers(key)
     return _lagrange(key, i)
