@@ -21,7 +21,7 @@ import trio
 
 from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import Link, Post, SessionEndpoint
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, LocalViolation
 from runtime.extensions import Journal, Registry, standard_registry
 from runtime.framing import ABORT, CLOSE, GONE, Item
 from runtime.inbox import Deadlines, Inbox
@@ -171,7 +171,10 @@ class MemoryNetwork:
         """Run role functions concurrently, each with its endpoint; collect every outcome.
 
         A role function that raises, or returns without reaching End (``close``), aborts
-        its session so peers waiting on it get ``PeerGone`` at once.
+        its session so peers waiting on it get ``PeerGone`` at once. One that returns early
+        from an open session gets a ``LocalViolation`` as its result: our side stopped
+        short of the protocol (mypy --strict catches this statically where the role
+        function returns its End state).
         """
         results: dict[str, RoleResult] = {}
         eps = [(self.endpoint(p), fn) for p, fn in roles.items()]
@@ -180,6 +183,11 @@ class MemoryNetwork:
             res = results[ep.me_name] = RoleResult(ep.me_name)
             try:
                 res.value = await fn(ep)
+                if not ep.done:
+                    res.error = LocalViolation(
+                        f"{ep.me_name}: the role function returned without reaching the end "
+                        "of the protocol"
+                    )
             except Exception as e:
                 res.error = e
                 ep.abort(f"role function raised {type(e).__name__}: {e}")

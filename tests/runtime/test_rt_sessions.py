@@ -11,7 +11,7 @@ from rt_roles import two_buyer as tb
 from runtime.codec import Writer
 from runtime.contract import Peer, Step
 from runtime.endpoint import SessionEndpoint
-from runtime.errors import LinearityError, PeerGone, RemoteViolation, SessionClosed
+from runtime.errors import LinearityError, LocalViolation, PeerGone, RemoteViolation, SessionClosed
 from runtime.memory import RoleFn, memory_session
 
 
@@ -205,3 +205,18 @@ async def test_passthrough_mode() -> None:
             "Client": lambda ep: pp.client(ep, 20), "Server": pp.server,
         }, passthrough=True)
     assert res["Client"].unwrap() == sum(range(20))
+
+
+async def test_role_that_stops_short_is_reported_in_memory() -> None:
+    async def lazy(ep: SessionEndpoint) -> str:
+        return "did nothing"
+
+    with trio.fail_after(20):
+        res = await run_memory(pp.PROTOCOL, {"Client": lazy, "Server": pp.server}, timeout=5.0)
+    # Its own result says it stopped short; the server waiting on it hears at once.
+    err = res["Client"].error
+    assert isinstance(err, LocalViolation)
+    assert str(err) == "Client: the role function returned without reaching the end of the protocol"
+    assert res["Client"].value == "did nothing"
+    server = res["Server"].error
+    assert isinstance(server, PeerGone) and "returned without reaching the end" in server.reason
