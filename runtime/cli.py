@@ -11,7 +11,7 @@ The protocol module (``--protocol``, else the entry's module) must define ``PROT
 has ``start_<role>`` (the generator's entry point, role in snake_case) the entry function gets
 the initial state, otherwise the endpoint; ``--pass`` forces one. The entry's return value is
 printed as one JSON line (``repr`` if not JSON-serialisable). Exit status: 0 done, 1 session
-error (message on stderr), 2 usage or config error.
+error (message on stderr; an entry that returns before End is one), 2 usage or config error.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import trio
 from runtime import keys, trace_mermaid
 from runtime.config import NetConfig, load_config
 from runtime.contract import ProtocolInfo
-from runtime.errors import ConfigError, MinuetError
+from runtime.errors import ConfigError, LocalViolation, MinuetError
 from runtime.extensions import Journal
 from runtime.metrics import MetricsMiddleware
 from runtime.middleware import Middleware
@@ -120,7 +120,14 @@ async def _run(args: argparse.Namespace) -> Any:
             arg: Any = start(ep) if use_state and start is not None else ep
             if inspect.isawaitable(arg):
                 arg = await arg
-            return await entry(arg)
+            result = await entry(arg)
+            if not ep.done:
+                # Stopped short: leaving the session aborts it for the peers; say so here too.
+                raise LocalViolation(
+                    f"the entry function returned without reaching the end of the protocol "
+                    f"(returned {result!r})"
+                )
+            return result
     finally:
         if tracer is not None:
             tracer.close()

@@ -48,3 +48,29 @@ def test_run_reports_config_errors(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=30,
     )
     assert p.returncode == 2 and "cannot read config" in p.stderr
+
+
+def test_entry_that_stops_short_fails_its_process(tmp_path: Path) -> None:
+    cfg = local_network(tmp_path, ["Client", "Server"], session="short", timeout=10,
+                        connect_timeout=15)
+    procs = {
+        role: subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", "--config", str(cfg), "--role", role,
+             "--entry", f"rt_roles.ping_pong:{fn}", "--protocol", "generated.examples.ping_pong",
+             "--pass", "endpoint", "--path", str(HERE)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for role, fn in (("Client", "lazy"), ("Server", "server"))
+    }
+    errs = {}
+    try:
+        for role, p in procs.items():
+            _out, errs[role] = p.communicate(timeout=40)
+            assert p.returncode == 1, f"{role}: {errs[role]}"
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+    assert "Client: LocalViolation: the entry function returned without reaching the end" in errs["Client"]
+    assert "'did nothing'" in errs["Client"]
+    assert "Server: PeerGone" in errs["Server"]

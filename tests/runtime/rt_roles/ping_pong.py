@@ -40,3 +40,8 @@ async def server(ep: Endpoint) -> int:
         ping, s2 = await branch.state.recv_ping()
         s = await s2.send_pong(Pong(seq=ping.seq))
         n += 1
+
+
+async def lazy(ep: Endpoint) -> str:
+    """Returns without taking a single step (tests of a role that stops short)."""
+    return "did nothing"
