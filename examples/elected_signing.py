@@ -70,12 +70,14 @@ async def sign_with_election(
     session: bytes,
     rng: RandomSource | None = None,
     crash_coordinator_in: frozenset[int] = frozenset(),
+    faults: Mapping[int, Sequence[Fault]] | None = None,
     max_epochs: int = 8,
 ) -> Outcome:
     """Elect, sign, and on a failure re-elect among the survivors under the next epoch.
 
-    ``crash_coordinator_in``: epochs whose elected coordinator is made to crash (fault
-    injection: it dies right after sending the sign requests, before the signing package).
+    ``crash_coordinator_in``: epochs whose elected coordinator is made to crash (it dies
+    right after sending the sign requests, before the signing package). ``faults``: any
+    other injected faults per epoch (e.g. a signer crashing).
     """
     rng = rng or default_random()
     t = public.min_signers
@@ -88,10 +90,11 @@ async def sign_with_election(
         signers = live[:t]
         record = Epoch(number, list(live), coordinator, signers)
         epochs.append(record)
-        middleware: list[Middleware] = []
+        injected = list((faults or {}).get(number, ()))
         if number in crash_coordinator_in:
             # The coordinator's first t sends are the sign requests; it dies at the next.
-            middleware.append(FaultInjector([Fault("crash", role="Coordinator", after=t)]))
+            injected.append(Fault("crash", role="Coordinator", after=t))
+        middleware: list[Middleware] = [FaultInjector(injected)] if injected else []
         results = await frost_signing.run_signing(
             keys, public, message, rng, signers=signers, epoch=number, middleware=middleware
         )

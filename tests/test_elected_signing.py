@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from examples import elected_signing
 from runtime.crypto.keys import trusted_dealer_keygen
 from runtime.crypto.rand import DeterministicRandom
+from runtime.faults import Fault
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> None:
@@ -52,3 +53,18 @@ async def test_too_few_survivors_stop_with_a_reason() -> None:
         await elected_signing.sign_with_election(
             keys, public, b"m", b"s3", rng, crash_coordinator_in=frozenset({0, 1})
         )
+
+
+async def test_failed_signer_is_dropped_under_the_next_epoch() -> None:
+    rng = DeterministicRandom(b"elect-signer")
+    keys, public, _ = trusted_dealer_keygen(3, 5, rng)
+    # Member 1 of the first signing set (identifier 2) dies at its first send (its commitment).
+    crash = Fault("crash", role="Signer[1]", after=0)
+    with trio.fail_after(60):
+        outcome = await elected_signing.sign_with_election(
+            keys, public, b"m", b"s4", rng, faults={0: [crash]}
+        )
+    first, second = outcome.epochs
+    assert first.signers == [1, 2, 3] and first.failed == [2]
+    assert second.live == [1, 3, 4, 5] and second.signers == [1, 3, 4] and second.failed == []
+    verify(public.verifying_key.to_bytes(), b"m", outcome.signature)
