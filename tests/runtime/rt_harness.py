@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +68,51 @@ def make_tcp_runner(tmp: Path) -> Runner:
     return run_tcp
 
 
+
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How one ``minuet run`` process ended."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def result(self) -> Any:
+        """The entry's result from the process's last JSON line (it must have succeeded)."""
+        assert self.returncode == 0, self.stderr
+        return json.loads(self.stdout.strip().splitlines()[-1])["result"]
+
+
+def minuet_run(cfg: Path, role: str, entry: str, *extra: str, prefix: Sequence[str] = ()) -> list[str]:
+    """The command line of ``minuet run`` for one member (``prefix``: e.g. ``ip netns exec``)."""
+    return [*prefix, sys.executable, "-m", "runtime.cli", "--config", str(cfg), "--role", role,
+            "--entry", entry, "--path", str(HERE), *extra]
+
+
+def run_processes(
+    commands: Mapping[str, Sequence[str]], *, env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> dict[str, Finished]:
+    """Start every command at once (members of one session), wait for all, kill leftovers."""
+    procs = {
+        name: subprocess.Popen(
+            list(cmd), cwd=ROOT, env=None if env is None else dict(env),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name, cmd in commands.items()
+    }
+    out: dict[str, Finished] = {}
+    try:
+        for name, p in procs.items():
+            stdout, stderr = p.communicate(timeout=timeout)
+            out[name] = Finished(p.returncode, stdout, stderr)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+    return out

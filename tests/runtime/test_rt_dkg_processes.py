@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from rt_harness import minuet_run, run_processes
 
 from examples.dkg_node import write_sealing_keys
 from runtime.keys import local_network
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 3
+ENTRY = "examples.dkg_node:participant"
 
 
 def test_dkg_three_processes(tmp_path: Path) -> None:
@@ -22,27 +21,13 @@ def test_dkg_three_processes(tmp_path: Path) -> None:
                         connect_timeout=20, params={"t": 2}, families={"Participant": N})
     write_sealing_keys(tmp_path / "seal", N)
     env = {**os.environ, "MINUET_DKG_KEYS": str(tmp_path / "seal")}
-    procs = {
-        m: subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "--config", str(cfg), "--role", m,
-             "--entry", "examples.dkg_node:participant", "--pass", "endpoint"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for m in members
-    }
-    out = {}
-    try:
-        for m, p in procs.items():
-            stdout, stderr = p.communicate(timeout=60)
-            assert p.returncode == 0, f"{m}: {stderr}"
-            out[m] = json.loads(stdout.strip().splitlines()[-1])["result"]
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-    assert sorted(r["identifier"] for r in out.values()) == [1, 2, 3]
-    assert len({r["group_key"] for r in out.values()}) == 1
-    assert len({r["verifying_share"] for r in out.values()}) == N
+    done = run_processes(
+        {m: minuet_run(cfg, m, ENTRY, "--pass", "endpoint") for m in members}, env=env
+    )
+    out = [d.result() for d in done.values()]
+    assert sorted(r["identifier"] for r in out) == [1, 2, 3]
+    assert len({r["group_key"] for r in out}) == 1
+    assert len({r["verifying_share"] for r in out}) == N
 
 
 def test_missing_sealing_keys_are_reported(tmp_path: Path) -> None:
@@ -50,22 +35,11 @@ def test_missing_sealing_keys_are_reported(tmp_path: Path) -> None:
     cfg = local_network(tmp_path / "net", members, session="x", timeout=10, connect_timeout=20,
                         params={"t": 2}, families={"Participant": 2})
     env = {**os.environ, "MINUET_DKG_KEYS": str(tmp_path / "nowhere")}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "--config", str(cfg), "--role", m,
-             "--entry", "examples.dkg_node:participant", "--pass", "endpoint"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for m in members
-    ]
-    try:
-        for i, p in enumerate(procs):
-            _stdout, stderr = p.communicate(timeout=60)
-            # The links come up, then the entry finds no keys: a one-line error, no traceback.
-            assert p.returncode == 1, stderr
-            assert f"cannot read the sealing keys of member {i}" in stderr
-            assert "Traceback" not in stderr
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    done = run_processes(
+        {m: minuet_run(cfg, m, ENTRY, "--pass", "endpoint") for m in members}, env=env
+    )
+    for i, d in enumerate(done.values()):
+        # The links come up, then the entry finds no keys: a one-line error, no traceback.
+        assert d.returncode == 1, d.stderr
+        assert f"cannot read the sealing keys of member {i}" in d.stderr
+        assert "Traceback" not in d.stderr

@@ -12,16 +12,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rt_harness import minuet_run, run_processes
 
 from runtime.keys import local_network
 
-ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 ADDR = {"a": "198.51.100.1", "b": "198.51.100.2"}
 
 
@@ -72,23 +70,11 @@ def test_two_buyer_across_two_hosts(hosts: dict[str, str], tmp_path: Path) -> No
         net["members"][member]["host"] = ADDR[side]
         net["members"][member]["port"] = port
     cfg.write_text(json.dumps(net), encoding="utf-8")
-    procs = {
-        role: subprocess.Popen(
-            ["ip", "netns", "exec", hosts[side], sys.executable, "-m", "runtime.cli",
-             "--config", str(cfg), "--role", role, "--entry", f"rt_roles.two_buyer:{role.lower()}",
-             "--path", str(HERE)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+    done = run_processes({
+        role: minuet_run(cfg, role, f"rt_roles.two_buyer:{role.lower()}",
+                         prefix=("ip", "netns", "exec", hosts[side]))
         for role, side in place.items()
+    })
+    assert {role: d.result() for role, d in done.items()} == {
+        "Buyer1": 100, "Buyer2": "2024-06-01", "Seller": "sold TAPL",
     }
-    out = {}
-    try:
-        for role, p in procs.items():
-            stdout, stderr = p.communicate(timeout=60)
-            assert p.returncode == 0, f"{role}: {stderr}"
-            out[role] = json.loads(stdout.strip().splitlines()[-1])["result"]
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-    assert out == {"Buyer1": 100, "Buyer2": "2024-06-01", "Seller": "sold TAPL"}
