@@ -1,19 +1,29 @@
 """Distributed key generation with no dealer, end to end: the generated Dkg roles
 (protocols/threshold/dkg.yaml) carrying the Pedersen/FROST DKG of runtime.crypto.dkg, with
-round-two shares sealed to their recipients (runtime.crypto.seal).
+round-two shares sealed to their recipients (runtime.crypto.seal), and the DkgJustify roles
+(protocols/threshold/dkg_justify.yaml) to settle complaints about shares.
 
 Member ``i`` of the Participant family has FROST identifier ``i + 1`` and a static X25519
 sealing key whose public half every member knows (the ``directory``). Each member:
 
 1. broadcasts its VSS commitment and proof of knowledge (Round1);
 2. checks every peer's Round1 and seals f_i(j) to each peer j (Round2); a member that found
-   bad Round1 packages deals nothing (empty Round2) and complains instead;
+   bad Round1 packages deals nothing (an empty Round2) and complains instead;
 3. opens and checks every share it received, then broadcasts Confirm: the group key it
    computed, and the members whose packages or shares failed (complaints).
 
-A member succeeds only if nobody complained and every Confirm carries its group key;
-otherwise every honest member ends with the same verdict naming the culprits. The resulting
-key packages sign with the generated FrostSign roles (``examples.frost_signing``).
+Then, from the same Confirms, every member reaches one verdict:
+
+* nobody complained and every Confirm carries one group key: done;
+* somebody refused to deal (Round1 complaints): the ceremony fails naming the accused, since
+  a Round1 complaint cannot be settled without a broadcast channel;
+* only complaints about shares: ``Disputed``. The members then run DkgJustify: each dealer
+  reveals, in the clear, the shares it dealt to its complainers; a valid revealed share
+  clears the dealer (the complainer adopts it, so a false complaint aborts nothing), and a
+  missing or invalid one names the dealer. This is the complaint round of Pedersen/GJKR:
+  the disputed shares become public, which t-1 or fewer such shares do not endanger.
+
+The resulting key packages sign with the generated FrostSign roles (``examples.frost_signing``).
 
 ``python -m examples.dkg_ceremony`` runs a 3-of-5 ceremony in memory and signs with the key.
 """
@@ -23,15 +33,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import trio
 
 from examples import frost_signing
 from generated.threshold import dkg as gd
+from generated.threshold import dkg_justify as gj
 from runtime.contract import Endpoint
 from runtime.crypto import dkg, seal
 from runtime.crypto.errors import IdentifiedFault, SealError
-from runtime.crypto.hazmat.group import POINT_BYTES
+from runtime.crypto.hazmat.group import POINT_BYTES, base_mul, scalar_from_bytes, scalar_to_bytes
+from runtime.crypto.hazmat.poly import vss_eval
 from runtime.crypto.hazmat.suite import identifier_to_bytes
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage
 from runtime.crypto.rand import RandomSource, default_random
@@ -40,16 +53,50 @@ from runtime.memory import RoleFn, memory_session
 SEAL_CONTEXT = b"minuet/dkg/round2"
 NO_KEY = bytes(POINT_BYTES)  # the Confirm of a member that has no group key to confirm
 
-# A participant program may deal a wrong share f_i(j) to member j (tests): (j, share) -> share.
+# A participant program may deal or reveal a wrong share f_i(j) to member j (tests).
 ShareFilter = Callable[[int, int], int]
 
 
 @dataclass(frozen=True, slots=True)
+class Misbehaviour:
+    """How a test makes one member lie: shares it seals (``deal``), shares it reveals in the
+    dispute (``reveal``, default the true ones), members whose shares or Round1 packages it
+    complains about falsely."""
+
+    deal: ShareFilter | None = None
+    reveal: ShareFilter | None = None
+    complain_about: frozenset[int] = frozenset()
+    complain_about_round1: frozenset[int] = frozenset()
+
+
+HONEST: Final = Misbehaviour()
+
+
+@dataclass(frozen=True, slots=True)
 class DkgFailed:
-    """The ceremony failed. ``culprits`` are the member indices someone complained about."""
+    """The ceremony failed. ``culprits`` are member indices (who complained about them, or
+    whose revealed shares did not verify)."""
 
     culprits: tuple[int, ...]
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disputed:
+    """Complaints about shares only: what this member takes into the DkgJustify session."""
+
+    me: int
+    complaints: frozenset[tuple[int, int]]  # (complainer, dealer), from every Confirm
+    dealt: Mapping[int, int]  # member -> the share f_me(member) this member dealt
+    secret: dkg.Round2Secret
+    received1: Mapping[int, dkg.Round1Package]
+    received2: Mapping[int, dkg.Round2Package]  # the shares that opened and verified
+    result: tuple[KeyPackage, PublicKeyPackage] | None  # if this member's own shares were fine
+    confirmed_keys: frozenset[bytes]  # group keys in the Confirms of members with a key
+    behaviour: Misbehaviour = HONEST
+
+
+Outcome = tuple[KeyPackage, PublicKeyPackage] | DkgFailed
 
 
 def identifier(member: int) -> int:
@@ -77,9 +124,10 @@ async def participant(
     keys: seal.SealKeyPair,
     directory: Mapping[int, bytes],
     rng: RandomSource | None = None,
-    tamper: ShareFilter | None = None,
-) -> tuple[KeyPackage, PublicKeyPackage] | DkgFailed:
-    """Take part in one ceremony; returns this member's key material or the common verdict."""
+    behaviour: Misbehaviour = HONEST,
+) -> Outcome | Disputed:
+    """Take part in the Dkg session; returns this member's key material, the common verdict,
+    or ``Disputed`` (run ``justify`` in a DkgJustify session next)."""
     rng = rng or default_random()
     me = ep.me.index
     assert me is not None
@@ -100,9 +148,12 @@ async def participant(
             received1[identifier(j)] = dkg.Round1Package.from_bytes(_round1_bytes(msg), identifier(j))
         except IdentifiedFault:
             complaints.add(j)
+    complaints |= behaviour.complain_about_round1
 
+    # No deal (empty Round2 to everyone) means "I complain about Round1".
     outgoing: dict[int, gd.Round2] = {j: gd.Round2(sealed_share=b"") for j in round1}
     secret2: dkg.Round2Secret | None = None
+    dealt: dict[int, int] = {}
     if not complaints:
         try:
             secret2, shares = dkg.part2(secret1, received1)
@@ -110,18 +161,19 @@ async def participant(
             complaints.update(member_of(c) for c in e.culprits)
         else:
             for j in round1:
-                share = shares[identifier(j)].signing_share
+                dealt[j] = shares[identifier(j)].signing_share
                 sealed = seal.seal_share(
-                    keys, directory[j], tamper(j, share) if tamper else share,
+                    keys, directory[j], behaviour.deal(j, dealt[j]) if behaviour.deal else dealt[j],
                     aad=_aad(ceremony, me, j), context=SEAL_CONTEXT, rng=rng,
                 )
                 outgoing[j] = gd.Round2(sealed_share=sealed)
     s3 = await s2.send_round2_each(outgoing)
     round2, s4 = await s3.recv_round2()
+    refused = {j for j, m in round2.items() if not m.sealed_share} | ({me} if secret2 is None else set())
 
     result: tuple[KeyPackage, PublicKeyPackage] | None = None
-    if secret2 is not None:
-        received2: dict[int, dkg.Round2Package] = {}
+    received2: dict[int, dkg.Round2Package] = {}
+    if not refused and secret2 is not None:
         for j, sealed_msg in round2.items():
             try:
                 opened = seal.open_share(
@@ -132,35 +184,87 @@ async def participant(
                 complaints.add(j)
             else:
                 received2[identifier(j)] = dkg.Round2Package(opened)
-        if not complaints:
-            try:
-                result = dkg.part3(secret2, received1, received2)
-            except IdentifiedFault as e:
-                complaints.update(member_of(c) for c in e.culprits)
+        try:
+            result = dkg.part3(secret2, received1, received2)
+        except IdentifiedFault as e:
+            complaints.update(member_of(c) for c in e.culprits)
+        complaints |= behaviour.complain_about
+        if complaints:
+            result = None
 
     group_key = result[1].verifying_key.to_bytes() if result is not None else NO_KEY
     s5 = await s4.send_confirm(gd.Confirm(group_key=group_key, complaints=sorted(complaints)))
     confirms, _end = await s5.recv_confirm()
-    return _verdict(me, group_key, complaints, confirms, result)
-
-
-def _verdict(
-    me: int,
-    group_key: bytes,
-    complaints: set[int],
-    confirms: Mapping[int, gd.Confirm],
-    result: tuple[KeyPackage, PublicKeyPackage] | None,
-) -> tuple[KeyPackage, PublicKeyPackage] | DkgFailed:
-    """Success needs no complaint anywhere and one group key in every Confirm. Every member
-    decides from its own view plus the Confirms, so members that received the same Confirms
-    reach the same verdict."""
-    culprits = set(complaints).union(*(c.complaints for c in confirms.values()))
-    if culprits:
-        return DkgFailed(tuple(sorted(culprits)), "complaints about Round1 packages or shares")
-    keys = {group_key} | {c.group_key for c in confirms.values()}
-    if result is None or keys != {group_key}:
+    everyone = {me: (group_key, sorted(complaints))} | {
+        j: (c.group_key, c.complaints) for j, c in confirms.items()
+    }
+    all_complaints = frozenset((j, d) for j, (_key, cs) in everyone.items() for d in cs)
+    keys_confirmed = frozenset(key for key, _cs in everyone.values() if key != NO_KEY)
+    if refused:
+        # Round1 complaints cannot be settled: name whom the refusers complained about.
+        culprits = {d for j, d in all_complaints if j in refused}
+        return DkgFailed(tuple(sorted(culprits)), "complaints about Round1 packages")
+    if all_complaints:
+        assert secret2 is not None
+        # Only share complaints: every member (the same Confirms) goes to the dispute.
+        return Disputed(
+            me, all_complaints, dealt, secret2, received1, received2, result, keys_confirmed,
+            behaviour,
+        )
+    if result is None or keys_confirmed != {group_key}:
         # Nobody complained, yet the keys differ: some member sent different Round1 packages
         # to different members. Without a broadcast channel that cannot be pinned on anyone.
+        return DkgFailed((), "members computed different group keys (an equivocating Round1)")
+    return result
+
+
+async def justify(ep: Endpoint, disputed: Disputed) -> Outcome:
+    """The DkgJustify session: reveal what we dealt to our complainers, check every revealed
+    share, and finish with the adopted shares or name the dealers that could not clear."""
+    d = disputed
+    mine = [
+        gj.Revealed(
+            member=j,
+            share=scalar_to_bytes(d.behaviour.reveal(j, d.dealt[j]) if d.behaviour.reveal else d.dealt[j]),
+        )
+        for j, dealer in sorted(d.complaints)
+        if dealer == d.me
+    ]
+    s1 = await gj.start_participant(ep).send_justify(gj.Justify(revealed=mine))
+    justifications, _end = await s1.recv_justify()
+    revealed: dict[tuple[int, int], int] = {}  # (complainer, dealer) -> share
+    # Our own revelations are judged like everyone's, so every member, whatever it sent,
+    # reaches the verdict the others reach.
+    for dealer, msg in {**justifications, d.me: gj.Justify(revealed=mine)}.items():
+        for r in msg.revealed:
+            try:
+                revealed[(r.member, dealer)] = scalar_from_bytes(r.share)
+            except IdentifiedFault:
+                pass  # an unreduced scalar is no valid share: the dealer stays accused
+    cleared: dict[tuple[int, int], int] = {}
+    culprits: set[int] = set()
+    for complainer, dealer in d.complaints:
+        share = revealed.get((complainer, dealer))
+        commitment = d.secret.commitments[identifier(dealer)]  # every dealer's, ours too
+        if share is None or base_mul(share) != vss_eval(commitment, identifier(complainer)):
+            culprits.add(dealer)
+        else:
+            cleared[(complainer, dealer)] = share
+    if culprits:
+        return DkgFailed(tuple(sorted(culprits)), "dealers whose disputed shares do not verify")
+    result = d.result
+    if result is None:
+        # We complained: adopt the revealed shares (every dealer we accused was cleared).
+        received2 = dict(d.received2)
+        for (complainer, dealer), share in cleared.items():
+            if complainer == d.me:
+                received2[identifier(dealer)] = dkg.Round2Package(share)
+        try:
+            result = dkg.part3(d.secret, d.received1, received2)
+        except IdentifiedFault as e:
+            return DkgFailed(tuple(sorted(member_of(c) for c in e.culprits)), "shares still do not verify")
+    key = result[1].verifying_key.to_bytes()
+    if not d.confirmed_keys <= {key}:
         return DkgFailed((), "members computed different group keys (an equivocating Round1)")
     return result
 
@@ -170,10 +274,10 @@ def _participant_program(
     keys: seal.SealKeyPair,
     directory: Mapping[int, bytes],
     rng: RandomSource,
-    tamper: ShareFilter | None,
+    behaviour: Misbehaviour,
 ) -> RoleFn:
-    async def run(ep: Endpoint) -> tuple[KeyPackage, PublicKeyPackage] | DkgFailed:
-        return await participant(ep, ceremony, keys, directory, rng, tamper)
+    async def run(ep: Endpoint) -> Outcome | Disputed:
+        return await participant(ep, ceremony, keys, directory, rng, behaviour)
 
     return run
 
@@ -186,26 +290,57 @@ def sealing_keys(n: int, rng: RandomSource) -> tuple[dict[int, seal.SealKeyPair]
 
 def programs(
     t: int, n: int, ceremony: bytes, rng: RandomSource,
-    tamper: Mapping[int, ShareFilter] | None = None,
+    behaviour: Mapping[int, Misbehaviour] | None = None,
 ) -> dict[str, RoleFn]:
-    """Role programs for one ceremony of n members (keyed ``Participant[i]``)."""
+    """Dkg role programs for one ceremony of n members (keyed ``Participant[i]``)."""
     pairs, directory = sealing_keys(n, rng)
-    tamper = tamper or {}
+    behaviour = behaviour or {}
     return {
         f"Participant[{i}]": _participant_program(
-            ceremony, pairs[i], directory, rng, tamper.get(i)
+            ceremony, pairs[i], directory, rng, behaviour.get(i, HONEST)
         )
         for i in range(n)
     }
 
 
+def justify_programs(disputed: Mapping[str, Disputed]) -> dict[str, RoleFn]:
+    """DkgJustify role programs for the members of a disputed ceremony."""
+
+    def program(d: Disputed) -> RoleFn:
+        async def run(ep: Endpoint) -> Outcome:
+            return await justify(ep, d)
+
+        return run
+
+    return {name: program(d) for name, d in disputed.items()}
+
+
+def settled(outcomes: Mapping[str, Outcome | Disputed]) -> dict[str, Outcome] | None:
+    """The outcomes if the Dkg session settled the ceremony, None if it needs DkgJustify.
+
+    Members that saw the same Confirms are all disputed or none is; a member disputed alone
+    saw other Confirms than the rest, and fails (the others' verdicts stand)."""
+    disputed = [o for o in outcomes.values() if isinstance(o, Disputed)]
+    if disputed and len(disputed) == len(outcomes):
+        return None
+    split = DkgFailed((), "members saw different Confirms (an equivocating member)")
+    return {name: split if isinstance(o, Disputed) else o for name, o in outcomes.items()}
+
+
 async def dkg_in_memory(
     t: int, n: int, ceremony: bytes = b"minuet/dkg/demo", rng: RandomSource | None = None,
-    tamper: Mapping[int, ShareFilter] | None = None,
-) -> dict[str, tuple[KeyPackage, PublicKeyPackage] | DkgFailed]:
+    behaviour: Mapping[int, Misbehaviour] | None = None,
+) -> dict[str, Outcome]:
+    """A whole ceremony in memory: the Dkg session, then DkgJustify if it was disputed."""
     rng = rng or default_random()
     async with memory_session(gd.PROTOCOL, params={"t": t}, families={"Participant": n}) as net:
-        results = await net.run(programs(t, n, ceremony, rng, tamper))
+        first = {name: r.unwrap() for name, r in (await net.run(programs(t, n, ceremony, rng, behaviour))).items()}
+    done = settled(first)
+    if done is not None:
+        return done
+    disputed = {name: o for name, o in first.items() if isinstance(o, Disputed)}
+    async with memory_session(gj.PROTOCOL, families={"Participant": n}) as net:
+        results = await net.run(justify_programs(disputed))
     return {name: r.unwrap() for name, r in results.items()}
 
 

@@ -59,6 +59,10 @@ async def participant(ep: Endpoint) -> dict[str, object]:
     outcome = await dkg_ceremony.participant(ep, b"minuet/dkg/processes", keys, directory)
     if isinstance(outcome, dkg_ceremony.DkgFailed):
         return {"failed": list(outcome.culprits), "reason": outcome.reason}
+    if isinstance(outcome, dkg_ceremony.Disputed):
+        # Settling it is a second session (DkgJustify); a process deployment would run it as
+        # the next `minuet run`, carrying this state (which holds secrets) between the two.
+        return {"disputed": sorted(outcome.complaints)}
     kp, public = outcome
     return {
         "identifier": kp.identifier,
