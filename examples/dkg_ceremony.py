@@ -1,7 +1,7 @@
 """Distributed key generation with no dealer, end to end: the generated Dkg roles
 (protocols/threshold/dkg.yaml) carrying the Pedersen/FROST DKG of runtime.crypto.dkg, with
-round-two shares sealed to their recipients (runtime.crypto.seal), and the DkgJustify roles
-(protocols/threshold/dkg_justify.yaml) to settle complaints about shares.
+round-two shares sealed to their recipients (runtime.crypto.seal), and the Justify roles
+(protocols/threshold/justify.yaml) to settle complaints about shares.
 
 Member ``i`` of the Participant family has FROST identifier ``i + 1`` and a static X25519
 sealing key whose public half every member knows (the ``directory``). Each member:
@@ -17,7 +17,7 @@ Then, from the same Confirms, every member reaches one verdict:
 * nobody complained and every Confirm carries one group key: done;
 * somebody refused to deal (Round1 complaints): the ceremony fails naming the accused, since
   a Round1 complaint cannot be settled without a broadcast channel;
-* only complaints about shares: ``Disputed``. The members then run DkgJustify: each dealer
+* only complaints about shares: ``Disputed``. The members then run Justify: each dealer
   reveals, in the clear, the shares it dealt to its complainers; a valid revealed share
   clears the dealer (the complainer adopts it, so a false complaint aborts nothing), and a
   missing or invalid one names the dealer. This is the complaint round of Pedersen/GJKR:
@@ -31,7 +31,7 @@ The resulting key packages sign with the generated FrostSign roles (``examples.f
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -39,7 +39,7 @@ import trio
 
 from examples import frost_signing
 from generated.threshold import dkg as gd
-from generated.threshold import dkg_justify as gj
+from generated.threshold import justify as gj
 from runtime.contract import Endpoint
 from runtime.crypto import dkg, seal
 from runtime.crypto.errors import IdentifiedFault, SealError
@@ -83,7 +83,7 @@ class DkgFailed:
 
 @dataclass(frozen=True, slots=True)
 class Disputed:
-    """Complaints about shares only: what this member takes into the DkgJustify session."""
+    """Complaints about shares only: what this member takes into the Justify session."""
 
     me: int
     complaints: frozenset[tuple[int, int]]  # (complainer, dealer), from every Confirm
@@ -127,7 +127,7 @@ async def participant(
     behaviour: Misbehaviour = HONEST,
 ) -> Outcome | Disputed:
     """Take part in the Dkg session; returns this member's key material, the common verdict,
-    or ``Disputed`` (run ``justify`` in a DkgJustify session next)."""
+    or ``Disputed`` (run ``justify`` in a Justify session next)."""
     rng = rng or default_random()
     me = ep.me.index
     assert me is not None
@@ -219,7 +219,7 @@ async def participant(
 
 
 async def justify(ep: Endpoint, disputed: Disputed) -> Outcome:
-    """The DkgJustify session: reveal what we dealt to our complainers, check every revealed
+    """The Justify session: reveal what we dealt to our complainers, check every revealed
     share, and finish with the adopted shares or name the dealers that could not clear."""
     d = disputed
     mine = [
@@ -230,12 +230,12 @@ async def justify(ep: Endpoint, disputed: Disputed) -> Outcome:
         for j, dealer in sorted(d.complaints)
         if dealer == d.me
     ]
-    s1 = await gj.start_participant(ep).send_justify(gj.Justify(revealed=mine))
-    justifications, _end = await s1.recv_justify()
+    s1 = await gj.start_member(ep).send_justification(gj.Justification(revealed=mine))
+    justifications, _end = await s1.recv_justification()
     revealed: dict[tuple[int, int], int] = {}  # (complainer, dealer) -> share
     # Our own revelations are judged like everyone's, so every member, whatever it sent,
     # reaches the verdict the others reach.
-    for dealer, msg in {**justifications, d.me: gj.Justify(revealed=mine)}.items():
+    for dealer, msg in {**justifications, d.me: gj.Justification(revealed=mine)}.items():
         for r in msg.revealed:
             try:
                 revealed[(r.member, dealer)] = scalar_from_bytes(r.share)
@@ -303,8 +303,9 @@ def programs(
     }
 
 
-def justify_programs(disputed: Mapping[str, Disputed]) -> dict[str, RoleFn]:
-    """DkgJustify role programs for the members of a disputed ceremony."""
+def justify_programs(disputed: Iterable[Disputed]) -> dict[str, RoleFn]:
+    """Justify role programs for the members of a disputed ceremony (keyed ``Member[i]``:
+    member i of the Justify session is member i of the Dkg session)."""
 
     def program(d: Disputed) -> RoleFn:
         async def run(ep: Endpoint) -> Outcome:
@@ -312,11 +313,16 @@ def justify_programs(disputed: Mapping[str, Disputed]) -> dict[str, RoleFn]:
 
         return run
 
-    return {name: program(d) for name, d in disputed.items()}
+    return {f"Member[{d.me}]": program(d) for d in disputed}
+
+
+def as_participants(results: Mapping[str, Outcome]) -> dict[str, Outcome]:
+    """Justify outcomes under the members' Dkg names (``Participant[i]``)."""
+    return {name.replace("Member[", "Participant[", 1): o for name, o in results.items()}
 
 
 def settled(outcomes: Mapping[str, Outcome | Disputed]) -> dict[str, Outcome] | None:
-    """The outcomes if the Dkg session settled the ceremony, None if it needs DkgJustify.
+    """The outcomes if the Dkg session settled the ceremony, None if it needs Justify.
 
     Members that saw the same Confirms are all disputed or none is; a member disputed alone
     saw other Confirms than the rest, and fails (the others' verdicts stand)."""
@@ -331,17 +337,17 @@ async def dkg_in_memory(
     t: int, n: int, ceremony: bytes = b"minuet/dkg/demo", rng: RandomSource | None = None,
     behaviour: Mapping[int, Misbehaviour] | None = None,
 ) -> dict[str, Outcome]:
-    """A whole ceremony in memory: the Dkg session, then DkgJustify if it was disputed."""
+    """A whole ceremony in memory: the Dkg session, then Justify if it was disputed."""
     rng = rng or default_random()
     async with memory_session(gd.PROTOCOL, params={"t": t}, families={"Participant": n}) as net:
         first = {name: r.unwrap() for name, r in (await net.run(programs(t, n, ceremony, rng, behaviour))).items()}
     done = settled(first)
     if done is not None:
         return done
-    disputed = {name: o for name, o in first.items() if isinstance(o, Disputed)}
-    async with memory_session(gj.PROTOCOL, families={"Participant": n}) as net:
+    disputed = [o for o in first.values() if isinstance(o, Disputed)]
+    async with memory_session(gj.PROTOCOL, families={"Member": n}) as net:
         results = await net.run(justify_programs(disputed))
-    return {name: r.unwrap() for name, r in results.items()}
+    return as_participants({name: r.unwrap() for name, r in results.items()})
 
 
 async def main() -> int:

@@ -60,7 +60,7 @@ async def participant(ep: Endpoint) -> dict[str, object]:
     if isinstance(outcome, dkg_ceremony.DkgFailed):
         return {"failed": list(outcome.culprits), "reason": outcome.reason}
     if isinstance(outcome, dkg_ceremony.Disputed):
-        # Settling it is a second session (DkgJustify); a process deployment would run it as
+        # Settling it is a second session (Justify); a process deployment would run it as
         # the next `minuet run`, carrying this state (which holds secrets) between the two.
         return {"disputed": sorted(outcome.complaints)}
     kp, public = outcome

@@ -1,4 +1,4 @@
-"""Flagship check: a dealerless key from the generated Dkg roles (and DkgJustify when shares
+"""Flagship check: a dealerless key from the generated Dkg roles (and Justify when shares
 are disputed), on both transports, then FROST signatures under it through FrostSign."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from rt_harness import Runner
 from examples import dkg_ceremony, frost_signing
 from examples.dkg_ceremony import DkgFailed, Misbehaviour, Outcome
 from generated.threshold import dkg as gd
-from generated.threshold import dkg_justify as gj
+from generated.threshold import justify as gj
 from runtime.crypto.hazmat.group import L, base_mul
 from runtime.crypto.hazmat.poly import lagrange_at_zero
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage
@@ -21,7 +21,7 @@ async def ceremony(
     run_roles: Runner, t: int, n: int, seed: bytes,
     behaviour: dict[int, Misbehaviour] | None = None, disputed: bool = False,
 ) -> dict[str, Outcome]:
-    """Run the Dkg session, then DkgJustify if it was disputed (``disputed`` says whether
+    """Run the Dkg session, then Justify if it was disputed (``disputed`` says whether
     the test expects that)."""
     programs = dkg_ceremony.programs(t, n, b"test-ceremony", DeterministicRandom(seed), behaviour)
     with trio.fail_after(60):
@@ -33,13 +33,13 @@ async def ceremony(
     assert (done is None) == disputed, outcomes
     if done is not None:
         return done
-    states = {name: o for name, o in outcomes.items() if isinstance(o, dkg_ceremony.Disputed)}
+    states = [o for o in outcomes.values() if isinstance(o, dkg_ceremony.Disputed)]
     with trio.fail_after(60):
         second = await run_roles(
-            gj.PROTOCOL, dkg_ceremony.justify_programs(states), families={"Participant": n},
+            gj.PROTOCOL, dkg_ceremony.justify_programs(states), families={"Member": n},
             timeout=10.0,
         )
-    return {name: r.unwrap() for name, r in second.items()}
+    return dkg_ceremony.as_participants({name: r.unwrap() for name, r in second.items()})
 
 
 def succeeded(outcomes: dict[str, Outcome]) -> tuple[dict[int, KeyPackage], PublicKeyPackage]:
