@@ -37,13 +37,13 @@ from typing import Final
 
 import trio
 
-from examples import frost_signing
+from examples import frost_signing, justification
 from generated.threshold import dkg as gd
 from generated.threshold import justify as gj
 from runtime.contract import Endpoint
 from runtime.crypto import dkg, seal
 from runtime.crypto.errors import IdentifiedFault, SealError
-from runtime.crypto.hazmat.group import POINT_BYTES, base_mul, scalar_from_bytes, scalar_to_bytes
+from runtime.crypto.hazmat.group import POINT_BYTES, base_mul
 from runtime.crypto.hazmat.poly import vss_eval
 from runtime.crypto.hazmat.suite import identifier_to_bytes
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage
@@ -222,36 +222,18 @@ async def justify(ep: Endpoint, disputed: Disputed) -> Outcome:
     """The Justify session: reveal what we dealt to our complainers, check every revealed
     share, and finish with the adopted shares or name the dealers that could not clear."""
     d = disputed
-    mine = [
-        gj.Revealed(
-            member=j,
-            share=scalar_to_bytes(d.behaviour.reveal(j, d.dealt[j]) if d.behaviour.reveal else d.dealt[j]),
-        )
-        for j, dealer in sorted(d.complaints)
-        if dealer == d.me
-    ]
-    s1 = await gj.start_member(ep).send_justification(gj.Justification(revealed=mine))
-    justifications, _end = await s1.recv_justification()
-    revealed: dict[tuple[int, int], int] = {}  # (complainer, dealer) -> share
-    # Our own revelations are judged like everyone's, so every member, whatever it sent,
-    # reaches the verdict the others reach.
-    for dealer, msg in {**justifications, d.me: gj.Justification(revealed=mine)}.items():
-        for r in msg.revealed:
-            try:
-                revealed[(r.member, dealer)] = scalar_from_bytes(r.share)
-            except IdentifiedFault:
-                pass  # an unreduced scalar is no valid share: the dealer stays accused
-    cleared: dict[tuple[int, int], int] = {}
-    culprits: set[int] = set()
-    for complainer, dealer in d.complaints:
-        share = revealed.get((complainer, dealer))
+    reveal = d.behaviour.reveal
+    shown = {j: reveal(j, share) if reveal else share for j, share in d.dealt.items()}
+    revealed = await justification.exchange(ep, d.complaints, shown)
+
+    def check(complainer: int, dealer: int, share: int) -> bool:
         commitment = d.secret.commitments[identifier(dealer)]  # every dealer's, ours too
-        if share is None or base_mul(share) != vss_eval(commitment, identifier(complainer)):
-            culprits.add(dealer)
-        else:
-            cleared[(complainer, dealer)] = share
-    if culprits:
-        return DkgFailed(tuple(sorted(culprits)), "dealers whose disputed shares do not verify")
+        return base_mul(share) == vss_eval(commitment, identifier(complainer))
+
+    verdict = justification.judge(d.complaints, revealed, check)
+    if verdict.culprits:
+        return DkgFailed(tuple(sorted(verdict.culprits)), "dealers whose disputed shares do not verify")
+    cleared = verdict.cleared
     result = d.result
     if result is None:
         # We complained: adopt the revealed shares (every dealer we accused was cleared).

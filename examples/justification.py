@@ -1,0 +1,69 @@
+"""The dispute round shared by the DKG and resharing ceremonies: the generated Justify roles
+(protocols/threshold/justify.yaml).
+
+After a ceremony's Confirms, every member knows the same complaints, as pairs
+(complainer, dealer). In the Justify session each dealer reveals, in the clear, the shares it
+dealt to its complainers; every member then judges every complaint with the ceremony's own
+check of a revealed share (against the dealer's VSS commitment). Members that saw the same
+revelations reach the same judgement, whatever they sent themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from generated.threshold import justify as gj
+from runtime.contract import Endpoint
+from runtime.crypto.errors import InvalidScalar
+from runtime.crypto.hazmat.group import scalar_from_bytes, scalar_to_bytes
+
+Complaint = tuple[int, int]  # (complainer, dealer), member indices
+# Does ``share`` verify as what ``dealer`` dealt to ``complainer``?
+ShareCheck = Callable[[int, int, int], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    culprits: frozenset[int]  # dealers that revealed no valid share for some complainer
+    cleared: Mapping[Complaint, int]  # the valid revealed share of every other complaint
+
+
+async def exchange(
+    ep: Endpoint, complaints: Collection[Complaint], dealt: Mapping[int, int]
+) -> dict[Complaint, int]:
+    """Reveal ``dealt[j]`` for every complainer j against us; collect everyone's revelations
+    (ours included). An unreduced scalar counts as not revealed."""
+    me = ep.me.index
+    assert me is not None
+    mine = gj.Justification(
+        revealed=[
+            gj.Revealed(member=j, share=scalar_to_bytes(dealt[j]))
+            for j, dealer in sorted(complaints)
+            if dealer == me
+        ]
+    )
+    s1 = await gj.start_member(ep).send_justification(mine)
+    received, _end = await s1.recv_justification()
+    revealed: dict[Complaint, int] = {}
+    for dealer, msg in {**received, me: mine}.items():
+        for r in msg.revealed:
+            try:
+                revealed[(r.member, dealer)] = scalar_from_bytes(r.share)
+            except InvalidScalar:
+                pass
+    return revealed
+
+
+def judge(
+    complaints: Collection[Complaint], revealed: Mapping[Complaint, int], check: ShareCheck
+) -> Judgement:
+    culprits: set[int] = set()
+    cleared: dict[Complaint, int] = {}
+    for complainer, dealer in complaints:
+        share = revealed.get((complainer, dealer))
+        if share is not None and check(complainer, dealer, share):
+            cleared[(complainer, dealer)] = share
+        else:
+            culprits.add(dealer)
+    return Judgement(frozenset(culprits), cleared)
