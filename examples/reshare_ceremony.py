@@ -11,7 +11,10 @@ identifier). Each member:
    move the group key) and share, and sums its new share;
 3. broadcasts Confirm: the group key, a digest of the new public key package, and complaints.
 
-Everyone succeeds only if nobody complained and every new holder confirmed the same package.
+Everyone succeeds if nobody complained and every new holder confirmed the same package.
+Complaints are settled in a Justify session (``examples.justification``): each accused dealer
+reveals the shares it dealt to its complainers; a dealer whose commitment is sound and whose
+revealed shares verify is cleared (the complainers adopt them), any other is named.
 Refresh is the plan in which the old holders deal to themselves.
 
 ``python -m examples.reshare_ceremony`` moves a 2-of-3 key to 3-of-5 holders and signs with it.
@@ -21,17 +24,20 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import trio
 
-from examples import dkg_ceremony, frost_signing
+from examples import dkg_ceremony, frost_signing, justification
+from generated.threshold import justify as gj
 from generated.threshold import reshare as gr
 from runtime.contract import Endpoint
 from runtime.crypto import reshare, seal
 from runtime.crypto.errors import IdentifiedFault, SealError
-from runtime.crypto.hazmat.group import POINT_BYTES
+from runtime.crypto.hazmat.group import POINT_BYTES, base_mul, mul
+from runtime.crypto.hazmat.poly import lagrange_at_zero, vss_eval
 from runtime.crypto.hazmat.suite import identifier_to_bytes
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import RandomSource, default_random
@@ -41,8 +47,21 @@ SEAL_CONTEXT = b"minuet/reshare"
 NO_KEY = bytes(POINT_BYTES)
 NO_DIGEST = bytes(64)
 
-# A dealer may deal a wrong share to one new identifier (tests): (new id, share) -> share.
+# A dealer may deal or reveal a wrong share to member j (tests): (j, share) -> share.
 ShareFilter = Callable[[int, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Misbehaviour:
+    """How a test makes one member lie: shares it seals (``deal``) or reveals (``reveal``,
+    default the true ones) to member j, members it complains about falsely."""
+
+    deal: ShareFilter | None = None
+    reveal: ShareFilter | None = None
+    complain_about: frozenset[int] = frozenset()
+
+
+HONEST: Final = Misbehaviour()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +99,21 @@ class ReshareFailed:
 Result = tuple[KeyPackage, PublicKeyPackage] | None | ReshareFailed
 
 
+@dataclass(frozen=True, slots=True)
+class Disputed:
+    """Complaints to settle: what this member takes into the Justify session."""
+
+    me: int
+    plan: ResharePlan
+    complaints: frozenset[tuple[int, int]]  # (complainer, dealer) member indices
+    dealt: Mapping[int, int]  # member -> the share this member (a dealer) dealt it
+    packages: Mapping[int, reshare.ResharePackage]  # by old identifier, every dealer's
+    shares: Mapping[int, int]  # by old identifier, what we received and opened
+    result: tuple[KeyPackage, PublicKeyPackage] | None
+    views: frozenset[tuple[bytes, bytes]]  # (group key, shares digest) new holders confirmed
+    behaviour: Misbehaviour = HONEST
+
+
 def shares_digest(public: PublicKeyPackage) -> bytes:
     """Binds every new verifying share, so Confirms show that all new holders agree."""
     h = hashlib.sha512(b"minuet/reshare/shares" + public.verifying_key.to_bytes())
@@ -100,27 +134,30 @@ async def member(
     keys: seal.SealKeyPair,
     directory: Mapping[int, bytes],
     rng: RandomSource | None = None,
-    tamper: ShareFilter | None = None,
-) -> Result:
+    behaviour: Misbehaviour = HONEST,
+) -> Result | Disputed:
     rng = rng or default_random()
     me = ep.me.index
     assert me is not None
     mine = plan.members[me]
     others = [j for j in range(len(plan.members)) if j != me]
-    dealt: dict[int, int] = {}
+    dealt: dict[int, int] = {}  # by member
     commitment: list[bytes] = []
-    own_package: reshare.ResharePackage | None = None
+    packages: dict[int, reshare.ResharePackage] = {}  # by old identifier, every dealer's
     if mine.key is not None:
-        own_package, dealt = reshare.deal(
+        own_package, by_new_id = reshare.deal(
             mine.key, plan.old_public, plan.dealers, plan.new_ids, plan.new_min_signers, rng
         )
+        packages[mine.key.identifier] = own_package
+        dealt = {
+            j: by_new_id[m.new_id] for j, m in enumerate(plan.members) if m.new_id is not None
+        }
         commitment = [c.to_bytes() for c in own_package.commitment]
     outgoing: dict[int, gr.Deal] = {}
     for j in others:
         sealed = b""
-        new_j = plan.members[j].new_id
-        if mine.key is not None and new_j is not None:
-            share = tamper(new_j, dealt[new_j]) if tamper else dealt[new_j]
+        if j in dealt:
+            share = behaviour.deal(j, dealt[j]) if behaviour.deal else dealt[j]
             sealed = seal.seal_share(
                 keys, directory[j], share, aad=_aad(ceremony, me, j), context=SEAL_CONTEXT, rng=rng
             )
@@ -129,36 +166,34 @@ async def member(
     received, s2 = await s1.recv_deal()
 
     complaints: set[int] = set()
-    result: tuple[KeyPackage, PublicKeyPackage] | None = None
-    if mine.new_id is not None:
-        packages: dict[int, reshare.ResharePackage] = {}
-        shares: dict[int, int] = {}
-        if mine.key is not None and own_package is not None:
-            packages[mine.key.identifier] = own_package
-            shares[mine.key.identifier] = dealt[mine.new_id]
-        dealer_of = {j: plan.members[j].key for j in others}
-        for j, deal in received.items():
-            dealer = dealer_of[j]
-            if dealer is None:
-                continue
-            try:
-                packages[dealer.identifier] = reshare.ResharePackage.from_bytes(
-                    b"".join(deal.commitment), dealer.identifier
-                )
+    shares: dict[int, int] = {}  # by old identifier
+    if mine.key is not None and mine.new_id is not None:
+        shares[mine.key.identifier] = dealt[me]
+    for j, deal in received.items():
+        dealer = plan.members[j].key
+        if dealer is None:
+            continue
+        try:
+            # Every member parses every commitment: all of them judge disputes.
+            packages[dealer.identifier] = reshare.ResharePackage.from_bytes(
+                b"".join(deal.commitment), dealer.identifier
+            )
+            if mine.new_id is not None:
                 shares[dealer.identifier] = seal.open_share(
                     keys, directory[j], deal.sealed_share, aad=_aad(ceremony, j, me),
                     context=SEAL_CONTEXT, sender_id=dealer.identifier,
                 )
-            except (IdentifiedFault, SealError):
-                complaints.add(j)
-        if not complaints:
-            try:
-                result = reshare.receive(
-                    mine.new_id, plan.old_public, plan.dealers, plan.new_ids,
-                    plan.new_min_signers, packages, shares,
-                )
-            except IdentifiedFault as e:
-                complaints.update(_member_of_dealer(plan, c) for c in e.culprits)
+        except (IdentifiedFault, SealError):
+            complaints.add(j)
+    result: tuple[KeyPackage, PublicKeyPackage] | None = None
+    if mine.new_id is not None and not complaints:
+        try:
+            result = _receive(plan, mine.new_id, packages, shares)
+        except IdentifiedFault as e:
+            complaints.update(_member_of_dealer(plan, c) for c in e.culprits)
+    complaints |= behaviour.complain_about
+    if complaints:
+        result = None
     confirm = gr.Confirm(
         group_key=result[1].verifying_key.to_bytes() if result else NO_KEY,
         shares_digest=shares_digest(result[1]) if result else NO_DIGEST,
@@ -166,50 +201,128 @@ async def member(
     )
     s3 = await s2.send_confirm(confirm)
     confirms, _end = await s3.recv_confirm()
-    return _verdict(plan, me, confirm, confirms, result)
+    everyone = {me: confirm, **confirms}
+    all_complaints = frozenset((j, d) for j, c in everyone.items() for d in c.complaints)
+    views = frozenset(
+        (c.group_key, c.shares_digest)
+        for j, c in everyone.items()
+        if plan.members[j].new_id is not None and c.group_key != NO_KEY
+    )
+    if all_complaints:
+        return Disputed(
+            me, plan, all_complaints, dealt, packages, shares, result, views, behaviour
+        )
+    return _agreed(plan, views, result)
+
+
+def _receive(
+    plan: ResharePlan, new_id: int, packages: Mapping[int, reshare.ResharePackage],
+    shares: Mapping[int, int],
+) -> tuple[KeyPackage, PublicKeyPackage]:
+    return reshare.receive(
+        new_id, plan.old_public, plan.dealers, plan.new_ids, plan.new_min_signers,
+        packages, shares,
+    )
+
+
+def _agreed(
+    plan: ResharePlan, views: frozenset[tuple[bytes, bytes]],
+    result: tuple[KeyPackage, PublicKeyPackage] | None,
+) -> Result:
+    """Every new holder must have confirmed one package, with the old group key."""
+    expected = plan.old_public.verifying_key.to_bytes()
+    mine = {(result[1].verifying_key.to_bytes(), shares_digest(result[1]))} if result else set()
+    if len(views | mine) != 1 or next(iter(views | mine))[0] != expected:
+        return ReshareFailed((), "new holders confirmed different public key packages")
+    return result
+
+
+async def justify(ep: Endpoint, disputed: Disputed) -> Result:
+    """The Justify session: reveal what we dealt to our complainers and judge every
+    complaint; a cleared dealer's revealed share replaces what its complainer had."""
+    d = disputed
+    plan = d.plan
+    reveal = d.behaviour.reveal
+    shown = {j: reveal(j, share) if reveal else share for j, share in d.dealt.items()}
+    revealed = await justification.exchange(ep, d.complaints, shown)
+
+    def check(complainer: int, dealer: int, share: int) -> bool:
+        key, new_id = plan.members[dealer].key, plan.members[complainer].new_id
+        if key is None or new_id is None or key.identifier not in d.packages:
+            return False  # not a dealer, not a new holder, or no parseable commitment
+        c = d.packages[key.identifier].commitment
+        weighted = mul(lagrange_at_zero(plan.dealers, key.identifier),
+                       plan.old_public.verifying_shares[key.identifier])
+        # The dealer must have reshared its real share (C_0) and dealt what it committed to.
+        return (
+            len(c) == plan.new_min_signers
+            and c[0] == weighted
+            and base_mul(share) == vss_eval(c, new_id)
+        )
+
+    verdict = justification.judge(d.complaints, revealed, check)
+    if verdict.culprits:
+        return ReshareFailed(tuple(sorted(verdict.culprits)), "dealers whose disputed shares do not verify")
+    result = d.result
+    new_id = plan.members[d.me].new_id
+    if result is None and new_id is not None:
+        shares = dict(d.shares)
+        for (complainer, dealer), share in verdict.cleared.items():
+            key = plan.members[dealer].key
+            if complainer == d.me and key is not None:
+                shares[key.identifier] = share
+        try:
+            result = _receive(plan, new_id, d.packages, shares)
+        except IdentifiedFault as e:
+            return ReshareFailed(
+                tuple(sorted(_member_of_dealer(plan, c) for c in e.culprits)),
+                "shares still do not verify",
+            )
+    return _agreed(plan, d.views, result)
 
 
 def _member_of_dealer(plan: ResharePlan, identifier: int) -> int:
     return next(i for i, m in enumerate(plan.members) if m.key and m.key.identifier == identifier)
 
 
-def _verdict(
-    plan: ResharePlan,
-    me: int,
-    mine: gr.Confirm,
-    confirms: Mapping[int, gr.Confirm],
-    result: tuple[KeyPackage, PublicKeyPackage] | None,
-) -> Result:
-    everyone = {me: mine, **confirms}
-    culprits = set().union(*(c.complaints for c in everyone.values()))
-    if culprits:
-        return ReshareFailed(tuple(sorted(culprits)), "complaints about deals")
-    # Every new holder must have confirmed one package, with the old group key.
-    views = {
-        (c.group_key, c.shares_digest)
-        for j, c in everyone.items()
-        if plan.members[j].new_id is not None
-    }
-    expected = plan.old_public.verifying_key.to_bytes()
-    if len(views) != 1 or next(iter(views))[0] != expected:
-        return ReshareFailed((), "new holders confirmed different public key packages")
-    return result
-
-
 def programs(
     plan: ResharePlan, ceremony: bytes, rng: RandomSource,
-    tamper: Mapping[int, ShareFilter] | None = None,
+    behaviour: Mapping[int, Misbehaviour] | None = None,
 ) -> dict[str, RoleFn]:
     pairs, directory = dkg_ceremony.sealing_keys(len(plan.members), rng)
-    tamper = tamper or {}
+    behaviour = behaviour or {}
 
     def program(i: int) -> RoleFn:
-        async def run(ep: Endpoint) -> Result:
-            return await member(ep, plan, ceremony, pairs[i], directory, rng, tamper.get(i))
+        async def run(ep: Endpoint) -> Result | Disputed:
+            return await member(
+                ep, plan, ceremony, pairs[i], directory, rng, behaviour.get(i, HONEST)
+            )
 
         return run
 
     return {f"Member[{i}]": program(i) for i in range(len(plan.members))}
+
+
+def justify_programs(disputed: Iterable[Disputed]) -> dict[str, RoleFn]:
+    """Justify role programs (member i of the Justify session is member i here)."""
+
+    def program(d: Disputed) -> RoleFn:
+        async def run(ep: Endpoint) -> Result:
+            return await justify(ep, d)
+
+        return run
+
+    return {f"Member[{d.me}]": program(d) for d in disputed}
+
+
+def settled(outcomes: Mapping[str, Result | Disputed]) -> dict[str, Result] | None:
+    """The outcomes if the Reshare session settled the ceremony, None if it needs Justify
+    (a member disputed alone saw other Confirms than the rest, and fails)."""
+    disputed = [o for o in outcomes.values() if isinstance(o, Disputed)]
+    if disputed and len(disputed) == len(outcomes):
+        return None
+    split = ReshareFailed((), "members saw different Confirms (an equivocating member)")
+    return {name: split if isinstance(o, Disputed) else o for name, o in outcomes.items()}
 
 
 def plan_move(
@@ -229,11 +342,19 @@ def plan_refresh(old_keys: Mapping[int, KeyPackage], old_public: PublicKeyPackag
 
 async def reshare_in_memory(
     plan: ResharePlan, ceremony: bytes = b"minuet/reshare/demo",
-    rng: RandomSource | None = None, tamper: Mapping[int, ShareFilter] | None = None,
+    rng: RandomSource | None = None, behaviour: Mapping[int, Misbehaviour] | None = None,
 ) -> dict[str, Result]:
+    """A whole resharing in memory: the Reshare session, then Justify if it was disputed."""
     rng = rng or default_random()
-    async with memory_session(gr.PROTOCOL, families={"Member": len(plan.members)}) as net:
-        results = await net.run(programs(plan, ceremony, rng, tamper))
+    n = len(plan.members)
+    async with memory_session(gr.PROTOCOL, families={"Member": n}) as net:
+        results = await net.run(programs(plan, ceremony, rng, behaviour))
+    first = {name: r.unwrap() for name, r in results.items()}
+    done = settled(first)
+    if done is not None:
+        return done
+    async with memory_session(gj.PROTOCOL, families={"Member": n}) as net:
+        results = await net.run(justify_programs(o for o in first.values() if isinstance(o, Disputed)))
     return {name: r.unwrap() for name, r in results.items()}
 
 

@@ -11,6 +11,7 @@ from rt_harness import Runner
 
 from examples import frost_signing, reshare_ceremony
 from examples.reshare_ceremony import ReshareFailed, ResharePlan, Result
+from generated.threshold import justify as gj
 from generated.threshold import reshare as gr
 from runtime.crypto.hazmat.group import L, base_mul
 from runtime.crypto.hazmat.poly import lagrange_at_zero
@@ -22,12 +23,23 @@ OLD_KEYS, OLD_PUBLIC, _ = trusted_dealer_keygen(2, 3, DeterministicRandom(b"resh
 
 async def run(
     run_roles: Runner, plan: ResharePlan, seed: bytes = b"r",
-    tamper: dict[int, reshare_ceremony.ShareFilter] | None = None,
+    behaviour: dict[int, reshare_ceremony.Misbehaviour] | None = None, disputed: bool = False,
 ) -> dict[str, Result]:
-    programs = reshare_ceremony.programs(plan, b"test", DeterministicRandom(seed), tamper)
+    """The Reshare session, then Justify if it was disputed (as ``disputed`` expects)."""
+    n = len(plan.members)
+    programs = reshare_ceremony.programs(plan, b"test", DeterministicRandom(seed), behaviour)
+    with trio.fail_after(60):
+        results = await run_roles(gr.PROTOCOL, programs, families={"Member": n}, timeout=10.0)
+    first = {name: r.unwrap() for name, r in results.items()}
+    done = reshare_ceremony.settled(first)
+    assert (done is None) == disputed, first
+    if done is not None:
+        return done
+    states = [o for o in first.values() if isinstance(o, reshare_ceremony.Disputed)]
     with trio.fail_after(60):
         results = await run_roles(
-            gr.PROTOCOL, programs, families={"Member": len(plan.members)}, timeout=10.0
+            gj.PROTOCOL, reshare_ceremony.justify_programs(states), families={"Member": n},
+            timeout=10.0,
         )
     return {name: r.unwrap() for name, r in results.items()}
 
@@ -57,12 +69,42 @@ async def test_move_to_new_holders_then_refresh(run_roles: Runner) -> None:
     Ed25519PublicKey.from_public_bytes(OLD_PUBLIC.verifying_key.to_bytes()).verify(signature, b"m")
 
 
-@pytest.mark.parametrize("victim", [2, 5])
-async def test_bad_deal_is_named_by_every_member(run_roles: Runner, victim: int) -> None:
-    def wrong(new_id: int, share: int) -> int:
-        return (share + 1) % L if new_id == victim else share
+def wrong_for(victim: int) -> reshare_ceremony.ShareFilter:
+    def wrong(j: int, share: int) -> int:
+        return (share + 1) % L if j == victim else share
 
-    plan = reshare_ceremony.plan_move(OLD_KEYS, OLD_PUBLIC, [1, 2], [1, 2, 3, 4, 5], 3)
-    results = await run(run_roles, plan, tamper={1: wrong})
-    # Dealer member 1 (old holder 2) dealt a share its commitment does not match.
-    assert set(results.values()) == {ReshareFailed((1,), "complaints about deals")}
+    return wrong
+
+
+MOVE = reshare_ceremony.plan_move(OLD_KEYS, OLD_PUBLIC, [1, 2], [1, 2, 3, 4, 5], 3)
+
+
+@pytest.mark.parametrize("victim", [3, 6])
+async def test_dealer_that_cannot_justify_is_named(run_roles: Runner, victim: int) -> None:
+    # Dealer member 1 (old holder 2) seals a share its commitment does not match to a new
+    # holder, and reveals the same wrong share when accused.
+    liar = reshare_ceremony.Misbehaviour(deal=wrong_for(victim), reveal=wrong_for(victim))
+    results = await run(run_roles, MOVE, behaviour={1: liar}, disputed=True)
+    assert set(results.values()) == {
+        ReshareFailed((1,), "dealers whose disputed shares do not verify")
+    }
+
+
+async def test_dealer_that_justifies_is_cleared(run_roles: Runner) -> None:
+    # Dealer member 0 seals a wrong share to member 4 but reveals the right one.
+    fixed = reshare_ceremony.Misbehaviour(deal=wrong_for(4))
+    new_keys, new_public = reshare_ceremony.new_key_material(
+        await run(run_roles, MOVE, behaviour={0: fixed}, disputed=True)
+    )
+    assert sorted(new_keys) == [1, 2, 3, 4, 5]
+    assert new_public.verifying_key == OLD_PUBLIC.verifying_key
+
+
+async def test_false_complaint_aborts_nothing(run_roles: Runner) -> None:
+    # New holder member 5 accuses honest dealer member 1.
+    liar = reshare_ceremony.Misbehaviour(complain_about=frozenset({1}))
+    new_keys, new_public = reshare_ceremony.new_key_material(
+        await run(run_roles, MOVE, behaviour={5: liar}, disputed=True)
+    )
+    signature = await frost_signing.signature_of(new_keys, new_public, b"m", signers=[3, 4, 5])
+    Ed25519PublicKey.from_public_bytes(OLD_PUBLIC.verifying_key.to_bytes()).verify(signature, b"m")
