@@ -32,15 +32,16 @@ class Judgement:
 async def exchange(
     ep: Endpoint, complaints: Collection[Complaint], dealt: Mapping[int, int]
 ) -> dict[Complaint, int]:
-    """Reveal ``dealt[j]`` for every complainer j against us; collect everyone's revelations
-    (ours included). An unreduced scalar counts as not revealed."""
+    """Reveal ``dealt[j]`` for every complainer j against us that we dealt a share to;
+    collect everyone's revelations (ours included). An unreduced scalar counts as not
+    revealed."""
     me = ep.me.index
     assert me is not None
     mine = gj.Justification(
         revealed=[
             gj.Revealed(member=j, share=scalar_to_bytes(dealt[j]))
             for j, dealer in sorted(complaints)
-            if dealer == me
+            if dealer == me and j in dealt
         ]
     )
     s1 = await gj.start_member(ep).send_justification(mine)

@@ -246,23 +246,31 @@ async def justify(ep: Endpoint, disputed: Disputed) -> Result:
     shown = {j: reveal(j, share) if reveal else share for j, share in d.dealt.items()}
     revealed = await justification.exchange(ep, d.complaints, shown)
 
+    def sound(dealer: int) -> reshare.ResharePackage | None:
+        """The dealer's commitment if it reshares the dealer's real share (C_0 = λ_i·Y_i)."""
+        key = plan.members[dealer].key
+        package = d.packages.get(key.identifier) if key is not None else None
+        if key is None or package is None or len(package.commitment) != plan.new_min_signers:
+            return None
+        weighted = mul(
+            lagrange_at_zero(plan.dealers, key.identifier),
+            plan.old_public.verifying_shares[key.identifier],
+        )
+        return package if package.commitment[0] == weighted else None
+
     def check(complainer: int, dealer: int, share: int) -> bool:
-        key, new_id = plan.members[dealer].key, plan.members[complainer].new_id
-        if key is None or new_id is None or key.identifier not in d.packages:
-            return False  # not a dealer, not a new holder, or no parseable commitment
-        c = d.packages[key.identifier].commitment
-        weighted = mul(lagrange_at_zero(plan.dealers, key.identifier),
-                       plan.old_public.verifying_shares[key.identifier])
-        # The dealer must have reshared its real share (C_0) and dealt what it committed to.
-        return (
-            len(c) == plan.new_min_signers
-            and c[0] == weighted
-            and base_mul(share) == vss_eval(c, new_id)
+        package, new_id = sound(dealer), plan.members[complainer].new_id
+        return package is not None and new_id is not None and (
+            base_mul(share) == vss_eval(package.commitment, new_id)
         )
 
-    verdict = justification.judge(d.complaints, revealed, check)
-    if verdict.culprits:
-        return ReshareFailed(tuple(sorted(verdict.culprits)), "dealers whose disputed shares do not verify")
+    # A member that receives no share can only have complained about a commitment, which
+    # every member holds: judged on the commitment alone. Other complaints need a share.
+    holders = {(j, dl) for j, dl in d.complaints if plan.members[j].new_id is not None}
+    verdict = justification.judge(holders, revealed, check)
+    culprits = set(verdict.culprits) | {dl for _j, dl in d.complaints - holders if sound(dl) is None}
+    if culprits:
+        return ReshareFailed(tuple(sorted(culprits)), "dealers whose disputed shares do not verify")
     result = d.result
     new_id = plan.members[d.me].new_id
     if result is None and new_id is not None:

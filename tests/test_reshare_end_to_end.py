@@ -108,3 +108,13 @@ async def test_false_complaint_aborts_nothing(run_roles: Runner) -> None:
     )
     signature = await frost_signing.signature_of(new_keys, new_public, b"m", signers=[3, 4, 5])
     Ed25519PublicKey.from_public_bytes(OLD_PUBLIC.verifying_key.to_bytes()).verify(signature, b"m")
+
+
+async def test_false_complaint_by_a_dealer_aborts_nothing(run_roles: Runner) -> None:
+    # Dealer member 0 receives no share; its accusation of dealer member 1 is judged on
+    # member 1's commitment, which is sound.
+    liar = reshare_ceremony.Misbehaviour(complain_about=frozenset({1}))
+    new_keys, _ = reshare_ceremony.new_key_material(
+        await run(run_roles, MOVE, behaviour={0: liar}, disputed=True)
+    )
+    assert sorted(new_keys) == [1, 2, 3, 4, 5]
