@@ -286,16 +286,8 @@ def programs(
 
 
 def justify_programs(disputed: Iterable[Disputed]) -> dict[str, RoleFn]:
-    """Justify role programs for the members of a disputed ceremony (keyed ``Member[i]``:
-    member i of the Justify session is member i of the Dkg session)."""
-
-    def program(d: Disputed) -> RoleFn:
-        async def run(ep: Endpoint) -> Outcome:
-            return await justify(ep, d)
-
-        return run
-
-    return {f"Member[{d.me}]": program(d) for d in disputed}
+    """Justify role programs for the members of a disputed ceremony (``Member[i]``)."""
+    return justification.programs(disputed, justify)
 
 
 def as_participants(results: Mapping[str, Outcome]) -> dict[str, Outcome]:

@@ -10,13 +10,15 @@ revelations reach the same judgement, whatever they sent themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from generated.threshold import justify as gj
 from runtime.contract import Endpoint
 from runtime.crypto.errors import InvalidScalar
 from runtime.crypto.hazmat.group import scalar_from_bytes, scalar_to_bytes
+from runtime.memory import RoleFn
 
 Complaint = tuple[int, int]  # (complainer, dealer), member indices
 # Does ``share`` verify as what ``dealer`` dealt to ``complainer``?
@@ -68,3 +70,26 @@ def judge(
         else:
             culprits.add(dealer)
     return Judgement(frozenset(culprits), cleared)
+
+
+class DisputeState(Protocol):
+    """What a ceremony's member carries into Justify: at least its member index."""
+
+    @property
+    def me(self) -> int: ...
+
+
+S = TypeVar("S", bound=DisputeState)
+
+
+def programs(states: Iterable[S], justify: Callable[[Endpoint, S], Awaitable[object]]) -> dict[str, RoleFn]:
+    """Justify role programs keyed ``Member[i]``: member i of the Justify session is member
+    i of the ceremony's first session."""
+
+    def program(state: S) -> RoleFn:
+        async def run(ep: Endpoint) -> object:
+            return await justify(ep, state)
+
+        return run
+
+    return {f"Member[{state.me}]": program(state) for state in states}

@@ -312,15 +312,8 @@ def programs(
 
 
 def justify_programs(disputed: Iterable[Disputed]) -> dict[str, RoleFn]:
-    """Justify role programs (member i of the Justify session is member i here)."""
-
-    def program(d: Disputed) -> RoleFn:
-        async def run(ep: Endpoint) -> Result:
-            return await justify(ep, d)
-
-        return run
-
-    return {f"Member[{d.me}]": program(d) for d in disputed}
+    """Justify role programs for the members of a disputed ceremony (``Member[i]``)."""
+    return justification.programs(disputed, justify)
 
 
 def settled(outcomes: Mapping[str, Result | Disputed]) -> dict[str, Result] | None:
