@@ -164,15 +164,14 @@ def verify_derivation_share(
     share: DerivationShare, public_key_package: PublicKeyPackage, context: bytes
 ) -> None:
     """Check σ_i against the sender's verifying share Y_i; raises ``InvalidProof``."""
-    y_i = public_key_package.verifying_shares.get(share.identifier)
+    vk = public_key_package.verifying_key
+    _check(share, public_key_package, context_point(vk, context), _framed(vk, context))
+
+
+def _check(share: DerivationShare, public: PublicKeyPackage, h: Point, framed: bytes) -> None:
+    y_i = public.verifying_shares.get(share.identifier)
     if y_i is None:
         raise InvalidProof([share.identifier], "derivation share from outside the group")
-    vk = public_key_package.verifying_key
-    h = context_point(vk, context)
-    _check_proof(share, y_i, h, _framed(vk, context))
-
-
-def _check_proof(share: DerivationShare, y_i: Point, h: Point, framed: bytes) -> None:
     # A = z·G - c·Y_i and B = z·H - c·σ_i are the prover's commitments iff the proof is honest.
     a = sub(base_mul(share.response), mul(share.challenge, y_i))
     b = sub(mul(share.response, h), mul(share.challenge, share.evaluation))
@@ -218,11 +217,8 @@ def combine(
     h = context_point(vk, context)
     culprits: list[int] = []
     for i, share in by_id.items():
-        y_i = public_key_package.verifying_shares.get(i)
         try:
-            if y_i is None:
-                raise InvalidProof([i], "derivation share from outside the group")
-            _check_proof(share, y_i, h, framed)
+            _check(share, public_key_package, h, framed)
         except InvalidProof:
             culprits.append(i)
     if culprits:
