@@ -31,7 +31,7 @@ The resulting key packages sign with the generated FrostSign roles (``examples.f
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,19 +53,14 @@ from runtime.memory import RoleFn, memory_session
 SEAL_CONTEXT = b"minuet/dkg/round2"
 NO_KEY = bytes(POINT_BYTES)  # the Confirm of a member that has no group key to confirm
 
-# A participant program may deal or reveal a wrong share f_i(j) to member j (tests).
-ShareFilter = Callable[[int, int], int]
+ShareFilter = justification.ShareFilter
 
 
 @dataclass(frozen=True, slots=True)
-class Misbehaviour:
-    """How a test makes one member lie: shares it seals (``deal``), shares it reveals in the
-    dispute (``reveal``, default the true ones), members whose shares or Round1 packages it
-    complains about falsely."""
+class Misbehaviour(justification.Misbehaviour):
+    """A ceremony member's lies (``justification.Misbehaviour``), plus members whose Round1
+    packages it accuses falsely."""
 
-    deal: ShareFilter | None = None
-    reveal: ShareFilter | None = None
-    complain_about: frozenset[int] = frozenset()
     complain_about_round1: frozenset[int] = frozenset()
 
 
@@ -163,7 +158,7 @@ async def participant(
             for j in round1:
                 dealt[j] = shares[identifier(j)].signing_share
                 sealed = seal.seal_share(
-                    keys, directory[j], behaviour.deal(j, dealt[j]) if behaviour.deal else dealt[j],
+                    keys, directory[j], behaviour.dealt(j, dealt[j]),
                     aad=_aad(ceremony, me, j), context=SEAL_CONTEXT, rng=rng,
                 )
                 outgoing[j] = gd.Round2(sealed_share=sealed)
@@ -222,9 +217,7 @@ async def justify(ep: Endpoint, disputed: Disputed) -> Outcome:
     """The Justify session: reveal what we dealt to our complainers, check every revealed
     share, and finish with the adopted shares or name the dealers that could not clear."""
     d = disputed
-    reveal = d.behaviour.reveal
-    shown = {j: reveal(j, share) if reveal else share for j, share in d.dealt.items()}
-    revealed = await justification.exchange(ep, d.complaints, shown)
+    revealed = await justification.exchange(ep, d.complaints, d.behaviour.revealed(d.dealt))
 
     def check(complainer: int, dealer: int, share: int) -> bool:
         commitment = d.secret.commitments[identifier(dealer)]  # every dealer's, ours too

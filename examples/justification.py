@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from generated.threshold import justify as gj
 from runtime.contract import Endpoint
@@ -21,6 +21,29 @@ from runtime.crypto.hazmat.group import scalar_from_bytes, scalar_to_bytes
 from runtime.memory import RoleFn
 
 Complaint = tuple[int, int]  # (complainer, dealer), member indices
+# What a lying member does to the share f(j) it deals or reveals to member j (tests).
+ShareFilter = Callable[[int, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Misbehaviour:
+    """How a test makes one member of a ceremony lie: the shares it seals (``deal``) or
+    reveals in the dispute (``reveal``) to member j, the members it accuses falsely."""
+
+    deal: ShareFilter | None = None
+    reveal: ShareFilter | None = None
+    complain_about: frozenset[int] = frozenset()
+
+    def dealt(self, j: int, share: int) -> int:
+        """What this member seals to member j in place of ``share``."""
+        return self.deal(j, share) if self.deal else share
+
+    def revealed(self, dealt: Mapping[int, int]) -> dict[int, int]:
+        """What this member reveals in place of the shares it dealt."""
+        return {j: self.reveal(j, v) if self.reveal else v for j, v in dealt.items()}
+
+
+HONEST: Final = Misbehaviour()
 # Does ``share`` verify as what ``dealer`` dealt to ``complainer``?
 ShareCheck = Callable[[int, int, int], bool]
 

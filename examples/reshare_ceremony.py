@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,21 +47,9 @@ SEAL_CONTEXT = b"minuet/reshare"
 NO_KEY = bytes(POINT_BYTES)
 NO_DIGEST = bytes(64)
 
-# A dealer may deal or reveal a wrong share to member j (tests): (j, share) -> share.
-ShareFilter = Callable[[int, int], int]
-
-
-@dataclass(frozen=True, slots=True)
-class Misbehaviour:
-    """How a test makes one member lie: shares it seals (``deal``) or reveals (``reveal``,
-    default the true ones) to member j, members it complains about falsely."""
-
-    deal: ShareFilter | None = None
-    reveal: ShareFilter | None = None
-    complain_about: frozenset[int] = frozenset()
-
-
-HONEST: Final = Misbehaviour()
+Misbehaviour = justification.Misbehaviour
+ShareFilter = justification.ShareFilter
+HONEST: Final = justification.HONEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +145,7 @@ async def member(
     for j in others:
         sealed = b""
         if j in dealt:
-            share = behaviour.deal(j, dealt[j]) if behaviour.deal else dealt[j]
+            share = behaviour.dealt(j, dealt[j])
             sealed = seal.seal_share(
                 keys, directory[j], share, aad=_aad(ceremony, me, j), context=SEAL_CONTEXT, rng=rng
             )
@@ -242,9 +230,7 @@ async def justify(ep: Endpoint, disputed: Disputed) -> Result:
     complaint; a cleared dealer's revealed share replaces what its complainer had."""
     d = disputed
     plan = d.plan
-    reveal = d.behaviour.reveal
-    shown = {j: reveal(j, share) if reveal else share for j, share in d.dealt.items()}
-    revealed = await justification.exchange(ep, d.complaints, shown)
+    revealed = await justification.exchange(ep, d.complaints, d.behaviour.revealed(d.dealt))
 
     def sound(dealer: int) -> reshare.ResharePackage | None:
         """The dealer's commitment if it reshares the dealer's real share (C_0 = λ_i·Y_i)."""

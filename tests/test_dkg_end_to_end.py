@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from rt_harness import Runner
+from rt_harness import Runner, run_justify
 
 from examples import dkg_ceremony, frost_signing
 from examples.dkg_ceremony import DkgFailed, Misbehaviour, Outcome
 from generated.threshold import dkg as gd
-from generated.threshold import justify as gj
 from runtime.crypto.hazmat.group import L, base_mul
 from runtime.crypto.hazmat.poly import lagrange_at_zero
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage
@@ -34,12 +33,9 @@ async def ceremony(
     if done is not None:
         return done
     states = [o for o in outcomes.values() if isinstance(o, dkg_ceremony.Disputed)]
-    with trio.fail_after(60):
-        second = await run_roles(
-            gj.PROTOCOL, dkg_ceremony.justify_programs(states), families={"Member": n},
-            timeout=10.0,
-        )
-    return dkg_ceremony.as_participants({name: r.unwrap() for name, r in second.items()})
+    return dkg_ceremony.as_participants(
+        await run_justify(run_roles, dkg_ceremony.justify_programs(states))
+    )
 
 
 def succeeded(outcomes: dict[str, Outcome]) -> tuple[dict[int, KeyPackage], PublicKeyPackage]:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from rt_harness import Runner
+from rt_harness import Runner, run_justify
 
 from examples import frost_signing, reshare_ceremony
 from examples.reshare_ceremony import ReshareFailed, ResharePlan, Result
-from generated.threshold import justify as gj
 from generated.threshold import reshare as gr
 from runtime.crypto.hazmat.group import L, base_mul
 from runtime.crypto.hazmat.poly import lagrange_at_zero
@@ -36,12 +35,7 @@ async def run(
     if done is not None:
         return done
     states = [o for o in first.values() if isinstance(o, reshare_ceremony.Disputed)]
-    with trio.fail_after(60):
-        results = await run_roles(
-            gj.PROTOCOL, reshare_ceremony.justify_programs(states), families={"Member": n},
-            timeout=10.0,
-        )
-    return {name: r.unwrap() for name, r in results.items()}
+    return await run_justify(run_roles, reshare_ceremony.justify_programs(states))
 
 
 async def test_move_to_new_holders_then_refresh(run_roles: Runner) -> None:

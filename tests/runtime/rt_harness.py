@@ -12,6 +12,7 @@ from typing import Any
 
 import trio
 
+from generated.threshold import justify
 from runtime.config import load_config
 from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import SessionEndpoint
@@ -69,6 +70,16 @@ def make_tcp_runner(tmp: Path) -> Runner:
 
 
 
+
+
+async def run_justify(run_roles: Runner, programs: Mapping[str, RoleFn]) -> dict[str, Any]:
+    """The Justify session that settles a disputed ceremony (``examples.justification``),
+    one member per program; every member's outcome."""
+    with trio.fail_after(60):
+        results = await run_roles(
+            justify.PROTOCOL, programs, families={"Member": len(programs)}, timeout=10.0
+        )
+    return {name: r.unwrap() for name, r in results.items()}
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
