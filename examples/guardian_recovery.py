@@ -48,11 +48,14 @@ class RecoveryFailed:
     reason: str
 
 
-def _aad(ceremony: bytes, kind: bytes, sender: int, recipient: int) -> bytes:
-    # -1 stands for the recovering participant, which is no member of the Guardian family.
-    return ceremony + kind + sender.to_bytes(4, "big", signed=True) + recipient.to_bytes(
-        4, "big", signed=True
-    )
+def _aad(request: gr.Request, ceremony: bytes, kind: bytes, sender: int, recipient: int) -> bytes:
+    # Bound to the request (identifier and epoch): values from another recovery, or another
+    # epoch of this one, do not open. -1 stands for the recovering participant, which is no
+    # member of the Guardian family.
+    return b"".join((
+        ceremony, kind, request.identifier.to_bytes(8, "big"), request.epoch.to_bytes(8, "big"),
+        sender.to_bytes(4, "big", signed=True), recipient.to_bytes(4, "big", signed=True),
+    ))
 
 
 async def recovering(
@@ -65,7 +68,8 @@ async def recovering(
     epoch: int = 0,
 ) -> KeyPackage | RecoveryFailed:
     """Ask the guardians for identifier ``identifier``'s share; returns it checked, or why not."""
-    s1 = await gr.start_recovering(ep).send_request(gr.Request(identifier=identifier, epoch=epoch))
+    request = gr.Request(identifier=identifier, epoch=epoch)
+    s1 = await gr.start_recovering(ep).send_request(request)
     sigmas, s2 = await s1.recv_sigma()
     reason = ""
     opened: dict[int, int] = {}
@@ -73,7 +77,7 @@ async def recovering(
         try:
             opened[j] = seal.open_share(
                 keys, directory[j], sigma.sealed,
-                aad=_aad(ceremony, b"sigma", j, -1), context=SEAL_CONTEXT,
+                aad=_aad(request, ceremony, b"sigma", j, -1), context=SEAL_CONTEXT,
             )
         except (SealError, IdentifiedFault):
             reason = f"the sigma of guardian {j} does not open"
@@ -111,7 +115,7 @@ async def guardian(
         j: gr.Delta(
             sealed=seal.seal_share(
                 keys, directory[j], deltas[guardians[j]],
-                aad=_aad(ceremony, b"delta", me, j), context=SEAL_CONTEXT, rng=rng,
+                aad=_aad(request, ceremony, b"delta", me, j), context=SEAL_CONTEXT, rng=rng,
             )
         )
         for j in range(len(guardians))
@@ -121,7 +125,7 @@ async def guardian(
     received, s3 = await s2.recv_delta()
     held = [deltas[key.identifier]] + [
         seal.open_share(
-            keys, directory[j], d.sealed, aad=_aad(ceremony, b"delta", j, me),
+            keys, directory[j], d.sealed, aad=_aad(request, ceremony, b"delta", j, me),
             context=SEAL_CONTEXT, sender_id=guardians[j],
         )
         for j, d in received.items()
@@ -131,7 +135,7 @@ async def guardian(
         gr.Sigma(
             sealed=seal.seal_share(
                 keys, recovering_key, tamper(sigma) if tamper else sigma,
-                aad=_aad(ceremony, b"sigma", me, -1), context=SEAL_CONTEXT, rng=rng,
+                aad=_aad(request, ceremony, b"sigma", me, -1), context=SEAL_CONTEXT, rng=rng,
             )
         )
     )
