@@ -15,6 +15,7 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rt_harness import Runner
+from rt_roles import ping_pong as pp
 from rt_roles import two_buyer as tb
 
 from runtime.codec import Writer
@@ -24,6 +25,8 @@ from runtime.endpoint import SessionEndpoint
 from runtime.errors import ConfigError, RemoteViolation
 from runtime.framing import length_prefix
 from runtime.keys import bound_local_network
+from runtime.memory import memory_session
+from runtime.middleware import Event, Forward, Middleware, WireLink
 from runtime.securelink import VERSION, Initiator, StaticKey, is_low_order
 from runtime.session_core import SessionInfo, parse_peer
 from runtime.tcp import _Mesh, bind_listener, tcp_session
@@ -281,3 +284,34 @@ def test_bound_local_network_ports_are_distinct_and_held(tmp_path: Path) -> None
 def test_initiator_still_speaks_the_format_the_fuzzer_builds() -> None:
     eph_hello = Initiator("P", "s", 0, "Seller", KEYS["Seller"], "Buyer1", KEYS["Buyer1"].public).hello()
     assert eph_hello[:-32] == _hello("Seller", "Buyer1", "s", 0, bytes(32))[:-32]
+
+
+class _Recorder(Middleware):
+    """Keeps every frame it sees; with ``replay``, sends those instead of the new ones."""
+
+    def __init__(self, replay: list[object] | None = None) -> None:
+        self.frames: list[object] = []
+        self.replay = replay
+
+    async def on_wire(self, link: WireLink, ev: Event, wire: object, forward: Forward) -> None:
+        self.frames.append(wire)
+        if self.replay is not None and len(self.frames) <= len(self.replay):
+            wire = self.replay[len(self.frames) - 1]
+        await forward(wire)
+
+
+@pytest.mark.parametrize("session_id, epoch", [("other", 0), ("first", 1)])
+async def test_memory_frame_from_an_earlier_session_or_epoch_is_rejected(session_id: str, epoch: int) -> None:
+    first = _Recorder()
+    with trio.fail_after(10):
+        async with memory_session(pp.PROTOCOL, middleware=[first], session_id="first", timeout=2) as net:
+            res = await net.run({"Client": pp.client, "Server": pp.server})
+        assert res["Server"].unwrap() == 10
+        replayer = _Recorder(replay=first.frames)
+        async with memory_session(
+            pp.PROTOCOL, middleware=[replayer], session_id=session_id, epoch=epoch, timeout=2
+        ) as net:
+            res = await net.run({"Client": pp.client, "Server": pp.server})
+    err = res["Server"].error
+    assert isinstance(err, RemoteViolation) and err.peer == "Client"
+    assert "a frame of session 'first' epoch 0 from Client to Server" in err.got
