@@ -117,6 +117,8 @@ class Driver:
                 selects = sorted(m for m in methods if m.startswith("select_"))
                 if selects:
                     # Round-robin over branches, skipping those whose guard cannot hold.
+                    fn: Any = None
+                    kwargs = None
                     for k in range(len(selects)):
                         fn = getattr(state, selects[(visit + k) % len(selects)])
                         kwargs = self.satisfy(fn, state)
