@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from codegen.ast import (
-    Bound,
     Branch,
     Broadcast,
     Call,
@@ -400,10 +399,6 @@ def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
 
 
 # ---------------------------------------------------------------- parameters
-
-
-def _bound_names(b: Bound) -> list[str]:
-    return [b] if isinstance(b, str) else []
 
 
 def check_params(p: Protocol) -> Iterable[Diagnostic]:
