@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codegen.diagnostics import Diagnostic, render_all
+from codegen.load import read_spec
 from codegen.pipeline import compile_text
 from codegen.render import HEADER_MARK, RenderError, namespace_of, render_module
 from codegen.span import Span
@@ -46,7 +47,10 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
     owner: dict[str, str] = {}  # module path -> spec
     for path in specs:
         rel = _rel(path, base)
-        text = path.read_text(encoding="utf-8")
+        text, unreadable = read_spec(path, rel)  # read and reported exactly as check does
+        if unreadable is not None:
+            out.errors.append(render_all([unreadable], {}))
+            continue
         compiled = compile_text(text, rel)
         diags = list(compiled.diagnostics)
         if compiled.ok and compiled.protocol is not None:
