@@ -225,6 +225,7 @@ class SessionEndpoint:
                 raise self._lost(plan, step, label, e) from None
             return
         ev: Event | None = None
+        t0 = 0.0  # read only when ev is set
         if self._mw_before or self._mw_wire or self._mw_event:
             ev = self._event(plan.channel.name, "send", label, data, step)
             try:
