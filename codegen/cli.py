@@ -225,6 +225,41 @@ def _draw(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- verify
+
+
+def _verify_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or folders")
+    p.add_argument("--bound", "-k", type=int, default=2, help="messages a channel holds (default 2)")
+    p.add_argument("--sizes", default="1..3", help="members of each [*] family, lo..hi (default 1..3)")
+    p.add_argument("--params", default="1..3", help="values of each parameter, lo..hi (default 1..3)")
+    p.add_argument("--max-states", type=int, default=200_000, help="per instantiation (default 200000)")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds per instantiation (default 20)")
+    p.add_argument("--no-reduction", action="store_true", help="explore every interleaving")
+    p.add_argument("--mermaid", action="store_true", help="also print counterexamples as Mermaid")
+
+
+def _verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.diagnostics import render_all
+    from codegen.verify import Bounds, parse_range, render_report, verify_file
+
+    try:
+        bounds = Bounds(args.bound, parse_range(args.sizes), parse_range(args.params), args.max_states,
+                        args.timeout, reduce=not args.no_reduction)
+    except ValueError as exc:
+        raise UsageError(f"verify: {exc}") from None
+    failed = 0
+    for path in _spec_files(args.specs):
+        report, diags = verify_file(path, bounds)
+        if report is None:
+            print(render_all(diags, {}) if diags else f"minuet verify: {path} cannot be projected", file=err)
+            failed += 1
+            continue
+        print(render_report(report, path, args.mermaid), file=out if report.outcome == "verified" else err)
+        failed += report.outcome != "verified"
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------- generate, run, trace
 
 
@@ -263,6 +298,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("project", "print the local type of a role (all roles without --role)", _one_spec, _project),
     Command("graph", "Mermaid sequence diagram, or DOT state machines (one cluster per role)",
             _graph_options, _graph),
+    Command("verify", "explore the projected state machines for deadlocks and orphans", _verify_options, _verify),
     Command("run", "run roles of a generated protocol: --memory, or one member over TCP", _raw, _run, raw=True),
     Command("trace", "show a recorded trace as a Mermaid diagram", _raw, _trace, raw=True),
     Command("schema", "print the JSON Schema of specs (for editors)", _no_options, _schema),

@@ -1,8 +1,9 @@
 """Data-driven spec cases: every ``tests/specs/good/*.yaml`` compiles with no diagnostic;
 every ``tests/specs/bad/*.yaml`` yields exactly the rendered diagnostics in its ``.expected``
-golden. ``MINUET_UPDATE_GOLDENS=1`` rewrites the goldens.
+golden; every ``tests/specs/warn/*.yaml`` compiles (and projects) with exactly the warnings
+in its golden. ``MINUET_UPDATE_GOLDENS=1`` rewrites the goldens.
 
-Each bad case starts with ``# expect: Mnnn`` naming the rule it targets. Spans carry the path
+Each bad or warn case starts with ``# expect: Mnnn`` naming the rule it targets. Spans carry the path
 relative to the repository root, whatever the working directory.
 """
 
@@ -22,6 +23,7 @@ from codegen.pipeline import Compiled, compile_text
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = sorted((ROOT / "tests" / "specs" / "good").glob("*.yaml"))
 BAD = sorted((ROOT / "tests" / "specs" / "bad").glob("*.yaml"))
+WARN = sorted((ROOT / "tests" / "specs" / "warn").glob("*.yaml"))
 UPDATE = os.environ.get("MINUET_UPDATE_GOLDENS") == "1"
 _EXPECT = re.compile(r"#\s*expect:\s*((?:M\d{3}[ ,]*)+)")
 
@@ -80,17 +82,34 @@ def test_bad_spec(path: Path) -> None:
     assert text == golden.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("path", WARN, ids=[p.stem for p in WARN])
+def test_warn_spec(path: Path) -> None:
+    codes = expected_codes(path)
+    compiled = compile_case(path)
+    text = rendered(compiled, path)
+    golden = path.with_suffix(".expected")
+    if UPDATE:
+        golden.write_text(text, encoding="utf-8")
+    assert compiled.ok, text
+    assert compiled.locals
+    assert {d.severity for d in compiled.diagnostics} == {"warning"}, text
+    assert codes <= {d.code for d in compiled.diagnostics}, text
+    assert golden.exists(), f"missing golden {rel(golden)}; run with MINUET_UPDATE_GOLDENS=1"
+    assert text == golden.read_text(encoding="utf-8")
+
+
 def test_every_code_has_a_bad_case() -> None:
     covered: set[str] = set()
-    for path in BAD:
+    for path in (*BAD, *WARN):
         covered |= expected_codes(path)
     missing = set(CODES) - covered - NOT_FROM_FILES
     assert not missing, f"no bad case for {sorted(missing)}"
 
 
 def test_goldens_have_cases() -> None:
-    for golden in (ROOT / "tests" / "specs" / "bad").glob("*.expected"):
-        assert golden.with_suffix(".yaml").exists(), f"stale golden {rel(golden)}"
+    for kind in ("bad", "warn"):
+        for golden in (ROOT / "tests" / "specs" / kind).glob("*.expected"):
+            assert golden.with_suffix(".yaml").exists(), f"stale golden {rel(golden)}"
 
 
 # ---------------------------------------------------------------- JSON Schema and docs
