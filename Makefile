@@ -24,6 +24,7 @@ check: $(STAMP)
 
 test: check
 	$(PY) -m codegen.generate --check
+	$(VENV)/bin/minuet verify $(sort $(shell find protocols -name "*.yaml"))
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
