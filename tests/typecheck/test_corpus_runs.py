@@ -190,10 +190,10 @@ async def test_subprotocol_call() -> None:
 
 async def _signer(ep: Endpoint) -> frost_sign.Signer_End:
     req, s1 = await frost_sign.start_signer(ep).recv_sign_request()
-    s2 = await s1.send_commitment(frost_sign.Commitment(hiding=bytes(32), binding=bytes(32)))
+    s2 = await s1.send_commitment(frost_sign.Commitment(hiding=frost_sign.Bytes32.zero(), binding=frost_sign.Bytes32.zero()))
     package, s3 = await s2.recv_signing_package()
     assert package.message == req.message
-    s4 = await s3.send_signature_share(frost_sign.SignatureShare(share=bytes([1]) * 32))
+    s4 = await s3.send_signature_share(frost_sign.SignatureShare(share=frost_sign.Bytes32(bytes([1]) * 32)))
     result = await s4.offer()
     return result.state
 
