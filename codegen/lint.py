@@ -432,8 +432,7 @@ class _Function:
             self.expr(node.test, env)
             return _merge(self.block(node.body, dict(env)), self.block(node.orelse, dict(env)))
         if isinstance(node, ast.While):
-            self.expr(node.test, env)
-            return self._loop(node.body, node.orelse, env)
+            return self._loop(node.body, node.orelse, env, test=node.test)
         if isinstance(node, ast.For | ast.AsyncFor):
             self.expr(node.iter, env)
             return self._loop(node.body, node.orelse, env, target=node.target)
@@ -514,12 +513,26 @@ class _Function:
         orelse: list[ast.stmt],
         env: Env,
         target: ast.expr | None = None,
+        test: ast.expr | None = None,
     ) -> Env | None:
         loop = _Loop()
         self.loops.append(loop)
+        # A ``while`` test runs before every iteration and once more before leaving (it may
+        # rebind: ``while isinstance(r := await s.offer(), X)``); ``while True`` leaves by
+        # ``break`` only.
+        endless = isinstance(test, ast.Constant) and bool(test.value)
+        exits: list[Env] = []
+
+        def check(start: Env) -> Env:
+            inner = dict(start)
+            if test is not None:
+                self.expr(test, inner)
+                if not endless:
+                    exits.append(dict(inner))
+            return inner
 
         def once(start: Env) -> Env | None:
-            inner = dict(start)
+            inner = check(start)
             if target is not None:
                 self.bind(target, _OTHER, inner, None)
             return self.block(body, inner)
@@ -534,7 +547,14 @@ class _Function:
         }
         second = once(_merge(env, carried) or env)
         self.loops.pop()
-        after = _merge(env, _merge(first, second))
+        if test is None:
+            after = _merge(env, _merge(first, second))
+        else:
+            if second is not None:
+                check(second)
+            after = None
+            for e in exits:
+                after = _merge(after, e)
         for b in loop.breaks:
             after = _merge(after, b)
         if after is None:
