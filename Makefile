@@ -40,6 +40,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.compiler
 	$(PY) -m bench.codegen
+	$(PY) -m bench.lint
 	$(PY) -m bench.runtime
 	$(PY) -m bench.crypto
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Final
 
 from codegen.diagnostics import Diagnostic, sort_diagnostics
+from codegen.pipeline import gc_paused
 from codegen.span import Span
 
 __all__ = ["lint_paths", "lint_source"]
@@ -295,12 +296,11 @@ class _Function:
                 result = _Value("state")
             elif callee in self.module.returns:
                 result = _Value(self.module.returns[callee])
-        callee_name = ast.unparse(func)
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             inner = arg.value if isinstance(arg, ast.Starred) else arg
             ref = self._ref(inner, env)
             if ref is not None:
-                self._use(env, inner, ref, f"passing it to {callee_name}()")
+                self._use(env, inner, ref, f"passing it to {ast.unparse(func)}()")
             else:
                 self.expr(inner, env)
         return result
@@ -784,10 +784,16 @@ def _analyze_definitions(nodes: Iterable[ast.stmt], module: _Module) -> None:
 def lint_source(text: str, path: str) -> tuple[Diagnostic, ...]:
     """Every linearity finding of one Python module, sorted."""
     try:
-        tree = ast.parse(text, filename=path)
+        with gc_paused():
+            tree = ast.parse(text, filename=path)
     except SyntaxError as e:
         span = Span(path, e.lineno or 1, e.offset or 1)
         return (Diagnostic("M703", span, f"not valid Python: {e.msg}", "fix the syntax first"),)
+    with gc_paused():  # many small AST nodes, none freed while linting (see gc_paused)
+        return _lint_tree(tree, path)
+
+
+def _lint_tree(tree: ast.Module, path: str) -> tuple[Diagnostic, ...]:
     report: list[Diagnostic] = []
     module = _Module(path, report, tree)
     # Module-level code is one more body (scripts drive roles there too).

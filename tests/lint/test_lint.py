@@ -173,3 +173,12 @@ def test_lint_agrees_with_a_path_by_path_reference(program: tuple[str, list[str]
     for d in found:
         got[d.span.line] = d.code
     assert got == expected, source + "\n".join(d.headline() for d in found)
+
+
+def test_the_benchmark_program_is_clean_and_a_planted_reuse_is_found() -> None:
+    from bench.lint import program
+
+    source = program(100)
+    assert lint_source(source, "bench.py") == ()
+    planted = source.replace("    await s.select_exit()\n", "    await s.select_exit()\n    await s.select_exit()\n", 1)
+    assert [d.code for d in lint_source(planted, "bench.py")] == ["M700"]
