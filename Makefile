@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) -m bench.lint
 	$(PY) -m bench.runtime
 	$(PY) -m bench.crypto
+	$(PY) -m bench.verify
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

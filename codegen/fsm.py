@@ -189,10 +189,6 @@ class StateMachine:
 _TEXT_LIMIT = 4  # statements shown in a state's docstring; keeps output linear in size
 
 
-def show_bound(b: Bound) -> str:
-    return str(b)
-
-
 def show_peer(p: LPeer) -> str:
     match p:
         case PeerOne():

@@ -55,10 +55,6 @@ class MergeError(Exception):
 # ---------------------------------------------------------------- text
 
 
-def bound_text(b: object) -> str:
-    return str(b)
-
-
 def peer_text(p: LPeer) -> str:
     match p:
         case PeerOne(role=role):

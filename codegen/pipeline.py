@@ -13,6 +13,7 @@ from codegen.diagnostics import Diagnostic, sort_diagnostics
 from codegen.load import load
 from codegen.local import LocalType
 from codegen.parse import parse
+from codegen.project import project_all
 from codegen.span import Span
 from codegen.validate import validate
 
@@ -74,13 +75,6 @@ def _compile_text(text: str, filename: str) -> Compiled:
     # After a syntax error, parts of the spec were skipped: "unused" findings would be noise.
     diags.extend(validate(protocol, partial=_has_error(diags)))
     if _has_error(diags):
-        return Compiled(protocol, {}, sort_diagnostics(diags), text)
-    try:
-        from codegen.project import project_all  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        # Projection is built separately; until it lands the pipeline stops after validation.
-        if exc.name != "codegen.project":
-            raise
         return Compiled(protocol, {}, sort_diagnostics(diags), text)
     local_types, project_diags = project_all(protocol)
     diags.extend(project_diags)

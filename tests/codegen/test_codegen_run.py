@@ -23,7 +23,7 @@ from generated.examples import two_buyer as tb
 from generated.threshold import dkg
 from generated.threshold import frost_sign as fs
 from runtime.contract import Endpoint, ProtocolInfo
-from runtime.errors import CapabilityDenied, GuardFailed, LinearityError
+from runtime.errors import CapabilityDenied, GuardFailed, LinearityError, PeerGone
 from runtime.memory import memory_session
 
 RoleFn = Callable[[Any], Awaitable[Any]]
@@ -288,7 +288,7 @@ async def test_guard_holds() -> None:
 
 
 async def test_guard_fails_with_guard_failed_naming_the_guard() -> None:
-    with pytest.raises(BaseException) as info:
+    with pytest.RaisesGroup(GuardFailed, PeerGone) as info:
         await run(au.PROTOCOL, auction_roles(50, False), params={"reserve": 100})
     err = _find(info.value, GuardFailed)
     assert err.label == "sell"
@@ -417,12 +417,12 @@ async def test_frost_sign_family_with_annotations() -> None:
 async def test_a_state_is_single_use() -> None:
     async def buyer1(ep: Endpoint) -> None:
         s = tb.start_buyer1(ep)
-        await s.send_title(tb.Title(name="x"))
-        await s.send_title(tb.Title(name="again"))  # second use of the same state
+        await s.send_title(tb.Title(name="TAPL"))
+        await s.send_title(tb.Title(name="TAPL"))  # second use of the same state
 
     roles = two_buyer_roles(accept=True)
     roles["Buyer1"] = buyer1
-    with pytest.raises(BaseException) as info:
+    with pytest.RaisesGroup(LinearityError, PeerGone, PeerGone) as info:
         await run(tb.PROTOCOL, roles)
     err = _find(info.value, LinearityError)
     assert err.state == "Buyer1_S0"

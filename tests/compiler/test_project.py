@@ -592,18 +592,22 @@ def test_role_in_rec_must_be_told_whether_it_loops() -> None:
     assert d.message.startswith("C cannot tell")
 
 
-def test_waiting_role_skips_iterations_it_takes_no_part_in() -> None:
-    # The bank only waits: queries loop without it, and it learns the outcome by label.
-    ls = compile_ok(
-        "[Customer, Agency, Bank]",
-        """
+def test_waiting_role_of_a_loop_is_starvation() -> None:
+    # The bank only waits while queries loop without it: under an unfair scheduler it may
+    # wait for ever, so validation rejects it (M317). Projection alone still skips the
+    # iterations for it (the bank learns the outcome by label).
+    body = """
         - rec Shop:
             - choice at Customer:
                 query: [Customer -> Agency: Query, Agency -> Customer: Offer, continue Shop]
                 accept: [Customer -> Agency: Accept, Customer -> Bank: Pay]
                 reject: [Customer -> Agency: Reject, Customer -> Bank: Cancel]
-        """,
-    )
+        """
+    c = compile_text(spec("[Customer, Agency, Bank]", body), "t.yaml")
+    assert [d.code for d in c.errors] == ["M317"]
+    assert "Bank takes part in rec Shop" in c.errors[0].message
+    ls, diags = project_any("[Customer, Agency, Bank]", body)
+    assert diags == []
     assert show(ls["Bank"]) == lines(
         """
         offer from Customer {
