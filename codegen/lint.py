@@ -121,11 +121,42 @@ class _Module:
         # Function name -> what calling it returns, from its return annotation: a helper
         # ``async def step(s: X_S0) -> X_S1`` hands back a state like a state method does.
         self.returns: dict[str, str] = {}
+        # Imported name -> the module it may be (``from pkg import mod``, ``import m as x``)
+        # or the module it comes from (``from mod import Cls``): (module, submodule).
+        self.imports: dict[str, tuple[str, str | None]] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 kind = _returned_kind(node.returns)
                 if kind != "other":
                     self.returns[node.name] = kind
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    self.imports[alias.asname or alias.name] = (node.module, f"{node.module}.{alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.imports[alias.asname] = (alias.name, None)
+
+    def variants_of(self, cls: ast.expr) -> tuple[str, tuple[str, ...]] | None:
+        """The state and every variant of the method result that class pattern ``cls`` (one
+        variant, e.g. ``tb.Seller_S3_Address``) belongs to, read from the generated module
+        it is imported from; None when that module cannot be found."""
+        name = _last_name(cls)
+        if isinstance(cls, ast.Attribute):
+            base = _dotted(cls.value) if isinstance(cls.value, ast.Attribute) else getattr(cls.value, "id", None)
+            hit = self.imports.get(base or "")
+            modules = [m for m in ((hit[1], hit[0]) if hit else ()) if m]
+            if base and not hit:
+                modules = [base]  # ``import generated.x.y`` used as ``generated.x.y.Cls``
+        else:
+            hit = self.imports.get(name)
+            modules = [hit[0]] if hit else []
+        for mod in modules:
+            table = _variant_table(mod, self.path)
+            for state, variants in (table or {}).items():
+                if name in variants:
+                    return state, variants
+        return None
 
 
 class _Function:
@@ -493,18 +524,30 @@ class _Function:
             ))
 
     def _check_match(self, node: ast.Match) -> None:
+        handled: set[str] = set()
+        family: tuple[str, tuple[str, ...]] | None = None
         for case in node.cases:
             pattern = case.pattern
-            if (
-                case.guard is None
-                and isinstance(pattern, ast.MatchAs)
-                and pattern.pattern is None
-                and not _is_assert_never(case.body)
-            ):
-                what = pattern.name or "_"
-                self._unmatched(case.pattern, (
-                    f"`case {what}:` catches every variant not matched above it, so one can go "
-                    "unhandled"
+            if isinstance(pattern, ast.MatchAs) and pattern.pattern is None and case.guard is None:
+                if not _is_assert_never(case.body):
+                    what = pattern.name or "_"
+                    self._unmatched(case.pattern, (
+                        f"`case {what}:` catches every variant not matched above it, so one can "
+                        "go unhandled"
+                    ))
+                return  # a catch-all ends the match (mypy checks what assert_never gets)
+            for cls in _pattern_classes(pattern):
+                found = self.module.variants_of(cls)
+                if found is not None:
+                    family = family or found
+                    if case.guard is None:
+                        handled.add(_last_name(cls))
+        if family is not None:
+            missing = [v for v in family[1] if v not in handled]
+            if missing:
+                self._unmatched(node, (
+                    f"this match on {family[0]}'s variants handles no case for "
+                    f"{', '.join(missing)}: it would pass unhandled"
                 ))
 
     def _loop(
@@ -662,6 +705,66 @@ def _is_state_annotation(node: ast.expr | None) -> bool:
     if isinstance(node, ast.Attribute):
         return bool(STATE_CLASS.match(node.attr))
     return False
+
+
+def _last_name(node: ast.expr) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
+def _pattern_classes(pattern: ast.pattern) -> Iterator[ast.expr]:
+    """The classes a case pattern matches at its top level (``A() | B()`` gives both)."""
+    if isinstance(pattern, ast.MatchClass):
+        yield pattern.cls
+    elif isinstance(pattern, ast.MatchOr):
+        for sub in pattern.patterns:
+            yield from _pattern_classes(sub)
+    elif isinstance(pattern, ast.MatchAs) and pattern.pattern is not None:
+        yield from _pattern_classes(pattern.pattern)
+
+
+# Generated module (dotted name) -> {state class: its variant classes}, per search root.
+_TABLES: dict[tuple[str, str], dict[str, tuple[str, ...]] | None] = {}
+
+
+def _variant_table(module: str, user_file: str) -> dict[str, tuple[str, ...]] | None:
+    """Read the variants of every ``offer``/``next``/``participation`` of a generated module,
+    found as ``<root>/<module path>.py`` for the linted file's folders and the working
+    directory. None if it is not found (then the lint says nothing about missing variants)."""
+    rel = Path(*module.split(".")).with_suffix(".py")
+    here = Path(user_file).resolve().parent
+    for root in (Path.cwd(), here, *here.parents):
+        candidate = root / rel
+        key = (module, str(candidate))
+        if key in _TABLES:
+            if _TABLES[key] is not None:
+                return _TABLES[key]
+            continue
+        table: dict[str, tuple[str, ...]] | None = None
+        if candidate.is_file():
+            try:
+                tree = ast.parse(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, SyntaxError):
+                tree = None
+            if tree is not None:
+                table = {}
+                for cls in tree.body:
+                    if not isinstance(cls, ast.ClassDef):
+                        continue
+                    for fn in cls.body:
+                        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and fn.name in _VARIANT_METHODS:
+                            table[cls.name] = tuple(_union_names(fn.returns))
+        _TABLES[key] = table
+        if table is not None:
+            return table
+    return None
+
+
+def _union_names(node: ast.expr | None) -> Iterator[str]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        yield from _union_names(node.left)
+        yield from _union_names(node.right)
+    elif isinstance(node, ast.Name):
+        yield node.id
 
 
 def _is_assert_never(body: Sequence[ast.stmt]) -> bool:
