@@ -46,6 +46,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.compiler
 	$(PY) -m bench.codegen
+	$(PY) -m bench.lint
 	$(PY) -m bench.runtime
 	$(PY) -m bench.crypto
 	$(PY) -m bench.verify
