@@ -5,7 +5,8 @@
                [--host H] [--port P] [--key FILE] [--timeout S] [--session ID] [--epoch N]
                [--trace trace.jsonl] [--metrics metrics.json] [--journal journal.jsonl]
     minuet run keys gen|pub|config|list ...        (see runtime.keys)
-    minuet trace trace.jsonl [-o out.mmd]          (Mermaid sequence diagram)
+    minuet trace trace.jsonl [-o out.mmd]          (Mermaid sequence diagram; --at K, --step)
+    minuet simulate ...                            (deterministic simulation, see runtime.sim.cli)
 
 The protocol module (``--protocol``, else the entry's module) must define ``PROTOCOL``. If it
 has ``start_<role>`` (the generator's entry point, role in snake_case) the entry function gets
@@ -28,7 +29,7 @@ from typing import Any
 
 import trio
 
-from runtime import keys, trace_mermaid
+from runtime import keys
 from runtime.config import NetConfig, load_config
 from runtime.contract import ProtocolInfo
 from runtime.errors import ConfigError, LocalViolation, MinuetError
@@ -162,7 +163,15 @@ def run_main(argv: list[str]) -> int:
 
 
 def trace_main(argv: list[str]) -> int:
-    return trace_mermaid.main(argv)
+    from runtime.sim.cli import trace_main as main  # Mermaid, --at K, --step
+
+    return main(argv)
+
+
+def simulate_main(argv: list[str]) -> int:
+    from runtime.sim.cli import simulate_main as main
+
+    return main(argv)
 
 
 if __name__ == "__main__":
