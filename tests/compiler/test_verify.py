@@ -263,6 +263,7 @@ def test_cli_verify(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert "shortest trace:" in err and "sequenceDiagram" in err
     assert main(["verify", "--sizes", "0..2", good]) == 2
+    assert main(["verify", "--bound", "0", good]) == 2
 
 
 # ---------------------------------------------------------------- soundness of projection
