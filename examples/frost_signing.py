@@ -106,7 +106,7 @@ async def signer(
         # Another signer's malformed commitment: nothing can be signed. The protocol still
         # wants a share (a zero share reveals nothing); the coordinator aborts naming the
         # same culprit, and our own finding stands whatever it says.
-        s4 = await s3.send_signature_share(fs.SignatureShare(share=bytes(32)))
+        s4 = await s3.send_signature_share(fs.SignatureShare(share=fs.Bytes32(bytes(32))))
         match await s4.offer():
             case fs.Signer_S4_Signature(msg=_):
                 pass
