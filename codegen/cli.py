@@ -293,6 +293,10 @@ def _trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return runtime_cli.trace_main(list(args.rest))
 
 
+def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return runtime_cli.simulate_main(list(args.rest))
+
+
 def _no_options(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -312,7 +316,10 @@ COMMANDS: tuple[Command, ...] = (
             _graph_options, _graph),
     Command("verify", "explore the projected state machines for deadlocks and orphans", _verify_options, _verify),
     Command("run", "run roles of a generated protocol: --memory, or one member over TCP", _raw, _run, raw=True),
-    Command("trace", "show a recorded trace as a Mermaid diagram", _raw, _trace, raw=True),
+    Command("trace", "show a recorded trace: Mermaid, the states at step K (--at), --step",
+            _raw, _trace, raw=True),
+    Command("simulate", "deterministic simulation of role programs over many seeds",
+            _raw, _simulate, raw=True),
     Command("schema", "print the JSON Schema of specs (for editors)", _no_options, _schema),
 )
 

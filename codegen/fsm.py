@@ -69,7 +69,9 @@ class Node:
     text: str  # readable local type from this state on (bounded length)
     sid: int = -1
     depth: int = 0  # counted loops enclosing this state (length of its counter stack)
-    skip: Target | None = None  # where a non-participating family member goes
+    # A step only some family members take (``only``): the others go to ``skip``. The
+    # renderer splits such a state into ``participation() -> <S>_Takes | <S>_Skips``.
+    skip: Target | None = None
     only: MemberSel | None = None
 
 

@@ -8,7 +8,8 @@
                [--host H] [--port P] [--key FILE] [--timeout S] [--session ID] [--epoch N]
                [--trace trace.jsonl] [--metrics metrics.json] [--journal journal.jsonl]
     minuet run keys gen|pub|config|list ...        (see runtime.keys)
-    minuet trace trace.jsonl [-o out.mmd]          (Mermaid sequence diagram)
+    minuet trace trace.jsonl [-o out.mmd]          (Mermaid sequence diagram; --at K, --step)
+    minuet simulate ...                            (deterministic simulation, see runtime.sim.cli)
 
 ``--memory`` runs every member of one session in this process (an ``--entry ROLE=MODULE:FN``
 per role; a family's entry runs each of its members), so a protocol can be tried without keys
@@ -40,7 +41,7 @@ from typing import Any, TextIO
 
 import trio
 
-from runtime import keys, trace_mermaid
+from runtime import keys
 from runtime.config import NetConfig, load_config
 from runtime.contract import ProtocolInfo
 from runtime.endpoint import SessionEndpoint
@@ -326,7 +327,15 @@ def run_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = No
 
 
 def trace_main(argv: list[str]) -> int:
-    return trace_mermaid.main(argv)
+    from runtime.sim.cli import trace_main as main  # Mermaid, --at K, --step
+
+    return main(argv)
+
+
+def simulate_main(argv: list[str]) -> int:
+    from runtime.sim.cli import simulate_main as main
+
+    return main(argv)
 
 
 if __name__ == "__main__":
