@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return e.code if isinstance(e.code, int) else 2
     try:
         return _run(args, out_s, err_s)
-    except UsageError as e:
+    except (UsageError, OSError) as e:  # OSError: an output folder that cannot be written
         print(f"minuet generate: {e}", file=err_s)
         return 2
 

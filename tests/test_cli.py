@@ -260,6 +260,10 @@ def test_generate_statuses(tmp_path: Path) -> None:
     assert code == 1 and "nothing written" in err and not (root / "generated").exists()
     assert gen("--specs", str(root / "nope"))[0] == 2
     assert gen("--bogus")[0] == 2
+    (root / "protocols" / "bad.yaml").write_text(SPEC, encoding="utf-8")
+    (root / "a-file").write_text("", encoding="utf-8")
+    code, _, err = gen("--specs", str(root / "protocols"), "--out", str(root / "a-file"))
+    assert code == 2 and "Traceback" not in err
 
 
 # ---------------------------------------------------------------- generate: never touch what is not ours
