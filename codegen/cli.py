@@ -55,12 +55,15 @@ def version() -> str:
 
 
 def _spec_files(paths: Sequence[str]) -> list[str]:
-    """Spec files given directly or found (``*.yaml``, recursively) under given folders."""
+    """Spec files given directly or found (``*.yaml``, ``*.yml``, recursively) under given
+    folders, searched as ``generate`` searches them."""
+    from codegen.generate import find_specs
+
     files: list[str] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files += sorted(str(f) for f in path.rglob("*.yaml"))
+            files += [str(f) for f in find_specs(path)]
         elif path.exists():
             files.append(p)
         else:

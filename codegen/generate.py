@@ -32,7 +32,7 @@ import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Final, TextIO
 
 from codegen.diagnostics import FORMATS, Diagnostic, Format, format_all
 from codegen.headers import PACKAGE_MARKER, REGENERATE, read_header
@@ -77,7 +77,8 @@ def _config_paths(table: dict[str, object], key: str, root: Path) -> list[Path] 
     if value is None:
         return None
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+    if (not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items)
+            or (key != "specs" and len(items) != 1)):
         raise UsageError(f"{root / 'pyproject.toml'}: [tool.minuet] {key} must be a path"
                          + (" or a list of paths" if key == "specs" else ""))
     return [root / str(v) for v in items]
@@ -121,8 +122,21 @@ def installed_location(out: Path) -> str | None:
     return None
 
 
+SPEC_SUFFIXES: Final = (".yaml", ".yml")
+
+
 def find_specs(root: Path) -> list[Path]:
-    return sorted(root.rglob("*.yaml"), key=lambda p: p.as_posix())
+    """Every spec under ``root``, skipping environments and tool folders as ``_walk`` does."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if _searched(here, d)]
+        found += [here / f for f in filenames if f.endswith(SPEC_SUFFIXES)]
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def _searched(parent: Path, name: str) -> bool:
+    return not name.startswith(".") and name not in _SKIP_DIRS and not (parent / name / "pyvenv.cfg").exists()
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -183,10 +197,7 @@ def _walk(out_dir: Path) -> Iterator[Path]:
     """Python files under ``out_dir``, never descending into environments or tool folders."""
     for dirpath, dirnames, filenames in os.walk(out_dir):
         here = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if not d.startswith(".") and d not in _SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()
-        )
+        dirnames[:] = sorted(d for d in dirnames if _searched(here, d))
         for f in sorted(filenames):
             if f.endswith(".py"):
                 yield here / f

@@ -76,6 +76,12 @@ def test_check_accepts_folders_and_files(tmp_path: Path) -> None:
     assert code == 0 and out.count("ok: ") == 2
     code, out, _ = run("check", str(root / "protocols" / "a.yaml"))
     assert code == 0 and out.count("ok: ") == 1
+    # `.yml` counts; environments and hidden folders are not searched.
+    (root / "protocols" / "c.yml").write_text(SPEC.replace("Tiny", "Tiny3"), encoding="utf-8")
+    (root / ".venv").mkdir()
+    (root / ".venv" / "x.yaml").write_text("not: a spec\n", encoding="utf-8")
+    code, out, _ = run("check", str(root))
+    assert code == 0 and out.count("ok: ") == 3
 
 
 def test_check_statuses_and_text_format(tmp_path: Path) -> None:
