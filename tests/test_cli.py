@@ -417,6 +417,21 @@ def test_the_runtime_never_imports_the_compiler() -> None:
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
+def test_the_minuet_command_starts_without_the_compiler_extra() -> None:
+    """A runtime-only install (no PyYAML, jinja2, libcst): `minuet` starts, `minuet run`
+    works, and a compiler command says which extra to install (exit 2, no traceback)."""
+    probe = (
+        "import sys\n"
+        "for m in ('yaml', 'jinja2', 'libcst'): sys.modules[m] = None  # as if not installed\n"
+        "from codegen.cli import main\n"
+        "print(main(['run', 'keys', 'pub', '/nonexistent']), main(['check', 'protocols']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.stdout.split() == ["2", "2"], done.stdout + done.stderr
+    assert "pip install 'minuet[compiler]'" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_pre_commit_hooks_match_the_compiler_extra() -> None:
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     extra = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
