@@ -24,6 +24,7 @@ check: $(STAMP)
 
 test: check
 	$(PY) -m codegen.generate --check
+	$(VENV)/bin/minuet verify $(sort $(shell find protocols -name "*.yaml"))
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
@@ -45,6 +46,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.compiler
 	$(PY) -m bench.codegen
+	$(PY) -m bench.lint
 	$(PY) -m bench.runtime
 	$(PY) -m bench.crypto
 	$(PY) -m bench.verify

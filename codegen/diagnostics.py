@@ -103,6 +103,7 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M701", "state-maybe-reused", "a state object may be used twice (on some path)"),
     Code("M702", "state-reused-in-loop", "a state bound before a loop is used by every iteration"),
     Code("M703", "lint-unreadable", "a file to lint cannot be read or is not valid Python"),
+    Code("M704", "variant-unmatched", "an offer()/next()/participation() result is not matched over all its variants"),
 )
 
 CODES: Final[dict[str, Code]] = {c.code: c for c in _CODES}

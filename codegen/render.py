@@ -156,13 +156,34 @@ def py_type(t: TypeExpr, shadowed: frozenset[str] = frozenset()) -> str:
         case PrimType():
             return b(t.name)
         case FixedBytesType():
-            return b("bytes")
+            return fixed_class(t.size)
         case ListType():
             return f"{b('list')}[{py_type(t.item, shadowed)}]"
         case OptionalType():
             return f"{py_type(t.item, shadowed)} | None"
         case RecordRef():
             return t.name
+
+
+# Sizes runtime.codec defines a class for (its FIXED_BYTES; a test keeps the two equal). The
+# compiler does not import the runtime.
+FIXED_BYTES: frozenset[int] = frozenset({16, 32, 64})
+
+
+def fixed_class(size: int) -> str:
+    """``bytesN`` fields are ``BytesN`` (``runtime.codec.FixedBytes``): size-checked."""
+    return f"Bytes{size}"
+
+
+def fixed_sizes(t: TypeExpr, out: set[int]) -> set[int]:
+    match t:
+        case FixedBytesType():
+            out.add(t.size)
+        case ListType() | OptionalType():
+            fixed_sizes(t.item, out)
+        case _:
+            pass
+    return out
 
 
 _BUILTIN_TYPES = frozenset({"int", "str", "bytes", "bool", "float", "list"})
@@ -206,7 +227,7 @@ class _Codecs:
         self.helpers[k] = (w, r, ty)
         match t:
             case FixedBytesType():
-                wb, rb = f"w.fixed(v, {t.size})", f"r.fixed({t.size})"
+                wb, rb = f"w.fixed(v, {t.size})", f"r.fixed_bytes({fixed_class(t.size)})"
             case ListType():
                 wb, rb = f"w.seq(v, {self.writer(t.item)})", f"r.seq({self.reader(t.item)})"
             case OptionalType():
@@ -289,9 +310,7 @@ class _RoleRenderer:
         self.role = sm.role
 
     def cls(self, n: fsm.Node) -> str:
-        if isinstance(n, fsm.EndNode):
-            return f"{self.role}_End"
-        return f"{self.role}_S{n.sid}"
+        return fsm.class_name(self.role, n)
 
     def loops(self, ops: Iterable[fsm.LoopOp], base: str = "self._loops") -> str:
         expr = base
@@ -680,7 +699,11 @@ class ModuleRenderer:
             except fsm.FsmError as e:
                 errors.append(Diagnostic("M600", e.span, f"role {decl.name}: {e}"))
         messages = self.message_models()
-        errors += self.collisions(messages, roles)
+        sizes: set[int] = set()
+        for fs in [*(r.fields for r in self.protocol.records), *(m.fields for m in self.protocol.messages)]:
+            for f in fs:
+                fixed_sizes(f.type, sizes)
+        errors += self.collisions(messages, roles, sizes)
         if errors:
             raise RenderError(errors)
         role_infos = []
@@ -693,6 +716,9 @@ class ModuleRenderer:
                          for line in (m.sig, *m.body))
         return _env().get_template("module.py.j2").render(
             uses_guard="_GuardFailed(" in code,
+            # Common sizes come from runtime.codec (one class across protocols); others are local.
+            fixed_imported=[fixed_class(n) for n in sorted(sizes) if n in FIXED_BYTES],
+            fixed_local=[(fixed_class(n), n) for n in sorted(sizes) if n not in FIXED_BYTES],
             uses_callable="_Callable[" in code,
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             # Messages without fields encode to b"" without a Writer.
@@ -710,8 +736,9 @@ class ModuleRenderer:
             params=tuple(p.name for p in self.protocol.params),
         )
 
-    def collisions(self, messages: list[MessageModel], roles: list[RoleModel]) -> list[Diagnostic]:
+    def collisions(self, messages: list[MessageModel], roles: list[RoleModel], sizes: set[int]) -> list[Diagnostic]:
         seen: dict[str, str] = {n: "the generator" for n in MODULE_NAMES}
+        seen.update({fixed_class(n): f"the bytes{n} type" for n in sizes})
         out = []
         names = [(m.name, f"{'message' if m.is_message else 'record'} {m.name}") for m in messages]
         for r in roles:

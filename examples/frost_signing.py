@@ -79,7 +79,7 @@ async def coordinator(
         await s6.send_abort(fs.Abort(culprits=sorted(e.culprits), reason=str(e)))
         return sorted(e.culprits)
     s5 = await s4.select_done()
-    await s5.send_signature(fs.Signature(signature=signature))
+    await s5.send_signature(fs.Signature(signature=fs.Bytes64(signature)))
     return signature
 
 
@@ -91,7 +91,7 @@ async def signer(
     request, s1 = await fs.start_signer(ep).recv_sign_request()
     nonces, mine = frost.commit(key, rng or default_random())
     s2 = await s1.send_commitment(
-        fs.Commitment(hiding=mine.hiding.to_bytes(), binding=mine.binding)
+        fs.Commitment(hiding=fs.Bytes32(mine.hiding.to_bytes()), binding=fs.Bytes32(mine.binding))
     )
     received, s3 = await s2.recv_signing_package()
     if received.message != request.message:
@@ -106,7 +106,7 @@ async def signer(
         # Another signer's malformed commitment: nothing can be signed. The protocol still
         # wants a share (a zero share reveals nothing); the coordinator aborts naming the
         # same culprit, and our own finding stands whatever it says.
-        s4 = await s3.send_signature_share(fs.SignatureShare(share=bytes(32)))
+        s4 = await s3.send_signature_share(fs.SignatureShare(share=fs.Bytes32(bytes(32))))
         match await s4.offer():
             case fs.Signer_S4_Signature(msg=_):
                 pass
@@ -119,7 +119,7 @@ async def signer(
         raise RemoteViolation("Coordinator", "signing package", "a valid commitment list", str(e)) from None
     share = frost.sign(package, nonces, key).to_bytes()[32:]
     s4 = await s3.send_signature_share(
-        fs.SignatureShare(share=tamper(share) if tamper else share)
+        fs.SignatureShare(share=fs.Bytes32(tamper(share) if tamper else share))
     )
     match await s4.offer():
         case fs.Signer_S4_Signature(msg=result):

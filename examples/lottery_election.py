@@ -36,10 +36,10 @@ async def elect(
     digest, opening = cr.commit(
         DOMAIN, session_id, epoch, me, (rng or default_random()).random_bytes(32), rng
     )
-    s1 = await lt.start_peer(ep).send_commit(lt.Commit(epoch=epoch, digest=digest))
+    s1 = await lt.start_peer(ep).send_commit(lt.Commit(epoch=epoch, digest=lt.Bytes64(digest)))
     commits, s2 = await s1.recv_commit()
     value = bytes(32) if lie else opening.value  # a liar reveals something else
-    s3 = await s2.send_reveal(lt.Reveal(epoch=epoch, value=value, nonce=opening.nonce))
+    s3 = await s2.send_reveal(lt.Reveal(epoch=epoch, value=lt.Bytes32(value), nonce=lt.Bytes32(opening.nonce)))
     reveals, _end = await s3.recv_reveal()
     stale = sorted(
         {p for p, c in commits.items() if c.epoch != epoch}

@@ -15,6 +15,8 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
+from runtime.codec import Bytes16 as Bytes16
+from runtime.codec import Bytes32 as Bytes32
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -51,7 +53,7 @@ class Hello:
 class Challenge:
     """Message Challenge of protocol Login."""
 
-    nonce: bytes
+    nonce: Bytes16
 
 
 @_final
@@ -59,7 +61,7 @@ class Challenge:
 class Response:
     """Message Response of protocol Login."""
 
-    mac: bytes
+    mac: Bytes32
 
 
 @_final
@@ -124,24 +126,24 @@ def _dec_Logged(data: bytes) -> Logged:
     return msg
 
 
-def _wt1(w: _Writer, v: bytes) -> None:
+def _wt1(w: _Writer, v: Bytes16) -> None:
     """Write bytes16."""
     w.fixed(v, 16)
 
 
-def _rt1(r: _Reader) -> bytes:
+def _rt1(r: _Reader) -> Bytes16:
     """Read bytes16."""
-    return r.fixed(16)
+    return r.fixed_bytes(Bytes16)
 
 
-def _wt2(w: _Writer, v: bytes) -> None:
+def _wt2(w: _Writer, v: Bytes32) -> None:
     """Write bytes32."""
     w.fixed(v, 32)
 
 
-def _rt2(r: _Reader) -> bytes:
+def _rt2(r: _Reader) -> Bytes32:
     """Read bytes32."""
-    return r.fixed(32)
+    return r.fixed_bytes(Bytes32)
 
 
 # ---------------------------------------------------------------- steps (annotations)

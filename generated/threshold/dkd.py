@@ -16,6 +16,7 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
+from runtime.codec import Bytes32 as Bytes32
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -43,9 +44,9 @@ class Evaluation:
     """Message Evaluation of protocol Dkd."""
 
     context: bytes
-    evaluation: bytes
-    challenge: bytes
-    response: bytes
+    evaluation: Bytes32
+    challenge: Bytes32
+    response: Bytes32
 
 
 @_final
@@ -53,7 +54,7 @@ class Evaluation:
 class Confirm:
     """Message Confirm of protocol Dkd."""
 
-    derived_key: bytes
+    derived_key: Bytes32
     complaints: list[int]
 
 # ---------------------------------------------------------------- codecs (runtime.codec)
@@ -89,14 +90,14 @@ def _dec_Confirm(data: bytes) -> Confirm:
     return msg
 
 
-def _wt1(w: _Writer, v: bytes) -> None:
+def _wt1(w: _Writer, v: Bytes32) -> None:
     """Write bytes32."""
     w.fixed(v, 32)
 
 
-def _rt1(r: _Reader) -> bytes:
+def _rt1(r: _Reader) -> Bytes32:
     """Read bytes32."""
-    return r.fixed(32)
+    return r.fixed_bytes(Bytes32)
 
 
 def _wt2(w: _Writer, v: list[int]) -> None:

@@ -16,6 +16,8 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
+from runtime.codec import Bytes32 as Bytes32
+from runtime.codec import Bytes64 as Bytes64
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -42,8 +44,8 @@ PROTOCOL: _Final = _ProtocolInfo(
 class Round1:
     """Message Round1 of protocol Dkg."""
 
-    commitments: list[bytes]
-    proof: bytes
+    commitments: list[Bytes32]
+    proof: Bytes64
 
 
 @_final
@@ -59,7 +61,7 @@ class Round2:
 class Confirm:
     """Message Confirm of protocol Dkg."""
 
-    group_key: bytes
+    group_key: Bytes32
     complaints: list[int]
 
 # ---------------------------------------------------------------- codecs (runtime.codec)
@@ -106,34 +108,34 @@ def _dec_Confirm(data: bytes) -> Confirm:
     return msg
 
 
-def _wt2(w: _Writer, v: bytes) -> None:
+def _wt2(w: _Writer, v: Bytes32) -> None:
     """Write bytes32."""
     w.fixed(v, 32)
 
 
-def _rt2(r: _Reader) -> bytes:
+def _rt2(r: _Reader) -> Bytes32:
     """Read bytes32."""
-    return r.fixed(32)
+    return r.fixed_bytes(Bytes32)
 
 
-def _wt1(w: _Writer, v: list[bytes]) -> None:
+def _wt1(w: _Writer, v: list[Bytes32]) -> None:
     """Write list[bytes32]."""
     w.seq(v, _wt2)
 
 
-def _rt1(r: _Reader) -> list[bytes]:
+def _rt1(r: _Reader) -> list[Bytes32]:
     """Read list[bytes32]."""
     return r.seq(_rt2)
 
 
-def _wt3(w: _Writer, v: bytes) -> None:
+def _wt3(w: _Writer, v: Bytes64) -> None:
     """Write bytes64."""
     w.fixed(v, 64)
 
 
-def _rt3(r: _Reader) -> bytes:
+def _rt3(r: _Reader) -> Bytes64:
     """Read bytes64."""
-    return r.fixed(64)
+    return r.fixed_bytes(Bytes64)
 
 
 def _wt4(w: _Writer, v: list[int]) -> None:

@@ -16,6 +16,8 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
+from runtime.codec import Bytes32 as Bytes32
+from runtime.codec import Bytes64 as Bytes64
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -44,8 +46,8 @@ class CommitmentEntry:
     """Record CommitmentEntry of protocol FrostSign."""
 
     identifier: int
-    hiding: bytes
-    binding: bytes
+    hiding: Bytes32
+    binding: Bytes32
 
 
 @_final
@@ -63,8 +65,8 @@ class SignRequest:
 class Commitment:
     """Message Commitment of protocol FrostSign."""
 
-    hiding: bytes
-    binding: bytes
+    hiding: Bytes32
+    binding: Bytes32
 
 
 @_final
@@ -81,7 +83,7 @@ class SigningPackage:
 class SignatureShare:
     """Message SignatureShare of protocol FrostSign."""
 
-    share: bytes
+    share: Bytes32
 
 
 @_final
@@ -89,7 +91,7 @@ class SignatureShare:
 class Signature:
     """Message Signature of protocol FrostSign."""
 
-    signature: bytes
+    signature: Bytes64
 
 
 @_final
@@ -196,14 +198,14 @@ def _dec_Abort(data: bytes) -> Abort:
     return msg
 
 
-def _wt1(w: _Writer, v: bytes) -> None:
+def _wt1(w: _Writer, v: Bytes32) -> None:
     """Write bytes32."""
     w.fixed(v, 32)
 
 
-def _rt1(r: _Reader) -> bytes:
+def _rt1(r: _Reader) -> Bytes32:
     """Read bytes32."""
-    return r.fixed(32)
+    return r.fixed_bytes(Bytes32)
 
 
 def _wt2(w: _Writer, v: list[CommitmentEntry]) -> None:
@@ -216,14 +218,14 @@ def _rt2(r: _Reader) -> list[CommitmentEntry]:
     return r.seq(_r_CommitmentEntry)
 
 
-def _wt3(w: _Writer, v: bytes) -> None:
+def _wt3(w: _Writer, v: Bytes64) -> None:
     """Write bytes64."""
     w.fixed(v, 64)
 
 
-def _rt3(r: _Reader) -> bytes:
+def _rt3(r: _Reader) -> Bytes64:
     """Read bytes64."""
-    return r.fixed(64)
+    return r.fixed_bytes(Bytes64)
 
 
 def _wt4(w: _Writer, v: list[int]) -> None:

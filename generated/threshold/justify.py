@@ -16,6 +16,7 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
+from runtime.codec import Bytes32 as Bytes32
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -43,7 +44,7 @@ class Revealed:
     """Record Revealed of protocol Justify."""
 
     member: int
-    share: bytes
+    share: Bytes32
 
 
 @_final
@@ -78,14 +79,14 @@ def _dec_Justification(data: bytes) -> Justification:
     return msg
 
 
-def _wt1(w: _Writer, v: bytes) -> None:
+def _wt1(w: _Writer, v: Bytes32) -> None:
     """Write bytes32."""
     w.fixed(v, 32)
 
 
-def _rt1(r: _Reader) -> bytes:
+def _rt1(r: _Reader) -> Bytes32:
     """Read bytes32."""
-    return r.fixed(32)
+    return r.fixed_bytes(Bytes32)
 
 
 def _wt2(w: _Writer, v: list[Revealed]) -> None:

@@ -16,6 +16,8 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
+from runtime.codec import Bytes32 as Bytes32
+from runtime.codec import Bytes64 as Bytes64
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -43,7 +45,7 @@ class Commit:
     """Message Commit of protocol Lottery."""
 
     epoch: int
-    digest: bytes
+    digest: Bytes64
 
 
 @_final
@@ -52,8 +54,8 @@ class Reveal:
     """Message Reveal of protocol Lottery."""
 
     epoch: int
-    value: bytes
-    nonce: bytes
+    value: Bytes32
+    nonce: Bytes32
 
 # ---------------------------------------------------------------- codecs (runtime.codec)
 
@@ -87,24 +89,24 @@ def _dec_Reveal(data: bytes) -> Reveal:
     return msg
 
 
-def _wt1(w: _Writer, v: bytes) -> None:
+def _wt1(w: _Writer, v: Bytes64) -> None:
     """Write bytes64."""
     w.fixed(v, 64)
 
 
-def _rt1(r: _Reader) -> bytes:
+def _rt1(r: _Reader) -> Bytes64:
     """Read bytes64."""
-    return r.fixed(64)
+    return r.fixed_bytes(Bytes64)
 
 
-def _wt2(w: _Writer, v: bytes) -> None:
+def _wt2(w: _Writer, v: Bytes32) -> None:
     """Write bytes32."""
     w.fixed(v, 32)
 
 
-def _rt2(r: _Reader) -> bytes:
+def _rt2(r: _Reader) -> Bytes32:
     """Read bytes32."""
-    return r.fixed(32)
+    return r.fixed_bytes(Bytes32)
 
 
 # ---------------------------------------------------------------- steps (annotations)

@@ -16,6 +16,8 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
+from runtime.codec import Bytes32 as Bytes32
+from runtime.codec import Bytes64 as Bytes64
 from runtime.codec import Reader as _Reader
 from runtime.codec import Writer as _Writer
 from runtime.contract import Endpoint as _Endpoint
@@ -42,7 +44,7 @@ PROTOCOL: _Final = _ProtocolInfo(
 class Deal:
     """Message Deal of protocol Reshare."""
 
-    commitment: list[bytes]
+    commitment: list[Bytes32]
     sealed_share: bytes
 
 
@@ -51,8 +53,8 @@ class Deal:
 class Confirm:
     """Message Confirm of protocol Reshare."""
 
-    group_key: bytes
-    shares_digest: bytes
+    group_key: Bytes32
+    shares_digest: Bytes64
     complaints: list[int]
 
 # ---------------------------------------------------------------- codecs (runtime.codec)
@@ -87,34 +89,34 @@ def _dec_Confirm(data: bytes) -> Confirm:
     return msg
 
 
-def _wt2(w: _Writer, v: bytes) -> None:
+def _wt2(w: _Writer, v: Bytes32) -> None:
     """Write bytes32."""
     w.fixed(v, 32)
 
 
-def _rt2(r: _Reader) -> bytes:
+def _rt2(r: _Reader) -> Bytes32:
     """Read bytes32."""
-    return r.fixed(32)
+    return r.fixed_bytes(Bytes32)
 
 
-def _wt1(w: _Writer, v: list[bytes]) -> None:
+def _wt1(w: _Writer, v: list[Bytes32]) -> None:
     """Write list[bytes32]."""
     w.seq(v, _wt2)
 
 
-def _rt1(r: _Reader) -> list[bytes]:
+def _rt1(r: _Reader) -> list[Bytes32]:
     """Read list[bytes32]."""
     return r.seq(_rt2)
 
 
-def _wt3(w: _Writer, v: bytes) -> None:
+def _wt3(w: _Writer, v: Bytes64) -> None:
     """Write bytes64."""
     w.fixed(v, 64)
 
 
-def _rt3(r: _Reader) -> bytes:
+def _rt3(r: _Reader) -> Bytes64:
     """Read bytes64."""
-    return r.fixed(64)
+    return r.fixed_bytes(Bytes64)
 
 
 def _wt4(w: _Writer, v: list[int]) -> None:

@@ -174,7 +174,7 @@ def test_annotations_become_step_constants() -> None:
 def test_codec_roundtrip_nested_records() -> None:
     pkg = frost_sign.SigningPackage(
         message=b"msg",
-        commitments=[frost_sign.CommitmentEntry(identifier=i, hiding=bytes([i]) * 32, binding=bytes(32))
+        commitments=[frost_sign.CommitmentEntry(identifier=i, hiding=frost_sign.Bytes32(bytes([i]) * 32), binding=frost_sign.Bytes32.zero())
                      for i in range(3)],
     )
     data = frost_sign._enc_SigningPackage(pkg)
@@ -185,9 +185,27 @@ def test_codec_roundtrip_nested_records() -> None:
         frost_sign._dec_SigningPackage(data[:-1])
 
 
-def test_fixed_size_bytes_are_checked_on_encode() -> None:
+def test_fixed_size_bytes_are_checked_where_built_and_on_encode() -> None:
+    with pytest.raises(ValueError, match="Bytes32 needs exactly 32 bytes, got 5"):
+        frost_sign.Bytes32(b"short")
+    with pytest.raises(ValueError, match="Bytes64 needs exactly 64 bytes, got 32"):
+        frost_sign.Bytes64(bytes(32))
+    # Code that gets past the types (Any) is still stopped by the encoder.
+    smuggled: Any = b"short"
     with pytest.raises(ValueError, match="exactly 32 bytes"):
-        frost_sign._enc_SignatureShare(frost_sign.SignatureShare(share=b"short"))
+        frost_sign._enc_SignatureShare(frost_sign.SignatureShare(share=smuggled))
+    share = frost_sign.SignatureShare(share=frost_sign.Bytes32(bytes(range(32))))
+    back = frost_sign._dec_SignatureShare(frost_sign._enc_SignatureShare(share))
+    assert type(back.share) is frost_sign.Bytes32 and back == share
+    assert back.share == bytes(range(32)) and repr(frost_sign.Bytes32.zero()).startswith("Bytes32(b'")
+
+
+def test_codec_fixed_classes_match_the_generator() -> None:
+    from codegen.render import FIXED_BYTES
+    from runtime.codec import FIXED_BYTES as CLASSES
+
+    assert set(CLASSES) == FIXED_BYTES
+    assert all(cls.SIZE == n and cls.__name__ == f"Bytes{n}" for n, cls in CLASSES.items())
 
 
 @given(total=st.floats(allow_nan=False), note=st.none() | st.text())

@@ -95,9 +95,9 @@ async def test_coordinator_sorts_an_unsorted_signing_set() -> None:
 
 async def _bad_commitment_signer(ep: Endpoint) -> list[int]:
     _, s1 = await fs.start_signer(ep).recv_sign_request()
-    s2 = await s1.send_commitment(fs.Commitment(hiding=bytes(32), binding=bytes(32)))
+    s2 = await s1.send_commitment(fs.Commitment(hiding=fs.Bytes32(bytes(32)), binding=fs.Bytes32(bytes(32))))
     _, s3 = await s2.recv_signing_package()
-    s4 = await s3.send_signature_share(fs.SignatureShare(share=bytes(32)))
+    s4 = await s3.send_signature_share(fs.SignatureShare(share=fs.Bytes32(bytes(32))))
     match await s4.offer():
         case fs.Signer_S4_Abort(msg=abort):
             return abort.culprits

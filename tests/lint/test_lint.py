@@ -173,3 +173,25 @@ def test_lint_agrees_with_a_path_by_path_reference(program: tuple[str, list[str]
     for d in found:
         got[d.span.line] = d.code
     assert got == expected, source + "\n".join(d.headline() for d in found)
+
+
+def test_the_benchmark_program_is_clean_and_a_planted_reuse_is_found() -> None:
+    from bench.lint import program
+
+    source = program(100)
+    assert lint_source(source, "bench.py") == ()
+    planted = source.replace("    await s.select_exit()\n", "    await s.select_exit()\n    await s.select_exit()\n", 1)
+    assert [d.code for d in lint_source(planted, "bench.py")] == ["M700"]
+
+
+def test_no_false_positive_anywhere_in_the_repo() -> None:
+    # Every finding on the repo's own code is a deliberate double use that a run-time test
+    # expects to raise LinearityError.
+    dirs = ["codegen", "runtime", "tests", "bench", "examples", "generated"]
+    diagnostics, sources = lint_paths([str(ROOT / d) for d in dirs])
+    assert len(sources) > 100
+    for d in diagnostics:
+        lines = sources[d.span.file].splitlines()
+        near = "\n".join(lines[max(0, d.span.line - 3) : d.span.line])
+        assert d.code == "M700" and ("LinearityError" in near or "second use" in near), d.headline()
+    assert len(diagnostics) >= 4
