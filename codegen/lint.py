@@ -517,7 +517,7 @@ class _Function:
             if nxt is None or ast.unparse(nxt[0]) != name or nxt[1]:
                 return
             tail = tail.orelse[0]
-        if tail.orelse and not _is_assert_never(tail.orelse):
+        if tail.orelse and not _is_assert_never(tail.orelse) and not _continues_with(tail.orelse, name):
             self._unmatched(tail.orelse[0], (
                 f"the `else:` after isinstance checks of '{name}' catches every variant not "
                 "checked, so one can go unhandled"
@@ -529,7 +529,9 @@ class _Function:
         for case in node.cases:
             pattern = case.pattern
             if isinstance(pattern, ast.MatchAs) and pattern.pattern is None and case.guard is None:
-                if not _is_assert_never(case.body):
+                if not _is_assert_never(case.body) and not (
+                    pattern.name and _continues_with(case.body, pattern.name)
+                ):
                     what = pattern.name or "_"
                     self._unmatched(case.pattern, (
                         f"`case {what}:` catches every variant not matched above it, so one can "
@@ -774,6 +776,22 @@ def _is_assert_never(body: Sequence[ast.stmt]) -> bool:
         return False
     func = first.value.func
     return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) == "assert_never"
+
+
+def _continues_with(body: Sequence[ast.stmt], name: str) -> bool:
+    """Whether a catch-all continues the protocol with the narrowed variant's ``.state``
+    (``else: return r.state``): mypy then checks that every variant left has that step.
+    One that raises or ignores the variant swallows it instead."""
+    if not body or isinstance(body[0], ast.Raise):
+        return False
+    return any(
+        isinstance(sub, ast.Attribute)
+        and sub.attr == "state"
+        and isinstance(sub.value, ast.Name)
+        and sub.value.id == name
+        for stmt in body
+        for sub in ast.walk(stmt)
+    )
 
 
 def _isinstance_of(test: ast.expr) -> tuple[ast.expr, bool] | None:
