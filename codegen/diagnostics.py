@@ -41,7 +41,7 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M110", "bad-identifier", "a name is not a valid identifier or is reserved"),
     Code("M111", "yaml-anchor", "YAML anchors, aliases and tags are not allowed in specs"),
     Code("M112", "empty-spec", "the file holds no protocol"),
-    Code("M113", "unreadable-file", "the spec file cannot be read or is not UTF-8"),
+    Code("M113", "unreadable-file", "the spec file cannot be read, is not UTF-8 or is larger than 8 MiB"),
     # -- names and declarations
     Code("M200", "undefined-role", "an interaction names a role that is not declared"),
     Code("M201", "duplicate-role", "a role is declared twice"),
@@ -166,20 +166,39 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
+_SHOWN: Final = 200  # characters of a source line shown under a diagnostic
+_CONTEXT: Final = 60  # of them before the caret, when the line is longer
+
+
 def render(diagnostic: Diagnostic, source: str | None) -> str:
     """The headline, the source line with a caret, and the hint."""
+    return _render(diagnostic, source.splitlines() if source is not None else None)
+
+
+def _render(diagnostic: Diagnostic, text_lines: list[str] | None) -> str:
     lines = [diagnostic.headline()]
-    if source is not None and diagnostic.span.line > 0:
-        text_lines = source.splitlines()
+    if text_lines is not None and diagnostic.span.line > 0:
         if diagnostic.span.line <= len(text_lines):
-            text = text_lines[diagnostic.span.line - 1].replace("\t", " ")
+            full = text_lines[diagnostic.span.line - 1]
             gutter = f"{diagnostic.span.line:>4} | "
-            lines.append(gutter + text)
             col = max(diagnostic.span.col, 1)
             width = 1
             if diagnostic.span.end_line == diagnostic.span.line and diagnostic.span.end_col > col:
                 width = diagnostic.span.end_col - col
-            lines.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" * width)
+            # A long line is shown as a window around the caret: a one-line spec of a
+            # megabyte would otherwise be printed whole for every diagnostic on it.
+            text, offset = full.replace("\t", " "), col - 1
+            if len(full) > _SHOWN:
+                start = max(0, min(col - 1 - _CONTEXT, len(full) - _SHOWN))
+                text = text[start : start + _SHOWN]
+                if start > 0:
+                    text = "..." + text[3:]
+                if start + _SHOWN < len(full):
+                    text = text[:-3] + "..."
+                offset -= start
+                width = max(1, min(width, len(text) - offset))
+            lines.append(gutter + text)
+            lines.append(" " * (len(gutter) - 2) + "| " + " " * offset + "^" * width)
     if diagnostic.hint:
         lines.append(f"  = help: {diagnostic.hint}")
     return "\n".join(lines)
@@ -187,7 +206,18 @@ def render(diagnostic: Diagnostic, source: str | None) -> str:
 
 def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, str]) -> str:
     ds = sort_diagnostics(diagnostics)
-    out = [render(d, sources.get(d.span.file)) for d in ds]
+    # Each source is split into lines once, not once per diagnostic (a big spec with many
+    # diagnostics was quadratic here).
+    split: dict[str, list[str]] = {}
+
+    def lines_of(file: str) -> list[str] | None:
+        if file not in sources:
+            return None
+        if file not in split:
+            split[file] = sources[file].splitlines()
+        return split[file]
+
+    out = [_render(d, lines_of(d.span.file)) for d in ds]
     errors = sum(1 for d in ds if d.severity == "error")
     if errors:
         out.append(f"{errors} error{'s' if errors != 1 else ''}")

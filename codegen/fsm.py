@@ -186,6 +186,12 @@ class StateMachine:
         return self.states[0]
 
 
+def class_name(role: str, n: Node) -> str:
+    """The generated class of a state: ``Role_S3``, and ``Role_End`` at the end. Views use it
+    too, so a drawn state is named as in the code."""
+    return f"{role}_End" if isinstance(n, EndNode) else f"{role}_S{n.sid}"
+
+
 # ---------------------------------------------------------------- readable local types
 
 _TEXT_LIMIT = 4  # statements shown in a state's docstring; keeps output linear in size

@@ -37,6 +37,7 @@ from typing import TextIO
 
 from codegen.diagnostics import FORMATS, Diagnostic, Format, format_all
 from codegen.headers import PACKAGE_MARKER, REGENERATE, read_header
+from codegen.load import read_spec
 from codegen.pipeline import compile_text
 from codegen.render import RenderError, namespace_of, render_module
 from codegen.span import Span
@@ -166,12 +167,10 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
     owner: dict[str, str] = {}  # module path -> spec
     for path in specs:
         rel = _rel(path, base)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            diags = [Diagnostic("M113", Span(rel, 0, 0), f"cannot read the spec: {e}")]
-            out.diagnostics += diags
-            out.errors.append(format_all(diags, {}, "text"))
+        text, unreadable = read_spec(path, rel)  # read and reported exactly as check does
+        if unreadable is not None:
+            out.diagnostics.append(unreadable)
+            out.errors.append(format_all([unreadable], {}, "text"))
             continue
         compiled = compile_text(text, rel)
         out.sources[rel] = compiled.source

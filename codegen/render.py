@@ -310,9 +310,7 @@ class _RoleRenderer:
         self.role = sm.role
 
     def cls(self, n: fsm.Node) -> str:
-        if isinstance(n, fsm.EndNode):
-            return f"{self.role}_End"
-        return f"{self.role}_S{n.sid}"
+        return fsm.class_name(self.role, n)
 
     def loops(self, ops: Iterable[fsm.LoopOp], base: str = "self._loops") -> str:
         expr = base

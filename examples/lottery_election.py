@@ -17,6 +17,7 @@ import trio
 from generated.threshold import lottery as lt
 from runtime.contract import Endpoint
 from runtime.crypto import commit as cr
+from runtime.crypto.errors import IdentifiedFault
 from runtime.crypto.rand import RandomSource, default_random
 from runtime.memory import RoleFn, memory_session
 
@@ -45,7 +46,7 @@ async def elect(
         | {p for p, r in reveals.items() if r.epoch != epoch}
     )
     if stale:
-        raise ValueError(f"peers {stale} answered for another epoch")
+        raise IdentifiedFault(stale, f"answered for another epoch than {epoch}")
     values = cr.verify_reveals(
         DOMAIN, session_id, epoch,
         {**{p: c.digest for p, c in commits.items()}, me: digest},

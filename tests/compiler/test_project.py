@@ -561,7 +561,80 @@ def test_merge_through_rec_bad() -> None:
         """,
     )
     assert "after the common step 'receive Work from B'" in d.message
-    assert "go back to X" in d.message
+    # Going round again is named by what it means: the next Work, not just "go back to X".
+    assert "go round X again and receive Work from B" in d.message
+
+
+def test_merge_unfolds_the_loop_to_its_next_message() -> None:
+    # B learns the branch from its next message: Ping (another round) or Stop.
+    ls = compile_ok(
+        "[A, B]",
+        """
+        - rec Loop:
+            - A -> B: Ping
+            - choice at A:
+                again: [continue Loop]
+                stop: [A -> B: Stop]
+        """,
+    )
+    assert show(ls["B"]) == lines(
+        """
+        receive Ping from A
+        rec Loop_again {
+          offer from A {
+            Ping [again]:
+              receive Ping from A
+              continue Loop_again
+            Stop [stop]:
+              receive Stop from A
+          }
+        }
+        """
+    )
+
+
+def test_merge_sees_the_statements_after_the_rec() -> None:
+    # C is told by B: Fwd (another round) or, after the loop, Stop.
+    ls = compile_ok(
+        "[A, B, C]",
+        """
+        - rec X:
+            - choice at A:
+                more: [A -> B: More, B -> C: Fwd, continue X]
+                done: [A -> B: Done]
+        - B -> C: Stop
+        """,
+    )
+    assert show(ls["C"]) == lines(
+        """
+        rec X {
+          offer from B {
+            Fwd [more]:
+              receive Fwd from B
+              continue X
+            Stop [done]:
+              receive Stop from B
+          }
+        }
+        """
+    )
+    # B still sends Stop after the loop, once.
+    assert show(ls["B"]).splitlines()[-1] == "send Stop to C"
+
+
+def test_merge_conflict_through_the_loop_names_the_messages() -> None:
+    (d,) = merge_errors(
+        "[A, B]",
+        """
+        - rec Loop:
+            - A -> B: Ping
+            - choice at A:
+                again: [continue Loop]
+                stop: [A -> B: Ping, A -> B: Stop]
+        """,
+    )
+    assert "go round Loop again and receive Ping from A" in d.message
+    assert "receive Stop from A" in d.message
 
 
 def test_loop_left_without_being_told() -> None:
