@@ -63,8 +63,8 @@ CASES = lint_cases()
 
 
 def test_corpus_has_both_kinds() -> None:
-    assert sum(1 for c in CASES if c.expected) >= 15
-    assert sum(1 for c in CASES if not c.expected) >= 5
+    assert sum(1 for c in CASES if c.expected) >= 40
+    assert sum(1 for c in CASES if not c.expected) >= 10
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
