@@ -85,10 +85,11 @@ class SimEndpoint(SessionEndpoint):
     """A ``SessionEndpoint`` that logs, for the trace, the generated state each call is made
     in (``Step.state`` is the state class's name) and what came of it."""
 
-    __slots__ = ("_net",)
+    __slots__ = ("_dead", "_net")
 
     def bind_log(self, net: _Net) -> None:
         self._net = net
+        self._dead = False  # crashed: what the interrupted call raises is not news
 
     def _log(self, ev: dict[str, Any]) -> None:
         ev["time"] = self._net.now()
@@ -130,11 +131,15 @@ class SimEndpoint(SessionEndpoint):
             self._log({"kind": "end", "role": self.me_name, "state": f"{self.me.role}_End"})
 
     def _failed(self, peer: Peer, step: Step, e: BaseException) -> None:
+        if self._dead:
+            return
         ev = self._at("error", peer, step)
         ev["error"] = f"{type(e).__name__}: {e}"
         self._log(ev)
 
     def crash_now(self, reason: str) -> None:
+        self._dead = True
+        self._log({"kind": "error", "role": self.me_name, "error": f"InjectedCrash: {reason}"})
         self._crash(InjectedCrash(reason))
 
 
