@@ -48,6 +48,8 @@ __all__ = ["lint_paths", "lint_source"]
 # offer variants and join tokens (a variant is no state itself; its ``.state`` is).
 STATE_CLASS: Final = re.compile(r"^[A-Z][A-Za-z0-9]*_(?:S\d+(?:_Join|_Part)?|End)$")
 _VARIANT_METHODS: Final = frozenset({"offer", "next", "participation"})
+# Builtins that look at an object without keeping or calling it: no use.
+_INSPECTING: Final = frozenset({"isinstance", "type", "id"})
 # State attributes that read without using the state (properties).
 _PROPERTIES: Final = frozenset({"iteration"})
 
@@ -331,10 +333,11 @@ class _Function:
                 result = _Value("state")
             elif callee in self.module.returns:
                 result = _Value(self.module.returns[callee])
+        inspects = isinstance(func, ast.Name) and func.id in _INSPECTING
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             inner = arg.value if isinstance(arg, ast.Starred) else arg
             ref = self._ref(inner, env)
-            if ref is not None:
+            if ref is not None and not inspects:
                 self._use(env, inner, ref, f"passing it to {ast.unparse(func)}()")
             else:
                 self.expr(inner, env)
