@@ -296,10 +296,23 @@ class Parallel:
 
 
 @dataclass(frozen=True, slots=True)
+class ParamArg:
+    """``k=t`` in a call: the callee's parameter ``k`` bound to a literal or a caller parameter."""
+
+    name: str
+    value: Bound
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
+    """``call Sub(A, F[*], G[0..t], k=t)``: roles (single roles, members, whole families or
+    ranges) in the order of the callee's roles, then its parameters by name."""
+
     target: str
     args: tuple[RoleRef, ...]
     span: Span
+    params: tuple[ParamArg, ...] = ()
 
 
 Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call
@@ -310,13 +323,26 @@ Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Cal
 
 @dataclass(frozen=True, slots=True)
 class SubProtocol:
-    """A sub-protocol: formal roles (single roles of the caller are passed in), own body."""
+    """A sub-protocol: formal roles (single roles or families of the caller are passed in),
+    own body. ``origin`` is the file it was imported from (None: declared in this spec);
+    an imported one has its own ``params``, bound by the call."""
 
     name: str
     roles: tuple[RoleDecl, ...]
     body: tuple[Stmt, ...]
     span: Span
     doc: str = ""
+    params: tuple[Param, ...] = ()
+    origin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """``imports: [../patterns/commit_reveal.yaml]``: a spec file whose protocol (and the
+    sub-protocols it declares or imports) becomes callable here. ``path`` as written."""
+
+    path: str
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +360,7 @@ class Protocol:
     guard_vars: tuple[GuardVar, ...] = ()
     subprotocols: tuple[SubProtocol, ...] = ()
     default_timeout: float | None = None
+    imports: tuple[Import, ...] = ()
 
     def role(self, name: str) -> RoleDecl | None:
         for r in self.roles:

@@ -36,7 +36,7 @@ def _missing(module: str, attr: str, err: TextIO) -> int:
 def _compile(path: str, err: TextIO) -> Compiled | None:
     compiled = compile_file(path)
     if compiled.diagnostics:
-        print(render_all(compiled.diagnostics, {path: compiled.source}), file=err)
+        print(render_all(compiled.diagnostics, compiled.sources(path)), file=err)
     return compiled if compiled.ok else None
 
 
@@ -45,7 +45,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for path in args.specs:
         compiled = compile_file(path)
         if compiled.diagnostics:
-            print(render_all(compiled.diagnostics, {path: compiled.source}), file=err)
+            print(render_all(compiled.diagnostics, compiled.sources(path)), file=err)
         if compiled.ok:
             print(f"ok: {path}", file=out)
         else:

@@ -87,6 +87,10 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M502", "call-role-mapping", "a call passes a role that cannot fill the formal role"),
     Code("M503", "unguarded-call-cycle", "sub-protocols call each other without any interaction"),
     Code("M504", "duplicate-subprotocol", "a sub-protocol is defined twice"),
+    Code("M505", "import-cycle", "spec files import each other in a cycle"),
+    Code("M506", "import-missing", "an imported spec file cannot be read"),
+    Code("M507", "import-conflict", "an import brings a name declared differently here, or a file twice"),
+    Code("M508", "import-invalid", "an imported spec has errors"),
     # -- generation
     Code("M600", "not-generable", "the protocol cannot be turned into typed code"),
     Code("M601", "generated-name-collision", "two generated identifiers of one module would be the same"),

@@ -47,7 +47,7 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
     for path in specs:
         rel = _rel(path, base)
         text = path.read_text(encoding="utf-8")
-        compiled = compile_text(text, rel)
+        compiled = compile_text(text, rel, lambda imported: (base / imported).read_text(encoding="utf-8"))
         diags = list(compiled.diagnostics)
         if compiled.ok and compiled.protocol is not None:
             protocol = compiled.protocol
@@ -73,7 +73,7 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
                     for i in range(1, len(parts)):
                         out.files.setdefault("/".join(parts[:i]) + "/__init__.py", INIT_TEXT)
         if any(d.severity == "error" for d in diags):
-            out.errors.append(render_all(diags, {rel: compiled.source}))
+            out.errors.append(render_all(diags, compiled.sources(rel)))
     return out
 
 

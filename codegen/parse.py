@@ -25,6 +25,7 @@ from codegen.ast import (
     Field,
     Guard,
     GuardVar,
+    Import,
     Index,
     IndexAll,
     IndexConst,
@@ -36,6 +37,7 @@ from codegen.ast import (
     Message,
     Parallel,
     Param,
+    ParamArg,
     Protocol,
     Rec,
     Record,
@@ -54,7 +56,7 @@ from codegen.typeexpr import parse_type
 
 TOP_KEYS: Final = (
     "protocol", "namespace", "doc", "params", "vars", "roles", "types", "messages",
-    "timeout", "interactions", "subprotocols",
+    "timeout", "interactions", "subprotocols", "imports",
 )
 TOP_REQUIRED: Final = ("protocol", "roles", "messages", "interactions")
 SUB_KEYS: Final = ("roles", "interactions", "doc")
@@ -736,10 +738,13 @@ def _continue(ctx: _Ctx, sc: Scalar) -> Continue | None:
     return Continue(name[0], sc.sub_span(name[1], name[2]))
 
 
+_KWARG: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=")
+
+
 def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
     cur = _Cur(sc.text)
     cur.eat("call")
-    hint = "a call is 'call Sub(A, B)'"
+    hint = "a call is 'call Sub(A, F[*], k=t)': roles in order, then parameters by name"
     try:
         if not cur.ws():
             raise cur.fail("expected a sub-protocol name after 'call'", hint)
@@ -749,9 +754,20 @@ def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
         if not cur.eat("("):
             raise cur.fail(f"expected '(' after the sub-protocol name, found {cur.found()}", hint)
         args: list[RoleRef] = []
+        params: list[ParamArg] = []
         if not cur.eat(")"):
             while True:
-                args.append(_role_ref(cur, sc, ctx.params))
+                cur.ws()
+                kw = _KWARG.match(cur.text, cur.pos)
+                if kw is not None:
+                    cur.pos = kw.end()
+                    cur.ws()
+                    value, _, end = _bound(cur)
+                    params.append(ParamArg(kw[1], value, sc.sub_span(kw.start(1), end)))
+                elif params:
+                    raise cur.fail("roles come before the parameters (k=...)", hint)
+                else:
+                    args.append(_role_ref(cur, sc, ctx.params))
                 if cur.eat(")"):
                     break
                 if not cur.eat(","):
@@ -761,7 +777,7 @@ def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
     except _Fail as f:
         _in_scalar(ctx, sc, "M106", f)
         return None
-    return Call(name[0], tuple(args), sc.sub_span(name[1], name[2]))
+    return Call(name[0], tuple(args), sc.sub_span(name[1], name[2]), tuple(params))
 
 
 # ---------------------------------------------------------------- protocol
@@ -778,21 +794,32 @@ def _subprotocols(ctx: _Ctx, node: Node) -> tuple[SubProtocol, ...]:
         if "roles" in keys and (seq := _seq(ctx, keys["roles"][1], "a list of roles")) is not None:
             for item in seq.items:
                 decl = _role_decl(ctx, item)
-                if decl is None:
-                    continue
-                if decl.kind != "single":
-                    ctx.error(
-                        "M109",
-                        decl.span,
-                        f"sub-protocol role {decl.name} must be a single role",
-                        "a caller passes single roles or specific family members",
-                    )
-                roles.append(decl)  # kept, so calls and uses are still checked
+                if decl is not None:
+                    roles.append(decl)
         doc = ""
         if "doc" in keys and (sc := _str(ctx, keys["doc"][1])) is not None:
             doc = sc.text
         body_stmts = _stmts(ctx, keys["interactions"][1], "interactions") if "interactions" in keys else ()
         out.append(SubProtocol(name, tuple(roles), body_stmts, span, doc))
+    return tuple(out)
+
+
+def _imports(ctx: _Ctx, node: Node) -> tuple[Import, ...]:
+    seq = _seq(ctx, node, "a list of spec files to import (paths relative to this file)")
+    out: list[Import] = []
+    for item in seq.items if seq is not None else ():
+        sc = _str(ctx, item, "the path of a spec file, relative to this file")
+        if sc is None:
+            continue
+        if not sc.text.endswith((".yaml", ".yml")) or sc.text.startswith("/"):
+            ctx.error(
+                "M104",
+                _whole(sc),
+                f"an import is a relative path to a .yaml spec, not {sc.text!r}",
+                "e.g. ../patterns/commit_reveal.yaml",
+            )
+            continue
+        out.append(Import(sc.text, _whole(sc)))
     return tuple(out)
 
 
@@ -850,6 +877,7 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
     timeout = _timeout(ctx, keys["timeout"][1]) if "timeout" in keys else None
     body = _stmts(ctx, keys["interactions"][1], "interactions") if "interactions" in keys else ()
     subs = _subprotocols(ctx, keys["subprotocols"][1]) if "subprotocols" in keys else ()
+    imports = _imports(ctx, keys["imports"][1]) if "imports" in keys else ()
     protocol = Protocol(
         name=name,
         file=file,
@@ -864,5 +892,6 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
         guard_vars=guard_vars,
         subprotocols=subs,
         default_timeout=timeout,
+        imports=imports,
     )
     return protocol, ctx.diags

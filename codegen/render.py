@@ -637,7 +637,9 @@ class ModuleRenderer:
         self.codecs = _Codecs()
 
     def loc(self, span: Span) -> str:
-        return f"{self.spec_path}:{span.line}:{span.col}"
+        # A step inlined from an imported spec points into that file.
+        path = self.spec_path if span.file == self.protocol.file else span.file
+        return f"{path}:{span.line}:{span.col}"
 
     def peer_const(self, role: str) -> str:
         name = f"_PEER_{role}"

@@ -45,6 +45,7 @@ from codegen.ast import (
     SubProtocol,
     TypeExpr,
 )
+from codegen.compose import InstantiationError, bind_call, map_ref
 from codegen.diagnostics import Diagnostic, did_you_mean, sort_diagnostics
 from codegen.names import method_suffix, snake_case
 from codegen.span import Span
@@ -79,7 +80,8 @@ class Scope:
 
 def scopes(p: Protocol) -> list[Scope]:
     out = [Scope(p.name, p.roles, p.body, p.span, False)]
-    out.extend(Scope(s.name, s.roles, s.body, s.span, True) for s in p.subprotocols)
+    # Imported sub-protocols were checked in their own file, against their own parameters.
+    out.extend(Scope(s.name, s.roles, s.body, s.span, True) for s in p.subprotocols if s.origin is None)
     return out
 
 
@@ -389,7 +391,7 @@ def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
         if isinstance(s, Interaction | Broadcast)
     }
     for m in p.messages:
-        if m.name not in sent:
+        if m.name not in sent and m.span.file == p.file:  # imported ones are used where declared
             yield Diagnostic(
                 "M205",
                 m.span,
@@ -618,10 +620,15 @@ def _first_actors(
             key = "call " + s.target
             if sub is None or key in seen or len(sub.roles) != len(s.args):
                 return []
-            mapping = {f.name: a for f, a in zip(sub.roles, s.args, strict=True)}
+            binding, _ = bind_call(s, sub, {r.name: r for r in p.roles}, frozenset(x.name for x in p.params))
             out: list[tuple[RoleRef | None, Span]] = []
             for ref, _ in _first_actors(sub.body, p, {}, seen | {key}):
-                out.append((mapping.get(ref.name, ref) if ref is not None else None, s.span))
+                if ref is not None and binding is not None:
+                    try:
+                        ref = map_ref(ref, binding)
+                    except InstantiationError:
+                        pass  # reported when the call is inlined
+                out.append((ref, s.span))
             return out
 
 
@@ -1049,6 +1056,7 @@ def check_parallel_races(p: Protocol) -> Iterable[Diagnostic]:
 
 def check_calls(p: Protocol) -> Iterable[Diagnostic]:
     subs = _subs(p)
+    params = frozenset(x.name for x in p.params)
     for sc in scopes(p):
         for s in walk(sc.body):
             if not isinstance(s, Call):
@@ -1062,35 +1070,8 @@ def check_calls(p: Protocol) -> Iterable[Diagnostic]:
                     did_you_mean(s.target, subs) or "define it under subprotocols",
                 )
                 continue
-            if len(s.args) != len(sub.roles):
-                formals = ", ".join(r.name for r in sub.roles)
-                yield Diagnostic(
-                    "M501",
-                    s.span,
-                    f"{s.target} takes {len(sub.roles)} role{'s' if len(sub.roles) != 1 else ''} ({formals}), {len(s.args)} given",
-                )
-            for n, a in enumerate(s.args):
-                decl = sc.role(a.name)
-                if (
-                    decl is not None
-                    and decl.kind != "single"
-                    and (a.index is None or _is_multi(a) or isinstance(a.index, IndexVar))
-                ):
-                    yield Diagnostic(
-                        "M502",
-                        a.span,
-                        f"{show(a)} is a family, but {s.target} expects a single role",
-                        f"pass one member, e.g. {a.name}[0]",
-                    )
-                for b in s.args[:n]:
-                    if same_actor(a, b):
-                        yield Diagnostic(
-                            "M502",
-                            a.span,
-                            f"{show(a)} is passed twice to {s.target}",
-                            "each formal role needs a distinct participant",
-                        )
-                        break
+            _, problems = bind_call(s, sub, sc.by_name, params)
+            yield from problems
 
 
 def _leading_calls(stmts: tuple[Stmt, ...]) -> Iterator[Call]:

@@ -36,6 +36,7 @@ from codegen.ast import (
     TypeExpr,
 )
 from codegen.generate import REPO, find_specs
+from codegen.local import LDecideLoop, LLoop, LocalType, LOffer, LParallel, LRec, LSelect, LStmt
 from codegen.names import method_suffix, role_module
 from codegen.pipeline import compile_text
 from codegen.render import guard_py, render_module
@@ -76,11 +77,11 @@ def _methods(state: object) -> list[str]:
 
 
 class Driver:
-    def __init__(self, proto: Protocol, mod: ModuleType) -> None:
+    def __init__(self, proto: Protocol, mod: ModuleType, guards: dict[str, GuardExpr]) -> None:
         self.proto, self.mod = proto, mod
         self.visits: dict[str, int] = {}
         self.steps = 0
-        self.guards = _guards(proto)
+        self.guards = guards
 
     async def walk(self, state: Any) -> Any:
         """Drive ``state`` to an End or a parallel branch end (a state with no methods)."""
@@ -158,9 +159,9 @@ _CANDIDATES: dict[str, tuple[object, ...]] = {
 }
 
 
-def _load(path: Path, tmp: Path) -> tuple[Protocol, ModuleType] | None:
+def _load(path: Path, tmp: Path) -> tuple[Protocol, ModuleType, dict[str, LocalType]] | None:
     rel = path.relative_to(REPO).as_posix()
-    compiled = compile_text(path.read_text(encoding="utf-8"), rel)
+    compiled = compile_text(path.read_text(encoding="utf-8"), rel, lambda p: (REPO / p).read_text(encoding="utf-8"))
     if not compiled.ok or compiled.protocol is None:
         return None
     text = render_module(compiled.protocol, compiled.locals, rel)
@@ -172,7 +173,7 @@ def _load(path: Path, tmp: Path) -> tuple[Protocol, ModuleType] | None:
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses resolve their module while the class is built
     spec.loader.exec_module(mod)
-    return compiled.protocol, mod
+    return compiled.protocol, mod, compiled.locals
 
 
 def _specs() -> list[Path]:
@@ -184,7 +185,7 @@ async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
     loaded = _load(path, tmp_path)
     if loaded is None:
         pytest.skip("spec does not compile")
-    proto, mod = loaded
+    proto, mod, locals_ = loaded
     # Parameters that size a family get room for literal indices; the others stay small.
     sizes = {d.size for d in proto.roles if d.kind == "param"}
     params = {p.name: PARAM + 1 if p.name in sizes else PARAM - 1 for p in proto.params}
@@ -198,13 +199,14 @@ async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
         families[d.name] = size
         members += [f"{d.name}[{i}]" for i in range(size)]
     budget_hit: list[str] = []
+    guards = _guards(locals_)
 
     def role_fn(member: str) -> Any:
         entry = getattr(mod, "start_" + role_module(member.split("[")[0]))
 
         async def fn(ep: Any) -> Any:
             try:
-                return await Driver(proto, mod).walk(entry(ep))
+                return await Driver(proto, mod, guards).walk(entry(ep))
             except _Budget:
                 budget_hit.append(member)
                 return None
@@ -230,29 +232,33 @@ async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
         assert type(r.value).__name__.endswith("_End"), (m, r.value)
 
 
-def _guards(proto: Protocol) -> dict[str, GuardExpr]:
-    """Branch label (as a method suffix) -> guard, over the protocol and its sub-protocols."""
+def _guards(locals_: dict[str, LocalType]) -> dict[str, GuardExpr]:
+    """Branch label (as a method suffix) -> guard, from the local types: calls are inlined
+    there, with the callee's parameters replaced by what each call binds."""
     out: dict[str, GuardExpr] = {}
 
-    def walk(body: tuple[Stmt, ...]) -> None:
+    def walk(body: tuple[LStmt, ...]) -> None:
         for s in body:
             match s:
-                case Choice():
+                case LSelect():
                     for b in s.branches:
                         if b.guard is not None:
                             out.setdefault(method_suffix(b.label), b.guard.expr)
                         walk(b.body)
-                case Loop() | Rec():
+                    walk(s.others)
+                case LOffer():
+                    for ob in s.branches:
+                        walk(ob.body)
+                case LLoop() | LRec() | LDecideLoop():
                     walk(s.body)
-                case Parallel():
+                case LParallel():
                     for br in s.branches:
                         walk(br)
                 case _:
                     pass
 
-    walk(proto.body)
-    for sub in proto.subprotocols:
-        walk(sub.body)
+    for lt in locals_.values():
+        walk(lt.body)
     return out
 
 
