@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -146,14 +146,12 @@ class Leader_S1(_rt.State):
             await _ep.send(_Peer('Follower', _i), 'Heartbeat', msg, _enc_Heartbeat, _STEP_Leader_1)
         return Leader_S2(_ep, _PRIVATE, self._loops)
 
-    async def send_heartbeat_each(self, msgs: _Mapping[int, Heartbeat]) -> Leader_S2:
-        """Send one Heartbeat per member of Follower[*], keyed by member index (exactly those members)."""
+    async def send_heartbeat_each(self, make: _Callable[[int], Heartbeat]) -> Leader_S2:
+        """Send ``make(i)`` to each member i of Follower[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_heartbeat_each")
-        _to = _rt.members(_ep, 'Follower', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_heartbeat_each() must cover exactly members {_to} of Follower, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Follower', _i), 'Heartbeat', msgs[_i], _enc_Heartbeat, _STEP_Leader_1)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Follower', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Follower', _i), 'Heartbeat', _m, _enc_Heartbeat, _STEP_Leader_1)
         return Leader_S2(_ep, _PRIVATE, self._loops)
 
 

@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -128,14 +128,12 @@ class Collector_S0(_rt.State):
             await _ep.send(_Peer('Member', _i), 'CollectRequest', msg, _enc_CollectRequest, _STEP_Collector_0)
         return Collector_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_collect_request_each(self, msgs: _Mapping[int, CollectRequest]) -> Collector_S1:
-        """Send one CollectRequest per member of Member[*], keyed by member index (exactly those members)."""
+    async def send_collect_request_each(self, make: _Callable[[int], CollectRequest]) -> Collector_S1:
+        """Send ``make(i)`` to each member i of Member[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_collect_request_each")
-        _to = _rt.members(_ep, 'Member', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_collect_request_each() must cover exactly members {_to} of Member, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Member', _i), 'CollectRequest', msgs[_i], _enc_CollectRequest, _STEP_Collector_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Member', _i), 'CollectRequest', _m, _enc_CollectRequest, _STEP_Collector_0)
         return Collector_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -200,6 +198,22 @@ class Member_S0(_rt.State):
 
 
 @_final
+@_dc.dataclass(frozen=True, slots=True, kw_only=True)
+class Member_S1_Takes:
+    """Member_S1.participation(): this member takes part in the step (only 0 <= index < t)."""
+
+    state: Member_S1_Part
+
+
+@_final
+@_dc.dataclass(frozen=True, slots=True, kw_only=True)
+class Member_S1_Skips:
+    """Member_S1.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+
+    state: Member_End
+
+
+@_final
 class Member_S1(_rt.State):
     """Member state S1: Collector ! Contribution [only 0 <= index < t]; end
 
@@ -208,25 +222,30 @@ class Member_S1(_rt.State):
 
     __slots__ = ()
 
+    async def participation(self) -> Member_S1_Takes | Member_S1_Skips:
+        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        _ep = self._take("participation")
+        if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
+            return Member_S1_Takes(state=Member_S1_Part(_ep, _PRIVATE, self._loops))
+        await _ep.close()
+        return Member_S1_Skips(state=Member_End(_ep, _PRIVATE, self._loops))
+
+
+@_final
+class Member_S1_Part(_rt.State):
+    """Member state S1: Collector ! Contribution [only 0 <= index < t]; end
+
+    Spec: protocols/patterns/threshold_collection.yaml:15:5
+
+    Reached through ``Member_S1_Takes``: this member takes part.
+    """
+
+    __slots__ = ()
+
     async def send_contribution(self, msg: Contribution) -> Member_End:
         """Send Contribution to Collector."""
         _ep = self._take("send_contribution")
-        if not (_rt.in_range(_ep.me.index, 0, _ep.param('t'))):
-            raise _rt.violation(_ep, 'Member member does not take part here, so send_contribution() is not allowed: call skip()')
         await _ep.send(_PEER_Collector, 'Contribution', msg, _enc_Contribution, _STEP_Member_1)
-        await _ep.close()
-        return Member_End(_ep, _PRIVATE, self._loops)
-
-    @property
-    def participates(self) -> bool:
-        """Whether this member takes part in this step (only 0 <= index < t)."""
-        return _rt.in_range(self._ep.me.index, 0, self._ep.param('t'))
-
-    async def skip(self) -> Member_End:
-        """Pass over this step: for members that do not take part (see ``participates``)."""
-        _ep = self._take("skip")
-        if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
-            raise _rt.violation(_ep, 'Member member takes part here (only 0 <= index < t), so skip() is not allowed')
         await _ep.close()
         return Member_End(_ep, _PRIVATE, self._loops)
 
