@@ -57,6 +57,7 @@ from codegen.fsm import (
     Target,
     build,
 )
+from codegen.imports import resolve_imports
 from codegen.load import load
 from codegen.local import (
     LocalType,
@@ -680,6 +681,9 @@ def verify_text(
     diags.extend(pdiags)
     if protocol is None:
         return None, diags
+    if protocol.imports:
+        protocol, import_diags, _ = resolve_imports(protocol)
+        diags.extend(import_diags)
     diags.extend(validate(protocol))
     blocking = [d for d in diags if d.severity == "error"]
     if blocking:
