@@ -48,7 +48,7 @@ from codegen.ast import (
 from codegen.diagnostics import Diagnostic
 from codegen.span import Span
 
-__all__ = ["Binding", "bind_call", "instantiate", "map_ref", "ref_text"]
+__all__ = ["Binding", "bind_call", "guard_names", "instantiate", "map_ref", "ref_text"]
 
 
 def ref_text(ref: RoleRef) -> str:
@@ -328,20 +328,20 @@ def _subst_guard(e: GuardExpr, params: Mapping[str, Bound]) -> GuardExpr:
     return e
 
 
-def _names(e: GuardExpr, out: list[str]) -> list[str]:
+def guard_names(e: GuardExpr, out: list[str]) -> list[str]:
     match e:
         case GName(name=n) if n not in out:
             out.append(n)
         case GUnary():
-            _names(e.operand, out)
+            guard_names(e.operand, out)
         case GBinary():
-            _names(e.left, out)
-            _names(e.right, out)
+            guard_names(e.left, out)
+            guard_names(e.right, out)
     return out
 
 
 def _subst_guard_whole(g: Guard, params: Mapping[str, Bound]) -> Guard:
-    bound = [f"{n}={params[n]}" for n in _names(g.expr, []) if n in params and params[n] != n]
+    bound = [f"{n}={params[n]}" for n in guard_names(g.expr, []) if n in params and params[n] != n]
     # The text keeps the callee's names, followed by what they are bound to in this call.
     source = f"{g.source} ({', '.join(bound)})" if bound else g.source
     return Guard(source, _subst_guard(g.expr, params), g.span)

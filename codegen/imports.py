@@ -18,22 +18,31 @@ from dataclasses import dataclass, field, replace
 
 from codegen.ast import (
     Branch,
+    Broadcast,
     Call,
     Choice,
     GuardVar,
     Import,
+    IndexParam,
+    IndexRange,
+    Interaction,
     Loop,
     Message,
     Parallel,
+    Param,
     ParamArg,
     Protocol,
     Rec,
     Record,
+    RoleDecl,
+    RoleRef,
     Stmt,
     SubProtocol,
 )
+from codegen.compose import guard_names
 from codegen.diagnostics import Diagnostic
 from codegen.typeexpr import type_text
+from codegen.validate import walk
 
 Reader = Callable[[str], str]
 
@@ -160,26 +169,85 @@ def _errors(diags: list[Diagnostic]) -> bool:
 
 
 def _as_subprotocols(p: Protocol, path: str) -> list[SubProtocol]:
-    """The imported protocol and its own sub-protocols, callable from the importer. The
-    imported spec's parameters become parameters of each; its own calls pass them on."""
-    local = {s.name for s in p.subprotocols if s.origin is None}
-    names = tuple(x.name for x in p.params)
+    """The imported protocol and its own sub-protocols, callable from the importer. Each
+    gets as parameters those of the imported spec it uses (directly or through its calls);
+    its calls to the spec's other sub-protocols pass them on."""
+    local = {s.name: s for s in p.subprotocols if s.origin is None}
+    declared = tuple(x.name for x in p.params)
+    uses = {name: _params_used(s.body, s.roles, declared) for name, s in local.items()}
+    changed = True
+    while changed:  # a sub uses what the subs it calls use
+        changed = False
+        for name, s in local.items():
+            for c in _calls(s.body):
+                extra = uses.get(c.target, frozenset()) - uses[name]
+                if extra:
+                    uses[name] |= extra
+                    changed = True
+
+    def own(names: frozenset[str]) -> tuple[Param, ...]:
+        return tuple(x for x in p.params if x.name in names)
 
     def pass_params(stmts: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
-        return _map_calls(stmts, lambda c: _with_params(c, names) if c.target in local else c)
+        return _map_calls(stmts, lambda c: _with_params(c, uses[c.target]) if c.target in local else c)
 
     out = [SubProtocol(p.name, p.roles, pass_params(p.body), p.span, p.doc, p.params, path)]
     for s in p.subprotocols:
         if s.origin is None:
-            out.append(SubProtocol(s.name, s.roles, pass_params(s.body), s.span, s.doc, p.params, path))
+            out.append(SubProtocol(s.name, s.roles, pass_params(s.body), s.span, s.doc, own(uses[s.name]), path))
         else:
             out.append(s)
     return out
 
 
-def _with_params(c: Call, names: tuple[str, ...]) -> Call:
+def _calls(stmts: tuple[Stmt, ...]) -> list[Call]:
+    return [s for s in walk(stmts) if isinstance(s, Call)]
+
+
+def _params_used(stmts: tuple[Stmt, ...], roles: tuple[RoleDecl, ...], declared: tuple[str, ...]) -> frozenset[str]:
+    """The declared parameters a body names: sizes, indices, ranges, counts, guards, call arguments."""
+    names: set[str] = {r.size for r in roles if isinstance(r.size, str)}
+
+    def bound(b: object) -> None:
+        if isinstance(b, str):
+            names.add(b)
+
+    def ref(r: RoleRef | None) -> None:
+        if r is None or r.index is None:
+            return
+        idx = r.index
+        if isinstance(idx, IndexParam):
+            names.add(idx.name)
+        elif isinstance(idx, IndexRange):
+            bound(idx.lo)
+            bound(idx.hi)
+
+    for st in walk(stmts):
+        match st:
+            case Interaction():
+                ref(st.sender)
+                ref(st.receiver)
+            case Broadcast():
+                ref(st.sender)
+            case Choice():
+                ref(st.at)
+                for b in st.branches:
+                    if b.guard is not None:
+                        names.update(guard_names(b.guard.expr, []))
+            case Loop():
+                ref(st.decides)
+                bound(st.count)
+            case Call():
+                for a in st.args:
+                    ref(a)
+                for pa in st.params:
+                    bound(pa.value)
+    return frozenset(names) & frozenset(declared)
+
+
+def _with_params(c: Call, names: frozenset[str]) -> Call:
     given = {pa.name for pa in c.params}
-    extra = tuple(ParamArg(n, n, c.span) for n in names if n not in given)
+    extra = tuple(ParamArg(n, n, c.span) for n in sorted(names) if n not in given)
     return Call(c.target, c.args, c.span, c.params + extra)
 
 
