@@ -43,6 +43,15 @@ class OptionalType:
 
 
 @dataclass(frozen=True, slots=True)
+class MapType:
+    """``map[K, V]``: keys are int, str, bool, bytes or bytesN (encoded in canonical order)."""
+
+    key: TypeExpr
+    value: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class RecordRef:
     """A record type declared under ``types:``."""
 
@@ -50,7 +59,7 @@ class RecordRef:
     span: Span
 
 
-TypeExpr = PrimType | FixedBytesType | ListType | OptionalType | RecordRef
+TypeExpr = PrimType | FixedBytesType | ListType | OptionalType | MapType | RecordRef
 
 
 @dataclass(frozen=True, slots=True)

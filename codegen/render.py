@@ -27,6 +27,7 @@ from codegen.ast import (
     GuardExpr,
     GUnary,
     ListType,
+    MapType,
     OptionalType,
     PrimType,
     Protocol,
@@ -162,11 +163,13 @@ def py_type(t: TypeExpr, shadowed: frozenset[str] = frozenset()) -> str:
             return f"{b('list')}[{py_type(t.item, shadowed)}]"
         case OptionalType():
             return f"{py_type(t.item, shadowed)} | None"
+        case MapType():
+            return f"{b('dict')}[{py_type(t.key, shadowed)}, {py_type(t.value, shadowed)}]"
         case RecordRef():
             return t.name
 
 
-_BUILTIN_TYPES = frozenset({"int", "str", "bytes", "bool", "float", "list"})
+_BUILTIN_TYPES = frozenset({"int", "str", "bytes", "bool", "float", "list", "dict"})
 _PRIM_W = {"int": "sint", "str": "text", "bytes": "blob", "bool": "boolean", "float": "double"}
 
 
@@ -212,6 +215,9 @@ class _Codecs:
                 wb, rb = f"w.seq(v, {self.writer(t.item)})", f"r.seq({self.reader(t.item)})"
             case OptionalType():
                 wb, rb = f"w.opt(v, {self.writer(t.item)})", f"r.opt({self.reader(t.item)})"
+            case MapType():
+                wb = f"w.mapping(v, {self.writer(t.key)}, {self.writer(t.value)})"
+                rb = f"r.mapping({self.reader(t.key)}, {self.reader(t.value)})"
             case _:
                 raise AssertionError(k)
         self.lines += [

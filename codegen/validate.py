@@ -33,6 +33,7 @@ from codegen.ast import (
     Interaction,
     ListType,
     Loop,
+    MapType,
     OptionalType,
     Parallel,
     PrimType,
@@ -285,6 +286,8 @@ def _type_refs(t: TypeExpr) -> Iterator[RecordRef]:
             yield t
         case ListType() | OptionalType():
             yield from _type_refs(t.item)
+        case MapType():
+            yield from _type_refs(t.value)
         case PrimType() | FixedBytesType():
             pass
 

@@ -26,6 +26,7 @@ from codegen.ast import (
     Interaction,
     ListType,
     Loop,
+    MapType,
     OptionalType,
     Parallel,
     PrimType,
@@ -62,6 +63,8 @@ def _value(t: TypeExpr, proto: Protocol, mod: ModuleType, depth: int) -> object:
             return [] if depth > 2 else [_value(t.item, proto, mod, depth + 1)]
         case OptionalType():
             return None if depth > 2 else _value(t.item, proto, mod, depth + 1)
+        case MapType():
+            return {} if depth > 2 else {_value(t.key, proto, mod, depth + 1): _value(t.value, proto, mod, depth + 1)}
         case RecordRef():
             rec = next(r for r in proto.records if r.name == t.name)
             return getattr(mod, rec.name)(**{f.name: _value(f.type, proto, mod, depth + 1) for f in rec.fields})
