@@ -324,7 +324,18 @@ class Call:
     params: tuple[ParamArg, ...] = ()
 
 
-Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call
+@dataclass(frozen=True, slots=True)
+class LocalStep:
+    """``Peer[*]: Aggregate``: the role (or the members named) runs the local step
+    ``Aggregate`` here, with no communication."""
+
+    role: RoleRef
+    step: str
+    span: Span
+    step_span: Span
+
+
+Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep
 
 
 # ---------------------------------------------------------------- protocols
@@ -343,6 +354,18 @@ class SubProtocol:
     doc: str = ""
     params: tuple[Param, ...] = ()
     origin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepDecl:
+    """A local step under ``steps:``: a computation a role runs at a point of the protocol,
+    typed ``input -> output`` (either may be absent)."""
+
+    name: str
+    input: TypeExpr | None
+    output: TypeExpr | None
+    span: Span
+    doc: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +393,7 @@ class Protocol:
     subprotocols: tuple[SubProtocol, ...] = ()
     default_timeout: float | None = None
     imports: tuple[Import, ...] = ()
+    steps: tuple[StepDecl, ...] = ()
 
     def role(self, name: str) -> RoleDecl | None:
         for r in self.roles:

@@ -36,6 +36,7 @@ from codegen.ast import (
     IndexRange,
     IndexVar,
     Interaction,
+    LocalStep,
     Loop,
     Parallel,
     ParamArg,
@@ -387,6 +388,8 @@ def _seq(stmts: tuple[Stmt, ...], b: Binding, formals: tuple[str, ...]) -> tuple
                 out.append(Loop(_seq(s.body, b, formals), s.span, count, decides))
             case Parallel():
                 out.append(Parallel(tuple(_seq(br, b, formals) for br in s.branches), s.span))
+            case LocalStep():
+                out.append(LocalStep(map_ref(s.role, b), s.step, s.span, s.step_span))
             case Call():
                 args = tuple(map_ref(a, b) for a in s.args)
                 pas = tuple(ParamArg(pa.name, _bound(pa.value, params), pa.span) for pa in s.params)

@@ -56,6 +56,8 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M211", "name-collision", "two spec names map to the same generated identifier"),
     Code("M212", "undefined-guard-name", "a guard reads a name that is neither a parameter nor a guard variable"),
     Code("M213", "guard-type", "a guard expression is ill-typed"),
+    Code("M214", "undefined-step", "a statement runs a local step that is not declared"),
+    Code("M215", "unused-step", "a declared local step is never run"),
     # -- protocol structure
     Code("M300", "self-send", "a role sends to itself"),
     Code("M301", "duplicate-label", "a choice has two branches with the same label"),

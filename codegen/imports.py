@@ -36,6 +36,7 @@ from codegen.ast import (
     Record,
     RoleDecl,
     RoleRef,
+    StepDecl,
     Stmt,
     SubProtocol,
 )
@@ -73,6 +74,7 @@ class _Resolver:
         messages = list(protocol.messages)
         records = list(protocol.records)
         gvars = list(protocol.guard_vars)
+        steps = list(protocol.steps)
         taken = {protocol.name: protocol.file, **{s.name: s.origin or protocol.file for s in subs}}
         seen_paths: set[str] = set()
         for imp in protocol.imports:
@@ -108,12 +110,14 @@ class _Resolver:
             _merge_decls(messages, imported.messages, imp, "message", diags)
             _merge_decls(records, imported.records, imp, "record", diags)
             _merge_vars(gvars, imported.guard_vars, imp, diags)
+            _merge_steps(steps, imported.steps, imp, diags)
         return replace(
             protocol,
             subprotocols=tuple(subs),
             messages=tuple(messages),
             records=tuple(records),
             guard_vars=tuple(gvars),
+            steps=tuple(steps),
         )
 
     def load(self, imp: Import, path: str, chain: tuple[str, ...], diags: list[Diagnostic]) -> Protocol | None:
@@ -310,6 +314,25 @@ def _merge_vars(into: list[GuardVar], new: tuple[GuardVar, ...], imp: Import, di
         elif type_text(old.type) != type_text(v.type):
             diags.append(
                 Diagnostic("M507", imp.span, f"{imp.path} declares guard variable {v.name} with another type")
+            )
+
+
+def _merge_steps(into: list[StepDecl], new: tuple[StepDecl, ...], imp: Import, diags: list[Diagnostic]) -> None:
+    def shape(st: StepDecl) -> tuple[str, str]:
+        return (
+            "" if st.input is None else type_text(st.input),
+            "" if st.output is None else type_text(st.output),
+        )
+
+    have = {st.name: st for st in into}
+    for st in new:
+        old = have.get(st.name)
+        if old is None:
+            have[st.name] = st
+            into.append(st)
+        elif shape(old) != shape(st):
+            diags.append(
+                Diagnostic("M507", imp.span, f"{imp.path} declares local step {st.name} with other types")
             )
 
 

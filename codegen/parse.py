@@ -33,6 +33,7 @@ from codegen.ast import (
     IndexRange,
     IndexVar,
     Interaction,
+    LocalStep,
     Loop,
     Message,
     Parallel,
@@ -43,6 +44,7 @@ from codegen.ast import (
     Record,
     RoleDecl,
     RoleRef,
+    StepDecl,
     Stmt,
     SubProtocol,
     TypeExpr,
@@ -56,8 +58,9 @@ from codegen.typeexpr import parse_type
 
 TOP_KEYS: Final = (
     "protocol", "namespace", "doc", "params", "vars", "roles", "types", "messages",
-    "timeout", "interactions", "subprotocols", "imports",
+    "timeout", "interactions", "subprotocols", "imports", "steps",
 )
+STEP_KEYS: Final = ("input", "output", "doc")
 TOP_REQUIRED: Final = ("protocol", "roles", "messages", "interactions")
 SUB_KEYS: Final = ("roles", "interactions", "doc")
 ANNOTATION_KEYS: Final = (
@@ -426,7 +429,8 @@ def _stmts(ctx: _Ctx, node: Node, what: str) -> tuple[Stmt, ...]:
 
 
 _STMT_HINT: Final = (
-    "a statement is 'A -> B: Msg', 'choice at R', 'rec X', 'continue X', 'loop', 'parallel' or 'call Sub(A, B)'"
+    "a statement is 'A -> B: Msg', 'choice at R', 'rec X', 'continue X', 'loop', 'parallel', "
+    "'call Sub(A, B)' or 'R: Step' (a local step)"
 )
 
 
@@ -474,6 +478,13 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | None:
             return _parallel(ctx, key, value)
         if "->" in key.text:
             return _interaction(ctx, key, value)
+        if (
+            word not in ("continue", "call")
+            and isinstance(value, Scalar)
+            and value.kind == "str"
+            and _LOCAL_ROLE.match(key.text)
+        ):
+            return _local_step(ctx, key, value)
     except _Fail as f:
         _in_scalar(ctx, key, "M106", f)
         return None
@@ -738,6 +749,42 @@ def _continue(ctx: _Ctx, sc: Scalar) -> Continue | None:
     return Continue(name[0], sc.sub_span(name[1], name[2]))
 
 
+# `Role: Step`, `F[*]: Step`, `F[2]: Step`, `F[0..t]: Step`: a role reference alone as the key.
+_LOCAL_ROLE: Final = re.compile(r"[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*(\[[^\]]*\])?[ \t]*\Z")
+
+
+def _local_step(ctx: _Ctx, key: Scalar, value: Node) -> LocalStep | None:
+    cur = _Cur(key.text)
+    role = _role_ref(cur, key, ctx.params)
+    if not cur.at_end():
+        raise cur.fail(f"unexpected {cur.found()} after the role of a local step", "a local step is 'R: Step'")
+    sc = _name_str(ctx, value, "the name of a local step declared under steps")
+    if sc is None:
+        return None
+    name = _name(ctx, sc, "local step")
+    if name is None:
+        return None
+    return LocalStep(role, name, _line_span(key, value), _whole(sc))
+
+
+def _steps(ctx: _Ctx, node: Node) -> tuple[StepDecl, ...]:
+    out: list[StepDecl] = []
+    for name, span, body in _named_decls(ctx, node, "local step"):
+        m = _map(ctx, body, f"local step {name} as a mapping with input and/or output types", null_ok=True)
+        if m is None:
+            continue
+        keys = _keys(ctx, m, STEP_KEYS, (), f"local step {name}", "a local step has an input type, an output type and a doc, each optional")
+        types: dict[str, TypeExpr | None] = {"input": None, "output": None}
+        for k in ("input", "output"):
+            if k in keys:
+                types[k] = _type(ctx, keys[k][1])
+        doc = ""
+        if "doc" in keys and (sc := _str(ctx, keys["doc"][1])) is not None:
+            doc = sc.text
+        out.append(StepDecl(name, types["input"], types["output"], span, doc))
+    return tuple(out)
+
+
 _KWARG: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=")
 
 
@@ -878,6 +925,7 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
     body = _stmts(ctx, keys["interactions"][1], "interactions") if "interactions" in keys else ()
     subs = _subprotocols(ctx, keys["subprotocols"][1]) if "subprotocols" in keys else ()
     imports = _imports(ctx, keys["imports"][1]) if "imports" in keys else ()
+    steps = _steps(ctx, keys["steps"][1]) if "steps" in keys else ()
     protocol = Protocol(
         name=name,
         file=file,
@@ -893,5 +941,6 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
         subprotocols=subs,
         default_timeout=timeout,
         imports=imports,
+        steps=steps,
     )
     return protocol, ctx.diags

@@ -36,6 +36,7 @@ from codegen.ast import (
     IndexRange,
     IndexVar,
     Interaction,
+    LocalStep,
     Loop,
     Parallel,
     Protocol,
@@ -51,6 +52,7 @@ from codegen.local import (
     LBranch,
     LContinue,
     LDecideLoop,
+    LLocal,
     LLoop,
     LocalType,
     LParallel,
@@ -354,6 +356,8 @@ class _Projector:
                 roles = self.all_roles
             case Continue(name=name):
                 roles, free = _EMPTY, frozenset((name,))
+            case LocalStep(role=r):
+                roles = frozenset((r.name,))
             case Choice(at=at, branches=bs):
                 roles, free = self.parts_seq(b.body for b in bs)
                 roles = roles | {at.name}
@@ -427,6 +431,9 @@ class _Projector:
                 self.loop(s, env, out)
             case Parallel():
                 self.parallel(s, env, out)
+            case LocalStep(role=r):
+                if self._known(r) is not None:
+                    out.setdefault(r.name, []).append(LLocal(s.step, s.span, _only(r)))
             case Call():
                 # _Expander inlined every call it could; this one names nothing.
                 self.diags.append(Diagnostic("M500", s.span, f"no sub-protocol named {s.target}"))

@@ -406,6 +406,8 @@ class _RoleRenderer:
                 self.send(n, tgt)
             case fsm.RecvNode():
                 self.recv(n, tgt)
+            case fsm.LocalNode():
+                self.local(n, tgt)
             case fsm.SelectNode():
                 self.select(n, tgt)
             case fsm.OfferNode():
@@ -459,6 +461,43 @@ class _RoleRenderer:
                 [*self.take(n, f"send_{sfx}"),
                  f"    await _ep.send({self.peer(n.to)}, {msg!r}, msg, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
+
+    def local(self, n: fsm.LocalNode, sc: StateClass) -> None:
+        """``do_<step>(fn[, arg])``: the role runs its computation through this method, so
+        the protocol says where it happens; input and output are checked against their
+        declared types (as their codec would) before the next state is handed out."""
+        assert n.next is not None
+        decl = self.r.step_decls[n.step]
+        sfx = method_suffix(n.step)
+        method = f"do_{sfx}"
+        nxt = self.cls(n.next.node)
+        i_t = None if decl.input is None else py_type(decl.input)
+        o_t = None if decl.output is None else py_type(decl.output)
+        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], {o_t or 'None'}]"
+        sig += f", arg: {i_t}) -> " if i_t else ") -> "
+        sig += f"tuple[{o_t}, {nxt}]" if o_t else nxt
+        body = self.take(n, method)
+        for what, t, value in (("input", decl.input, "arg"), ("output", decl.output, "_out")):
+            if t is None:
+                continue
+            if what == "output":
+                body.append(f"    _out = fn({'arg' if i_t else ''})")
+            body += [
+                "    try:",
+                f"        {self.r.codecs.writer(t)}(_Writer(), {value})",
+                "    except (ValueError, TypeError, AttributeError, OverflowError) as _e:",
+                f"        raise _rt.violation(_ep, {f'local step {n.step}: its {what} is not a {type_text(t)}: '!r} + str(_e)) from None",
+            ]
+        if decl.output is None:
+            body.append(f"    fn({'arg' if i_t else ''})")
+        if isinstance(n.next.node, fsm.EndNode):
+            body.append("    await _ep.close()")
+        body.append(f"    return (_out, {self.make(n.next)})" if o_t else f"    return {self.make(n.next)}")
+        what = f"{type_text(decl.input) if decl.input else 'no input'} -> {type_text(decl.output) if decl.output else 'no output'}"
+        doc = f"Run the local step {n.step} ({what}) here: ``fn({'arg' if i_t else ''})``, no communication."
+        if decl.doc:
+            doc += f" {doc_text(decl.doc)}"
+        sc.methods.append(Method(sig, doc, body))
 
     def recv(self, n: fsm.RecvNode, sc: StateClass) -> None:
         assert n.next is not None
@@ -648,6 +687,7 @@ class ModuleRenderer:
         self.spec_path = spec_path
         self.params = {p.name for p in protocol.params}
         self.guard_vars = {v.name: py_type(v.type) for v in protocol.guard_vars}
+        self.step_decls = {st.name: st for st in protocol.steps}
         self.steps: list[StepModel] = []
         self.peers: dict[str, str] = {}
         self.codecs = _Codecs()
@@ -705,7 +745,7 @@ class ModuleRenderer:
             uses_callable="_Callable[" in code,
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             # Messages without fields encode to b"" without a Writer.
-            uses_writer=bool(self.codecs.lines) or any(m.write or not m.is_message for m in messages),
+            uses_writer=bool(self.codecs.lines) or "_Writer(" in code or any(m.write or not m.is_message for m in messages),
             spec=self.spec_path,
             generator=GENERATOR,
             protocol=self.protocol,

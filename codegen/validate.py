@@ -32,6 +32,7 @@ from codegen.ast import (
     IndexVar,
     Interaction,
     ListType,
+    LocalStep,
     Loop,
     MapType,
     OptionalType,
@@ -140,6 +141,8 @@ def refs(s: Stmt) -> tuple[RoleRef, ...]:
         return () if s.decides is None else (s.decides,)
     if isinstance(s, Call):
         return s.args
+    if isinstance(s, LocalStep):
+        return (s.role,)
     return ()
 
 
@@ -298,6 +301,7 @@ def check_undefined_types(p: Protocol) -> Iterable[Diagnostic]:
         f.type for r in p.records for f in r.fields
     ]
     types += [v.type for v in p.guard_vars]
+    types += [t for st in p.steps for t in (st.input, st.output) if t is not None]
     for t in types:
         for ref in _type_refs(t):
             if ref.name not in records:
@@ -603,6 +607,8 @@ def _first_actors(
     match s:
         case Interaction() | Broadcast():
             return [(s.sender, s.sender.span)]
+        case LocalStep():
+            return [(s.role, s.role.span)]
         case Choice():
             return [(s.at, s.at.span)]
         case Rec():
@@ -1138,6 +1144,36 @@ def check_duplicate_subprotocols(p: Protocol) -> Iterable[Diagnostic]:
             seen[s.name] = s.span
 
 
+# ---------------------------------------------------------------- local steps
+
+
+def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
+    declared = [st.name for st in p.steps]
+    seen: dict[str, str] = {}
+    for st in p.steps:
+        key = method_suffix(st.name)
+        if key in seen:
+            yield Diagnostic(
+                "M211",
+                st.span,
+                f"local steps {seen[key]} and {st.name} would both generate do_{key}()",
+                "rename one of them",
+            )
+        seen.setdefault(key, st.name)
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, LocalStep) and s.step not in declared:
+                hint = did_you_mean(s.step, declared) or "declare it under steps: Name: {input: T, output: U}"
+                yield Diagnostic("M214", s.step_span, f"undefined local step {s.step}", hint)
+
+
+def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
+    run = {s.step for sc in scopes(p) for s in walk(sc.body) if isinstance(s, LocalStep)}
+    for st in p.steps:
+        if st.name not in run and st.span.file == p.file:
+            yield Diagnostic("M215", st.span, f"local step {st.name} is never run", "remove it, or run it: 'R: Step'")
+
+
 # ---------------------------------------------------------------- driver
 
 CHECKS: Final[tuple[Check, ...]] = (
@@ -1165,12 +1201,14 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_calls,
     check_call_cycles,
     check_duplicate_subprotocols,
+    check_undefined_steps,
+    check_unused_steps,
 )
 
 # Checks whose findings are mostly echoes of a syntax error elsewhere (a skipped statement
 # makes its roles and messages look unused, its body empty, its branch start elsewhere).
 PARTIAL_SKIP: Final[frozenset[Check]] = frozenset(
-    {check_unused_roles, check_unused_messages, check_empty_bodies, check_choices}
+    {check_unused_roles, check_unused_messages, check_unused_steps, check_empty_bodies, check_choices}
 )
 
 

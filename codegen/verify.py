@@ -46,6 +46,7 @@ from codegen.fsm import (
     EndNode,
     ForkNode,
     FsmError,
+    LocalNode,
     LoopNode,
     LoopOp,
     Node,
@@ -306,6 +307,8 @@ class _Explorer:
             elif isinstance(node, LoopNode):
                 assert node.body is not None and node.exit is not None
                 nxt = node.body if loops[-1] < self.inst.bound(node.count) else node.exit
+            elif isinstance(node, LocalNode):
+                nxt = node.next  # a local step communicates nothing: it is settled at once
             elif isinstance(node, SendNode) and not self.inst.peers(me, node.to):
                 nxt = node.next
             elif isinstance(node, RecvNode) and not self.inst.peers(me, node.frm):

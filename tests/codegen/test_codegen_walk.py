@@ -131,13 +131,24 @@ class Driver:
                     assert kwargs is not None, f"no branch of {name} can be selected"
                     state = await fn(**kwargs)
                     continue
-                action = next(m for m in methods if m.startswith(("send_", "recv_")) and not m.endswith("_each"))
-                if action.startswith("recv_"):
+                action = next(m for m in methods if m.startswith(("send_", "recv_", "do_")) and not m.endswith("_each"))
+                if action.startswith("do_"):
+                    state = await self.local_step(state, action)
+                elif action.startswith("recv_"):
                     _, state = await getattr(state, action)()
                 else:
                     label = inspect.signature(getattr(state, action)).parameters["msg"].annotation
                     state = await getattr(state, action)(_message(label, self.proto, self.mod))
 
+
+    async def local_step(self, state: Any, action: str) -> Any:
+        """Run a local step with a function returning a value of the declared output type
+        (built from the spec, as messages are); the next state is what comes back."""
+        step = next(st for st in self.proto.steps if "do_" + method_suffix(st.name) == action)
+        out = None if step.output is None else _value(step.output, self.proto, self.mod, 0)
+        args = [] if step.input is None else [_value(step.input, self.proto, self.mod, 0)]
+        result = await getattr(state, action)((lambda *_: out), *args)
+        return result if step.output is None else result[1]
 
     def satisfy(self, fn: Any, state: Any) -> dict[str, object] | None:
         """Guard-variable values under which the branch's guard holds (test-side search:
