@@ -71,10 +71,14 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """A record (``fields``), or a tagged union of records (``variants``, written
+    ``Shape: [Circle, Square]``; then ``fields`` is empty)."""
+
     name: str
     fields: tuple[Field, ...]
     span: Span
     doc: str = ""
+    variants: tuple[RecordRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M213", "guard-type", "a guard expression is ill-typed"),
     Code("M214", "undefined-step", "a statement runs a local step that is not declared"),
     Code("M215", "unused-step", "a declared local step is never run"),
+    Code("M216", "bad-union", "a tagged union lists something other than two or more distinct records"),
     # -- protocol structure
     Code("M300", "self-send", "a role sends to itself"),
     Code("M301", "duplicate-label", "a choice has two branches with the same label"),

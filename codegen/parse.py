@@ -42,6 +42,7 @@ from codegen.ast import (
     Protocol,
     Rec,
     Record,
+    RecordRef,
     RoleDecl,
     RoleRef,
     StepDecl,
@@ -851,6 +852,20 @@ def _subprotocols(ctx: _Ctx, node: Node) -> tuple[SubProtocol, ...]:
     return tuple(out)
 
 
+def _record(ctx: _Ctx, name: str, span: Span, node: Node) -> Record:
+    """``Name: {field: type}``, or a tagged union ``Name: [RecordA, RecordB]``."""
+    if not isinstance(node, Sequence):
+        return Record(name, _fields(ctx, node, f"record {name}"), span)
+    variants: list[RecordRef] = []
+    if not node.items:
+        ctx.error("M216", _head(node.span), f"union {name} lists no records", "write Name: [RecordA, RecordB]")
+    for item in node.items:
+        sc = _name_str(ctx, item, "the name of a record (a variant of the union)")
+        if sc is not None and (v := _name(ctx, sc, "record")) is not None:
+            variants.append(RecordRef(v, _whole(sc)))
+    return Record(name, (), span, variants=tuple(variants))
+
+
 def _imports(ctx: _Ctx, node: Node) -> tuple[Import, ...]:
     seq = _seq(ctx, node, "a list of spec files to import (paths relative to this file)")
     out: list[Import] = []
@@ -915,7 +930,7 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
             if (decl := _role_decl(ctx, item)) is not None:
                 roles.append(decl)
     records = tuple(
-        Record(n, _fields(ctx, v, f"record {n}"), s) for n, s, v in (_named_decls(ctx, keys["types"][1], "record") if "types" in keys else [])
+        _record(ctx, n, s, v) for n, s, v in (_named_decls(ctx, keys["types"][1], "record") if "types" in keys else [])
     )
     messages = tuple(
         Message(n, _fields(ctx, v, f"message {n}"), s)

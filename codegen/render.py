@@ -131,6 +131,7 @@ class MessageModel:
     is_message: bool
     write: list[str]
     read: str
+    union: list[str] = field(default_factory=list)  # a tagged union: its records, tag = index
 
 
 # ---------------------------------------------------------------- helpers
@@ -176,9 +177,10 @@ _PRIM_W = {"int": "sint", "str": "text", "bytes": "blob", "bool": "boolean", "fl
 class _Codecs:
     """Writer/reader helpers for compound field types, numbered by first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, unions: frozenset[str] = frozenset()) -> None:
         self.helpers: dict[str, tuple[str, str, str]] = {}  # key -> (w name, r name, type)
         self.lines: list[str] = []
+        self.unions = unions  # record names that are tagged unions
 
     def writer(self, t: TypeExpr) -> str:
         """An expression of type ``Callable[[Writer, T], None]``."""
@@ -213,6 +215,11 @@ class _Codecs:
                 wb, rb = f"w.fixed(v, {t.size})", f"r.fixed({t.size})"
             case ListType():
                 wb, rb = f"w.seq(v, {self.writer(t.item)})", f"r.seq({self.reader(t.item)})"
+            case OptionalType() if isinstance(t.item, RecordRef) and t.item.name in self.unions:
+                # Spelled out: mypy solves opt's T from ``A | B | None`` as object, not A | B.
+                # Same bytes as Writer.opt: a presence byte, then the value.
+                wb = f"if v is None:\n        w.boolean(False)\n    else:\n        w.boolean(True)\n        {self.writer(t.item)}(w, v)"
+                rb = f"r.opt({self.reader(t.item)})"
             case OptionalType():
                 wb, rb = f"w.opt(v, {self.writer(t.item)})", f"r.opt({self.reader(t.item)})"
             case MapType():
@@ -690,7 +697,7 @@ class ModuleRenderer:
         self.step_decls = {st.name: st for st in protocol.steps}
         self.steps: list[StepModel] = []
         self.peers: dict[str, str] = {}
-        self.codecs = _Codecs()
+        self.codecs = _Codecs(frozenset(r.name for r in protocol.records if r.variants))
 
     def loc(self, span: Span) -> str:
         # A step inlined from an imported spec points into that file.
@@ -704,7 +711,12 @@ class ModuleRenderer:
 
     def message_models(self) -> list[MessageModel]:
         out = []
-        items = [(r.name, r.doc, r.fields, False) for r in self.protocol.records]
+        for r in self.protocol.records:
+            if r.variants:
+                names = [v.name for v in r.variants]
+                doc = doc_text(r.doc) or f"Tagged union {r.name} of protocol {self.protocol.name}: one of {', '.join(names)}."
+                out.append(MessageModel(r.name, doc, [], False, [], "", names))
+        items = [(r.name, r.doc, r.fields, False) for r in self.protocol.records if not r.variants]
         items += [(m.name, m.doc, m.fields, True) for m in self.protocol.messages]
         for name, doc, fields, is_msg in items:
             shadowed = frozenset(f.name for f in fields) & _BUILTIN_TYPES

@@ -301,6 +301,8 @@ def check_undefined_types(p: Protocol) -> Iterable[Diagnostic]:
         f.type for r in p.records for f in r.fields
     ]
     types += [v.type for v in p.guard_vars]
+    messages = {m.name for m in p.messages}
+    types += [ref for r in p.records for ref in r.variants if ref.name not in messages]  # else M216
     types += [t for st in p.steps for t in (st.input, st.output) if t is not None]
     for t in types:
         for ref in _type_refs(t):
@@ -333,6 +335,26 @@ def check_recursive_records(p: Protocol) -> Iterable[Diagnostic]:
             if name not in seen:
                 seen.add(name)
                 stack.extend(direct.get(name, []))
+
+
+def check_unions(p: Protocol) -> Iterable[Diagnostic]:
+    by_name = {r.name: r for r in p.records}
+    messages = {m.name for m in p.messages}
+    for r in p.records:
+        if not r.variants:
+            continue
+        if len(r.variants) == 1:
+            yield Diagnostic("M216", r.span, f"union {r.name} has one variant", "a union lists two or more records; use the record itself")
+        seen: set[str] = set()
+        for v in r.variants:
+            target = by_name.get(v.name)
+            if v.name in seen:
+                yield Diagnostic("M216", v.span, f"{v.name} is listed twice in union {r.name}")
+            elif v.name in messages:
+                yield Diagnostic("M216", v.span, f"{v.name} is a message; a union lists records", f"declare {v.name}'s fields under types")
+            elif target is not None and target.variants:
+                yield Diagnostic("M216", v.span, f"{v.name} is a union itself; list its records in {r.name} directly")
+            seen.add(v.name)
 
 
 # ---------------------------------------------------------------- roles and messages
@@ -1184,6 +1206,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_name_collisions,
     check_undefined_types,
     check_recursive_records,
+    check_unions,
     check_undefined_roles,
     check_unused_roles,
     check_undefined_messages,

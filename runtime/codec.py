@@ -197,6 +197,13 @@ class Reader:
             return item(self)
         raise DecodeError(f"invalid optional tag {tag}")
 
+    def tag(self, variants: int) -> int:
+        """The tag of a tagged union of ``variants`` records (an index, checked)."""
+        t = self.uvarint()
+        if t >= variants:
+            raise DecodeError(f"union tag {t} is not one of its {variants} variants")
+        return t
+
     def mapping(self, key: Callable[[Reader], K], item: Callable[[Reader], T]) -> dict[K, T]:
         # Keys must come in strictly increasing encoded order, as Writer.mapping puts them:
         # a repeated key or another order is a different encoding of some map, so rejected.

@@ -315,6 +315,8 @@ def _strategy(t: TypeExpr, proto: Protocol, mod: ModuleType, depth: int = 0) -> 
             return st.dictionaries(_strategy(t.key, proto, mod, depth + 1), _strategy(t.value, proto, mod, depth + 1), max_size=3)
         case RecordRef():
             rec = next(r for r in proto.records if r.name == t.name)
+            if rec.variants:
+                return st.one_of(*(_strategy(v, proto, mod, depth) for v in rec.variants))
             return st.builds(getattr(mod, rec.name), **{f.name: _strategy(f.type, proto, mod, depth + 1)
                                                         for f in rec.fields})
 

@@ -67,6 +67,8 @@ def _value(t: TypeExpr, proto: Protocol, mod: ModuleType, depth: int) -> object:
             return {} if depth > 2 else {_value(t.key, proto, mod, depth + 1): _value(t.value, proto, mod, depth + 1)}
         case RecordRef():
             rec = next(r for r in proto.records if r.name == t.name)
+            if rec.variants:  # a tagged union: its last variant (the first may recurse)
+                return _value(rec.variants[-1], proto, mod, depth)
             return getattr(mod, rec.name)(**{f.name: _value(f.type, proto, mod, depth + 1) for f in rec.fields})
 
 
