@@ -51,8 +51,13 @@ __all__ = ["Reader", "import_path", "read_text", "resolve_imports"]
 
 
 def read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+    """Read an imported spec as ``read_spec`` reads any spec (size limit, UTF-8)."""
+    from codegen.load import read_spec
+
+    text, problem = read_spec(path, path)
+    if problem is not None:
+        raise OSError(0, problem.message.removeprefix("cannot read the spec: "))
+    return text
 
 
 def import_path(importer: str, written: str) -> str:

@@ -27,6 +27,9 @@ SpanOf = Callable[[int, int], Span]
 PRIMS: Final[tuple[PrimName, ...]] = ("int", "str", "bytes", "bool", "float")
 GENERICS: Final = ("list", "optional")
 MAX_FIXED_BYTES: Final = 4096
+# Nesting of list[...] / optional[...]; deeper is no sensible payload, and every later stage
+# (codecs, rendering) recurses over types, so the limit is a diagnostic here.
+MAX_TYPE_DEPTH: Final = 32
 _WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BYTES_N: Final = re.compile(r"bytes([0-9]+)\Z")
 
@@ -70,7 +73,7 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         while pos < len(text) and text[pos] == " ":
             pos += 1
 
-    def item() -> TypeExpr:
+    def item(depth: int) -> TypeExpr:
         nonlocal pos
         skip()
         m = _WORD.match(text, pos)
@@ -83,9 +86,11 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         if word == "map":
             if pos >= len(text) or text[pos] != "[":
                 raise fail(start, start + len(word), "'map' needs a key and a value type: map[K, V]")
+            if depth >= MAX_TYPE_DEPTH:
+                raise fail(start, start + len(word), f"the type nests more than {MAX_TYPE_DEPTH} levels deep", "")
             pos += 1
             key_start = pos
-            key = item()
+            key = item(depth + 1)
             if not isinstance(key, PrimType | FixedBytesType) or (isinstance(key, PrimType) and key.name == "float"):
                 raise fail(key_start + (len(text[key_start:]) - len(text[key_start:].lstrip(" "))), pos, f"{type_text(key)} cannot be a map key", KEY_HINT)
             skip()
@@ -93,7 +98,7 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
                 found = repr(text[pos]) if pos < len(text) else "the end"
                 raise fail(pos, pos + 1, f"expected ',' between the key and value types of map, found {found}", "map[K, V]")
             pos += 1
-            value = item()
+            value = item(depth + 1)
             skip()
             if pos >= len(text) or text[pos] != "]":
                 found = repr(text[pos]) if pos < len(text) else "the end"
@@ -103,8 +108,10 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         if word in GENERICS:
             if pos >= len(text) or text[pos] != "[":
                 raise fail(start, start + len(word), f"'{word}' needs an item type: {word}[T]")
+            if depth >= MAX_TYPE_DEPTH:
+                raise fail(start, start + len(word), f"the type nests more than {MAX_TYPE_DEPTH} levels deep", "")
             pos += 1
-            inner = item()
+            inner = item(depth + 1)
             skip()
             if pos >= len(text) or text[pos] != "]":
                 found = repr(text[pos]) if pos < len(text) else "the end"
@@ -127,7 +134,7 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         return RecordRef(word, span)
 
     try:
-        result = item()
+        result = item(0)
         skip()
         if pos < len(text):
             raise fail(pos, len(text), f"unexpected {text[pos:]!r} after the type")
