@@ -23,6 +23,7 @@ from codegen.ast import (
     Stmt,
 )
 from codegen.local import (
+    FAILED,
     LContinue,
     LDecideLoop,
     LLocal,
@@ -92,7 +93,10 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
             case LSend():
                 out.append(f"{pad}send {s.message} to {peer_text(s.to)}{_only(s.only)}{_notes(s.annotations)}")
             case LRecv():
-                out.append(f"{pad}receive {s.message} from {peer_text(s.frm)}{_only(s.only)}{_notes(s.annotations)}")
+                if s.message == FAILED:
+                    out.append(f"{pad}{peer_text(s.frm)} has failed (crashed or missed the deadline){_notes(s.annotations)}")
+                else:
+                    out.append(f"{pad}receive {s.message} from {peer_text(s.frm)}{_only(s.only)}{_notes(s.annotations)}")
             case LLocal():
                 out.append(f"{pad}run local step {s.step}{_only(s.only)}")
             case LSelect():

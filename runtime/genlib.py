@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from runtime.contract import Endpoint, Peer
 from runtime.errors import DecodeError, LocalViolation
+from runtime.errors import PeerGone as PeerGone  # caught by offers with a failure branch
 from runtime.linear import PRIVATE, LinearState, forged
 
 

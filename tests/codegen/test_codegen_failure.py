@@ -1,0 +1,132 @@
+"""Failure branches (crash-stop) at run time: the receive with ``on_failure`` yields a
+``..._Failed`` variant when its sender crashes or misses the deadline, the session goes on
+without it, and the other roles learn of the failure from the branch's messages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, assert_never
+
+import trio
+from trio.testing import MockClock
+
+from generated.examples import heartbeat as hb
+from runtime.contract import Endpoint
+from runtime.errors import PeerGone
+from runtime.memory import memory_session
+
+RoleFn = Callable[[Any], Awaitable[Any]]
+
+
+class Crash(Exception):
+    """The coordinator's simulated crash."""
+
+
+def roles(rounds: int, crash_after: int | None, stall_after: int | None = None) -> tuple[dict[str, RoleFn], list[str]]:
+    """The coordinator beats ``rounds`` times, crashing (or stalling past the deadline)
+    before beat number ``crash_after`` (``stall_after``); the log says what each role saw."""
+    log: list[str] = []
+
+    async def coordinator(ep: Endpoint) -> hb.Coordinator_End:
+        s = hb.start_coordinator(ep)
+        n = 0
+        while True:
+            if n == crash_after:
+                raise Crash("coordinator down")
+            if n == stall_after:
+                await trio.sleep(0.8)  # past the 0.5 s deadline of the heartbeat
+            s1 = await s.send_beat(hb.Beat(round=n))
+            match await s1.offer():
+                case hb.Coordinator_S1_Fine(state=s):
+                    n += 1
+                case hb.Coordinator_S1_Stop(state=end):
+                    return end
+                case other:
+                    assert_never(other)
+
+    async def monitor(ep: Endpoint) -> hb.Monitor_End:
+        s = hb.start_monitor(ep)
+        last = -1
+        while True:
+            match await s.offer():
+                case hb.Monitor_S0_Beat(msg=beat, state=s1):
+                    if beat.round + 1 < rounds:
+                        s2 = await s1.select_more()
+                        s3 = await s2.send_fine(hb.Fine(round=beat.round))
+                        s = await s3.send_fine(hb.Fine(round=beat.round))
+                        last = beat.round
+                    else:
+                        s4 = await s1.select_done()
+                        s5 = await s4.send_stop(hb.Stop())
+                        return await s5.send_stop(hb.Stop())
+                case hb.Monitor_S0_Failed(peer=peer, state=gone):
+                    log.append(f"monitor: {peer} failed")
+                    return await gone.send_take_over(hb.TakeOver(last_round=last))
+                case other:
+                    assert_never(other)
+
+    async def backup(ep: Endpoint) -> hb.Backup_End:
+        s = hb.start_backup(ep)
+        while True:
+            match await s.offer():
+                case hb.Backup_S0_Fine(state=s):
+                    pass
+                case hb.Backup_S0_Stop(state=end):
+                    log.append("backup: stopped")
+                    return end
+                case hb.Backup_S0_TakeOver(msg=t, state=end):
+                    log.append(f"backup: takes over after round {t.last_round}")
+                    return end
+                case other:
+                    assert_never(other)
+
+    return {"Coordinator": coordinator, "Monitor": monitor, "Backup": backup}, log
+
+
+async def run(fns: dict[str, RoleFn]) -> dict[str, Any]:
+    async with memory_session(hb.PROTOCOL) as net:
+        results = await net.run(dict(fns))
+    return {name: r.error if r.error is not None else r.value for name, r in results.items()}
+
+
+async def test_without_failure_every_role_reaches_end() -> None:
+    fns, log = roles(rounds=3, crash_after=None)
+    out = await run(fns)
+    assert {k: type(v).__name__ for k, v in out.items()} == {
+        "Coordinator": "Coordinator_End", "Monitor": "Monitor_End", "Backup": "Backup_End",
+    }
+    assert log == ["backup: stopped"]
+
+
+async def test_a_crash_takes_the_failure_branch_and_the_survivors_end() -> None:
+    fns, log = roles(rounds=5, crash_after=2)
+    out = await run(fns)
+    assert isinstance(out["Coordinator"], Crash)
+    assert type(out["Monitor"]).__name__ == "Monitor_End"
+    assert type(out["Backup"]).__name__ == "Backup_End"
+    assert log == ["monitor: Coordinator failed", "backup: takes over after round 1"]
+
+
+async def test_a_missed_deadline_takes_the_failure_branch(autojump_clock: MockClock) -> None:
+    fns, log = roles(rounds=5, crash_after=None, stall_after=1)
+    out = await run(fns)
+    assert type(out["Monitor"]).__name__ == "Monitor_End"
+    assert type(out["Backup"]).__name__ == "Backup_End"
+    assert log == ["monitor: Coordinator failed", "backup: takes over after round 0"]
+    # The slow coordinator is taken for crashed: nobody answers its late beat.
+    assert isinstance(out["Coordinator"], PeerGone)
+
+
+async def test_a_receive_without_failure_branch_still_fails_the_session() -> None:
+    """Only the heartbeat has a failure branch: Backup waiting on Monitor, which crashes,
+    still gets PeerGone."""
+    fns, _ = roles(rounds=3, crash_after=None)
+
+    async def monitor(ep: Endpoint) -> hb.Monitor_End:
+        raise Crash("monitor down")
+
+    fns["Monitor"] = monitor
+    out = await run(fns)
+    assert isinstance(out["Backup"], PeerGone)
+    assert "Monitor" in str(out["Backup"])
+
