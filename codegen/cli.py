@@ -127,6 +127,7 @@ _DELEGATED: dict[str, tuple[str, str]] = {
     "generate": ("codegen.generate", "main"),
     "run": ("runtime.cli", "run_main"),
     "trace": ("runtime.cli", "trace_main"),
+    "keys": ("runtime.keys", "main"),
 }
 
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("generate", "generate typed modules (see codegen.generate)"),
         ("run", "run a generated protocol (see runtime.cli)"),
         ("trace", "show a recorded trace (see runtime.cli)"),
+        ("keys", "create, convert and list member identities (see runtime.keys)"),
     ):
         module, attr = _DELEGATED[name]
         p = sub.add_parser(name, help=text, add_help=False)

@@ -33,9 +33,9 @@ from runtime.config import NetConfig, load_config
 from runtime.contract import ProtocolInfo
 from runtime.errors import ConfigError, LocalViolation, MinuetError
 from runtime.extensions import Journal
+from runtime.identity import read_key_file
 from runtime.metrics import MetricsMiddleware
 from runtime.middleware import Middleware
-from runtime.securelink import read_key_file
 from runtime.session_core import parse_peer
 from runtime.tcp import tcp_session
 from runtime.trace import TraceMiddleware

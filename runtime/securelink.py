@@ -1,6 +1,7 @@
 """Authenticated, encrypted links between two session members (sans-IO, no trio).
 
-Each member has a static X25519 key; the network config lists every member's public key.
+Each member has a static X25519 key, derived from its Ed25519 identity (``runtime.identity``);
+``peer_public`` arguments are X25519 link public keys.
 Two members open a link with a three-message handshake in the manner of Noise KK
 (both static keys known in advance, fresh ephemerals on both sides):
 
@@ -21,13 +22,9 @@ cross-session and forged frames are all rejected with ``LinkError``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
-import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -37,96 +34,15 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from runtime.codec import Reader, Writer
-from runtime.errors import ConfigError, DecodeError, LinkError
+from runtime.errors import DecodeError, LinkError
+from runtime.identity import Identity
 
 VERSION: Final = 1
-KEY_FILE_KIND: Final = "minuet-x25519-v1"
 _SEQ: Final = struct.Struct(">Q")
 _CONFIRM_NONCE: Final = b"\xff" * 12  # never a data nonce (those start with four zero bytes)
 _TAG: Final = 16
 _RAW = serialization.Encoding.Raw
 _RAW_PUB = serialization.PublicFormat.Raw
-_RAW_PRIV = serialization.PrivateFormat.Raw
-
-
-# ---------------------------------------------------------------------------- keys
-
-
-@dataclass(frozen=True, slots=True)
-class StaticKey:
-    """A member's static X25519 key pair."""
-
-    private: X25519PrivateKey
-
-    @classmethod
-    def generate(cls) -> StaticKey:
-        return cls(X25519PrivateKey.generate())
-
-    @property
-    def public(self) -> bytes:
-        return self.private.public_key().public_bytes(_RAW, _RAW_PUB)
-
-    @property
-    def public_b64(self) -> str:
-        return base64.b64encode(self.public).decode("ascii")
-
-    def to_json(self) -> str:
-        raw = self.private.private_bytes(_RAW, _RAW_PRIV, serialization.NoEncryption())
-        return json.dumps(
-            {
-                "kind": KEY_FILE_KIND,
-                "private": base64.b64encode(raw).decode("ascii"),
-                "public": self.public_b64,
-            },
-            indent=2,
-        )
-
-    @classmethod
-    def from_json(cls, text: str, where: str = "key file") -> StaticKey:
-        try:
-            obj = json.loads(text)
-            if not isinstance(obj, dict) or obj.get("kind") != KEY_FILE_KIND:
-                raise ValueError(f"not a {KEY_FILE_KIND} key file")
-            raw = base64.b64decode(obj["private"], validate=True)
-            key = cls(X25519PrivateKey.from_private_bytes(raw))
-        except (ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"{where}: invalid key file: {e}") from None
-        if "public" in obj and obj["public"] != key.public_b64:
-            raise ConfigError(f"{where}: public key does not match the private key")
-        return key
-
-
-def write_key_file(path: str | Path, key: StaticKey | None = None, *, overwrite: bool = False) -> StaticKey:
-    """Write a new (or the given) static key to ``path`` with mode 0600."""
-    key = key or StaticKey.generate()
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(key.to_json() + "\n")
-    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to an existing file
-    return key
-
-
-def read_key_file(path: str | Path) -> StaticKey:
-    p = Path(path)
-    try:
-        mode = p.stat().st_mode & 0o077
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read key file: {e.strerror}") from None
-    if mode and os.name == "posix":
-        raise ConfigError(f"{path}: key file is readable by others (mode must be 0600)")
-    return StaticKey.from_json(text, str(path))
-
-
-def decode_public(text: str, where: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError:
-        raise ConfigError(f"{where}: public key is not base64") from None
-    if len(raw) != 32:
-        raise ConfigError(f"{where}: public key must be 32 bytes, got {len(raw)}")
-    return raw
 
 
 # ---------------------------------------------------------------------------- data frames
@@ -228,7 +144,7 @@ class Initiator:
     """The dialling side's handshake: ``hello()``, then ``finish(msg2) -> (msg3, keys)``."""
 
     def __init__(
-        self, protocol: str, session: str, epoch: int, me: str, static: StaticKey,
+        self, protocol: str, session: str, epoch: int, me: str, static: Identity,
         peer: str, peer_public: bytes,
     ) -> None:
         self._session, self._epoch, self._me, self._peer = session, epoch, me, peer
@@ -256,8 +172,8 @@ class Initiator:
         dhs = (
             _dh(self._eph, e_r)
             + _dh(self._eph, self._peer_static)
-            + _dh(self._static.private, e_r)
-            + _dh(self._static.private, self._peer_static)
+            + _dh(self._static.link_key, e_r)
+            + _dh(self._static.link_key, self._peer_static)
         )
         th = hashlib.sha256(self._prologue + self._msg1 + e_r_raw).digest()
         k_i2r, k_r2i = _derive(dhs, th)
@@ -299,7 +215,7 @@ class Responder:
     """The accepting side's handshake for one parsed ``Hello`` from a known member."""
 
     def __init__(
-        self, protocol: str, session: str, epoch: int, me: str, static: StaticKey,
+        self, protocol: str, session: str, epoch: int, me: str, static: Identity,
         msg1: bytes, hello: Hello, peer_public: bytes,
     ) -> None:
         if hello.responder != me:
@@ -314,7 +230,8 @@ class Responder:
         e_r_raw = eph.public_key().public_bytes(_RAW, _RAW_PUB)
         e_i = _pub(hello.ephemeral)
         s_i = _pub(peer_public)
-        dhs = _dh(eph, e_i) + _dh(static.private, e_i) + _dh(eph, s_i) + _dh(static.private, s_i)
+        link = static.link_key
+        dhs = _dh(eph, e_i) + _dh(link, e_i) + _dh(eph, s_i) + _dh(link, s_i)
         self._th = hashlib.sha256(_prologue(protocol, session, epoch) + msg1 + e_r_raw).digest()
         self._k_i2r, self._k_r2i = _derive(dhs, self._th)
         self._msg2 = e_r_raw + ChaCha20Poly1305(self._k_r2i).encrypt(_CONFIRM_NONCE, b"", self._th + b"R")

@@ -37,6 +37,7 @@ from runtime.framing import (
     encode_body,
     length_prefix,
 )
+from runtime.identity import Identity, read_key_file
 from runtime.inbox import Deadlines, Inbox
 from runtime.middleware import Event, Middleware, chain_wire, overrides
 from runtime.securelink import (
@@ -45,9 +46,7 @@ from runtime.securelink import (
     Initiator,
     LinkKeys,
     Responder,
-    StaticKey,
     parse_hello,
-    read_key_file,
 )
 from runtime.session_core import SessionInfo, parse_peer
 
@@ -266,7 +265,7 @@ class _Mesh:
     """Connection set-up for one member."""
 
     def __init__(
-        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: StaticKey
+        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: Identity
     ) -> None:
         self.protocol, self.info, self.cfg, self.me, self.key = protocol, info, cfg, me, key
         self.me_name = str(me)
@@ -277,9 +276,10 @@ class _Mesh:
 
     def public(self, name: str) -> bytes:
         m = self.cfg.members.get(name)
-        if m is None or m.public is None:
+        link = m.link_public if m is not None else None
+        if link is None:
             raise ConfigError(f"network config has no public key for {name}")
-        return m.public
+        return link
 
     def _add(self, peer: Peer, stream: trio.SocketStream, buf: FrameBuffer, keys: LinkKeys) -> None:
         self.links[peer] = (stream, buf, keys)
@@ -358,7 +358,7 @@ async def tcp_session(
     cfg: NetConfig,
     me: Peer | str,
     *,
-    key: StaticKey | None = None,
+    key: Identity | None = None,
     middleware: Sequence[Middleware] = (),
     registry: Registry | None = None,
     capabilities: Mapping[str, Collection[str]] | None = None,

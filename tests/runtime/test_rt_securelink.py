@@ -14,25 +14,23 @@ from rt_roles import two_buyer as tb
 from runtime.config import load_config
 from runtime.errors import ConfigError, LinkError
 from runtime.framing import length_prefix
+from runtime.identity import Identity, read_key_file, write_key_file
 from runtime.keys import local_network
 from runtime.securelink import (
     FrameOpener,
     FrameSealer,
     Initiator,
     Responder,
-    StaticKey,
     parse_hello,
-    read_key_file,
-    write_key_file,
 )
 from runtime.tcp import tcp_session
 
-A, B = StaticKey.generate(), StaticKey.generate()
+A, B = Identity.generate(), Identity.generate()
 
 
 def pair(session: str = "s1", epoch: int = 0) -> tuple[FrameSealer, FrameOpener]:
-    i = Initiator("P", session, epoch, "A", A, "B", B.public)
-    r = Responder("P", session, epoch, "B", B, i.hello(), parse_hello(i.hello()), A.public)
+    i = Initiator("P", session, epoch, "A", A, "B", B.link_public)
+    r = Responder("P", session, epoch, "B", B, i.hello(), parse_hello(i.hello()), A.link_public)
     msg3, ki = i.finish(r.reply())
     r.finish(msg3)
     kr = r.finish(msg3)
@@ -80,18 +78,18 @@ def test_cross_session_frame_rejected() -> None:
 
 
 def test_impostor_cannot_complete_handshake() -> None:
-    mallory = StaticKey.generate()
-    i = Initiator("P", "s", 0, "A", mallory, "B", B.public)  # claims to be A
-    r = Responder("P", "s", 0, "B", B, i.hello(), parse_hello(i.hello()), A.public)
+    mallory = Identity.generate()
+    i = Initiator("P", "s", 0, "A", mallory, "B", B.link_public)  # claims to be A
+    r = Responder("P", "s", 0, "B", B, i.hello(), parse_hello(i.hello()), A.link_public)
     with pytest.raises(LinkError):
         msg3, _ = i.finish(r.reply())
         r.finish(msg3)
 
 
 def test_handshake_for_other_session_rejected() -> None:
-    i = Initiator("P", "other", 0, "A", A, "B", B.public)
+    i = Initiator("P", "other", 0, "A", A, "B", B.link_public)
     with pytest.raises(LinkError, match="session"):
-        Responder("P", "s", 0, "B", B, i.hello(), parse_hello(i.hello()), A.public)
+        Responder("P", "s", 0, "B", B, i.hello(), parse_hello(i.hello()), A.link_public)
 
 
 def test_key_file_is_private(tmp_path: Path) -> None:
@@ -121,7 +119,7 @@ async def test_non_member_cannot_send_into_session(tmp_path: Path) -> None:
                 await trio.sleep(0.02)
         else:
             raise AssertionError("Buyer1 never listened")
-        hs = Initiator("TwoBuyer", cfg.session, 0, claim, StaticKey.generate(), "Buyer1", m.public or b"")
+        hs = Initiator("TwoBuyer", cfg.session, 0, claim, Identity.generate(), "Buyer1", m.link_public or b"")
         await stream.send_all(length_prefix(hs.hello()))
         data = await stream.receive_some(4096)
         try:
