@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) -m bench.codegen
 	$(PY) -m bench.runtime
 	$(PY) -m bench.crypto
+	$(PY) -m bench.verify
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -21,7 +21,7 @@ from runtime.codec import Reader, Writer
 from runtime.config import load_config
 from runtime.contract import Endpoint
 from runtime.framing import FrameBuffer, decode_body, encode_body, length_prefix
-from runtime.keys import free_port, local_network
+from runtime.keys import bound_local_network
 from runtime.memory import memory_session
 from runtime.tcp import read_frame, tcp_session
 
@@ -90,8 +90,8 @@ def _int(v: int) -> bytes:
 
 async def raw_tcp(n: int) -> float:
     """Trio TCP streams, the same length-prefixed frame bodies, no crypto, no runtime."""
-    port = free_port()
-    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
     accepted: list[trio.SocketStream] = []
     got = trio.Event()
 
@@ -143,11 +143,12 @@ async def raw_tcp(n: int) -> float:
 
 
 async def ours_tcp(n: int, tmp: Path) -> float:
-    cfg = load_config(local_network(tmp / f"n{time.monotonic_ns()}", ["Client", "Server"], timeout=30))
+    path, sockets = bound_local_network(tmp / f"n{time.monotonic_ns()}", ["Client", "Server"], timeout=30)
+    cfg = load_config(path)
     rates: dict[str, float] = {}
 
     async def role(name: str) -> None:
-        async with tcp_session(pp.PROTOCOL, cfg, name) as ep:
+        async with tcp_session(pp.PROTOCOL, cfg, name, listener=sockets[name]) as ep:
             t = time.perf_counter()
             if name == "Client":
                 await pp_client(ep, n)

@@ -112,6 +112,27 @@ def _lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.verify import Bounds, parse_range, render_report, verify_file
+
+    try:
+        bounds = Bounds(args.bound, parse_range(args.sizes), parse_range(args.params), args.max_states,
+                        args.timeout, reduce=not args.no_reduction)
+    except ValueError as exc:
+        print(f"minuet verify: {exc}", file=err)
+        return 2
+    failed = 0
+    for path in args.specs:
+        report, diags = verify_file(path, bounds)
+        if report is None:
+            print(render_all(diags, {}) if diags else f"minuet verify: {path} cannot be projected", file=err)
+            failed += 1
+            continue
+        print(render_report(report, path, args.mermaid), file=out if report.outcome == "verified" else err)
+        failed += report.outcome != "verified"
+    return 1 if failed else 0
+
+
 def _delegate(module: str, attr: str) -> Callable[[argparse.Namespace, TextIO, TextIO], int]:
     def handler(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         fn = _lazy(module, attr)
@@ -149,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lint", help="find generated state objects used twice in user code")
     p.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders")
     p.set_defaults(handler=_lint)
+    p = sub.add_parser("verify", help="explore the projected state machines for deadlocks and orphans")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--bound", "-k", type=int, default=2, help="messages a channel holds (default 2)")
+    p.add_argument("--sizes", default="1..3", help="members of each [*] family, lo..hi (default 1..3)")
+    p.add_argument("--params", default="1..3", help="values of each parameter, lo..hi (default 1..3)")
+    p.add_argument("--max-states", type=int, default=200_000, help="per instantiation (default 200000)")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds per instantiation (default 20)")
+    p.add_argument("--no-reduction", action="store_true", help="explore every interleaving")
+    p.add_argument("--mermaid", action="store_true", help="also print counterexamples as Mermaid")
+    p.set_defaults(handler=_verify)
     for name, text in (
         ("generate", "generate typed modules (see codegen.generate)"),
         ("run", "run a generated protocol (see runtime.cli)"),

@@ -13,7 +13,7 @@ code with the standard ``ast`` module and follows, per function, which names hol
   ``case X(state=s2)`` in a ``match``).
 
 A state is *used* when one of its methods is called, when it is passed to a call, returned,
-or moved to another name (``t = s``). Reading a property (``s.participates``) is no use.
+or moved to another name (``t = s``). Reading a property (``s.iteration``) is no use.
 Control flow is followed: a state used on one branch of an ``if``/``match``/``try`` and then
 again after it is reported as possibly reused (M701), and a state bound before a loop and
 used in the loop body without being rebound there is reused by the next iteration (M702).

@@ -351,7 +351,8 @@ class _RoleRenderer:
 
     def take(self, n: fsm.Node, method: str) -> list[str]:
         lines = [f'    _ep = self._take("{method}")']
-        if n.only is not None:
+        if n.only is not None and n.skip is None:
+            # Split states (see ``participation``) check membership once, when they split.
             lines += [
                 f"    if not ({member_pred(n.only, '_ep')}):",
                 f"        raise _rt.violation(_ep, {self._not_part(method)!r})",
@@ -359,57 +360,67 @@ class _RoleRenderer:
         return lines
 
     def _not_part(self, method: str) -> str:
-        return f"{self.role} member does not take part here, so {method}() is not allowed: call skip()"
+        return f"{self.role} member does not take part here, so {method}() is not allowed"
 
-    def participation(self, n: fsm.Node) -> list[Method]:
-        if n.only is None or n.skip is None:
-            return []
-        pred = member_pred(n.only, "self._ep")
+    def participation(self, n: fsm.Node, sc: StateClass, part: StateClass) -> None:
+        """A step only some members take: the state only has ``participation()``, whose
+        variants hold the state with the step's methods (``Takes``) or the state after the
+        step (``Skips``), so a member cannot call the method it may not call."""
+        assert n.only is not None and n.skip is not None
         what = fsm.show_only(n.only).strip(" []")
-        skip_body = [
-            '    _ep = self._take("skip")',
+        takes, skips = f"{sc.name}_Takes", f"{sc.name}_Skips"
+        sc.variants += [
+            Variant(takes, f"{sc.name}.participation(): this member takes part in the step ({what}).",
+                    [("state", part.name)]),
+            Variant(skips, f"{sc.name}.participation(): this member does not take part ({what}); "
+                    "``state`` is the one after the step.", [("state", self.cls(n.skip.node))]),
+        ]
+        body = [
+            '    _ep = self._take("participation")',
             f"    if {member_pred(n.only, '_ep')}:",
-            f"        raise _rt.violation(_ep, {f'{self.role} member takes part here ({what}), so skip() is not allowed'!r})",
-            *self.goto(n.skip),
+            f"        return {takes}(state={part.name}(_ep, _PRIVATE, self._loops))",
         ]
-        return [
-            Method("def participates(self) -> bool", f"Whether this member takes part in this step ({what}).",
-                   [f"    return {pred}"], decorator="@property"),
-            Method(f"async def skip(self) -> {self.cls(n.skip.node)}",
-                   "Pass over this step: for members that do not take part (see ``participates``).",
-                   skip_body),
-        ]
+        if isinstance(n.skip.node, fsm.EndNode):
+            body.append("    await _ep.close()")
+        body.append(f"    return {skips}(state={self.make(n.skip)})")
+        sc.methods.append(Method(
+            f"async def participation(self) -> {takes} | {skips}",
+            f"Whether this member takes part in this step ({what}): match on the result.", body))
 
     def state(self, n: fsm.Node) -> StateClass:
         name = self.cls(n)
         loc = self.r.loc(n.span) if n.span.line else self.r.spec_path
         doc = f"{self.role} state {name.split('_')[-1]}: {doc_text(n.text)}\n\n    Spec: {loc}"
         sc = StateClass(name, doc, [])
-        m = sc.methods
+        # The step's methods go on the ``Takes`` state when only some members take part.
+        split = n.only is not None and n.skip is not None
+        tgt = StateClass(f"{name}_Part", f"{doc}\n\n    Reached through ``{name}_Takes``: this member takes part.", []) if split else sc
         match n:
             case fsm.SendNode():
-                self.send(n, sc)
+                self.send(n, tgt)
             case fsm.RecvNode():
-                self.recv(n, sc)
+                self.recv(n, tgt)
             case fsm.SelectNode():
-                self.select(n, sc)
+                self.select(n, tgt)
             case fsm.OfferNode():
-                self.offer(n, sc)
+                self.offer(n, tgt)
             case fsm.LoopNode():
-                self.loop(n, sc)
+                self.loop(n, tgt)
             case fsm.DecideNode():
-                self.decide(n, sc)
+                self.decide(n, tgt)
             case fsm.DecidedNode():
-                self.decided(n, sc)
+                self.decided(n, tgt)
             case fsm.ForkNode():
-                self.fork(n, sc)
+                self.fork(n, tgt)
             case fsm.BranchEndNode():
                 sc.doc = f"{self.role}: end of parallel branch {n.index}; hand it to join().\n\n    Spec: {loc}"
             case fsm.EndNode():
                 sc.doc = f"{self.role} has finished the protocol; the session is closed.\n\n    Spec: {self.r.spec_path}"
             case _:
                 raise AssertionError(type(n).__name__)
-        m += self.participation(n)
+        if split:
+            self.participation(n, sc, tgt)
+            self.extra.insert(0, tgt)
         return sc
 
     def send(self, n: fsm.SendNode, sc: StateClass) -> None:
@@ -427,14 +438,13 @@ class _RoleRenderer:
                  f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, msg, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
             sc.methods.append(Method(
-                f"async def send_{sfx}_each(self, msgs: _Mapping[int, {msg}]) -> {nxt}",
-                f"Send one {msg} per member of {who}, keyed by member index (exactly those members).",
+                f"async def send_{sfx}_each(self, make: _Callable[[int], {msg}]) -> {nxt}",
+                f"Send ``make(i)`` to each member i of {who}: called for exactly those members, "
+                "all before the first send.",
                 [*self.take(n, f"send_{sfx}_each"),
-                 f"    _to = {self.members(n.to)}",
-                 "    if sorted(msgs) != _to:",
-                 f"        raise _rt.violation(_ep, f\"send_{sfx}_each() must cover exactly members {{_to}} of {n.to.role}, got {{sorted(msgs)}}\")",
-                 "    for _i in _to:",
-                 f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, msgs[_i], _enc_{msg}, {step})",
+                 f"    _out = [(_i, make(_i)) for _i in {self.members(n.to)}]",
+                 "    for _i, _m in _out:",
+                 f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, _m, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
         else:
             sc.methods.append(Method(
@@ -684,7 +694,7 @@ class ModuleRenderer:
                          for line in (m.sig, *m.body))
         return _env().get_template("module.py.j2").render(
             uses_guard="_GuardFailed(" in code,
-            uses_mapping="_Mapping[" in code,
+            uses_callable="_Callable[" in code,
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             # Messages without fields encode to b"" without a Writer.
             uses_writer=bool(self.codecs.lines) or any(m.write or not m.is_message for m in messages),

@@ -145,8 +145,6 @@ async def participant(
             complaints.add(j)
     complaints |= behaviour.complain_about_round1
 
-    # No deal (empty Round2 to everyone) means "I complain about Round1".
-    outgoing: dict[int, gd.Round2] = {j: gd.Round2(sealed_share=b"") for j in round1}
     secret2: dkg.Round2Secret | None = None
     dealt: dict[int, int] = {}
     if not complaints:
@@ -155,14 +153,18 @@ async def participant(
         except IdentifiedFault as e:
             complaints.update(member_of(c) for c in e.culprits)
         else:
-            for j in round1:
-                dealt[j] = shares[identifier(j)].signing_share
-                sealed = seal.seal_share(
-                    keys, directory[j], behaviour.dealt(j, dealt[j]),
-                    aad=_aad(ceremony, me, j), context=SEAL_CONTEXT, rng=rng,
-                )
-                outgoing[j] = gd.Round2(sealed_share=sealed)
-    s3 = await s2.send_round2_each(outgoing)
+            dealt = {j: shares[identifier(j)].signing_share for j in round1}
+
+    def round2_for(j: int) -> gd.Round2:  # called for exactly the other participants
+        if j not in dealt:  # no deal (an empty Round2) means "I complain about Round1"
+            return gd.Round2(sealed_share=b"")
+        sealed = seal.seal_share(
+            keys, directory[j], behaviour.dealt(j, dealt[j]),
+            aad=_aad(ceremony, me, j), context=SEAL_CONTEXT, rng=rng,
+        )
+        return gd.Round2(sealed_share=sealed)
+
+    s3 = await s2.send_round2_each(round2_for)
     round2, s4 = await s3.recv_round2()
     refused = {j for j, m in round2.items() if not m.sealed_share} | ({me} if secret2 is None else set())
 

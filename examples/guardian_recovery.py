@@ -111,17 +111,16 @@ async def guardian(
     assert me is not None and guardians[me] == key.identifier
     request, s1 = await gr.start_guardian(ep).recv_request()
     deltas = repair.repair_step_1(list(guardians), key, request.identifier, rng)
-    outgoing = {
-        j: gr.Delta(
+
+    def delta_for(j: int) -> gr.Delta:  # called for exactly the other guardians
+        return gr.Delta(
             sealed=seal.seal_share(
                 keys, directory[j], deltas[guardians[j]],
                 aad=_aad(request, ceremony, b"delta", me, j), context=SEAL_CONTEXT, rng=rng,
             )
         )
-        for j in range(len(guardians))
-        if j != me
-    }
-    s2 = await s1.send_delta_each(outgoing)
+
+    s2 = await s1.send_delta_each(delta_for)
     received, s3 = await s2.recv_delta()
     held = [deltas[key.identifier]] + [
         seal.open_share(

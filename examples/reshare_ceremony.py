@@ -128,7 +128,6 @@ async def member(
     me = ep.me.index
     assert me is not None
     mine = plan.members[me]
-    others = [j for j in range(len(plan.members)) if j != me]
     dealt: dict[int, int] = {}  # by member
     commitment: list[bytes] = []
     packages: dict[int, reshare.ResharePackage] = {}  # by old identifier, every dealer's
@@ -141,16 +140,17 @@ async def member(
             j: by_new_id[m.new_id] for j, m in enumerate(plan.members) if m.new_id is not None
         }
         commitment = [c.to_bytes() for c in own_package.commitment]
-    outgoing: dict[int, gr.Deal] = {}
-    for j in others:
+
+    def deal_for(j: int) -> gr.Deal:  # called for exactly the other members
         sealed = b""
         if j in dealt:
             share = behaviour.dealt(j, dealt[j])
             sealed = seal.seal_share(
                 keys, directory[j], share, aad=_aad(ceremony, me, j), context=SEAL_CONTEXT, rng=rng
             )
-        outgoing[j] = gr.Deal(commitment=commitment, sealed_share=sealed)
-    s1 = await gr.start_member(ep).send_deal_each(outgoing)
+        return gr.Deal(commitment=commitment, sealed_share=sealed)
+
+    s1 = await gr.start_member(ep).send_deal_each(deal_for)
     received, s2 = await s1.recv_deal()
 
     complaints: set[int] = set()

@@ -5,6 +5,7 @@ members; each process picks its own entry with ``--role``.
       "protocol": "TwoBuyer",              # optional; checked against the module's PROTOCOL
       "session": "order-17", "epoch": 0,   # every member must agree; bound into every frame
       "timeout": 30, "connect_timeout": 10, "linger": 5, "max_frame": 1048576,
+      "handshake_timeout": 5, "max_handshakes": 32, "inbox_limit": 4194304,
       "params": {"t": 2}, "families": {"Signer": 3}, "budget": 1000, "journal": "j.jsonl",
       "members": {
         "Buyer1":    {"host": "127.0.0.1", "port": 7001, "ed25519": "<base64 public key>",
@@ -25,11 +26,15 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from runtime.errors import ConfigError
 from runtime.framing import DEFAULT_MAX_FRAME
 from runtime.identity import MIGRATION, decode_public, link_public_from_ed25519
+from runtime.inbox import DEFAULT_INBOX_LIMIT
+
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 5.0
+DEFAULT_MAX_HANDSHAKES: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,12 @@ class NetConfig:
     connect_timeout: float = 10.0
     linger: float = 5.0
     max_frame: int = DEFAULT_MAX_FRAME
+    # An unauthenticated peer holds a half-open handshake at most this long, and at most
+    # this many at once (a slowloris or connection flood cannot pin the listener).
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    max_handshakes: int = DEFAULT_MAX_HANDSHAKES
+    # Bytes a peer may have queued with us, not yet received (see runtime.inbox).
+    inbox_limit: int = DEFAULT_INBOX_LIMIT
     params: dict[str, int] = field(default_factory=dict)
     families: dict[str, int] = field(default_factory=dict)
     budget: int | None = None
@@ -114,6 +125,16 @@ def parse_config(obj: Any, base: Path | None = None, where: str = "config") -> N
     if not session:
         raise ConfigError(f"{where}: needs a non-empty 'session' id")
     journal = _get(obj, "journal", str, where)
+    max_frame = _get(obj, "max_frame", int, where, DEFAULT_MAX_FRAME)
+    handshake_timeout = float(_get(obj, "handshake_timeout", (int, float), where, DEFAULT_HANDSHAKE_TIMEOUT))
+    max_handshakes = _get(obj, "max_handshakes", int, where, DEFAULT_MAX_HANDSHAKES)
+    inbox_limit = _get(obj, "inbox_limit", int, where, DEFAULT_INBOX_LIMIT)
+    if not handshake_timeout > 0:
+        raise ConfigError(f"{where}: 'handshake_timeout' must be positive")
+    if max_handshakes < 1:
+        raise ConfigError(f"{where}: 'max_handshakes' must be at least 1")
+    if inbox_limit < max_frame:
+        raise ConfigError(f"{where}: 'inbox_limit' ({inbox_limit}) must hold one frame of 'max_frame' ({max_frame}) bytes")
     return NetConfig(
         session=session,
         members=members,
@@ -122,7 +143,10 @@ def parse_config(obj: Any, base: Path | None = None, where: str = "config") -> N
         timeout=float(_get(obj, "timeout", (int, float), where, 30.0)),
         connect_timeout=float(_get(obj, "connect_timeout", (int, float), where, 10.0)),
         linger=float(_get(obj, "linger", (int, float), where, 5.0)),
-        max_frame=_get(obj, "max_frame", int, where, DEFAULT_MAX_FRAME),
+        max_frame=max_frame,
+        handshake_timeout=handshake_timeout,
+        max_handshakes=max_handshakes,
+        inbox_limit=inbox_limit,
         params=_int_map(obj.get("params"), f"{where}: params"),
         families=_int_map(obj.get("families"), f"{where}: families"),
         budget=_get(obj, "budget", int, where),

@@ -173,6 +173,8 @@ class SessionEndpoint:
         self._error: BaseException | None = None
         self._closed = False
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
+        for peer, inbox in self._inboxes.items():
+            inbox.on_overflow = self._flood_guard(peer, inbox)
 
     # ------------------------------------------------------------------ Endpoint surface
 
@@ -222,6 +224,7 @@ class SessionEndpoint:
                 raise self._lost(plan, step, label, e) from None
             return
         ev: Event | None = None
+        t0 = 0.0  # read only when ev is set
         if self._mw_before or self._mw_wire or self._mw_event:
             ev = self._event(plan.channel.name, "send", label, data, step)
             try:
@@ -260,7 +263,7 @@ class SessionEndpoint:
         if inbox.items and n < YIELD_EVERY:
             self._unyielded = n + 1
             await checkpoint_if_cancelled()  # cancelled: raises before anything is consumed
-            item = inbox.items.popleft()
+            item = inbox.take()
         else:
             self._unyielded = 0
             item = await inbox.get(plan.timeout)
@@ -293,6 +296,8 @@ class SessionEndpoint:
             return accept(plan.channel, item, decoders, step, self._passthrough, plan.timeout)
         except MinuetError as e:
             if item[0] == INTERRUPTED:
+                if isinstance(self._error, RemoteViolation):
+                    raise self._error from None  # a peer failed us meanwhile: name it
                 raise self._refusal() from None
             if self._mw_event:
                 ev = self._event(plan.channel.name, "error", item[2], None, step)
@@ -376,6 +381,15 @@ class SessionEndpoint:
             if self._on_done is not None:
                 self._on_done(self)
         return error
+
+    def _flood_guard(self, peer: Peer, inbox: Inbox) -> Callable[[int], None]:
+        def flooded(queued: int) -> None:
+            self._violation(RemoteViolation(
+                str(peer), "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
+                f"{queued} bytes sent ahead of what was received (flooding)",
+            ))
+
+        return flooded
 
     def _crash(self, error: BaseException) -> None:
         if self._error is None and not self._closed:

@@ -5,12 +5,19 @@ message itself, so each inbox is a deque with at most one waiting task, and one
 ``Deadlines`` watchdog task per session wakes a waiter whose deadline passed. Registering
 a deadline is a set insertion; the watchdog only re-arms when a deadline earlier than its
 next wake-up appears.
+
+An inbox holds at most ``limit`` bytes (payload bytes plus ``ITEM_COST`` per frame, so a
+flood of empty frames counts too). A peer that sends more than we have received (a flood,
+or a peer racing far ahead of the protocol) overflows it: the frame is dropped, nothing
+more is queued, and ``on_overflow`` names the peer, so the endpoint fails the session with
+a ``RemoteViolation`` naming the flooder instead of growing without bound.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 import outcome
@@ -27,22 +34,45 @@ from trio.lowlevel import (
 from runtime.framing import INTERRUPTED, TIMEOUT, Item
 
 _TIMEOUT_ITEM: Final[Item] = (TIMEOUT, -1, "", None, -1)
+DEFAULT_INBOX_LIMIT: Final = 4 << 20
+# What a queued frame costs besides its payload bytes (tuple, label, bookkeeping).
+ITEM_COST: Final = 64
+
+
+def _cost(item: Item) -> int:
+    data = item[3]
+    return ITEM_COST + len(data) if type(data) is bytes else ITEM_COST
 
 
 class Inbox:
     """The ordered frames from one peer to us; one consumer at a time."""
 
-    __slots__ = ("_deadlines", "_waiter", "deadline", "items")
+    __slots__ = (
+        "_deadlines", "_waiter", "deadline", "items", "limit", "on_overflow", "overflowed", "queued",
+    )
 
-    def __init__(self, deadlines: Deadlines) -> None:
-        # Frames not received yet. The endpoint pops one directly when it need not wait
-        # (its hot path); anything else goes through get().
+    def __init__(self, deadlines: Deadlines, limit: int = DEFAULT_INBOX_LIMIT) -> None:
+        # Frames not received yet. The endpoint takes one with take() when it need not
+        # wait (its hot path); anything else goes through get().
         self.items: deque[Item] = deque()
         self._waiter: Task | None = None
         self._deadlines = deadlines
         self.deadline = math.inf
+        self.limit = limit
+        self.queued = 0  # cost of the items queued
+        self.overflowed = False
+        self.on_overflow: Callable[[int], None] | None = None
 
     def put(self, item: Item) -> None:
+        if self.overflowed:
+            return
+        queued = self.queued + _cost(item)
+        if queued > self.limit:
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow(queued)
+            return
+        self.queued = queued
         self.items.append(item)
         w = self._waiter
         if w is not None:
@@ -67,6 +97,12 @@ class Inbox:
     def __len__(self) -> int:
         return len(self.items)
 
+    def take(self) -> Item:
+        """The oldest queued item (there must be one)."""
+        item = self.items.popleft()
+        self.queued -= _cost(item)
+        return item
+
     def _abort(self, _: object) -> Abort:
         self._waiter = None
         self._deadlines.unwatch(self)
@@ -77,7 +113,7 @@ class Inbox:
         if items:
             await checkpoint()  # the endpoint's periodic schedule point (YIELD_EVERY)
             if items:
-                return items.popleft()
+                return self.take()
         if self._waiter is not None:
             raise trio.BusyResourceError("another task is already receiving from this peer")
         self._waiter = current_task()
@@ -86,7 +122,7 @@ class Inbox:
         marker: Item | None = await wait_task_rescheduled(self._abort)
         if marker is not None:
             return marker
-        return items.popleft()
+        return self.take()
 
 
 class Deadlines:

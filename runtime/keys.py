@@ -30,6 +30,7 @@ from runtime.identity import (
     read_key_file,
     write_key_file,
 )
+from runtime.tcp import bind_listener
 
 
 def fill_public_keys(config_path: str | Path) -> dict[str, str]:
@@ -95,28 +96,43 @@ if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-
-
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def bound_local_network(
+    directory: str | Path, members: list[str], *, session: str = "local", **settings: object
+) -> tuple[Path, dict[str, socket.socket]]:
+    """Generate keys and a loopback JSON network config for ``members`` under ``directory``
+    (for tests, demos and benchmarks); returns the config path and every member's listening
+    socket, bound before its port was written down: pass it to ``tcp_session(listener=...)``,
+    so no other member or process can take the port in between."""
+    d = Path(directory)
+    (d / "keys").mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict[str, object]] = {}
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name in members:
+            fname = name.replace("[", "_").replace("]", "") + ".key"
+            key = write_key_file(d / "keys" / fname, overwrite=True)
+            sock = sockets[name] = bind_listener("127.0.0.1", 0, who=name)
+            entries[name] = {
+                "host": "127.0.0.1", "port": sock.getsockname()[1], "key": f"keys/{fname}",
+                "ed25519": key.public_b64,
+            }
+    except BaseException:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    path = d / "net.json"
+    path.write_text(json.dumps({"session": session, **settings, "members": entries}, indent=2), encoding="utf-8")
+    return path, sockets
 
 
 def local_network(
     directory: str | Path, members: list[str], *, session: str = "local", **settings: object
 ) -> Path:
-    """Generate keys and a loopback JSON network config for ``members`` under ``directory``
-    (for tests, demos and benchmarks); returns the config path."""
-    d = Path(directory)
-    (d / "keys").mkdir(parents=True, exist_ok=True)
-    entries: dict[str, dict[str, object]] = {}
-    for name in members:
-        fname = name.replace("[", "_").replace("]", "") + ".key"
-        key = write_key_file(d / "keys" / fname, overwrite=True)
-        entries[name] = {
-            "host": "127.0.0.1", "port": free_port(), "key": f"keys/{fname}", "ed25519": key.public_b64,
-        }
-    path = d / "net.json"
-    path.write_text(json.dumps({"session": session, **settings, "members": entries}, indent=2), encoding="utf-8")
+    """``bound_local_network`` for members that run in other processes: the sockets are
+    closed again, so each process binds its own port. Every port was held at once, so two
+    members never get the same one; only a port taken by an unrelated process in between
+    fails, with a ``ConfigError`` naming the member and the address."""
+    path, sockets = bound_local_network(directory, members, session=session, **settings)
+    for sock in sockets.values():
+        sock.close()
     return path

@@ -7,6 +7,11 @@ By default every payload is encoded and decoded exactly as on TCP (and frames th
 middleware handles carry a CRC-32, so injected corruption is caught as the TCP AEAD would
 catch it);
 ``passthrough=True`` hands the (frozen) payload objects over as they are, for speed.
+
+A frame that wire middleware sees is a ``MemoryFrame`` bound to its session, epoch, sender
+and receiver, as the TCP links bind sealed frames: one replayed into another session, an
+older epoch or another link is rejected (``RemoteViolation`` at the receiver), not accepted
+by sequence number alone.
 """
 
 from __future__ import annotations
@@ -23,20 +28,30 @@ from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import Link, Post, SessionEndpoint
 from runtime.errors import ConfigError, LocalViolation
 from runtime.extensions import Journal, Registry, standard_registry
-from runtime.framing import ABORT, CLOSE, GONE, Item
-from runtime.inbox import Deadlines, Inbox
+from runtime.framing import ABORT, CLOSE, GONE, VIOLATION, Item
+from runtime.inbox import DEFAULT_INBOX_LIMIT, Deadlines, Inbox
 from runtime.middleware import Event, Middleware, chain_wire
 from runtime.session_core import DEFAULT_TIMEOUT, SessionInfo, parse_peer
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryFrame:
+    """One frame in the hands of wire middleware, bound to the link it was sent on."""
+
+    binding: tuple[str, int, str, str]  # session id, epoch, sender, receiver
+    item: Item
+
+
 class MemoryLink(Link):
-    __slots__ = ("_checksum", "_inbox", "_open", "_sender", "_seq", "_wire")
+    __slots__ = ("_binding", "_checksum", "_inbox", "_open", "_sender", "_seq", "_wire")
 
     def __init__(
-        self, sender: str, peer_name: str, inbox: Inbox, checksum: bool, wire: tuple[Middleware, ...]
+        self, sender: str, peer_name: str, inbox: Inbox, checksum: bool, wire: tuple[Middleware, ...],
+        session: str = "", epoch: int = 0,
     ) -> None:
         super().__init__(peer_name)
         self._sender = sender
+        self._binding = (session, epoch, sender, peer_name)
         self._inbox = inbox
         self._checksum = checksum
         self._wire = wire
@@ -64,12 +79,21 @@ class MemoryLink(Link):
         # Only wire middleware can damage a frame in memory, so only frames it handles
         # carry a checksum.
         crc = zlib.crc32(data) if self._checksum and isinstance(data, bytes) else -1
-        item: Item = (kind, seq, label, data, crc)
-        await chain_wire(self._wire, self, ev, self._deliver)(item)
+        frame = MemoryFrame(self._binding, (kind, seq, label, data, crc))
+        await chain_wire(self._wire, self, ev, self._deliver)(frame)
 
     async def _deliver(self, wire: object) -> None:
-        if self._open:
-            self._inbox.put(wire)  # type: ignore[arg-type]  # items only ever come from send()
+        if not self._open:
+            return
+        if isinstance(wire, MemoryFrame) and wire.binding == self._binding:
+            self._inbox.put(wire.item)
+            return
+        if isinstance(wire, MemoryFrame):
+            session, epoch, sender, receiver = wire.binding
+            got = f"a frame of session {session!r} epoch {epoch} from {sender} to {receiver}"
+        else:
+            got = f"a {type(wire).__name__} instead of a frame"
+        self._inbox.put((VIOLATION, -1, f"a rejected frame ({got})", None, -1))
 
     async def close(self) -> None:
         if self._open:
@@ -87,15 +111,15 @@ class MemoryLink(Link):
             self._inbox.put((GONE, -1, f"connection lost: {self._sender} vanished without closing the session", None, -1))
 
     def damage(self, wire: object, position: int) -> object:
-        assert isinstance(wire, tuple)
-        item: Item = wire
-        kind, seq, label, data, crc = item
+        assert isinstance(wire, MemoryFrame)
+        kind, seq, label, data, crc = wire.item
         if not isinstance(data, bytes):
             raise ConfigError("the corrupt fault needs an encoding session (passthrough=False)")
         if not data:
-            return (kind, seq, label, b"\x01", crc)
+            return MemoryFrame(wire.binding, (kind, seq, label, b"\x01", crc))
         i = position % len(data)
-        return (kind, seq, label, data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :], crc)
+        damaged = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
+        return MemoryFrame(wire.binding, (kind, seq, label, damaged, crc))
 
 
 @dataclass(slots=True)
@@ -130,6 +154,7 @@ class MemoryNetwork:
         passthrough: bool,
         middleware: Sequence[Middleware],
         registry: Registry | None,
+        inbox_limit: int = DEFAULT_INBOX_LIMIT,
     ) -> None:
         self.info = info
         self.registry = registry
@@ -137,7 +162,7 @@ class MemoryNetwork:
         self._middleware = tuple(middleware)
         self._wire = tuple(m for m in self._middleware if type(m).on_wire is not Middleware.on_wire)
         self._inboxes = {
-            (a, b): Inbox(deadlines) for a in info.members for b in info.members if a != b
+            (a, b): Inbox(deadlines, inbox_limit) for a in info.members for b in info.members if a != b
         }
         self._endpoints: dict[Peer, SessionEndpoint] = {}
 
@@ -155,7 +180,10 @@ class MemoryNetwork:
         me = str(p)
         others = [q for q in self.info.members if q != p]
         links: dict[Peer, Link] = {
-            q: MemoryLink(me, str(q), self._inboxes[(p, q)], not self._passthrough, self._wire)
+            q: MemoryLink(
+                me, str(q), self._inboxes[(p, q)], not self._passthrough, self._wire,
+                self.info.session_id, self.info.epoch,
+            )
             for q in others
         }
         ep = SessionEndpoint(
@@ -219,12 +247,16 @@ async def memory_session(
     journal: Journal | None = None,
     session_id: str | None = None,
     epoch: int = 0,
+    inbox_limit: int = DEFAULT_INBOX_LIMIT,
 ) -> AsyncIterator[MemoryNetwork]:
     """Open an in-memory session; on exit every endpoint still open is aborted.
 
     ``registry`` replaces the standard one built from ``capabilities``, ``budget`` and
-    ``journal`` (see ``runtime.extensions.standard_registry``).
+    ``journal`` (see ``runtime.extensions.standard_registry``). ``inbox_limit`` bounds what
+    one member may have queued with another (``runtime.inbox``).
     """
+    if inbox_limit < 1:
+        raise ConfigError("inbox_limit must be positive")
     info = SessionInfo.build(protocol, params, families, session_id, epoch, timeout)
     if registry is None:
         registry = standard_registry(capabilities, budget, journal)
@@ -232,7 +264,8 @@ async def memory_session(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(deadlines.run)
         net = MemoryNetwork(
-            info, deadlines, passthrough=passthrough, middleware=middleware, registry=registry
+            info, deadlines, passthrough=passthrough, middleware=middleware, registry=registry,
+            inbox_limit=inbox_limit,
         )
         try:
             yield net

@@ -211,6 +211,36 @@ def parse_hello(msg1: bytes) -> Hello:
     return hello
 
 
+# X25519 u-coordinates of small order (RFC 7748 section 6.1 says to reject them), taken
+# mod p with the top bit ignored as X25519 does: an ephemeral key among them is refused before
+# any Diffie-Hellman is computed.
+_P: Final = 2**255 - 19
+_LOW_ORDER: Final = frozenset({
+    0, 1, _P - 1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+})
+
+
+def is_low_order(raw: bytes) -> bool:
+    """Whether a 32-byte X25519 public key has small order (DH with it gives no secret)."""
+    return (int.from_bytes(raw, "little") & ((1 << 255) - 1)) % _P in _LOW_ORDER
+
+
+def check_hello(hello: Hello, session: str, epoch: int, me: str) -> None:
+    """The responder's cheap checks of a parsed hello, done before any key agreement so a
+    stranger's hello costs no public-key operation; ``LinkError`` names what is wrong."""
+    if hello.responder != me:
+        raise LinkError(f"handshake addressed to {hello.responder!r}, this is {me!r}")
+    if hello.session != session or hello.epoch != epoch:
+        raise LinkError(
+            f"{hello.initiator!r} is in session {hello.session!r} epoch {hello.epoch}, "
+            f"this is session {session!r} epoch {epoch}"
+        )
+    if is_low_order(hello.ephemeral):
+        raise LinkError(f"{hello.initiator!r} sent an ephemeral key of small order")
+
+
 class Responder:
     """The accepting side's handshake for one parsed ``Hello`` from a known member."""
 
@@ -218,13 +248,7 @@ class Responder:
         self, protocol: str, session: str, epoch: int, me: str, static: Identity,
         msg1: bytes, hello: Hello, peer_public: bytes,
     ) -> None:
-        if hello.responder != me:
-            raise LinkError(f"handshake addressed to {hello.responder!r}, this is {me!r}")
-        if hello.session != session or hello.epoch != epoch:
-            raise LinkError(
-                f"{hello.initiator} is in session {hello.session!r} epoch {hello.epoch}, "
-                f"this is session {session!r} epoch {epoch}"
-            )
+        check_hello(hello, session, epoch, me)
         self._session, self._epoch, self._me, self._peer = session, epoch, me, hello.initiator
         eph = X25519PrivateKey.generate()
         e_r_raw = eph.public_key().public_bytes(_RAW, _RAW_PUB)

@@ -64,7 +64,8 @@ def parse_peer(text: str) -> Peer:
     """``"Buyer1"`` -> Peer("Buyer1"), ``"Signer[2]"`` -> Peer("Signer", 2)."""
     if text.endswith("]") and "[" in text:
         name, _, idx = text[:-1].partition("[")
-        if not idx.isdigit():
+        # str.isdigit() also accepts "²" and other digits int() rejects: ASCII only.
+        if not (idx.isascii() and idx.isdigit()):
             raise ConfigError(f"bad member name {text!r}: index must be a number")
         return Peer(name, int(idx))
     return Peer(text)

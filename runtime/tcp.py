@@ -11,8 +11,10 @@ behind another.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
+import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Final, Protocol
@@ -23,7 +25,7 @@ from trio.lowlevel import checkpoint, notify_closing, wait_readable, wait_writab
 from runtime.config import NetConfig
 from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import YIELD_EVERY, Link, SessionEndpoint
-from runtime.errors import ConfigError, FrameError, LinkError, PeerGone
+from runtime.errors import ConfigError, FrameError, LinkError, MinuetError, PeerGone
 from runtime.extensions import Journal, Registry, standard_registry
 from runtime.framing import (
     ABORT,
@@ -46,6 +48,7 @@ from runtime.securelink import (
     Initiator,
     LinkKeys,
     Responder,
+    check_hello,
     parse_hello,
 )
 from runtime.session_core import SessionInfo, parse_peer
@@ -225,7 +228,7 @@ async def _reader(
 ) -> None:
     """File every frame from ``peer`` into its inbox; report EOF and bad frames there."""
     try:
-        while True:
+        while not inbox.overflowed:  # a flooder's overflow failed the session: stop reading
             frame = await read_frame(conn, buf)
             if frame is None:
                 inbox.put((GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
@@ -247,32 +250,55 @@ def _backoff(attempt: int, base: float = 0.05, cap: float = 1.0) -> float:
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
-async def _dial(
-    host: str, port: int, deadline: float, who: str
-) -> trio.SocketStream:
-    attempt = 0
-    while True:
-        try:
-            return await trio.open_tcp_stream(host, port)
-        except OSError as e:
-            if trio.current_time() + 0.01 >= deadline:
-                raise PeerGone(who, "connect", f"could not connect to {host}:{port}: {e}") from None
-            await trio.sleep(min(_backoff(attempt), max(0.0, deadline - trio.current_time())))
-            attempt += 1
+def bind_listener(host: str = "127.0.0.1", port: int = 0, *, who: str = "listener") -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port); ``ConfigError``
+    naming ``who`` and the address if it cannot be bound.
+
+    Bind before publishing the address and hand the socket to ``tcp_session(listener=...)``:
+    a port number that was only found free can be taken by someone else before it is used.
+    """
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as e:
+        raise ConfigError(f"{who}: cannot listen on {host}:{port}: {e.strerror or e}") from None
+    try:
+        if os.name == "posix":  # restart on a port whose old connections are in TIME_WAIT
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"{who}: cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+HandshakeStream = trio.abc.Stream
 
 
 class _Mesh:
-    """Connection set-up for one member."""
+    """Connection set-up for one member.
+
+    Nothing a peer sends before it has proved its identity can fail the session: every
+    failed handshake only closes that connection and leaves an ``error`` event (label
+    ``handshake``) for the session's middleware. Half-open handshakes are capped in number
+    (``max_handshakes``) and duration (``handshake_timeout``); the responder's key agreement
+    runs only after the hello's cheap checks (``securelink.check_hello``).
+    """
 
     def __init__(
-        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: Identity
+        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: Identity,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.protocol, self.info, self.cfg, self.me, self.key = protocol, info, cfg, me, key
         self.me_name = str(me)
         self.index = info.members.index(me)
-        self.links: dict[Peer, tuple[trio.SocketStream, FrameBuffer, LinkKeys]] = {}
+        self.links: dict[Peer, tuple[HandshakeStream, FrameBuffer, LinkKeys]] = {}
         self.all_linked = trio.Event()
         self.expected = len(info.members) - 1
+        self.half_open = 0
+        self.failures: dict[str, str] = {}  # last failed dial per peer, for the PeerGone
+        self._observers = tuple(m for m in middleware if overrides(m, "on_event"))
 
     def public(self, name: str) -> bytes:
         m = self.cfg.members.get(name)
@@ -281,44 +307,89 @@ class _Mesh:
             raise ConfigError(f"network config has no public key for {name}")
         return link
 
-    def _add(self, peer: Peer, stream: trio.SocketStream, buf: FrameBuffer, keys: LinkKeys) -> None:
+    def _add(self, peer: Peer, stream: HandshakeStream, buf: FrameBuffer, keys: LinkKeys) -> bool:
+        if peer in self.links:  # two handshakes of one member raced; the first one won
+            return False
         self.links[peer] = (stream, buf, keys)
         if len(self.links) == self.expected:
             self.all_linked.set()
+        return True
+
+    def rejected(self, peer: str, reason: str) -> None:
+        """Record a failed handshake as an ``error`` event for the middleware."""
+        if not self._observers:
+            return
+        info = self.info
+        ev = Event(
+            time.time(), info.session_id, info.epoch, self.me_name, peer, "error", "handshake",
+            0, "connect", "", "", error=reason[:1000],
+        )
+        for m in self._observers:
+            m.on_event(ev)
 
     async def dial(self, peer: Peer, deadline: float) -> None:
+        """Link to ``peer``, retrying refused or failed handshakes until ``deadline`` (a
+        dial can reach a stranger on that port, or a member not listening yet)."""
         name = str(peer)
         m = self.cfg.members[name]
-        stream = await _dial(m.host, m.port, deadline, name)
+        attempt = 0
+        while peer not in self.links:
+            remaining = deadline - trio.current_time()
+            if remaining <= 0:
+                return
+            try:
+                with trio.fail_after(min(remaining, self.cfg.handshake_timeout)):
+                    await self._dial_once(peer, m.host, m.port)
+                return
+            except trio.TooSlowError:
+                self.failures[name] = f"handshake with {m.host}:{m.port} timed out"
+            except (LinkError, FrameError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+                self.failures[name] = f"{m.host}:{m.port}: {e}"
+            self.rejected(name, self.failures[name])
+            await trio.sleep(min(_backoff(attempt), max(0.0, deadline - trio.current_time())))
+            attempt += 1
+
+    async def _dial_once(self, peer: Peer, host: str, port: int) -> None:
+        name = str(peer)
+        stream: trio.SocketStream = await trio.open_tcp_stream(host, port)
+        linked = False
         try:
             buf = FrameBuffer(HANDSHAKE_MAX)
-            with trio.fail_after(max(0.1, deadline - trio.current_time())):
-                hs = Initiator(
-                    self.protocol.name, self.info.session_id, self.info.epoch, self.me_name,
-                    self.key, name, self.public(name),
-                )
-                await stream.send_all(length_prefix(hs.hello()))
-                msg2 = await read_frame(stream, buf)
-                if msg2 is None:
-                    raise LinkError(f"{name} refused the link (closed during the handshake)")
-                msg3, keys = hs.finish(msg2)
-                await stream.send_all(length_prefix(msg3))
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        buf.max_size = self.cfg.max_frame
-        self._add(peer, stream, buf, keys)
+            hs = Initiator(
+                self.protocol.name, self.info.session_id, self.info.epoch, self.me_name,
+                self.key, name, self.public(name),
+            )
+            await stream.send_all(length_prefix(hs.hello()))
+            msg2 = await read_frame(stream, buf)
+            if msg2 is None:
+                raise LinkError(f"{name} refused the link (closed during the handshake)")
+            msg3, keys = hs.finish(msg2)
+            await stream.send_all(length_prefix(msg3))
+            buf.max_size = self.cfg.max_frame
+            linked = self._add(peer, stream, buf, keys)
+        finally:
+            if not linked:
+                await trio.aclose_forcefully(stream)
 
-    async def accept(self, stream: trio.SocketStream) -> None:
+    async def accept(self, stream: HandshakeStream) -> None:
         """Run the responder side; anyone who is not a later member of the session (or
         cannot prove it) is dropped without a word."""
+        if self.half_open >= self.cfg.max_handshakes:
+            await trio.aclose_forcefully(stream)
+            self.rejected("?", f"more than {self.cfg.max_handshakes} handshakes at once")
+            return
+        self.half_open += 1
+        claimed = "?"
+        linked = False
         try:
             buf = FrameBuffer(HANDSHAKE_MAX)
-            with trio.fail_after(self.cfg.connect_timeout):
+            with trio.fail_after(self.cfg.handshake_timeout):
                 msg1 = await read_frame(stream, buf)
                 if msg1 is None:
                     raise LinkError("closed before the handshake")
                 hello = parse_hello(msg1)
+                claimed = hello.initiator
+                check_hello(hello, self.info.session_id, self.info.epoch, self.me_name)
                 peer = parse_peer(hello.initiator)
                 if peer not in self.info.members or self.info.members.index(peer) <= self.index:
                     raise LinkError(f"{hello.initiator!r} is not a member that dials {self.me_name}")
@@ -333,11 +404,18 @@ class _Mesh:
                 if msg3 is None:
                     raise LinkError(f"{peer} closed during the handshake")
                 keys = hs.finish(msg3)
-        except (LinkError, FrameError, ConfigError, trio.TooSlowError, trio.BrokenResourceError, OSError):
-            await trio.aclose_forcefully(stream)
-            return
-        buf.max_size = self.cfg.max_frame
-        self._add(peer, stream, buf, keys)
+            buf.max_size = self.cfg.max_frame
+            linked = self._add(peer, stream, buf, keys)
+            if not linked:
+                raise LinkError(f"{peer} is already linked")
+        except trio.TooSlowError:
+            self.rejected(claimed, f"no handshake within {self.cfg.handshake_timeout:g}s")
+        except (MinuetError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            self.rejected(claimed, f"{type(e).__name__}: {e}")
+        finally:
+            self.half_open -= 1
+            if not linked:
+                await trio.aclose_forcefully(stream)
 
 
 async def _accept_loop(
@@ -352,6 +430,19 @@ async def _accept_loop(
         handlers.start_soon(mesh.accept, stream)
 
 
+def _listeners(
+    cfg: NetConfig, me: str, host: str, port: int, listener: socket.socket | None
+) -> list[trio.SocketListener]:
+    if listener is None:
+        listener = bind_listener(host, port, who=me)
+    else:
+        bound = listener.getsockname()[1]
+        if bound != port:
+            listener.close()
+            raise ConfigError(f"{me}: the listener given is bound to port {bound}, the config says {port}")
+    return [trio.SocketListener(trio.socket.from_stdlib_socket(listener))]
+
+
 @asynccontextmanager
 async def tcp_session(
     protocol: ProtocolInfo,
@@ -363,39 +454,52 @@ async def tcp_session(
     registry: Registry | None = None,
     capabilities: Mapping[str, Collection[str]] | None = None,
     journal: Journal | None = None,
+    listener: socket.socket | None = None,
 ) -> AsyncIterator[SessionEndpoint]:
     """Join the session described by ``cfg`` as member ``me``; yields its endpoint once
     every link is up (or raises ``PeerGone`` after ``cfg.connect_timeout``).
+
+    ``listener`` is our listening socket, already bound to our configured address
+    (``bind_listener``); without it the address is bound here, and a failure is a
+    ``ConfigError`` naming us and the address.
 
     On exit the endpoint is aborted unless it finished, then we wait (at most
     ``cfg.linger`` seconds) for every peer to finish before closing the sockets, so no
     peer loses frames still in flight.
     """
-    me = parse_peer(me) if isinstance(me, str) else me
-    if cfg.protocol is not None and cfg.protocol != protocol.name:
-        raise ConfigError(f"config is for protocol {cfg.protocol}, not {protocol.name}")
-    info = SessionInfo.build(protocol, cfg.params, cfg.families, cfg.session, cfg.epoch, cfg.timeout)
-    missing = [str(p) for p in info.members if str(p) not in cfg.members]
-    if missing:
-        raise ConfigError(f"network config lacks members {missing}")
-    mine = cfg.members[str(me)] if str(me) in cfg.members else None
-    if mine is None:
-        raise ConfigError(f"{me} is not a member in the network config")
-    if key is None:
-        if mine.key is None:
-            raise ConfigError(f"network config gives no key file for {me}")
-        key = read_key_file(mine.key)
-    if mine.public is not None and key.public != mine.public:
-        raise ConfigError(f"the key file of {me} does not match its public key in the config")
+    try:
+        me = parse_peer(me) if isinstance(me, str) else me
+        if cfg.protocol is not None and cfg.protocol != protocol.name:
+            raise ConfigError(f"config is for protocol {cfg.protocol}, not {protocol.name}")
+        info = SessionInfo.build(protocol, cfg.params, cfg.families, cfg.session, cfg.epoch, cfg.timeout)
+        missing = [str(p) for p in info.members if str(p) not in cfg.members]
+        if missing:
+            raise ConfigError(f"network config lacks members {missing}")
+        mine = cfg.members[str(me)] if str(me) in cfg.members else None
+        if mine is None:
+            raise ConfigError(f"{me} is not a member in the network config")
+        if key is None:
+            if mine.key is None:
+                raise ConfigError(f"network config gives no key file for {me}")
+            key = read_key_file(mine.key)
+        if mine.public is not None and key.public != mine.public:
+            raise ConfigError(f"the key file of {me} does not match its public key in the config")
+        mesh = _Mesh(protocol, info, cfg, me, key, middleware)
+        for p in info.members:
+            if p != me:
+                mesh.public(str(p))  # every peer's key is known before anyone dials
+        listeners = _listeners(cfg, str(me), mine.host, mine.port, listener)
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
     if registry is None:
         caps = capabilities or {n: m.capabilities for n, m in cfg.members.items()}
         jour = journal or (Journal(cfg.journal) if cfg.journal is not None else None)
         registry = standard_registry(caps, cfg.budget, jour)
-    mesh = _Mesh(protocol, info, cfg, me, key)
     deadlines = Deadlines(cfg.timeout)
     wire = tuple(m for m in middleware if overrides(m, "on_wire"))
     async with trio.open_nursery() as nursery:
-        listeners: list[trio.SocketListener] = await trio.open_tcp_listeners(mine.port, host=mine.host)
         nursery.start_soon(deadlines.run)
         serving = trio.CancelScope()
 
@@ -421,7 +525,11 @@ async def tcp_session(
             for lst in listeners:
                 await lst.aclose()
             nursery.cancel_scope.cancel()
-            raise PeerGone(", ".join(absent), "connect", f"no link within {cfg.connect_timeout:g}s")
+            why = "; ".join(f"{p}: {mesh.failures[p]}" for p in absent if p in mesh.failures)
+            raise PeerGone(
+                ", ".join(absent), "connect",
+                f"no link within {cfg.connect_timeout:g}s" + (f" (last attempt {why})" if why else ""),
+            )
         serving.cancel()  # the mesh is complete: nobody else may join
         for lst in listeners:
             await lst.aclose()
@@ -429,9 +537,10 @@ async def tcp_session(
         inboxes: dict[Peer, Inbox] = {}
         finished: list[trio.Event] = []
         for peer, (stream, buf, keys) in mesh.links.items():
+            assert isinstance(stream, trio.SocketStream)  # only tests hand over other streams
             conn = Connection(stream)
             links[peer] = TcpLink(str(peer), conn, keys.sealer, nursery, wire)
-            inboxes[peer] = Inbox(deadlines)
+            inboxes[peer] = Inbox(deadlines, cfg.inbox_limit)
             done = trio.Event()
             finished.append(done)
             nursery.start_soon(_reader, str(peer), conn, buf, keys.opener, inboxes[peer], done)
@@ -451,4 +560,4 @@ async def tcp_session(
             nursery.cancel_scope.cancel()
 
 
-__all__ = ["TcpLink", "read_frame", "tcp_session"]
+__all__ = ["TcpLink", "bind_listener", "read_frame", "tcp_session"]

@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -160,14 +160,12 @@ class Coord_S0(_rt.State):
             await _ep.send(_Peer('Worker', _i), 'Job', msg, _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_job_each(self, msgs: _Mapping[int, Job]) -> Coord_S1:
-        """Send one Job per member of Worker[*], keyed by member index (exactly those members)."""
+    async def send_job_each(self, make: _Callable[[int], Job]) -> Coord_S1:
+        """Send ``make(i)`` to each member i of Worker[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_job_each")
-        _to = _rt.members(_ep, 'Worker', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_job_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Worker', _i), 'Job', msgs[_i], _enc_Job, _STEP_Coord_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Worker', _i), 'Job', _m, _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -211,14 +209,12 @@ class Coord_S2(_rt.State):
         await _ep.close()
         return Coord_End(_ep, _PRIVATE, self._loops)
 
-    async def send_result_each(self, msgs: _Mapping[int, Result]) -> Coord_End:
-        """Send one Result per member of Worker[*], keyed by member index (exactly those members)."""
+    async def send_result_each(self, make: _Callable[[int], Result]) -> Coord_End:
+        """Send ``make(i)`` to each member i of Worker[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_result_each")
-        _to = _rt.members(_ep, 'Worker', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_result_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Worker', _i), 'Result', msgs[_i], _enc_Result, _STEP_Coord_2)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Worker', _i), 'Result', _m, _enc_Result, _STEP_Coord_2)
         await _ep.close()
         return Coord_End(_ep, _PRIVATE, self._loops)
 
@@ -260,6 +256,22 @@ class Worker_S0(_rt.State):
 
 
 @_final
+@_dc.dataclass(frozen=True, slots=True, kw_only=True)
+class Worker_S1_Takes:
+    """Worker_S1.participation(): this member takes part in the step (only 0 <= index < t)."""
+
+    state: Worker_S1_Part
+
+
+@_final
+@_dc.dataclass(frozen=True, slots=True, kw_only=True)
+class Worker_S1_Skips:
+    """Worker_S1.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+
+    state: Worker_S2
+
+
+@_final
 class Worker_S1(_rt.State):
     """Worker state S1: Coord ! Part [only 0 <= index < t]; Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; Coord ? Result; end
 
@@ -268,24 +280,29 @@ class Worker_S1(_rt.State):
 
     __slots__ = ()
 
+    async def participation(self) -> Worker_S1_Takes | Worker_S1_Skips:
+        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        _ep = self._take("participation")
+        if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
+            return Worker_S1_Takes(state=Worker_S1_Part(_ep, _PRIVATE, self._loops))
+        return Worker_S1_Skips(state=Worker_S2(_ep, _PRIVATE, self._loops))
+
+
+@_final
+class Worker_S1_Part(_rt.State):
+    """Worker state S1: Coord ! Part [only 0 <= index < t]; Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; Coord ? Result; end
+
+    Spec: protocols/examples/gather.yaml:14:5
+
+    Reached through ``Worker_S1_Takes``: this member takes part.
+    """
+
+    __slots__ = ()
+
     async def send_part(self, msg: Part) -> Worker_S2:
         """Send Part to Coord."""
         _ep = self._take("send_part")
-        if not (_rt.in_range(_ep.me.index, 0, _ep.param('t'))):
-            raise _rt.violation(_ep, 'Worker member does not take part here, so send_part() is not allowed: call skip()')
         await _ep.send(_PEER_Coord, 'Part', msg, _enc_Part, _STEP_Worker_1)
-        return Worker_S2(_ep, _PRIVATE, self._loops)
-
-    @property
-    def participates(self) -> bool:
-        """Whether this member takes part in this step (only 0 <= index < t)."""
-        return _rt.in_range(self._ep.me.index, 0, self._ep.param('t'))
-
-    async def skip(self) -> Worker_S2:
-        """Pass over this step: for members that do not take part (see ``participates``)."""
-        _ep = self._take("skip")
-        if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
-            raise _rt.violation(_ep, 'Worker member takes part here (only 0 <= index < t), so skip() is not allowed')
         return Worker_S2(_ep, _PRIVATE, self._loops)
 
 
@@ -305,14 +322,12 @@ class Worker_S2(_rt.State):
             await _ep.send(_Peer('Worker', _i), 'Gossip', msg, _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
-    async def send_gossip_each(self, msgs: _Mapping[int, Gossip]) -> Worker_S3:
-        """Send one Gossip per member of Worker[*] (others), keyed by member index (exactly those members)."""
+    async def send_gossip_each(self, make: _Callable[[int], Gossip]) -> Worker_S3:
+        """Send ``make(i)`` to each member i of Worker[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_gossip_each")
-        _to = _rt.members(_ep, 'Worker', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_gossip_each() must cover exactly members {_to} of Worker, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Worker', _i), 'Gossip', msgs[_i], _enc_Gossip, _STEP_Worker_2)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Worker', _i), 'Gossip', _m, _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
 

@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -140,14 +140,12 @@ class Holder_S0(_rt.State):
             await _ep.send(_Peer('Holder', _i), 'Evaluation', msg, _enc_Evaluation, _STEP_Holder_0)
         return Holder_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_evaluation_each(self, msgs: _Mapping[int, Evaluation]) -> Holder_S1:
-        """Send one Evaluation per member of Holder[*] (others), keyed by member index (exactly those members)."""
+    async def send_evaluation_each(self, make: _Callable[[int], Evaluation]) -> Holder_S1:
+        """Send ``make(i)`` to each member i of Holder[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_evaluation_each")
-        _to = _rt.members(_ep, 'Holder', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_evaluation_each() must cover exactly members {_to} of Holder, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Holder', _i), 'Evaluation', msgs[_i], _enc_Evaluation, _STEP_Holder_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Holder', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Holder', _i), 'Evaluation', _m, _enc_Evaluation, _STEP_Holder_0)
         return Holder_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -190,14 +188,12 @@ class Holder_S2(_rt.State):
             await _ep.send(_Peer('Holder', _i), 'Confirm', msg, _enc_Confirm, _STEP_Holder_2)
         return Holder_S3(_ep, _PRIVATE, self._loops)
 
-    async def send_confirm_each(self, msgs: _Mapping[int, Confirm]) -> Holder_S3:
-        """Send one Confirm per member of Holder[*] (others), keyed by member index (exactly those members)."""
+    async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Holder_S3:
+        """Send ``make(i)`` to each member i of Holder[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
-        _to = _rt.members(_ep, 'Holder', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_confirm_each() must cover exactly members {_to} of Holder, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Holder', _i), 'Confirm', msgs[_i], _enc_Confirm, _STEP_Holder_2)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Holder', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Holder', _i), 'Confirm', _m, _enc_Confirm, _STEP_Holder_2)
         return Holder_S3(_ep, _PRIVATE, self._loops)
 
 

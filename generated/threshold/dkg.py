@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -179,14 +179,12 @@ class Participant_S0(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Round1', msg, _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_round1_each(self, msgs: _Mapping[int, Round1]) -> Participant_S1:
-        """Send one Round1 per member of Participant[*] (others), keyed by member index (exactly those members)."""
+    async def send_round1_each(self, make: _Callable[[int], Round1]) -> Participant_S1:
+        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_round1_each")
-        _to = _rt.members(_ep, 'Participant', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_round1_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Participant', _i), 'Round1', msgs[_i], _enc_Round1, _STEP_Participant_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Participant', _i), 'Round1', _m, _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -229,14 +227,12 @@ class Participant_S2(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Round2', msg, _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
-    async def send_round2_each(self, msgs: _Mapping[int, Round2]) -> Participant_S3:
-        """Send one Round2 per member of Participant[*] (others), keyed by member index (exactly those members)."""
+    async def send_round2_each(self, make: _Callable[[int], Round2]) -> Participant_S3:
+        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_round2_each")
-        _to = _rt.members(_ep, 'Participant', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_round2_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Participant', _i), 'Round2', msgs[_i], _enc_Round2, _STEP_Participant_2)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Participant', _i), 'Round2', _m, _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
 
@@ -279,14 +275,12 @@ class Participant_S4(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Confirm', msg, _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
-    async def send_confirm_each(self, msgs: _Mapping[int, Confirm]) -> Participant_S5:
-        """Send one Confirm per member of Participant[*] (others), keyed by member index (exactly those members)."""
+    async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Participant_S5:
+        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
-        _to = _rt.members(_ep, 'Participant', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_confirm_each() must cover exactly members {_to} of Participant, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Participant', _i), 'Confirm', msgs[_i], _enc_Confirm, _STEP_Participant_4)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Participant', _i), 'Confirm', _m, _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
 

@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -275,14 +275,12 @@ class Coordinator_S0(_rt.State):
             await _ep.send(_Peer('Signer', _i), 'SignRequest', msg, _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_sign_request_each(self, msgs: _Mapping[int, SignRequest]) -> Coordinator_S1:
-        """Send one SignRequest per member of Signer[*], keyed by member index (exactly those members)."""
+    async def send_sign_request_each(self, make: _Callable[[int], SignRequest]) -> Coordinator_S1:
+        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_sign_request_each")
-        _to = _rt.members(_ep, 'Signer', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_sign_request_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Signer', _i), 'SignRequest', msgs[_i], _enc_SignRequest, _STEP_Coordinator_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Signer', _i), 'SignRequest', _m, _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -325,14 +323,12 @@ class Coordinator_S2(_rt.State):
             await _ep.send(_Peer('Signer', _i), 'SigningPackage', msg, _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
-    async def send_signing_package_each(self, msgs: _Mapping[int, SigningPackage]) -> Coordinator_S3:
-        """Send one SigningPackage per member of Signer[*], keyed by member index (exactly those members)."""
+    async def send_signing_package_each(self, make: _Callable[[int], SigningPackage]) -> Coordinator_S3:
+        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_signing_package_each")
-        _to = _rt.members(_ep, 'Signer', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_signing_package_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Signer', _i), 'SigningPackage', msgs[_i], _enc_SigningPackage, _STEP_Coordinator_2)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Signer', _i), 'SigningPackage', _m, _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
 
@@ -396,14 +392,12 @@ class Coordinator_S5(_rt.State):
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
-    async def send_signature_each(self, msgs: _Mapping[int, Signature]) -> Coordinator_End:
-        """Send one Signature per member of Signer[*], keyed by member index (exactly those members)."""
+    async def send_signature_each(self, make: _Callable[[int], Signature]) -> Coordinator_End:
+        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_signature_each")
-        _to = _rt.members(_ep, 'Signer', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_signature_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Signer', _i), 'Signature', msgs[_i], _enc_Signature, _STEP_Coordinator_5)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Signer', _i), 'Signature', _m, _enc_Signature, _STEP_Coordinator_5)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
@@ -425,14 +419,12 @@ class Coordinator_S6(_rt.State):
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
-    async def send_abort_each(self, msgs: _Mapping[int, Abort]) -> Coordinator_End:
-        """Send one Abort per member of Signer[*], keyed by member index (exactly those members)."""
+    async def send_abort_each(self, make: _Callable[[int], Abort]) -> Coordinator_End:
+        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_abort_each")
-        _to = _rt.members(_ep, 'Signer', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_abort_each() must cover exactly members {_to} of Signer, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Signer', _i), 'Abort', msgs[_i], _enc_Abort, _STEP_Coordinator_6)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Signer', _i), 'Abort', _m, _enc_Abort, _STEP_Coordinator_6)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 

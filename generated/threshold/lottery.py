@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -138,14 +138,12 @@ class Peer_S0(_rt.State):
             await _ep.send(_Peer('Peer', _i), 'Commit', msg, _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_commit_each(self, msgs: _Mapping[int, Commit]) -> Peer_S1:
-        """Send one Commit per member of Peer[*] (others), keyed by member index (exactly those members)."""
+    async def send_commit_each(self, make: _Callable[[int], Commit]) -> Peer_S1:
+        """Send ``make(i)`` to each member i of Peer[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
-        _to = _rt.members(_ep, 'Peer', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_commit_each() must cover exactly members {_to} of Peer, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Peer', _i), 'Commit', msgs[_i], _enc_Commit, _STEP_Peer_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Peer', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Peer', _i), 'Commit', _m, _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -188,14 +186,12 @@ class Peer_S2(_rt.State):
             await _ep.send(_Peer('Peer', _i), 'Reveal', msg, _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
-    async def send_reveal_each(self, msgs: _Mapping[int, Reveal]) -> Peer_S3:
-        """Send one Reveal per member of Peer[*] (others), keyed by member index (exactly those members)."""
+    async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Peer_S3:
+        """Send ``make(i)`` to each member i of Peer[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
-        _to = _rt.members(_ep, 'Peer', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_reveal_each() must cover exactly members {_to} of Peer, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Peer', _i), 'Reveal', msgs[_i], _enc_Reveal, _STEP_Peer_2)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Peer', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Peer', _i), 'Reveal', _m, _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
 

@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -180,14 +180,12 @@ class Recovering_S0(_rt.State):
             await _ep.send(_Peer('Guardian', _i), 'Request', msg, _enc_Request, _STEP_Recovering_0)
         return Recovering_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_request_each(self, msgs: _Mapping[int, Request]) -> Recovering_S1:
-        """Send one Request per member of Guardian[*], keyed by member index (exactly those members)."""
+    async def send_request_each(self, make: _Callable[[int], Request]) -> Recovering_S1:
+        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
-        _to = _rt.members(_ep, 'Guardian', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_request_each() must cover exactly members {_to} of Guardian, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Guardian', _i), 'Request', msgs[_i], _enc_Request, _STEP_Recovering_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Guardian', _i), 'Request', _m, _enc_Request, _STEP_Recovering_0)
         return Recovering_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -251,14 +249,12 @@ class Recovering_S3(_rt.State):
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
-    async def send_restored_each(self, msgs: _Mapping[int, Restored]) -> Recovering_End:
-        """Send one Restored per member of Guardian[*], keyed by member index (exactly those members)."""
+    async def send_restored_each(self, make: _Callable[[int], Restored]) -> Recovering_End:
+        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_restored_each")
-        _to = _rt.members(_ep, 'Guardian', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_restored_each() must cover exactly members {_to} of Guardian, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Guardian', _i), 'Restored', msgs[_i], _enc_Restored, _STEP_Recovering_3)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Guardian', _i), 'Restored', _m, _enc_Restored, _STEP_Recovering_3)
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
@@ -280,14 +276,12 @@ class Recovering_S4(_rt.State):
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
-    async def send_failed_each(self, msgs: _Mapping[int, Failed]) -> Recovering_End:
-        """Send one Failed per member of Guardian[*], keyed by member index (exactly those members)."""
+    async def send_failed_each(self, make: _Callable[[int], Failed]) -> Recovering_End:
+        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_failed_each")
-        _to = _rt.members(_ep, 'Guardian', None, None, False)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_failed_each() must cover exactly members {_to} of Guardian, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Guardian', _i), 'Failed', msgs[_i], _enc_Failed, _STEP_Recovering_4)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Guardian', _i), 'Failed', _m, _enc_Failed, _STEP_Recovering_4)
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
@@ -344,14 +338,12 @@ class Guardian_S1(_rt.State):
             await _ep.send(_Peer('Guardian', _i), 'Delta', msg, _enc_Delta, _STEP_Guardian_1)
         return Guardian_S2(_ep, _PRIVATE, self._loops)
 
-    async def send_delta_each(self, msgs: _Mapping[int, Delta]) -> Guardian_S2:
-        """Send one Delta per member of Guardian[*] (others), keyed by member index (exactly those members)."""
+    async def send_delta_each(self, make: _Callable[[int], Delta]) -> Guardian_S2:
+        """Send ``make(i)`` to each member i of Guardian[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_delta_each")
-        _to = _rt.members(_ep, 'Guardian', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_delta_each() must cover exactly members {_to} of Guardian, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Guardian', _i), 'Delta', msgs[_i], _enc_Delta, _STEP_Guardian_1)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Guardian', _i), 'Delta', _m, _enc_Delta, _STEP_Guardian_1)
         return Guardian_S2(_ep, _PRIVATE, self._loops)
 
 

@@ -11,7 +11,7 @@ whose methods return the next state. See docs/codegen.md.
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Mapping as _Mapping
+from collections.abc import Callable as _Callable
 from typing import Final as _Final
 from typing import final as _final
 
@@ -158,14 +158,12 @@ class Member_S0(_rt.State):
             await _ep.send(_Peer('Member', _i), 'Deal', msg, _enc_Deal, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
-    async def send_deal_each(self, msgs: _Mapping[int, Deal]) -> Member_S1:
-        """Send one Deal per member of Member[*] (others), keyed by member index (exactly those members)."""
+    async def send_deal_each(self, make: _Callable[[int], Deal]) -> Member_S1:
+        """Send ``make(i)`` to each member i of Member[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_deal_each")
-        _to = _rt.members(_ep, 'Member', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_deal_each() must cover exactly members {_to} of Member, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Member', _i), 'Deal', msgs[_i], _enc_Deal, _STEP_Member_0)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Member', _i), 'Deal', _m, _enc_Deal, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
 
@@ -208,14 +206,12 @@ class Member_S2(_rt.State):
             await _ep.send(_Peer('Member', _i), 'Confirm', msg, _enc_Confirm, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
-    async def send_confirm_each(self, msgs: _Mapping[int, Confirm]) -> Member_S3:
-        """Send one Confirm per member of Member[*] (others), keyed by member index (exactly those members)."""
+    async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Member_S3:
+        """Send ``make(i)`` to each member i of Member[*] (others): called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
-        _to = _rt.members(_ep, 'Member', None, None, True)
-        if sorted(msgs) != _to:
-            raise _rt.violation(_ep, f"send_confirm_each() must cover exactly members {_to} of Member, got {sorted(msgs)}")
-        for _i in _to:
-            await _ep.send(_Peer('Member', _i), 'Confirm', msgs[_i], _enc_Confirm, _STEP_Member_2)
+        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
+        for _i, _m in _out:
+            await _ep.send(_Peer('Member', _i), 'Confirm', _m, _enc_Confirm, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
 

@@ -94,8 +94,8 @@ class Driver:
             name = type(state).__name__
             visit = self.visits.get(name, 0)
             self.visits[name] = visit + 1
-            if "skip" in methods and not state.participates:
-                state = await state.skip()
+            if "participation" in methods:
+                state = (await state.participation()).state
             elif "fork" in methods:
                 join, *branches = await state.fork()
                 ends: list[Any] = [None] * len(branches)
@@ -117,6 +117,8 @@ class Driver:
                 selects = sorted(m for m in methods if m.startswith("select_"))
                 if selects:
                     # Round-robin over branches, skipping those whose guard cannot hold.
+                    fn: Any = None
+                    kwargs = None
                     for k in range(len(selects)):
                         fn = getattr(state, selects[(visit + k) % len(selects)])
                         kwargs = self.satisfy(fn, state)

@@ -149,8 +149,8 @@ def _local_steps(body: tuple[LStmt, ...]) -> Iterator[LSend | LRecv]:
             case LOffer(branches=obs):
                 for ob in obs:
                     yield from _local_steps(ob.body)
-            case LRec(body=b) | LLoop(body=b) | LDecideLoop(body=b):
-                yield from _local_steps(b)
+            case LRec(body=body) | LLoop(body=body) | LDecideLoop(body=body):
+                yield from _local_steps(body)
             case LParallel(branches=pbs):
                 for pb in pbs:
                     yield from _local_steps(pb)

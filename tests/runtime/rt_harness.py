@@ -16,7 +16,7 @@ from generated.threshold import justify
 from runtime.config import load_config
 from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import SessionEndpoint
-from runtime.keys import local_network
+from runtime.keys import bound_local_network
 from runtime.memory import RoleResult, memory_session
 from runtime.middleware import Middleware
 from runtime.session_core import SessionInfo
@@ -43,16 +43,21 @@ def make_tcp_runner(tmp: Path) -> Runner:
     ) -> dict[str, RoleResult]:
         info = SessionInfo.build(protocol, params, families)
         names = [str(p) for p in info.members]
-        cfg = load_config(local_network(
+        # Session settings the memory runner takes as keywords go into the TCP config.
+        settings = {k: kw.pop(k) for k in ("inbox_limit",) if k in kw}
+        path, sockets = bound_local_network(
             tmp / f"net{len(list(tmp.iterdir()))}", names, timeout=timeout, connect_timeout=10, linger=2,
-            params=dict(params or {}), families=dict(families or {}),
-        ))
+            params=dict(params or {}), families=dict(families or {}), **settings,
+        )
+        cfg = load_config(path)
         results: dict[str, RoleResult] = {}
 
         async def one(name: str, fn: RoleFn) -> None:
             res = results[name] = RoleResult(name)
             try:
-                async with tcp_session(protocol, cfg, name, middleware=middleware, **kw) as ep:
+                async with tcp_session(
+                    protocol, cfg, name, middleware=middleware, listener=sockets.pop(name), **kw
+                ) as ep:
                     try:
                         res.value = await fn(ep)
                     except Exception as e:
@@ -61,9 +66,13 @@ def make_tcp_runner(tmp: Path) -> Runner:
                 if res.error is None:
                     res.error = eg.exceptions[0]
 
-        async with trio.open_nursery() as nursery:
-            for name, fn in roles.items():
-                nursery.start_soon(one, str(name), fn)
+        try:
+            async with trio.open_nursery() as nursery:
+                for name, fn in roles.items():
+                    nursery.start_soon(one, str(name), fn)
+        finally:
+            for sock in sockets.values():  # members without a role function
+                sock.close()
         return results
 
     return run_tcp

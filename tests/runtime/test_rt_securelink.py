@@ -15,7 +15,7 @@ from runtime.config import load_config
 from runtime.errors import ConfigError, LinkError
 from runtime.framing import length_prefix
 from runtime.identity import Identity, read_key_file, write_key_file
-from runtime.keys import local_network
+from runtime.keys import bound_local_network
 from runtime.securelink import (
     FrameOpener,
     FrameSealer,
@@ -105,20 +105,14 @@ def test_key_file_is_private(tmp_path: Path) -> None:
 
 
 async def test_non_member_cannot_send_into_session(tmp_path: Path) -> None:
-    cfg = load_config(local_network(tmp_path, ["Buyer1", "Buyer2", "Seller"], timeout=5, connect_timeout=10))
+    path, sockets = bound_local_network(tmp_path, ["Buyer1", "Buyer2", "Seller"], timeout=5, connect_timeout=10)
+    cfg = load_config(path)
     intruders: list[str] = []
 
     async def intruder(claim: str) -> None:
         # Dials Buyer1 (who accepts links from later members) with its own key.
         m = cfg.members["Buyer1"]
-        for _ in range(100):
-            try:
-                stream = await trio.open_tcp_stream(m.host, m.port)
-                break
-            except OSError:
-                await trio.sleep(0.02)
-        else:
-            raise AssertionError("Buyer1 never listened")
+        stream = await trio.open_tcp_stream(m.host, m.port)  # bound already: the kernel queues it
         hs = Initiator("TwoBuyer", cfg.session, 0, claim, Identity.generate(), "Buyer1", m.link_public or b"")
         await stream.send_all(length_prefix(hs.hello()))
         data = await stream.receive_some(4096)
@@ -134,7 +128,7 @@ async def test_non_member_cannot_send_into_session(tmp_path: Path) -> None:
 
     async def role(name: str, fn: object, delay: float) -> None:
         await trio.sleep(delay)
-        async with tcp_session(tb.PROTOCOL, cfg, name) as ep:
+        async with tcp_session(tb.PROTOCOL, cfg, name, listener=sockets[name]) as ep:
             results[name] = await fn(ep)  # type: ignore[operator]
 
     with trio.fail_after(20):

@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from runtime.contract import Endpoint, Peer
-from runtime.errors import GuardFailed, LinearityError, LocalViolation
+from runtime.errors import GuardFailed, LinearityError
 from runtime.memory import RoleFn, RoleResult, memory_session
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -254,33 +254,34 @@ async def test_guard_failure_names_the_guard() -> None:
     assert err.spec.startswith("protocols/examples/auction.yaml:")
 
 
-async def test_wrong_participation_call_is_a_local_violation() -> None:
+async def test_participation_splits_by_member_index_and_each_builds_per_recipient() -> None:
+    built: list[int] = []
+
+    def job_for(i: int) -> gather.Job:
+        built.append(i)
+        return gather.Job(data=bytes([i]))
+
     async def coord(ep: Endpoint) -> object:
-        await gather.start_coord(ep).send_job(gather.Job(data=b""))
-        return None
+        s = await gather.start_coord(ep).send_job_each(job_for)
+        parts, s2 = await s.recv_part()
+        await s2.send_result(gather.Result(total=len(parts)))
+        return sorted(parts)
 
     async def worker(ep: Endpoint) -> object:
-        _job, s1 = await gather.start_worker(ep).recv_job()
-        assert s1.participates is (ep.me.index == 0)
-        if ep.me.index == 0:
-            await s1.skip()  # member 0 takes part: skipping is wrong
+        job, s1 = await gather.start_worker(ep).recv_job()
+        variant = await s1.participation()
+        if isinstance(variant, gather.Worker_S1_Takes):
+            s2 = await variant.state.send_part(gather.Part(value=1))
         else:
-            await s1.send_part(gather.Part(value=1))  # member 1 does not take part
-        return None
+            s2 = variant.state
+        s3 = await s2.send_gossip(gather.Gossip(seen=0))
+        _gossip, s4 = await s3.recv_gossip()
+        await s4.recv_result()
+        return job.data, type(variant).__name__
 
-    async with memory_session(gather.PROTOCOL, params={"t": 1}, families={"Worker": 2}) as net:
+    async with memory_session(gather.PROTOCOL, params={"t": 1}, families={"Worker": 2}, timeout=2.0) as net:
         results = await net.run({"Coord": coord, "Worker[0]": worker, "Worker[1]": worker})
-    for name in ("Worker[0]", "Worker[1]"):
-        err = results[name].error
-        assert isinstance(err, LocalViolation), (name, err)
-        assert "skip" in str(err)
-
-
-async def test_send_each_must_cover_exactly_the_recipients() -> None:
-    async def coord(ep: Endpoint) -> object:
-        await gather.start_coord(ep).send_job_each({0: gather.Job(data=b"")})
-        return None
-
-    async with memory_session(gather.PROTOCOL, params={"t": 1}, families={"Worker": 2}) as net:
-        results = await net.run({"Coord": coord})
-    assert isinstance(results["Coord"].error, LocalViolation)
+    assert built == [0, 1]  # exactly the recipients, each once
+    assert results["Worker[0]"].unwrap() == (b"\x00", "Worker_S1_Takes")
+    assert results["Worker[1]"].unwrap() == (b"\x01", "Worker_S1_Skips")
+    assert results["Coord"].unwrap() == [0]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,6 +38,10 @@ _CASE = re.compile(r"^\[case (?P<name>[a-z0-9_]+)\]\s*$")
 _EXPECT = re.compile(r"#\s*E:\s*(?P<message>.*?)\s+\[(?P<code>[a-z0-9-]+)\]\s*(?=#\s*E:|$)")
 MIN_WRONG = 40
 MIN_CORRECT = 15
+# The recommended configuration for role code (docs/codegen.md; pyproject's [tool.mypy] sets
+# the same): one name rebound through every step type-checks, a name bound on some paths
+# only is an error, and code after an exhaustive match is unreachable.
+RECOMMENDED = ("--allow-redefinition", "--local-partial-types", "--enable-error-code=possibly-undefined")
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,21 @@ def parse_cases(path: Path) -> list[Case]:
     return cases
 
 
+DOCS = REPO_ROOT / "docs" / "codegen.md"
+
+
+def docs_first_example() -> Case:
+    """The first Python block of docs/codegen.md, as written: it must type-check cleanly."""
+    text = DOCS.read_text(encoding="utf-8")
+    start = text.index("```python\n") + len("```python\n")
+    source = text[start:text.index("```", start)]
+    return Case("docs_first_example", DOCS.name, text[:start].count("\n") + 1, source, ())
+
+
 @cache
 def all_cases() -> tuple[Case, ...]:
     cases = [c for p in sorted(CASES_DIR.glob("*.test")) for c in parse_cases(p)]
+    cases.append(docs_first_example())
     seen: dict[str, str] = {}
     for c in cases:
         if c.name in seen:
@@ -118,7 +135,8 @@ def corpus_result() -> tuple[MypyResult, dict[str, list[MypyMessage]]]:
             files.append(f)
         # The generated modules themselves are checked in the same run.
         files += sorted((REPO_ROOT / "generated").rglob("*.py"))
-        result = run_mypy(files, cache_dir=Path(tmp) / "cache", search_path=(REPO_ROOT, Path(tmp) / "src"))
+        result = run_mypy(files, cache_dir=Path(tmp) / "cache", search_path=(REPO_ROOT, Path(tmp) / "src"),
+                          extra=RECOMMENDED)
     by_case: dict[str, list[MypyMessage]] = {c.name: [] for c in all_cases()}
     for msg in result.messages:
         stem = Path(msg.path).stem
@@ -139,6 +157,17 @@ def test_corpus_size() -> None:
     correct = [c for c in cases if c.correct]
     assert len(wrong) >= MIN_WRONG, f"only {len(wrong)} wrong programs"
     assert len(correct) >= MIN_CORRECT, f"only {len(correct)} correct programs"
+
+
+def test_repo_config_is_the_recommended_one() -> None:
+    # The repo checks itself (examples, role programs) the way the docs tell users to.
+    conf = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert conf["strict"] and conf["warn_unreachable"] and conf["allow_redefinition"]
+    assert conf["local_partial_types"] and "possibly-undefined" in conf["enable_error_code"]
+    docs = DOCS.read_text(encoding="utf-8")
+    for line in ("warn_unreachable = true", "allow_redefinition = true", "local_partial_types = true",
+                 'enable_error_code = ["possibly-undefined"]'):
+        assert line in docs, line
 
 
 def test_mypy_ran_cleanly() -> None:
