@@ -25,7 +25,15 @@ from trio.lowlevel import checkpoint, notify_closing, wait_readable, wait_writab
 from runtime.config import NetConfig
 from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import YIELD_EVERY, Link, SessionEndpoint
-from runtime.errors import ConfigError, FrameError, LinkError, MinuetError, PeerGone
+from runtime.errors import (
+    ConfigError,
+    FrameError,
+    LinkAuthError,
+    LinkError,
+    LinkVersionError,
+    MinuetError,
+    PeerGone,
+)
 from runtime.extensions import Journal, Registry, standard_registry
 from runtime.framing import (
     ABORT,
@@ -50,11 +58,11 @@ from runtime.securelink import (
     Responder,
     check_hello,
     parse_hello,
+    reject_message,
 )
 from runtime.session_core import SessionInfo, parse_peer
 
 HANDSHAKE_MAX: Final = 4096
-_SEQ_SIZE: Final = 8
 
 
 class ByteSource(Protocol):
@@ -213,7 +221,7 @@ class TcpLink(Link):
 
     def damage(self, wire: object, position: int) -> object:
         assert isinstance(wire, bytes)
-        head = LEN_SIZE + _SEQ_SIZE
+        head = LEN_SIZE
         i = head + position % (len(wire) - head)
         return wire[:i] + bytes([wire[i] ^ 0x01]) + wire[i + 1 :]
 
@@ -298,6 +306,8 @@ class _Mesh:
         self.expected = len(info.members) - 1
         self.half_open = 0
         self.failures: dict[str, str] = {}  # last failed dial per peer, for the PeerGone
+        # The last typed refusal per peer (wrong key, other link version): the PeerGone's cause.
+        self.refusals: dict[str, LinkError] = {}
         self._observers = tuple(m for m in middleware if overrides(m, "on_event"))
 
     def public(self, name: str) -> bytes:
@@ -345,6 +355,8 @@ class _Mesh:
                 self.failures[name] = f"handshake with {m.host}:{m.port} timed out"
             except (LinkError, FrameError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
                 self.failures[name] = f"{m.host}:{m.port}: {e}"
+                if isinstance(e, LinkVersionError | LinkAuthError):
+                    self.refusals[name] = e
             self.rejected(name, self.failures[name])
             await trio.sleep(min(_backoff(attempt), max(0.0, deadline - trio.current_time())))
             attempt += 1
@@ -387,7 +399,12 @@ class _Mesh:
                 msg1 = await read_frame(stream, buf)
                 if msg1 is None:
                     raise LinkError("closed before the handshake")
-                hello = parse_hello(msg1)
+                try:
+                    hello = parse_hello(msg1)
+                except LinkVersionError:
+                    # Say which version we speak (cheap, no key agreement), then hang up.
+                    await stream.send_all(length_prefix(reject_message()))
+                    raise
                 claimed = hello.initiator
                 check_hello(hello, self.info.session_id, self.info.epoch, self.me_name)
                 peer = parse_peer(hello.initiator)
@@ -397,7 +414,7 @@ class _Mesh:
                     raise LinkError(f"{peer} is already linked")
                 hs = Responder(
                     self.protocol.name, self.info.session_id, self.info.epoch, self.me_name,
-                    self.key, msg1, hello, self.public(str(peer)),
+                    self.key, hello, self.public(str(peer)),
                 )
                 await stream.send_all(length_prefix(hs.reply()))
                 msg3 = await read_frame(stream, buf)
@@ -526,10 +543,11 @@ async def tcp_session(
                 await lst.aclose()
             nursery.cancel_scope.cancel()
             why = "; ".join(f"{p}: {mesh.failures[p]}" for p in absent if p in mesh.failures)
+            cause = next((mesh.refusals[p] for p in absent if p in mesh.refusals), None)
             raise PeerGone(
                 ", ".join(absent), "connect",
                 f"no link within {cfg.connect_timeout:g}s" + (f" (last attempt {why})" if why else ""),
-            )
+            ) from cause
         serving.cancel()  # the mesh is complete: nobody else may join
         for lst in listeners:
             await lst.aclose()
