@@ -149,6 +149,7 @@ _DELEGATED: dict[str, tuple[str, str]] = {
     "run": ("runtime.cli", "run_main"),
     "trace": ("runtime.cli", "trace_main"),
     "keys": ("runtime.keys", "main"),
+    "node": ("runtime.node", "main"),
 }
 
 
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "run a generated protocol (see runtime.cli)"),
         ("trace", "show a recorded trace (see runtime.cli)"),
         ("keys", "create, convert and list member identities (see runtime.keys)"),
+        ("node", "a long-running node hosting many sessions (see runtime.node)"),
     ):
         module, attr = _DELEGATED[name]
         p = sub.add_parser(name, help=text, add_help=False)

@@ -119,6 +119,7 @@ class SessionEndpoint:
     __slots__ = (
         "_closed",
         "_error",
+        "_error_told",
         "_hooks",
         "_inboxes",
         "_links",
@@ -171,6 +172,8 @@ class SessionEndpoint:
         self._passthrough = passthrough
         self._on_done = on_done
         self._error: BaseException | None = None
+        # A flood detected outside the role's calls is raised to the role once, then SessionClosed.
+        self._error_told = True
         self._closed = False
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
         for peer, inbox in self._inboxes.items():
@@ -296,8 +299,6 @@ class SessionEndpoint:
             return accept(plan.channel, item, decoders, step, self._passthrough, plan.timeout)
         except MinuetError as e:
             if item[0] == INTERRUPTED:
-                if isinstance(self._error, RemoteViolation):
-                    raise self._error from None  # a peer failed us meanwhile: name it
                 raise self._refusal() from None
             if self._mw_event:
                 ev = self._event(plan.channel.name, "error", item[2], None, step)
@@ -384,10 +385,13 @@ class SessionEndpoint:
 
     def _flood_guard(self, peer: Peer, inbox: Inbox) -> Callable[[int], None]:
         def flooded(queued: int) -> None:
-            self._violation(RemoteViolation(
+            error = RemoteViolation(
                 str(peer), "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
                 f"{queued} bytes sent ahead of what was received (flooding)",
-            ))
+            )
+            self._violation(error)
+            if self._error is error:
+                self._error_told = False
 
         return flooded
 
@@ -405,7 +409,12 @@ class SessionEndpoint:
         for inbox in self._inboxes.values():
             inbox.interrupt(reason)
 
-    def _refusal(self) -> SessionClosed:
+    def _refusal(self) -> MinuetError:
+        if isinstance(self._error, RemoteViolation) and not self._error_told:
+            # A peer flooded our inbox before or while the role waited: the role's next
+            # operation names it, whether it was waiting then or not.
+            self._error_told = True
+            return self._error
         if self._error is not None:
             return SessionClosed(
                 f"session {self.info.session_id} of {self.me_name} failed earlier "
