@@ -70,5 +70,7 @@ async def _fail_after_commitment(ep: Endpoint, key: KeyPackage) -> bytes | list[
 
     _request, s1 = await fs.start_signer(ep).recv_sign_request()
     _nonces, mine = frost.commit(key)
-    await s1.send_commitment(fs.Commitment(hiding=mine.hiding.to_bytes(), binding=mine.binding))
+    await s1.send_commitment(
+        fs.Commitment(hiding=fs.Bytes32(mine.hiding.to_bytes()), binding=fs.Bytes32(mine.binding))
+    )
     raise InjectedCrash("injected failure after the commitment")

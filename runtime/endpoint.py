@@ -20,6 +20,7 @@ from trio.lowlevel import checkpoint, checkpoint_if_cancelled
 from runtime.contract import Peer, Step
 from runtime.errors import (
     ConfigError,
+    Flooding,
     InjectedCrash,
     LocalViolation,
     MinuetError,
@@ -119,7 +120,6 @@ class SessionEndpoint:
     __slots__ = (
         "_closed",
         "_error",
-        "_error_told",
         "_hooks",
         "_inboxes",
         "_links",
@@ -172,8 +172,6 @@ class SessionEndpoint:
         self._passthrough = passthrough
         self._on_done = on_done
         self._error: BaseException | None = None
-        # A flood detected outside the role's calls is raised to the role once, then SessionClosed.
-        self._error_told = True
         self._closed = False
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
         for peer, inbox in self._inboxes.items():
@@ -385,13 +383,10 @@ class SessionEndpoint:
 
     def _flood_guard(self, peer: Peer, inbox: Inbox) -> Callable[[int], None]:
         def flooded(queued: int) -> None:
-            error = RemoteViolation(
+            self._violation(Flooding(
                 str(peer), "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
                 f"{queued} bytes sent ahead of what was received (flooding)",
-            )
-            self._violation(error)
-            if self._error is error:
-                self._error_told = False
+            ))
 
         return flooded
 
@@ -409,12 +404,9 @@ class SessionEndpoint:
         for inbox in self._inboxes.values():
             inbox.interrupt(reason)
 
-    def _refusal(self) -> MinuetError:
-        if isinstance(self._error, RemoteViolation) and not self._error_told:
-            # A peer flooded our inbox before or while the role waited: the role's next
-            # operation names it, whether it was waiting then or not.
-            self._error_told = True
-            return self._error
+    def _refusal(self) -> SessionClosed | Flooding:
+        if isinstance(self._error, Flooding):
+            return self._error  # name the flooder wherever our role notices
         if self._error is not None:
             return SessionClosed(
                 f"session {self.info.session_id} of {self.me_name} failed earlier "

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from runtime.crypto.secret import Secret
 from runtime.errors import ConfigError
 
 KEY_FILE_KIND: Final = "minuet-ed25519-v1"
@@ -69,8 +70,9 @@ def link_public_from_ed25519(public: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """A member's Ed25519 identity and the X25519 link key derived from it."""
+class Identity(Secret):
+    """A member's Ed25519 identity and the X25519 link key derived from it (never copied or
+    pickled: ``Secret``)."""
 
     seed: bytes
 

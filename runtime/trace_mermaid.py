@@ -3,7 +3,8 @@
     python -m runtime.trace_mermaid trace.jsonl [more.jsonl ...] [-o out.mmd]
 
 Each message is drawn once, from its send events (receives only add failures), ordered by
-time; a failed receive is a note over the role that failed.
+time; a failed receive is a note over the role that failed. A simulation trace
+(``runtime.sim``) is drawn in its step order, with its injected faults as notes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def render(events: Iterable[dict[str, Any]]) -> str:
     lines = ["sequenceDiagram"]
     lines += [f"    participant {_actor(r)} as {r}" for r in roles]
     for e in evs:
+        kind = e.get("kind")
+        if kind is not None:
+            lines += _sim_line(e)
+            continue
         d = e.get("direction")
         if d == "send":
             label = _text(str(e.get("label", "")))
@@ -45,6 +50,23 @@ def render(events: Iterable[dict[str, Any]]) -> str:
         elif d == "error":
             lines.append(f"    Note over {_actor(e['role'])}: {_text(str(e.get('error', 'error')))[:120]}")
     return "\n".join(lines) + "\n"
+
+
+def _sim_line(e: dict[str, Any]) -> list[str]:
+    kind = e.get("kind")
+    if kind == "post" and e.get("frame") == "data":
+        label = _text(str(e.get("label", "")))
+        return [f"    {_actor(e['role'])}->>{_actor(e['peer'])}: {label} #{e.get('seq')} ({e.get('size', 0)} B)"]
+    if kind == "fault":
+        f = e.get("fault", {})
+        what = _text(str(f.get("kind", "fault")))
+        if e.get("label"):
+            return [f"    Note over {_actor(e['role'])}: step {e.get('step')}: {what} {_text(str(e['label']))} from {_text(str(e.get('peer')))}"]
+        who = [r for r in str(f.get("role", "")).split(",") if r]
+        return [f"    Note over {_actor(who[0]) if who else 'all'}: step {e.get('step')}: {what} {_text(', '.join(who))}"]
+    if kind == "error":
+        return [f"    Note over {_actor(e['role'])}: {_text(str(e.get('error', 'error')))[:120]}"]
+    return []
 
 
 def main(argv: list[str]) -> int:

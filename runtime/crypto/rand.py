@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
-__all__ = ["DeterministicRandom", "OsRandom", "RandomSource", "default_random"]
+__all__ = ["DeterministicRandom", "OsRandom", "RandomSource", "default_random", "seeded_for_tests"]
 
 
 @runtime_checkable
@@ -66,7 +69,26 @@ class DeterministicRandom:
 
 _OS = OsRandom()
 
+# Set only by ``seeded_for_tests`` (the simulator): a context variable, so trio tasks of one
+# simulated run see it and nothing outside that run does.
+_TEST_OVERRIDE: ContextVar[DeterministicRandom | None] = ContextVar("minuet_test_random", default=None)
+
 
 def default_random() -> RandomSource:
-    """The process-wide OS randomness source."""
-    return _OS
+    """The process-wide OS randomness source (a seeded one inside ``seeded_for_tests``)."""
+    override = _TEST_OVERRIDE.get()
+    return _OS if override is None else override
+
+
+@contextmanager
+def seeded_for_tests(source: DeterministicRandom) -> Iterator[DeterministicRandom]:
+    """TEST MODE: within this context ``default_random()`` is ``source``, so every secret a
+    role program draws is known to whoever knows the seed. Only a ``DeterministicRandom`` is
+    accepted, so the override is always visibly a test source."""
+    if not isinstance(source, DeterministicRandom):
+        raise TypeError("seeded_for_tests takes a DeterministicRandom")
+    token = _TEST_OVERRIDE.set(source)
+    try:
+        yield source
+    finally:
+        _TEST_OVERRIDE.reset(token)

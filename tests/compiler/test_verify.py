@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given
-from test_project_props import SETTINGS, protocols
+from hypothesis import HealthCheck, assume, given, settings
+from test_project_props import protocols
 
 from codegen.ast import Choice, Continue, Loop, Parallel, Protocol, Rec, RoleDecl, Stmt
 from codegen.cli import main
@@ -31,6 +31,7 @@ from codegen.local import (
 )
 from codegen.project import project_all
 from codegen.span import Span
+from codegen.validate import validate
 from codegen.verify import Bounds, mermaid, parse_range, verify_file, verify_locals
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +121,30 @@ def test_role_that_cannot_reach_end() -> None:
     outcome, kind, trace = _run({"A": a, "B": _lt("B", offer)})
     assert (outcome, kind) == ("violation", "cannot-reach-end")
     assert trace[0] == "A chooses branch 'loop'"
+
+
+def test_a_protocol_that_loops_by_design_verifies() -> None:
+    ring_a = _lt("A", LRec("X", (_send("B", "T"), _recv("B", "T"), LContinue("X", S)), S))
+    ring_b = _lt("B", LRec("Y", (_recv("A", "T"), _send("A", "T"), LContinue("Y", S)), S))
+    report = verify_locals(_proto(_single("A"), _single("B")), {"A": ring_a, "B": ring_b})
+    assert report.outcome == "verified"
+    assert report.instances[0].reason == "the session never ends (every path loops)"
+
+
+def test_time_bound_is_inconclusive() -> None:
+    outcome, reason, _ = _run({"A": _lt("A", _send("B", "M")), "B": _lt("B", _recv("A", "M"))}, Bounds(max_seconds=0.0))
+    assert (outcome, reason) == ("inconclusive", "time bound 0 s reached")
+
+
+GOOD = sorted((ROOT / "tests" / "specs" / "good").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", GOOD, ids=[p.stem for p in GOOD])
+def test_every_good_spec_verifies(path: Path) -> None:
+    report, diags = verify_file(str(path), Bounds(sizes=(1, 2), params=(1, 2)))
+    assert diags == []
+    assert report is not None
+    assert report.outcome == "verified", [i.finding for i in report.instances]
 
 
 def test_bound_hit_is_reported_as_inconclusive() -> None:
@@ -264,10 +289,13 @@ def _has_exit(stmts: tuple[Stmt, ...]) -> bool:
     return ok(stmts)
 
 
-@SETTINGS
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(protocols())
 def test_accepted_protocols_verify(p: Protocol) -> None:
     assume(_has_exit(p.body))
+    # What check accepts: validation passes (an unused role, M202, is the generator's doing
+    # and changes no behaviour) and projection reports nothing.
+    assert [d for d in validate(p) if d.severity == "error" and d.code != "M202"] == []
     locals_, diags = project_all(p)
     assert diags == []
     report = verify_locals(p, locals_, Bounds(max_states=50_000))

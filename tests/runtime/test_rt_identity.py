@@ -129,7 +129,7 @@ def test_keys_tool(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x = tmp_path / "x.pem"
     x.write_bytes(X25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    assert keys_main(["convert", str(x), str(tmp_path / "d.key")]) == 1
+    assert keys_main(["convert", str(x), str(tmp_path / "d.key")]) == 2
     assert "not an Ed25519 key" in capsys.readouterr().err
     # config: fills each member's "ed25519"
     net = local_network(tmp_path / "net", ["A", "B"])
