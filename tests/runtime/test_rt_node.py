@@ -94,9 +94,19 @@ async def test_three_nodes_run_three_ceremonies_at_once(tmp_path: Path) -> None:
                     nursery.start_soon(run, name, node, req)
             refused = await request(controls["n0"], {
                 **_ceremony("n0", ["n1", "n2"], [2, 3], b"x", "D"), "protocol": "Dkg"})
-            statuses = {n: await request(controls[n], {"op": "status"}) for n in NODES}
-            for sock in controls.values():
-                assert (await request(sock, {"op": "shutdown"}))["ok"]
+            statuses: dict[str, dict[str, Any]] = {}
+            for n in NODES:  # a signer finishes a moment after its coordinator answered
+                st = await request(controls[n], {"op": "status"})
+                while len(st["finished"]) < 3 or st["running"]:
+                    await trio.sleep(0.05)
+                    st = await request(controls[n], {"op": "status"})
+                statuses[n] = st
+            for n in ("n0", "n1"):
+                assert (await request(controls[n], {"op": "shutdown"}))["ok"]
+        # the CLI's way to the same control socket
+        done = subprocess.run([sys.executable, "-m", "codegen.cli", "node", "shutdown", "--config", str(paths["n2"])],
+                              capture_output=True, text=True, env=env, check=False)
+        assert done.returncode == 0 and json.loads(done.stdout) == {"ok": True}, done.stderr
         for p in procs:
             out, err = p.communicate(timeout=30)
             assert p.returncode == 0, err.decode()
