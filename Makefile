@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup generate check test bench demo fuzz clean
+.PHONY: setup generate check test bench demo fuzz simulate clean
 
 setup: $(STAMP)
 
@@ -50,6 +50,18 @@ bench: $(STAMP)
 	$(PY) -m bench.runtime
 	$(PY) -m bench.crypto
 	$(PY) -m bench.verify
+	$(PY) -m bench.sim
+
+# Longer simulation sweeps than `make test` runs (every bundled protocol, all faults).
+SIM_RUNS ?= 2000
+SIM_SCENARIOS := two_buyer ping_pong frost lottery key_derivation recovery dkg
+simulate: $(STAMP)
+	@for s in $(SIM_SCENARIOS); do \
+		for p in random fifo newest starve; do \
+			$(VENV)/bin/minuet simulate --scenario examples.sim_scenarios:$$s --runs $(SIM_RUNS) \
+				--faults all --policy $$p --fault-rate 0.05 || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .fuzz-failures

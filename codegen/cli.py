@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TextIO, cast
 from runtime import cli as runtime_cli
 
 if TYPE_CHECKING:
-    from codegen.diagnostics import Format
+    from codegen.diagnostics import Diagnostic, Format
     from codegen.pipeline import Compiled
 
 _COMPILER_DEPS = frozenset({"yaml", "jinja2", "libcst"})
@@ -55,12 +55,15 @@ def version() -> str:
 
 
 def _spec_files(paths: Sequence[str]) -> list[str]:
-    """Spec files given directly or found (``*.yaml``, recursively) under given folders."""
+    """Spec files given directly or found (``*.yaml``, ``*.yml``, recursively) under given
+    folders, searched as ``generate`` searches them."""
+    from codegen.generate import find_specs
+
     files: list[str] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files += sorted(str(f) for f in path.rglob("*.yaml"))
+            files += [str(f) for f in find_specs(path)]
         elif path.exists():
             files.append(p)
         else:
@@ -80,10 +83,17 @@ def _default_specs() -> list[str]:
 
 
 def _compile(path: str, err: TextIO) -> Compiled | None:
+    """One spec file for ``project`` and ``graph``; diagnostics printed, None when it failed
+    (an unreadable file is a usage error)."""
     from codegen.diagnostics import render_all
     from codegen.pipeline import compile_file
 
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: {'a folder, not a spec file' if Path(path).is_dir() else 'no such file'}")
     compiled = compile_file(path)
+    unreadable = [d for d in compiled.diagnostics if d.code == "M113"]
+    if unreadable:
+        raise UsageError(f"{path}: {unreadable[0].message}")
     if compiled.diagnostics:
         print(render_all(compiled.diagnostics, {path: compiled.source}), file=err)
     return compiled if compiled.ok else None
@@ -104,7 +114,7 @@ def _check_options(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codegen.diagnostics import Diagnostic, format_all
+    from codegen.diagnostics import format_all
     from codegen.pipeline import compile_file
 
     fmt: Format = args.format
@@ -122,11 +132,16 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             failed += 1
     text = format_all(diags, sources, fmt)
-    if text or fmt != "text":
+    if text:
         print(text, file=err if fmt == "text" else out)
     if failed and fmt == "text":
         print(f"{failed} of {len(files)} spec{'s' if len(files) != 1 else ''} failed", file=err)
-    return 1 if failed else 0
+    return _status(diags) if failed else 0
+
+
+def _status(diags: Sequence[Diagnostic]) -> int:
+    """1 for findings; 2 when a file could not be read at all (an I/O error, M113)."""
+    return 2 if any(d.code == "M113" for d in diags) else 1
 
 
 def _lint_options(p: argparse.ArgumentParser) -> None:
@@ -144,7 +159,9 @@ def _lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     diagnostics, sources = lint_paths(args.paths)
     fmt: Format = args.format
     if fmt != "text":
-        print(format_all(diagnostics, sources, fmt), file=out)
+        text = format_all(diagnostics, sources, fmt)
+        if text:
+            print(text, file=out)
     elif diagnostics:
         print(format_all(diagnostics, sources, fmt), file=err)
     else:
@@ -175,7 +192,6 @@ def _roles(compiled: Compiled, role: str | None, spec: str, err: TextIO) -> list
 def _project(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from codegen.views import render_local
 
-    _spec_files([args.spec])
     compiled = _compile(args.spec, err)
     if compiled is None:
         return 1
@@ -206,7 +222,6 @@ def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _draw(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from codegen.views import dot, mermaid
 
-    _spec_files([args.spec])
     compiled = _compile(args.spec, err)
     if compiled is None or compiled.protocol is None:
         return 1

@@ -29,11 +29,10 @@ import difflib
 import os
 import sys
 import sysconfig
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Final, TextIO
 
 from codegen.diagnostics import FORMATS, Diagnostic, Format, format_all
 from codegen.headers import PACKAGE_MARKER, REGENERATE, read_header
@@ -41,12 +40,13 @@ from codegen.load import read_spec
 from codegen.pipeline import compile_text
 from codegen.render import RenderError, namespace_of, render_module
 from codegen.span import Span
+from runtime.errors import ConfigError
+from runtime.pyproject import find_project_root, tool_table
 
 REPO = Path(__file__).resolve().parent.parent
 INIT = "__init__.py"
 # Folders never searched for generated files: tools' caches, VCS data and environments.
 _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
-_CONFIG_KEYS = frozenset({"specs", "out", "package-root"})
 
 
 class UsageError(Exception):
@@ -72,41 +72,13 @@ class Settings:
 # ---------------------------------------------------------------- where things are
 
 
-def find_project_root(start: Path) -> Path | None:
-    """The nearest folder at or above ``start`` holding a ``pyproject.toml``."""
-    start = start.resolve()
-    for d in (start, *start.parents):
-        if (d / "pyproject.toml").is_file():
-            return d
-    return None
-
-
-def read_config(root: Path) -> dict[str, object]:
-    """The ``[tool.minuet]`` table of ``root/pyproject.toml`` (empty when there is none)."""
-    path = root / "pyproject.toml"
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise UsageError(f"{path}: cannot read: {e}") from e
-    tool = data.get("tool", {})
-    table = tool.get("minuet", {}) if isinstance(tool, dict) else {}
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: [tool.minuet] must be a table")
-    unknown = sorted(set(table) - _CONFIG_KEYS)
-    if unknown:
-        raise UsageError(f"{path}: unknown key {unknown[0]!r} in [tool.minuet] "
-                         f"(known: {', '.join(sorted(_CONFIG_KEYS))})")
-    return table
-
-
 def _config_paths(table: dict[str, object], key: str, root: Path) -> list[Path] | None:
     value = table.get(key)
     if value is None:
         return None
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+    if (not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items)
+            or (key != "specs" and len(items) != 1)):
         raise UsageError(f"{root / 'pyproject.toml'}: [tool.minuet] {key} must be a path"
                          + (" or a list of paths" if key == "specs" else ""))
     return [root / str(v) for v in items]
@@ -121,7 +93,10 @@ def header_root(out: Path) -> Path:
 def resolve(specs: list[str], out: str | None, cwd: Path) -> Settings:
     """Flags win over ``[tool.minuet]``, which wins over ``protocols/`` -> ``generated/``."""
     project = find_project_root(cwd) or cwd
-    table = read_config(project)
+    try:
+        table = tool_table(project)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
     spec_paths = [cwd / s for s in specs] or _config_paths(table, "specs", project) or [project / "protocols"]
     out_path = cwd / out if out else (_config_paths(table, "out", project) or [project / "generated"])[0]
     pkg = _config_paths(table, "package-root", project)
@@ -147,8 +122,21 @@ def installed_location(out: Path) -> str | None:
     return None
 
 
+SPEC_SUFFIXES: Final = (".yaml", ".yml")
+
+
 def find_specs(root: Path) -> list[Path]:
-    return sorted(root.rglob("*.yaml"), key=lambda p: p.as_posix())
+    """Every spec under ``root``, skipping environments and tool folders as ``_walk`` does."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if _searched(here, d)]
+        found += [here / f for f in filenames if f.endswith(SPEC_SUFFIXES)]
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def _searched(parent: Path, name: str) -> bool:
+    return not name.startswith(".") and name not in _SKIP_DIRS and not (parent / name / "pyvenv.cfg").exists()
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -209,10 +197,7 @@ def _walk(out_dir: Path) -> Iterator[Path]:
     """Python files under ``out_dir``, never descending into environments or tool folders."""
     for dirpath, dirnames, filenames in os.walk(out_dir):
         here = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if not d.startswith(".") and d not in _SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()
-        )
+        dirnames[:] = sorted(d for d in dirnames if _searched(here, d))
         for f in sorted(filenames):
             if f.endswith(".py"):
                 yield here / f
@@ -376,7 +361,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return e.code if isinstance(e.code, int) else 2
     try:
         return _run(args, out_s, err_s)
-    except UsageError as e:
+    except (UsageError, OSError) as e:  # OSError: an output folder that cannot be written
         print(f"minuet generate: {e}", file=err_s)
         return 2
 
@@ -396,7 +381,7 @@ def _run(args: argparse.Namespace, out_s: TextIO, err_s: TextIO) -> int:
     if out.errors:
         _report(out.diagnostics, out.sources, fmt, out_s, err_s)
         print(f"generate: {len(out.errors)} spec(s) have errors; nothing written", file=err_s)
-        return 1
+        return 2 if any(d.code == "M113" for d in out.diagnostics) else 1  # unreadable: I/O error
     p = plan(out, settings.out, scope)
     if p.conflicts:
         _report(p.conflicts, {}, fmt, out_s, err_s)
@@ -415,9 +400,23 @@ def _run(args: argparse.Namespace, out_s: TextIO, err_s: TextIO) -> int:
         _report(stale_diagnostics(p, settings.out), {}, fmt, out_s, err_s)
         return 1
     apply(p, settings.out)
+    where = import_prefix(settings)
     print(f"generate: {modules} module{'s' if modules != 1 else ''} in {_shown(settings.out)} "
-          f"({len(p.write)} written, {len(p.remove)} removed)", file=out_s)
+          f"({len(p.write)} written, {len(p.remove)} removed)"
+          + (f"; import them as {where}<module>" if where is not None else ""), file=out_s)
     return 0
+
+
+def import_prefix(settings: Settings) -> str | None:
+    """``generated.`` when ``out`` is the package ``generated`` under the package root
+    (``""`` for top-level modules), None when ``out`` is not importable from there."""
+    try:
+        rel = settings.out.resolve().relative_to(settings.package_root.resolve())
+    except ValueError:
+        return None
+    if not all(part.isidentifier() for part in rel.parts):
+        return None
+    return "".join(part + "." for part in rel.parts)
 
 
 def _shown(path: Path) -> str:

@@ -12,7 +12,8 @@ code with the standard ``ast`` module and follows, per function, which names hol
   ``msg, s2 = await s1.recv_x()``, every element of ``token, a, b = await s.fork()``, and the
   ``.state`` of the variant that ``offer()`` / ``next()`` / ``participation()`` return
   (``r.state``, or ``case X(state=s2)`` in a ``match``);
-* an attribute assigned a state (``self.s = s``), a walrus target.
+* an attribute assigned a state (``self.s = s``), and in every method a class's attributes
+  that hold one between calls; a walrus target.
 
 A state is *used* when one of its methods is called or taken uncalled (a bound method),
 when it is passed to a call, returned, moved to another name (``t = s``), stored in a
@@ -47,6 +48,8 @@ __all__ = ["lint_paths", "lint_source"]
 # offer variants and join tokens (a variant is no state itself; its ``.state`` is).
 STATE_CLASS: Final = re.compile(r"^[A-Z][A-Za-z0-9]*_(?:S\d+(?:_Join|_Part)?|End)$")
 _VARIANT_METHODS: Final = frozenset({"offer", "next", "participation"})
+# Builtins that look at an object without keeping or calling it: no use.
+_INSPECTING: Final = frozenset({"isinstance", "type", "id"})
 # State attributes that read without using the state (properties).
 _PROPERTIES: Final = frozenset({"iteration"})
 
@@ -124,7 +127,8 @@ class _Module:
         # Imported name -> the module it may be (``from pkg import mod``, ``import m as x``)
         # or the module it comes from (``from mod import Cls``): (module, submodule).
         self.imports: dict[str, tuple[str, str | None]] = {}
-        for node in ast.walk(tree):
+        self.tables: dict[str, dict[str, tuple[str, ...]] | None] = {}  # by module
+        for node in _statements(tree.body):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 kind = _returned_kind(node.returns)
                 if kind != "other":
@@ -152,7 +156,9 @@ class _Module:
             hit = self.imports.get(name)
             modules = [hit[0]] if hit else []
         for mod in modules:
-            table = _variant_table(mod, self.path)
+            if mod not in self.tables:
+                self.tables[mod] = _variant_table(mod, self.path)
+            table = self.tables[mod]
             for state, variants in (table or {}).items():
                 if name in variants:
                     return state, variants
@@ -327,10 +333,11 @@ class _Function:
                 result = _Value("state")
             elif callee in self.module.returns:
                 result = _Value(self.module.returns[callee])
+        inspects = isinstance(func, ast.Name) and func.id in _INSPECTING
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             inner = arg.value if isinstance(arg, ast.Starred) else arg
             ref = self._ref(inner, env)
-            if ref is not None:
+            if ref is not None and not inspects:
                 self._use(env, inner, ref, f"passing it to {ast.unparse(func)}()")
             else:
                 self.expr(inner, env)
@@ -410,7 +417,7 @@ class _Function:
                 self._unbind(env, node.name)
             return env
         if isinstance(node, ast.ClassDef):
-            _analyze_definitions(node.body, self.module)
+            _analyze_definitions([node], self.module)
             return env
         if isinstance(node, ast.Expr):
             self.expr(node.value, env)
@@ -517,7 +524,7 @@ class _Function:
             if nxt is None or ast.unparse(nxt[0]) != name or nxt[1]:
                 return
             tail = tail.orelse[0]
-        if tail.orelse and not _is_assert_never(tail.orelse):
+        if tail.orelse and not _is_assert_never(tail.orelse) and not _continues_with(tail.orelse, name):
             self._unmatched(tail.orelse[0], (
                 f"the `else:` after isinstance checks of '{name}' catches every variant not "
                 "checked, so one can go unhandled"
@@ -529,7 +536,9 @@ class _Function:
         for case in node.cases:
             pattern = case.pattern
             if isinstance(pattern, ast.MatchAs) and pattern.pattern is None and case.guard is None:
-                if not _is_assert_never(case.body):
+                if not _is_assert_never(case.body) and not (
+                    pattern.name and _continues_with(case.body, pattern.name)
+                ):
                     what = pattern.name or "_"
                     self._unmatched(case.pattern, (
                         f"`case {what}:` catches every variant not matched above it, so one can "
@@ -707,6 +716,23 @@ def _is_state_annotation(node: ast.expr | None) -> bool:
     return False
 
 
+def _statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, without visiting expressions (cheaper than
+    ``ast.walk`` on big modules: definitions and imports are statements)."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody"):
+            sub = getattr(node, name, None)
+            if isinstance(sub, list):
+                stack.extend(reversed(sub))
+        for handler in getattr(node, "handlers", ()):
+            stack.extend(reversed(handler.body))
+        for case in getattr(node, "cases", ()):
+            stack.extend(reversed(case.body))
+
+
 def _last_name(node: ast.expr) -> str:
     return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
 
@@ -774,6 +800,22 @@ def _is_assert_never(body: Sequence[ast.stmt]) -> bool:
         return False
     func = first.value.func
     return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) == "assert_never"
+
+
+def _continues_with(body: Sequence[ast.stmt], name: str) -> bool:
+    """Whether a catch-all continues the protocol with the narrowed variant's ``.state``
+    (``else: return r.state``): mypy then checks that every variant left has that step.
+    One that raises or ignores the variant swallows it instead."""
+    if not body or isinstance(body[0], ast.Raise):
+        return False
+    return any(
+        isinstance(sub, ast.Attribute)
+        and sub.attr == "state"
+        and isinstance(sub.value, ast.Name)
+        and sub.value.id == name
+        for stmt in body
+        for sub in ast.walk(stmt)
+    )
 
 
 def _isinstance_of(test: ast.expr) -> tuple[ast.expr, bool] | None:
@@ -865,23 +907,62 @@ def _free_loads(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> It
 
 
 def _analyze_function(
-    node: ast.FunctionDef | ast.AsyncFunctionDef, module: _Module, captured: Iterable[str] = ()
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    module: _Module,
+    captured: Iterable[str] = (),
+    attributes: Iterable[str] = (),
 ) -> None:
     fn = _Function(module)
     env: Env = dict.fromkeys(captured)
     args = node.args
-    for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    for a in params:
         if _is_state_annotation(a.annotation):
             env[a.arg] = None
+    if params and not any(
+        isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list
+    ):
+        # A class's state attributes hold a live state when a method starts.
+        env.update(dict.fromkeys(f"{params[0].arg}.{attr}" for attr in attributes))
     fn.block(node.body, env)
 
 
-def _analyze_definitions(nodes: Iterable[ast.stmt], module: _Module) -> None:
+def _state_attributes(cls: ast.ClassDef) -> set[str]:
+    """Attributes of a class that hold a state between calls: annotated with a state class
+    (``state: Client_S0``), or assigned a parameter annotated with one (``self.s = s``)."""
+    out = {
+        s.target.id for s in cls.body
+        if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and _is_state_annotation(s.annotation)
+    }
+    for fn in cls.body:
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) or not fn.args.args:
+            continue
+        me = fn.args.args[0].arg
+        states = {a.arg for a in fn.args.args if _is_state_annotation(a.annotation)}
+        for sub in ast.walk(fn):
+            if isinstance(sub, ast.Assign):
+                targets, value, ann = sub.targets, sub.value, None
+            elif isinstance(sub, ast.AnnAssign):
+                targets, value, ann = [sub.target], sub.value, sub.annotation
+            else:
+                continue
+            for tgt in targets:
+                if (
+                    isinstance(tgt, ast.Attribute)
+                    and isinstance(tgt.value, ast.Name)
+                    and tgt.value.id == me
+                    and (_is_state_annotation(ann) or (isinstance(value, ast.Name) and value.id in states))
+                ):
+                    out.add(tgt.attr)
+    return out
+
+
+def _analyze_definitions(nodes: Iterable[ast.stmt], module: _Module, attributes: Iterable[str] = ()) -> None:
     for node in nodes:
         if isinstance(node, ast.ClassDef):
-            _analyze_definitions(node.body, module)
+            _analyze_definitions(node.body, module, sorted(_state_attributes(node)))
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            _analyze_function(node, module)
+            _analyze_function(node, module, attributes=attributes)
 
 
 def lint_source(text: str, path: str) -> tuple[Diagnostic, ...]:

@@ -78,6 +78,7 @@ from codegen.merge import (
     splice_continue,
 )
 from codegen.span import Span
+from codegen.validate import starvation, walk
 
 __all__ = ["project", "project_all", "ref_text"]
 
@@ -95,6 +96,14 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
     gc.disable()
     try:
         body = _Expander(protocol, diags).expand()
+        if body is not protocol.body:
+            # Recursive calls became recs: check them for starvation as validate does the
+            # recs written out (those are unchanged, so nothing is reported twice).
+            explicit = {id(s) for s in walk(protocol.body) if isinstance(s, Rec)}
+            everyone = frozenset(r.name for r in protocol.roles)
+            for s in walk(body):
+                if isinstance(s, Rec) and id(s) not in explicit:
+                    diags.extend(starvation(s, everyone))
         out = _Projector(protocol, diags).seq(body, {})
     except RecursionError:
         # Only absurdly deep nesting gets here; say so instead of crashing.

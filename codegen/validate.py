@@ -1182,13 +1182,20 @@ class _Starve:
                 )
 
 
+def starvation(rec: Rec, everyone: frozenset[str]) -> list[Diagnostic]:
+    """M317 for one rec; projection also runs it on the recs recursive calls become."""
+    out: list[Diagnostic] = []
+    _Starve(rec, everyone, out).run()
+    return out
+
+
 def check_starvation(p: Protocol) -> Iterable[Diagnostic]:
     out: list[Diagnostic] = []
     for sc in scopes(p):
         everyone = frozenset(r.name for r in sc.roles)
         for s in walk(sc.body):
             if isinstance(s, Rec):
-                _Starve(s, everyone, out).run()
+                out.extend(starvation(s, everyone))
     return out
 
 

@@ -93,6 +93,14 @@ class Bounds:
     max_instances: int = 64
     reduce: bool = True
 
+    def __post_init__(self) -> None:
+        if self.channel < 1:
+            raise ValueError(f"a channel must hold at least one message, got {self.channel}")
+        if self.max_states < 1 or self.max_seconds < 0 or self.max_instances < 1:
+            raise ValueError("the state, time and instance bounds must be positive")
+        if not self.sizes or not self.params or min(self.sizes + self.params) < 1:
+            raise ValueError("family sizes and parameter values start at 1")
+
 
 @dataclass(frozen=True, slots=True)
 class Step:

@@ -21,9 +21,9 @@ from examples import (
     dkg_ceremony,
     frost_signing,
     guardian_recovery,
-    key_derivation,
     lottery_election,
 )
+from examples import key_derivation as kd
 from generated.examples import ping_pong as pp
 from generated.examples import two_buyer as tb
 from generated.threshold import dkd as gdkd
@@ -256,7 +256,7 @@ def _dkd_roles(byzantine: Mapping[str, str]) -> dict[str, RoleFn]:
     keys, public = _dealt(3, 5)
     holders = [1, 3, 4]
     tamper = {i: _forge for i in range(len(holders)) if byzantine.get(f"Holder[{i}]") == "forge-proof"}
-    return key_derivation.programs(keys, public, holders, b"wallet/sim", ContextRandom(), tamper)
+    return kd.programs(keys, public, holders, b"wallet/sim", ContextRandom(), tamper)
 
 
 def dkd_invariant(run: SimResult) -> str | None:
@@ -270,7 +270,7 @@ def dkd_invariant(run: SimResult) -> str | None:
     return None
 
 
-key_derivation_scenario = Scenario(
+key_derivation = Scenario(
     "Dkd (3 holders of 3-of-5)", SessionSpec(gdkd.PROTOCOL, families={"Holder": 3}, timeout=10.0),
     _dkd_roles, dkd_invariant,
     byzantine={"forge-proof": ("Holder[0]", "Holder[1]", "Holder[2]")}, max_byzantine=1,
@@ -331,5 +331,5 @@ dkg = Scenario(
 # Every bundled protocol with role programs: the simulation sweep of `make test` runs these.
 ALL: dict[str, Scenario] = {
     "two_buyer": two_buyer, "ping_pong": ping_pong, "frost": frost, "lottery": lottery,
-    "key_derivation": key_derivation_scenario, "recovery": recovery, "dkg": dkg,
+    "key_derivation": key_derivation, "recovery": recovery, "dkg": dkg,
 }

@@ -19,7 +19,8 @@ role, peer, label, nth, probability, delay, after). Without it, one member runs 
 The protocol module (``--protocol``, else the entry's module) must define ``PROTOCOL``. If it
 has ``start_<role>`` (the generator's entry point, role in snake_case) the entry function gets
 the initial state, otherwise the endpoint; ``--pass`` forces one. Modules are imported from
-the working directory first (as ``python -m`` does) and from every ``--path``. Each entry's
+every ``--path`` and from the project's package root (``[tool.minuet] package-root`` in the
+nearest ``pyproject.toml``, else its folder, else the working directory; as ``python -m``). Each entry's
 return value is printed as one JSON line (``repr`` if not JSON-serialisable). Exit status:
 0 done, 1 session error (message on stderr; an entry that returns before End is one),
 2 usage or config error (including an entry that cannot be imported).
@@ -32,7 +33,6 @@ import dataclasses
 import importlib
 import inspect
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -53,6 +53,7 @@ from runtime.memory import memory_session
 from runtime.metrics import MetricsMiddleware
 from runtime.middleware import Middleware
 from runtime.naming import snake_case
+from runtime.pyproject import package_root
 from runtime.session_core import parse_peer
 from runtime.tcp import tcp_session
 from runtime.trace import TraceMiddleware
@@ -298,12 +299,13 @@ def run_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = No
         args = _parser().parse_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
-    # Like `python -m`: the user's modules are found from the working directory.
-    for p in [os.getcwd(), *reversed(args.path)]:
-        if p not in sys.path:
-            sys.path.insert(0, p)
     who = "" if args.memory else f"{args.role}: "
     try:
+        # Like `python -m`: the user's modules are found from the project's package root
+        # ([tool.minuet] package-root, else the project root or the working directory).
+        for p in [str(package_root(Path.cwd())), *reversed(args.path)]:
+            if p not in sys.path:
+                sys.path.insert(0, p)
         if args.memory:
             return trio.run(_run_memory, args, out, err)
         result = trio.run(_run_tcp, args)

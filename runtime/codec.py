@@ -212,7 +212,8 @@ class Reader:
         return self._take(size, f"bytes[{size}]")
 
     def fixed_bytes(self, cls: type[F]) -> F:
-        return cls(self._take(cls.SIZE, f"bytes[{cls.SIZE}]"))
+        # _take returned exactly SIZE bytes: skip the constructor's (Python-level) check.
+        return bytes.__new__(cls, self._take(cls.SIZE, f"bytes[{cls.SIZE}]"))
 
     def seq(self, item: Callable[[Reader], T]) -> list[T]:
         # Each element takes at least one byte unless it is empty, so a count larger than

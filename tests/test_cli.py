@@ -76,6 +76,12 @@ def test_check_accepts_folders_and_files(tmp_path: Path) -> None:
     assert code == 0 and out.count("ok: ") == 2
     code, out, _ = run("check", str(root / "protocols" / "a.yaml"))
     assert code == 0 and out.count("ok: ") == 1
+    # `.yml` counts; environments and hidden folders are not searched.
+    (root / "protocols" / "c.yml").write_text(SPEC.replace("Tiny", "Tiny3"), encoding="utf-8")
+    (root / ".venv").mkdir()
+    (root / ".venv" / "x.yaml").write_text("not: a spec\n", encoding="utf-8")
+    code, out, _ = run("check", str(root))
+    assert code == 0 and out.count("ok: ") == 3
 
 
 def test_check_statuses_and_text_format(tmp_path: Path) -> None:
@@ -115,7 +121,11 @@ def test_file_level_problems_point_at_1_1(tmp_path: Path) -> None:
     spec = root / "protocols" / "latin1.yaml"
     spec.write_bytes("protocol: Caf\xe9\n".encode("latin-1"))
     code, _, err = run("check", str(spec))
-    assert code == 1 and f"{spec}:1:1: error: " in err and "[M113 unreadable-file]" in err
+    # A file that cannot be read is an I/O error (2), still reported at its first position.
+    assert code == 2 and f"{spec}:1:1: error: " in err and "[M113 unreadable-file]" in err
+    assert run("generate", str(spec), "--out", str(root / "generated"))[0] == 2
+    assert run("graph", str(spec))[0] == 2
+    assert run("project", str(root / "protocols"))[0] == 2
     (root / "protocols" / "empty.yaml").write_text("", encoding="utf-8")
     code, out, _ = run("check", "--format", "json", str(root / "protocols" / "empty.yaml"))
     (d,) = json.loads(out)["diagnostics"]
@@ -142,6 +152,8 @@ def test_lint_statuses_and_formats(tmp_path: Path) -> None:
 
 
 def test_graph_and_project_statuses(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    assert run("trace", str(trace))[0] == 2
     assert run("graph", str(TWO_BUYER), "--role", "Nobody")[0] == 2
     assert run("project", str(tmp_path / "missing.yaml"))[0] == 2
     root = project(tmp_path, {"bad.yaml": BAD})
@@ -184,6 +196,27 @@ def test_generate_reads_tool_minuet(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         f.write('color = "blue"\n')
     code, _, err = gen()
     assert code == 2 and "unknown key 'color' in [tool.minuet]" in err
+
+
+def test_package_root_serves_generate_and_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A src layout: generated into src/tinyapp/gen, imported from src by `minuet run`."""
+    root = project(tmp_path, {"tiny.yaml": SPEC})
+    with (root / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[tool.minuet]\nout = "src/tinyapp/gen"\npackage-root = "src"\n')
+    (root / "src" / "tinyapp").mkdir(parents=True)
+    (root / "src" / "tinyapp" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "src" / "tinyapp" / "roles.py").write_text(
+        "from tinyapp.gen.tiny import A_S0, B_S0, Hi\n\n\n"
+        "async def a(s: A_S0) -> int:\n    await s.send_hi(Hi(n=7))\n    return 0\n\n\n"
+        "async def b(s: B_S0) -> int:\n    hi, _ = await s.recv_hi()\n    return hi.n\n", encoding="utf-8")
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    code, out, err = gen()
+    assert code == 0 and "import them as tinyapp.gen.<module>" in out, err
+    code, out, err = run("run", "--memory", "--protocol", "tinyapp.gen.tiny",
+                         "--entry", "A=tinyapp.roles:a", "--entry", "B=tinyapp.roles:b")
+    assert code == 0, err
+    assert out.splitlines() == ['{"role": "A", "result": 0}', '{"role": "B", "result": 7}']
 
 
 def test_generate_accepts_a_spec_file(tmp_path: Path) -> None:
@@ -233,6 +266,10 @@ def test_generate_statuses(tmp_path: Path) -> None:
     assert code == 1 and "nothing written" in err and not (root / "generated").exists()
     assert gen("--specs", str(root / "nope"))[0] == 2
     assert gen("--bogus")[0] == 2
+    (root / "protocols" / "bad.yaml").write_text(SPEC, encoding="utf-8")
+    (root / "a-file").write_text("", encoding="utf-8")
+    code, _, err = gen("--specs", str(root / "protocols"), "--out", str(root / "a-file"))
+    assert code == 2 and "Traceback" not in err
 
 
 # ---------------------------------------------------------------- generate: never touch what is not ours
@@ -378,6 +415,21 @@ def test_the_runtime_never_imports_the_compiler() -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_minuet_command_starts_without_the_compiler_extra() -> None:
+    """A runtime-only install (no PyYAML, jinja2, libcst): `minuet` starts, `minuet run`
+    works, and a compiler command says which extra to install (exit 2, no traceback)."""
+    probe = (
+        "import sys\n"
+        "for m in ('yaml', 'jinja2', 'libcst'): sys.modules[m] = None  # as if not installed\n"
+        "from codegen.cli import main\n"
+        "print(main(['run', 'keys', 'pub', '/nonexistent']), main(['check', 'protocols']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.stdout.split() == ["2", "2"], done.stdout + done.stderr
+    assert "pip install 'minuet[compiler]'" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_pre_commit_hooks_match_the_compiler_extra() -> None:

@@ -134,6 +134,10 @@ def test_readme_project_end_to_end(installed: tuple[Path, Readme], tmp_path: Pat
     (proj / "generated").mkdir()
     (proj / "generated" / "notes.py").write_text("NOTE = 'mine'\n", encoding="utf-8")
     (site,) = (venv / "lib").glob("python*/site-packages")
+    # Typed packages, and no top-level `generated` of Minuet's own to collide with the user's.
+    for top in ("codegen", "runtime", "minuet_protocols"):
+        assert (site / top / "py.typed").is_file(), top
+    assert not (site / "generated").exists() and not (site / "examples").exists()
     before = snapshot(site)
 
     assert sh(["mypy", "--version"], proj, env).stdout.startswith(f"mypy {lowest_mypy()} ")

@@ -38,6 +38,7 @@ from runtime.sim.scenario import (
     read_scenario_file,
     run_one,
     shrink_failure,
+    sweep,
 )
 from runtime.trace import read_trace
 
@@ -235,14 +236,17 @@ def _main(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.runs < 1:
         raise ConfigError("--runs must be at least 1")
     show = args.progress or err.isatty()
-    failing: list[Verdict] = []
     seeds = range(args.first_seed, args.first_seed + args.runs)
-    for n, seed in enumerate(seeds, 1):
-        v = run_one(sc, seed, policy=args.policy, faults=faults, schedule=schedule, header=header)
-        if not v.ok:
-            failing.append(v)
-        if show and (n == args.runs or n % max(1, args.runs // 100) == 0):
-            _progress(n, args.runs, len(failing), err)
+    done = [0, 0]  # seeds run, failing
+
+    def progress(v: Verdict) -> None:
+        done[0] += 1
+        done[1] += not v.ok
+        if show and (done[0] == args.runs or done[0] % max(1, args.runs // 100) == 0):
+            _progress(done[0], args.runs, done[1], err)
+
+    failing = sweep(sc, seeds, policy=args.policy, faults=faults, schedule=schedule, header=header,
+                    on_verdict=progress)
     out.write(f"{sc.name}: {args.runs} seeds ({args.first_seed}..{seeds[-1]}), policy {args.policy}, "
               f"faults {','.join(faults.kinds) or 'none'}: {len(failing)} failing\n")
     for i, v in enumerate(failing):

@@ -29,6 +29,12 @@ POLICIES: Final = ("random", "fifo", "newest", "starve")
 _KIND_NAMES: Final = {0: "data", 1: "close", 2: "abort", 16: "gone"}
 
 
+def _at(now: float, delay: float) -> float:
+    """A virtual instant, rounded as the network's clock readings are (``_Net.now``): the
+    wait for it must end at a reading that is not a rounding error short of it."""
+    return round(now + delay, 9)
+
+
 @dataclass(frozen=True, slots=True)
 class SimFault:
     """One fault of a schedule. ``step`` is the scheduler step it acts at: frame faults act on
@@ -200,7 +206,7 @@ class Scheduler:
         ready = now
         if self.victim is not None and receiver == self.victim and self.policy == "starve":
             # Starved: delivered just before the victim's deadline would pass.
-            ready = now + 0.9 * self.timeout
+            ready = _at(now, 0.9 * self.timeout)
         q = self.links.get((sender, receiver))
         if q is None:
             q = self.links[(sender, receiver)] = deque()
@@ -347,7 +353,7 @@ class Scheduler:
                 self.running.discard(f.role)
                 return Decision(crash=f.role)
             elif f.kind == "partition" and self._cut is None and f.delay > 0:
-                self._cut = (frozenset(f.role.split(",")), now + f.delay)
+                self._cut = (frozenset(f.role.split(",")), _at(now, f.delay))
                 self.fired.append(f)
                 self.note({"kind": "fault", "fault": f.to_json(), "time": now})
         self._frame_steps.add(step)
@@ -389,7 +395,7 @@ class Scheduler:
             q.popleft()
             return Decision()
         if fault.kind == "delay":
-            f.ready_at = now + fault.delay
+            f.ready_at = _at(now, fault.delay)
             return Decision()
         q.popleft()
         if fault.kind == "duplicate":

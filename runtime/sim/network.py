@@ -9,7 +9,7 @@ The role programs are the ones the memory and TCP transports run: they get a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -85,14 +85,15 @@ class SimEndpoint(SessionEndpoint):
     """A ``SessionEndpoint`` that logs, for the trace, the generated state each call is made
     in (``Step.state`` is the state class's name) and what came of it."""
 
-    __slots__ = ("_sched",)
+    __slots__ = ("_dead", "_net")
 
-    def bind_log(self, sched: Scheduler) -> None:
-        self._sched = sched
+    def bind_log(self, net: _Net) -> None:
+        self._net = net
+        self._dead = False  # crashed: what the interrupted call raises is not news
 
     def _log(self, ev: dict[str, Any]) -> None:
-        ev["time"] = trio.current_time()
-        self._sched.log_role(self.me_name, ev)
+        ev["time"] = self._net.now()
+        self._net.sched.log_role(self.me_name, ev)
 
     def _at(self, kind: str, peer: Peer, step: Step, label: str = "") -> dict[str, Any]:
         return {"kind": kind, "role": self.me_name, "peer": str(peer), "state": step.state,
@@ -130,11 +131,15 @@ class SimEndpoint(SessionEndpoint):
             self._log({"kind": "end", "role": self.me_name, "state": f"{self.me.role}_End"})
 
     def _failed(self, peer: Peer, step: Step, e: BaseException) -> None:
+        if self._dead:
+            return
         ev = self._at("error", peer, step)
         ev["error"] = f"{type(e).__name__}: {e}"
         self._log(ev)
 
     def crash_now(self, reason: str) -> None:
+        self._dead = True
+        self._log({"kind": "error", "role": self.me_name, "error": f"InjectedCrash: {reason}"})
         self._crash(InjectedCrash(reason))
 
 
@@ -142,9 +147,16 @@ class _Net:
     def __init__(self, sched: Scheduler) -> None:
         self.sched = sched
         self.wake = trio.Event()
+        # Several sessions may share one trio run (and clock): the scheduler and the trace
+        # see time since this session started, rounded so that it does not matter where
+        # the clock was when the session started.
+        self.t0 = trio.current_time()
+
+    def now(self) -> float:
+        return round(trio.current_time() - self.t0, 9)
 
     def post(self, sender: str, receiver: str, item: Item) -> None:
-        self.sched.post(sender, receiver, item, trio.current_time())
+        self.sched.post(sender, receiver, item, self.now())
         self.wake.set()
 
 
@@ -246,7 +258,7 @@ async def run_session(
         links: dict[Peer, Link] = {q: _SimLink(net, me, str(q)) for q in info.members if q != p}
         ep = SimEndpoint(info, p, links, {q: inboxes[(str(q), me)] for q in info.members if q != p},
                          registry=registry)
-        ep.bind_log(sched)
+        ep.bind_log(net)
         endpoints[me] = ep
     results: dict[str, RoleResult] = {}
     scopes: dict[str, trio.CancelScope] = {}
@@ -280,15 +292,16 @@ async def run_session(
     hung: list[str] = []
 
     async def scheduler(role_scope: trio.CancelScope) -> None:
+        stalled = 0  # waits that ended with neither a new frame nor time passing
         while True:
             await trio.testing.wait_all_tasks_blocked()
             if not sched.running:
                 return
-            if sched.step >= max_steps:
+            if sched.step >= max_steps or stalled > 100:
                 hung.extend(sorted(sched.running))
                 role_scope.cancel()
                 return
-            d = sched.decide(trio.current_time())
+            d = sched.decide(net.now())
             if d.crash is not None:
                 crashed[d.crash] = sched.step
                 endpoints[d.crash].crash_now(f"{d.crash} crashed (simulated) at step {sched.step}")
@@ -299,8 +312,10 @@ async def run_session(
             if d.deliveries or not (d.idle or d.wait_until is not None):
                 continue
             net.wake = trio.Event()
-            with trio.move_on_at(d.wait_until if d.wait_until is not None else math.inf):
+            before = net.now()
+            with trio.move_on_at(net.t0 + d.wait_until if d.wait_until is not None else math.inf):
                 await net.wake.wait()
+            stalled = stalled + 1 if net.now() == before and not net.wake.is_set() else 0
 
     limit = time_limit if time_limit is not None else spec.timeout * 40
     async with trio.open_nursery() as outer:
@@ -315,21 +330,34 @@ async def run_session(
         outer.cancel_scope.cancel()
     for name in hung:
         results[name] = RoleResult(name, error=SimHang(
-            f"{name} still running at virtual time {trio.current_time():g}s, step {sched.step}"
+            f"{name} still running at virtual time {net.now():g}s, step {sched.step}"
         ))
     sched.flush()
     if hung:
-        sched.note({"kind": "hang", "roles": hung, "time": trio.current_time()})
+        sched.note({"kind": "hang", "roles": hung, "time": net.now()})
     return SimResult(seed, results, list(sched.fired), sched.trace, sched.step,
-                     trio.current_time(), hung, sched.diverged, sched.byzantine)
+                     net.now(), hung, sched.diverged, sched.byzantine)
 
 
 def simulate(spec: SessionSpec, factory: RolesFactory, seed: int, **options: Any) -> SimResult:
     """``run_session`` in a fresh ``trio.run`` with virtual time (deadlines fire at once)."""
-    async def main() -> SimResult:
-        return await run_session(spec, factory, seed, **options)
+    out: list[SimResult] = []
+    simulate_many(spec, factory, [seed], out.append, **options)
+    return out[0]
 
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+def simulate_many(
+    spec: SessionSpec, factory: RolesFactory, seeds: Iterable[int],
+    on_result: Callable[[SimResult], object], **options: Any,
+) -> None:
+    """One ``run_session`` per seed, one after the other in a single ``trio.run`` with
+    virtual time (starting trio costs about as much as a small session); each result goes
+    to ``on_result`` as it comes."""
+    async def main() -> None:
+        for seed in seeds:
+            on_result(await run_session(spec, factory, seed, **options))
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
-__all__ = ["DATA", "ContextRandom", "SessionSpec", "SimEndpoint", "SimHang", "SimResult", "run_session", "simulate"]
+__all__ = ["DATA", "ContextRandom", "SessionSpec", "SimEndpoint", "SimHang", "SimResult", "run_session", "simulate", "simulate_many"]

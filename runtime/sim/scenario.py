@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -24,7 +24,14 @@ from runtime.errors import ConfigError, MinuetError
 from runtime.memory import RoleFn
 from runtime.session_core import SessionInfo
 from runtime.sim.core import FaultConfig, SimFault, shrink
-from runtime.sim.network import RolesFactory, SessionSpec, SimHang, SimResult, simulate
+from runtime.sim.network import (
+    RolesFactory,
+    SessionSpec,
+    SimHang,
+    SimResult,
+    simulate,
+    simulate_many,
+)
 
 SCENARIO_FORMAT: Final = "minuet-scenario/1"
 
@@ -103,11 +110,26 @@ def run_one(
 
 
 def sweep(
-    scenario: Scenario, seeds: Sequence[int], *, policy: str = "random",
-    faults: FaultConfig | None = None,
-) -> Iterator[Verdict]:
-    for seed in seeds:
-        yield run_one(scenario, seed, policy=policy, faults=faults)
+    scenario: Scenario, seeds: Iterable[int], *, policy: str = "random",
+    faults: FaultConfig | None = None, schedule: Sequence[SimFault] | None = None,
+    header: Mapping[str, Any] | None = None, on_verdict: Callable[[Verdict], object] | None = None,
+) -> list[Verdict]:
+    """Every seed in one trio run; returns the failing verdicts (``on_verdict`` sees all)."""
+    failing: list[Verdict] = []
+
+    def judge(result: SimResult) -> None:
+        v = Verdict(result.seed, check(scenario, result, policy), result)
+        if not v.ok:
+            failing.append(v)
+        if on_verdict is not None:
+            on_verdict(v)
+
+    simulate_many(
+        scenario.session, scenario.roles, seeds, judge, policy=policy, faults=faults,
+        schedule=schedule, byzantine=scenario.byzantine, max_byzantine=scenario.max_byzantine,
+        header=header,
+    )
+    return failing
 
 
 def shrink_failure(

@@ -132,7 +132,9 @@ def at(events: Sequence[Mapping[str, Any]], k: int) -> Snapshot:
             view.error = str(e.get("error", ""))
             view.doing = "failed"
         elif kind == "result" and view is not None and not e.get("ok"):
-            view.error = view.error or str(e.get("error", ""))
+            final = str(e.get("error", ""))
+            if final != view.error:  # the role function raised something else in the end
+                view.error = f"{view.error}; the role function then ended with {final}" if view.error else final
             view.doing = "failed"
         elif kind == "post":
             what = e.get("label") or e.get("frame")

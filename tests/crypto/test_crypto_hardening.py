@@ -11,11 +11,19 @@ from typing import Any
 import pytest
 import trio
 
-from examples import frost_signing
+from examples import frost_signing, guardian_recovery, lottery_election
 from generated.threshold import frost_sign as fs
+from generated.threshold import lottery as g_lt
+from generated.threshold import recover as g_rec
 from runtime.contract import Endpoint
 from runtime.crypto import dkg, frost
-from runtime.crypto.errors import InvalidParameters, NonceReuse, SealError
+from runtime.crypto.errors import (
+    IdentifiedFault,
+    InvalidParameters,
+    InvalidShare,
+    NonceReuse,
+    SealError,
+)
 from runtime.crypto.hazmat.group import L
 from runtime.crypto.keys import KeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import DeterministicRandom
@@ -123,3 +131,35 @@ async def test_share_at_or_above_L_names_its_sender(bad_share: bytes) -> None:
             keys, public, b"m", RNG, tamper={1: lambda _share: bad_share}, signers=[1, 2, 3],
         )
     assert results == {"Coordinator": [2], "Signer[0]": [2], "Signer[1]": [2], "Signer[2]": [2]}
+
+
+async def test_bad_delta_names_its_guardian() -> None:
+    keys, public, _ = trusted_dealer_keygen(2, 3, RNG)
+    programs = guardian_recovery.programs(keys, public, 3, [1, 2], b"ceremony", RNG)
+
+    async def bad_guardian(ep: Endpoint) -> None:
+        _, s1 = await g_rec.start_guardian(ep).recv_request()
+        s2 = await s1.send_delta_each(lambda j: g_rec.Delta(sealed=bytes(60)))
+        await s2.recv_delta()
+
+    programs["Guardian[1]"] = bad_guardian
+    with trio.fail_after(20):
+        async with memory_session(g_rec.PROTOCOL, families={"Guardian": 2}) as net:
+            res = await net.run(programs)
+    err = res["Guardian[0]"].error
+    assert isinstance(err, InvalidShare) and err.culprits == (2,)
+
+
+async def test_stale_epoch_in_the_lottery_names_the_peers() -> None:
+    async def stale(ep: Endpoint) -> int:
+        return await lottery_election.elect(ep, b"s", 1, RNG)  # answers for epoch 1
+
+    with trio.fail_after(20):
+        async with memory_session(g_lt.PROTOCOL, families={"Peer": 3}) as net:
+            res = await net.run({
+                "Peer[0]": lambda ep: lottery_election.elect(ep, b"s", 0, RNG),
+                "Peer[1]": lambda ep: lottery_election.elect(ep, b"s", 0, RNG),
+                "Peer[2]": stale,
+            })
+    err = res["Peer[0]"].error
+    assert isinstance(err, IdentifiedFault) and err.culprits == (2,)

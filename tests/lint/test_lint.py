@@ -63,8 +63,8 @@ CASES = lint_cases()
 
 
 def test_corpus_has_both_kinds() -> None:
-    assert sum(1 for c in CASES if c.expected) >= 15
-    assert sum(1 for c in CASES if not c.expected) >= 5
+    assert sum(1 for c in CASES if c.expected) >= 40
+    assert sum(1 for c in CASES if not c.expected) >= 10
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -187,7 +187,7 @@ def test_the_benchmark_program_is_clean_and_a_planted_reuse_is_found() -> None:
 def test_no_false_positive_anywhere_in_the_repo() -> None:
     # Every finding on the repo's own code is a deliberate double use that a run-time test
     # expects to raise LinearityError.
-    dirs = ["codegen", "runtime", "tests", "bench", "examples", "generated"]
+    dirs = ["runtime", "tests", "bench", "examples"]  # where role code lives
     diagnostics, sources = lint_paths([str(ROOT / d) for d in dirs])
     assert len(sources) > 100
     for d in diagnostics:

@@ -25,11 +25,13 @@ from runtime.sim.core import FaultConfig, Scheduler, SimFault, shrink, trace_lin
 from runtime.sim.network import SessionSpec, SimHang, SimResult, simulate
 from runtime.sim.scenario import (
     Scenario,
+    Verdict,
     check,
     deliveries_of,
     entries_scenario,
     run_one,
     shrink_failure,
+    sweep,
 )
 from runtime.trace import TraceMiddleware
 
@@ -63,6 +65,15 @@ def test_a_seed_reproduces_its_trace_in_another_process(tmp_path: Path) -> None:
     assert "TEST MODE" in proc.stderr
     assert out.read_text() == _trace(ss.frost, 8, faults=FaultConfig(ss.frost.faults, 0.2, 3),
                                      header={"scenario": "examples.sim_scenarios:frost"})
+
+
+def test_a_seed_runs_the_same_alone_and_in_a_sweep() -> None:
+    cfg = FaultConfig(ss.two_buyer.faults, 0.3, 3)
+    swept: dict[int, str] = {}
+    sweep(ss.two_buyer, range(40), faults=cfg, on_verdict=lambda v: swept.update({v.seed: trace_lines(v.result.trace)}))
+    assert any('"kind": "fault"' in t and '"delay"' in t for t in swept.values())
+    for seed in (0, 7, 23, 39):
+        assert swept[seed] == _trace(ss.two_buyer, seed, faults=cfg)
 
 
 def test_seeds_explore_different_interleavings() -> None:
@@ -131,6 +142,13 @@ def test_each_fault_gives_its_typed_error() -> None:
     assert all(r.ok for r in healed.results.values())
 
 
+def test_a_delayed_frame_is_due_at_the_clock_reading_it_waits_for() -> None:
+    # Seed 199 delays a frame to 8.847 s: unrounded, the due time was one float above the
+    # clock reading the wait ended at, and the scheduler waited for it forever.
+    v = run_one(ss.two_buyer, 199, faults=FaultConfig(ss.two_buyer.faults, 0.3, 3))
+    assert any(f.kind == "delay" for f in v.result.faults) and v.ok, v.failures
+
+
 def test_byzantine_signer_is_named_and_invariant_holds() -> None:
     v = run_one(ss.frost, 0, schedule=[SimFault("byzantine", 0, "Signer[1]", mode="bad-share")])
     assert v.ok, v.failures
@@ -146,12 +164,15 @@ def test_sweep_every_bundled_protocol_with_faults() -> None:
               "key_derivation": 25, "recovery": 30, "dkg": 25}
     assert set(counts) == set(ss.ALL)
     seen_faults: set[str] = set()
+
+    def saw(v: Verdict) -> None:
+        seen_faults.update(f.kind for f in v.result.faults)
+
     for name, sc in ss.ALL.items():
         cfg = FaultConfig(sc.faults, 0.08, 3)
-        for seed in range(counts[name]):
-            v = run_one(sc, seed, policy=("random", "fifo", "newest")[seed % 3], faults=cfg)
-            assert v.ok, (name, seed, v.failures, [f.describe() for f in v.result.faults])
-            seen_faults |= {f.kind for f in v.result.faults}
+        for policy in ("random", "fifo", "newest"):
+            failing = sweep(sc, range(counts[name] // 3), policy=policy, faults=cfg, on_verdict=saw)
+            assert not failing, [(name, v.seed, v.failures, [f.describe() for f in v.result.faults]) for v in failing]
     assert seen_faults == {"drop", "delay", "duplicate", "corrupt", "crash", "partition", "byzantine"}
 
 
