@@ -118,6 +118,8 @@ class NodeConfig:
     connect_timeout: float = 10.0
     grace: float = 10.0
     max_frame: int = 1 << 20
+    max_handshakes: int = 32
+    handshake_timeout: float = 5.0
 
 
 def load_node_config(path: str | Path) -> NodeConfig:
@@ -162,7 +164,8 @@ def parse_node_config(obj: Any, base: Path, where: str) -> NodeConfig:
         if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in caps.values()):
             raise ConfigError(f"{w}: capabilities map roles to lists of strings")
         protocols[proto] = ProtocolEntry(module, dict(roles), {r: tuple(v) for r, v in caps.items()})
-    limits = {k: _get(obj, k, int, where) for k in ("max_sessions", "session_inbox_limit", "peer_pending_limit")}
+    limits = {k: _get(obj, k, int, where) for k in (
+        "max_sessions", "session_inbox_limit", "peer_pending_limit", "max_handshakes")}
     for k, v in limits.items():
         if v is not None and v < 1:
             raise ConfigError(f"{where}: {k!r} must be positive")
@@ -176,6 +179,7 @@ def parse_node_config(obj: Any, base: Path, where: str) -> NodeConfig:
         timeout=float(_get(obj, "timeout", (int, float), where, 30.0)),
         connect_timeout=float(_get(obj, "connect_timeout", (int, float), where, 10.0)),
         grace=float(_get(obj, "grace", (int, float), where, 10.0)),
+        handshake_timeout=float(_get(obj, "handshake_timeout", (int, float), where, 5.0)),
     )
 
 
@@ -294,6 +298,7 @@ class Node:
         self.deadlines = Deadlines(cfg.timeout)
         self.shutdown_requested = trio.Event()
         self.stopped = trio.Event()
+        self.half_open = 0
 
     # ---- plumbing
 
@@ -352,9 +357,17 @@ class Node:
             attempt = 0
 
     async def _accept(self, stream: trio.SocketStream) -> None:
+        """The responder side; as in ``tcp_session``, unauthenticated input at worst closes
+        this connection (and is noted): cheap checks before key agreement, half-open
+        handshakes capped in number and time."""
+        if self.half_open >= self.cfg.max_handshakes:
+            self.note(f"refused a connection: more than {self.cfg.max_handshakes} handshakes at once")
+            await trio.aclose_forcefully(stream)
+            return
+        self.half_open += 1
         claimed = "?"
         try:
-            with trio.fail_after(self.cfg.connect_timeout):
+            with trio.fail_after(self.cfg.handshake_timeout):
                 buf = FrameBuffer(HANDSHAKE_MAX)
                 msg1 = await read_frame(stream, buf)
                 if msg1 is None:
@@ -373,10 +386,16 @@ class Node:
                 if msg3 is None:
                     raise LinkError(f"{hello.initiator} closed during the handshake")
                 keys = hs.finish(msg3)
-        except (MinuetError, trio.TooSlowError, trio.BrokenResourceError, OSError) as e:
+        except trio.TooSlowError:
+            self.note(f"refused {claimed}: no handshake within {self.cfg.handshake_timeout:g}s")
+            await trio.aclose_forcefully(stream)
+            return
+        except (MinuetError, trio.BrokenResourceError, OSError) as e:
             self.note(f"refused {claimed}: {type(e).__name__}: {e}")
             await trio.aclose_forcefully(stream)
             return
+        finally:
+            self.half_open -= 1
         buf.max_size = self.cfg.max_frame
         await self._serve_link(_PeerLink(hello.initiator, stream, buf, keys.sealer, keys.opener))
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from examples.frost_node import write_node_keys
 from runtime.crypto import frost
@@ -183,3 +185,61 @@ def test_refusals(tmp_path: Path) -> None:
     assert node._refuse(o, "n1") is None
     node.closing = True
     assert node._refuse(o, "n1") == "the node is shutting down"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=80) | st.integers(0, 2**32 - 1).map(lambda n: n.to_bytes(4, "big")),
+                max_size=3))
+async def test_node_accept_survives_any_unauthenticated_input(tmp_path_factory: pytest.TempPathFactory,
+                                                             chunks: list[bytes]) -> None:
+    from typing import cast
+
+    import trio.testing
+
+    node, _ = _node(tmp_path_factory.mktemp("n"), handshake_timeout=0.2)
+    client, server = trio.testing.memory_stream_pair()
+    for c in chunks:
+        await client.send_all(c)
+    await client.send_eof()
+    with trio.fail_after(5):
+        await node._accept(cast(trio.SocketStream, server))
+    assert node.links == {} and node.half_open == 0
+    assert len(node.events) == 1 and node.events[0].startswith("refused")
+
+
+async def test_node_refuses_wrong_key_and_caps_half_open_handshakes(tmp_path: Path) -> None:
+    from typing import cast
+
+    import trio.testing
+
+    from runtime.framing import length_prefix
+    from runtime.identity import Identity
+    from runtime.node import LINK_PROTOCOL, LINK_SESSION
+    from runtime.securelink import Initiator
+
+    node, _ = _node(tmp_path, max_handshakes=1, handshake_timeout=0.3)
+    # n1's name, but not n1's key: refused as LinkAuthError, nobody linked
+    hs = Initiator(LINK_PROTOCOL, LINK_SESSION, 0, "n1", Identity.generate(), "n0", node.key.link_public)
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(length_prefix(hs.hello()))
+    with trio.fail_after(5):
+        await node._accept(cast(trio.SocketStream, server))
+    assert node.links == {} and "LinkAuthError: n1 failed to prove its identity" in node.events[-1]
+    # one silent connection holds the only half-open slot; the next is closed at once
+    async with trio.open_nursery() as nursery:
+        _, silent = trio.testing.memory_stream_pair()
+        nursery.start_soon(node._accept, cast(trio.SocketStream, silent))
+        await trio.sleep(0.05)
+        _, second = trio.testing.memory_stream_pair()
+        await node._accept(cast(trio.SocketStream, second))
+        assert "more than 1 handshakes at once" in node.events[-1]
+    assert node.half_open == 0 and node.events[-1] == "refused ?: no handshake within 0.3s"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_node_wire_decode_never_crashes(data: bytes) -> None:
+    try:
+        decode(data)
+    except FrameError:
+        pass
