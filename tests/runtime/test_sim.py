@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from rt_harness import Runner
 
 from examples import sim_scenarios as ss
 from generated.examples import two_buyer as tb
@@ -257,6 +258,19 @@ def test_replaying_a_memory_trace_forces_its_delivery_order() -> None:
         assert v.ok and v.result.diverged is None
         data = [(e["peer"], e["role"]) for e in v.result.trace if e.get("choice") and e.get("frame") == "data"]
         assert tuple(data) == recorded
+
+
+async def test_replaying_a_recorded_memory_or_tcp_run(run_roles: Runner) -> None:
+    tracer = TraceMiddleware(keep=True)
+    results = await run_roles(tb.PROTOCOL, {"Buyer1": ss.buyer1, "Buyer2": ss.buyer2, "Seller": ss.seller},
+                              middleware=[tracer])
+    assert all(r.ok for r in results.values())
+    recorded = deliveries_of(tracer.events)
+    # The simulation needs a trio run of its own: a worker thread has none yet.
+    v = await trio.to_thread.run_sync(lambda: run_one(ss.two_buyer, 3, forced=recorded))
+    assert v.ok and v.result.diverged is None, v.failures
+    data = [(e["peer"], e["role"]) for e in v.result.trace if e.get("choice") and e.get("frame") == "data"]
+    assert tuple(data) == recorded
 
 
 def test_a_replay_that_cannot_be_followed_says_where() -> None:
