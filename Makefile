@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup generate check test bench demo clean simulate
+.PHONY: setup generate check test bench demo fuzz simulate clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,7 @@ check: $(STAMP)
 
 test: check
 	$(PY) -m codegen.generate --check
+	$(VENV)/bin/minuet verify $(sort $(shell find protocols -name "*.yaml"))
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
@@ -37,9 +38,15 @@ demo: $(STAMP)
 	$(PY) -m examples.reshare_ceremony
 	$(PY) -m examples.guardian_recovery
 
+# The hardening campaign (a few minutes, not part of `make test`): mutated specs, the
+# transport attack matrix and the threshold fault matrix; prints one summary table.
+fuzz: $(STAMP)
+	$(PY) tests/fuzz/campaign.py
+
 bench: $(STAMP)
 	$(PY) -m bench.compiler
 	$(PY) -m bench.codegen
+	$(PY) -m bench.lint
 	$(PY) -m bench.runtime
 	$(PY) -m bench.crypto
 	$(PY) -m bench.verify
@@ -57,4 +64,4 @@ simulate: $(STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .fuzz-failures

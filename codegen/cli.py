@@ -1,128 +1,270 @@
 """``minuet``: a thin shell over the compiler stages and the runtime.
 
-Subcommands owned elsewhere (views, generation, runtime) are imported inside their
-handlers, so each command works as soon as its module exists and fails clearly before.
+Every subcommand is one ``Command`` row in ``COMMANDS``: a name, a help line, a function
+that adds its options to an ``argparse`` parser, and a handler. Adding a subcommand is
+adding a row. Exit status for every subcommand: 0 clean, 1 findings (spec errors, lint
+findings, stale output, a session that failed), 2 usage, configuration or I/O error.
+
+Compiler modules are imported inside the handlers that need them: ``minuet run`` works in a
+process that has only the runtime's dependencies (see ``pyproject.toml``, extra ``compiler``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO, cast
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, cast
 
-from codegen.diagnostics import did_you_mean, render_all
-from codegen.pipeline import Compiled, compile_file
+from runtime import cli as runtime_cli
+
+if TYPE_CHECKING:
+    from codegen.diagnostics import Diagnostic, Format
+    from codegen.pipeline import Compiled
+
+_COMPILER_DEPS = frozenset({"yaml", "jinja2", "libcst"})
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
-def _lazy(module: str, attr: str) -> Callable[..., object] | None:
+class UsageError(Exception):
+    """A mistake in the command line or a path that cannot be read: exit status 2."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Handler
+    # Commands whose options belong to another parser (the runtime's) get the raw arguments.
+    raw: bool = False
+
+
+def version() -> str:
     try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-    fn = getattr(mod, attr, None)
-    return cast(Callable[..., object], fn) if callable(fn) else None
+        return metadata.version("minuet")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
-def _missing(module: str, attr: str, err: TextIO) -> int:
-    print(f"minuet: {module}.{attr} is not available in this build", file=err)
-    return 2
+# ---------------------------------------------------------------- shared helpers
+
+
+def _spec_files(paths: Sequence[str]) -> list[str]:
+    """Spec files given directly or found (``*.yaml``, ``*.yml``, recursively) under given
+    folders, searched as ``generate`` searches them."""
+    from codegen.generate import find_specs
+
+    files: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            files += [str(f) for f in find_specs(path)]
+        elif path.exists():
+            files.append(p)
+        else:
+            raise UsageError(f"{p}: no such file or folder")
+    return files
+
+
+def _default_specs() -> list[str]:
+    from codegen.generate import UsageError as ConfigError
+    from codegen.generate import resolve
+
+    try:
+        settings = resolve([], None, Path.cwd())
+    except ConfigError as e:
+        raise UsageError(str(e)) from e
+    return [str(p) for p in settings.specs]
 
 
 def _compile(path: str, err: TextIO) -> Compiled | None:
+    """One spec file for ``project`` and ``graph``; diagnostics printed, None when it failed
+    (an unreadable file is a usage error)."""
+    from codegen.diagnostics import render_all
+    from codegen.pipeline import compile_file
+
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: {'a folder, not a spec file' if Path(path).is_dir() else 'no such file'}")
     compiled = compile_file(path)
+    unreadable = [d for d in compiled.diagnostics if d.code == "M113"]
+    if unreadable:
+        raise UsageError(f"{path}: {unreadable[0].message}")
     if compiled.diagnostics:
         print(render_all(compiled.diagnostics, {path: compiled.source}), file=err)
     return compiled if compiled.ok else None
 
 
+def _format_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="diagnostics as text (stderr), one JSON document or GitHub annotations (stdout)")
+
+
+# ---------------------------------------------------------------- check, lint
+
+
+def _check_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("specs", nargs="*", metavar="SPEC",
+                   help="spec files or folders (default: the project's specs, as for generate)")
+    _format_option(p)
+
+
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.diagnostics import format_all
+    from codegen.pipeline import compile_file
+
+    fmt: Format = args.format
+    files = _spec_files(args.specs or _default_specs())
+    diags: list[Diagnostic] = []
+    sources: dict[str, str] = {}
     failed = 0
-    for path in args.specs:
+    for path in files:
         compiled = compile_file(path)
-        if compiled.diagnostics:
-            print(render_all(compiled.diagnostics, {path: compiled.source}), file=err)
+        diags += compiled.diagnostics
+        sources[path] = compiled.source
         if compiled.ok:
-            print(f"ok: {path}", file=out)
+            if fmt == "text":
+                print(f"ok: {path}", file=out)
         else:
             failed += 1
-    if failed:
-        print(f"{failed} of {len(args.specs)} spec{'s' if len(args.specs) != 1 else ''} failed", file=err)
-    return 1 if failed else 0
+    text = format_all(diags, sources, fmt)
+    if text:
+        print(text, file=err if fmt == "text" else out)
+    if failed and fmt == "text":
+        print(f"{failed} of {len(files)} spec{'s' if len(files) != 1 else ''} failed", file=err)
+    return _status(diags) if failed else 0
 
 
-def _project(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    compiled = _compile(args.spec, err)
-    if compiled is None:
-        return 1
-    render_local = _lazy("codegen.views", "render_local")
-    if render_local is None:
-        return _missing("codegen.views", "render_local", err)
-    roles = [args.role] if args.role else sorted(compiled.locals)
-    for role in roles:
-        lt = compiled.locals.get(role)
-        if lt is None:
-            hint = did_you_mean(role, compiled.locals)
-            print(f"minuet: no role {role!r} in {args.spec}{'; ' + hint if hint else ''}", file=err)
-            return 1
-        print(render_local(lt), file=out)
-    return 0
+def _status(diags: Sequence[Diagnostic]) -> int:
+    """1 for findings; 2 when a file could not be read at all (an I/O error, M113)."""
+    return 2 if any(d.code == "M113" for d in diags) else 1
 
 
-def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    compiled = _compile(args.spec, err)
-    if compiled is None or compiled.protocol is None:
-        return 1
-    if args.format == "mermaid":
-        mermaid = _lazy("codegen.views", "mermaid")
-        if mermaid is None:
-            return _missing("codegen.views", "mermaid", err)
-        print(mermaid(compiled.protocol), file=out)
-        return 0
-    dot = _lazy("codegen.views", "dot")
-    if dot is None:
-        return _missing("codegen.views", "dot", err)
-    roles = [args.role] if args.role else sorted(compiled.locals)
-    for role in roles:
-        lt = compiled.locals.get(role)
-        if lt is None:
-            print(f"minuet: no role {role!r} in {args.spec}", file=err)
-            return 1
-        print(dot(lt), file=out)
-    return 0
+def _lint_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders")
+    _format_option(p)
 
 
 def _lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.diagnostics import format_all
     from codegen.lint import lint_paths
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
-        for p in missing:
-            print(f"minuet lint: {p}: no such file or folder", file=err)
-        return 2
+        raise UsageError("; ".join(f"{p}: no such file or folder" for p in missing))
     diagnostics, sources = lint_paths(args.paths)
-    if diagnostics:
-        print(render_all(diagnostics, sources), file=err)
+    fmt: Format = args.format
+    if fmt != "text":
+        text = format_all(diagnostics, sources, fmt)
+        if text:
+            print(text, file=out)
+    elif diagnostics:
+        print(format_all(diagnostics, sources, fmt), file=err)
+    else:
+        print(f"ok: {len(sources)} file{'s' if len(sources) != 1 else ''}, no state used twice", file=out)
+    return 1 if any(d.severity == "error" for d in diagnostics) else 0
+
+
+# ---------------------------------------------------------------- project, graph
+
+
+def _one_spec(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--role", "-r")
+
+
+def _roles(compiled: Compiled, role: str | None, spec: str, err: TextIO) -> list[str] | None:
+    from codegen.diagnostics import did_you_mean
+
+    if role is None:
+        return sorted(compiled.locals)
+    if role not in compiled.locals:
+        hint = did_you_mean(role, compiled.locals)
+        print(f"minuet: no role {role!r} in {spec}{'; ' + hint if hint else ''}", file=err)
+        return None
+    return [role]
+
+
+def _project(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.views import render_local
+
+    compiled = _compile(args.spec, err)
+    if compiled is None:
         return 1
-    print(f"ok: {len(sources)} file{'s' if len(sources) != 1 else ''}, no state used twice", file=out)
+    roles = _roles(compiled, args.role, args.spec, err)
+    if roles is None:
+        return 2
+    for role in roles:
+        print(render_local(compiled.locals[role]), file=out)
     return 0
 
 
+def _graph_options(p: argparse.ArgumentParser) -> None:
+    _one_spec(p)
+    p.add_argument("--format", "-f", choices=("mermaid", "dot"), default="mermaid")
+
+
+def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.diagnostics import Diagnostic, render_all
+    from codegen.fsm import FsmError
+
+    try:
+        return _draw(args, out, err)
+    except FsmError as e:  # a shape the generator refuses (M600) has no state machine to draw
+        print(render_all([Diagnostic("M600", e.span, str(e))], {}), file=err)
+        return 1
+
+
+def _draw(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.views import dot, mermaid
+
+    compiled = _compile(args.spec, err)
+    if compiled is None or compiled.protocol is None:
+        return 1
+    if args.format == "mermaid" and args.role is None:
+        print(mermaid(compiled.protocol), file=out)
+        return 0
+    roles = _roles(compiled, args.role, args.spec, err)
+    if roles is None:
+        return 2
+    if args.format == "mermaid":
+        from codegen.views import mermaid_states
+
+        print(mermaid_states(compiled.locals[roles[0]]), file=out)
+        return 0
+    print(dot([compiled.locals[r] for r in roles]), file=out)
+    return 0
+
+
+# ---------------------------------------------------------------- verify
+
+
+def _verify_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or folders")
+    p.add_argument("--bound", "-k", type=int, default=2, help="messages a channel holds (default 2)")
+    p.add_argument("--sizes", default="1..3", help="members of each [*] family, lo..hi (default 1..3)")
+    p.add_argument("--params", default="1..3", help="values of each parameter, lo..hi (default 1..3)")
+    p.add_argument("--max-states", type=int, default=200_000, help="per instantiation (default 200000)")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds per instantiation (default 20)")
+    p.add_argument("--no-reduction", action="store_true", help="explore every interleaving")
+    p.add_argument("--mermaid", action="store_true", help="also print counterexamples as Mermaid")
+
+
 def _verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen.diagnostics import render_all
     from codegen.verify import Bounds, parse_range, render_report, verify_file
 
     try:
         bounds = Bounds(args.bound, parse_range(args.sizes), parse_range(args.params), args.max_states,
                         args.timeout, reduce=not args.no_reduction)
     except ValueError as exc:
-        print(f"minuet verify: {exc}", file=err)
-        return 2
+        raise UsageError(f"verify: {exc}") from None
     failed = 0
-    for path in args.specs:
+    for path in _spec_files(args.specs):
         report, diags = verify_file(path, bounds)
         if report is None:
             print(render_all(diags, {}) if diags else f"minuet verify: {path} cannot be projected", file=err)
@@ -133,85 +275,103 @@ def _verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 1 if failed else 0
 
 
-def _delegate(module: str, attr: str) -> Callable[[argparse.Namespace, TextIO, TextIO], int]:
-    def handler(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-        fn = _lazy(module, attr)
-        if fn is None:
-            return _missing(module, attr, err)
-        result = fn(list(args.rest))
-        return result if isinstance(result, int) else 0
-
-    return handler
+# ---------------------------------------------------------------- generate, run, trace
 
 
-_DELEGATED: dict[str, tuple[str, str]] = {
-    "generate": ("codegen.generate", "main"),
-    "run": ("runtime.cli", "run_main"),
-    "trace": ("runtime.cli", "trace_main"),
-    "simulate": ("runtime.cli", "simulate_main"),
-}
+def _raw(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def _generate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codegen import generate
+
+    return generate.main(list(args.rest), out, err)
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return runtime_cli.run_main(list(args.rest), out, err)
+
+
+def _trace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return runtime_cli.trace_main(list(args.rest))
+
+
+def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return runtime_cli.simulate_main(list(args.rest))
+
+
+def _no_options(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The spec JSON Schema, for editors (``minuet schema > minuet.schema.json``)."""
+    out.write((Path(__file__).parent / "spec.schema.json").read_text(encoding="utf-8"))
+    return 0
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("check", "load, validate and project specs; print diagnostics", _check_options, _check),
+    Command("generate", "generate typed modules from specs (see codegen.generate)", _raw, _generate, raw=True),
+    Command("lint", "find generated state objects used twice in user code", _lint_options, _lint),
+    Command("project", "print the local type of a role (all roles without --role)", _one_spec, _project),
+    Command("graph", "Mermaid sequence diagram, or DOT state machines (one cluster per role)",
+            _graph_options, _graph),
+    Command("verify", "explore the projected state machines for deadlocks and orphans", _verify_options, _verify),
+    Command("run", "run roles of a generated protocol: --memory, or one member over TCP", _raw, _run, raw=True),
+    Command("trace", "show a recorded trace: Mermaid, the states at step K (--at), --step",
+            _raw, _trace, raw=True),
+    Command("simulate", "deterministic simulation of role programs over many seeds",
+            _raw, _simulate, raw=True),
+    Command("schema", "print the JSON Schema of specs (for editors)", _no_options, _schema),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minuet", description="Multiparty session types for Python.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("check", help="load, validate and project specs; print diagnostics")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.set_defaults(handler=_check)
-    p = sub.add_parser("project", help="print the local type of a role (all roles without --role)")
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--role", "-r")
-    p.set_defaults(handler=_project)
-    p = sub.add_parser("graph", help="Mermaid sequence diagram, or DOT state machines per role")
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--format", "-f", choices=("mermaid", "dot"), default="mermaid")
-    p.add_argument("--role", "-r")
-    p.set_defaults(handler=_graph)
-    p = sub.add_parser("lint", help="find generated state objects used twice in user code")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders")
-    p.set_defaults(handler=_lint)
-    p = sub.add_parser("verify", help="explore the projected state machines for deadlocks and orphans")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--bound", "-k", type=int, default=2, help="messages a channel holds (default 2)")
-    p.add_argument("--sizes", default="1..3", help="members of each [*] family, lo..hi (default 1..3)")
-    p.add_argument("--params", default="1..3", help="values of each parameter, lo..hi (default 1..3)")
-    p.add_argument("--max-states", type=int, default=200_000, help="per instantiation (default 200000)")
-    p.add_argument("--timeout", type=float, default=20.0, help="seconds per instantiation (default 20)")
-    p.add_argument("--no-reduction", action="store_true", help="explore every interleaving")
-    p.add_argument("--mermaid", action="store_true", help="also print counterexamples as Mermaid")
-    p.set_defaults(handler=_verify)
-    for name, text in (
-        ("generate", "generate typed modules (see codegen.generate)"),
-        ("run", "run a generated protocol (see runtime.cli)"),
-        ("trace", "show a recorded trace (see runtime.cli)"),
-        ("simulate", "deterministic simulation of role programs (see runtime.sim.cli)"),
-    ):
-        module, attr = _DELEGATED[name]
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(handler=_delegate(module, attr))
+    parser.add_argument("--version", action="version", version=f"minuet {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for c in COMMANDS:
+        p = sub.add_parser(c.name, help=c.help, add_help=not c.raw)
+        c.configure(p)
+        p.set_defaults(handler=c.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     try:
-        return _main(argv, out, err)
-    except BrokenPipeError:
-        # `minuet graph ... | head`: the reader left; that is not an error worth a traceback.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141
+        return _main(list(sys.argv[1:] if argv is None else argv), out, err)
+    except SystemExit as e:  # argparse: usage errors (2), --help and --version (0)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except UsageError as e:
+        print(f"minuet: {e}", file=err)
+        return 2
+    except ImportError as e:
+        if e.name not in _COMPILER_DEPS:
+            raise
+        # A runtime-only install: the compiler's dependencies are an extra.
+        print(f"minuet: {e}; the compiler needs `pip install 'minuet[compiler]'`", file=err)
+        return 2
+    except (OSError, UnicodeDecodeError) as e:
+        if isinstance(e, BrokenPipeError):
+            # `minuet graph ... | head`: the reader left; that is not an error worth a traceback.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 141
+        print(f"minuet: {e}", file=err)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
-def _main(argv: Sequence[str] | None, out: TextIO | None, err: TextIO | None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _DELEGATED:
-        # Options of delegated commands belong to their owners' parsers, not to ours.
-        module, attr = _DELEGATED[argv[0]]
-        return _delegate(module, attr)(argparse.Namespace(rest=argv[1:]), out or sys.stdout, err or sys.stderr)
+def _main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    raw = {c.name: c for c in COMMANDS if c.raw}
+    if argv and argv[0] in raw:
+        # Options of these commands belong to their own parsers, not to ours.
+        return raw[argv[0]].run(argparse.Namespace(rest=argv[1:]), out, err)
     args = build_parser().parse_args(argv)
-    handler = cast(Callable[[argparse.Namespace, TextIO, TextIO], int], args.handler)
-    return handler(args, out or sys.stdout, err or sys.stderr)
+    return cast(Handler, args.handler)(args, out, err)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Codes are never reused or renumbered.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -40,7 +41,7 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M110", "bad-identifier", "a name is not a valid identifier or is reserved"),
     Code("M111", "yaml-anchor", "YAML anchors, aliases and tags are not allowed in specs"),
     Code("M112", "empty-spec", "the file holds no protocol"),
-    Code("M113", "unreadable-file", "the spec file cannot be read or is not UTF-8"),
+    Code("M113", "unreadable-file", "the spec file cannot be read, is not UTF-8 or is larger than 8 MiB"),
     # -- names and declarations
     Code("M200", "undefined-role", "an interaction names a role that is not declared"),
     Code("M201", "duplicate-role", "a role is declared twice"),
@@ -69,10 +70,14 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M309", "empty-body", "a branch, loop, rec or protocol body is empty"),
     Code("M310", "unreachable", "statements follow a continue and can never run"),
     Code("M311", "bad-loop", "a loop has neither or both of count and decides"),
-    Code("M312", "single-branch-choice", "a choice has fewer than two branches"),
+    Code("M312", "single-branch-choice", "a choice has fewer than two branches (one: a warning)"),
     Code("M313", "continue-across-parallel", "continue jumps out of a parallel branch"),
     Code("M314", "bad-annotation", "an annotation has an invalid value"),
     Code("M315", "continue-across-loop", "continue jumps out of a loop body"),
+    Code("M316", "ambiguous-choice", "two branches of a choice open with the same message"),
+    Code("M317", "loop-starvation", "a role of a loop is not told, on some path, that the loop goes round again"),
+    Code("M318", "guards-not-exhaustive", "the guards of a choice can all be false at once"),
+    Code("M319", "dead-guard", "a guard can never hold (warning)"),
     # -- families
     Code("M400", "index-out-of-bounds", "a family index or range is outside the family"),
     Code("M401", "empty-range", "a family range selects no member"),
@@ -91,15 +96,17 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M600", "not-generable", "the protocol cannot be turned into typed code"),
     Code("M601", "generated-name-collision", "two generated identifiers of one module would be the same"),
     Code("M602", "namespace-conflict", "two specs generate the same module, or a module and a package clash"),
+    Code("M603", "foreign-file", "a generated module would overwrite a file Minuet did not generate from these specs"),
+    Code("M604", "stale-output", "a generated file is missing, out of date or left over (generate --check)"),
     # -- linearity lint of user code (minuet lint)
     Code("M700", "state-reused", "a state object is used twice on a path"),
     Code("M701", "state-maybe-reused", "a state object may be used twice (on some path)"),
     Code("M702", "state-reused-in-loop", "a state bound before a loop is used by every iteration"),
     Code("M703", "lint-unreadable", "a file to lint cannot be read or is not valid Python"),
+    Code("M704", "variant-unmatched", "an offer()/next()/participation() result is not matched over all its variants"),
 )
 
 CODES: Final[dict[str, Code]] = {c.code: c for c in _CODES}
-BY_NAME: Final[dict[str, Code]] = {c.name: c for c in _CODES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +125,26 @@ class Diagnostic:
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.span.file, self.span.line, self.span.col, self.code, self.message)
 
+    @property
+    def name(self) -> str:
+        return CODES[self.code].name
+
+    @property
+    def line(self) -> int:
+        """1-based; a problem with the file as a whole (no position) points at its start."""
+        return max(self.span.line, 1)
+
+    @property
+    def col(self) -> int:
+        return max(self.span.col, 1) if self.span.line > 0 else 1
+
+    def tag(self) -> str:
+        return f"[{self.code} {self.name}]"
+
     def headline(self) -> str:
-        return f"{self.span}: {self.severity}[{self.code}]: {self.message}"
+        """``file:line:col: error: message  [M103 unknown-key]``, the form gcc, mypy and
+        editors' problem matchers parse."""
+        return f"{self.span.file}:{self.line}:{self.col}: {self.severity}: {self.message}  {self.tag()}"
 
 
 class DiagnosticError(Exception):
@@ -141,20 +166,39 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
+_SHOWN: Final = 200  # characters of a source line shown under a diagnostic
+_CONTEXT: Final = 60  # of them before the caret, when the line is longer
+
+
 def render(diagnostic: Diagnostic, source: str | None) -> str:
-    """``file:line:col: error[CODE]: message``, the source line with a caret, and the hint."""
+    """The headline, the source line with a caret, and the hint."""
+    return _render(diagnostic, source.splitlines() if source is not None else None)
+
+
+def _render(diagnostic: Diagnostic, text_lines: list[str] | None) -> str:
     lines = [diagnostic.headline()]
-    if source is not None and diagnostic.span.line > 0:
-        text_lines = source.splitlines()
+    if text_lines is not None and diagnostic.span.line > 0:
         if diagnostic.span.line <= len(text_lines):
-            text = text_lines[diagnostic.span.line - 1].replace("\t", " ")
+            full = text_lines[diagnostic.span.line - 1]
             gutter = f"{diagnostic.span.line:>4} | "
-            lines.append(gutter + text)
             col = max(diagnostic.span.col, 1)
             width = 1
             if diagnostic.span.end_line == diagnostic.span.line and diagnostic.span.end_col > col:
                 width = diagnostic.span.end_col - col
-            lines.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" * width)
+            # A long line is shown as a window around the caret: a one-line spec of a
+            # megabyte would otherwise be printed whole for every diagnostic on it.
+            text, offset = full.replace("\t", " "), col - 1
+            if len(full) > _SHOWN:
+                start = max(0, min(col - 1 - _CONTEXT, len(full) - _SHOWN))
+                text = text[start : start + _SHOWN]
+                if start > 0:
+                    text = "..." + text[3:]
+                if start + _SHOWN < len(full):
+                    text = text[:-3] + "..."
+                offset -= start
+                width = max(1, min(width, len(text) - offset))
+            lines.append(gutter + text)
+            lines.append(" " * (len(gutter) - 2) + "| " + " " * offset + "^" * width)
     if diagnostic.hint:
         lines.append(f"  = help: {diagnostic.hint}")
     return "\n".join(lines)
@@ -162,8 +206,71 @@ def render(diagnostic: Diagnostic, source: str | None) -> str:
 
 def render_all(diagnostics: Iterable[Diagnostic], sources: dict[str, str]) -> str:
     ds = sort_diagnostics(diagnostics)
-    out = [render(d, sources.get(d.span.file)) for d in ds]
+    # Each source is split into lines once, not once per diagnostic (a big spec with many
+    # diagnostics was quadratic here).
+    split: dict[str, list[str]] = {}
+
+    def lines_of(file: str) -> list[str] | None:
+        if file not in sources:
+            return None
+        if file not in split:
+            split[file] = sources[file].splitlines()
+        return split[file]
+
+    out = [_render(d, lines_of(d.span.file)) for d in ds]
     errors = sum(1 for d in ds if d.severity == "error")
     if errors:
         out.append(f"{errors} error{'s' if errors != 1 else ''}")
     return "\n".join(out)
+
+
+FORMATS: Final = ("text", "json", "github")
+Format = Literal["text", "json", "github"]
+
+
+def to_json(diagnostics: Iterable[Diagnostic]) -> str:
+    """One JSON document: every diagnostic with its place, code and name, and the counts."""
+    ds = sort_diagnostics(diagnostics)
+    items = [
+        {
+            "file": d.span.file, "line": d.line, "column": d.col,
+            "end_line": d.span.end_line or d.line, "end_column": d.span.end_col or d.col,
+            "severity": d.severity, "code": d.code, "name": d.name,
+            "message": d.message, "hint": d.hint,
+        }
+        for d in ds
+    ]
+    errors = sum(1 for d in ds if d.severity == "error")
+    return json.dumps({"diagnostics": items, "errors": errors, "warnings": len(ds) - errors}, indent=2)
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_prop(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def to_github(diagnostics: Iterable[Diagnostic]) -> str:
+    """GitHub Actions workflow commands (``::error file=...::message``): annotations on the diff."""
+    lines = []
+    for d in sort_diagnostics(diagnostics):
+        props = [f"file={_gh_prop(d.span.file)}", f"line={d.line}", f"col={d.col}"]
+        if d.span.end_line >= d.line and d.span.end_line > 0:
+            props.append(f"endLine={d.span.end_line}")
+            if d.span.end_col:
+                props.append(f"endColumn={d.span.end_col}")
+        props.append(f"title={_gh_prop(d.code + ' ' + d.name)}")
+        message = d.message + (f" (help: {d.hint})" if d.hint else "")
+        lines.append(f"::{d.severity} {','.join(props)}::{_gh_data(message)}")
+    return "\n".join(lines)
+
+
+def format_all(diagnostics: Iterable[Diagnostic], sources: dict[str, str], fmt: Format) -> str:
+    """Diagnostics as text (with source excerpts), a JSON document, or GitHub annotations."""
+    if fmt == "json":
+        return to_json(diagnostics)
+    if fmt == "github":
+        return to_github(diagnostics)
+    return render_all(diagnostics, sources)

@@ -69,7 +69,9 @@ class Node:
     text: str  # readable local type from this state on (bounded length)
     sid: int = -1
     depth: int = 0  # counted loops enclosing this state (length of its counter stack)
-    skip: Target | None = None  # where a non-participating family member goes
+    # A step only some family members take (``only``): the others go to ``skip``. The
+    # renderer splits such a state into ``participation() -> <S>_Takes | <S>_Skips``.
+    skip: Target | None = None
     only: MemberSel | None = None
 
 
@@ -184,13 +186,15 @@ class StateMachine:
         return self.states[0]
 
 
+def class_name(role: str, n: Node) -> str:
+    """The generated class of a state: ``Role_S3``, and ``Role_End`` at the end. Views use it
+    too, so a drawn state is named as in the code."""
+    return f"{role}_End" if isinstance(n, EndNode) else f"{role}_S{n.sid}"
+
+
 # ---------------------------------------------------------------- readable local types
 
 _TEXT_LIMIT = 4  # statements shown in a state's docstring; keeps output linear in size
-
-
-def show_bound(b: Bound) -> str:
-    return str(b)
 
 
 def show_peer(p: LPeer) -> str:

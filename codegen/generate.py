@@ -1,53 +1,167 @@
-"""``python -m codegen.generate``: regenerate ``generated/`` from every spec under ``protocols/``.
+"""``minuet generate``: typed modules from specs, written into the user's own project.
 
-``--check`` regenerates in memory and prints a unified diff (exit 1) when ``generated/`` is
-stale. Files under ``generated/`` that start with the generator's header are owned: stale
-ones are removed; anything else there is left alone.
+    minuet generate [SPEC_OR_DIR ...] [--out DIR] [--check] [--format text|json|github]
+
+Where things are: flags, else the ``[tool.minuet]`` table of the nearest ``pyproject.toml``
+(``specs``, ``out``, ``package-root``; paths relative to that file), else ``protocols/`` and
+``generated/`` under the project root (the folder of that ``pyproject.toml``, else the
+working directory).
+
+What it may touch (the rules users rely on):
+
+- it never writes inside an installed distribution, a virtual environment or any
+  ``site-packages`` folder;
+- a file is the generator's when its header says so (``codegen.headers``); it removes or
+  rewrites only its own modules generated from the specs it was given (a spec file, or any
+  spec under a given folder), so two spec roots can share one output package;
+- it never overwrites a file it did not generate, and writes a package marker only where no
+  ``__init__.py`` exists.
+
+Headers name each spec relative to the project root of the output folder, so ``--check``
+gives the same verdict from any working directory. Exit status: 0 clean or written, 1 spec
+errors, conflicts or (``--check``) stale output, 2 usage, configuration or I/O error.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
+import sysconfig
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final, TextIO
 
-from codegen.diagnostics import Diagnostic, render_all
+from codegen.diagnostics import FORMATS, Diagnostic, Format, format_all
+from codegen.headers import PACKAGE_MARKER, REGENERATE, read_header
+from codegen.load import read_spec
 from codegen.pipeline import compile_text
-from codegen.render import HEADER_MARK, RenderError, namespace_of, render_module
+from codegen.render import RenderError, namespace_of, render_module
 from codegen.span import Span
+from runtime.errors import ConfigError
+from runtime.pyproject import find_project_root, tool_table
 
 REPO = Path(__file__).resolve().parent.parent
-INIT_TEXT = f"{HEADER_MARK}: package marker.\n"
+INIT = "__init__.py"
+# Folders never searched for generated files: tools' caches, VCS data and environments.
+_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
+
+
+class UsageError(Exception):
+    """Bad flags, configuration or paths: exit status 2, one clear line, no traceback."""
 
 
 @dataclass
 class Output:
     files: dict[str, str] = field(default_factory=dict)  # path relative to the out dir -> text
     errors: list[str] = field(default_factory=list)  # rendered diagnostics per failing spec
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    specs: tuple[Path, ...]  # spec files and folders
+    out: Path
+    root: Path  # headers name specs relative to this folder
+    package_root: Path  # the folder ``out`` is imported from (``sys.path`` entry)
+
+
+# ---------------------------------------------------------------- where things are
+
+
+def _config_paths(table: dict[str, object], key: str, root: Path) -> list[Path] | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if (not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items)
+            or (key != "specs" and len(items) != 1)):
+        raise UsageError(f"{root / 'pyproject.toml'}: [tool.minuet] {key} must be a path"
+                         + (" or a list of paths" if key == "specs" else ""))
+    return [root / str(v) for v in items]
+
+
+def header_root(out: Path) -> Path:
+    """The project root for header paths: found from the output folder, not the working
+    directory, so every run that writes one folder names its specs the same way."""
+    return find_project_root(out) or out.resolve().parent
+
+
+def resolve(specs: list[str], out: str | None, cwd: Path) -> Settings:
+    """Flags win over ``[tool.minuet]``, which wins over ``protocols/`` -> ``generated/``."""
+    project = find_project_root(cwd) or cwd
+    try:
+        table = tool_table(project)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    spec_paths = [cwd / s for s in specs] or _config_paths(table, "specs", project) or [project / "protocols"]
+    out_path = cwd / out if out else (_config_paths(table, "out", project) or [project / "generated"])[0]
+    pkg = _config_paths(table, "package-root", project)
+    for p in spec_paths:
+        if not p.exists():
+            raise UsageError(f"{p}: no such spec file or folder")
+    return Settings(tuple(spec_paths), out_path, header_root(out_path), pkg[0] if pkg else project)
+
+
+def installed_location(out: Path) -> str | None:
+    """Why ``out`` is no place to generate into (an installed distribution), or None."""
+    target = out.resolve()
+    parts = set(target.parts)
+    if parts & {"site-packages", "dist-packages"}:
+        return "it is inside a site-packages folder"
+    for d in (target, *target.parents):
+        if (d / "pyvenv.cfg").is_file():
+            return f"it is inside the virtual environment {d}"
+    for key in ("purelib", "platlib", "stdlib", "platstdlib"):
+        lib = Path(sysconfig.get_paths()[key]).resolve()
+        if target == lib or lib in target.parents:
+            return f"it is inside the Python installation ({lib})"
+    return None
+
+
+SPEC_SUFFIXES: Final = (".yaml", ".yml")
 
 
 def find_specs(root: Path) -> list[Path]:
-    return sorted(root.rglob("*.yaml"), key=lambda p: p.as_posix())
+    """Every spec under ``root``, skipping environments and tool folders as ``_walk`` does."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if _searched(here, d)]
+        found += [here / f for f in filenames if f.endswith(SPEC_SUFFIXES)]
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def _searched(parent: Path, name: str) -> bool:
+    return not name.startswith(".") and name not in _SKIP_DIRS and not (parent / name / "pyvenv.cfg").exists()
 
 
 def _rel(path: Path, base: Path) -> str:
     try:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
-        return path.as_posix()
+        return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+
+
+# ---------------------------------------------------------------- compiling (pure apart from reading specs)
 
 
 def generate_all(specs: list[Path], base: Path = REPO) -> Output:
     """Compile and render every spec; pure apart from reading the spec files."""
     out = Output()
-    out.files["__init__.py"] = INIT_TEXT
     owner: dict[str, str] = {}  # module path -> spec
     for path in specs:
         rel = _rel(path, base)
-        text = path.read_text(encoding="utf-8")
+        text, unreadable = read_spec(path, rel)  # read and reported exactly as check does
+        if unreadable is not None:
+            out.diagnostics.append(unreadable)
+            out.errors.append(format_all([unreadable], {}, "text"))
+            continue
         compiled = compile_text(text, rel)
+        out.sources[rel] = compiled.source
         diags = list(compiled.diagnostics)
         if compiled.ok and compiled.protocol is not None:
             protocol = compiled.protocol
@@ -70,89 +184,253 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
                 else:
                     owner[module] = rel
                     out.files[module] = body
-                    for i in range(1, len(parts)):
-                        out.files.setdefault("/".join(parts[:i]) + "/__init__.py", INIT_TEXT)
+        out.diagnostics += diags
         if any(d.severity == "error" for d in diags):
-            out.errors.append(render_all(diags, {rel: compiled.source}))
+            out.errors.append(format_all(diags, {rel: compiled.source}, "text"))
     return out
 
 
-def _owned(out_dir: Path) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if not out_dir.is_dir():
-        return found
-    for p in sorted(out_dir.rglob("*.py")):
+# ---------------------------------------------------------------- what is on disk, what to change
+
+
+def _walk(out_dir: Path) -> Iterator[Path]:
+    """Python files under ``out_dir``, never descending into environments or tool folders."""
+    for dirpath, dirnames, filenames in os.walk(out_dir):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if _searched(here, d))
+        for f in sorted(filenames):
+            if f.endswith(".py"):
+                yield here / f
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The specs of this run (project-relative): their modules are the ones it may replace."""
+
+    files: frozenset[str]
+    folders: tuple[str, ...]
+
+    def covers(self, spec: str) -> bool:
+        return spec in self.files or any(f in ("", ".") or spec.startswith(f + "/") for f in self.folders)
+
+
+def scope_of(specs: Iterable[Path], base: Path) -> Scope:
+    files: set[str] = set()
+    folders: list[str] = []
+    for p in specs:
+        (folders.append if p.is_dir() else files.add)(_rel(p, base))
+    return Scope(frozenset(files), tuple(folders))
+
+
+@dataclass
+class Plan:
+    write: dict[str, str] = field(default_factory=dict)  # changed or new generated files
+    remove: list[str] = field(default_factory=list)  # our modules no spec produces any more
+    old: dict[str, str] = field(default_factory=dict)  # current text of ours, for the diff
+    conflicts: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.write or self.remove)
+
+
+def plan(out: Output, out_dir: Path, scope: Scope) -> Plan:
+    """Compare what the specs produce with what is on disk; decide nothing it does not own."""
+    result = Plan()
+    on_disk: dict[str, str | None] = {}  # relative path -> spec (None: marker); absent: foreign
+    foreign: set[str] = set()
+    for p in _walk(out_dir) if out_dir.is_dir() else ():
+        name = p.relative_to(out_dir).as_posix()
         try:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
+            foreign.add(name)
             continue
-        if text.startswith(HEADER_MARK):
-            found[p.relative_to(out_dir).as_posix()] = text
-    return found
+        header = read_header(text)
+        if header is None:
+            foreign.add(name)
+            continue
+        on_disk[name] = header.spec
+        if header.spec is None or scope.covers(header.spec):
+            result.old[name] = text
+    for name, text in out.files.items():
+        target = _disp(out_dir, name)
+        if name in foreign:
+            result.conflicts.append(Diagnostic(
+                "M603", Span(target, 0, 0), "a generated module would overwrite a file Minuet did not write",
+                "move the file away, or give the spec another `namespace:`"))
+        elif name in on_disk and not scope.covers(on_disk[name] or ""):
+            result.conflicts.append(Diagnostic(
+                "M603", Span(target, 0, 0),
+                f"a generated module would overwrite the module generated from {on_disk[name]}, "
+                "which is not among the specs of this run",
+                "give one of the specs another `namespace:`"))
+        elif result.old.get(name) != text:
+            result.write[name] = text
+    # A package marker only where no __init__.py exists (ours, another run's or the user's).
+    packages = {str(Path(m).parent.as_posix()) for m in out.files}
+    for pkg in sorted({"/".join(Path(p).parts[:i]) for p in packages for i in range(len(Path(p).parts) + 1)}):
+        init = f"{pkg}/{INIT}" if pkg else INIT
+        if init not in on_disk and init not in foreign:
+            result.write[init] = PACKAGE_MARKER
+    for name, spec in sorted(on_disk.items()):
+        if spec is not None and scope.covers(spec) and name not in out.files:
+            result.remove.append(name)
+    return result
 
 
-def diff(out: Output, out_dir: Path) -> str:
-    have = _owned(out_dir)
+def _disp(out_dir: Path, name: str) -> str:
+    return (out_dir / name).as_posix()
+
+
+def diff(out: Output, out_dir: Path, scope: Scope | None = None) -> str:
+    """A unified diff from what is on disk to what the specs produce (empty when clean)."""
+    p = plan(out, out_dir, scope or scope_of([REPO / "protocols"], REPO))
+    label = out_dir.name
     chunks: list[str] = []
-    for name in sorted(set(have) | set(out.files)):
-        old, new = have.get(name, ""), out.files.get(name, "")
-        if old != new:
-            chunks += difflib.unified_diff(
-                old.splitlines(keepends=True), new.splitlines(keepends=True),
-                f"a/generated/{name}" if name in have else "/dev/null",
-                f"b/generated/{name}" if name in out.files else "/dev/null",
-            )
+    for name in sorted(set(p.write) | set(p.remove)):
+        old, new = p.old.get(name, ""), p.write.get(name, "")
+        chunks += difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True),
+            f"a/{label}/{name}" if name in p.old else "/dev/null",
+            f"b/{label}/{name}" if name in p.write else "/dev/null",
+        )
     return "".join(chunks)
 
 
-def write(out: Output, out_dir: Path) -> tuple[int, int]:
-    """Write changed files, delete stale owned ones; (written, removed)."""
-    have = _owned(out_dir)
-    written = removed = 0
-    for name, text in out.files.items():
-        if have.get(name) != text:
-            target = out_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            written += 1
-    for name in sorted(set(have) - set(out.files), reverse=True):
+def stale_diagnostics(p: Plan, out_dir: Path) -> list[Diagnostic]:
+    """Every stale file as a diagnostic, so ``--check`` speaks every output format."""
+    diags = []
+    for name in sorted(p.write):
+        what = "is out of date" if name in p.old else "is missing"
+        diags.append(Diagnostic("M604", Span(_disp(out_dir, name), 0, 0), f"generated file {what}",
+                                f"run `{REGENERATE}`"))
+    for name in p.remove:
+        diags.append(Diagnostic("M604", Span(_disp(out_dir, name), 0, 0),
+                                "generated file is left over from a spec that no longer produces it",
+                                f"run `{REGENERATE}`"))
+    return diags
+
+
+def apply(p: Plan, out_dir: Path) -> None:
+    for name, text in sorted(p.write.items()):
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    emptied: set[Path] = set()
+    for name in p.remove:
         (out_dir / name).unlink()
-        removed += 1
-    # Empty package directories left behind by removed specs.
-    for d in sorted((p for p in out_dir.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        if not any(d.iterdir()):
+        emptied.add((out_dir / name).parent)
+    # Folders that held only removed modules: their marker (if ours) and the folder go too.
+    for d in sorted(emptied, key=lambda d: -len(d.parts)):
+        while d != out_dir and out_dir in d.parents:
+            rest = [c for c in d.iterdir() if c.name != "__pycache__"]
+            init = d / INIT
+            if rest == [init] and init.read_text(encoding="utf-8") == PACKAGE_MARKER:
+                init.unlink()
+                rest = []
+            if rest:
+                break
+            for c in d.iterdir():  # only __pycache__ is left
+                for f in c.iterdir():
+                    f.unlink()
+                c.rmdir()
             d.rmdir()
-    return written, removed
+            d = d.parent
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="minuet generate", description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--check", action="store_true", help="exit 1 with a diff when generated/ is stale")
-    ap.add_argument("--specs", default=str(REPO / "protocols"), help="spec directory (default protocols/)")
-    ap.add_argument("--out", default=str(REPO / "generated"), help="output directory (default generated/)")
-    args = ap.parse_args(argv)
-    spec_dir, out_dir = Path(args.specs), Path(args.out)
-    if not spec_dir.is_dir():
-        print(render_all([Diagnostic("M113", Span(str(spec_dir), 0, 0), "spec directory not found")], {}),
-              file=sys.stderr)
-        return 1
-    out = generate_all(find_specs(spec_dir))
+# ---------------------------------------------------------------- command
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="minuet generate", description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("specs", nargs="*", metavar="SPEC", help="spec files or folders (default: protocols/)")
+    ap.add_argument("--specs", dest="spec_flag", action="append", default=[], metavar="SPEC",
+                    help="same as a positional SPEC (repeatable)")
+    ap.add_argument("--out", help="output package folder (default: generated/)")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 when the output is stale")
+    ap.add_argument("--format", choices=FORMATS, default="text", help="diagnostics format")
+    return ap
+
+
+def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out_s, err_s = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        return _run(args, out_s, err_s)
+    except (UsageError, OSError) as e:  # OSError: an output folder that cannot be written
+        print(f"minuet generate: {e}", file=err_s)
+        return 2
+
+
+def _run(args: argparse.Namespace, out_s: TextIO, err_s: TextIO) -> int:
+    fmt: Format = args.format
+    settings = resolve([*args.specs, *args.spec_flag], args.out, Path.cwd())
+    why = installed_location(settings.out)
+    if why is not None:
+        raise UsageError(f"refusing to write into {settings.out}: {why}; "
+                         "pass --out with a folder of your project")
+    specs: list[Path] = []
+    for s in settings.specs:
+        specs += find_specs(s) if s.is_dir() else [s]
+    out = generate_all(specs, settings.root)
+    scope = scope_of(settings.specs, settings.root)
     if out.errors:
-        for e in out.errors:
-            print(e, file=sys.stderr)
-        print(f"generate: {len(out.errors)} spec(s) have errors; nothing written", file=sys.stderr)
+        _report(out.diagnostics, out.sources, fmt, out_s, err_s)
+        print(f"generate: {len(out.errors)} spec(s) have errors; nothing written", file=err_s)
+        return 2 if any(d.code == "M113" for d in out.diagnostics) else 1  # unreadable: I/O error
+    p = plan(out, settings.out, scope)
+    if p.conflicts:
+        _report(p.conflicts, {}, fmt, out_s, err_s)
+        print("generate: nothing written", file=err_s)
         return 1
+    modules = len(out.files)
     if args.check:
-        d = diff(out, out_dir)
-        if d:
-            sys.stdout.write(d)
-            print("generate --check: generated/ is stale; run `make generate`", file=sys.stderr)
-            return 1
-        print(f"generate --check: {len(out.files)} files up to date")
-        return 0
-    written, removed = write(out, out_dir)
-    print(f"generate: {len(out.files)} files ({written} written, {removed} removed)")
+        if p.clean:
+            if fmt == "text":
+                print(f"generate --check: {modules} module{'s' if modules != 1 else ''} up to date", file=out_s)
+            else:
+                _report([], {}, fmt, out_s, err_s)
+            return 0
+        if fmt == "text":
+            out_s.write(diff(out, settings.out, scope))
+        _report(stale_diagnostics(p, settings.out), {}, fmt, out_s, err_s)
+        return 1
+    apply(p, settings.out)
+    where = import_prefix(settings)
+    print(f"generate: {modules} module{'s' if modules != 1 else ''} in {_shown(settings.out)} "
+          f"({len(p.write)} written, {len(p.remove)} removed)"
+          + (f"; import them as {where}<module>" if where is not None else ""), file=out_s)
     return 0
+
+
+def import_prefix(settings: Settings) -> str | None:
+    """``generated.`` when ``out`` is the package ``generated`` under the package root
+    (``""`` for top-level modules), None when ``out`` is not importable from there."""
+    try:
+        rel = settings.out.resolve().relative_to(settings.package_root.resolve())
+    except ValueError:
+        return None
+    if not all(part.isidentifier() for part in rel.parts):
+        return None
+    return "".join(part + "." for part in rel.parts)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def _report(diags: list[Diagnostic], sources: dict[str, str], fmt: Format, out_s: TextIO, err_s: TextIO) -> None:
+    """Text goes to stderr for people; JSON and annotations to stdout for tools."""
+    text = format_all(diags, sources, fmt)
+    if text:
+        print(text, file=err_s if fmt == "text" else out_s)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ Guards are data, never ``eval``'ed. Grammar, loosest binding first::
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal, cast
 
@@ -173,3 +174,194 @@ class _Parser:
             return self.mark(inner, tok.start, close.end)
         what = repr(tok.text) if tok.kind != "end" else "the end of the guard"
         raise _Fail(tok.start, tok.end, f"expected a value, found {what}")
+
+
+# ---------------------------------------------------------------- coverage
+
+Value = int | bool | str
+Assignment = dict[str, Value]
+
+# Beyond this many assignments to try, coverage is left undecided (an unguarded branch is
+# then required): guards name a handful of variables, so real specs stay far below it.
+MAX_ASSIGNMENTS: Final = 100_000
+
+
+def evaluate(e: GuardExpr, env: Assignment) -> Value:
+    """The value of ``e`` under ``env`` (the guard language's own semantics, no eval)."""
+    match e:
+        case GLit(value=v):
+            return v
+        case GName(name=n):
+            return env[n]
+        case GUnary(op="not", operand=o):
+            return not evaluate(o, env)
+        case GUnary(operand=o):
+            v = evaluate(o, env)
+            assert isinstance(v, int)
+            return -v
+        case GBinary(op="and", left=a, right=b):
+            return bool(evaluate(a, env)) and bool(evaluate(b, env))
+        case GBinary(op="or", left=a, right=b):
+            return bool(evaluate(a, env)) or bool(evaluate(b, env))
+        case GBinary(op=op, left=a, right=b):
+            x, y = evaluate(a, env), evaluate(b, env)
+            if op == "==":
+                return x == y
+            if op == "!=":
+                return x != y
+            assert isinstance(x, int) and isinstance(y, int)
+            match op:
+                case "<":
+                    return x < y
+                case "<=":
+                    return x <= y
+                case ">":
+                    return x > y
+                case ">=":
+                    return x >= y
+                case "+":
+                    return x + y
+                case "-":
+                    return x - y
+                case "*":
+                    return x * y
+                case "//":
+                    return x // y
+                case _:
+                    return x % y
+    raise AssertionError(e)
+
+
+def _int_const(e: GuardExpr) -> int | None:
+    match e:
+        case GLit(value=v) if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        case GUnary(op="-", operand=GLit(value=v)) if isinstance(v, int) and not isinstance(v, bool):
+            return -v
+    return None
+
+
+def _fragment(e: GuardExpr, types: dict[str, str], ints: set[int], strs: dict[str, set[str]]) -> bool:
+    """Is ``e`` in the decidable fragment: and/or/not over bool names and literals, and
+    comparisons between int names and int literals, or str names and str literals? Collects
+    the constants each kind of variable is compared with."""
+    match e:
+        case GLit(value=v):
+            return isinstance(v, bool)
+        case GName(name=n):
+            return types.get(n) == "bool"
+        case GUnary(op="not", operand=o):
+            return _fragment(o, types, ints, strs)
+        case GBinary(op="and" | "or", left=a, right=b):
+            return _fragment(a, types, ints, strs) and _fragment(b, types, ints, strs)
+        case GBinary(op="==" | "!=" | "<" | "<=" | ">" | ">=", left=a, right=b):
+            sides = (a, b)
+            kinds = []
+            for side in sides:
+                c = _int_const(side)
+                if c is not None:
+                    ints.add(c)
+                    kinds.append("int")
+                elif isinstance(side, GName) and types.get(side.name) in ("int", "bool", "str"):
+                    kinds.append(types[side.name])
+                elif isinstance(side, GLit) and isinstance(side.value, str):
+                    kinds.append("str")
+                elif isinstance(side, GLit) and isinstance(side.value, bool):
+                    kinds.append("bool")
+                else:
+                    return False
+            if kinds[0] != kinds[1]:
+                return False
+            if kinds[0] == "str":
+                names = [s.name for s in sides if isinstance(s, GName)]
+                lits = [s.value for s in sides if isinstance(s, GLit) and isinstance(s.value, str)]
+                for n in names:
+                    strs.setdefault(n, set()).update(lits)
+            return kinds[0] == "int" or e.op in ("==", "!=")
+    return False
+
+
+def _int_points(consts: set[int], nvars: int) -> list[int]:
+    """Enough integers to realise every order of ``nvars`` variables among ``consts``: the
+    constants, and up to ``nvars`` points in each gap between them and beyond them."""
+    cs = sorted(consts) or [0]
+    points = set(cs)
+    points.update(cs[0] - k for k in range(1, nvars + 1))
+    points.update(cs[-1] + k for k in range(1, nvars + 1))
+    for lo, hi in itertools.pairwise(cs):
+        points.update(range(lo + 1, min(hi, lo + 1 + nvars)))
+    return sorted(points)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What the guards of one choice allow: ``decided`` False when outside the fragment or
+    too many assignments; ``gap`` an assignment where no guard holds; ``dead`` the indices
+    of guards that hold under no assignment."""
+
+    decided: bool
+    gap: Assignment | None = None
+    dead: tuple[int, ...] = ()
+
+
+def coverage(guards: list[GuardExpr], types: dict[str, str], params: frozenset[str]) -> Coverage:
+    """Decide by enumeration over finitely many representative values: in the fragment a
+    guard's truth depends only on how each variable orders against the constants and the
+    other variables (ints) or which constant it equals (strs), and the points enumerated
+    realise every such pattern. Parameters are integers >= 0."""
+    ints: set[int] = set()
+    strs: dict[str, set[str]] = {}
+    if not all(_fragment(g, types, ints, strs) for g in guards):
+        return Coverage(False)
+    names = sorted({n for g in guards for n in _names(g)})
+    if params & set(names):
+        ints.add(0)
+    int_names = [n for n in names if types.get(n) == "int"]
+    pts = _int_points(ints, len(int_names))
+    domains: list[list[Value]] = []
+    for n in names:
+        t = types.get(n)
+        if t == "bool":
+            domains.append([False, True])
+        elif t == "str":
+            # One value equal to no constant: a string no spec compares with.
+            domains.append([*sorted(strs.get(n, set())), "\x00other"])
+        else:
+            domains.append([v for v in pts if n not in params or v >= 0])
+    total = 1
+    for d in domains:
+        total *= len(d)
+    if total > MAX_ASSIGNMENTS:
+        return Coverage(False)
+    gap: Assignment | None = None
+    alive = [False] * len(guards)
+    for combo in itertools.product(*domains):
+        env = dict(zip(names, combo, strict=True))
+        held = False
+        for i, g in enumerate(guards):
+            if evaluate(g, env):
+                held = alive[i] = True
+        if not held and gap is None:
+            gap = env
+    return Coverage(True, gap, tuple(i for i, a in enumerate(alive) if not a))
+
+
+def _names(e: GuardExpr) -> Iterator[str]:
+    match e:
+        case GName(name=n):
+            yield n
+        case GUnary(operand=o):
+            yield from _names(o)
+        case GBinary(left=a, right=b):
+            yield from _names(a)
+            yield from _names(b)
+        case _:
+            pass
+
+
+def show_value(v: Value) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return "a string none of them names" if v == "\x00other" else repr(v)
+    return str(v)

@@ -55,10 +55,6 @@ class MergeError(Exception):
 # ---------------------------------------------------------------- text
 
 
-def bound_text(b: object) -> str:
-    return str(b)
-
-
 def peer_text(p: LPeer) -> str:
     match p:
         case PeerOne(role=role):
@@ -208,6 +204,39 @@ class FreeNames:
 def subst_continue(body: LSeq, name: str, repl: LStmt) -> LSeq:
     """``body`` with every free ``continue name`` replaced by ``repl`` (unfolding a rec)."""
     return tuple(_subst(s, name, repl) for s in body)
+
+
+def splice_continue(body: LSeq, name: str, repl: LSeq) -> LSeq:
+    """``body`` with every free ``continue name`` replaced by the steps ``repl`` (a continue
+    ends its sequence, M310, so the steps go in its place at the end)."""
+    if not body:
+        return body
+    *init, last = body
+    head = tuple(_splice(s, name, repl) for s in init)
+    if isinstance(last, LContinue) and last.name == name:
+        return head + repl
+    return (*head, _splice(last, name, repl))
+
+
+def _splice(s: LStmt, name: str, repl: LSeq) -> LStmt:
+    match s:
+        case LRec(name=n) if n == name:
+            return s  # shadowed
+        case LRec(body=body) | LLoop(body=body) | LDecideLoop(body=body):
+            return dataclasses.replace(s, body=splice_continue(body, name, repl))
+        case LSelect(branches=bs, others=others):
+            return dataclasses.replace(
+                s,
+                branches=tuple(dataclasses.replace(b, body=splice_continue(b.body, name, repl)) for b in bs),
+                others=splice_continue(others, name, repl),
+            )
+        case LOffer(branches=obs):
+            return dataclasses.replace(
+                s, branches=tuple(dataclasses.replace(b, body=splice_continue(b.body, name, repl)) for b in obs)
+            )
+        case LParallel(branches=pbs):
+            return dataclasses.replace(s, branches=tuple(splice_continue(b, name, repl) for b in pbs))
+    return s
 
 
 def _subst(s: LStmt, name: str, repl: LStmt) -> LStmt:

@@ -12,9 +12,10 @@ import keyword
 import re
 from typing import Final
 
+# Re-exported: the rule lives in the runtime, which must not import the compiler.
+from runtime.naming import snake_case as snake_case
+
 _IDENT: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_CAMEL_1: Final = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_CAMEL_2: Final = re.compile(r"([a-z0-9])([A-Z])")
 
 # Names the generated modules define themselves or import at module level; a spec class
 # (message, record, role) with one of these names would shadow them.
@@ -23,18 +24,6 @@ RESERVED_CLASS_NAMES: Final[frozenset[str]] = frozenset(
 )
 # Attributes every generated message/record class has besides its fields.
 RESERVED_FIELD_NAMES: Final[frozenset[str]] = frozenset({"label", "encode", "decode", "fields"})
-
-
-def snake_case(name: str) -> str:
-    """``FooBar`` -> ``foo_bar``, ``HTTPRequest`` -> ``http_request``, ``Foo_Bar`` -> ``foo_bar``."""
-    s = _CAMEL_1.sub(r"\1_\2", name)
-    s = _CAMEL_2.sub(r"\1_\2", s)
-    return re.sub(r"_+", "_", s).lower()
-
-
-def message_class(name: str) -> str:
-    """The generated class of a message or record: the name as written."""
-    return name
 
 
 def method_suffix(name: str) -> str:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from codegen.ast import Protocol
 from codegen.diagnostics import Diagnostic, sort_diagnostics
-from codegen.load import load
+from codegen.load import load, read_spec
 from codegen.local import LocalType
 from codegen.parse import parse
-from codegen.span import Span
+from codegen.project import project_all
 from codegen.validate import validate
 
 
@@ -75,13 +75,6 @@ def _compile_text(text: str, filename: str) -> Compiled:
     diags.extend(validate(protocol, partial=_has_error(diags)))
     if _has_error(diags):
         return Compiled(protocol, {}, sort_diagnostics(diags), text)
-    try:
-        from codegen.project import project_all  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        # Projection is built separately; until it lands the pipeline stops after validation.
-        if exc.name != "codegen.project":
-            raise
-        return Compiled(protocol, {}, sort_diagnostics(diags), text)
     local_types, project_diags = project_all(protocol)
     diags.extend(project_diags)
     if _has_error(diags):
@@ -92,11 +85,7 @@ def _compile_text(text: str, filename: str) -> Compiled:
 def compile_file(path: str | os.PathLike[str]) -> Compiled:
     """Read and compile a spec file; unreadable files are a diagnostic, not an exception."""
     filename = os.fspath(path)
-    try:
-        with open(filename, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        diag = Diagnostic("M113", Span(filename, 0, 0), f"cannot read the spec: {reason}")
-        return Compiled(None, {}, (diag,), "")
+    text, unreadable = read_spec(filename, filename)
+    if unreadable is not None:
+        return Compiled(None, {}, (unreadable,), "")
     return compile_text(text, filename)

@@ -21,6 +21,7 @@ Conventions the later stages rely on, beyond ``codegen.local``'s docstrings:
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -66,7 +67,18 @@ from codegen.local import (
     PeerMember,
     PeerOne,
 )
-from codegen.merge import FreeNames, MergeError, Shapes, filter_members, merge_branches
+from codegen.merge import (
+    FreeNames,
+    LSeq,
+    MergeError,
+    Shapes,
+    describe,
+    filter_members,
+    merge_branches,
+    splice_continue,
+)
+from codegen.span import Span
+from codegen.validate import starvation, walk
 
 __all__ = ["project", "project_all", "ref_text"]
 
@@ -84,6 +96,14 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
     gc.disable()
     try:
         body = _Expander(protocol, diags).expand()
+        if body is not protocol.body:
+            # Recursive calls became recs: check them for starvation as validate does the
+            # recs written out (those are unchanged, so nothing is reported twice).
+            explicit = {id(s) for s in walk(protocol.body) if isinstance(s, Rec)}
+            everyone = frozenset(r.name for r in protocol.roles)
+            for s in walk(body):
+                if isinstance(s, Rec) and id(s) not in explicit:
+                    diags.extend(starvation(s, everyone))
         out = _Projector(protocol, diags).seq(body, {})
     except RecursionError:
         # Only absurdly deep nesting gets here; say so instead of crashing.
@@ -350,6 +370,17 @@ def _subst_seq(stmts: tuple[Stmt, ...], mapping: Mapping[str, RoleRef], formals:
 # ---------------------------------------------------------------- projection
 
 
+@dataclass
+class _RecCtx:
+    """A rec body being projected: its name, what follows the rec in the enclosing sequence
+    (and the environment there), and the roles whose part of that a merge absorbed."""
+
+    name: str
+    after: tuple[Stmt, ...]
+    env: Env
+    absorbed: set[str] = field(default_factory=set)
+
+
 class _Projector:
     def __init__(self, protocol: Protocol, diags: list[Diagnostic]) -> None:
         self.protocol = protocol
@@ -427,16 +458,24 @@ class _Projector:
 
     # -- statements
 
-    def seq(self, stmts: tuple[Stmt, ...], env: Env, head_of: str | None = None) -> Out:
-        """``head_of``: ``stmts`` is the body of that rec (see ``merge_branches``'s idle_rec)."""
+    def seq(self, stmts: tuple[Stmt, ...], env: Env, head_of: str | None = None, ctx: _RecCtx | None = None) -> Out:
+        """``head_of``: ``stmts`` is the body of that rec (see ``merge_branches``'s idle_rec);
+        ``ctx`` then says what a choice ending that body may unfold (see ``_RecCtx``)."""
         out: Out = {}
-        for s in stmts:
+        muted: dict[str, int] = {}  # roles whose part of the rest a rec absorbed: its length then
+        last = len(stmts) - 1
+        for i, s in enumerate(stmts):
             if isinstance(s, Interaction):  # the common case, kept inline
                 self.interaction(s, out)
             elif isinstance(s, Choice):
-                self.choice(s, env, out, head_of)
+                self.choice(s, env, out, head_of, ctx if i == last else None)
+            elif isinstance(s, Rec):
+                for r in self.rec(s, env, out, stmts[i + 1 :]):
+                    muted.setdefault(r, len(out.get(r, ())))
             else:
                 self.stmt(s, env, out)
+        for r, n in muted.items():
+            del out[r][n:]
         return out
 
     def stmt(self, s: Stmt, env: Env, out: Out) -> None:
@@ -446,9 +485,9 @@ class _Projector:
             case Broadcast():
                 self.broadcast(s, out)
             case Choice():
-                self.choice(s, env, out, None)
+                self.choice(s, env, out, None, None)
             case Rec():
-                self.rec(s, env, out)
+                self.rec(s, env, out, ())
             case Continue(name=name):
                 for r in env.get(name, _EMPTY):
                     out.setdefault(r, []).append(LContinue(name, s.span))
@@ -503,7 +542,7 @@ class _Projector:
             mine.append(LSend(_whole(dq), s.message, s.span, s.annotations, only))
             out.setdefault(q, []).append(LRecv(frm, s.message, s.span, s.annotations))
 
-    def choice(self, s: Choice, env: Env, out: Out, head_of: str | None) -> None:
+    def choice(self, s: Choice, env: Env, out: Out, head_of: str | None, ctx: _RecCtx | None) -> None:
         eff = self.eff(s, env)
         bouts = [self.seq(b.body, env) for b in s.branches]
         labels = [b.label for b in s.branches]
@@ -511,7 +550,11 @@ class _Projector:
             projs = [tuple(bo.get(r, ())) for bo in bouts]
             if r != s.at.name:
                 idle = head_of if head_of is not None and not out.get(r) else None
-                out.setdefault(r, []).extend(self.merge(projs, labels, s, r, r, idle))
+                if ctx is not None:
+                    merged = self.merge_in_rec(projs, labels, s, r, tuple(out.get(r, ())), ctx, idle)
+                else:
+                    merged = self.merge(projs, labels, s, r, r, idle)
+                out.setdefault(r, []).extend(merged)
                 continue
             lbs = tuple(LBranch(b.label, p, b.span, b.guard) for b, p in zip(s.branches, projs, strict=True))
             only = _only(s.at)
@@ -535,27 +578,104 @@ class _Projector:
         try:
             return merge_branches(projs, labels, self.shapes, s.span, idle)
         except MergeError as e:
-            at = ref_text(s.at)
-            target = role if self.decls[role].kind == "single" else f"{role}[*]"
-            if e.kind == "senders":
-                hint = f"let one role tell {who} the branch: add `{at} -> {target}: <Msg>` at the start of each branch"
-            else:
-                hint = f"add `{at} -> {target}: <Msg>` at the start of each branch, with a different message in each"
-            branches = ", ".join(repr(lab) for lab in labels)
-            self.diags.append(
-                Diagnostic(
-                    "M303",
-                    s.span,
-                    f"{who} cannot tell which branch of the choice at {at} ({branches}) was taken: {e.reason}",
-                    hint,
-                )
-            )
+            self.report_merge(e, labels, s, role, who)
             return projs[0]
 
-    def rec(self, s: Rec, env: Env, out: Out) -> None:
+    def report_merge(self, e: MergeError, labels: list[str], s: Choice, role: str, who: str) -> None:
+        at = ref_text(s.at)
+        target = role if self.decls[role].kind == "single" else f"{role}[*]"
+        if e.kind == "senders":
+            hint = f"let one role tell {who} the branch: add `{at} -> {target}: <Msg>` at the start of each branch"
+        else:
+            hint = f"add `{at} -> {target}: <Msg>` at the start of each branch, with a different message in each"
+        branches = ", ".join(repr(lab) for lab in labels)
+        self.diags.append(
+            Diagnostic(
+                "M303",
+                s.span,
+                f"{who} cannot tell which branch of the choice at {at} ({branches}) was taken: {e.reason}",
+                hint,
+            )
+        )
+
+    def merge_in_rec(
+        self,
+        projs: list[LSeq],
+        labels: list[str],
+        s: Choice,
+        role: str,
+        prefix: LSeq,
+        ctx: _RecCtx,
+        idle: str | None,
+    ) -> LSeq:
+        """Merge ``role``'s branches of the choice that ends the body of ``rec ctx.name``,
+        seeing through the recursion: a ``continue`` stands for the loop's next round
+        (``prefix``, what the role does in the body before the choice, then this very choice
+        again, which becomes a rec of its own), and a branch that leaves the loop goes on
+        with what follows the rec. Tried only when the plain merge fails, so whatever that
+        accepted is projected as before."""
+        try:
+            return merge_branches(projs, labels, self.shapes, s.span, idle)
+        except MergeError as e:
+            error = e
+        again = f"{ctx.name}_again"
+        unfolded = projs
+        if prefix and any(ctx.name in self.free.seq(p) for p in projs):
+            unfolded = [splice_continue(p, ctx.name, (*prefix, LContinue(again, s.span))) for p in projs]
+            try:
+                return self._closed(merge_branches(unfolded, labels, self.shapes, s.span), again, s.span)
+            except MergeError as e:
+                error = e  # seen through the loop, it names the real messages
+        tail = self.after(role, ctx)
+        if tail:
+            leaving = [p if p and isinstance(p[-1], LContinue) else (*p, *tail) for p in unfolded]
+            try:
+                merged = merge_branches(leaving, labels, self.shapes, s.span)
+            except MergeError:
+                pass
+            else:
+                ctx.absorbed.add(role)
+                return self._closed(merged, again, s.span)
+        self.report_merge(self._through_loop(error, ctx.name, prefix, unfolded), labels, s, role, role)
+        return projs[0]
+
+    @staticmethod
+    def _through_loop(e: MergeError, name: str, prefix: LSeq, projs: list[LSeq]) -> MergeError:
+        """Say what going back to the loop means: the role's first steps of the next round
+        (from the top of the body, or, for the unfolded choice, from the choice again)."""
+        top = [prefix[0]] if prefix else [p[0] for p in projs if p and not isinstance(p[0], LContinue)]
+        heads = [p[0] for p in projs if p and not isinstance(p[0], LContinue)]
+        reason = e.reason
+        for label, firsts in ((f"{name}_again", heads), (name, top)):
+            text = " or ".join(dict.fromkeys(describe(f) for f in firsts))
+            if text:
+                reason = re.sub(rf"go back to {re.escape(label)}(?!\w)", f"go round {name} again and {text}", reason)
+        return MergeError(reason, e.kind)
+
+    def _closed(self, merged: LSeq, again: str, span: Span) -> LSeq:
+        """The merge of an unfolded loop round refers back to itself: make it a rec."""
+        return (LRec(again, merged, span),) if again in self.free.seq(merged) else merged
+
+    def after(self, role: str, ctx: _RecCtx) -> LSeq:
+        """``role``'s part of what follows the rec (projected aside: its own diagnostics are
+        reported where it is projected for real)."""
+        if not ctx.after:
+            return ()
+        saved, self.diags = self.diags, []
+        try:
+            tail_out = self.seq(ctx.after, ctx.env)
+            failed = any(d.severity == "error" for d in self.diags)
+        finally:
+            self.diags = saved
+        return () if failed else tuple(tail_out.get(role, ()))
+
+    def rec(self, s: Rec, env: Env, out: Out, after: tuple[Stmt, ...]) -> set[str]:
+        """Project ``s``; returns the roles whose part of ``after`` the rec has absorbed (it
+        sits in the branches leaving the loop) and must not be added again."""
         eff = self.eff(s, env)
         inner = {**env, s.name: eff}
-        bout = self.seq(s.body, inner, s.name)
+        ctx = _RecCtx(s.name, after, env)
+        bout = self.seq(s.body, inner, s.name, ctx)
         for r in self.in_order(eff):
             body = tuple(bout.get(r, ()))
             if not body or (len(body) == 1 and isinstance(body[0], LContinue) and body[0].name == s.name):
@@ -564,6 +684,7 @@ class _Projector:
                 out.setdefault(r, []).append(LRec(s.name, body, s.span))
             else:
                 out.setdefault(r, []).extend(body)  # never loops for this role
+        return ctx.absorbed
 
     def loop(self, s: Loop, env: Env, out: Out) -> None:
         eff = self.eff(s, env)

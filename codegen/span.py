@@ -21,5 +21,3 @@ class Span(NamedTuple):
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
-
-NOWHERE = Span("<builtin>", 0, 0)

@@ -26,6 +26,9 @@ SpanOf = Callable[[int, int], Span]
 PRIMS: Final[tuple[PrimName, ...]] = ("int", "str", "bytes", "bool", "float")
 GENERICS: Final = ("list", "optional")
 MAX_FIXED_BYTES: Final = 4096
+# Nesting of list[...] / optional[...]; deeper is no sensible payload, and every later stage
+# (codecs, rendering) recurses over types, so the limit is a diagnostic here.
+MAX_TYPE_DEPTH: Final = 32
 _WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BYTES_N: Final = re.compile(r"bytes([0-9]+)\Z")
 
@@ -64,7 +67,7 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         while pos < len(text) and text[pos] == " ":
             pos += 1
 
-    def item() -> TypeExpr:
+    def item(depth: int) -> TypeExpr:
         nonlocal pos
         skip()
         m = _WORD.match(text, pos)
@@ -77,8 +80,10 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         if word in GENERICS:
             if pos >= len(text) or text[pos] != "[":
                 raise fail(start, start + len(word), f"'{word}' needs an item type: {word}[T]")
+            if depth >= MAX_TYPE_DEPTH:
+                raise fail(start, start + len(word), f"the type nests more than {MAX_TYPE_DEPTH} levels deep", "")
             pos += 1
-            inner = item()
+            inner = item(depth + 1)
             skip()
             if pos >= len(text) or text[pos] != "]":
                 found = repr(text[pos]) if pos < len(text) else "the end"
@@ -101,7 +106,7 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         return RecordRef(word, span)
 
     try:
-        result = item()
+        result = item(0)
         skip()
         if pos < len(text):
             raise fail(pos, len(text), f"unexpected {text[pos:]!r} after the type")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from codegen.ast import (
-    Bound,
     Branch,
     Broadcast,
     Call,
@@ -46,6 +45,7 @@ from codegen.ast import (
     TypeExpr,
 )
 from codegen.diagnostics import Diagnostic, did_you_mean, sort_diagnostics
+from codegen.guards import coverage, show_value
 from codegen.names import method_suffix, snake_case
 from codegen.span import Span
 from codegen.typeexpr import PRIMS, type_text
@@ -401,10 +401,6 @@ def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
 # ---------------------------------------------------------------- parameters
 
 
-def _bound_names(b: Bound) -> list[str]:
-    return [b] if isinstance(b, str) else []
-
-
 def check_params(p: Protocol) -> Iterable[Diagnostic]:
     params = {x.name for x in p.params}
     hint_list = ", ".join(sorted(params)) or "none"
@@ -654,12 +650,15 @@ def _check_one_choice(
     c: Choice, p: Protocol, recs: dict[str, tuple[Stmt, ...]]
 ) -> Iterator[Diagnostic]:
     if len(c.branches) < 2:
+        # One branch is legal (Scribble, nuScr): it chooses nothing, so only a warning.
         yield Diagnostic(
             "M312",
             c.span,
             f"choice at {show(c.at)} has {len(c.branches)} branch{'es' if len(c.branches) != 1 else ''}",
-            "a choice needs at least two branches; without a choice, write the statements directly",
+            "a choice needs at least two branches to choose anything; without a choice, write the statements directly",
+            "warning" if c.branches else "error",
         )
+    yield from _check_ambiguous(c)
     labels: dict[str, Branch] = {}
     for b in c.branches:
         if b.label in labels:
@@ -682,6 +681,41 @@ def _check_one_choice(
                     f"branch {b.label!r} starts with an action of {show(actor)}, not of the chooser {show(c.at)}",
                     "start every branch with a message sent by the chooser, so the others learn the branch",
                 )
+
+
+def _opening(body: tuple[Stmt, ...]) -> tuple[str, str] | None:
+    """The first message of a branch as (receiver, message), when it starts with one."""
+    if not body:
+        return None
+    s = body[0]
+    match s:
+        case Interaction():
+            return show(s.receiver), s.message
+        case Broadcast():
+            return "*", s.message
+    return None
+
+
+def _check_ambiguous(c: Choice) -> Iterator[Diagnostic]:
+    """Two branches opening with the same message: its receiver cannot tell them apart by
+    it, and which one the chooser means is a guess (nuScr rejects these too)."""
+    first: dict[tuple[str, str], Branch] = {}
+    for b in c.branches:
+        key = _opening(b.body)
+        if key is None:
+            continue
+        other = first.get(key)
+        if other is None:
+            first[key] = b
+            continue
+        to, msg = key
+        yield Diagnostic(
+            "M316",
+            b.span,
+            f"branches {other.label!r} and {b.label!r} of the choice at {show(c.at)} both open with "
+            f"{show(c.at)} -> {to}: {msg}, so {to} cannot tell them apart by it",
+            f"move the common step before the choice, or open each branch with its own message (first on line {other.span.line})",
+        )
 
 
 # ---------------------------------------------------------------- recursion and bodies
@@ -993,6 +1027,178 @@ def check_guards(p: Protocol) -> Iterable[Diagnostic]:
     return out
 
 
+def check_guard_coverage(p: Protocol) -> Iterable[Diagnostic]:
+    """When every branch is guarded, some guard must hold whatever the values (else the
+    chooser can be left with no branch allowed); a guard that never holds is a dead branch."""
+    types = {x.name: "int" for x in p.params}
+    types.update({v.name: type_text(v.type) for v in p.guard_vars})
+    params = frozenset(x.name for x in p.params)
+    out: list[Diagnostic] = []
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if not isinstance(s, Choice):
+                continue
+            guarded = [b for b in s.branches if b.guard is not None]
+            scratch: list[Diagnostic] = []
+            typed = [_guard_type(b.guard.expr, types, scratch) for b in guarded if b.guard is not None]
+            if not guarded or scratch or any(t != "bool" for t in typed):
+                continue  # nothing to decide, or M212/M213 already reported
+            exprs = [b.guard.expr for b in guarded if b.guard is not None]
+            cov = coverage(exprs, types, params)
+            every = len(guarded) == len(s.branches)
+            if every and not cov.decided:
+                out.append(
+                    Diagnostic(
+                        "M318",
+                        s.span,
+                        f"cannot prove that the guards of the choice at {show(s.at)} cover every value: "
+                        "they use arithmetic or too many variables",
+                        "add a branch without a guard (taken when no other applies)",
+                    )
+                )
+            elif every and cov.gap is not None:
+                values = ", ".join(f"{n} = {show_value(v)}" for n, v in cov.gap.items())
+                out.append(
+                    Diagnostic(
+                        "M318",
+                        s.span,
+                        f"no branch of the choice at {show(s.at)} is allowed when {values}",
+                        "widen a guard so that together they cover every value, or add a branch without a guard",
+                    )
+                )
+            for i in cov.dead:
+                b = guarded[i]
+                assert b.guard is not None
+                out.append(
+                    Diagnostic(
+                        "M319",
+                        b.guard.span,
+                        f"the guard of branch {b.label!r} can never hold, so the branch is dead",
+                        "fix the guard or remove the branch",
+                        "warning",
+                    )
+                )
+    return out
+
+
+# ---------------------------------------------------------------- starvation
+
+# (roles that acted so far, branch labels taken); only the minimal acted sets matter.
+_Path = tuple[frozenset[str], tuple[str, ...]]
+_MAX_PATHS = 64  # minimal sets kept per program point; beyond it the check gives up quietly
+
+
+def _acting(stmts: Iterable[Stmt], everyone: frozenset[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for s in walk(stmts):
+        match s:
+            case Interaction(sender=a, receiver=b):
+                out.update((a.name, b.name))
+            case Broadcast():
+                out.update(everyone)
+            case Loop(decides=d) if d is not None:
+                out.add(d.name)
+            case Call(args=args):
+                out.update(a.name for a in args)
+    return frozenset(out)
+
+
+def _minimal(paths: list[_Path]) -> list[_Path]:
+    out: list[_Path] = []
+    for acted, trail in sorted(paths, key=lambda pt: (len(pt[0]), len(pt[1]))):
+        if not any(o <= acted for o, _ in out):
+            out.append((acted, trail))
+    return out[:_MAX_PATHS]
+
+
+class _Starve:
+    """Paths through one rec body to its ``continue``s, tracking who has acted."""
+
+    def __init__(self, rec: Rec, everyone: frozenset[str], out: list[Diagnostic]) -> None:
+        self.rec = rec
+        self.roles = _acting(rec.body, everyone)
+        self.everyone = everyone
+        self.out = out
+        self.reported: set[str] = set()
+
+    def run(self) -> None:
+        self.seq(self.rec.body, [(frozenset(), ())])
+
+    def seq(self, stmts: tuple[Stmt, ...], paths: list[_Path]) -> list[_Path]:
+        for s in stmts:
+            if not paths:
+                break
+            paths = _minimal(self.stmt(s, paths))
+        return paths
+
+    def stmt(self, s: Stmt, paths: list[_Path]) -> list[_Path]:
+        roles = self.roles
+        match s:
+            case Interaction() | Broadcast() | Call():
+                step = _acting((s,), self.everyone) & roles
+                return [(a | step, t) for a, t in paths]
+            case Continue(name=name):
+                if name == self.rec.name:
+                    self.idle(s, paths)
+                return []  # goes round (this rec or an enclosing one): no fall-through
+            case Choice(branches=bs):
+                out: list[_Path] = []
+                for b in bs:
+                    out.extend(self.seq(b.body, [(a, (*t, b.label)) for a, t in paths]))
+                return out
+            case Rec(body=body):
+                return self.seq(body, paths)
+            case Loop(body=body, decides=d, count=count):
+                if d is not None:  # everyone acting in it is told each round, exit included
+                    told = (_acting(body, self.everyone) | {d.name}) & roles
+                    return [(a | told, t) for a, t in paths]
+                if isinstance(count, int) and count > 0:
+                    return self.seq(body, paths)
+                return paths
+            case Parallel(branches=pbs):
+                for pb in pbs:
+                    paths = _minimal(self.seq(pb, paths))
+                return paths
+
+    def idle(self, s: Continue, paths: list[_Path]) -> None:
+        for acted, trail in paths:
+            for role in sorted(self.roles - acted):
+                if role in self.reported:
+                    continue
+                self.reported.add(role)
+                where = (
+                    "through branch" + ("es " if len(trail) > 1 else " ") + ", ".join(repr(t) for t in trail)
+                    if trail
+                    else "straight"
+                )
+                self.out.append(
+                    Diagnostic(
+                        "M317",
+                        s.span,
+                        f"{role} takes part in rec {self.rec.name} but, on the path {where} to this continue, "
+                        f"it is not told that the loop goes round again: it may wait for ever",
+                        f"tell {role} on that path (a message to or from it before `continue {self.rec.name}`)",
+                    )
+                )
+
+
+def starvation(rec: Rec, everyone: frozenset[str]) -> list[Diagnostic]:
+    """M317 for one rec; projection also runs it on the recs recursive calls become."""
+    out: list[Diagnostic] = []
+    _Starve(rec, everyone, out).run()
+    return out
+
+
+def check_starvation(p: Protocol) -> Iterable[Diagnostic]:
+    out: list[Diagnostic] = []
+    for sc in scopes(p):
+        everyone = frozenset(r.name for r in sc.roles)
+        for s in walk(sc.body):
+            if isinstance(s, Rec):
+                out.extend(starvation(s, everyone))
+    return out
+
+
 # ---------------------------------------------------------------- parallel
 
 
@@ -1174,9 +1380,11 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_self_send,
     check_choices,
     check_recursion,
+    check_starvation,
     check_empty_bodies,
     check_loops,
     check_guards,
+    check_guard_coverage,
     check_parallel_races,
     check_calls,
     check_call_cycles,

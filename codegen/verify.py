@@ -93,6 +93,14 @@ class Bounds:
     max_instances: int = 64
     reduce: bool = True
 
+    def __post_init__(self) -> None:
+        if self.channel < 1:
+            raise ValueError(f"a channel must hold at least one message, got {self.channel}")
+        if self.max_states < 1 or self.max_seconds < 0 or self.max_instances < 1:
+            raise ValueError("the state, time and instance bounds must be positive")
+        if not self.sizes or not self.params or min(self.sizes + self.params) < 1:
+            raise ValueError("family sizes and parameter values start at 1")
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -124,7 +132,7 @@ class InstanceReport:
     transitions: int
     seconds: float
     finding: Finding | None = None
-    reason: str = ""  # why inconclusive
+    reason: str = ""  # why inconclusive, or a note on a verified instance
     processes: tuple[str, ...] = ()
 
 
@@ -493,6 +501,7 @@ class _Explorer:
         finals: list[int] = []
         transitions = 0
         inconclusive = ""
+        truncated = False  # a bound stopped the search: the graph is partial
 
         def report(kind: FindingKind, message: str, at: int, span: Span | None) -> InstanceReport:
             trace = self._trace(parent, at)
@@ -507,9 +516,11 @@ class _Explorer:
             threads = state[0]
             if len(states) > self.bounds.max_states:
                 inconclusive = f"state bound {self.bounds.max_states} reached"
+                truncated = True
                 break
             if sid & 255 == 0 and time.monotonic() > deadline:
                 inconclusive = f"time bound {self.bounds.max_seconds:g} s reached"
+                truncated = True
                 break
             orphan = self._orphan(state)
             if orphan is not None:
@@ -547,10 +558,15 @@ class _Explorer:
                 out.append(j)
             succs.append(out)
         elapsed = time.monotonic() - started
-        if inconclusive and queue:
+        if truncated:
             return InstanceReport(self.inst.name, "inconclusive", len(states), transitions, elapsed, None, inconclusive)
         # Every state explored: which of them can still end the session? (BFS order, so the
         # first state that cannot has the shortest trace.)
+        if not finals and not inconclusive:
+            # No path ends at all: the spec loops for ever by design (a ring, a server
+            # loop). No deadlock or orphan was found, which is all there is to check.
+            note = "the session never ends (every path loops)"
+            return InstanceReport(self.inst.name, "verified", len(states), transitions, elapsed, None, note)
         can_end = self._coreachable(succs, finals, len(states))
         for i, ok in enumerate(can_end):
             if not ok:
@@ -756,8 +772,10 @@ def render_report(report: VerifyReport, path: str, with_mermaid: bool = False) -
     lines: list[str] = []
     n = len(report.instances)
     if report.outcome == "verified":
+        notes = sorted({i.reason for i in report.instances if i.reason})
         lines.append(
             f"verified: {path} ({n} instance{'s' if n != 1 else ''}, {report.states} states, {report.seconds:.2f} s)"
+            + "".join(f"; {note}" for note in notes)
         )
         return "\n".join(lines)
     for inst in report.instances:

@@ -3,8 +3,11 @@ Graphviz DOT, and the global protocol as a Mermaid sequence diagram. All determi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 
+from codegen import fsm
 from codegen.ast import (
     Annotations,
     Broadcast,
@@ -37,7 +40,7 @@ from codegen.local import (
 from codegen.merge import peer_text
 from codegen.project import ref_text
 
-__all__ = ["dot", "mermaid", "peer_text", "render_local"]
+__all__ = ["dot", "mermaid", "mermaid_states", "peer_text", "render_local"]
 
 _IND = "  "
 
@@ -131,121 +134,97 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
                 out.append(f"{pad}}}")
 
 
-# ---------------------------------------------------------------- state machine as DOT
-
-
-@dataclass
-class _Graph:
-    """States and labelled edges, built backwards (each statement knows its successor)."""
-
-    count: int = 0
-    edges: list[tuple[int, int, str, bool]] = field(default_factory=list)  # src, dst, label, control
-    alias: dict[int, int] = field(default_factory=dict)  # rec placeholder -> its body's start
-
-    def new(self) -> int:
-        self.count += 1
-        return self.count - 1
-
-    def edge(self, src: int, dst: int, label: str, control: bool = False) -> None:
-        self.edges.append((src, dst, label, control))
-
-    def seq(self, body: tuple[LStmt, ...], k: int, env: dict[str, int]) -> int:
-        state = k
-        for s in reversed(body):
-            state = self.stmt(s, state, env)
-        return state
-
-    def stmt(self, s: LStmt, k: int, env: dict[str, int]) -> int:
-        match s:
-            case LSend():
-                n = self.new()
-                self.edge(n, k, f"!{peer_text(s.to)}:{s.message}{_only(s.only)}")
-                return n
-            case LRecv():
-                n = self.new()
-                self.edge(n, k, f"?{peer_text(s.frm)}:{s.message}{_only(s.only)}")
-                return n
-            case LSelect():
-                n = self.new()
-                for b in s.branches:
-                    self.edge(n, self.seq(b.body, k, env), b.label, True)
-                if s.only is not None:
-                    self.edge(n, self.seq(s.others, k, env), "other members", True)
-                return n
-            case LOffer():
-                n = self.new()
-                for ob in s.branches:
-                    self.edge(n, self.seq(ob.body[1:], k, env), f"?{peer_text(s.frm)}:{ob.message}")
-                return n
-            case LRec():
-                p = self.new()
-                self.alias[p] = self.seq(s.body, k, {**env, s.name: p})
-                return p
-            case LContinue():
-                return env.get(s.name, k)
-            case LLoop():
-                head = self.new()
-                self.edge(head, self.seq(s.body, head, {}), f"loop x{s.count}", True)
-                self.edge(head, k, "done", True)
-                return head
-            case LDecideLoop():
-                head = self.new()
-                start = self.seq(s.body, head, {})
-                if s.decider is None:
-                    self.edge(head, start, "!continue", True)
-                    self.edge(head, k, "!exit", True)
-                else:
-                    who = peer_text(s.decider)
-                    self.edge(head, start, f"?{who}:continue", True)
-                    self.edge(head, k, f"?{who}:exit", True)
-                return head
-            case _:
-                fork = self.new()
-                for i, br in enumerate(s.branches):
-                    self.edge(fork, self.seq(br, k, {}), f"fork {i + 1}", True)
-                return fork
-
-    def resolve(self, n: int) -> int:
-        seen: set[int] = set()
-        while n in self.alias and n not in seen:
-            seen.add(n)
-            n = self.alias[n]
-        return n
+# ---------------------------------------------------------------- state machines as DOT / Mermaid
+#
+# Drawn from the same state machines the generator turns into classes (``codegen.fsm``), so
+# every node carries the name of its generated class: the picture's ``Seller_S3`` is the
+# code's ``Seller_S3``.
 
 
 def _dot_id(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def dot(lt: LocalType) -> str:
-    """The role's state machine: states numbered in visiting order from S0, ``!Peer:Msg`` /
-    ``?Peer:Msg`` edges, dashed edges for choices and loop control, a double circle at End."""
-    g = _Graph()
-    end = g.new()
-    start = g.resolve(g.seq(lt.body, end, {}))
-    out_edges: dict[int, list[tuple[int, str, bool]]] = {}
-    for src, dst, label, control in g.edges:
-        out_edges.setdefault(src, []).append((g.resolve(dst), label, control))
-    number: dict[int, int] = {}
-    stack = [start]
-    while stack:  # depth-first numbering, iterative: long local types must not recurse
-        n = stack.pop()
-        if n in number:
-            continue
-        number[n] = len(number)
-        stack.extend(dst for dst, _, _ in reversed(out_edges.get(n, [])))
-    name = f"{lt.protocol}_{lt.role}"
-    lines = [f"digraph {_dot_id(name)} {{", "  rankdir=LR;", '  node [shape=circle, fontname="Helvetica"];']
-    lines.append('  start [shape=point, label=""];')
-    for n, i in sorted(number.items(), key=lambda item: item[1]):
-        shape = ", shape=doublecircle" if n == end else ""
-        lines.append(f'  S{i} [label="S{i}"{shape}];')
-    lines.append(f"  start -> S{number[start]};")
-    for n, i in sorted(number.items(), key=lambda item: item[1]):
-        for dst, label, control in out_edges.get(n, []):
-            style = ", style=dashed" if control else ""
-            lines.append(f"  S{i} -> S{number[dst]} [label={_dot_id(label)}{style}];")
+@dataclass(frozen=True)
+class _Edge:
+    src: str
+    dst: str
+    label: str
+    control: bool  # a choice, loop control, fork/join or skip rather than a message
+
+
+def _machine(lt: LocalType) -> tuple[fsm.StateMachine, list[_Edge]]:
+    sm = fsm.build(lt)
+    name = partial(fsm.class_name, sm.role)
+    edges: list[_Edge] = []
+    for n in sm.states:
+        here = name(n)
+
+        def add(t: fsm.Target | None, label: str, control: bool = False, here: str = here) -> None:
+            if t is not None:
+                edges.append(_Edge(here, name(t.node), label, control))
+
+        match n:
+            case fsm.SendNode():
+                add(n.next, f"!{fsm.show_peer(n.to)}:{n.message}{_only(n.only)}")
+            case fsm.RecvNode():
+                add(n.next, f"?{fsm.show_peer(n.frm)}:{n.message}{_only(n.only)}")
+            case fsm.SelectNode():
+                for b in n.branches:
+                    add(b.next, f"select {b.label}", True)
+            case fsm.OfferNode():
+                for ob in n.branches:
+                    add(ob.next, f"?{fsm.show_peer(n.frm)}:{ob.message}")
+            case fsm.LoopNode():
+                add(n.body, f"loop x{n.count}", True)
+                add(n.exit, "done", True)
+            case fsm.DecideNode():
+                add(n.body, "!continue", True)
+                add(n.exit, "!exit", True)
+            case fsm.DecidedNode():
+                add(n.body, f"?{fsm.show_peer(n.frm)}:continue", True)
+                add(n.exit, f"?{fsm.show_peer(n.frm)}:exit", True)
+            case fsm.ForkNode():
+                for i, t in enumerate(n.branches):
+                    add(t, f"fork {i + 1}", True)
+                add(n.join, "join", True)
+            case _:
+                pass
+        add(n.skip, "skip (other members)", True)
+    return sm, edges
+
+
+def dot(locals_: Sequence[LocalType]) -> str:
+    """One DOT document: a cluster per role, nodes named as the generated state classes,
+    ``!Peer:Msg`` / ``?Peer:Msg`` edges, dashed control edges, a double circle at End."""
+    title = locals_[0].protocol if locals_ else "protocol"
+    lines = [f"digraph {_dot_id(title)} {{", "  rankdir=LR;", '  node [shape=circle, fontname="Helvetica"];']
+    for lt in locals_:
+        sm, edges = _machine(lt)
+        lines.append(f"  subgraph {_dot_id('cluster_' + lt.role)} {{")
+        lines.append(f"    label={_dot_id(lt.role)};")
+        start = _dot_id(f"{lt.role}:start")
+        lines.append(f'    {start} [shape=point, label=""];')
+        for n in sm.states:
+            shape = ", shape=doublecircle" if n is sm.end else ""
+            cls = fsm.class_name(sm.role, n)
+            lines.append(f"    {_dot_id(cls)} [label={_dot_id(cls)}{shape}];")
+        lines.append(f"    {start} -> {_dot_id(fsm.class_name(sm.role, sm.start))};")
+        for e in edges:
+            style = ", style=dashed" if e.control else ""
+            lines.append(f"    {_dot_id(e.src)} -> {_dot_id(e.dst)} [label={_dot_id(e.label)}{style}];")
+        lines.append("  }")
     lines.append("}")
+    return "\n".join(lines)
+
+
+def mermaid_states(lt: LocalType) -> str:
+    """A role's state machine as a Mermaid ``stateDiagram-v2``, states named as the classes."""
+    sm, edges = _machine(lt)
+    lines = ["stateDiagram-v2", f"    [*] --> {fsm.class_name(sm.role, sm.start)}"]
+    for e in edges:
+        lines.append(f"    {e.src} --> {e.dst}: {_mm(e.label).replace(':', ' ')}")
+    lines.append(f"    {fsm.class_name(sm.role, sm.end)} --> [*]")
     return "\n".join(lines)
 
 

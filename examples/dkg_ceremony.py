@@ -131,8 +131,8 @@ async def participant(
     secret1, package1 = dkg.part1(identifier(me), t, n, rng)
     s1 = await gd.start_participant(ep).send_round1(
         gd.Round1(
-            commitments=[c.to_bytes() for c in package1.commitment],
-            proof=package1.proof_of_knowledge,
+            commitments=[gd.Bytes32(c.to_bytes()) for c in package1.commitment],
+            proof=gd.Bytes64(package1.proof_of_knowledge),
         )
     )
     round1, s2 = await s1.recv_round1()
@@ -190,7 +190,7 @@ async def participant(
             result = None
 
     group_key = result[1].verifying_key.to_bytes() if result is not None else NO_KEY
-    s5 = await s4.send_confirm(gd.Confirm(group_key=group_key, complaints=sorted(complaints)))
+    s5 = await s4.send_confirm(gd.Confirm(group_key=gd.Bytes32(group_key), complaints=sorted(complaints)))
     confirms, _end = await s5.recv_confirm()
     everyone = {me: (group_key, sorted(complaints))} | {
         j: (c.group_key, c.complaints) for j, c in confirms.items()

@@ -20,9 +20,16 @@ import trio
 from generated.threshold import frost_sign as fs
 from runtime.contract import Endpoint
 from runtime.crypto import frost
-from runtime.crypto.errors import InvalidSignatureShare
+from runtime.crypto.errors import (
+    CryptoError,
+    IdentifiedFault,
+    InvalidCommitment,
+    InvalidSignatureShare,
+)
+from runtime.crypto.hazmat.group import point_from_bytes
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import RandomSource, default_random
+from runtime.errors import RemoteViolation
 from runtime.memory import RoleFn, RoleResult, memory_session
 from runtime.middleware import Middleware
 
@@ -46,26 +53,33 @@ async def coordinator(
         fs.SignRequest(epoch=epoch, message=message, key_id="group")
     )
     commitments, s2 = await s1.recv_commitment()
-    entries = [
-        fs.CommitmentEntry(identifier=ids[i], hiding=c.hiding, binding=c.binding)
-        for i, c in sorted(commitments.items())
-    ]
+    # The RFC's commitment list is sorted by identifier, whatever order the members are in.
+    entries = sorted(
+        (fs.CommitmentEntry(identifier=ids[i], hiding=c.hiding, binding=c.binding)
+         for i, c in commitments.items()),
+        key=lambda e: e.identifier,
+    )
+    # A malformed commitment is found now (its sender is named below), but the protocol has
+    # no abort before the shares: the package still goes out, and the abort follows them.
+    bad = _malformed_commitments(entries)
     s3 = await s2.send_signing_package(fs.SigningPackage(message=message, commitments=entries))
     shares, s4 = await s3.recv_signature_share()
-    package = frost.SigningPackage.from_bytes(_package_bytes(entries, message))
     try:
+        if bad:
+            raise InvalidCommitment(bad, "malformed nonce commitment")
+        package = frost.SigningPackage.from_bytes(_package_bytes(entries, message))
         signature = frost.aggregate(
             package,
             [frost.SignatureShare.from_bytes(ids[i].to_bytes(32, "little") + sh.share)
              for i, sh in sorted(shares.items())],
             public,
         )
-    except InvalidSignatureShare as e:
+    except IdentifiedFault as e:
         s6 = await s4.select_abort()
         await s6.send_abort(fs.Abort(culprits=sorted(e.culprits), reason=str(e)))
         return sorted(e.culprits)
     s5 = await s4.select_done()
-    await s5.send_signature(fs.Signature(signature=signature))
+    await s5.send_signature(fs.Signature(signature=fs.Bytes64(signature)))
     return signature
 
 
@@ -77,17 +91,35 @@ async def signer(
     request, s1 = await fs.start_signer(ep).recv_sign_request()
     nonces, mine = frost.commit(key, rng or default_random())
     s2 = await s1.send_commitment(
-        fs.Commitment(hiding=mine.hiding.to_bytes(), binding=mine.binding)
+        fs.Commitment(hiding=fs.Bytes32(mine.hiding.to_bytes()), binding=fs.Bytes32(mine.binding))
     )
     received, s3 = await s2.recv_signing_package()
     if received.message != request.message:
-        raise ValueError("the signing package carries another message than was requested")
-    package = frost.SigningPackage.from_bytes(
-        _package_bytes(received.commitments, received.message), own=mine
-    )
+        raise RemoteViolation(
+            "Coordinator", "signing package", "the requested message", "another message"
+        )
+    try:
+        package = frost.SigningPackage.from_bytes(
+            _package_bytes(received.commitments, received.message), own=mine
+        )
+    except IdentifiedFault as e:
+        # Another signer's malformed commitment: nothing can be signed. The protocol still
+        # wants a share (a zero share reveals nothing); the coordinator aborts naming the
+        # same culprit, and our own finding stands whatever it says.
+        s4 = await s3.send_signature_share(fs.SignatureShare(share=fs.Bytes32(bytes(32))))
+        match await s4.offer():
+            case fs.Signer_S4_Signature(msg=_):
+                pass
+            case fs.Signer_S4_Abort(msg=_):
+                pass
+            case other:
+                assert_never(other)
+        return sorted(e.culprits)
+    except CryptoError as e:  # the list itself (order, duplicates, length) is the coordinator's
+        raise RemoteViolation("Coordinator", "signing package", "a valid commitment list", str(e)) from None
     share = frost.sign(package, nonces, key).to_bytes()[32:]
     s4 = await s3.send_signature_share(
-        fs.SignatureShare(share=tamper(share) if tamper else share)
+        fs.SignatureShare(share=fs.Bytes32(tamper(share) if tamper else share))
     )
     match await s4.offer():
         case fs.Signer_S4_Signature(msg=result):
@@ -97,6 +129,20 @@ async def signer(
             return abort.culprits
         case other:
             assert_never(other)
+
+
+def _malformed_commitments(entries: list[fs.CommitmentEntry]) -> list[int]:
+    """Identifiers whose hiding or binding commitment is not a valid group element."""
+    bad = []
+    for e in entries:
+        try:
+            entry = frost.SigningCommitments.from_bytes(
+                e.identifier.to_bytes(32, "little") + e.hiding + e.binding
+            )
+            point_from_bytes(entry.binding)
+        except CryptoError:
+            bad.append(e.identifier)
+    return bad
 
 
 def _package_bytes(entries: list[fs.CommitmentEntry], message: bytes) -> bytes:

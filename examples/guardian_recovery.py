@@ -32,7 +32,7 @@ from examples import dkg_ceremony, frost_signing
 from generated.threshold import recover as gr
 from runtime.contract import Endpoint
 from runtime.crypto import repair, seal
-from runtime.crypto.errors import IdentifiedFault, SealError
+from runtime.crypto.errors import IdentifiedFault, InvalidShare, SealError
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import RandomSource, default_random
 from runtime.memory import RoleFn, memory_session
@@ -122,13 +122,15 @@ async def guardian(
 
     s2 = await s1.send_delta_each(delta_for)
     received, s3 = await s2.recv_delta()
-    held = [deltas[key.identifier]] + [
-        seal.open_share(
-            keys, directory[j], d.sealed, aad=_aad(request, ceremony, b"delta", j, me),
-            context=SEAL_CONTEXT, sender_id=guardians[j],
-        )
-        for j, d in received.items()
-    ]
+    held = [deltas[key.identifier]]
+    for j, d in received.items():
+        try:
+            held.append(seal.open_share(
+                keys, directory[j], d.sealed, aad=_aad(request, ceremony, b"delta", j, me),
+                context=SEAL_CONTEXT, sender_id=guardians[j],
+            ))
+        except SealError:  # the sealed delta itself is bad: its sender is the culprit
+            raise InvalidShare([guardians[j]], f"the delta of guardian {j} does not open") from None
     sigma = repair.repair_step_2(held)
     s4 = await s3.send_sigma(
         gr.Sigma(

@@ -64,7 +64,7 @@ async def exchange(
     assert me is not None
     mine = gj.Justification(
         revealed=[
-            gj.Revealed(member=j, share=scalar_to_bytes(dealt[j]))
+            gj.Revealed(member=j, share=gj.Bytes32(scalar_to_bytes(dealt[j])))
             for j, dealer in sorted(complaints)
             if dealer == me and j in dealt
         ]

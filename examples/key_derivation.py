@@ -66,9 +66,9 @@ async def holder(
     s1 = await gd.start_holder(ep).send_evaluation(
         gd.Evaluation(
             context=context,
-            evaluation=sent.evaluation.to_bytes(),
-            challenge=scalar_to_bytes(sent.challenge),
-            response=scalar_to_bytes(sent.response),
+            evaluation=gd.Bytes32(sent.evaluation.to_bytes()),
+            challenge=gd.Bytes32(scalar_to_bytes(sent.challenge)),
+            response=gd.Bytes32(scalar_to_bytes(sent.response)),
         )
     )
     received, s2 = await s1.recv_evaluation()
@@ -99,7 +99,7 @@ async def holder(
                 dkd.derive_public_key_package(public, tweak),
             )
     derived_key = derived[1].verifying_key.to_bytes() if derived is not None else NO_KEY
-    s3 = await s2.send_confirm(gd.Confirm(derived_key=derived_key, complaints=sorted(complaints)))
+    s3 = await s2.send_confirm(gd.Confirm(derived_key=gd.Bytes32(derived_key), complaints=sorted(complaints)))
     confirms, _end = await s3.recv_confirm()
     culprits = complaints.union(*(c.complaints for c in confirms.values()))
     if culprits:

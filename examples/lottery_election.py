@@ -17,6 +17,7 @@ import trio
 from generated.threshold import lottery as lt
 from runtime.contract import Endpoint
 from runtime.crypto import commit as cr
+from runtime.crypto.errors import IdentifiedFault
 from runtime.crypto.rand import RandomSource, default_random
 from runtime.memory import RoleFn, memory_session
 
@@ -35,17 +36,17 @@ async def elect(
     digest, opening = cr.commit(
         DOMAIN, session_id, epoch, me, (rng or default_random()).random_bytes(32), rng
     )
-    s1 = await lt.start_peer(ep).send_commit(lt.Commit(epoch=epoch, digest=digest))
+    s1 = await lt.start_peer(ep).send_commit(lt.Commit(epoch=epoch, digest=lt.Bytes64(digest)))
     commits, s2 = await s1.recv_commit()
     value = bytes(32) if lie else opening.value  # a liar reveals something else
-    s3 = await s2.send_reveal(lt.Reveal(epoch=epoch, value=value, nonce=opening.nonce))
+    s3 = await s2.send_reveal(lt.Reveal(epoch=epoch, value=lt.Bytes32(value), nonce=lt.Bytes32(opening.nonce)))
     reveals, _end = await s3.recv_reveal()
     stale = sorted(
         {p for p, c in commits.items() if c.epoch != epoch}
         | {p for p, r in reveals.items() if r.epoch != epoch}
     )
     if stale:
-        raise ValueError(f"peers {stale} answered for another epoch")
+        raise IdentifiedFault(stale, f"answered for another epoch than {epoch}")
     values = cr.verify_reveals(
         DOMAIN, session_id, epoch,
         {**{p: c.digest for p, c in commits.items()}, me: digest},

@@ -129,7 +129,7 @@ async def member(
     assert me is not None
     mine = plan.members[me]
     dealt: dict[int, int] = {}  # by member
-    commitment: list[bytes] = []
+    commitment: list[gr.Bytes32] = []
     packages: dict[int, reshare.ResharePackage] = {}  # by old identifier, every dealer's
     if mine.key is not None:
         own_package, by_new_id = reshare.deal(
@@ -139,7 +139,7 @@ async def member(
         dealt = {
             j: by_new_id[m.new_id] for j, m in enumerate(plan.members) if m.new_id is not None
         }
-        commitment = [c.to_bytes() for c in own_package.commitment]
+        commitment = [gr.Bytes32(c.to_bytes()) for c in own_package.commitment]
 
     def deal_for(j: int) -> gr.Deal:  # called for exactly the other members
         sealed = b""
@@ -183,8 +183,8 @@ async def member(
     if complaints:
         result = None
     confirm = gr.Confirm(
-        group_key=result[1].verifying_key.to_bytes() if result else NO_KEY,
-        shares_digest=shares_digest(result[1]) if result else NO_DIGEST,
+        group_key=gr.Bytes32(result[1].verifying_key.to_bytes() if result else NO_KEY),
+        shares_digest=gr.Bytes64(shares_digest(result[1]) if result else NO_DIGEST),
         complaints=sorted(complaints),
     )
     s3 = await s2.send_confirm(confirm)

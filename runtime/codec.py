@@ -9,15 +9,60 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import ClassVar, Final, TypeVar
 
 from runtime.errors import DecodeError
 
 T = TypeVar("T")
+F = TypeVar("F", bound="FixedBytes")
 
 # An int field carries at most this many bits; bounds hostile varints.
 MAX_INT_BITS: Final = 4096
 _DOUBLE = struct.Struct(">d")
+
+
+class FixedBytes(bytes):
+    """Bytes of exactly ``SIZE`` bytes, one subclass per size (``bytesN`` fields).
+
+    The constructor checks the length, so a wrong size fails where a message is built, and
+    mypy keeps a ``Bytes32`` field from taking arbitrary ``bytes`` (or a ``Bytes64``). A
+    ``Bytes32`` is still ``bytes`` wherever bytes are read.
+    """
+
+    __slots__ = ()
+    SIZE: ClassVar[int]
+
+    def __new__(cls: type[F], value: bytes) -> F:
+        if len(value) != cls.SIZE:
+            raise ValueError(f"{cls.__name__} needs exactly {cls.SIZE} bytes, got {len(value)}")
+        return super().__new__(cls, value)
+
+    @classmethod
+    def zero(cls: type[F]) -> F:
+        """``SIZE`` zero bytes."""
+        return cls(bytes(cls.SIZE))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({bytes(self)!r})"
+
+
+class Bytes16(FixedBytes):
+    __slots__ = ()
+    SIZE = 16
+
+
+class Bytes32(FixedBytes):
+    __slots__ = ()
+    SIZE = 32
+
+
+class Bytes64(FixedBytes):
+    __slots__ = ()
+    SIZE = 64
+
+
+# The sizes with a class here; a generated module defines its own for any other size.
+FIXED_BYTES: Final[dict[int, type[FixedBytes]]] = {16: Bytes16, 32: Bytes32, 64: Bytes64}
 
 
 class Writer:
@@ -165,6 +210,10 @@ class Reader:
 
     def fixed(self, size: int) -> bytes:
         return self._take(size, f"bytes[{size}]")
+
+    def fixed_bytes(self, cls: type[F]) -> F:
+        # _take returned exactly SIZE bytes: skip the constructor's (Python-level) check.
+        return bytes.__new__(cls, self._take(cls.SIZE, f"bytes[{cls.SIZE}]"))
 
     def seq(self, item: Callable[[Reader], T]) -> list[T]:
         # Each element takes at least one byte unless it is empty, so a count larger than

@@ -20,6 +20,7 @@ from trio.lowlevel import checkpoint, checkpoint_if_cancelled
 from runtime.contract import Peer, Step
 from runtime.errors import (
     ConfigError,
+    Flooding,
     InjectedCrash,
     LocalViolation,
     MinuetError,
@@ -296,8 +297,6 @@ class SessionEndpoint:
             return accept(plan.channel, item, decoders, step, self._passthrough, plan.timeout)
         except MinuetError as e:
             if item[0] == INTERRUPTED:
-                if isinstance(self._error, RemoteViolation):
-                    raise self._error from None  # a peer failed us meanwhile: name it
                 raise self._refusal() from None
             if self._mw_event:
                 ev = self._event(plan.channel.name, "error", item[2], None, step)
@@ -384,7 +383,7 @@ class SessionEndpoint:
 
     def _flood_guard(self, peer: Peer, inbox: Inbox) -> Callable[[int], None]:
         def flooded(queued: int) -> None:
-            self._violation(RemoteViolation(
+            self._violation(Flooding(
                 str(peer), "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
                 f"{queued} bytes sent ahead of what was received (flooding)",
             ))
@@ -405,7 +404,9 @@ class SessionEndpoint:
         for inbox in self._inboxes.values():
             inbox.interrupt(reason)
 
-    def _refusal(self) -> SessionClosed:
+    def _refusal(self) -> SessionClosed | Flooding:
+        if isinstance(self._error, Flooding):
+            return self._error  # name the flooder wherever our role notices
         if self._error is not None:
             return SessionClosed(
                 f"session {self.info.session_id} of {self.me_name} failed earlier "

@@ -77,6 +77,12 @@ class RemoteViolation(MinuetError):
         )
 
 
+class Flooding(RemoteViolation):
+    """A peer queued more than the inbox limit with us, ahead of what we received. Every
+    later use of the session raises this error itself (not ``SessionClosed``): the flooder
+    is named wherever our role notices."""
+
+
 class DecodeError(MinuetError):
     """Bytes could not be decoded; wrapped into a RemoteViolation by the receiving session."""
 

@@ -2,7 +2,7 @@
 
     python -m runtime.keys gen KEYFILE [--force]   write a new static X25519 key (mode 0600)
     python -m runtime.keys pub KEYFILE             print its public key (base64)
-    python -m runtime.keys config NET.json         fill every member's "public" from its key file
+    python -m runtime.keys config NET.json|NET.toml  fill every member's "public" from its key file
     python -m runtime.keys list NET.json|NET.toml  list members with their public keys
 """
 
@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import socket
 import sys
+import tomllib
 from pathlib import Path
 
 from runtime.config import load_config
@@ -22,15 +24,67 @@ from runtime.tcp import bind_listener
 
 
 def fill_public_keys(config_path: str | Path) -> dict[str, str]:
-    """Write each member's public key (from its key file) into a JSON network config."""
+    """Write each member's public key (from its key file) into a JSON or TOML network config,
+    read exactly as ``minuet run`` reads it."""
     p = Path(config_path)
-    obj = json.loads(p.read_text(encoding="utf-8"))
-    out: dict[str, str] = {}
-    for name, m in obj.get("members", {}).items():
-        if "key" in m:
-            out[name] = m["public"] = read_key_file(p.parent / m["key"]).public_b64
-    p.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    return out
+    try:
+        text = p.read_text(encoding="utf-8")
+        obj = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {e}") from None
+    members = obj.get("members") if isinstance(obj, dict) else None
+    if not isinstance(members, dict):
+        raise ConfigError(f"{p}: no members table")
+    # Only the key paths are read here: a stale or missing "public" is what this replaces.
+    publics = {
+        name: read_key_file(p.parent / m["key"]).public_b64
+        for name, m in members.items() if isinstance(m, dict) and isinstance(m.get("key"), str)
+    }
+    if p.suffix == ".toml":
+        p.write_text(_toml_with_publics(text, publics, p), encoding="utf-8")
+    else:
+        for name, pub in publics.items():
+            obj["members"][name]["public"] = pub
+        p.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    return publics
+
+
+_TOML_TABLE = re.compile(r'^\s*\[\s*members\s*\.\s*(?:"(?P<q>[^"]+)"|(?P<bare>[A-Za-z0-9_-]+))\s*\]\s*(?:#.*)?$')
+_TOML_PUBLIC = re.compile(r"^\s*public\s*=")
+
+
+def _toml_with_publics(text: str, publics: dict[str, str], where: Path) -> str:
+    """Set ``public = "..."`` in each ``[members."NAME"]`` table, keeping every other line
+    (the stdlib reads TOML but does not write it, so edit lines, not a re-serialised tree)."""
+    lines = text.splitlines()
+    out: list[str] = []
+    member: str | None = None
+    done: set[str] = set()
+
+    def finish() -> None:
+        if member in publics and member not in done:
+            # No public line in the table: add one after its last key.
+            at = len(out)
+            while at > 0 and not out[at - 1].strip():
+                at -= 1
+            out.insert(at, f"public = {json.dumps(publics[member])}")
+            done.add(member)
+
+    for line in lines:
+        m = _TOML_TABLE.match(line)
+        if m or line.lstrip().startswith("["):
+            finish()
+            member = (m.group("q") or m.group("bare")) if m else None
+        elif member in publics and _TOML_PUBLIC.match(line):
+            line = f"public = {json.dumps(publics[member])}"
+            done.add(member)
+        out.append(line)
+    finish()
+    missing = sorted(set(publics) - done)
+    if missing:
+        raise ConfigError(f"{where}: write each member as a [members.\"NAME\"] table to have its "
+                          f"public key filled in (not found: {', '.join(missing)})")
+    return "\n".join(out) + "\n"
 
 
 def main(argv: list[str]) -> int:
@@ -40,11 +94,12 @@ def main(argv: list[str]) -> int:
     g.add_argument("keyfile")
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
     sub.add_parser("pub", help="print the public key of a key file").add_argument("keyfile")
-    sub.add_parser("config", help="fill public keys into a JSON network config").add_argument("config")
+    sub.add_parser("config", help="fill public keys into a JSON or TOML network config").add_argument("config")
     sub.add_parser("list", help="list members and public keys of a config").add_argument("config")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "gen":
+            Path(args.keyfile).parent.mkdir(parents=True, exist_ok=True)
             key = write_key_file(args.keyfile, overwrite=args.force)
             print(key.public_b64)
         elif args.cmd == "pub":
@@ -59,7 +114,7 @@ def main(argv: list[str]) -> int:
                 print(f"{name}\t{m.host}:{m.port}\t{pub}")
     except (ConfigError, FileExistsError, OSError, ValueError) as e:
         print(f"minuet keys: {e}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

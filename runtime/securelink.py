@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from runtime.codec import Reader, Writer
+from runtime.crypto.secret import Secret
 from runtime.errors import ConfigError, DecodeError, LinkError
 
 VERSION: Final = 1
@@ -53,8 +54,8 @@ _RAW_PRIV = serialization.PrivateFormat.Raw
 
 
 @dataclass(frozen=True, slots=True)
-class StaticKey:
-    """A member's static X25519 key pair."""
+class StaticKey(Secret):
+    """A member's static X25519 key pair (never copied or pickled: ``Secret``)."""
 
     private: X25519PrivateKey
 

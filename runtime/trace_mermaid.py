@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
             events += read_trace(path)
     except (OSError, ValueError, json.JSONDecodeError) as e:
         print(f"minuet trace: {e}", file=sys.stderr)
-        return 1
+        return 2  # a trace that cannot be read is an I/O error, as for every minuet command
     text = render(events)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:

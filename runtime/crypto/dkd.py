@@ -110,12 +110,11 @@ class DerivationShare:
             evaluation = point_from_bytes(data[32:64])
         except InvalidPoint:
             raise InvalidProof([identifier], "derivation share: invalid evaluation") from None
-        return cls(
-            identifier,
-            evaluation,
-            scalar_from_bytes(data[64:96]),
-            scalar_from_bytes(data[96:128]),
-        )
+        try:
+            challenge, response = scalar_from_bytes(data[64:96]), scalar_from_bytes(data[96:128])
+        except InvalidEncoding as exc:
+            raise InvalidProof([identifier], f"derivation share: malformed proof: {exc}") from None
+        return cls(identifier, evaluation, challenge, response)
 
 
 def _dleq_challenge(

@@ -42,6 +42,7 @@ from .hazmat.poly import poly_eval, random_polynomial, vss_commit, vss_eval
 from .hazmat.suite import HDKG, identifier_to_bytes
 from .keys import KeyPackage, PublicKeyPackage, check_threshold
 from .rand import RandomSource, default_random
+from .secret import Secret
 
 __all__ = [
     "Round1Package",
@@ -98,7 +99,7 @@ class Round1Package:
 
 
 @dataclass(frozen=True, slots=True)
-class Round1Secret:
+class Round1Secret(Secret):
     identifier: int
     coefficients: tuple[int, ...] = field(repr=False)
     commitment: tuple[Point, ...]
@@ -107,7 +108,7 @@ class Round1Secret:
 
 
 @dataclass(frozen=True, slots=True)
-class Round2Package:
+class Round2Package(Secret):
     """Private (seal it): the sender's polynomial evaluated at the recipient, f_i(j)."""
 
     signing_share: int = field(repr=False)
@@ -124,7 +125,7 @@ class Round2Package:
 
 
 @dataclass(frozen=True, slots=True)
-class Round2Secret:
+class Round2Secret(Secret):
     identifier: int
     own_share: int = field(repr=False)  # f_i(i)
     commitments: Mapping[int, tuple[Point, ...]]  # validated, ours included

@@ -58,6 +58,7 @@ from .hazmat.poly import lagrange_at_zero
 from .hazmat.suite import CONTEXT, H2, H3, H4, H5, identifier_from_bytes, identifier_to_bytes
 from .keys import KeyPackage, PublicKeyPackage
 from .rand import RandomSource, default_random
+from .secret import Secret
 
 __all__ = [
     "SIGNATURE_BYTES",
@@ -134,9 +135,10 @@ class SigningCommitments:
         return out
 
 
-class SigningNonces:
+class SigningNonces(Secret):
     """A signer's secret nonces for exactly one signature. ``sign`` consumes them: a second
-    use raises ``NonceReuse`` (reusing FROST nonces leaks the signing share)."""
+    use raises ``NonceReuse`` (reusing FROST nonces leaks the signing share), the secrets
+    are dropped on use, and copies are refused (``Secret``)."""
 
     __slots__ = ("_binding", "_hiding", "_used", "commitments")
 
@@ -154,7 +156,9 @@ class SigningNonces:
         if self._used:
             raise NonceReuse("signing nonces were already used for a signature share")
         self._used = True
-        return self._hiding, self._binding
+        taken = self._hiding, self._binding
+        self._hiding = self._binding = 0  # dropped: the only reference left is the caller's
+        return taken
 
     def __repr__(self) -> str:
         return f"SigningNonces(identifier={self.commitments.identifier}, <secret>)"
@@ -354,7 +358,11 @@ class SignatureShare:
     def from_bytes(cls, data: bytes) -> SignatureShare:
         if len(data) != 2 * SCALAR_BYTES:
             raise InvalidEncoding("signature share must be 64 bytes")
-        return cls(identifier_from_bytes(data[:32]), scalar_from_bytes(data[32:]))
+        identifier = identifier_from_bytes(data[:32])
+        try:
+            return cls(identifier, scalar_from_bytes(data[32:]))
+        except InvalidEncoding as exc:
+            raise InvalidSignatureShare([identifier], f"malformed signature share: {exc}") from None
 
 
 def sign(package: SigningPackage, nonces: SigningNonces, key_package: KeyPackage) -> SignatureShare:

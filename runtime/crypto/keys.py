@@ -19,6 +19,7 @@ from .hazmat.group import (
 from .hazmat.poly import check_identifiers, poly_eval, random_polynomial, vss_commit
 from .hazmat.suite import identifier_from_bytes, identifier_to_bytes
 from .rand import RandomSource, default_random
+from .secret import Secret
 
 __all__ = ["KeyPackage", "PublicKeyPackage", "check_threshold", "trusted_dealer_keygen"]
 
@@ -31,10 +32,10 @@ def check_threshold(min_signers: int, max_signers: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyPackage:
+class KeyPackage(Secret):
     """One participant's long-lived signing key material.
 
-    ``signing_share`` is secret and kept out of ``repr``.
+    ``signing_share`` is secret: kept out of ``repr``, never copied or pickled (``Secret``).
     """
 
     identifier: int
@@ -44,8 +45,12 @@ class KeyPackage:
     min_signers: int
 
     def __post_init__(self) -> None:
+        if not 0 < self.identifier < L:
+            raise InvalidParameters(f"identifier must be a non-zero scalar below L, got {self.identifier}")
         if not 0 < self.signing_share < L:
             raise InvalidParameters("signing share must be a non-zero scalar below L")
+        if self.min_signers < 2:
+            raise InvalidParameters(f"threshold must be at least 2, got {self.min_signers}")
 
     def to_bytes(self) -> bytes:
         """Secret: store it encrypted (e.g. ``seal``). id || s_i || Y_i || PK || u16 t."""

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .errors import InvalidEncoding, InvalidShare, SealError
 from .hazmat.group import scalar_from_bytes, scalar_to_bytes
 from .rand import RandomSource, default_random
+from .secret import Secret
 
 __all__ = ["SealKeyPair", "open_sealed", "open_share", "seal", "seal_share"]
 
@@ -36,7 +37,7 @@ _KEY_SIZE = 32
 
 
 @dataclass(frozen=True, slots=True)
-class SealKeyPair:
+class SealKeyPair(Secret):
     """A participant's static X25519 key pair."""
 
     private_key: X25519PrivateKey = field(repr=False, compare=False)
@@ -82,17 +83,22 @@ def seal(
     context: bytes = b"",
     rng: RandomSource | None = None,
 ) -> bytes:
-    recipient = _load_public(recipient_public_key)
+    """Encrypt ``plaintext`` to ``recipient_public_key``; a key that is not a usable X25519
+    key (wrong length, small order) raises :class:`SealError`."""
     eph = X25519PrivateKey.from_private_bytes((rng or default_random()).random_bytes(32))
     eph_pk = eph.public_key().public_bytes_raw()
-    key, nonce = _key_schedule(
-        _exchange(eph, recipient),
-        _exchange(sender.private_key, recipient),
-        context,
-        eph_pk,
-        sender.public_key,
-        recipient_public_key,
-    )
+    try:
+        recipient = _load_public(recipient_public_key)
+        key, nonce = _key_schedule(
+            _exchange(eph, recipient),
+            _exchange(sender.private_key, recipient),
+            context,
+            eph_pk,
+            sender.public_key,
+            recipient_public_key,
+        )
+    except InvalidEncoding as exc:
+        raise SealError(f"cannot seal to this recipient key: {exc}") from None
     return eph_pk + ChaCha20Poly1305(key).encrypt(nonce, plaintext, aad)
 
 

@@ -211,11 +211,11 @@ async def test_login_with_inlined_subprotocol() -> None:
     async def user(ep: Endpoint) -> lo.User_End:
         s = await lo.start_user(ep).send_hello(lo.Hello(name="ada"))
         ch, s1 = await s.recv_challenge()
-        return await s1.send_response(lo.Response(mac=ch.nonce * 2))
+        return await s1.send_response(lo.Response(mac=lo.Bytes32(ch.nonce * 2)))
 
     async def service(ep: Endpoint) -> lo.Service_End:
         hello, s = await lo.start_service(ep).recv_hello()
-        s1 = await s.send_challenge(lo.Challenge(nonce=bytes(range(16))))
+        s1 = await s.send_challenge(lo.Challenge(nonce=lo.Bytes16(bytes(range(16)))))
         resp, s2 = await s1.recv_response()
         assert resp.mac == bytes(range(16)) * 2
         return await s2.send_logged(lo.Logged(user=hello.name))
@@ -361,12 +361,12 @@ async def test_dkg_all_to_all() -> None:
         me = ep.me.index
         assert me is not None
         s = dkg.start_participant(ep)
-        s1 = await s.send_round1(dkg.Round1(commitments=[bytes(32)], proof=bytes(64)))
+        s1 = await s.send_round1(dkg.Round1(commitments=[dkg.Bytes32.zero()], proof=dkg.Bytes64.zero()))
         _r1, s2 = await s1.recv_round1()
         s3 = await s2.send_round2_each(lambda j: dkg.Round2(sealed_share=bytes([me, j])))
         r2, s4 = await s3.recv_round2()
         assert all(m.sealed_share == bytes([j, me]) for j, m in r2.items())
-        s5 = await s4.send_confirm(dkg.Confirm(group_key=bytes(32), complaints=[]))
+        s5 = await s4.send_confirm(dkg.Confirm(group_key=dkg.Bytes32.zero(), complaints=[]))
         r3, _end = await s5.recv_confirm()
         return len(r3)
 
@@ -387,14 +387,14 @@ async def test_frost_sign_family_with_annotations() -> None:
         s2 = await s1.send_signing_package(fs.SigningPackage(message=b"m", commitments=entries))
         _, s3 = await s2.recv_signature_share()
         s4 = await s3.select_done()
-        return await s4.send_signature(fs.Signature(signature=bytes(64)))
+        return await s4.send_signature(fs.Signature(signature=fs.Bytes64.zero()))
 
     async def signer(ep: Endpoint) -> str:
         _, s = await fs.start_signer(ep).recv_sign_request()
-        s1 = await s.send_commitment(fs.Commitment(hiding=bytes(32), binding=bytes(32)))
+        s1 = await s.send_commitment(fs.Commitment(hiding=fs.Bytes32.zero(), binding=fs.Bytes32.zero()))
         pkg, s2 = await s1.recv_signing_package()
         assert len(pkg.commitments) == n
-        s3 = await s2.send_signature_share(fs.SignatureShare(share=bytes(32)))
+        s3 = await s2.send_signature_share(fs.SignatureShare(share=fs.Bytes32.zero()))
         match await s3.offer():
             case fs.Signer_S4_Signature():
                 return "signed"

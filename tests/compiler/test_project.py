@@ -561,7 +561,80 @@ def test_merge_through_rec_bad() -> None:
         """,
     )
     assert "after the common step 'receive Work from B'" in d.message
-    assert "go back to X" in d.message
+    # Going round again is named by what it means: the next Work, not just "go back to X".
+    assert "go round X again and receive Work from B" in d.message
+
+
+def test_merge_unfolds_the_loop_to_its_next_message() -> None:
+    # B learns the branch from its next message: Ping (another round) or Stop.
+    ls = compile_ok(
+        "[A, B]",
+        """
+        - rec Loop:
+            - A -> B: Ping
+            - choice at A:
+                again: [continue Loop]
+                stop: [A -> B: Stop]
+        """,
+    )
+    assert show(ls["B"]) == lines(
+        """
+        receive Ping from A
+        rec Loop_again {
+          offer from A {
+            Ping [again]:
+              receive Ping from A
+              continue Loop_again
+            Stop [stop]:
+              receive Stop from A
+          }
+        }
+        """
+    )
+
+
+def test_merge_sees_the_statements_after_the_rec() -> None:
+    # C is told by B: Fwd (another round) or, after the loop, Stop.
+    ls = compile_ok(
+        "[A, B, C]",
+        """
+        - rec X:
+            - choice at A:
+                more: [A -> B: More, B -> C: Fwd, continue X]
+                done: [A -> B: Done]
+        - B -> C: Stop
+        """,
+    )
+    assert show(ls["C"]) == lines(
+        """
+        rec X {
+          offer from B {
+            Fwd [more]:
+              receive Fwd from B
+              continue X
+            Stop [done]:
+              receive Stop from B
+          }
+        }
+        """
+    )
+    # B still sends Stop after the loop, once.
+    assert show(ls["B"]).splitlines()[-1] == "send Stop to C"
+
+
+def test_merge_conflict_through_the_loop_names_the_messages() -> None:
+    (d,) = merge_errors(
+        "[A, B]",
+        """
+        - rec Loop:
+            - A -> B: Ping
+            - choice at A:
+                again: [continue Loop]
+                stop: [A -> B: Ping, A -> B: Stop]
+        """,
+    )
+    assert "go round Loop again and receive Ping from A" in d.message
+    assert "receive Stop from A" in d.message
 
 
 def test_loop_left_without_being_told() -> None:
@@ -592,18 +665,22 @@ def test_role_in_rec_must_be_told_whether_it_loops() -> None:
     assert d.message.startswith("C cannot tell")
 
 
-def test_waiting_role_skips_iterations_it_takes_no_part_in() -> None:
-    # The bank only waits: queries loop without it, and it learns the outcome by label.
-    ls = compile_ok(
-        "[Customer, Agency, Bank]",
-        """
+def test_waiting_role_of_a_loop_is_starvation() -> None:
+    # The bank only waits while queries loop without it: under an unfair scheduler it may
+    # wait for ever, so validation rejects it (M317). Projection alone still skips the
+    # iterations for it (the bank learns the outcome by label).
+    body = """
         - rec Shop:
             - choice at Customer:
                 query: [Customer -> Agency: Query, Agency -> Customer: Offer, continue Shop]
                 accept: [Customer -> Agency: Accept, Customer -> Bank: Pay]
                 reject: [Customer -> Agency: Reject, Customer -> Bank: Cancel]
-        """,
-    )
+        """
+    c = compile_text(spec("[Customer, Agency, Bank]", body), "t.yaml")
+    assert [d.code for d in c.errors] == ["M317"]
+    assert "Bank takes part in rec Shop" in c.errors[0].message
+    ls, diags = project_any("[Customer, Agency, Bank]", body)
+    assert diags == []
     assert show(ls["Bank"]) == lines(
         """
         offer from Customer {

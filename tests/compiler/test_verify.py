@@ -10,10 +10,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given
-from test_project_props import SETTINGS, protocols
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_project_props import protocols
 
-from codegen.ast import Choice, Continue, Loop, Parallel, Protocol, Rec, RoleDecl, Stmt
+from codegen.ast import (
+    Annotations,
+    Branch,
+    Choice,
+    Continue,
+    Interaction,
+    Loop,
+    Message,
+    Parallel,
+    Protocol,
+    Rec,
+    RoleDecl,
+    RoleRef,
+    Stmt,
+)
 from codegen.cli import main
 from codegen.local import (
     LBranch,
@@ -31,6 +46,7 @@ from codegen.local import (
 )
 from codegen.project import project_all
 from codegen.span import Span
+from codegen.validate import validate
 from codegen.verify import Bounds, mermaid, parse_range, verify_file, verify_locals
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +136,30 @@ def test_role_that_cannot_reach_end() -> None:
     outcome, kind, trace = _run({"A": a, "B": _lt("B", offer)})
     assert (outcome, kind) == ("violation", "cannot-reach-end")
     assert trace[0] == "A chooses branch 'loop'"
+
+
+def test_a_protocol_that_loops_by_design_verifies() -> None:
+    ring_a = _lt("A", LRec("X", (_send("B", "T"), _recv("B", "T"), LContinue("X", S)), S))
+    ring_b = _lt("B", LRec("Y", (_recv("A", "T"), _send("A", "T"), LContinue("Y", S)), S))
+    report = verify_locals(_proto(_single("A"), _single("B")), {"A": ring_a, "B": ring_b})
+    assert report.outcome == "verified"
+    assert report.instances[0].reason == "the session never ends (every path loops)"
+
+
+def test_time_bound_is_inconclusive() -> None:
+    outcome, reason, _ = _run({"A": _lt("A", _send("B", "M")), "B": _lt("B", _recv("A", "M"))}, Bounds(max_seconds=0.0))
+    assert (outcome, reason) == ("inconclusive", "time bound 0 s reached")
+
+
+GOOD = sorted((ROOT / "tests" / "specs" / "good").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", GOOD, ids=[p.stem for p in GOOD])
+def test_every_good_spec_verifies(path: Path) -> None:
+    report, diags = verify_file(str(path), Bounds(sizes=(1, 2), params=(1, 2)))
+    assert diags == []
+    assert report is not None
+    assert report.outcome == "verified", [i.finding for i in report.instances]
 
 
 def test_bound_hit_is_reported_as_inconclusive() -> None:
@@ -223,6 +263,7 @@ def test_cli_verify(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert "shortest trace:" in err and "sequenceDiagram" in err
     assert main(["verify", "--sizes", "0..2", good]) == 2
+    assert main(["verify", "--bound", "0", good]) == 2
 
 
 # ---------------------------------------------------------------- soundness of projection
@@ -264,11 +305,77 @@ def _has_exit(stmts: tuple[Stmt, ...]) -> bool:
     return ok(stmts)
 
 
-@SETTINGS
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(protocols())
 def test_accepted_protocols_verify(p: Protocol) -> None:
     assume(_has_exit(p.body))
+    # What check accepts: validation passes (an unused role, M202, is the generator's doing
+    # and changes no behaviour) and projection reports nothing.
+    assert [d for d in validate(p) if d.severity == "error" and d.code != "M202"] == []
     locals_, diags = project_all(p)
     assert diags == []
+    report = verify_locals(p, locals_, Bounds(max_states=50_000))
+    assert report.outcome != "violation", [i.finding for i in report.instances]
+
+
+# ---------------------------------------------------------------- merging through loops
+
+
+@st.composite
+def loop_protocols(draw: st.DrawFn) -> Protocol:
+    """A rec whose body ends with a choice, then more steps: branches tell only some roles,
+    go round again or leave, and messages come from a small pool, so that merges through
+    the recursion and into what follows the rec are exercised (and often refused)."""
+    roles = ["A", "B", "C"]
+    pool = ["P", "Q", "R"]
+
+    def ia() -> Interaction:
+        a = draw(st.sampled_from(roles))
+        b = draw(st.sampled_from([r for r in roles if r != a]))
+        return _ia(a, b, draw(st.sampled_from(pool)))
+
+    def steps(lo: int, hi: int) -> list[Stmt]:
+        return [ia() for _ in range(draw(st.integers(lo, hi)))]
+
+    branches = []
+    for i in range(draw(st.integers(2, 3))):
+        body: list[Stmt] = [_ia("A", draw(st.sampled_from(["B", "C"])), f"L{i}"), *steps(0, 2)]
+        if draw(st.booleans()):
+            body.append(Continue("X", S))
+        branches.append(Branch(f"b{i}", tuple(body), S))
+    rec = Rec("X", (*steps(0, 2), Choice(RoleRef("A", S), tuple(branches), S)), S)
+    body_all: tuple[Stmt, ...] = (rec, *steps(0, 2))
+    names = sorted({i.message for i in _interactions_of(body_all)})
+    return Protocol("Gen", "gen.yaml", S, tuple(RoleDecl(r, "single", S) for r in roles),
+                    tuple(Message(m, (), S) for m in names), body_all)
+
+
+def _ia(a: str, b: str, m: str) -> Interaction:
+    return Interaction(RoleRef(a, S), RoleRef(b, S), m, S, S, Annotations())
+
+
+def _interactions_of(stmts: tuple[Stmt, ...]) -> list[Interaction]:
+    out: list[Interaction] = []
+    for s in stmts:
+        match s:
+            case Interaction():
+                out.append(s)
+            case Choice(branches=bs):
+                for b in bs:
+                    out.extend(_interactions_of(b.body))
+            case Rec(body=body):
+                out.extend(_interactions_of(body))
+            case _:
+                pass
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(loop_protocols())
+def test_what_check_accepts_through_loops_verifies(p: Protocol) -> None:
+    errors = [d for d in validate(p) if d.severity == "error" and d.code != "M202"]
+    assume(not errors)
+    locals_, diags = project_all(p)
+    assume(not [d for d in diags if d.severity == "error"])
     report = verify_locals(p, locals_, Bounds(max_states=50_000))
     assert report.outcome != "violation", [i.finding for i in report.instances]

@@ -135,21 +135,38 @@ def test_render_local_of_empty_type() -> None:
 # ---------------------------------------------------------------- dot
 
 
-def _edges(text: str) -> list[tuple[int, int, str]]:
-    return [(int(a), int(b), lab) for a, b, lab in re.findall(r'S(\d+) -> S(\d+) \[label="([^"]*)"', text)]
+def _edges(text: str) -> list[tuple[str, str, str]]:
+    return re.findall(r'"(\w+)" -> "(\w+)" \[label="([^"]*)"', text)
 
 
 def test_dot_two_buyer_buyer1_is_a_chain() -> None:
-    text = dot(two_buyer().locals["Buyer1"])
-    assert text.startswith('digraph "TwoBuyer_Buyer1" {')
-    assert "start -> S0;" in text
-    assert _edges(text) == [(0, 1, "!Seller:Title"), (1, 2, "?Seller:Quote"), (2, 3, "!Buyer2:Share")]
-    assert 'S3 [label="S3", shape=doublecircle];' in text
+    text = dot([two_buyer().locals["Buyer1"]])
+    assert text.startswith('digraph "TwoBuyer" {\n')
+    assert '  subgraph "cluster_Buyer1" {' in text
+    assert '"Buyer1:start" -> "Buyer1_S0";' in text
+    assert _edges(text) == [("Buyer1_S0", "Buyer1_S1", "!Seller:Title"), ("Buyer1_S1", "Buyer1_S2", "?Seller:Quote"),
+                            ("Buyer1_S2", "Buyer1_End", "!Buyer2:Share")]
+    assert '"Buyer1_End" [label="Buyer1_End", shape=doublecircle];' in text
     assert text.endswith("}")
 
 
+def test_dot_states_are_the_generated_classes() -> None:
+    import generated.examples.two_buyer as gen
+
+    c = two_buyer()
+    for role, lt in c.locals.items():
+        states = {n for e in _edges(dot([lt])) for n in e[:2]}
+        assert states and all(hasattr(gen, s) for s in states), (role, states)
+
+
+def test_dot_without_role_is_one_document_with_a_cluster_per_role() -> None:
+    c = two_buyer()
+    text = dot([c.locals[r] for r in sorted(c.locals)])
+    assert text.count("digraph") == 1 and text.count("subgraph") == 3
+
+
 def test_dot_offer_branches_and_join_at_end() -> None:
-    edges = _edges(dot(two_buyer().locals["Seller"]))
+    edges = _edges(dot([two_buyer().locals["Seller"]]))
     labels = [lab for _, _, lab in edges]
     assert labels[:3] == ["?Buyer1:Title", "!Buyer1:Quote", "!Buyer2:Quote"]
     offer_state = edges[2][1]
@@ -157,22 +174,22 @@ def test_dot_offer_branches_and_join_at_end() -> None:
     assert set(out) == {"?Buyer2:Address", "?Buyer2:Quit"}
     # Both branches end in the same final state.
     (date_end,) = [dst for src, dst, lab in edges if lab == "!Buyer2:Date"]
-    assert date_end == out["?Buyer2:Quit"]
+    assert date_end == out["?Buyer2:Quit"] == "Seller_End"
 
 
 def test_dot_rec_makes_a_back_edge() -> None:
     c = compiled(KITCHEN_SINK)
-    edges = _edges(dot(c.locals["B"]))
-    go = next((src, dst) for src, dst, lab in edges if lab == "?A:Go")
-    assert go[1] < go[0] or go[1] == 1  # back to the offer state
-    states = {s for e in edges for s in e[:2]}
-    assert states == set(range(len(states)))  # numbered densely from S0
+    edges = _edges(dot([c.locals["B"]]))
+    src, dst = next((src, dst) for src, dst, lab in edges if lab == "?A:Go")
+    assert int(dst.rpartition("_S")[2]) <= int(src.rpartition("_S")[2])  # back to the offer (or earlier)
+    numbers = sorted(int(s.rpartition("_S")[2]) for e in edges for s in e[:2] if "_S" in s)
+    assert set(numbers) == set(range(numbers[-1] + 1))  # numbered densely from S0
 
 
 def test_dot_is_deterministic_and_quotes_labels() -> None:
     c = compiled(KITCHEN_SINK)
-    assert dot(c.locals["W"]) == dot(c.locals["W"])
-    assert '"?A:Job"' in dot(c.locals["W"])
+    assert dot([c.locals["W"]]) == dot([c.locals["W"]])
+    assert '"?A:Job"' in dot([c.locals["W"]])
 
 
 # ---------------------------------------------------------------- mermaid
@@ -251,11 +268,13 @@ def test_cli_project_all_roles_and_unknown_role() -> None:
     code, out, _ = run("project", str(TWO_BUYER))
     assert code == 0 and out.count("of TwoBuyer:") == 3
     code, _, err = run("project", str(TWO_BUYER), "--role", "Buyer3")
-    assert code == 1 and "no role 'Buyer3'" in err
+    assert code == 2 and "no role 'Buyer3'" in err
 
 
 def test_cli_graph_mermaid_and_dot() -> None:
     code, out, _ = run("graph", str(TWO_BUYER))
     assert code == 0 and out.startswith("sequenceDiagram")
     code, out, _ = run("graph", str(TWO_BUYER), "--format", "dot", "--role", "Seller")
-    assert code == 0 and out.startswith('digraph "TwoBuyer_Seller"')
+    assert code == 0 and out.startswith('digraph "TwoBuyer"') and "cluster_Seller" in out
+    code, out, _ = run("graph", str(TWO_BUYER), "--format", "mermaid", "--role", "Seller")
+    assert code == 0 and out.startswith("stateDiagram-v2\n    [*] --> Seller_S0\n")

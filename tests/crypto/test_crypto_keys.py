@@ -228,8 +228,10 @@ def test_dkd_bad_evaluations_name_their_senders() -> None:
     raw = good[1].to_bytes()
     with pytest.raises(InvalidProof):
         dkd.DerivationShare.from_bytes(raw[:32] + bytes(32) + raw[64:])
-    with pytest.raises(InvalidEncoding):
-        dkd.DerivationShare.from_bytes(raw[:96] + L.to_bytes(32, "little"))
+    for bad in (raw[:64] + L.to_bytes(32, "little") + raw[96:], raw[:96] + L.to_bytes(32, "little")):
+        with pytest.raises(InvalidProof) as e2:  # c or z >= L: the sender is named
+            dkd.DerivationShare.from_bytes(bad)
+        assert e2.value.culprits == (1,)
     with pytest.raises(InvalidEncoding):
         dkd.DerivationShare.from_bytes(raw[:-1])
     assert dkd.DerivationShare.from_bytes(raw) == good[1]

@@ -16,6 +16,7 @@ from runtime.crypto.errors import (
     InvalidEncoding,
     InvalidPoint,
     InvalidScalar,
+    InvalidSignatureShare,
 )
 from runtime.crypto.hazmat import group
 from runtime.crypto.hazmat.group import (
@@ -84,8 +85,9 @@ def test_scalar_at_or_above_L_rejected() -> None:
         scalar_from_bytes(bytes(31))
     with pytest.raises(InvalidScalar):
         scalar_from_bytes(bytes(32), allow_zero=False)
-    with pytest.raises(InvalidEncoding):
-        frost.SignatureShare.from_bytes(scalar_to_bytes(1) + L.to_bytes(32, "little"))
+    with pytest.raises(InvalidSignatureShare) as e:  # z >= L: the sender is named
+        frost.SignatureShare.from_bytes(scalar_to_bytes(7) + L.to_bytes(32, "little"))
+    assert e.value.culprits == (7,)
 
 
 @pytest.mark.parametrize(

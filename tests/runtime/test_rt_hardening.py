@@ -73,7 +73,7 @@ _CHUNKS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_CHUNKS, min_size=0, max_size=3))
 async def test_accept_path_survives_any_unauthenticated_input(chunks: list[bytes]) -> None:
     """The responder's whole accept path on hostile input: it returns (closing the

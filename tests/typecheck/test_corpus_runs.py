@@ -85,6 +85,46 @@ async def test_ping_pong_decided_loop() -> None:
     assert isinstance(out["Server"], ping_pong.Server_End)
 
 
+# Clients and servers written in the unusual-but-correct styles of typestate.test.
+CLIENTS = [
+    ("rebind_one_name_in_a_loop_ok", "client", (3,)),
+    ("recursion_ok", "client", (3,)),
+    ("helpers_take_and_return_states_ok", "client", ()),
+    ("try_finally_ok", "client", ([],)),
+    ("class_holding_a_state_between_calls_ok", "client", ()),
+    ("closure_with_nonlocal_state_ok", "client", ()),
+]
+SERVERS = ["while_walrus_offer_ok", "isinstance_dispatch_ok"]
+
+
+@pytest.mark.parametrize("client_case", CLIENTS, ids=[c[0] for c in CLIENTS])
+@pytest.mark.parametrize("server_case", SERVERS)
+async def test_ping_pong_in_every_style(client_case: tuple[str, str, tuple[Any, ...]], server_case: str) -> None:
+    name, attr, args = client_case
+    client = fn(name, attr)
+    server = fn(server_case, "server")
+    async with memory_session(ping_pong.PROTOCOL) as net:
+        out = check(await net.run({
+            "Client": lambda ep: client(ping_pong.start_client(ep), *args),
+            "Server": lambda ep: server(ping_pong.start_server(ep)),
+        }))
+    assert isinstance(out["Client"], ping_pong.Client_End)
+    assert isinstance(out["Server"], ping_pong.Server_End)
+
+
+async def test_docs_first_example_runs() -> None:
+    buyer1 = fn("docs_first_example", "buyer1")
+    buyer2 = fn("two_buyer_buyer2_ok", "buyer2")
+    seller = fn("two_buyer_seller_match_ok", "seller")
+    async with memory_session(two_buyer.PROTOCOL) as net:
+        out = check(await net.run({
+            "Buyer1": lambda ep: buyer1(two_buyer.start_buyer1(ep)),
+            "Buyer2": lambda ep: buyer2(two_buyer.start_buyer2(ep), 100),
+            "Seller": lambda ep: seller(two_buyer.start_seller(ep)),
+        }))
+    assert isinstance(out["Buyer1"], two_buyer.Buyer1_End)
+
+
 @pytest.mark.parametrize("rounds", [0, 1, 4])
 async def test_counted_loop(rounds: int) -> None:
     leader = fn("counted_leader_ok", "leader")
@@ -111,7 +151,7 @@ async def _database(ep: Endpoint) -> parallel.Database_End:
     return end
 
 
-@pytest.mark.parametrize("case", ["parallel_client_ok", "parallel_sequential_ok"])
+@pytest.mark.parametrize("case", ["parallel_client_ok", "parallel_sequential_ok", "nursery_branches_ok"])
 async def test_parallel_fork_join(case: str) -> None:
     client = fn(case, "client")
     async with memory_session(parallel.PROTOCOL) as net:
@@ -190,10 +230,10 @@ async def test_subprotocol_call() -> None:
 
 async def _signer(ep: Endpoint) -> frost_sign.Signer_End:
     req, s1 = await frost_sign.start_signer(ep).recv_sign_request()
-    s2 = await s1.send_commitment(frost_sign.Commitment(hiding=bytes(32), binding=bytes(32)))
+    s2 = await s1.send_commitment(frost_sign.Commitment(hiding=frost_sign.Bytes32.zero(), binding=frost_sign.Bytes32.zero()))
     package, s3 = await s2.recv_signing_package()
     assert package.message == req.message
-    s4 = await s3.send_signature_share(frost_sign.SignatureShare(share=bytes([1]) * 32))
+    s4 = await s3.send_signature_share(frost_sign.SignatureShare(share=frost_sign.Bytes32(bytes([1]) * 32)))
     result = await s4.offer()
     return result.state
 

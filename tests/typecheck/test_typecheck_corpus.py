@@ -36,8 +36,8 @@ PACKAGE = "tc_cases"
 
 _CASE = re.compile(r"^\[case (?P<name>[a-z0-9_]+)\]\s*$")
 _EXPECT = re.compile(r"#\s*E:\s*(?P<message>.*?)\s+\[(?P<code>[a-z0-9-]+)\]\s*(?=#\s*E:|$)")
-MIN_WRONG = 40
-MIN_CORRECT = 15
+MIN_WRONG = 70
+MIN_CORRECT = 35
 # The recommended configuration for role code (docs/codegen.md; pyproject's [tool.mypy] sets
 # the same): one name rebound through every step type-checks, a name bound on some paths
 # only is an error, and code after an exhaustive match is unreachable.
