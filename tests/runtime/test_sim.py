@@ -365,7 +365,29 @@ def test_simulate_cli_bad_input_is_a_located_error(argv: list[str], message: str
     assert message in err.getvalue() and "Traceback" not in err.getvalue()
 
 
+def test_malformed_recordings_are_located_errors(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"kind": "header", "seed": "x", "scenario": "examples.sim_scenarios:two_buyer"}\n'
+                    '{"kind": "fault", "step": "soon"}\n')
+    err = io.StringIO()
+    assert simulate_main(["--replay", str(junk)], io.StringIO(), err) == 2
+    assert "not a usable trace" in err.getvalue() and "Traceback" not in err.getvalue()
+    err = io.StringIO()
+    assert trace_main([str(junk), "--at", "1"], io.StringIO(), err) == 2
+    assert "not a usable trace" in err.getvalue()
+    notjson = tmp_path / "x.jsonl"
+    notjson.write_text("{nope\n")
+    err = io.StringIO()
+    assert trace_main([str(notjson), "--at", "1"], io.StringIO(), err) == 2
+
+
+def _broken_factory(_byz: Mapping[str, str]) -> Mapping[str, RoleFn]:
+    raise KeyError("no key for Signer[3]")
+
+
 def test_bad_schedules_and_programs_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="could not be built: KeyError"):
+        simulate(ss.two_buyer.session, _broken_factory, 0)
     with pytest.raises(ConfigError):
         SimFault("meteor")
     with pytest.raises(ConfigError):
