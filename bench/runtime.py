@@ -162,6 +162,57 @@ async def ours_tcp(n: int, tmp: Path) -> float:
     return rates["Client"]
 
 
+LINK_SIZES = (64, 1024, 16 << 10, 1 << 20)
+HANDSHAKES = 50
+
+
+def link_figures() -> dict[str, Any]:
+    """Sans-IO link costs: seal+open MB/s per frame size against bare ChaCha20-Poly1305
+    encrypt+decrypt of the same bytes (the cipher the link uses; best of REPEATS, interleaved),
+    and the median of HANDSHAKES full Noise_KK handshakes (both sides, in memory)."""
+    import os
+    import statistics
+
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    from runtime.identity import Identity
+    from runtime.securelink import Initiator, Responder, parse_hello
+
+    a, b = Identity.generate(), Identity.generate()
+
+    def handshake() -> tuple[Any, Any]:
+        i = Initiator("P", "s", 0, "A", a, "B", b.link_public)
+        r = Responder("P", "s", 0, "B", b, parse_hello(i.hello()), a.link_public)
+        msg3, ki = i.finish(r.reply())
+        return ki, r.finish(msg3)
+
+    times = []
+    ki, kr = handshake()
+    for _ in range(HANDSHAKES):
+        t = time.perf_counter()
+        handshake()
+        times.append(time.perf_counter() - t)
+    out: dict[str, Any] = {"link_handshake_ms_median": round(statistics.median(times) * 1e3, 3)}
+    aead = ChaCha20Poly1305(os.urandom(32))
+    nonce = bytes(12)
+    for size in LINK_SIZES:
+        body = os.urandom(size)
+        count = max(4, (8 << 20) // size)
+        link_best = raw_best = 0.0
+        for _ in range(REPEATS):
+            t = time.perf_counter()
+            for _ in range(count):
+                kr.opener.open(ki.sealer.seal(body))
+            link_best = max(link_best, count * size / (time.perf_counter() - t) / 1e6)
+            t = time.perf_counter()
+            for _ in range(count):
+                aead.decrypt(nonce, aead.encrypt(nonce, body, b""), b"")
+            raw_best = max(raw_best, count * size / (time.perf_counter() - t) / 1e6)
+        out[f"link_seal_open_MBps_{size}"] = round(link_best, 1)
+        out[f"link_vs_bare_aead_{size}"] = round(link_best / raw_best, 3)
+    return out
+
+
 async def main() -> dict[str, Any]:
     results: dict[str, list[float]] = {k: [] for k in ("raw_mem", "mem", "mem_pass", "raw_tcp", "tcp")}
     for _ in range(REPEATS):
@@ -191,7 +242,12 @@ async def main() -> dict[str, Any]:
     print(f"memory ping-pong  runtime (passthru) : {best['mem_pass']:9.0f} round trips/s  ratio {out['memory_passthrough_ratio']:.2f}x")
     print(f"tcp ping-pong     raw trio streams   : {best['raw_tcp']:9.0f} round trips/s")
     print(f"tcp ping-pong     runtime, secure    : {best['tcp']:9.0f} round trips/s  ratio {out['tcp_ratio']:.2f}x (goal >= 0.5x)")
-    return out
+    link = link_figures()
+    print(f"link handshake    Noise_KK, both sides: {link['link_handshake_ms_median']:.2f} ms (median of {HANDSHAKES})")
+    for size in LINK_SIZES:
+        print(f"link seal+open    {size:8d}-byte frames: {link[f'link_seal_open_MBps_{size}']:8.1f} MB/s"
+              f"  ratio {link[f'link_vs_bare_aead_{size}']:.2f}x bare ChaCha20-Poly1305")
+    return {**out, **link}
 
 
 if __name__ == "__main__":
