@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, assert_never
 
 import trio
+from rt_harness import Runner
 from trio.testing import MockClock
 
 from generated.examples import heartbeat as hb
 from runtime.contract import Endpoint
 from runtime.errors import PeerGone
-from runtime.memory import memory_session
+from runtime.memory import RoleResult, memory_session
 
 RoleFn = Callable[[Any], Awaitable[Any]]
 
@@ -85,22 +86,26 @@ def roles(rounds: int, crash_after: int | None, stall_after: int | None = None) 
 
 async def run(fns: dict[str, RoleFn]) -> dict[str, Any]:
     async with memory_session(hb.PROTOCOL) as net:
-        results = await net.run(dict(fns))
+        return outcomes(await net.run(dict(fns)))
+
+
+def outcomes(results: dict[str, RoleResult]) -> dict[str, Any]:
     return {name: r.error if r.error is not None else r.value for name, r in results.items()}
 
 
-async def test_without_failure_every_role_reaches_end() -> None:
+async def test_without_failure_every_role_reaches_end(run_roles: Runner) -> None:
     fns, log = roles(rounds=3, crash_after=None)
-    out = await run(fns)
+    out = outcomes(await run_roles(hb.PROTOCOL, fns))
     assert {k: type(v).__name__ for k, v in out.items()} == {
         "Coordinator": "Coordinator_End", "Monitor": "Monitor_End", "Backup": "Backup_End",
     }
     assert log == ["backup: stopped"]
 
 
-async def test_a_crash_takes_the_failure_branch_and_the_survivors_end() -> None:
+async def test_a_crash_takes_the_failure_branch_and_the_survivors_end(run_roles: Runner) -> None:
+    """In memory the crash aborts the session at once; over TCP the link closes."""
     fns, log = roles(rounds=5, crash_after=2)
-    out = await run(fns)
+    out = outcomes(await run_roles(hb.PROTOCOL, fns))
     assert isinstance(out["Coordinator"], Crash)
     assert type(out["Monitor"]).__name__ == "Monitor_End"
     assert type(out["Backup"]).__name__ == "Backup_End"
