@@ -277,6 +277,9 @@ def _mm_seq(body: tuple[Stmt, ...], p: Protocol, everyone: str, depth: int, out:
                 for i, b in enumerate(s.branches):
                     guard = f" when {b.guard.source}" if b.guard else ""
                     head = f"alt {b.label} at {ref_text(s.at)}" if i == 0 else f"else {b.label}"
+                    if s.failure is not None:  # a failure branch: nobody chooses it
+                        who = ref_text(s.failure)
+                        head = f"alt {who} alive" if i == 0 else f"else {who} failed (crash or deadline)"
                     out.append(f"{pad}{_mm(head + guard)}")
                     _mm_seq(b.body, p, everyone, depth + 1, out)
                 out.append(f"{pad}end")
