@@ -3,7 +3,8 @@
 Ping-pong round trips through the generated state classes of ``protocols/ping_pong.yaml``
 (``generated.examples.ping_pong``) against raw trio doing the same exchange in the same run. One round trip of the PingPong protocol is
 three messages (the decided loop's continue control, Ping, Pong); the raw baselines send
-the same three messages, so ratios compare equal work. Best of several interleaved runs.
+the same three messages, so ratios compare equal work. Medians of interleaved repetitions
+(``bench.harness``), each in a fresh ``trio.run``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import trio
 
+from bench import harness
 from generated.examples import ping_pong as pp
 from runtime.codec import Reader, Writer
 from runtime.config import load_config
@@ -25,9 +27,9 @@ from runtime.keys import bound_local_network
 from runtime.memory import memory_session
 from runtime.tcp import read_frame, tcp_session
 
-MEM_ROUNDS = 10_000
-TCP_ROUNDS = 2_000
-REPEATS = 3
+MEM_ROUNDS = 3_000
+TCP_ROUNDS = 1_000
+REPEATS = harness.MIN_REPS
 
 
 async def raw_memory(n: int) -> float:
@@ -162,37 +164,42 @@ async def ours_tcp(n: int, tmp: Path) -> float:
     return rates["Client"]
 
 
-async def main() -> dict[str, Any]:
-    results: dict[str, list[float]] = {k: [] for k in ("raw_mem", "mem", "mem_pass", "raw_tcp", "tcp")}
-    for _ in range(REPEATS):
-        results["raw_mem"].append(await raw_memory(MEM_ROUNDS))
-        results["mem"].append(await ours_memory(MEM_ROUNDS, False))
-        results["mem_pass"].append(await ours_memory(MEM_ROUNDS, True))
+def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
-        for _ in range(REPEATS):
-            results["raw_tcp"].append(await raw_tcp(TCP_ROUNDS))
-            results["tcp"].append(await ours_tcp(TCP_ROUNDS, Path(d)))
-    best = {k: max(v) for k, v in results.items()}
-    out = {
-        "memory_roundtrips_per_s": round(best["mem"]),
-        "memory_passthrough_roundtrips_per_s": round(best["mem_pass"]),
-        "raw_trio_memory_roundtrips_per_s": round(best["raw_mem"]),
-        "memory_ratio": round(best["mem"] / best["raw_mem"], 3),
-        "memory_passthrough_ratio": round(best["mem_pass"] / best["raw_mem"], 3),
-        "tcp_secure_roundtrips_per_s": round(best["tcp"]),
-        "raw_trio_tcp_roundtrips_per_s": round(best["raw_tcp"]),
-        "tcp_ratio": round(best["tcp"] / best["raw_tcp"], 3),
+        runs = harness.interleave(
+            {
+                "raw_mem": lambda: trio.run(raw_memory, MEM_ROUNDS),
+                "mem": lambda: trio.run(ours_memory, MEM_ROUNDS, False),
+                "mem_pass": lambda: trio.run(ours_memory, MEM_ROUNDS, True),
+                "raw_tcp": lambda: trio.run(raw_tcp, TCP_ROUNDS),
+                "tcp": lambda: trio.run(ours_tcp, TCP_ROUNDS, Path(d)),
+            },
+            REPEATS,
+            unit="round trips/s",
+        )
+    ratios = {
+        "memory_ratio": harness.ratio(runs["mem"], runs["raw_mem"]),
+        "memory_passthrough_ratio": harness.ratio(runs["mem_pass"], runs["raw_mem"]),
+        "tcp_ratio": harness.ratio(runs["tcp"], runs["raw_tcp"]),
+    }
+    print(f"memory ping-pong  raw trio channels : {runs['raw_mem'].show('.0f')}")
+    print(f"memory ping-pong  runtime (encoded)  : {runs['mem'].show('.0f')}")
+    print(f"  ratio to raw trio {ratios['memory_ratio'].show('.2f')} (goal >= 0.9x)")
+    print(f"memory ping-pong  runtime (passthru) : {runs['mem_pass'].show('.0f')}")
+    print(f"  ratio to raw trio {ratios['memory_passthrough_ratio'].show('.2f')} (goal >= 1.0x)")
+    print(f"tcp ping-pong     raw trio streams   : {runs['raw_tcp'].show('.0f')}")
+    print(f"tcp ping-pong     runtime, secure    : {runs['tcp'].show('.0f')}")
+    print(f"  ratio to raw trio {ratios['tcp_ratio'].show('.2f')} (goal >= 0.5x)")
+    return {
+        "bench": "runtime",
+        "machine": harness.machine(),
         "memory_rounds": MEM_ROUNDS,
         "tcp_rounds": TCP_ROUNDS,
         "messages_per_round": 3,
+        "rates": harness.to_json(runs, 1),
+        "ratios": harness.to_json(ratios, 3),
     }
-    print(f"memory ping-pong  raw trio channels : {best['raw_mem']:9.0f} round trips/s")
-    print(f"memory ping-pong  runtime (encoded)  : {best['mem']:9.0f} round trips/s  ratio {out['memory_ratio']:.2f}x (goal >= 0.8x)")
-    print(f"memory ping-pong  runtime (passthru) : {best['mem_pass']:9.0f} round trips/s  ratio {out['memory_passthrough_ratio']:.2f}x")
-    print(f"tcp ping-pong     raw trio streams   : {best['raw_tcp']:9.0f} round trips/s")
-    print(f"tcp ping-pong     runtime, secure    : {best['tcp']:9.0f} round trips/s  ratio {out['tcp_ratio']:.2f}x (goal >= 0.5x)")
-    return out
 
 
 if __name__ == "__main__":
-    print(json.dumps(trio.run(main)))
+    print(json.dumps(main()))
