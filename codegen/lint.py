@@ -48,6 +48,8 @@ __all__ = ["lint_paths", "lint_source"]
 # offer variants and join tokens (a variant is no state itself; its ``.state`` is).
 STATE_CLASS: Final = re.compile(r"^[A-Z][A-Za-z0-9]*_(?:S\d+(?:_Join|_Part)?|End)$")
 _VARIANT_METHODS: Final = frozenset({"offer", "next", "participation"})
+# Builtins that look at an object without keeping or calling it: no use.
+_INSPECTING: Final = frozenset({"isinstance", "type", "id"})
 # State attributes that read without using the state (properties).
 _PROPERTIES: Final = frozenset({"iteration"})
 
@@ -125,7 +127,8 @@ class _Module:
         # Imported name -> the module it may be (``from pkg import mod``, ``import m as x``)
         # or the module it comes from (``from mod import Cls``): (module, submodule).
         self.imports: dict[str, tuple[str, str | None]] = {}
-        for node in ast.walk(tree):
+        self.tables: dict[str, dict[str, tuple[str, ...]] | None] = {}  # by module
+        for node in _statements(tree.body):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 kind = _returned_kind(node.returns)
                 if kind != "other":
@@ -153,7 +156,9 @@ class _Module:
             hit = self.imports.get(name)
             modules = [hit[0]] if hit else []
         for mod in modules:
-            table = _variant_table(mod, self.path)
+            if mod not in self.tables:
+                self.tables[mod] = _variant_table(mod, self.path)
+            table = self.tables[mod]
             for state, variants in (table or {}).items():
                 if name in variants:
                     return state, variants
@@ -328,10 +333,11 @@ class _Function:
                 result = _Value("state")
             elif callee in self.module.returns:
                 result = _Value(self.module.returns[callee])
+        inspects = isinstance(func, ast.Name) and func.id in _INSPECTING
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             inner = arg.value if isinstance(arg, ast.Starred) else arg
             ref = self._ref(inner, env)
-            if ref is not None:
+            if ref is not None and not inspects:
                 self._use(env, inner, ref, f"passing it to {ast.unparse(func)}()")
             else:
                 self.expr(inner, env)
@@ -708,6 +714,23 @@ def _is_state_annotation(node: ast.expr | None) -> bool:
     if isinstance(node, ast.Attribute):
         return bool(STATE_CLASS.match(node.attr))
     return False
+
+
+def _statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, without visiting expressions (cheaper than
+    ``ast.walk`` on big modules: definitions and imports are statements)."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody"):
+            sub = getattr(node, name, None)
+            if isinstance(sub, list):
+                stack.extend(reversed(sub))
+        for handler in getattr(node, "handlers", ()):
+            stack.extend(reversed(handler.body))
+        for case in getattr(node, "cases", ()):
+            stack.extend(reversed(case.body))
 
 
 def _last_name(node: ast.expr) -> str:

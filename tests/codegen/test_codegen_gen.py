@@ -131,6 +131,8 @@ def test_every_good_spec_renders_deterministically(path: Path) -> None:
 
 
 def test_repo_generated_dir_is_up_to_date() -> None:
+    """The committed ``generated/`` modules are the golden files of the generator: a change of
+    the generated API or layout shows as their diff in review (``make generate`` rewrites them)."""
     out = generate_all(find_specs(REPO / "protocols"))
     assert out.errors == []
     assert diff(out, REPO / "generated") == ""

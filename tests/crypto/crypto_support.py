@@ -24,18 +24,20 @@ def vectors_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "frost"
 
 
-def load_vector(name: str) -> Any:
-    path = vectors_dir() / name
-    if not path.is_file():
-        pytest.skip(f"FROST vector file not found: {path} (set MINUET_FROST_VECTORS)")
-    return json.loads(path.read_text())
-
-
 def vector_path(name: str) -> Path:
+    """The vector file, or a skip naming it; under ``MINUET_REQUIRE_VECTORS=1`` (set by CI) a
+    missing file fails instead, so CI cannot pass without the known-answer tests."""
     path = vectors_dir() / name
     if not path.is_file():
-        pytest.skip(f"FROST vector file not found: {path} (set MINUET_FROST_VECTORS)")
+        reason = f"FROST vector file not found: {path} (set MINUET_FROST_VECTORS)"
+        if os.environ.get("MINUET_REQUIRE_VECTORS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
     return path
+
+
+def load_vector(name: str) -> Any:
+    return json.loads(vector_path(name).read_text())
 
 
 def sc(hexstr: str) -> int:

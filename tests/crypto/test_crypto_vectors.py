@@ -1,7 +1,8 @@
 """Known-answer tests: RFC 9591 Appendix E.1 and the ZcashFoundation/frost Ed25519 vectors.
 
 The vectors are read in place from ``<project>/../shared/vectors/frost`` (override with
-``MINUET_FROST_VECTORS``) and skipped, naming the path, when absent.
+``MINUET_FROST_VECTORS``) and skipped, naming the path, when absent (CI sets
+``MINUET_REQUIRE_VECTORS=1``: there a missing file fails).
 """
 
 from __future__ import annotations
