@@ -43,6 +43,15 @@ class OptionalType:
 
 
 @dataclass(frozen=True, slots=True)
+class MapType:
+    """``map[K, V]``: keys are int, str, bool, bytes or bytesN (encoded in canonical order)."""
+
+    key: TypeExpr
+    value: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class RecordRef:
     """A record type declared under ``types:``."""
 
@@ -50,7 +59,7 @@ class RecordRef:
     span: Span
 
 
-TypeExpr = PrimType | FixedBytesType | ListType | OptionalType | RecordRef
+TypeExpr = PrimType | FixedBytesType | ListType | OptionalType | MapType | RecordRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +71,14 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """A record (``fields``), or a tagged union of records (``variants``, written
+    ``Shape: [Circle, Square]``; then ``fields`` is empty)."""
+
     name: str
     fields: tuple[Field, ...]
     span: Span
     doc: str = ""
+    variants: tuple[RecordRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,13 +309,37 @@ class Parallel:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    target: str
-    args: tuple[RoleRef, ...]
+class ParamArg:
+    """``k=t`` in a call: the callee's parameter ``k`` bound to a literal or a caller parameter."""
+
+    name: str
+    value: Bound
     span: Span
 
 
-Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call
+@dataclass(frozen=True, slots=True)
+class Call:
+    """``call Sub(A, F[*], G[0..t], k=t)``: roles (single roles, members, whole families or
+    ranges) in the order of the callee's roles, then its parameters by name."""
+
+    target: str
+    args: tuple[RoleRef, ...]
+    span: Span
+    params: tuple[ParamArg, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStep:
+    """``Peer[*]: Aggregate``: the role (or the members named) runs the local step
+    ``Aggregate`` here, with no communication."""
+
+    role: RoleRef
+    step: str
+    span: Span
+    step_span: Span
+
+
+Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep
 
 
 # ---------------------------------------------------------------- protocols
@@ -310,13 +347,38 @@ Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Cal
 
 @dataclass(frozen=True, slots=True)
 class SubProtocol:
-    """A sub-protocol: formal roles (single roles of the caller are passed in), own body."""
+    """A sub-protocol: formal roles (single roles or families of the caller are passed in),
+    own body. ``origin`` is the file it was imported from (None: declared in this spec);
+    an imported one has its own ``params``, bound by the call."""
 
     name: str
     roles: tuple[RoleDecl, ...]
     body: tuple[Stmt, ...]
     span: Span
     doc: str = ""
+    params: tuple[Param, ...] = ()
+    origin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepDecl:
+    """A local step under ``steps:``: a computation a role runs at a point of the protocol,
+    typed ``input -> output`` (either may be absent)."""
+
+    name: str
+    input: TypeExpr | None
+    output: TypeExpr | None
+    span: Span
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """``imports: [../patterns/commit_reveal.yaml]``: a spec file whose protocol (and the
+    sub-protocols it declares or imports) becomes callable here. ``path`` as written."""
+
+    path: str
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +396,8 @@ class Protocol:
     guard_vars: tuple[GuardVar, ...] = ()
     subprotocols: tuple[SubProtocol, ...] = ()
     default_timeout: float | None = None
+    imports: tuple[Import, ...] = ()
+    steps: tuple[StepDecl, ...] = ()
 
     def role(self, name: str) -> RoleDecl | None:
         for r in self.roles:

@@ -95,7 +95,7 @@ def _compile(path: str, err: TextIO) -> Compiled | None:
     if unreadable:
         raise UsageError(f"{path}: {unreadable[0].message}")
     if compiled.diagnostics:
-        print(render_all(compiled.diagnostics, {path: compiled.source}), file=err)
+        print(render_all(compiled.diagnostics, compiled.sources(path)), file=err)
     return compiled if compiled.ok else None
 
 
@@ -125,7 +125,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for path in files:
         compiled = compile_file(path)
         diags += compiled.diagnostics
-        sources[path] = compiled.source
+        sources.update(compiled.sources(path))
         if compiled.ok:
             if fmt == "text":
                 print(f"ok: {path}", file=out)

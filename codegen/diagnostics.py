@@ -57,6 +57,9 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M211", "name-collision", "two spec names map to the same generated identifier"),
     Code("M212", "undefined-guard-name", "a guard reads a name that is neither a parameter nor a guard variable"),
     Code("M213", "guard-type", "a guard expression is ill-typed"),
+    Code("M214", "undefined-step", "a statement runs a local step that is not declared"),
+    Code("M215", "unused-step", "a declared local step is never run"),
+    Code("M216", "bad-union", "a tagged union lists something other than two or more distinct records"),
     # -- protocol structure
     Code("M300", "self-send", "a role sends to itself"),
     Code("M301", "duplicate-label", "a choice has two branches with the same label"),
@@ -92,6 +95,10 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M502", "call-role-mapping", "a call passes a role that cannot fill the formal role"),
     Code("M503", "unguarded-call-cycle", "sub-protocols call each other without any interaction"),
     Code("M504", "duplicate-subprotocol", "a sub-protocol is defined twice"),
+    Code("M505", "import-cycle", "spec files import each other in a cycle"),
+    Code("M506", "import-missing", "an imported spec file cannot be read"),
+    Code("M507", "import-conflict", "an import brings a name declared differently here, or a file twice"),
+    Code("M508", "import-invalid", "an imported spec has errors"),
     # -- generation
     Code("M600", "not-generable", "the protocol cannot be turned into typed code"),
     Code("M601", "generated-name-collision", "two generated identifiers of one module would be the same"),

@@ -21,6 +21,7 @@ from codegen.local import (
     LBranch,
     LContinue,
     LDecideLoop,
+    LLocal,
     LLoop,
     LocalType,
     LOffer,
@@ -88,6 +89,14 @@ class RecvNode(Node):
     frm: LPeer = _NO_PEER
     message: str = ""
     annotations: Annotations = field(default_factory=Annotations)
+    next: Target | None = None
+
+
+@dataclass(eq=False)
+class LocalNode(Node):
+    """Run the local step ``step`` (no communication), then go to ``next``."""
+
+    step: str = ""
     next: Target | None = None
 
 
@@ -244,6 +253,8 @@ def show_stmt(s: LStmt) -> str:
             return f"loop ({who}) {{...}}{show_only(s.only)}"
         case LParallel():
             return f"parallel ({len(s.branches)} branches)"
+        case LLocal():
+            return f"local {s.step}{show_only(s.only)}"
 
 
 def show_seq(stmts: tuple[LStmt, ...], then: str, start: int = 0) -> str:
@@ -297,6 +308,11 @@ class _Builder:
             case LRecv():
                 n = RecvNode(s.span, text, depth=depth, frm=s.frm, message=s.message,
                              annotations=s.annotations, next=k, only=s.only)
+                if s.only is not None:
+                    n.skip = k
+                return Target(self.add(n))
+            case LLocal():
+                n = LocalNode(s.span, text, depth=depth, step=s.step, next=k, only=s.only)
                 if s.only is not None:
                     n.skip = k
                 return Target(self.add(n))
@@ -383,7 +399,7 @@ def _resolve(t: Target) -> Target:
 def _edges(n: Node) -> list[Target]:
     out: list[Target] = []
     match n:
-        case SendNode() | RecvNode():
+        case SendNode() | RecvNode() | LocalNode():
             assert n.next is not None
             out.append(n.next)
         case SelectNode():
@@ -408,7 +424,7 @@ def _edges(n: Node) -> list[Target]:
 def _relink(n: Node) -> None:
     """Replace every edge of ``n`` by its alias-free form."""
     match n:
-        case SendNode() | RecvNode():
+        case SendNode() | RecvNode() | LocalNode():
             assert n.next is not None
             n.next = _resolve(n.next)
         case SelectNode():

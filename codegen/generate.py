@@ -160,8 +160,8 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
             out.diagnostics.append(unreadable)
             out.errors.append(format_all([unreadable], {}, "text"))
             continue
-        compiled = compile_text(text, rel)
-        out.sources[rel] = compiled.source
+        compiled = compile_text(text, rel, lambda imported: (base / imported).read_text(encoding="utf-8"))
+        out.sources.update(compiled.sources(rel))
         diags = list(compiled.diagnostics)
         if compiled.ok and compiled.protocol is not None:
             protocol = compiled.protocol
@@ -186,7 +186,7 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
                     out.files[module] = body
         out.diagnostics += diags
         if any(d.severity == "error" for d in diags):
-            out.errors.append(format_all(diags, {rel: compiled.source}, "text"))
+            out.errors.append(format_all(diags, compiled.sources(rel), "text"))
     return out
 
 

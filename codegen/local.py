@@ -132,6 +132,15 @@ class LOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class LLocal:
+    """Run the local step ``step`` (declared under ``steps:``); ``only`` as for sends."""
+
+    step: str
+    span: Span
+    only: MemberSel | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LRec:
     name: str
     body: tuple[LStmt, ...]
@@ -175,7 +184,7 @@ class LParallel:
     span: Span
 
 
-LStmt = LSend | LRecv | LSelect | LOffer | LRec | LContinue | LLoop | LDecideLoop | LParallel
+LStmt = LSend | LRecv | LLocal | LSelect | LOffer | LRec | LContinue | LLoop | LDecideLoop | LParallel
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from codegen.local import (
     LBranch,
     LContinue,
     LDecideLoop,
+    LLocal,
     LLoop,
     LOffer,
     LOfferBranch,
@@ -95,6 +96,8 @@ def describe(s: LStmt) -> str:
             return f"run a loop {count} times"
         case LDecideLoop():
             return "take part in a decided loop"
+        case LLocal(step=step):
+            return f"run the local step {step}"
         case _:
             return "run parallel branches"
 
@@ -153,6 +156,8 @@ class Shapes:
                 key = ("decide", s.decider, s.inform, self.seq(s.body))
             case LParallel():
                 key = ("par", tuple(self.seq(b) for b in s.branches))
+            case LLocal():
+                key = ("local", s.step, s.only)
         sid = self._intern(key)
         self._memo[id(s)] = (s, sid)
         return sid
@@ -170,7 +175,7 @@ class FreeNames:
     def seq(self, body: Sequence[LStmt]) -> frozenset[str]:
         out: frozenset[str] = frozenset()
         for s in body:
-            if isinstance(s, LSend | LRecv):  # most steps: nothing free, not worth a memo entry
+            if isinstance(s, LSend | LRecv | LLocal):  # most steps: nothing free, not worth a memo entry
                 continue
             f = self.stmt(s)
             if f:
@@ -183,7 +188,7 @@ class FreeNames:
             return hit[1]
         out: frozenset[str]
         match s:
-            case LSend() | LRecv():
+            case LSend() | LRecv() | LLocal():
                 out = frozenset()
             case LContinue(name=name):
                 out = frozenset((name,))
@@ -425,7 +430,7 @@ def filter_members(body: LSeq, only: MemberSel) -> LSeq:
     out: list[LStmt] = []
     for s in body:
         match s:
-            case LSend(only=o) | LRecv(only=o) if o == only:
+            case LSend(only=o) | LRecv(only=o) | LLocal(only=o) if o == only:
                 continue
             case LSelect(only=o, others=others) if o == only:
                 out.extend(others)

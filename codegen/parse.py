@@ -25,6 +25,7 @@ from codegen.ast import (
     Field,
     Guard,
     GuardVar,
+    Import,
     Index,
     IndexAll,
     IndexConst,
@@ -32,15 +33,19 @@ from codegen.ast import (
     IndexRange,
     IndexVar,
     Interaction,
+    LocalStep,
     Loop,
     Message,
     Parallel,
     Param,
+    ParamArg,
     Protocol,
     Rec,
     Record,
+    RecordRef,
     RoleDecl,
     RoleRef,
+    StepDecl,
     Stmt,
     SubProtocol,
     TypeExpr,
@@ -54,8 +59,9 @@ from codegen.typeexpr import parse_type
 
 TOP_KEYS: Final = (
     "protocol", "namespace", "doc", "params", "vars", "roles", "types", "messages",
-    "timeout", "interactions", "subprotocols",
+    "timeout", "interactions", "subprotocols", "imports", "steps",
 )
+STEP_KEYS: Final = ("input", "output", "doc")
 TOP_REQUIRED: Final = ("protocol", "roles", "messages", "interactions")
 SUB_KEYS: Final = ("roles", "interactions", "doc")
 ANNOTATION_KEYS: Final = (
@@ -424,7 +430,8 @@ def _stmts(ctx: _Ctx, node: Node, what: str) -> tuple[Stmt, ...]:
 
 
 _STMT_HINT: Final = (
-    "a statement is 'A -> B: Msg', 'choice at R', 'rec X', 'continue X', 'loop', 'parallel' or 'call Sub(A, B)'"
+    "a statement is 'A -> B: Msg', 'choice at R', 'rec X', 'continue X', 'loop', 'parallel', "
+    "'call Sub(A, B)' or 'R: Step' (a local step)"
 )
 
 
@@ -472,6 +479,13 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | None:
             return _parallel(ctx, key, value)
         if "->" in key.text:
             return _interaction(ctx, key, value)
+        if (
+            word not in ("continue", "call")
+            and isinstance(value, Scalar)
+            and value.kind == "str"
+            and _LOCAL_ROLE.match(key.text)
+        ):
+            return _local_step(ctx, key, value)
     except _Fail as f:
         _in_scalar(ctx, key, "M106", f)
         return None
@@ -736,10 +750,49 @@ def _continue(ctx: _Ctx, sc: Scalar) -> Continue | None:
     return Continue(name[0], sc.sub_span(name[1], name[2]))
 
 
+# `Role: Step`, `F[*]: Step`, `F[2]: Step`, `F[0..t]: Step`: a role reference alone as the key.
+_LOCAL_ROLE: Final = re.compile(r"[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*(\[[^\]]*\])?[ \t]*\Z")
+
+
+def _local_step(ctx: _Ctx, key: Scalar, value: Node) -> LocalStep | None:
+    cur = _Cur(key.text)
+    role = _role_ref(cur, key, ctx.params)
+    if not cur.at_end():
+        raise cur.fail(f"unexpected {cur.found()} after the role of a local step", "a local step is 'R: Step'")
+    sc = _name_str(ctx, value, "the name of a local step declared under steps")
+    if sc is None:
+        return None
+    name = _name(ctx, sc, "local step")
+    if name is None:
+        return None
+    return LocalStep(role, name, _line_span(key, value), _whole(sc))
+
+
+def _steps(ctx: _Ctx, node: Node) -> tuple[StepDecl, ...]:
+    out: list[StepDecl] = []
+    for name, span, body in _named_decls(ctx, node, "local step"):
+        m = _map(ctx, body, f"local step {name} as a mapping with input and/or output types", null_ok=True)
+        if m is None:
+            continue
+        keys = _keys(ctx, m, STEP_KEYS, (), f"local step {name}", "a local step has an input type, an output type and a doc, each optional")
+        types: dict[str, TypeExpr | None] = {"input": None, "output": None}
+        for k in ("input", "output"):
+            if k in keys:
+                types[k] = _type(ctx, keys[k][1])
+        doc = ""
+        if "doc" in keys and (sc := _str(ctx, keys["doc"][1])) is not None:
+            doc = sc.text
+        out.append(StepDecl(name, types["input"], types["output"], span, doc))
+    return tuple(out)
+
+
+_KWARG: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=")
+
+
 def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
     cur = _Cur(sc.text)
     cur.eat("call")
-    hint = "a call is 'call Sub(A, B)'"
+    hint = "a call is 'call Sub(A, F[*], k=t)': roles in order, then parameters by name"
     try:
         if not cur.ws():
             raise cur.fail("expected a sub-protocol name after 'call'", hint)
@@ -749,9 +802,20 @@ def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
         if not cur.eat("("):
             raise cur.fail(f"expected '(' after the sub-protocol name, found {cur.found()}", hint)
         args: list[RoleRef] = []
+        params: list[ParamArg] = []
         if not cur.eat(")"):
             while True:
-                args.append(_role_ref(cur, sc, ctx.params))
+                cur.ws()
+                kw = _KWARG.match(cur.text, cur.pos)
+                if kw is not None:
+                    cur.pos = kw.end()
+                    cur.ws()
+                    value, _, end = _bound(cur)
+                    params.append(ParamArg(kw[1], value, sc.sub_span(kw.start(1), end)))
+                elif params:
+                    raise cur.fail("roles come before the parameters (k=...)", hint)
+                else:
+                    args.append(_role_ref(cur, sc, ctx.params))
                 if cur.eat(")"):
                     break
                 if not cur.eat(","):
@@ -761,7 +825,7 @@ def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
     except _Fail as f:
         _in_scalar(ctx, sc, "M106", f)
         return None
-    return Call(name[0], tuple(args), sc.sub_span(name[1], name[2]))
+    return Call(name[0], tuple(args), sc.sub_span(name[1], name[2]), tuple(params))
 
 
 # ---------------------------------------------------------------- protocol
@@ -778,21 +842,46 @@ def _subprotocols(ctx: _Ctx, node: Node) -> tuple[SubProtocol, ...]:
         if "roles" in keys and (seq := _seq(ctx, keys["roles"][1], "a list of roles")) is not None:
             for item in seq.items:
                 decl = _role_decl(ctx, item)
-                if decl is None:
-                    continue
-                if decl.kind != "single":
-                    ctx.error(
-                        "M109",
-                        decl.span,
-                        f"sub-protocol role {decl.name} must be a single role",
-                        "a caller passes single roles or specific family members",
-                    )
-                roles.append(decl)  # kept, so calls and uses are still checked
+                if decl is not None:
+                    roles.append(decl)
         doc = ""
         if "doc" in keys and (sc := _str(ctx, keys["doc"][1])) is not None:
             doc = sc.text
         body_stmts = _stmts(ctx, keys["interactions"][1], "interactions") if "interactions" in keys else ()
         out.append(SubProtocol(name, tuple(roles), body_stmts, span, doc))
+    return tuple(out)
+
+
+def _record(ctx: _Ctx, name: str, span: Span, node: Node) -> Record:
+    """``Name: {field: type}``, or a tagged union ``Name: [RecordA, RecordB]``."""
+    if not isinstance(node, Sequence):
+        return Record(name, _fields(ctx, node, f"record {name}"), span)
+    variants: list[RecordRef] = []
+    if not node.items:
+        ctx.error("M216", _head(node.span), f"union {name} lists no records", "write Name: [RecordA, RecordB]")
+    for item in node.items:
+        sc = _name_str(ctx, item, "the name of a record (a variant of the union)")
+        if sc is not None and (v := _name(ctx, sc, "record")) is not None:
+            variants.append(RecordRef(v, _whole(sc)))
+    return Record(name, (), span, variants=tuple(variants))
+
+
+def _imports(ctx: _Ctx, node: Node) -> tuple[Import, ...]:
+    seq = _seq(ctx, node, "a list of spec files to import (paths relative to this file)")
+    out: list[Import] = []
+    for item in seq.items if seq is not None else ():
+        sc = _str(ctx, item, "the path of a spec file, relative to this file")
+        if sc is None:
+            continue
+        if not sc.text.endswith((".yaml", ".yml")) or sc.text.startswith("/"):
+            ctx.error(
+                "M104",
+                _whole(sc),
+                f"an import is a relative path to a .yaml spec, not {sc.text!r}",
+                "e.g. ../patterns/commit_reveal.yaml",
+            )
+            continue
+        out.append(Import(sc.text, _whole(sc)))
     return tuple(out)
 
 
@@ -841,7 +930,7 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
             if (decl := _role_decl(ctx, item)) is not None:
                 roles.append(decl)
     records = tuple(
-        Record(n, _fields(ctx, v, f"record {n}"), s) for n, s, v in (_named_decls(ctx, keys["types"][1], "record") if "types" in keys else [])
+        _record(ctx, n, s, v) for n, s, v in (_named_decls(ctx, keys["types"][1], "record") if "types" in keys else [])
     )
     messages = tuple(
         Message(n, _fields(ctx, v, f"message {n}"), s)
@@ -850,6 +939,8 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
     timeout = _timeout(ctx, keys["timeout"][1]) if "timeout" in keys else None
     body = _stmts(ctx, keys["interactions"][1], "interactions") if "interactions" in keys else ()
     subs = _subprotocols(ctx, keys["subprotocols"][1]) if "subprotocols" in keys else ()
+    imports = _imports(ctx, keys["imports"][1]) if "imports" in keys else ()
+    steps = _steps(ctx, keys["steps"][1]) if "steps" in keys else ()
     protocol = Protocol(
         name=name,
         file=file,
@@ -864,5 +955,7 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
         guard_vars=guard_vars,
         subprotocols=subs,
         default_timeout=timeout,
+        imports=imports,
+        steps=steps,
     )
     return protocol, ctx.diags

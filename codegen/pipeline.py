@@ -6,10 +6,11 @@ import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from codegen.ast import Protocol
 from codegen.diagnostics import Diagnostic, sort_diagnostics
+from codegen.imports import Reader, read_text, resolve_imports
 from codegen.load import load, read_spec
 from codegen.local import LocalType
 from codegen.parse import parse
@@ -25,6 +26,11 @@ class Compiled:
     locals: dict[str, LocalType]
     diagnostics: tuple[Diagnostic, ...]
     source: str
+    imported: dict[str, str] = field(default_factory=dict)  # path -> text of imported specs
+
+    def sources(self, path: str) -> dict[str, str]:
+        """Every source a diagnostic may point into, for ``render_all``."""
+        return {**self.imported, path: self.source}
 
     @property
     def ok(self) -> bool:
@@ -35,6 +41,9 @@ class Compiled:
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
         return tuple(d for d in self.diagnostics if d.severity == "error")
+
+
+_FAILED_IMPORT = frozenset({"M505", "M506", "M508"})
 
 
 def _has_error(diags: list[Diagnostic]) -> bool:
@@ -54,13 +63,14 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def compile_text(text: str, filename: str) -> Compiled:
-    """Compile spec ``text``; spans name ``filename`` exactly as given."""
+def compile_text(text: str, filename: str, read: Reader = read_text) -> Compiled:
+    """Compile spec ``text``; spans name ``filename`` exactly as given. Imports are read
+    with ``read``, by their path joined to ``filename``'s directory."""
     with gc_paused():
-        return _compile_text(text, filename)
+        return _compile_text(text, filename, read)
 
 
-def _compile_text(text: str, filename: str) -> Compiled:
+def _compile_text(text: str, filename: str, read: Reader) -> Compiled:
     root, diags = load(text, filename)
     if root is None:
         return Compiled(None, {}, sort_diagnostics(diags), text)
@@ -71,15 +81,23 @@ def _compile_text(text: str, filename: str) -> Compiled:
     diags.extend(parse_diags)
     if protocol is None:
         return Compiled(None, {}, sort_diagnostics(diags), text)
+    imported: dict[str, str] = {}
+    if protocol.imports:
+        protocol, import_diags, imported = resolve_imports(protocol, read)
+        diags.extend(import_diags)
     # After a syntax error, parts of the spec were skipped: "unused" findings would be noise.
-    diags.extend(validate(protocol, partial=_has_error(diags)))
+    found = validate(protocol, partial=_has_error(diags))
+    if any(d.code in _FAILED_IMPORT for d in diags):
+        # What a failed import would have brought is unknown: calls to it are not news.
+        found = [d for d in found if d.code != "M500"]
+    diags.extend(found)
     if _has_error(diags):
-        return Compiled(protocol, {}, sort_diagnostics(diags), text)
+        return Compiled(protocol, {}, sort_diagnostics(diags), text, imported)
     local_types, project_diags = project_all(protocol)
     diags.extend(project_diags)
     if _has_error(diags):
-        return Compiled(protocol, {}, sort_diagnostics(diags), text)
-    return Compiled(protocol, dict(local_types), sort_diagnostics(diags), text)
+        return Compiled(protocol, {}, sort_diagnostics(diags), text, imported)
+    return Compiled(protocol, dict(local_types), sort_diagnostics(diags), text, imported)
 
 
 def compile_file(path: str | os.PathLike[str]) -> Compiled:

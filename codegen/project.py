@@ -37,6 +37,7 @@ from codegen.ast import (
     IndexRange,
     IndexVar,
     Interaction,
+    LocalStep,
     Loop,
     Parallel,
     Protocol,
@@ -46,11 +47,13 @@ from codegen.ast import (
     Stmt,
     SubProtocol,
 )
+from codegen.compose import InstantiationError, bind_call, instantiate
 from codegen.diagnostics import Diagnostic, DiagnosticError
 from codegen.local import (
     LBranch,
     LContinue,
     LDecideLoop,
+    LLocal,
     LLoop,
     LocalType,
     LParallel,
@@ -209,8 +212,14 @@ class _Expander:
     diags: list[Diagnostic]
     subs: dict[str, SubProtocol] = field(init=False)
     rec_names: set[str] = field(init=False)
+    decls: dict[str, RoleDecl] = field(init=False)
+    params: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.decls = {}
+        for r in self.protocol.roles:
+            self.decls.setdefault(r.name, r)
+        self.params = frozenset(p.name for p in self.protocol.params)
         self.subs = {}
         for sub in self.protocol.subprotocols:
             self.subs.setdefault(sub.name, sub)
@@ -277,12 +286,11 @@ class _Expander:
         if sub is None:
             self.diags.append(Diagnostic("M500", c.span, f"no sub-protocol named {c.target}"))
             return ()
-        if len(c.args) != len(sub.roles):
-            self.diags.append(
-                Diagnostic("M501", c.span, f"{c.target} takes {len(sub.roles)} roles, the call passes {len(c.args)}")
-            )
+        binding, problems = bind_call(c, sub, self.decls, self.params)
+        if binding is None:
+            self.diags.extend(problems)
             return ()
-        key = (c.target, tuple((a.name, "" if a.index is None else ref_text(a)) for a in c.args))
+        key = (c.target, binding.key())
         args = ", ".join(ref_text(a) for a in c.args)
         for frame in stack:
             if frame.key == key:
@@ -310,8 +318,12 @@ class _Expander:
                     )
                 )
                 return ()
-        mapping = {formal.name: actual for formal, actual in zip(sub.roles, c.args, strict=True)}
-        body = _subst_seq(sub.body, mapping, tuple(r.name for r in sub.roles))
+        try:
+            body = instantiate(sub, binding)
+        except InstantiationError as e:
+            self.diags.append(Diagnostic("M502", c.span, f"in {c.target}: {e.message}", e.hint))
+            self.diags.append(Diagnostic("M502", e.span, e.message, e.hint))
+            return ()
         name = self._fresh(c.target)
         frame = _Frame(key, c.target, name, args)
         expanded = self.seq(body, (*stack, frame), tails | {name})
@@ -326,45 +338,6 @@ class _Expander:
             name, n = f"{base}{n}", n + 1
         self.rec_names.add(name)
         return name
-
-
-def _subst_ref(ref: RoleRef, mapping: Mapping[str, RoleRef]) -> RoleRef:
-    actual = mapping.get(ref.name)
-    if actual is None:
-        return ref
-    return RoleRef(actual.name, ref.span, actual.index if ref.index is None else ref.index)
-
-
-def _subst_seq(stmts: tuple[Stmt, ...], mapping: Mapping[str, RoleRef], formals: tuple[str, ...]) -> tuple[Stmt, ...]:
-    """A sub-protocol body with its formal roles replaced by the actual ones."""
-    out: list[Stmt] = []
-    for s in stmts:
-        match s:
-            case Interaction():
-                snd, rcv = _subst_ref(s.sender, mapping), _subst_ref(s.receiver, mapping)
-                out.append(Interaction(snd, rcv, s.message, s.span, s.message_span, s.annotations))
-            case Broadcast():
-                # Inside a sub-protocol "every other role" means its own formal roles.
-                snd = _subst_ref(s.sender, mapping)
-                for q in formals:
-                    if q != s.sender.name:
-                        rcv = _subst_ref(RoleRef(q, s.span), mapping)
-                        out.append(Interaction(snd, rcv, s.message, s.span, s.message_span, s.annotations))
-            case Choice():
-                bs = tuple(Branch(b.label, _subst_seq(b.body, mapping, formals), b.span, b.guard) for b in s.branches)
-                out.append(Choice(_subst_ref(s.at, mapping), bs, s.span))
-            case Rec():
-                out.append(Rec(s.name, _subst_seq(s.body, mapping, formals), s.span))
-            case Loop():
-                decides = None if s.decides is None else _subst_ref(s.decides, mapping)
-                out.append(Loop(_subst_seq(s.body, mapping, formals), s.span, s.count, decides))
-            case Parallel():
-                out.append(Parallel(tuple(_subst_seq(b, mapping, formals) for b in s.branches), s.span))
-            case Call():
-                out.append(Call(s.target, tuple(_subst_ref(a, mapping) for a in s.args), s.span))
-            case _:
-                out.append(s)
-    return tuple(out)
 
 
 # ---------------------------------------------------------------- projection
@@ -414,6 +387,8 @@ class _Projector:
                 roles = self.all_roles
             case Continue(name=name):
                 roles, free = _EMPTY, frozenset((name,))
+            case LocalStep(role=r):
+                roles = frozenset((r.name,))
             case Choice(at=at, branches=bs):
                 roles, free = self.parts_seq(b.body for b in bs)
                 roles = roles | {at.name}
@@ -495,6 +470,9 @@ class _Projector:
                 self.loop(s, env, out)
             case Parallel():
                 self.parallel(s, env, out)
+            case LocalStep(role=r):
+                if self._known(r) is not None:
+                    out.setdefault(r.name, []).append(LLocal(s.step, s.span, _only(r)))
             case Call():
                 # _Expander inlined every call it could; this one names nothing.
                 self.diags.append(Diagnostic("M500", s.span, f"no sub-protocol named {s.target}"))

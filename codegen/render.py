@@ -27,6 +27,7 @@ from codegen.ast import (
     GuardExpr,
     GUnary,
     ListType,
+    MapType,
     OptionalType,
     PrimType,
     Protocol,
@@ -129,6 +130,7 @@ class MessageModel:
     is_message: bool
     write: list[str]
     read: str
+    union: list[str] = field(default_factory=list)  # a tagged union: its records, tag = index
 
 
 # ---------------------------------------------------------------- helpers
@@ -161,6 +163,8 @@ def py_type(t: TypeExpr, shadowed: frozenset[str] = frozenset()) -> str:
             return f"{b('list')}[{py_type(t.item, shadowed)}]"
         case OptionalType():
             return f"{py_type(t.item, shadowed)} | None"
+        case MapType():
+            return f"{b('dict')}[{py_type(t.key, shadowed)}, {py_type(t.value, shadowed)}]"
         case RecordRef():
             return t.name
 
@@ -181,21 +185,25 @@ def fixed_sizes(t: TypeExpr, out: set[int]) -> set[int]:
             out.add(t.size)
         case ListType() | OptionalType():
             fixed_sizes(t.item, out)
+        case MapType():
+            fixed_sizes(t.key, out)
+            fixed_sizes(t.value, out)
         case _:
             pass
     return out
 
 
-_BUILTIN_TYPES = frozenset({"int", "str", "bytes", "bool", "float", "list"})
+_BUILTIN_TYPES = frozenset({"int", "str", "bytes", "bool", "float", "list", "dict"})
 _PRIM_W = {"int": "sint", "str": "text", "bytes": "blob", "bool": "boolean", "float": "double"}
 
 
 class _Codecs:
     """Writer/reader helpers for compound field types, numbered by first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, unions: frozenset[str] = frozenset()) -> None:
         self.helpers: dict[str, tuple[str, str, str]] = {}  # key -> (w name, r name, type)
         self.lines: list[str] = []
+        self.unions = unions  # record names that are tagged unions
 
     def writer(self, t: TypeExpr) -> str:
         """An expression of type ``Callable[[Writer, T], None]``."""
@@ -230,8 +238,16 @@ class _Codecs:
                 wb, rb = f"w.fixed(v, {t.size})", f"r.fixed_bytes({fixed_class(t.size)})"
             case ListType():
                 wb, rb = f"w.seq(v, {self.writer(t.item)})", f"r.seq({self.reader(t.item)})"
+            case OptionalType() if isinstance(t.item, RecordRef) and t.item.name in self.unions:
+                # Spelled out: mypy solves opt's T from ``A | B | None`` as object, not A | B.
+                # Same bytes as Writer.opt: a presence byte, then the value.
+                wb = f"if v is None:\n        w.boolean(False)\n    else:\n        w.boolean(True)\n        {self.writer(t.item)}(w, v)"
+                rb = f"r.opt({self.reader(t.item)})"
             case OptionalType():
                 wb, rb = f"w.opt(v, {self.writer(t.item)})", f"r.opt({self.reader(t.item)})"
+            case MapType():
+                wb = f"w.mapping(v, {self.writer(t.key)}, {self.writer(t.value)})"
+                rb = f"r.mapping({self.reader(t.key)}, {self.reader(t.value)})"
             case _:
                 raise AssertionError(k)
         self.lines += [
@@ -418,6 +434,8 @@ class _RoleRenderer:
                 self.send(n, tgt)
             case fsm.RecvNode():
                 self.recv(n, tgt)
+            case fsm.LocalNode():
+                self.local(n, tgt)
             case fsm.SelectNode():
                 self.select(n, tgt)
             case fsm.OfferNode():
@@ -471,6 +489,43 @@ class _RoleRenderer:
                 [*self.take(n, f"send_{sfx}"),
                  f"    await _ep.send({self.peer(n.to)}, {msg!r}, msg, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
+
+    def local(self, n: fsm.LocalNode, sc: StateClass) -> None:
+        """``do_<step>(fn[, arg])``: the role runs its computation through this method, so
+        the protocol says where it happens; input and output are checked against their
+        declared types (as their codec would) before the next state is handed out."""
+        assert n.next is not None
+        decl = self.r.step_decls[n.step]
+        sfx = method_suffix(n.step)
+        method = f"do_{sfx}"
+        nxt = self.cls(n.next.node)
+        i_t = None if decl.input is None else py_type(decl.input)
+        o_t = None if decl.output is None else py_type(decl.output)
+        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], {o_t or 'None'}]"
+        sig += f", arg: {i_t}) -> " if i_t else ") -> "
+        sig += f"tuple[{o_t}, {nxt}]" if o_t else nxt
+        body = self.take(n, method)
+        for what, t, value in (("input", decl.input, "arg"), ("output", decl.output, "_out")):
+            if t is None:
+                continue
+            if what == "output":
+                body.append(f"    _out = fn({'arg' if i_t else ''})")
+            body += [
+                "    try:",
+                f"        {self.r.codecs.writer(t)}(_Writer(), {value})",
+                "    except (ValueError, TypeError, AttributeError, OverflowError) as _e:",
+                f"        raise _rt.violation(_ep, {f'local step {n.step}: its {what} is not a {type_text(t)}: '!r} + str(_e)) from None",
+            ]
+        if decl.output is None:
+            body.append(f"    fn({'arg' if i_t else ''})")
+        if isinstance(n.next.node, fsm.EndNode):
+            body.append("    await _ep.close()")
+        body.append(f"    return (_out, {self.make(n.next)})" if o_t else f"    return {self.make(n.next)}")
+        what = f"{type_text(decl.input) if decl.input else 'no input'} -> {type_text(decl.output) if decl.output else 'no output'}"
+        doc = f"Run the local step {n.step} ({what}) here: ``fn({'arg' if i_t else ''})``, no communication."
+        if decl.doc:
+            doc += f" {doc_text(decl.doc)}"
+        sc.methods.append(Method(sig, doc, body))
 
     def recv(self, n: fsm.RecvNode, sc: StateClass) -> None:
         assert n.next is not None
@@ -660,12 +715,15 @@ class ModuleRenderer:
         self.spec_path = spec_path
         self.params = {p.name for p in protocol.params}
         self.guard_vars = {v.name: py_type(v.type) for v in protocol.guard_vars}
+        self.step_decls = {st.name: st for st in protocol.steps}
         self.steps: list[StepModel] = []
         self.peers: dict[str, str] = {}
-        self.codecs = _Codecs()
+        self.codecs = _Codecs(frozenset(r.name for r in protocol.records if r.variants))
 
     def loc(self, span: Span) -> str:
-        return f"{self.spec_path}:{span.line}:{span.col}"
+        # A step inlined from an imported spec points into that file.
+        path = self.spec_path if span.file == self.protocol.file else span.file
+        return f"{path}:{span.line}:{span.col}"
 
     def peer_const(self, role: str) -> str:
         name = f"_PEER_{role}"
@@ -674,7 +732,12 @@ class ModuleRenderer:
 
     def message_models(self) -> list[MessageModel]:
         out = []
-        items = [(r.name, r.doc, r.fields, False) for r in self.protocol.records]
+        for r in self.protocol.records:
+            if r.variants:
+                names = [v.name for v in r.variants]
+                doc = doc_text(r.doc) or f"Tagged union {r.name} of protocol {self.protocol.name}: one of {', '.join(names)}."
+                out.append(MessageModel(r.name, doc, [], False, [], "", names))
+        items = [(r.name, r.doc, r.fields, False) for r in self.protocol.records if not r.variants]
         items += [(m.name, m.doc, m.fields, True) for m in self.protocol.messages]
         for name, doc, fields, is_msg in items:
             shadowed = frozenset(f.name for f in fields) & _BUILTIN_TYPES
@@ -722,7 +785,7 @@ class ModuleRenderer:
             uses_callable="_Callable[" in code,
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             # Messages without fields encode to b"" without a Writer.
-            uses_writer=bool(self.codecs.lines) or any(m.write or not m.is_message for m in messages),
+            uses_writer=bool(self.codecs.lines) or "_Writer(" in code or any(m.write or not m.is_message for m in messages),
             spec=self.spec_path,
             header=module_header(self.spec_path, self.protocol.name),
             protocol=self.protocol,

@@ -1,4 +1,4 @@
-"""Payload type expressions: ``int str bytes bool float bytesN list[T] optional[T] Record``.
+"""Payload type expressions: ``int str bytes bool float bytesN list[T] optional[T] map[K, V] Record``.
 
 Parsed by hand from the string as written so that errors point at the exact character.
 """
@@ -12,6 +12,7 @@ from typing import Final
 from codegen.ast import (
     FixedBytesType,
     ListType,
+    MapType,
     OptionalType,
     PrimName,
     PrimType,
@@ -32,7 +33,10 @@ MAX_TYPE_DEPTH: Final = 32
 _WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BYTES_N: Final = re.compile(r"bytes([0-9]+)\Z")
 
-_HINT: Final = "types are int, str, bytes, bool, float, bytesN, list[T], optional[T] or a record name"
+_HINT: Final = "types are int, str, bytes, bool, float, bytesN, list[T], optional[T], map[K, V] or a record name"
+# Map keys: values with one canonical encoding and a total order (floats, records, lists
+# and optionals are not keys).
+KEY_HINT: Final = "map keys are int, str, bool, bytes or bytesN"
 
 
 def type_text(t: TypeExpr) -> str:
@@ -46,6 +50,8 @@ def type_text(t: TypeExpr) -> str:
             return f"list[{type_text(t.item)}]"
         case OptionalType():
             return f"optional[{type_text(t.item)}]"
+        case MapType():
+            return f"map[{type_text(t.key)}, {type_text(t.value)}]"
         case RecordRef():
             return t.name
 
@@ -77,6 +83,28 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         start, word = pos, m.group()
         pos = m.end()
         skip()
+        if word == "map":
+            if pos >= len(text) or text[pos] != "[":
+                raise fail(start, start + len(word), "'map' needs a key and a value type: map[K, V]")
+            if depth >= MAX_TYPE_DEPTH:
+                raise fail(start, start + len(word), f"the type nests more than {MAX_TYPE_DEPTH} levels deep", "")
+            pos += 1
+            key_start = pos
+            key = item(depth + 1)
+            if not isinstance(key, PrimType | FixedBytesType) or (isinstance(key, PrimType) and key.name == "float"):
+                raise fail(key_start + (len(text[key_start:]) - len(text[key_start:].lstrip(" "))), pos, f"{type_text(key)} cannot be a map key", KEY_HINT)
+            skip()
+            if pos >= len(text) or text[pos] != ",":
+                found = repr(text[pos]) if pos < len(text) else "the end"
+                raise fail(pos, pos + 1, f"expected ',' between the key and value types of map, found {found}", "map[K, V]")
+            pos += 1
+            value = item(depth + 1)
+            skip()
+            if pos >= len(text) or text[pos] != "]":
+                found = repr(text[pos]) if pos < len(text) else "the end"
+                raise fail(pos, pos + 1, f"expected ']' to close map[...], found {found}")
+            pos += 1
+            return MapType(key, value, span_of(start, pos))
         if word in GENERICS:
             if pos >= len(text) or text[pos] != "[":
                 raise fail(start, start + len(word), f"'{word}' needs an item type: {word}[T]")
@@ -93,7 +121,7 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
             return ListType(inner, span) if word == "list" else OptionalType(inner, span)
         span = span_of(start, start + len(word))
         if pos < len(text) and text[pos] == "[":
-            hint = did_you_mean(word, GENERICS) or "only list[T] and optional[T] take a type argument"
+            hint = did_you_mean(word, (*GENERICS, "map")) or "only list[T], optional[T] and map[K, V] take type arguments"
             raise fail(start, start + len(word), f"'{word}' does not take a type argument", hint)
         if word in PRIMS:
             return PrimType(word, span)

@@ -31,7 +31,9 @@ from codegen.ast import (
     IndexVar,
     Interaction,
     ListType,
+    LocalStep,
     Loop,
+    MapType,
     OptionalType,
     Parallel,
     PrimType,
@@ -44,6 +46,7 @@ from codegen.ast import (
     SubProtocol,
     TypeExpr,
 )
+from codegen.compose import InstantiationError, bind_call, map_ref
 from codegen.diagnostics import Diagnostic, did_you_mean, sort_diagnostics
 from codegen.guards import coverage, show_value
 from codegen.names import method_suffix, snake_case
@@ -79,7 +82,8 @@ class Scope:
 
 def scopes(p: Protocol) -> list[Scope]:
     out = [Scope(p.name, p.roles, p.body, p.span, False)]
-    out.extend(Scope(s.name, s.roles, s.body, s.span, True) for s in p.subprotocols)
+    # Imported sub-protocols were checked in their own file, against their own parameters.
+    out.extend(Scope(s.name, s.roles, s.body, s.span, True) for s in p.subprotocols if s.origin is None)
     return out
 
 
@@ -137,6 +141,8 @@ def refs(s: Stmt) -> tuple[RoleRef, ...]:
         return () if s.decides is None else (s.decides,)
     if isinstance(s, Call):
         return s.args
+    if isinstance(s, LocalStep):
+        return (s.role,)
     return ()
 
 
@@ -283,6 +289,8 @@ def _type_refs(t: TypeExpr) -> Iterator[RecordRef]:
             yield t
         case ListType() | OptionalType():
             yield from _type_refs(t.item)
+        case MapType():
+            yield from _type_refs(t.value)
         case PrimType() | FixedBytesType():
             pass
 
@@ -293,6 +301,9 @@ def check_undefined_types(p: Protocol) -> Iterable[Diagnostic]:
         f.type for r in p.records for f in r.fields
     ]
     types += [v.type for v in p.guard_vars]
+    messages = {m.name for m in p.messages}
+    types += [ref for r in p.records for ref in r.variants if ref.name not in messages]  # else M216
+    types += [t for st in p.steps for t in (st.input, st.output) if t is not None]
     for t in types:
         for ref in _type_refs(t):
             if ref.name not in records:
@@ -324,6 +335,26 @@ def check_recursive_records(p: Protocol) -> Iterable[Diagnostic]:
             if name not in seen:
                 seen.add(name)
                 stack.extend(direct.get(name, []))
+
+
+def check_unions(p: Protocol) -> Iterable[Diagnostic]:
+    by_name = {r.name: r for r in p.records}
+    messages = {m.name for m in p.messages}
+    for r in p.records:
+        if not r.variants:
+            continue
+        if len(r.variants) == 1:
+            yield Diagnostic("M216", r.span, f"union {r.name} has one variant", "a union lists two or more records; use the record itself")
+        seen: set[str] = set()
+        for v in r.variants:
+            target = by_name.get(v.name)
+            if v.name in seen:
+                yield Diagnostic("M216", v.span, f"{v.name} is listed twice in union {r.name}")
+            elif v.name in messages:
+                yield Diagnostic("M216", v.span, f"{v.name} is a message; a union lists records", f"declare {v.name}'s fields under types")
+            elif target is not None and target.variants:
+                yield Diagnostic("M216", v.span, f"{v.name} is a union itself; list its records in {r.name} directly")
+            seen.add(v.name)
 
 
 # ---------------------------------------------------------------- roles and messages
@@ -389,7 +420,7 @@ def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
         if isinstance(s, Interaction | Broadcast)
     }
     for m in p.messages:
-        if m.name not in sent:
+        if m.name not in sent and m.span.file == p.file:  # imported ones are used where declared
             yield Diagnostic(
                 "M205",
                 m.span,
@@ -594,6 +625,8 @@ def _first_actors(
     match s:
         case Interaction() | Broadcast():
             return [(s.sender, s.sender.span)]
+        case LocalStep():
+            return [(s.role, s.role.span)]
         case Choice():
             return [(s.at, s.at.span)]
         case Rec():
@@ -614,10 +647,15 @@ def _first_actors(
             key = "call " + s.target
             if sub is None or key in seen or len(sub.roles) != len(s.args):
                 return []
-            mapping = {f.name: a for f, a in zip(sub.roles, s.args, strict=True)}
+            binding, _ = bind_call(s, sub, {r.name: r for r in p.roles}, frozenset(x.name for x in p.params))
             out: list[tuple[RoleRef | None, Span]] = []
             for ref, _ in _first_actors(sub.body, p, {}, seen | {key}):
-                out.append((mapping.get(ref.name, ref) if ref is not None else None, s.span))
+                if ref is not None and binding is not None:
+                    try:
+                        ref = map_ref(ref, binding)
+                    except InstantiationError:
+                        pass  # reported when the call is inlined
+                out.append((ref, s.span))
             return out
 
 
@@ -1137,6 +1175,8 @@ class _Starve:
             case Interaction() | Broadcast() | Call():
                 step = _acting((s,), self.everyone) & roles
                 return [(a | step, t) for a, t in paths]
+            case LocalStep():
+                return paths  # a local step tells nobody anything
             case Continue(name=name):
                 if name == self.rec.name:
                     self.idle(s, paths)
@@ -1255,6 +1295,7 @@ def check_parallel_races(p: Protocol) -> Iterable[Diagnostic]:
 
 def check_calls(p: Protocol) -> Iterable[Diagnostic]:
     subs = _subs(p)
+    params = frozenset(x.name for x in p.params)
     for sc in scopes(p):
         for s in walk(sc.body):
             if not isinstance(s, Call):
@@ -1268,35 +1309,8 @@ def check_calls(p: Protocol) -> Iterable[Diagnostic]:
                     did_you_mean(s.target, subs) or "define it under subprotocols",
                 )
                 continue
-            if len(s.args) != len(sub.roles):
-                formals = ", ".join(r.name for r in sub.roles)
-                yield Diagnostic(
-                    "M501",
-                    s.span,
-                    f"{s.target} takes {len(sub.roles)} role{'s' if len(sub.roles) != 1 else ''} ({formals}), {len(s.args)} given",
-                )
-            for n, a in enumerate(s.args):
-                decl = sc.role(a.name)
-                if (
-                    decl is not None
-                    and decl.kind != "single"
-                    and (a.index is None or _is_multi(a) or isinstance(a.index, IndexVar))
-                ):
-                    yield Diagnostic(
-                        "M502",
-                        a.span,
-                        f"{show(a)} is a family, but {s.target} expects a single role",
-                        f"pass one member, e.g. {a.name}[0]",
-                    )
-                for b in s.args[:n]:
-                    if same_actor(a, b):
-                        yield Diagnostic(
-                            "M502",
-                            a.span,
-                            f"{show(a)} is passed twice to {s.target}",
-                            "each formal role needs a distinct participant",
-                        )
-                        break
+            _, problems = bind_call(s, sub, sc.by_name, params)
+            yield from problems
 
 
 def _leading_calls(stmts: tuple[Stmt, ...]) -> Iterator[Call]:
@@ -1360,6 +1374,36 @@ def check_duplicate_subprotocols(p: Protocol) -> Iterable[Diagnostic]:
             seen[s.name] = s.span
 
 
+# ---------------------------------------------------------------- local steps
+
+
+def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
+    declared = [st.name for st in p.steps]
+    seen: dict[str, str] = {}
+    for st in p.steps:
+        key = method_suffix(st.name)
+        if key in seen:
+            yield Diagnostic(
+                "M211",
+                st.span,
+                f"local steps {seen[key]} and {st.name} would both generate do_{key}()",
+                "rename one of them",
+            )
+        seen.setdefault(key, st.name)
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, LocalStep) and s.step not in declared:
+                hint = did_you_mean(s.step, declared) or "declare it under steps: Name: {input: T, output: U}"
+                yield Diagnostic("M214", s.step_span, f"undefined local step {s.step}", hint)
+
+
+def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
+    run = {s.step for sc in scopes(p) for s in walk(sc.body) if isinstance(s, LocalStep)}
+    for st in p.steps:
+        if st.name not in run and st.span.file == p.file:
+            yield Diagnostic("M215", st.span, f"local step {st.name} is never run", "remove it, or run it: 'R: Step'")
+
+
 # ---------------------------------------------------------------- driver
 
 CHECKS: Final[tuple[Check, ...]] = (
@@ -1370,6 +1414,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_name_collisions,
     check_undefined_types,
     check_recursive_records,
+    check_unions,
     check_undefined_roles,
     check_unused_roles,
     check_undefined_messages,
@@ -1389,12 +1434,14 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_calls,
     check_call_cycles,
     check_duplicate_subprotocols,
+    check_undefined_steps,
+    check_unused_steps,
 )
 
 # Checks whose findings are mostly echoes of a syntax error elsewhere (a skipped statement
 # makes its roles and messages look unused, its body empty, its branch start elsewhere).
 PARTIAL_SKIP: Final[frozenset[Check]] = frozenset(
-    {check_unused_roles, check_unused_messages, check_empty_bodies, check_choices}
+    {check_unused_roles, check_unused_messages, check_unused_steps, check_empty_bodies, check_choices}
 )
 
 

@@ -46,6 +46,7 @@ from codegen.fsm import (
     EndNode,
     ForkNode,
     FsmError,
+    LocalNode,
     LoopNode,
     LoopOp,
     Node,
@@ -57,6 +58,7 @@ from codegen.fsm import (
     Target,
     build,
 )
+from codegen.imports import resolve_imports
 from codegen.load import load
 from codegen.local import (
     LocalType,
@@ -313,6 +315,8 @@ class _Explorer:
             elif isinstance(node, LoopNode):
                 assert node.body is not None and node.exit is not None
                 nxt = node.body if loops[-1] < self.inst.bound(node.count) else node.exit
+            elif isinstance(node, LocalNode):
+                nxt = node.next  # a local step communicates nothing: it is settled at once
             elif isinstance(node, SendNode) and not self.inst.peers(me, node.to):
                 nxt = node.next
             elif isinstance(node, RecvNode) and not self.inst.peers(me, node.frm):
@@ -696,6 +700,9 @@ def verify_text(
     diags.extend(pdiags)
     if protocol is None:
         return None, diags
+    if protocol.imports:
+        protocol, import_diags, _ = resolve_imports(protocol)
+        diags.extend(import_diags)
     diags.extend(validate(protocol))
     blocking = [d for d in diags if d.severity == "error"]
     if blocking:

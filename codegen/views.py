@@ -15,6 +15,7 @@ from codegen.ast import (
     Choice,
     Continue,
     Interaction,
+    LocalStep,
     Loop,
     Parallel,
     Protocol,
@@ -24,6 +25,7 @@ from codegen.ast import (
 from codegen.local import (
     LContinue,
     LDecideLoop,
+    LLocal,
     LLoop,
     LocalType,
     LOffer,
@@ -91,6 +93,8 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
                 out.append(f"{pad}send {s.message} to {peer_text(s.to)}{_only(s.only)}{_notes(s.annotations)}")
             case LRecv():
                 out.append(f"{pad}receive {s.message} from {peer_text(s.frm)}{_only(s.only)}{_notes(s.annotations)}")
+            case LLocal():
+                out.append(f"{pad}run local step {s.step}{_only(s.only)}")
             case LSelect():
                 out.append(f"{pad}select{_only(s.only)} {{")
                 for b in s.branches:
@@ -169,6 +173,8 @@ def _machine(lt: LocalType) -> tuple[fsm.StateMachine, list[_Edge]]:
                 add(n.next, f"!{fsm.show_peer(n.to)}:{n.message}{_only(n.only)}")
             case fsm.RecvNode():
                 add(n.next, f"?{fsm.show_peer(n.frm)}:{n.message}{_only(n.only)}")
+            case fsm.LocalNode():
+                add(n.next, f"local {n.step}{_only(n.only)}")
             case fsm.SelectNode():
                 for b in n.branches:
                     add(b.next, f"select {b.label}", True)
@@ -287,6 +293,8 @@ def _mm_seq(body: tuple[Stmt, ...], p: Protocol, everyone: str, depth: int, out:
                     out.append(f"{pad}{'par' if i == 0 else 'and'}")
                     _mm_seq(br, p, everyone, depth + 1, out)
                 out.append(f"{pad}end")
+            case LocalStep():
+                out.append(f"{pad}Note over {s.role.name}: {_mm(ref_text(s.role) + ' runs ' + s.step)}")
             case Call():
                 names = list(dict.fromkeys(a.name for a in s.args))
                 over = ",".join(names[:1] + names[-1:]) if len(names) > 1 else (names[0] if names else everyone)

@@ -14,6 +14,7 @@ from typing import ClassVar, Final, TypeVar
 from runtime.errors import DecodeError
 
 T = TypeVar("T")
+K = TypeVar("K")
 F = TypeVar("F", bound="FixedBytes")
 
 # An int field carries at most this many bits; bounds hostile varints.
@@ -128,6 +129,22 @@ class Writer:
             self._buf.append(1)
             item(self, value)
 
+    def mapping(
+        self, value: dict[K, T], key: Callable[[Writer, K], None], item: Callable[[Writer, T], None]
+    ) -> None:
+        """A count, then the entries in the order of their encoded keys: equal maps encode
+        to equal bytes, whatever order they were built in (signatures and digests rely on it)."""
+        entries = []
+        for k, v in value.items():
+            kw = Writer()
+            key(kw, k)
+            entries.append((kw.getvalue(), v))
+        entries.sort(key=lambda e: e[0])
+        self.uvarint(len(entries))
+        for kb, v in entries:
+            self._buf += kb
+            item(self, v)
+
 
 class Reader:
     """Reads values back, validating every tag, length and size."""
@@ -228,6 +245,29 @@ class Reader:
         if tag == 1:
             return item(self)
         raise DecodeError(f"invalid optional tag {tag}")
+
+    def tag(self, variants: int) -> int:
+        """The tag of a tagged union of ``variants`` records (an index, checked)."""
+        t = self.uvarint()
+        if t >= variants:
+            raise DecodeError(f"union tag {t} is not one of its {variants} variants")
+        return t
+
+    def mapping(self, key: Callable[[Reader], K], item: Callable[[Reader], T]) -> dict[K, T]:
+        # Keys must come in strictly increasing encoded order, as Writer.mapping puts them:
+        # a repeated key or another order is a different encoding of some map, so rejected.
+        n = self.length("map")
+        out: dict[K, T] = {}
+        last: bytes | None = None
+        for _ in range(n):
+            start = self._pos
+            k = key(self)
+            kb = self._data[start : self._pos]
+            if last is not None and kb <= last:
+                raise DecodeError("map keys repeated or not in canonical order")
+            last = kb
+            out[k] = item(self)
+        return out
 
     def rest(self) -> bytes:
         """Everything not read yet (consumed); used by framing to split header from payload."""

@@ -111,10 +111,10 @@ def _rt2(r: _Reader) -> Bytes32:
 
 # ---------------------------------------------------------------- steps (annotations)
 
-_STEP_Peer_0: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S0', message='Commit', spec='protocols/threshold/lottery.yaml:13:5', flow_cost=100, journal_facts=('lottery_commit',))
-_STEP_Peer_1: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S1', message='Commit', spec='protocols/threshold/lottery.yaml:13:5', flow_cost=100, journal_facts=('lottery_commit',))
-_STEP_Peer_2: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S2', message='Reveal', spec='protocols/threshold/lottery.yaml:14:5', flow_cost=100, journal_facts=('lottery_reveal',))
-_STEP_Peer_3: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S3', message='Reveal', spec='protocols/threshold/lottery.yaml:14:5', flow_cost=100, journal_facts=('lottery_reveal',))
+_STEP_Peer_0: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S0', message='Commit', spec='protocols/patterns/commit_reveal.yaml:14:5', flow_cost=100, journal_facts=('lottery_commit',))
+_STEP_Peer_1: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S1', message='Commit', spec='protocols/patterns/commit_reveal.yaml:14:5', flow_cost=100, journal_facts=('lottery_commit',))
+_STEP_Peer_2: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S2', message='Reveal', spec='protocols/patterns/commit_reveal.yaml:15:5', flow_cost=100, journal_facts=('lottery_reveal',))
+_STEP_Peer_3: _Final = _Step(protocol='Lottery', role='Peer', state='Peer_S3', message='Reveal', spec='protocols/patterns/commit_reveal.yaml:15:5', flow_cost=100, journal_facts=('lottery_reveal',))
 
 # ---------------------------------------------------------------- role Peer
 
@@ -128,7 +128,7 @@ def start_peer(ep: _Endpoint) -> Peer_S0:
 class Peer_S0(_rt.State):
     """Peer state S0: Peer[*] (others) ! Commit; Peer[*] (others) ? Commit; Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end
 
-    Spec: protocols/threshold/lottery.yaml:13:5
+    Spec: protocols/patterns/commit_reveal.yaml:14:5
     """
 
     __slots__ = ()
@@ -153,7 +153,7 @@ class Peer_S0(_rt.State):
 class Peer_S1(_rt.State):
     """Peer state S1: Peer[*] (others) ? Commit; Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end
 
-    Spec: protocols/threshold/lottery.yaml:13:5
+    Spec: protocols/patterns/commit_reveal.yaml:14:5
     """
 
     __slots__ = ()
@@ -176,7 +176,7 @@ class Peer_S1(_rt.State):
 class Peer_S2(_rt.State):
     """Peer state S2: Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end
 
-    Spec: protocols/threshold/lottery.yaml:14:5
+    Spec: protocols/patterns/commit_reveal.yaml:15:5
     """
 
     __slots__ = ()
@@ -201,7 +201,7 @@ class Peer_S2(_rt.State):
 class Peer_S3(_rt.State):
     """Peer state S3: Peer[*] (others) ? Reveal; end
 
-    Spec: protocols/threshold/lottery.yaml:14:5
+    Spec: protocols/patterns/commit_reveal.yaml:15:5
     """
 
     __slots__ = ()

@@ -15,6 +15,7 @@ from codegen import fsm
 from codegen.ast import (
     FixedBytesType,
     ListType,
+    MapType,
     OptionalType,
     PrimType,
     Protocol,
@@ -328,8 +329,14 @@ def _strategy(t: TypeExpr, proto: Protocol, mod: ModuleType, depth: int = 0) -> 
             return st.lists(_strategy(t.item, proto, mod, depth + 1), max_size=3)
         case OptionalType():
             return st.none() | _strategy(t.item, proto, mod, depth + 1)
+        case MapType():
+            if depth > 2:
+                return st.just({})
+            return st.dictionaries(_strategy(t.key, proto, mod, depth + 1), _strategy(t.value, proto, mod, depth + 1), max_size=3)
         case RecordRef():
             rec = next(r for r in proto.records if r.name == t.name)
+            if rec.variants:
+                return st.one_of(*(_strategy(v, proto, mod, depth) for v in rec.variants))
             return st.builds(getattr(mod, rec.name), **{f.name: _strategy(f.type, proto, mod, depth + 1)
                                                         for f in rec.fields})
 

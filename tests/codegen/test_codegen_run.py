@@ -7,11 +7,12 @@ returns its End state, and is also type-checked by `mypy --strict` with the rest
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, assert_never
+from typing import Any, assert_never, cast
 
 import pytest
 import trio
 
+from generated.examples import aggregate as ag
 from generated.examples import auction as au
 from generated.examples import counted as co
 from generated.examples import gather as ga
@@ -23,7 +24,7 @@ from generated.examples import two_buyer as tb
 from generated.threshold import dkg
 from generated.threshold import frost_sign as fs
 from runtime.contract import Endpoint, ProtocolInfo
-from runtime.errors import CapabilityDenied, GuardFailed, LinearityError, PeerGone
+from runtime.errors import CapabilityDenied, GuardFailed, LinearityError, LocalViolation, PeerGone
 from runtime.memory import memory_session
 
 RoleFn = Callable[[Any], Awaitable[Any]]
@@ -452,3 +453,52 @@ async def test_step_annotations_reach_the_runtime() -> None:
     assert isinstance(err, CapabilityDenied)
     assert err.capability == "frost_coordinate"
     assert "protocols/threshold/frost_sign.yaml:" in err.step
+
+
+# ---------------------------------------------------------------- local steps
+
+
+def aggregate_roles(combined_size: int) -> dict[str, RoleFn]:
+    """Collector combines the members' shares with a local step; members 0..t check it."""
+
+    def combine(shares: list[ag.Share]) -> ag.Bytes32:
+        total = sum(s.index for s in shares)
+        # cast: the wrong-size case stands for a value that escaped the types (Any, a C
+        # extension); the step's run-time check is what must catch it.
+        return cast(ag.Bytes32, bytes([total % 256]) * combined_size)
+
+    async def collector(ep: Endpoint) -> ag.Collector_End:
+        parts, s1 = await ag.start_collector(ep).recv_contribute()
+        value, s2 = await s1.do_combine(combine, [p.share for _, p in sorted(parts.items())])
+        return await s2.send_combined(ag.Combined(value=value))
+
+    async def member(ep: Endpoint) -> ag.Member_End:
+        me = ep.me.index
+        assert me is not None
+        s1 = await ag.start_member(ep).send_contribute(ag.Contribute(share=ag.Share(index=me, value=ag.Bytes32.zero())))
+        combined, s2 = await s1.recv_combined()
+        checked: list[bytes] = []
+        match await s2.participation():
+            case ag.Member_S2_Takes(state=taking):
+                s3 = await taking.do_check(checked.append, combined.value)
+            case ag.Member_S2_Skips(state=s3):
+                pass
+            case other:
+                assert_never(other)
+        digests, end = await s3.do_remember(lambda: {me: combined.value})
+        assert digests == {me: combined.value} and len(checked) == (1 if me < 2 else 0)
+        return end
+
+    return {"Collector": collector, **{f"Member[{i}]": member for i in range(3)}}
+
+
+async def test_local_steps_run_where_the_protocol_says() -> None:
+    out = await run(ag.PROTOCOL, aggregate_roles(32), params={"t": 2}, families={"Member": 3})
+    assert type(out["Collector"]).__name__ == "Collector_End"
+
+
+async def test_a_local_step_output_of_the_wrong_type_is_a_local_violation() -> None:
+    with pytest.raises(ExceptionGroup) as group:
+        await run(ag.PROTOCOL, aggregate_roles(31), params={"t": 2}, families={"Member": 3})
+    errors = group.value.exceptions
+    assert any(isinstance(e, LocalViolation) and "output is not a bytes32" in str(e) for e in errors), errors

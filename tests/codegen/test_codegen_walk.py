@@ -26,6 +26,7 @@ from codegen.ast import (
     Interaction,
     ListType,
     Loop,
+    MapType,
     OptionalType,
     Parallel,
     PrimType,
@@ -36,6 +37,7 @@ from codegen.ast import (
     TypeExpr,
 )
 from codegen.generate import REPO, find_specs
+from codegen.local import LDecideLoop, LLoop, LocalType, LOffer, LParallel, LRec, LSelect, LStmt
 from codegen.names import method_suffix, role_module
 from codegen.pipeline import compile_text
 from codegen.render import guard_py, render_module
@@ -61,8 +63,12 @@ def _value(t: TypeExpr, proto: Protocol, mod: ModuleType, depth: int) -> object:
             return [] if depth > 2 else [_value(t.item, proto, mod, depth + 1)]
         case OptionalType():
             return None if depth > 2 else _value(t.item, proto, mod, depth + 1)
+        case MapType():
+            return {} if depth > 2 else {_value(t.key, proto, mod, depth + 1): _value(t.value, proto, mod, depth + 1)}
         case RecordRef():
             rec = next(r for r in proto.records if r.name == t.name)
+            if rec.variants:  # a tagged union: its last variant (the first may recurse)
+                return _value(rec.variants[-1], proto, mod, depth)
             return getattr(mod, rec.name)(**{f.name: _value(f.type, proto, mod, depth + 1) for f in rec.fields})
 
 
@@ -76,11 +82,11 @@ def _methods(state: object) -> list[str]:
 
 
 class Driver:
-    def __init__(self, proto: Protocol, mod: ModuleType) -> None:
+    def __init__(self, proto: Protocol, mod: ModuleType, guards: dict[str, GuardExpr]) -> None:
         self.proto, self.mod = proto, mod
         self.visits: dict[str, int] = {}
         self.steps = 0
-        self.guards = _guards(proto)
+        self.guards = guards
 
     async def walk(self, state: Any) -> Any:
         """Drive ``state`` to an End or a parallel branch end (a state with no methods)."""
@@ -127,13 +133,24 @@ class Driver:
                     assert kwargs is not None, f"no branch of {name} can be selected"
                     state = await fn(**kwargs)
                     continue
-                action = next(m for m in methods if m.startswith(("send_", "recv_")) and not m.endswith("_each"))
-                if action.startswith("recv_"):
+                action = next(m for m in methods if m.startswith(("send_", "recv_", "do_")) and not m.endswith("_each"))
+                if action.startswith("do_"):
+                    state = await self.local_step(state, action)
+                elif action.startswith("recv_"):
                     _, state = await getattr(state, action)()
                 else:
                     label = inspect.signature(getattr(state, action)).parameters["msg"].annotation
                     state = await getattr(state, action)(_message(label, self.proto, self.mod))
 
+
+    async def local_step(self, state: Any, action: str) -> Any:
+        """Run a local step with a function returning a value of the declared output type
+        (built from the spec, as messages are); the next state is what comes back."""
+        step = next(st for st in self.proto.steps if "do_" + method_suffix(st.name) == action)
+        out = None if step.output is None else _value(step.output, self.proto, self.mod, 0)
+        args = [] if step.input is None else [_value(step.input, self.proto, self.mod, 0)]
+        result = await getattr(state, action)((lambda *_: out), *args)
+        return result if step.output is None else result[1]
 
     def satisfy(self, fn: Any, state: Any) -> dict[str, object] | None:
         """Guard-variable values under which the branch's guard holds (test-side search:
@@ -160,9 +177,9 @@ _CANDIDATES: dict[str, tuple[object, ...]] = {
 }
 
 
-def _load(path: Path, tmp: Path) -> tuple[Protocol, ModuleType] | None:
+def _load(path: Path, tmp: Path) -> tuple[Protocol, ModuleType, dict[str, LocalType]] | None:
     rel = path.relative_to(REPO).as_posix()
-    compiled = compile_text(path.read_text(encoding="utf-8"), rel)
+    compiled = compile_text(path.read_text(encoding="utf-8"), rel, lambda p: (REPO / p).read_text(encoding="utf-8"))
     if not compiled.ok or compiled.protocol is None:
         return None
     text = render_module(compiled.protocol, compiled.locals, rel)
@@ -174,7 +191,7 @@ def _load(path: Path, tmp: Path) -> tuple[Protocol, ModuleType] | None:
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses resolve their module while the class is built
     spec.loader.exec_module(mod)
-    return compiled.protocol, mod
+    return compiled.protocol, mod, compiled.locals
 
 
 def _specs() -> list[Path]:
@@ -186,7 +203,7 @@ async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
     loaded = _load(path, tmp_path)
     if loaded is None:
         pytest.skip("spec does not compile")
-    proto, mod = loaded
+    proto, mod, locals_ = loaded
     # Parameters that size a family get room for literal indices; the others stay small.
     sizes = {d.size for d in proto.roles if d.kind == "param"}
     params = {p.name: PARAM + 1 if p.name in sizes else PARAM - 1 for p in proto.params}
@@ -200,13 +217,14 @@ async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
         families[d.name] = size
         members += [f"{d.name}[{i}]" for i in range(size)]
     budget_hit: list[str] = []
+    guards = _guards(locals_)
 
     def role_fn(member: str) -> Any:
         entry = getattr(mod, "start_" + role_module(member.split("[")[0]))
 
         async def fn(ep: Any) -> Any:
             try:
-                return await Driver(proto, mod).walk(entry(ep))
+                return await Driver(proto, mod, guards).walk(entry(ep))
             except _Budget:
                 budget_hit.append(member)
                 return None
@@ -232,29 +250,33 @@ async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
         assert type(r.value).__name__.endswith("_End"), (m, r.value)
 
 
-def _guards(proto: Protocol) -> dict[str, GuardExpr]:
-    """Branch label (as a method suffix) -> guard, over the protocol and its sub-protocols."""
+def _guards(locals_: dict[str, LocalType]) -> dict[str, GuardExpr]:
+    """Branch label (as a method suffix) -> guard, from the local types: calls are inlined
+    there, with the callee's parameters replaced by what each call binds."""
     out: dict[str, GuardExpr] = {}
 
-    def walk(body: tuple[Stmt, ...]) -> None:
+    def walk(body: tuple[LStmt, ...]) -> None:
         for s in body:
             match s:
-                case Choice():
+                case LSelect():
                     for b in s.branches:
                         if b.guard is not None:
                             out.setdefault(method_suffix(b.label), b.guard.expr)
                         walk(b.body)
-                case Loop() | Rec():
+                    walk(s.others)
+                case LOffer():
+                    for ob in s.branches:
+                        walk(ob.body)
+                case LLoop() | LRec() | LDecideLoop():
                     walk(s.body)
-                case Parallel():
+                case LParallel():
                     for br in s.branches:
                         walk(br)
                 case _:
                     pass
 
-    walk(proto.body)
-    for sub in proto.subprotocols:
-        walk(sub.body)
+    for lt in locals_.values():
+        walk(lt.body)
     return out
 
 

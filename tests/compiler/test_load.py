@@ -124,3 +124,36 @@ def test_every_duplicate_is_reported_against_the_first() -> None:
     ]
     assert isinstance(root, Mapping) and len(root.items) == 50
     assert root.get("k7") is not None and root.get("k7") == root.items[7][1]
+
+
+def test_imports_are_read_through_the_given_reader() -> None:
+    """Imports are resolved against the importer's directory and read by the caller's
+    reader: no file system needed; imported sources come back for rendering."""
+    from codegen.pipeline import compile_text
+
+    files = {
+        "lib/base.yaml": "protocol: Base\nroles: [X, Y]\nmessages: {Hi: {}}\ninteractions:\n  - X -> Y: Hi\n",
+        "lib/bad.yaml": "protocol: Bad\nroles: [X, Y]\nmessages: {Hi: {}}\ninteractions:\n  - X -> Y: Ho\n",
+    }
+
+    def read(path: str) -> str:
+        if path not in files:
+            raise FileNotFoundError(2, "No such file or directory")
+        return files[path]
+
+    ok = compile_text(
+        "protocol: P\nimports: [../lib/base.yaml]\nroles: [A, B]\nmessages: {}\n"
+        "interactions:\n  - call Base(A, B)\n",
+        "specs/p.yaml",
+        read,
+    )
+    assert ok.ok, ok.diagnostics
+    assert type(ok.locals["A"].body[0]).__name__ == "LSend"
+    bad = compile_text(
+        "protocol: P\nimports: [../lib/bad.yaml]\nroles: [A, B]\nmessages: {Hi: {}}\n"
+        "interactions:\n  - A -> B: Hi\n",
+        "specs/p.yaml",
+        read,
+    )
+    assert {d.code for d in bad.diagnostics} >= {"M203", "M508"}
+    assert set(bad.sources("specs/p.yaml")) == {"specs/p.yaml", "lib/bad.yaml"}

@@ -154,3 +154,13 @@ def test_names_mapping() -> None:
     assert snake_case("Foo_Bar") == "foo_bar"
     assert snake_case("HTTPRequest") == "http_request"
     assert method_suffix("Accept") == method_suffix("accept")
+
+
+def test_map_types_parse_and_print_back() -> None:
+    from codegen.ast import FixedBytesType, ListType, MapType
+    from codegen.typeexpr import parse_type, type_text
+
+    t = parse_type("map[bytes32, map[int, list[str]]]", lambda a, b: Span("t.yaml", 1, a + 1, 1, b + 1))
+    assert isinstance(t, MapType) and isinstance(t.key, FixedBytesType)
+    assert isinstance(t.value, MapType) and isinstance(t.value.value, ListType)
+    assert type_text(t) == "map[bytes32, map[int, list[str]]]"

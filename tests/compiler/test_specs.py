@@ -41,11 +41,12 @@ def rel(path: Path) -> str:
 
 
 def compile_case(path: Path) -> Compiled:
-    return compile_text(path.read_text(encoding="utf-8"), rel(path))
+    # Imports are read from the repository root, as the spans name them.
+    return compile_text(path.read_text(encoding="utf-8"), rel(path), lambda p: (ROOT / p).read_text(encoding="utf-8"))
 
 
 def rendered(compiled: Compiled, path: Path) -> str:
-    return render_all(compiled.diagnostics, {rel(path): compiled.source}) + "\n"
+    return render_all(compiled.diagnostics, compiled.sources(rel(path))) + "\n"
 
 
 def expected_codes(path: Path) -> set[str]:

@@ -57,3 +57,31 @@ def test_int_field_size_limit() -> None:
     Writer().sint(1 << (MAX_INT_BITS - 1))
     with pytest.raises(ValueError):
         Writer().sint(1 << MAX_INT_BITS)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), st.integers(-1000, 1000), max_size=6))
+def test_maps_encode_canonically_and_round_trip(m: dict[str, int]) -> None:
+    def enc(d: dict[str, int]) -> bytes:
+        w = Writer()
+        w.mapping(d, Writer.text, Writer.sint)
+        return w.getvalue()
+
+    data = enc(m)
+    # The same map built in another order encodes to the same bytes.
+    assert enc(dict(reversed(list(m.items())))) == data
+    assert Reader(data).mapping(Reader.text, Reader.sint) == m
+
+
+def test_maps_with_repeated_or_unordered_keys_are_rejected() -> None:
+    def entry(k: int, v: int) -> bytes:
+        w = Writer()
+        w.sint(k)
+        w.sint(v)
+        return w.getvalue()
+
+    for body in (entry(1, 5) + entry(1, 6), entry(2, 5) + entry(1, 6)):
+        with pytest.raises(DecodeError, match="canonical order"):
+            Reader(b"\x02" + body).mapping(Reader.sint, Reader.sint)
+    with pytest.raises(DecodeError):
+        Reader(b"\x05" + entry(1, 1)).mapping(Reader.sint, Reader.sint)  # count beyond the data
