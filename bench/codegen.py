@@ -130,10 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         module, count = modules[n]
         lines = module.count("\n")
+        interactions = synthetic[n].count(" -> ")
         g = gen[str(n)]
-        print(f"generate synthetic {n:>5} ({count} states, {lines} lines): "
+        print(f"generate synthetic {n:>5} ({count} states, {interactions} interactions, {lines} lines,"
+              f" {lines / interactions:.1f} lines per interaction, goal <= 20): "
               f"{g.scaled(1e3, 'ms').show('.1f')}  ({g.median / count * 1e6:.0f} us/state)")
-        synth[str(n)] = {"states": count, "lines": lines, "generate_s": g.to_json(4)}
+        synth[str(n)] = {"states": count, "interactions": interactions, "lines": lines,
+                         "lines_per_interaction": round(lines / interactions, 2),
+                         "generate_s": g.to_json(4)}
     for lo, hi in itertools.pairwise(sizes):
         r = harness.ratio(gen[str(hi)], gen[str(lo)])
         print(f"generation growth {lo} -> {hi}: {r.show('.1f')} per 10x states")
