@@ -164,6 +164,56 @@ async def ours_tcp(n: int, tmp: Path) -> float:
     return rates["Client"]
 
 
+LINK_SIZES = (64, 1024, 16 << 10, 1 << 20)
+HANDSHAKES = 50
+
+
+def link_figures() -> dict[str, Any]:
+    """Sans-IO link costs: seal+open MB/s per frame size against bare ChaCha20-Poly1305
+    encrypt+decrypt of the same bytes (the cipher the link uses; interleaved repetitions),
+    and HANDSHAKES full Noise_KK handshakes (both sides, in memory)."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    from runtime.identity import Identity
+    from runtime.securelink import Initiator, Responder, parse_hello
+
+    a, b = Identity.generate(), Identity.generate()
+
+    def handshake() -> tuple[Any, Any]:
+        i = Initiator("P", "s", 0, "A", a, "B", b.link_public)
+        r = Responder("P", "s", 0, "B", b, parse_hello(i.hello()), a.link_public)
+        msg3, ki = i.finish(r.reply())
+        return ki, r.finish(msg3)
+
+    ki, kr = handshake()
+    hs = harness.interleave({"handshake": harness.timed(handshake)}, HANDSHAKES)["handshake"]
+    out: dict[str, Any] = {"link_handshake_ms": hs.scaled(1e3, "ms").to_json(3)}
+    aead = ChaCha20Poly1305(os.urandom(32))
+    nonce = bytes(12)
+    for size in LINK_SIZES:
+        body = os.urandom(size)
+        count = max(4, (2 << 20) // size)
+
+        def link_rate(body: bytes = body, count: int = count) -> float:
+            t = time.perf_counter()
+            for _ in range(count):
+                kr.opener.open(ki.sealer.seal(body))
+            return count * len(body) / (time.perf_counter() - t) / 1e6
+
+        def bare_rate(body: bytes = body, count: int = count) -> float:
+            t = time.perf_counter()
+            for _ in range(count):
+                aead.decrypt(nonce, aead.encrypt(nonce, body, b""), b"")
+            return count * len(body) / (time.perf_counter() - t) / 1e6
+
+        runs = harness.interleave({"link": link_rate, "bare": bare_rate}, REPEATS, unit="MB/s")
+        out[f"link_seal_open_MBps_{size}"] = runs["link"].to_json(1)
+        out[f"link_vs_bare_aead_{size}"] = harness.ratio(runs["link"], runs["bare"]).to_json(3)
+    return out
+
+
 def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         runs = harness.interleave(
@@ -190,7 +240,16 @@ def main() -> dict[str, Any]:
     print(f"tcp ping-pong     raw trio streams   : {runs['raw_tcp'].show('.0f')}")
     print(f"tcp ping-pong     runtime, secure    : {runs['tcp'].show('.0f')}")
     print(f"  ratio to raw trio {ratios['tcp_ratio'].show('.2f')} (goal >= 0.5x)")
+    link = link_figures()
+    hs = link["link_handshake_ms"]
+    print(f"link handshake    Noise_KK, both sides: {hs['median']:.2f} ms "
+          f"(min {hs['min']:.2f}, max {hs['max']:.2f}, {HANDSHAKES} reps)")
+    for size in LINK_SIZES:
+        r = link[f"link_vs_bare_aead_{size}"]
+        print(f"link seal+open    {size:8d}-byte frames: {link[f'link_seal_open_MBps_{size}']['median']:8.1f} MB/s"
+              f"  ratio {r['median']:.2f}x (min {r['min']:.2f}, max {r['max']:.2f}) bare ChaCha20-Poly1305")
     return {
+        **link,
         "bench": "runtime",
         "machine": harness.machine(),
         "memory_rounds": MEM_ROUNDS,

@@ -300,6 +300,18 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return runtime_cli.simulate_main(list(args.rest))
 
 
+def _keys(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from runtime import keys
+
+    return keys.main(list(args.rest))
+
+
+def _node(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from runtime import node
+
+    return node.main(list(args.rest))
+
+
 def _no_options(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -323,6 +335,8 @@ COMMANDS: tuple[Command, ...] = (
             _raw, _trace, raw=True),
     Command("simulate", "deterministic simulation of role programs over many seeds",
             _raw, _simulate, raw=True),
+    Command("keys", "create, convert and list member identities (Ed25519)", _raw, _keys, raw=True),
+    Command("node", "a long-running node hosting many sessions", _raw, _node, raw=True),
     Command("schema", "print the JSON Schema of specs (for editors)", _no_options, _schema),
 )
 

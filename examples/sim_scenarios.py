@@ -310,22 +310,39 @@ recovery = Scenario(
 # ---------------------------------------------------------------------- DKG
 
 
-def _dkg_roles(_byzantine: Mapping[str, str]) -> dict[str, RoleFn]:
-    return dkg_ceremony.programs(2, 3, b"minuet/dkg/sim", ContextRandom())
+def _dkg_misbehaviour(i: int, mode: str | None) -> dkg_ceremony.Misbehaviour | None:
+    victim = (i + 1) % 3
+    if mode == "bad-deal":  # seals a wrong share to the next member
+        return dkg_ceremony.Misbehaviour(deal=lambda j, share: (share + 1) % L if j == victim else share)
+    if mode == "false-complaint":  # accuses the next member's honest share
+        return dkg_ceremony.Misbehaviour(complain_about=frozenset({victim}))
+    return None
+
+
+def _dkg_roles(byzantine: Mapping[str, str]) -> dict[str, RoleFn]:
+    behaviour = {
+        i: b for i in range(3) if (b := _dkg_misbehaviour(i, byzantine.get(f"Participant[{i}]"))) is not None
+    }
+    return dkg_ceremony.programs(2, 3, b"minuet/dkg/sim", ContextRandom(), behaviour)
 
 
 def dkg_invariant(run: SimResult) -> str | None:
-    """Participants that finished with a key agree on the group key."""
-    groups = {
-        r.value[1].verifying_key.to_bytes() for r in run.results.values()
-        if r.ok and isinstance(r.value, tuple)
-    }
-    return "participants hold different group keys" if len(groups) > 1 else None
+    """Participants that finished with a key agree on the group key; after a lie nobody
+    settles the ceremony in the Dkg session alone (the complaint goes to Justify)."""
+    keyed = {name: r.value for name, r in run.results.items() if r.ok and isinstance(r.value, tuple)}
+    if len({v[1].verifying_key.to_bytes() for v in keyed.values()}) > 1:
+        return "participants hold different group keys"
+    if run.byzantine and keyed:
+        return f"{sorted(keyed)} settled although {sorted(run.byzantine)} lied"
+    return None
 
 
 dkg = Scenario(
     "Dkg 2-of-3", SessionSpec(gdkg.PROTOCOL, params={"t": 2}, families={"Participant": 3}, timeout=10.0),
     _dkg_roles, dkg_invariant,
+    byzantine={m: tuple(f"Participant[{i}]" for i in range(3)) for m in ("bad-deal", "false-complaint")},
+    max_byzantine=1,
+    faults=("drop", "delay", "duplicate", "corrupt", "crash", "partition", "byzantine"),
 )
 
 # Every bundled protocol with role programs: the simulation sweep of `make test` runs these.

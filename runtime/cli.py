@@ -48,12 +48,12 @@ from runtime.endpoint import SessionEndpoint
 from runtime.errors import ConfigError, LocalViolation, MinuetError
 from runtime.extensions import Journal
 from runtime.faults import Fault, FaultInjector
+from runtime.identity import read_key_file
 from runtime.memory import memory_session
 from runtime.metrics import MetricsMiddleware
 from runtime.middleware import Middleware
 from runtime.naming import snake_case
 from runtime.pyproject import package_root
-from runtime.securelink import read_key_file
 from runtime.session_core import parse_peer
 from runtime.tcp import tcp_session
 from runtime.trace import TraceMiddleware

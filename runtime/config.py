@@ -8,14 +8,16 @@ members; each process picks its own entry with ``--role``.
       "handshake_timeout": 5, "max_handshakes": 32, "inbox_limit": 4194304,
       "params": {"t": 2}, "families": {"Signer": 3}, "budget": 1000, "journal": "j.jsonl",
       "members": {
-        "Buyer1":    {"host": "127.0.0.1", "port": 7001, "public": "<base64 X25519>",
+        "Buyer1":    {"host": "127.0.0.1", "port": 7001, "ed25519": "<base64 public key>",
                       "key": "keys/buyer1.key", "capabilities": ["quote"]},
         "Signer[0]": {...}
       }
     }
 
 Relative paths are relative to the config file. ``key`` is needed only by the member that
-runs; ``public`` is every member's public key (``python -m runtime.keys config`` fills it in).
+runs; ``ed25519`` is every member's Ed25519 identity public key (``minuet keys config`` fills it
+in); its X25519 link key is derived from it (``runtime.identity``). A member entry with the old
+``public`` field (an X25519 key of link version 1) gets an error saying how to re-key.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from typing import Any, Final
 
 from runtime.errors import ConfigError
 from runtime.framing import DEFAULT_MAX_FRAME
+from runtime.identity import MIGRATION, decode_public, link_public_from_ed25519
 from runtime.inbox import DEFAULT_INBOX_LIMIT
-from runtime.securelink import decode_public
 
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 5.0
 DEFAULT_MAX_HANDSHAKES: Final = 32
@@ -40,9 +42,14 @@ class MemberConfig:
     name: str
     host: str
     port: int
-    public: bytes | None
+    public: bytes | None  # Ed25519 identity
     key: Path | None
     capabilities: tuple[str, ...] = ()
+
+    @property
+    def link_public(self) -> bytes | None:
+        """The X25519 link public key derived from the identity."""
+        return link_public_from_ed25519(self.public) if self.public is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,9 @@ def parse_config(obj: Any, base: Path | None = None, where: str = "config") -> N
         port = _get(m, "port", int, w)
         if port is None or not 0 < port < 65536:
             raise ConfigError(f"{w}: needs a port between 1 and 65535")
-        pub = _get(m, "public", str, w)
+        if "public" in m:
+            raise ConfigError(f"{w}: 'public' is an X25519 link key of link version 1; {MIGRATION}")
+        pub = _get(m, "ed25519", str, w)
         key = _get(m, "key", str, w)
         caps = _get(m, "capabilities", list, w, [])
         if not all(isinstance(c, str) for c in caps):

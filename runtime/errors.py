@@ -117,6 +117,30 @@ class LinkError(MinuetError):
     """A secure link could not be opened or a frame failed authentication."""
 
 
+class LinkVersionError(LinkError):
+    """The peer speaks another link protocol version (``peer`` as it named itself, or the
+    address dialled)."""
+
+    def __init__(self, peer: str, theirs: int, ours: int) -> None:
+        self.peer, self.theirs, self.ours = peer, theirs, ours
+        super().__init__(
+            f"{peer} speaks link protocol version {theirs}, this node speaks {ours}: "
+            "both ends need the same Minuet link version"
+        )
+
+
+class LinkAuthError(LinkError):
+    """The peer could not prove it holds the identity the config lists for ``peer`` (wrong
+    key, or another protocol, session, epoch or member pairing in its handshake)."""
+
+    def __init__(self, peer: str, detail: str = "") -> None:
+        self.peer = peer
+        super().__init__(
+            f"{peer} failed to prove its identity (wrong key, or a handshake for another "
+            f"protocol, session, epoch or member){': ' + detail if detail else ''}"
+        )
+
+
 class ConfigError(MinuetError):
     """A session, network config or key file is invalid."""
 

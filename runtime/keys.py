@@ -1,9 +1,15 @@
 """Key management: ``python -m runtime.keys`` (also reachable as ``minuet run keys ...``).
 
-    python -m runtime.keys gen KEYFILE [--force]   write a new static X25519 key (mode 0600)
-    python -m runtime.keys pub KEYFILE             print its public key (base64)
-    python -m runtime.keys config NET.json|NET.toml  fill every member's "public" from its key file
-    python -m runtime.keys list NET.json|NET.toml  list members with their public keys
+    minuet keys gen KEYFILE [--force]        write a new Ed25519 identity (mode 0600), print its public key
+    minuet keys pub KEYFILE                  print its Ed25519 public key (base64)
+    minuet keys link PUBLIC|KEYFILE          print the X25519 link public key derived from it
+    minuet keys convert PEM KEYFILE [--force]
+                                             import an Ed25519 PKCS#8 or OpenSSH private key
+    minuet keys config NET.json              fill every member's "ed25519" from its key file
+    minuet keys list NET.json|NET.toml       list members with their public keys
+
+Old X25519 key files (link version 1) cannot be converted: they hold no Ed25519 seed, and
+reading one says how to re-key.
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ from pathlib import Path
 
 from runtime.config import load_config
 from runtime.errors import ConfigError
-from runtime.securelink import read_key_file, write_key_file
+from runtime.identity import (
+    Identity,
+    decode_public,
+    link_public_from_ed25519,
+    read_key_file,
+    write_key_file,
+)
 from runtime.tcp import bind_listener
 
 
@@ -35,7 +47,7 @@ def fill_public_keys(config_path: str | Path) -> dict[str, str]:
     members = obj.get("members") if isinstance(obj, dict) else None
     if not isinstance(members, dict):
         raise ConfigError(f"{p}: no members table")
-    # Only the key paths are read here: a stale or missing "public" is what this replaces.
+    # Only the key paths are read here: a stale or missing "ed25519" is what this replaces.
     publics = {
         name: read_key_file(p.parent / m["key"]).public_b64
         for name, m in members.items() if isinstance(m, dict) and isinstance(m.get("key"), str)
@@ -44,17 +56,17 @@ def fill_public_keys(config_path: str | Path) -> dict[str, str]:
         p.write_text(_toml_with_publics(text, publics, p), encoding="utf-8")
     else:
         for name, pub in publics.items():
-            obj["members"][name]["public"] = pub
+            obj["members"][name]["ed25519"] = pub
         p.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
     return publics
 
 
 _TOML_TABLE = re.compile(r'^\s*\[\s*members\s*\.\s*(?:"(?P<q>[^"]+)"|(?P<bare>[A-Za-z0-9_-]+))\s*\]\s*(?:#.*)?$')
-_TOML_PUBLIC = re.compile(r"^\s*public\s*=")
+_TOML_PUBLIC = re.compile(r"^\s*ed25519\s*=")
 
 
 def _toml_with_publics(text: str, publics: dict[str, str], where: Path) -> str:
-    """Set ``public = "..."`` in each ``[members."NAME"]`` table, keeping every other line
+    """Set ``ed25519 = "..."`` in each ``[members."NAME"]`` table, keeping every other line
     (the stdlib reads TOML but does not write it, so edit lines, not a re-serialised tree)."""
     lines = text.splitlines()
     out: list[str] = []
@@ -67,7 +79,7 @@ def _toml_with_publics(text: str, publics: dict[str, str], where: Path) -> str:
             at = len(out)
             while at > 0 and not out[at - 1].strip():
                 at -= 1
-            out.insert(at, f"public = {json.dumps(publics[member])}")
+            out.insert(at, f"ed25519 = {json.dumps(publics[member])}")
             done.add(member)
 
     for line in lines:
@@ -76,7 +88,7 @@ def _toml_with_publics(text: str, publics: dict[str, str], where: Path) -> str:
             finish()
             member = (m.group("q") or m.group("bare")) if m else None
         elif member in publics and _TOML_PUBLIC.match(line):
-            line = f"public = {json.dumps(publics[member])}"
+            line = f"ed25519 = {json.dumps(publics[member])}"
             done.add(member)
         out.append(line)
     finish()
@@ -87,13 +99,25 @@ def _toml_with_publics(text: str, publics: dict[str, str], where: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def link_public(key: str) -> bytes:
+    """The X25519 link public key of a base64 Ed25519 public key or of a key file."""
+    if Path(key).exists():
+        return read_key_file(key).link_public
+    return link_public_from_ed25519(decode_public(key, "public key"))
+
+
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="minuet keys", description="static link keys")
+    ap = argparse.ArgumentParser(prog="minuet keys", description="member identities (Ed25519)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("gen", help="write a new key file (0600)")
     g.add_argument("keyfile")
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
     sub.add_parser("pub", help="print the public key of a key file").add_argument("keyfile")
+    sub.add_parser("link", help="print the X25519 link key of a public key or key file").add_argument("key")
+    c = sub.add_parser("convert", help="import an Ed25519 PKCS#8 or OpenSSH private key")
+    c.add_argument("pem")
+    c.add_argument("keyfile")
+    c.add_argument("--force", action="store_true", help="overwrite an existing file")
     sub.add_parser("config", help="fill public keys into a JSON or TOML network config").add_argument("config")
     sub.add_parser("list", help="list members and public keys of a config").add_argument("config")
     args = ap.parse_args(argv)
@@ -104,6 +128,11 @@ def main(argv: list[str]) -> int:
             print(key.public_b64)
         elif args.cmd == "pub":
             print(read_key_file(args.keyfile).public_b64)
+        elif args.cmd == "link":
+            print(base64.b64encode(link_public(args.key)).decode("ascii"))
+        elif args.cmd == "convert":
+            ident = Identity.from_pem(Path(args.pem).read_bytes(), args.pem)
+            print(write_key_file(args.keyfile, ident, overwrite=args.force).public_b64)
         elif args.cmd == "config":
             for name, pub in fill_public_keys(args.config).items():
                 print(f"{name}\t{pub}")
@@ -140,7 +169,7 @@ def bound_local_network(
             sock = sockets[name] = bind_listener("127.0.0.1", 0, who=name)
             entries[name] = {
                 "host": "127.0.0.1", "port": sock.getsockname()[1], "key": f"keys/{fname}",
-                "public": key.public_b64,
+                "ed25519": key.public_b64,
             }
     except BaseException:
         for sock in sockets.values():

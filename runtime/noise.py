@@ -73,18 +73,18 @@ class CipherState:
     def has_key(self) -> bool:
         return self._aead is not None
 
-    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
+    def encrypt_with_ad(self, ad: bytes, plaintext: bytes | memoryview) -> bytes:
         if self._aead is None:
-            return plaintext
+            return bytes(plaintext)
         if self.n >= _MAX_NONCE:
             raise NoiseError("cipher nonce exhausted")
         out = self._aead.encrypt(_NONCE.pack(self.n), plaintext, ad)
         self.n += 1
         return out
 
-    def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
+    def decrypt_with_ad(self, ad: bytes, ciphertext: bytes | memoryview) -> bytes:
         if self._aead is None:
-            return ciphertext
+            return bytes(ciphertext)
         if self.n >= _MAX_NONCE:
             raise NoiseError("cipher nonce exhausted")
         try:
@@ -93,6 +93,18 @@ class CipherState:
             raise NoiseError("message failed authentication") from None
         self.n += 1  # only after success (5.1): a forged message does not advance the nonce
         return out
+
+
+    def authentic_at(self, n: int, ad: bytes, ciphertext: bytes) -> bool:
+        """Whether ``ciphertext`` is authentic under nonce ``n``; the state is unchanged
+        (a diagnosis after a failure: was the message replayed, or were some missed?)."""
+        if self._aead is None or not 0 <= n < _MAX_NONCE:
+            return False
+        try:
+            self._aead.decrypt(_NONCE.pack(n), ciphertext, ad)
+        except InvalidTag:
+            return False
+        return True
 
 
 class SymmetricState:

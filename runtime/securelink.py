@@ -1,190 +1,119 @@
 """Authenticated, encrypted links between two session members (sans-IO, no trio).
 
-Each member has a static X25519 key; the network config lists every member's public key.
-Two members open a link with a three-message handshake in the manner of Noise KK
-(both static keys known in advance, fresh ephemerals on both sides):
+The handshake is ``Noise_KK_25519_ChaChaPoly_SHA256`` (Noise spec rev. 34, ``runtime.noise``):
+both static keys are known in advance (each member's X25519 link key, derived from the
+Ed25519 identity in the config: ``runtime.identity``), fresh ephemerals on both sides. Link
+protocol version 2 (version 1 was a home-made handshake "in the manner of" KK):
 
-    msg1  I -> R : version | I | R | session id | epoch | e_I
-    msg2  R -> I : e_R | AEAD_{k_r2i}(confirm, ad = th | "R")
-    msg3  I -> R : AEAD_{k_i2r}(confirm, ad = th | "I")
+    msg1  I -> R : version | I | R | session id | epoch | Noise message 1 (-> e, es, ss)
+    msg2  R -> I : Noise message 2 (<- e, ee, se)
+    msg3  I -> R : the first transport message, empty (tells R the link is live)
 
-    th            = SHA-256(prologue | msg1 | e_R)       (transcript hash)
-    k_i2r | k_r2i = HKDF-SHA256(DH(e_I,e_R) | DH(e_I,s_R) | DH(s_I,e_R) | DH(s_I,s_R), salt=th)
+    prologue = "minuet-link" | version | protocol | session id | epoch | I | R
 
-Only the holder of s_R can produce msg2's tag and only the holder of s_I msg3's, so each side
-knows it talks to the declared member; the ephemerals give fresh keys per link (forward
-secrecy, no cross-link replay). Data frames are ``seq (8 bytes) | ChaCha20-Poly1305`` with
-nonce ``0^4 | seq`` and associated data binding session id, epoch, sender, receiver and
-seq; the receiver accepts exactly the next seq, so replayed, reordered, dropped-then-later,
-cross-session and forged frames are all rejected with ``LinkError``.
+The plaintext header tells the responder who dials (KK sends no static keys); it is checked
+cheaply (``check_hello``) before any Diffie-Hellman. The prologue is mixed into the handshake
+hash, so a header that differs from what the initiator signed into it, or two sides that
+disagree on protocol, session, epoch or names, fail message 1's authentication (``es, ss``:
+only the holder of I's static key can produce it) or message 2's (only R's). A hello of
+another version is answered with ``REJECT`` and the version this side speaks, so the dialler
+gets ``LinkVersionError`` rather than a silent hang-up.
+
+Data frames are Noise transport messages (ChaCha20-Poly1305, implicit 64-bit nonces): the
+receiver can only open the next message, so replayed, reordered, dropped-then-continued and
+forged frames, and frames of any other link, fail with ``LinkError``. A frame body longer
+than a Noise message allows (65535 bytes with the tag) is sealed as several messages, each
+full but the last, back to back in one length-prefixed frame; all but the last use the
+associated data ``MORE``, so a frame cannot be cut short or two frames joined.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import os
-import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from runtime.codec import Reader, Writer
-from runtime.crypto.secret import Secret
-from runtime.errors import ConfigError, DecodeError, LinkError
+from runtime.errors import DecodeError, LinkAuthError, LinkError, LinkVersionError
+from runtime.identity import Identity
+from runtime.noise import MAX_MESSAGE, MAX_PAYLOAD, TAGLEN, CipherState, KKHandshake, NoiseError
 
-VERSION: Final = 1
-KEY_FILE_KIND: Final = "minuet-x25519-v1"
-_SEQ: Final = struct.Struct(">Q")
-_CONFIRM_NONCE: Final = b"\xff" * 12  # never a data nonce (those start with four zero bytes)
-_TAG: Final = 16
-_RAW = serialization.Encoding.Raw
-_RAW_PUB = serialization.PublicFormat.Raw
-_RAW_PRIV = serialization.PrivateFormat.Raw
-
-
-# ---------------------------------------------------------------------------- keys
-
-
-@dataclass(frozen=True, slots=True)
-class StaticKey(Secret):
-    """A member's static X25519 key pair (never copied or pickled: ``Secret``)."""
-
-    private: X25519PrivateKey
-
-    @classmethod
-    def generate(cls) -> StaticKey:
-        return cls(X25519PrivateKey.generate())
-
-    @property
-    def public(self) -> bytes:
-        return self.private.public_key().public_bytes(_RAW, _RAW_PUB)
-
-    @property
-    def public_b64(self) -> str:
-        return base64.b64encode(self.public).decode("ascii")
-
-    def to_json(self) -> str:
-        raw = self.private.private_bytes(_RAW, _RAW_PRIV, serialization.NoEncryption())
-        return json.dumps(
-            {
-                "kind": KEY_FILE_KIND,
-                "private": base64.b64encode(raw).decode("ascii"),
-                "public": self.public_b64,
-            },
-            indent=2,
-        )
-
-    @classmethod
-    def from_json(cls, text: str, where: str = "key file") -> StaticKey:
-        try:
-            obj = json.loads(text)
-            if not isinstance(obj, dict) or obj.get("kind") != KEY_FILE_KIND:
-                raise ValueError(f"not a {KEY_FILE_KIND} key file")
-            raw = base64.b64decode(obj["private"], validate=True)
-            key = cls(X25519PrivateKey.from_private_bytes(raw))
-        except (ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"{where}: invalid key file: {e}") from None
-        if "public" in obj and obj["public"] != key.public_b64:
-            raise ConfigError(f"{where}: public key does not match the private key")
-        return key
-
-
-def write_key_file(path: str | Path, key: StaticKey | None = None, *, overwrite: bool = False) -> StaticKey:
-    """Write a new (or the given) static key to ``path`` with mode 0600."""
-    key = key or StaticKey.generate()
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(key.to_json() + "\n")
-    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to an existing file
-    return key
-
-
-def read_key_file(path: str | Path) -> StaticKey:
-    p = Path(path)
-    try:
-        mode = p.stat().st_mode & 0o077
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read key file: {e.strerror}") from None
-    if mode and os.name == "posix":
-        raise ConfigError(f"{path}: key file is readable by others (mode must be 0600)")
-    return StaticKey.from_json(text, str(path))
-
-
-def decode_public(text: str, where: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError:
-        raise ConfigError(f"{where}: public key is not base64") from None
-    if len(raw) != 32:
-        raise ConfigError(f"{where}: public key must be 32 bytes, got {len(raw)}")
-    return raw
+VERSION: Final = 2
+REJECT: Final = b"minuet-link-version"  # + uvarint(version): the answer to a hello of another version
+MORE: Final = b"minuet-frame-continues"
+_DIAGNOSE: Final = 8
+_MSG_LEN: Final = 32 + TAGLEN  # both handshake messages: an ephemeral key and an empty payload's tag
 
 
 # ---------------------------------------------------------------------------- data frames
 
 
-def _ad_prefix(session: str, epoch: int, sender: str, receiver: str) -> bytes:
-    w = Writer()
-    w.text("minuet-frame")
-    w.text(session)
-    w.uvarint(epoch)
-    w.text(sender)
-    w.text(receiver)
-    return w.getvalue()
-
-
 class FrameSealer:
     """One direction of a link, sending side: seals frame bodies in sequence."""
 
-    __slots__ = ("_aead", "_prefix", "seq")
+    __slots__ = ("_cipher", "seq")
 
-    def __init__(self, key: bytes, session: str, epoch: int, sender: str, receiver: str) -> None:
-        self._aead = ChaCha20Poly1305(key)
-        self._prefix = _ad_prefix(session, epoch, sender, receiver)
-        self.seq = 0
+    def __init__(self, cipher: CipherState) -> None:
+        self._cipher = cipher
+        self.seq = 0  # frames sealed (for traces; the nonce counts Noise messages)
 
     def seal(self, body: bytes) -> bytes:
-        seq = _SEQ.pack(self.seq)
         self.seq += 1
-        return seq + self._aead.encrypt(b"\0\0\0\0" + seq, body, self._prefix + seq)
+        c = self._cipher
+        if len(body) <= MAX_PAYLOAD:
+            return c.encrypt_with_ad(b"", body)
+        view = memoryview(body)
+        last = (len(body) - 1) // MAX_PAYLOAD * MAX_PAYLOAD
+        parts = [c.encrypt_with_ad(MORE, view[i : i + MAX_PAYLOAD]) for i in range(0, last, MAX_PAYLOAD)]
+        parts.append(c.encrypt_with_ad(b"", view[last:]))
+        return b"".join(parts)
 
 
 class FrameOpener:
     """One direction of a link, receiving side: accepts exactly the next sealed frame."""
 
-    __slots__ = ("_aead", "_prefix", "seq")
+    __slots__ = ("_cipher", "seq")
 
-    def __init__(self, key: bytes, session: str, epoch: int, sender: str, receiver: str) -> None:
-        self._aead = ChaCha20Poly1305(key)
-        self._prefix = _ad_prefix(session, epoch, sender, receiver)
+    def __init__(self, cipher: CipherState) -> None:
+        self._cipher = cipher
         self.seq = 0
 
     def open(self, frame: bytes) -> bytes:
-        if len(frame) < _SEQ.size + _TAG:
+        if len(frame) < TAGLEN:
             raise LinkError(f"sealed frame too short ({len(frame)} bytes)")
-        seq_bytes = frame[: _SEQ.size]
-        (seq,) = _SEQ.unpack(seq_bytes)
-        if seq != self.seq:
-            what = "replayed" if seq < self.seq else "out-of-order (frames missing)"
-            raise LinkError(f"{what} frame: sequence {seq}, expected {self.seq}")
+        c = self._cipher
+        n = c.n
         try:
-            body = self._aead.decrypt(b"\0\0\0\0" + seq_bytes, frame[_SEQ.size :], self._prefix + seq_bytes)
-        except InvalidTag:
-            raise LinkError(
-                f"frame {seq} failed authentication (forged, corrupted or from another session)"
-            ) from None
+            if len(frame) <= MAX_MESSAGE:
+                body = c.decrypt_with_ad(b"", frame)
+            else:
+                starts = range(0, len(frame), MAX_MESSAGE)
+                if len(frame) - starts[-1] < TAGLEN:
+                    raise LinkError(f"sealed frame of {len(frame)} bytes ends in a partial message")
+                view = memoryview(frame)
+                body = b"".join([
+                    c.decrypt_with_ad(b"" if i == starts[-1] else MORE, view[i : i + MAX_MESSAGE])
+                    for i in starts
+                ])
+        except NoiseError:
+            c.n = n  # a rejected frame leaves the link's state as it was
+            raise LinkError(self._diagnose(frame, n)) from None
         self.seq += 1
         return body
+
+    def _diagnose(self, frame: bytes, n: int) -> str:
+        """Why frame ``seq`` failed. Nonces are implicit, so a few neighbouring ones are tried
+        (a handful of AEAD checks, once: a rejected frame ends the link)."""
+        first = frame[:MAX_MESSAGE]
+        ad = b"" if len(frame) <= MAX_MESSAGE else MORE
+        c = self._cipher
+        for d in range(1, _DIAGNOSE + 1):
+            if c.authentic_at(n - d, ad, first):
+                return f"replayed frame: sealed {d} message(s) before frame {self.seq}"
+            if c.authentic_at(n + d, ad, first):
+                return f"out-of-order frame: a gap of {d} message(s) before it (frames missing)"
+        return (
+            f"frame {self.seq} failed authentication (forged, corrupted, or from another link)"
+        )
 
 
 # ---------------------------------------------------------------------------- handshake
@@ -196,82 +125,64 @@ class LinkKeys:
     opener: FrameOpener
 
 
-def _prologue(protocol: str, session: str, epoch: int) -> bytes:
+def prologue(protocol: str, session: str, epoch: int, initiator: str, responder: str) -> bytes:
     w = Writer()
     w.text("minuet-link")
     w.uvarint(VERSION)
     w.text(protocol)
     w.text(session)
     w.uvarint(epoch)
+    w.text(initiator)
+    w.text(responder)
     return w.getvalue()
 
 
-def _derive(dhs: bytes, th: bytes) -> tuple[bytes, bytes]:
-    okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=th, info=b"minuet link keys").derive(dhs)
-    return okm[:32], okm[32:]
-
-
-def _pub(raw: bytes) -> X25519PublicKey:
-    try:
-        return X25519PublicKey.from_public_bytes(raw)
-    except ValueError as e:
-        raise LinkError(f"invalid public key: {e}") from None
-
-
-def _dh(priv: X25519PrivateKey, pub: X25519PublicKey) -> bytes:
-    try:
-        return priv.exchange(pub)
-    except ValueError as e:  # low-order point: all-zero shared secret
-        raise LinkError(f"key agreement failed: {e}") from None
+def reject_message() -> bytes:
+    w = Writer()
+    w.uvarint(VERSION)
+    return REJECT + w.getvalue()
 
 
 class Initiator:
     """The dialling side's handshake: ``hello()``, then ``finish(msg2) -> (msg3, keys)``."""
 
     def __init__(
-        self, protocol: str, session: str, epoch: int, me: str, static: StaticKey,
+        self, protocol: str, session: str, epoch: int, me: str, static: Identity,
         peer: str, peer_public: bytes,
     ) -> None:
-        self._session, self._epoch, self._me, self._peer = session, epoch, me, peer
-        self._static = static
-        self._peer_static = _pub(peer_public)
-        self._eph = X25519PrivateKey.generate()
-        self._prologue = _prologue(protocol, session, epoch)
+        self._peer = peer
+        try:
+            self._hs = KKHandshake(True, prologue(protocol, session, epoch, me, peer), static.link_key, peer_public)
+            noise1 = self._hs.write_message()
+        except NoiseError as e:
+            raise LinkError(f"cannot start a handshake with {peer}: {e}") from None
         w = Writer()
         w.uvarint(VERSION)
         w.text(me)
         w.text(peer)
         w.text(session)
         w.uvarint(epoch)
-        w.fixed(self._eph.public_key().public_bytes(_RAW, _RAW_PUB), 32)
-        self._msg1 = w.getvalue()
+        self._msg1 = w.getvalue() + noise1
 
     def hello(self) -> bytes:
         return self._msg1
 
     def finish(self, msg2: bytes) -> tuple[bytes, LinkKeys]:
-        if len(msg2) != 32 + _TAG:
-            raise LinkError(f"handshake reply from {self._peer} has {len(msg2)} bytes, expected {32 + _TAG}")
-        e_r_raw = msg2[:32]
-        e_r = _pub(e_r_raw)
-        dhs = (
-            _dh(self._eph, e_r)
-            + _dh(self._eph, self._peer_static)
-            + _dh(self._static.private, e_r)
-            + _dh(self._static.private, self._peer_static)
-        )
-        th = hashlib.sha256(self._prologue + self._msg1 + e_r_raw).digest()
-        k_i2r, k_r2i = _derive(dhs, th)
+        if msg2.startswith(REJECT):
+            try:
+                theirs = Reader(msg2[len(REJECT) :]).uvarint()
+            except DecodeError:
+                theirs = -1
+            raise LinkVersionError(self._peer, theirs, VERSION)
+        if len(msg2) != _MSG_LEN:
+            raise LinkError(f"handshake reply from {self._peer} has {len(msg2)} bytes, expected {_MSG_LEN}")
         try:
-            ChaCha20Poly1305(k_r2i).decrypt(_CONFIRM_NONCE, msg2[32:], th + b"R")
-        except InvalidTag:
-            raise LinkError(f"{self._peer} failed to prove its identity (wrong static key)") from None
-        msg3 = ChaCha20Poly1305(k_i2r).encrypt(_CONFIRM_NONCE, b"", th + b"I")
-        keys = LinkKeys(
-            FrameSealer(k_i2r, self._session, self._epoch, self._me, self._peer),
-            FrameOpener(k_r2i, self._session, self._epoch, self._peer, self._me),
-        )
-        return msg3, keys
+            self._hs.read_message(msg2)
+        except NoiseError as e:
+            raise LinkAuthError(self._peer, str(e)) from None
+        send, recv = self._hs.split()
+        keys = LinkKeys(FrameSealer(send), FrameOpener(recv))
+        return send.encrypt_with_ad(b"", b""), keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +191,11 @@ class Hello:
     responder: str
     session: str
     epoch: int
-    ephemeral: bytes
+    noise: bytes  # Noise message 1: e (32 bytes) | tag of the empty payload
+
+    @property
+    def ephemeral(self) -> bytes:
+        return self.noise[:32]
 
 
 def parse_hello(msg1: bytes) -> Hello:
@@ -288,12 +203,21 @@ def parse_hello(msg1: bytes) -> Hello:
     try:
         version = r.uvarint()
         if version != VERSION:
-            raise LinkError(f"unsupported link version {version}")
-        hello = Hello(r.text(), r.text(), r.text(), r.uvarint(), r.fixed(32))
+            raise LinkVersionError(_claimed_name(r), version, VERSION)
+        hello = Hello(r.text(), r.text(), r.text(), r.uvarint(), r.fixed(_MSG_LEN))
         r.finish()
     except DecodeError as e:
         raise LinkError(f"malformed handshake: {e}") from None
     return hello
+
+
+def _claimed_name(r: Reader) -> str:
+    """The initiator's name in a hello of another version, if it starts as ours do (version
+    1 did): only for the error message, so anything unreadable is just "a peer"."""
+    try:
+        return repr(r.text()[:80])
+    except DecodeError:
+        return "a peer"
 
 
 # X25519 u-coordinates of small order (RFC 7748 section 6.1 says to reject them), taken
@@ -327,32 +251,38 @@ def check_hello(hello: Hello, session: str, epoch: int, me: str) -> None:
 
 
 class Responder:
-    """The accepting side's handshake for one parsed ``Hello`` from a known member."""
+    """The accepting side's handshake for one parsed ``Hello`` from a known member: reads
+    Noise message 1 (``LinkAuthError`` if the initiator cannot prove its identity), then
+    ``reply()`` is message 2 and ``finish(msg3)`` checks the first transport message."""
 
     def __init__(
-        self, protocol: str, session: str, epoch: int, me: str, static: StaticKey,
-        msg1: bytes, hello: Hello, peer_public: bytes,
+        self, protocol: str, session: str, epoch: int, me: str, static: Identity,
+        hello: Hello, peer_public: bytes,
     ) -> None:
         check_hello(hello, session, epoch, me)
-        self._session, self._epoch, self._me, self._peer = session, epoch, me, hello.initiator
-        eph = X25519PrivateKey.generate()
-        e_r_raw = eph.public_key().public_bytes(_RAW, _RAW_PUB)
-        e_i = _pub(hello.ephemeral)
-        s_i = _pub(peer_public)
-        dhs = _dh(eph, e_i) + _dh(static.private, e_i) + _dh(eph, s_i) + _dh(static.private, s_i)
-        self._th = hashlib.sha256(_prologue(protocol, session, epoch) + msg1 + e_r_raw).digest()
-        self._k_i2r, self._k_r2i = _derive(dhs, self._th)
-        self._msg2 = e_r_raw + ChaCha20Poly1305(self._k_r2i).encrypt(_CONFIRM_NONCE, b"", self._th + b"R")
+        self._peer = hello.initiator
+        try:
+            hs = KKHandshake(
+                False, prologue(protocol, session, epoch, hello.initiator, me), static.link_key, peer_public,
+            )
+        except NoiseError as e:
+            raise LinkError(f"cannot start a handshake with {self._peer}: {e}") from None
+        try:
+            hs.read_message(hello.noise)
+            self._msg2 = hs.write_message()
+        except NoiseError as e:
+            raise LinkAuthError(self._peer, str(e)) from None
+        send, recv = hs.split()
+        self._keys = LinkKeys(FrameSealer(send), FrameOpener(recv))
+        self._recv = recv
 
     def reply(self) -> bytes:
         return self._msg2
 
     def finish(self, msg3: bytes) -> LinkKeys:
         try:
-            ChaCha20Poly1305(self._k_i2r).decrypt(_CONFIRM_NONCE, msg3, self._th + b"I")
-        except InvalidTag:
-            raise LinkError(f"{self._peer} failed to prove its identity (wrong static key)") from None
-        return LinkKeys(
-            FrameSealer(self._k_r2i, self._session, self._epoch, self._me, self._peer),
-            FrameOpener(self._k_i2r, self._session, self._epoch, self._peer, self._me),
-        )
+            if self._recv.decrypt_with_ad(b"", msg3) != b"":
+                raise LinkError(f"{self._peer}'s link confirmation is not empty")
+        except NoiseError:
+            raise LinkAuthError(self._peer, "link confirmation failed") from None
+        return self._keys

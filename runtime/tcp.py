@@ -25,7 +25,15 @@ from trio.lowlevel import checkpoint, notify_closing, wait_readable, wait_writab
 from runtime.config import NetConfig
 from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import YIELD_EVERY, Link, SessionEndpoint
-from runtime.errors import ConfigError, FrameError, LinkError, MinuetError, PeerGone
+from runtime.errors import (
+    ConfigError,
+    FrameError,
+    LinkAuthError,
+    LinkError,
+    LinkVersionError,
+    MinuetError,
+    PeerGone,
+)
 from runtime.extensions import Journal, Registry, standard_registry
 from runtime.framing import (
     ABORT,
@@ -39,6 +47,7 @@ from runtime.framing import (
     encode_body,
     length_prefix,
 )
+from runtime.identity import Identity, read_key_file
 from runtime.inbox import Deadlines, Inbox
 from runtime.middleware import Event, Middleware, chain_wire, overrides
 from runtime.securelink import (
@@ -47,15 +56,13 @@ from runtime.securelink import (
     Initiator,
     LinkKeys,
     Responder,
-    StaticKey,
     check_hello,
     parse_hello,
-    read_key_file,
+    reject_message,
 )
 from runtime.session_core import SessionInfo, parse_peer
 
 HANDSHAKE_MAX: Final = 4096
-_SEQ_SIZE: Final = 8
 
 
 class ByteSource(Protocol):
@@ -214,7 +221,7 @@ class TcpLink(Link):
 
     def damage(self, wire: object, position: int) -> object:
         assert isinstance(wire, bytes)
-        head = LEN_SIZE + _SEQ_SIZE
+        head = LEN_SIZE
         i = head + position % (len(wire) - head)
         return wire[:i] + bytes([wire[i] ^ 0x01]) + wire[i + 1 :]
 
@@ -288,7 +295,7 @@ class _Mesh:
     """
 
     def __init__(
-        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: StaticKey,
+        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: Identity,
         middleware: Sequence[Middleware] = (),
     ) -> None:
         self.protocol, self.info, self.cfg, self.me, self.key = protocol, info, cfg, me, key
@@ -299,13 +306,16 @@ class _Mesh:
         self.expected = len(info.members) - 1
         self.half_open = 0
         self.failures: dict[str, str] = {}  # last failed dial per peer, for the PeerGone
+        # The last typed refusal per peer (wrong key, other link version): the PeerGone's cause.
+        self.refusals: dict[str, LinkError] = {}
         self._observers = tuple(m for m in middleware if overrides(m, "on_event"))
 
     def public(self, name: str) -> bytes:
         m = self.cfg.members.get(name)
-        if m is None or m.public is None:
+        link = m.link_public if m is not None else None
+        if link is None:
             raise ConfigError(f"network config has no public key for {name}")
-        return m.public
+        return link
 
     def _add(self, peer: Peer, stream: HandshakeStream, buf: FrameBuffer, keys: LinkKeys) -> bool:
         if peer in self.links:  # two handshakes of one member raced; the first one won
@@ -345,6 +355,8 @@ class _Mesh:
                 self.failures[name] = f"handshake with {m.host}:{m.port} timed out"
             except (LinkError, FrameError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
                 self.failures[name] = f"{m.host}:{m.port}: {e}"
+                if isinstance(e, LinkVersionError | LinkAuthError):
+                    self.refusals[name] = e
             self.rejected(name, self.failures[name])
             await trio.sleep(min(_backoff(attempt), max(0.0, deadline - trio.current_time())))
             attempt += 1
@@ -387,7 +399,12 @@ class _Mesh:
                 msg1 = await read_frame(stream, buf)
                 if msg1 is None:
                     raise LinkError("closed before the handshake")
-                hello = parse_hello(msg1)
+                try:
+                    hello = parse_hello(msg1)
+                except LinkVersionError:
+                    # Say which version we speak (cheap, no key agreement), then hang up.
+                    await stream.send_all(length_prefix(reject_message()))
+                    raise
                 claimed = hello.initiator
                 check_hello(hello, self.info.session_id, self.info.epoch, self.me_name)
                 peer = parse_peer(hello.initiator)
@@ -397,7 +414,7 @@ class _Mesh:
                     raise LinkError(f"{peer} is already linked")
                 hs = Responder(
                     self.protocol.name, self.info.session_id, self.info.epoch, self.me_name,
-                    self.key, msg1, hello, self.public(str(peer)),
+                    self.key, hello, self.public(str(peer)),
                 )
                 await stream.send_all(length_prefix(hs.reply()))
                 msg3 = await read_frame(stream, buf)
@@ -449,7 +466,7 @@ async def tcp_session(
     cfg: NetConfig,
     me: Peer | str,
     *,
-    key: StaticKey | None = None,
+    key: Identity | None = None,
     middleware: Sequence[Middleware] = (),
     registry: Registry | None = None,
     capabilities: Mapping[str, Collection[str]] | None = None,
@@ -526,10 +543,11 @@ async def tcp_session(
                 await lst.aclose()
             nursery.cancel_scope.cancel()
             why = "; ".join(f"{p}: {mesh.failures[p]}" for p in absent if p in mesh.failures)
+            cause = next((mesh.refusals[p] for p in absent if p in mesh.refusals), None)
             raise PeerGone(
                 ", ".join(absent), "connect",
                 f"no link within {cfg.connect_timeout:g}s" + (f" (last attempt {why})" if why else ""),
-            )
+            ) from cause
         serving.cancel()  # the mesh is complete: nobody else may join
         for lst in listeners:
             await lst.aclose()

@@ -387,12 +387,12 @@ def test_keys_gen_makes_folders_and_config_reads_toml(tmp_path: Path, capsys: py
     net = tmp_path / "net.toml"
     net.write_text(
         'session = "s"\n\n[members.A]\nhost = "127.0.0.1"\nport = 7001\nkey = "keys/deep/a.key"\n\n'
-        '[members."B"]\nhost = "127.0.0.1"\nport = 7002\nkey = "keys/b.key"\npublic = "old"\n',
+        '[members."B"]\nhost = "127.0.0.1"\nport = 7002\nkey = "keys/b.key"\ned25519 = "old"\n',
         encoding="utf-8")
     capsys.readouterr()
     assert run("run", "keys", "config", str(net))[0] == 0
     data = tomllib.loads(net.read_text(encoding="utf-8"))
-    assert {m: len(v["public"]) for m, v in data["members"].items()} == {"A": 44, "B": 44}
+    assert {m: len(v["ed25519"]) for m, v in data["members"].items()} == {"A": 44, "B": 44}
     assert run("run", "keys", "list", str(net))[0] == 0
     assert "(missing)" not in capsys.readouterr().out
 

@@ -195,20 +195,31 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
             events = read_trace(path)
         except (OSError, ValueError) as e:
             raise ConfigError(f"--replay {path}: {e}") from None
-        head = next((e for e in events if e.get("kind") == "header"), None)
+        try:
+            head, seed, policy, faults, forced = _recording(events, args.seed)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ConfigError(f"--replay {path}: not a usable trace ({type(e).__name__}: {e})") from None
         sc, spec = _scenario(args, str(head["scenario"]) if head and "scenario" in head else None)
-        seed = int(head["seed"]) if head else (args.seed if args.seed is not None else 0)
-        policy = str(head.get("policy", "random")) if head else "fifo"
-        faults = [SimFault.from_json(e["fault"]) for e in events if e.get("kind") == "fault"]
-        if head:
-            faults = [SimFault("byzantine", 0, r, mode=m) for r, m in sorted(head.get("byzantine", {}).items())] + faults
-        v = run_one(sc, seed, policy=policy, schedule=faults, forced=deliveries_of(events),
+        v = run_one(sc, seed, policy=policy, schedule=faults, forced=forced,
                     header={"scenario": spec} if spec else None)
     out.write(f"replayed {args.replay}: {v.result.steps} steps, " + ("ok\n" if v.ok else "FAILED\n"))
     if not v.ok:
         _report(v, out)
     _write_outputs(args, v, spec, v.result.trace[0].get("policy", "random"), out)
     return 0 if v.ok else 1
+
+
+def _recording(
+    events: list[dict[str, Any]], seed: int | None,
+) -> tuple[dict[str, Any] | None, int, str, list[SimFault], tuple[tuple[str, str], ...]]:
+    """What a recorded trace fixes: its header, seed, policy, fault schedule and delivery
+    order (a memory/TCP trace: only the order; FIFO for anything it does not list)."""
+    head = next((e for e in events if e.get("kind") == "header"), None)
+    if head is None:
+        return None, seed if seed is not None else 0, "fifo", [], deliveries_of(events)
+    faults = [SimFault("byzantine", 0, str(r), mode=str(m)) for r, m in sorted(head.get("byzantine", {}).items())]
+    faults += [SimFault.from_json(e["fault"]) for e in events if e.get("kind") == "fault"]
+    return head, int(head["seed"]), str(head.get("policy", "random")), faults, deliveries_of(events)
 
 
 def _main(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -310,10 +321,14 @@ def trace_main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | Non
         err.write(f"minuet trace: {e}\n")
         return 2
     root = Path(args.root) if args.root else None
-    if not args.step:
-        out.write(timeline.render(timeline.at(events, args.at), root))
-        return 0
-    return _walk(events, args.at or 0, root, out, inp)
+    try:
+        if not args.step:
+            out.write(timeline.render(timeline.at(events, args.at), root))
+            return 0
+        return _walk(events, args.at or 0, root, out, inp)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        err.write(f"minuet trace: {', '.join(args.traces)}: not a usable trace ({type(e).__name__}: {e})\n")
+        return 2
 
 
 def _walk(events: list[dict[str, Any]], k: int, root: Path | None, out: TextIO, inp: TextIO) -> int:

@@ -233,8 +233,11 @@ async def run_session(
     sched = Scheduler(names, seed, policy=policy, timeout=spec.timeout, faults=faults,
                       schedule=schedule, forced=forced)
     sched.draw_byzantine(byzantine or {}, max_byzantine)
-    with seeded_for_tests(DeterministicRandom(f"minuet-sim/{seed}/setup")):
-        roles = dict(factory(sched.byzantine))
+    try:
+        with seeded_for_tests(DeterministicRandom(f"minuet-sim/{seed}/setup")):
+            roles = dict(factory(sched.byzantine))
+    except Exception as e:  # the scenario's own code: say whose, not a traceback
+        raise ConfigError(f"the scenario's role programs could not be built: {type(e).__name__}: {e}") from e
     unknown = sorted(set(roles) - set(names))
     if unknown:
         raise ConfigError(f"role programs for {unknown}: not members of this {info.protocol.name} session")

@@ -260,13 +260,18 @@ class ScenarioFile:
     deliveries: tuple[tuple[str, str], ...] | None
 
     def to_json(self) -> str:
-        obj: dict[str, Any] = {
-            "format": SCENARIO_FORMAT, "scenario": self.scenario, "seed": self.seed,
-            "policy": self.policy, "faults": [f.to_json() for f in self.faults],
+        """Sorted keys, one fault and one delivery per line (diffable, still plain JSON)."""
+        def listing(items: list[str]) -> str:
+            return "[\n" + ",\n".join(f"  {i}" for i in items) + "\n ]" if items else "[]"
+
+        fields = {
+            "deliveries": None if self.deliveries is None else listing([json.dumps(list(d)) for d in self.deliveries]),
+            "faults": listing([json.dumps(f.to_json(), sort_keys=True) for f in self.faults]),
+            "format": json.dumps(SCENARIO_FORMAT), "policy": json.dumps(self.policy),
+            "scenario": json.dumps(self.scenario), "seed": json.dumps(self.seed),
         }
-        if self.deliveries is not None:
-            obj["deliveries"] = [list(d) for d in self.deliveries]
-        return json.dumps(obj, indent=1, sort_keys=True) + "\n"
+        body = ",\n".join(f" {json.dumps(k)}: {v}" for k, v in fields.items() if v is not None)
+        return "{\n" + body + "\n}\n"
 
 
 def read_scenario_file(path: str | Path) -> ScenarioFile:

@@ -28,8 +28,8 @@ from runtime.crypto.hazmat.group import L
 from runtime.crypto.keys import KeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import DeterministicRandom
 from runtime.crypto.seal import SealKeyPair, seal
+from runtime.identity import Identity
 from runtime.memory import memory_session
-from runtime.securelink import StaticKey
 
 RNG = DeterministicRandom("hardening")
 KEYS, PUBLIC, _ = trusted_dealer_keygen(2, 3, RNG)
@@ -38,7 +38,7 @@ KEYS, PUBLIC, _ = trusted_dealer_keygen(2, 3, RNG)
 def _secrets() -> list[Any]:
     nonces, _ = frost.commit(KEYS[1], RNG)
     r1_secret, _pkg = dkg.part1(1, 2, 3, RNG)
-    return [nonces, KEYS[1], r1_secret, SealKeyPair.generate(RNG), StaticKey.generate()]
+    return [nonces, KEYS[1], r1_secret, SealKeyPair.generate(RNG), Identity.generate()]
 
 
 @pytest.mark.parametrize("index", range(5))

@@ -60,10 +60,11 @@ from runtime.endpoint import SessionEndpoint  # noqa: E402
 from runtime.errors import Flooding, MinuetError  # noqa: E402
 from runtime.faults import Fault, FaultInjector, FaultKind  # noqa: E402
 from runtime.framing import length_prefix  # noqa: E402
+from runtime.identity import Identity  # noqa: E402
 from runtime.keys import bound_local_network  # noqa: E402
 from runtime.memory import MemoryFrame, RoleResult, memory_session  # noqa: E402
 from runtime.middleware import Event, Forward, Middleware, WireLink  # noqa: E402
-from runtime.securelink import VERSION, Initiator, StaticKey  # noqa: E402
+from runtime.securelink import VERSION, Initiator  # noqa: E402
 from runtime.tcp import tcp_session  # noqa: E402
 
 RoleFn = Callable[[SessionEndpoint], Awaitable[Any]]
@@ -193,7 +194,8 @@ def _hello(initiator: str, responder: str, session: str, epoch: int) -> bytes:
     for text in (initiator, responder, session):
         w.text(text)
     w.uvarint(epoch)
-    w.fixed(StaticKey.generate().public, 32)
+    w.fixed(Identity.generate().link_public, 32)  # Noise message 1: e, then the payload's tag
+    w.fixed(bytes(16), 16)
     return length_prefix(w.getvalue())
 
 
@@ -229,10 +231,10 @@ async def _stranger(attack: str, host: str, port: int, session: str, public: byt
         await once(_hello("Seller", "Buyer1", session + "-old", 0))
         await once(_hello("Seller", "Buyer1", session, 7))
     elif attack == "non-member key":
-        hs = Initiator("TwoBuyer", session, 0, "Mallory", StaticKey.generate(), "Buyer1", public)
+        hs = Initiator("TwoBuyer", session, 0, "Mallory", Identity.generate(), "Buyer1", public)
         await once(length_prefix(hs.hello()))
     elif attack == "impersonation":
-        hs = Initiator("TwoBuyer", session, 0, "Seller", StaticKey.generate(), "Buyer1", public)
+        hs = Initiator("TwoBuyer", session, 0, "Seller", Identity.generate(), "Buyer1", public)
         await once(length_prefix(hs.hello()) + length_prefix(os.urandom(16)))
     elif attack == "slowloris":
         socks = []
@@ -287,7 +289,7 @@ async def run_tcp(
             n.start_soon(one, name, fn, 0.5 if stranger and k else 0.0)
         if stranger is not None:
             m = cfg.members[first]
-            n.start_soon(_stranger, stranger, m.host, m.port, session, m.public or bytes(32))
+            n.start_soon(_stranger, stranger, m.host, m.port, session, m.link_public or bytes(32))
     return results
 
 

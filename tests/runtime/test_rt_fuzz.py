@@ -13,6 +13,7 @@ from runtime.codec import Reader
 from runtime.contract import Peer
 from runtime.errors import DecodeError, FrameError, LinkError, MinuetError
 from runtime.framing import WIRE_KINDS, FrameBuffer, decode_body, encode_body
+from runtime.noise import CipherState
 from runtime.securelink import FrameOpener, FrameSealer, parse_hello
 from runtime.session_core import PeerChannel, accept
 
@@ -80,8 +81,8 @@ def test_frame_body(data: bytes) -> None:
 @given(st.binary(max_size=120), st.integers(0, 3))
 def test_secure_open(data: bytes, prefix_frames: int) -> None:
     key = b"k" * 32
-    sealer = FrameSealer(key, "s", 0, "A", "B")
-    opener = FrameOpener(key, "s", 0, "A", "B")
+    sealer = FrameSealer(CipherState(key))
+    opener = FrameOpener(CipherState(key))
     for _ in range(prefix_frames):
         opener.open(sealer.seal(b"ok"))
     try:

@@ -24,15 +24,16 @@ from runtime.contract import Peer
 from runtime.endpoint import SessionEndpoint
 from runtime.errors import ConfigError, RemoteViolation
 from runtime.framing import length_prefix
+from runtime.identity import Identity
 from runtime.keys import bound_local_network
 from runtime.memory import memory_session
 from runtime.middleware import Event, Forward, Middleware, WireLink
-from runtime.securelink import VERSION, Initiator, StaticKey, is_low_order
+from runtime.securelink import VERSION, Initiator, is_low_order
 from runtime.session_core import SessionInfo, parse_peer
 from runtime.tcp import _Mesh, bind_listener, tcp_session
 from runtime.trace import TraceMiddleware
 
-KEYS = {name: StaticKey.generate() for name in ("Buyer1", "Buyer2", "Seller")}
+KEYS = {name: Identity.generate() for name in ("Buyer1", "Buyer2", "Seller")}
 WANT = {"Buyer1": 100, "Buyer2": "2024-06-01", "Seller": "sold TAPL"}
 MAINS = {"Buyer1": tb.buyer1_main, "Buyer2": tb.buyer2_main, "Seller": tb.seller_main}
 
@@ -47,7 +48,7 @@ def test_member_index_must_be_ascii_digits() -> None:
 def _cfg(**extra: Any) -> NetConfig:
     return parse_config({
         "session": "s", **extra,
-        "members": {n: {"port": 1000 + i, "public": k.public_b64} for i, (n, k) in enumerate(KEYS.items())},
+        "members": {n: {"port": 1000 + i, "ed25519": k.public_b64} for i, (n, k) in enumerate(KEYS.items())},
     })
 
 
@@ -57,7 +58,8 @@ def _hello(initiator: str, responder: str, session: str, epoch: int, eph: bytes)
     for text in (initiator, responder, session):
         w.text(text)
     w.uvarint(epoch)
-    w.fixed(eph, 32)
+    w.fixed(eph, 32)  # Noise message 1: the ephemeral key, then the empty payload's tag
+    w.fixed(bytes(16), 16)
     return w.getvalue()
 
 
@@ -99,7 +101,7 @@ async def test_cheap_hello_checks_come_before_key_agreement() -> None:
     # is refused before any Diffie-Hellman: no reply is ever written.
     cfg = _cfg()
     info = SessionInfo.build(tb.PROTOCOL, session_id="s")
-    eph = StaticKey.generate().public
+    eph = Identity.generate().link_public
     for hello, why in [
         (_hello("Seller", "Buyer2", "s", 0, eph), "addressed to 'Buyer2'"),
         (_hello("Seller", "Buyer1", "t", 0, eph), "session 't'"),
@@ -128,7 +130,7 @@ async def test_unicode_hello_does_not_fail_the_session(tmp_path: Path) -> None:
     async def attacker() -> None:
         m = cfg.members["Buyer1"]
         stream = await trio.open_tcp_stream(m.host, m.port)
-        await stream.send_all(length_prefix(_hello("Seller[²]", "Buyer1", "uni", 0, StaticKey.generate().public)))
+        await stream.send_all(length_prefix(_hello("Seller[²]", "Buyer1", "uni", 0, Identity.generate().link_public)))
         assert await stream.receive_some() == b""
         await stream.aclose()
 
@@ -282,8 +284,9 @@ def test_bound_local_network_ports_are_distinct_and_held(tmp_path: Path) -> None
 
 
 def test_initiator_still_speaks_the_format_the_fuzzer_builds() -> None:
-    eph_hello = Initiator("P", "s", 0, "Seller", KEYS["Seller"], "Buyer1", KEYS["Buyer1"].public).hello()
-    assert eph_hello[:-32] == _hello("Seller", "Buyer1", "s", 0, bytes(32))[:-32]
+    eph_hello = Initiator("P", "s", 0, "Seller", KEYS["Seller"], "Buyer1", KEYS["Buyer1"].link_public).hello()
+    assert eph_hello[:-48] == _hello("Seller", "Buyer1", "s", 0, bytes(32))[:-48]
+    assert len(eph_hello) == len(_hello("Seller", "Buyer1", "s", 0, bytes(32)))
 
 
 class _Recorder(Middleware):

@@ -13,6 +13,7 @@ import trio.testing
 
 from runtime.endpoint import YIELD_EVERY
 from runtime.framing import DATA, FrameBuffer, decode_body
+from runtime.noise import CipherState
 from runtime.securelink import FrameOpener, FrameSealer
 from runtime.tcp import Connection, TcpLink, read_frame
 
@@ -56,7 +57,7 @@ async def test_concurrent_senders_keep_seq_order_on_the_wire() -> None:
     big = b"x" * (256 << 10)  # several frames fill the buffer: senders wait mid-frame
     with trio.fail_after(30):
         async with connected() as (a, b), trio.open_nursery() as nursery:
-            link = TcpLink("B", a, FrameSealer(KEY, "s", 0, "A", "B"), nursery, ())
+            link = TcpLink("B", a, FrameSealer(CipherState(KEY)), nursery, ())
 
             async def sender(tag: str) -> None:
                 for i in range(frames // 2):
@@ -64,7 +65,7 @@ async def test_concurrent_senders_keep_seq_order_on_the_wire() -> None:
 
             nursery.start_soon(sender, "p")
             nursery.start_soon(sender, "q")
-            opener = FrameOpener(KEY, "s", 0, "A", "B")
+            opener = FrameOpener(CipherState(KEY))
             buf = FrameBuffer(1 << 20)
             labels = []
             for _ in range(frames):

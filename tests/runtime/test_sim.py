@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from rt_harness import Runner
 
 from examples import sim_scenarios as ss
 from generated.examples import two_buyer as tb
@@ -259,6 +260,19 @@ def test_replaying_a_memory_trace_forces_its_delivery_order() -> None:
         assert tuple(data) == recorded
 
 
+async def test_replaying_a_recorded_memory_or_tcp_run(run_roles: Runner) -> None:
+    tracer = TraceMiddleware(keep=True)
+    results = await run_roles(tb.PROTOCOL, {"Buyer1": ss.buyer1, "Buyer2": ss.buyer2, "Seller": ss.seller},
+                              middleware=[tracer])
+    assert all(r.ok for r in results.values())
+    recorded = deliveries_of(tracer.events)
+    # The simulation needs a trio run of its own: a worker thread has none yet.
+    v = await trio.to_thread.run_sync(lambda: run_one(ss.two_buyer, 3, forced=recorded))
+    assert v.ok and v.result.diverged is None, v.failures
+    data = [(e["peer"], e["role"]) for e in v.result.trace if e.get("choice") and e.get("frame") == "data"]
+    assert tuple(data) == recorded
+
+
 def test_a_replay_that_cannot_be_followed_says_where() -> None:
     v = run_one(ss.two_buyer, 0, forced=[("Seller", "Buyer1")])  # Seller has nothing yet
     assert v.result.diverged is not None and "Seller -> Buyer1" in v.result.diverged
@@ -351,7 +365,29 @@ def test_simulate_cli_bad_input_is_a_located_error(argv: list[str], message: str
     assert message in err.getvalue() and "Traceback" not in err.getvalue()
 
 
+def test_malformed_recordings_are_located_errors(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"kind": "header", "seed": "x", "scenario": "examples.sim_scenarios:two_buyer"}\n'
+                    '{"kind": "fault", "step": "soon"}\n')
+    err = io.StringIO()
+    assert simulate_main(["--replay", str(junk)], io.StringIO(), err) == 2
+    assert "not a usable trace" in err.getvalue() and "Traceback" not in err.getvalue()
+    err = io.StringIO()
+    assert trace_main([str(junk), "--at", "1"], io.StringIO(), err) == 2
+    assert "not a usable trace" in err.getvalue()
+    notjson = tmp_path / "x.jsonl"
+    notjson.write_text("{nope\n")
+    err = io.StringIO()
+    assert trace_main([str(notjson), "--at", "1"], io.StringIO(), err) == 2
+
+
+def _broken_factory(_byz: Mapping[str, str]) -> Mapping[str, RoleFn]:
+    raise KeyError("no key for Signer[3]")
+
+
 def test_bad_schedules_and_programs_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="could not be built: KeyError"):
+        simulate(ss.two_buyer.session, _broken_factory, 0)
     with pytest.raises(ConfigError):
         SimFault("meteor")
     with pytest.raises(ConfigError):
