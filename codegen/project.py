@@ -555,6 +555,17 @@ class _Projector:
         """Crash-stop (Barwell et al., CONCUR 2022): the failed role goes on with the ``ok``
         branch (if it runs at all); the receiver offers the message or the failure; every
         other role must be able to tell the two apart from what it receives (M322)."""
+        for ref in (failed, s.at):
+            if ref.index is not None:
+                # Validation sees sub-protocols with their formal (single) roles; a call can
+                # still pass a family member, found only once the call is inlined.
+                self.diags.append(Diagnostic(
+                    "M320",
+                    s.span,
+                    f"a failure branch is between two single roles, but {ref_text(ref)} is passed here",
+                    "pass single roles to a sub-protocol with a failure branch",
+                ))
+                return
         eff = self.eff(s, env)
         ok, fail = s.branches
         bouts = [self.seq(ok.body, env), self.seq(fail.body, env)]
