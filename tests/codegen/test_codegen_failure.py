@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, assert_never
 
+import pytest
 import trio
 from rt_harness import Runner
 from trio.testing import MockClock
 
 from generated.examples import heartbeat as hb
+from generated.seed import coordinator_failure_recovery as cfr
 from runtime.contract import Endpoint
 from runtime.errors import PeerGone
 from runtime.memory import RoleResult, memory_session
@@ -135,3 +137,65 @@ async def test_a_receive_without_failure_branch_still_fails_the_session() -> Non
     assert isinstance(out["Backup"], PeerGone)
     assert "Monitor" in str(out["Backup"])
 
+
+
+# ---------------------------------------------------------------- the seed's recovery
+
+
+def recovery_roles(crash: bool) -> tuple[dict[str, RoleFn], dict[str, int]]:
+    """CoordinatorFailureRecovery: the coordinator's heartbeat, or, when it crashes, the
+    epoch bump and a new commit-reveal among the participants; returns each survivor's epoch."""
+    epochs: dict[str, int] = {}
+
+    async def coordinator(ep: Endpoint) -> cfr.Coordinator_End:
+        if crash:
+            raise Crash("coordinator down")
+        return await cfr.start_coordinator(ep).send_heartbeat(cfr.Heartbeat(epoch=0))
+
+    async def monitor(ep: Endpoint) -> cfr.Monitor_End:
+        match await cfr.start_monitor(ep).offer():
+            case cfr.Monitor_S0_Heartbeat(msg=hb_, state=s1):
+                epochs["Monitor"] = hb_.epoch
+                return await s1.send_alive(cfr.Alive(epoch=hb_.epoch))
+            case cfr.Monitor_S0_Failed(state=s2):
+                s3 = await s2.send_coordinator_timeout(cfr.CoordinatorTimeout(epoch=0))
+                epochs["Monitor"], end = await s3.do_bump_epoch(lambda e: e + 1, 0)
+                return end
+            case other:
+                assert_never(other)
+
+    async def participant(ep: Endpoint) -> cfr.Participant_End:
+        me = ep.me.index
+        assert me is not None
+        match await cfr.start_participant(ep).offer():
+            case cfr.Participant_S0_Alive(msg=alive, state=end):
+                epochs[f"Participant[{me}]"] = alive.epoch
+                return end
+            case cfr.Participant_S0_CoordinatorTimeout(msg=t, state=s1):
+                epoch, s2 = await s1.do_bump_epoch(lambda e: e + 1, t.epoch)
+                epochs[f"Participant[{me}]"] = epoch
+                value = cfr.Bytes32(bytes([me]) * 32)
+                s3 = await s2.send_commit(cfr.Commit(epoch=epoch, digest=cfr.Bytes64(bytes(64))))
+                commits, s4 = await s3.recv_commit()
+                assert sorted(commits) == [i for i in range(3) if i != me]
+                s5 = await s4.send_reveal(cfr.Reveal(epoch=epoch, value=value, nonce=cfr.Bytes32.zero()))
+                reveals, end = await s5.recv_reveal()
+                assert all(r.epoch == epoch for r in reveals.values())
+                return end
+            case other:
+                assert_never(other)
+
+    fns: dict[str, RoleFn] = {"Coordinator": coordinator, "Monitor": monitor}
+    fns.update({f"Participant[{i}]": participant for i in range(3)})
+    return fns, epochs
+
+
+@pytest.mark.parametrize("crash", [False, True])
+async def test_the_seed_recovery_bumps_the_epoch_only_after_a_failure(crash: bool) -> None:
+    fns, epochs = recovery_roles(crash)
+    async with memory_session(cfr.PROTOCOL, families={"Participant": 3}) as net:
+        out = outcomes(await net.run(fns))
+    survivors = {k: v for k, v in out.items() if k != "Coordinator"}
+    assert all(type(v).__name__.endswith("_End") for v in survivors.values()), survivors
+    assert isinstance(out["Coordinator"], Crash) == crash
+    assert epochs == {"Monitor": int(crash), **{f"Participant[{i}]": int(crash) for i in range(3)}}
