@@ -61,7 +61,7 @@ from runtime.errors import Flooding, MinuetError  # noqa: E402
 from runtime.faults import Fault, FaultInjector, FaultKind  # noqa: E402
 from runtime.framing import length_prefix  # noqa: E402
 from runtime.identity import Identity  # noqa: E402
-from runtime.keys import bound_local_network  # noqa: E402
+from runtime.keytool import bound_local_network  # noqa: E402
 from runtime.memory import MemoryFrame, RoleResult, memory_session  # noqa: E402
 from runtime.middleware import Event, Forward, Middleware, WireLink  # noqa: E402
 from runtime.securelink import VERSION, Initiator  # noqa: E402
