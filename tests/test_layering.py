@@ -27,3 +27,19 @@ def test_no_example_imports_the_crypto_hazmat_layer() -> None:
         for p in sorted((REPO / "examples").rglob("*.py"))
     }
     assert {p: ms for p, ms in offenders.items() if ms} == {}
+
+
+def test_generated_modules_use_the_runtime_only_through_genlib() -> None:
+    """``runtime.genlib`` is the contract of generated code: its ``__all__`` is all a
+    generated module may take from the runtime."""
+    from runtime import genlib
+
+    allowed = {"runtime", "runtime.genlib"} | {f"runtime.genlib.{n}" for n in genlib.__all__}
+    modules = sorted((REPO / "generated").rglob("*.py"))
+    assert len(modules) > 10
+    offenders = {
+        str(p.relative_to(REPO)): sorted(m for m in imported_modules(p)
+                                         if m.split(".")[0] == "runtime" and m not in allowed)
+        for p in modules
+    }
+    assert {p: ms for p, ms in offenders.items() if ms} == {}
