@@ -30,6 +30,7 @@ from runtime.errors import (
     SessionClosed,
 )
 from runtime.extensions import Hook, HookScope, Registry
+from runtime.faults import FaultTarget
 from runtime.framing import DATA, INTERRUPTED, Item
 from runtime.inbox import Inbox
 from runtime.middleware import Event, Middleware, overrides
@@ -79,14 +80,6 @@ class Link(ABC):
     @abstractmethod
     def abort_nowait(self, reason: str) -> None:
         """Best-effort ABORT frame with ``reason``, then stop using the link."""
-
-    @abstractmethod
-    def crash(self) -> None:
-        """Stop without a goodbye, as if our process died."""
-
-    @abstractmethod
-    def damage(self, wire: object, position: int) -> object:
-        """A copy of ``wire`` with one bit flipped (fault injection)."""
 
 
 class _Plan:
@@ -395,7 +388,8 @@ class SessionEndpoint:
             self._error = error
             self._plans.clear()
             for link in self._links.values():
-                link.crash()
+                if isinstance(link, FaultTarget):  # an injected crash: links that can, vanish
+                    link.crash()
             self._wake_receivers(str(error))
             if self._on_done is not None:
                 self._on_done(self)

@@ -29,6 +29,7 @@ waiting on it gets ``PeerGone`` ("its session failed: ...") at once: nobody hang
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,6 +59,21 @@ class Fault:
             and (self.peer is None or self.peer == ev.peer)
             and (self.label is None or self.label == ev.label)
         )
+
+
+class FaultTarget(ABC):
+    """A link that fault injection can act on, beside its ``endpoint.Link`` duties: the
+    transports' links inherit both, so ``Link`` itself says nothing about faults."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def crash(self) -> None:
+        """Stop without a goodbye, as if our process died."""
+
+    @abstractmethod
+    def damage(self, wire: object, position: int) -> object:
+        """A copy of ``wire`` with one bit flipped (the ``corrupt`` fault)."""
 
 
 class FaultInjector(Middleware):

@@ -28,6 +28,7 @@ from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import Link, Post, SessionEndpoint
 from runtime.errors import ConfigError, LocalViolation
 from runtime.extensions import Journal, Registry, standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import ABORT, CLOSE, GONE, VIOLATION, Item
 from runtime.inbox import DEFAULT_INBOX_LIMIT, Deadlines, Inbox
 from runtime.middleware import Event, Middleware, chain_wire
@@ -42,7 +43,7 @@ class MemoryFrame:
     item: Item
 
 
-class MemoryLink(Link):
+class MemoryLink(Link, FaultTarget):
     __slots__ = ("_binding", "_checksum", "_inbox", "_open", "_sender", "_seq", "_wire")
 
     def __init__(

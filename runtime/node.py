@@ -51,6 +51,7 @@ from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import Link, SessionEndpoint
 from runtime.errors import ConfigError, FrameError, LinkError, MinuetError
 from runtime.extensions import standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import (
     ABORT,
     CLOSE,
@@ -218,7 +219,7 @@ class _PeerLink:
             await self.stream.send_all(length_prefix(self.sealer.seal(payload)))
 
 
-class _SessionLink(Link):
+class _SessionLink(Link, FaultTarget):
     """A session's view of a peer: its frames, tagged, on the shared node link."""
 
     __slots__ = ("_node", "_open", "_tag")

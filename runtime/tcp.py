@@ -36,6 +36,7 @@ from runtime.errors import (
     PeerGone,
 )
 from runtime.extensions import Journal, Registry, standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import (
     ABORT,
     CLOSE,
@@ -152,7 +153,7 @@ class Connection:
             self.sock.close()
 
 
-class TcpLink(Link):
+class TcpLink(Link, FaultTarget):
     __slots__ = ("_conn", "_lock", "_nursery", "_open", "_sealer", "_wire")
 
     def __init__(

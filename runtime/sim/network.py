@@ -21,6 +21,7 @@ from runtime.crypto.rand import DeterministicRandom, default_random, seeded_for_
 from runtime.endpoint import Link, Post, SessionEndpoint
 from runtime.errors import ConfigError, InjectedCrash, LocalViolation, MinuetError
 from runtime.extensions import standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import ABORT, CLOSE, DATA, GONE, Item
 from runtime.inbox import Deadlines, Inbox
 from runtime.memory import RoleFn, RoleResult
@@ -34,7 +35,7 @@ class SimHang(MinuetError):
     """A member was still running when the run's virtual time or step limit ran out."""
 
 
-class _SimLink(Link):
+class _SimLink(Link, FaultTarget):
     __slots__ = ("_net", "_open", "_receiver", "_sender", "_seq")
 
     def __init__(self, net: _Net, sender: str, receiver: str) -> None:
