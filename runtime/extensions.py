@@ -9,7 +9,8 @@ hook applies to cost nothing after that.
 
 ``before_send`` runs before anything is encoded or sent; raising there (a
 ``LocalViolation``) means nothing left. Hooks must check everything before changing state,
-so a denied send has no side effects.
+so a denied send has no side effects. Hooks enforce what a step says; whatever only
+observes traffic is a middleware (docs/runtime.md, "Hook or middleware?").
 """
 
 from __future__ import annotations
