@@ -37,7 +37,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any, TextIO, final
 
 import trio
 
@@ -183,6 +183,7 @@ async def _call(entry: Callable[..., Any], start: Callable[[SessionEndpoint], An
     return await entry(arg)
 
 
+@final
 class _Observers:
     """The ``--trace`` and ``--metrics`` middleware, and writing them out at the end."""
 

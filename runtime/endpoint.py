@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final, TypeVar
+from typing import Final, TypeVar, final
 
 import trio
 from trio.lowlevel import checkpoint, checkpoint_if_cancelled
@@ -82,6 +82,7 @@ class Link(ABC):
         """Best-effort ABORT frame with ``reason``, then stop using the link."""
 
 
+@final
 class _Plan:
     """What one step towards one peer needs, worked out on first use.
 

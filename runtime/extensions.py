@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from runtime.contract import Peer, Step
 from runtime.errors import BudgetExhausted, CapabilityDenied
@@ -56,6 +56,7 @@ class Hook:
 HookFactory = Callable[[HookScope], Hook]
 
 
+@final
 class Registry:
     """An ordered, extensible list of hook factories."""
 
@@ -79,6 +80,7 @@ def _step_name(scope: HookScope, step: Step) -> str:
     return f"{scope.protocol}.{step.role}.{step.state} {step.message} ({step.spec})"
 
 
+@final
 class CapabilityHook(Hook):
     def __init__(self, scope: HookScope, granted: Collection[str]) -> None:
         self._scope = scope
@@ -93,6 +95,7 @@ class CapabilityHook(Hook):
             raise CapabilityDenied(str(self._scope.me), cap, _step_name(self._scope, step))
 
 
+@final
 class BudgetHook(Hook):
     """Charges ``flow_cost`` against this endpoint's budget for the session."""
 
@@ -112,6 +115,7 @@ class BudgetHook(Hook):
         self.remaining -= cost
 
 
+@final
 class Journal:
     """Append-only journal of facts, in memory and optionally as a JSON-lines file."""
 
@@ -149,6 +153,7 @@ class Journal:
             return [json.loads(line) for line in f if line.strip()]
 
 
+@final
 class JournalHook(Hook):
     def __init__(self, scope: HookScope, journal: Journal) -> None:
         self._scope = scope

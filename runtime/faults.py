@@ -31,7 +31,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, final
 
 import trio
 
@@ -76,6 +76,7 @@ class FaultTarget(ABC):
         """A copy of ``wire`` with one bit flipped (the ``corrupt`` fault)."""
 
 
+@final
 class FaultInjector(Middleware):
     def __init__(self, faults: list[Fault], seed: int = 0) -> None:
         self.faults = faults

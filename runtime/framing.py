@@ -9,7 +9,7 @@ before buffering them so a hostile peer cannot make us allocate.
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import Final, final
 
 from runtime.codec import Reader, Writer
 from runtime.errors import DecodeError, FrameError
@@ -61,6 +61,7 @@ def length_prefix(frame: bytes) -> bytes:
     return _LEN.pack(len(frame)) + frame
 
 
+@final
 class FrameBuffer:
     """Reassembles length-prefixed frames from stream chunks."""
 

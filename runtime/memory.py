@@ -20,7 +20,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 import trio
 
@@ -43,6 +43,7 @@ class MemoryFrame:
     item: Item
 
 
+@final
 class MemoryLink(Link, FaultTarget):
     __slots__ = ("_binding", "_checksum", "_inbox", "_open", "_sender", "_seq", "_wire")
 
@@ -144,6 +145,7 @@ class RoleResult:
 RoleFn = Callable[[SessionEndpoint], Awaitable[Any]]
 
 
+@final
 class MemoryNetwork:
     """All members of one in-memory session."""
 

@@ -42,7 +42,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, final
 
 import trio
 
@@ -202,6 +202,7 @@ class SessionContext:
 RoleProgram = Callable[[SessionEndpoint, SessionContext], Awaitable[object]]
 
 
+@final
 class _PeerLink:
     """The one authenticated link to a peer node, shared by every session."""
 
@@ -219,6 +220,7 @@ class _PeerLink:
             await self.stream.send_all(length_prefix(self.sealer.seal(payload)))
 
 
+@final
 class _SessionLink(Link, FaultTarget):
     """A session's view of a peer: its frames, tagged, on the shared node link."""
 
@@ -284,6 +286,7 @@ class _Session:
 # ---------------------------------------------------------------------------- the node
 
 
+@final
 class Node:
     def __init__(self, cfg: NodeConfig, key: Identity | None = None) -> None:
         self.cfg = cfg

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, final
 
 import trio
 from trio.lowlevel import checkpoint, notify_closing, wait_readable, wait_writable
@@ -95,6 +95,7 @@ async def read_frame(stream: ByteSource, buf: FrameBuffer) -> bytes | None:
         buf.feed(bytes(chunk))
 
 
+@final
 class Connection:
     """An established link's socket, taken out of its trio ``SocketStream`` after the handshake.
 
@@ -153,6 +154,7 @@ class Connection:
             self.sock.close()
 
 
+@final
 class TcpLink(Link, FaultTarget):
     __slots__ = ("_conn", "_lock", "_nursery", "_open", "_sealer", "_wire")
 
@@ -294,6 +296,7 @@ def bind_listener(host: str = "127.0.0.1", port: int = 0, *, who: str = "listene
 HandshakeStream = trio.abc.Stream
 
 
+@final
 class _Mesh:
     """Connection set-up for one member.
 

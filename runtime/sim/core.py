@@ -17,7 +17,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, final
 
 from runtime.errors import ConfigError
 from runtime.framing import DATA, Item
@@ -126,6 +126,7 @@ class Decision:
     idle: bool = False  # nothing in flight at all
 
 
+@final
 class Scheduler:
     """Frames in flight between the members of one simulated session and the seeded choice
     of what happens next; records the run's trace (a list of JSON objects)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 import trio
 import trio.testing
@@ -35,6 +35,7 @@ class SimHang(MinuetError):
     """A member was still running when the run's virtual time or step limit ran out."""
 
 
+@final
 class _SimLink(Link, FaultTarget):
     __slots__ = ("_net", "_open", "_receiver", "_sender", "_seq")
 
@@ -82,6 +83,7 @@ class _SimLink(Link, FaultTarget):
         return wire  # the simulator damages frames itself (Scheduler), not through middleware
 
 
+@final
 class SimEndpoint(SessionEndpoint):
     """A ``SessionEndpoint`` that logs, for the trace, the generated state each call is made
     in (``Step.state`` is the state class's name) and what came of it."""
@@ -144,6 +146,7 @@ class SimEndpoint(SessionEndpoint):
         self._crash(InjectedCrash(reason))
 
 
+@final
 class _Net:
     def __init__(self, sched: Scheduler) -> None:
         self.sched = sched
@@ -192,6 +195,7 @@ class SessionSpec:
 RolesFactory = Callable[[dict[str, str]], Mapping[str, RoleFn]]
 
 
+@final
 class ContextRandom:
     """A ``RandomSource`` for role programs that share one: it draws from whoever is drawing
     (a simulated member's own seeded stream, or the run's setup stream), so what a member
