@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup generate check test bench demo fuzz simulate clean
+.PHONY: setup generate check test bench bench-scale demo fuzz simulate clean
 
 setup: $(STAMP)
 
@@ -43,11 +43,16 @@ demo: $(STAMP)
 fuzz: $(STAMP)
 	$(PY) tests/fuzz/campaign.py
 
+# Lottery N = 100 and DKG n = 20 in memory, besides the sizes `make bench` runs (a few minutes).
+bench-scale: $(STAMP)
+	$(PY) -m bench.multiparty --scale
+
 bench: $(STAMP)
 	$(PY) -m bench.compiler
 	$(PY) -m bench.codegen
 	$(PY) -m bench.lint
 	$(PY) -m bench.runtime
+	$(PY) -m bench.multiparty
 	$(PY) -m bench.crypto
 	$(PY) -m bench.verify
 	$(PY) -m bench.sim

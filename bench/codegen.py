@@ -1,6 +1,6 @@
 """Code generation benchmark: ``python -m bench.codegen [--quick] [--mypy-10k]``.
 
-Measures (wall clock, best of a few runs for the fast parts):
+Measures (wall clock, the median of interleaved repetitions with min and max, ``bench.harness``):
 
 * generation (compile + project + build state machines + render) of every bundled spec
   under protocols/, and of synthetic specs with about 100, 1k and 10k states;
@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+from bench import harness
 from codegen.check import run_mypy
 from codegen.pipeline import compile_text
 from codegen.render import render_module
@@ -79,15 +80,6 @@ def generate(text: str, filename: str) -> tuple[str, int]:
     return module, module.count("(_rt.State):")
 
 
-def best_of(runs: int, f: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def mypy_cold(module_text: str) -> tuple[float, int]:
     """Seconds for one cold-cache ``mypy --strict`` of ``module_text``; and its error count."""
     with tempfile.TemporaryDirectory(prefix="minuet-bench-") as tmp:
@@ -111,64 +103,79 @@ def fmt(x: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.codegen", description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="skip the 10k-state generation and use 1 run each")
+    ap.add_argument("--quick", action="store_true", help="skip the 10k-state generation")
     ap.add_argument("--mypy-10k", action="store_true", help="also time mypy on the 10k-state module")
+    ap.add_argument("--reps", type=int, default=harness.MIN_REPS)
     args = ap.parse_args(argv)
-    runs = 1 if args.quick else 3
-    out: dict[str, object] = {"bench": "codegen", "python": sys.version.split()[0]}
+    reps = args.reps
+    out: dict[str, object] = {"bench": "codegen", "machine": harness.machine()}
 
-    # Bundled specs.
     specs = sorted((REPO_ROOT / "protocols").rglob("*.yaml"))
     texts = [(p.read_text(encoding="utf-8"), p.relative_to(REPO_ROOT).as_posix()) for p in specs]
-    bundled = best_of(runs, lambda: [generate(t, f) for t, f in texts])
     states_bundled = sum(generate(t, f)[1] for t, f in texts)
-    print(f"generate {len(specs)} bundled specs ({states_bundled} states): {bundled * 1000:.1f} ms")
-    out["bundled"] = {"specs": len(specs), "states": states_bundled, "generate_s": round(bundled, 4)}
-
-    # Synthetic specs.
     sizes = [100, 1000] if args.quick else [100, 1000, 10000]
-    gen: dict[int, float] = {}
-    modules: dict[int, str] = {}
+    synthetic = {n: synthetic_spec(n) for n in sizes}
+    modules = {n: generate(synthetic[n], f"bench/synthetic_{n}.yaml") for n in sizes}
+    gen_fns: dict[str, Callable[[], float]] = {
+        "bundled": harness.timed(lambda: [generate(t, f) for t, f in texts])
+    }
+    for n in sizes:
+        gen_fns[str(n)] = harness.timed(partial(generate, synthetic[n], f"bench/synthetic_{n}.yaml"))
+    gen = harness.interleave(gen_fns, reps, warmup=False)  # the states were generated above
+    print(f"generate {len(specs)} bundled specs ({states_bundled} states): "
+          f"{gen['bundled'].scaled(1e3, 'ms').show('.1f')}")
+    out["bundled"] = {"specs": len(specs), "states": states_bundled,
+                      "generate_s": gen["bundled"].to_json(4)}
     synth: dict[str, object] = {}
     for n in sizes:
-        text = synthetic_spec(n)
-        name = f"bench/synthetic_{n}.yaml"
-        module, count = generate(text, name)
-        modules[n] = module
-        gen[n] = best_of(runs if n < 10000 else 1, lambda t=text, f=name: generate(t, f))  # type: ignore[misc]
+        module, count = modules[n]
         lines = module.count("\n")
-        print(f"generate synthetic {n:>5} ({count} states, {lines} lines): {gen[n] * 1000:8.1f} ms"
-              f"  ({gen[n] / count * 1e6:.0f} us/state)")
-        synth[str(n)] = {"states": count, "lines": lines, "generate_s": round(gen[n], 4)}
+        interactions = synthetic[n].count(" -> ")
+        g = gen[str(n)]
+        print(f"generate synthetic {n:>5} ({count} states, {interactions} interactions, {lines} lines,"
+              f" {lines / interactions:.1f} lines per interaction, goal <= 20): "
+              f"{g.scaled(1e3, 'ms').show('.1f')}  ({g.median / count * 1e6:.0f} us/state)")
+        synth[str(n)] = {"states": count, "interactions": interactions, "lines": lines,
+                         "lines_per_interaction": round(lines / interactions, 2),
+                         "generate_s": g.to_json(4)}
     for lo, hi in itertools.pairwise(sizes):
-        print(f"generation growth {lo} -> {hi}: {fmt(growth(gen[lo], gen[hi]))} per 10x states")
-        synth[f"generate_growth_{lo}_{hi}"] = growth(gen[lo], gen[hi])
+        r = harness.ratio(gen[str(hi)], gen[str(lo)])
+        print(f"generation growth {lo} -> {hi}: {r.show('.1f')} per 10x states")
+        synth[f"generate_growth_{lo}_{hi}"] = r.to_json(2)
 
-    # mypy --strict, cold cache.
-    # The fixed cost: a module importing what every generated module imports (typeshed and
-    # runtime/ get checked too). The first run also pays for importing mypy: discarded.
+    # mypy --strict, cold cache. The fixed cost: a module importing what every generated
+    # module imports (typeshed and runtime/ get checked too). The first run also pays for
+    # importing mypy: discarded.
     trivial = "import runtime.codec\nimport runtime.contract\nimport runtime.errors\nimport runtime.linear\n"
-    mypy_cold(trivial)
-    baseline = min(mypy_cold(trivial)[0] for _ in range(runs))
-    print(f"mypy --strict cold, module importing runtime/ only (fixed cost): {baseline:.2f} s")
-    out["mypy_baseline_s"] = round(baseline, 3)
     mypy_sizes = [n for n in sizes if n < 10000 or args.mypy_10k]
-    mypy_t: dict[int, float] = {}
+    errors: dict[int, int] = {}
+
+    def check(n: int) -> float:
+        t, errors[n] = mypy_cold(modules[n][0])
+        return t
+
+    mypy_fns: dict[str, Callable[[], float]] = {"baseline": lambda: mypy_cold(trivial)[0]}
+    mypy_fns.update({str(n): partial(check, n) for n in mypy_sizes})
+    mypy_cold(trivial)
+    mt = harness.interleave(mypy_fns, reps, warmup=False)
+    baseline = mt["baseline"]
+    print(f"mypy --strict cold, module importing runtime/ only (fixed cost): {baseline.show('.2f')}")
+    out["mypy_baseline_s"] = baseline.to_json(3)
     for n in mypy_sizes:
-        timings = [mypy_cold(modules[n]) for _ in range(runs if n < 10000 else 1)]
-        mypy_t[n], errors = min(t for t, _ in timings), timings[0][1]
-        print(f"mypy --strict cold, {n:>5}-state module: {mypy_t[n]:.2f} s ({errors} errors)"
-              f"; minus fixed cost {mypy_t[n] - baseline:.2f} s")
-        synth[f"mypy_{n}_s"] = round(mypy_t[n], 3)
-        synth[f"mypy_{n}_errors"] = errors
+        m = mt[str(n)]
+        print(f"mypy --strict cold, {n:>5}-state module: {m.show('.2f')} ({errors[n]} errors)"
+              f"; minus fixed cost {m.median - baseline.median:.2f} s")
+        synth[f"mypy_{n}_s"] = m.to_json(3)
+        synth[f"mypy_{n}_errors"] = errors[n]
     for lo, hi in itertools.pairwise(mypy_sizes):
-        total = growth(mypy_t[lo], mypy_t[hi])
-        net = growth(mypy_t[lo] - baseline, mypy_t[hi] - baseline)
-        print(f"mypy growth {lo} -> {hi}: {fmt(total)} per 10x states ({fmt(net)} without the fixed cost)")
-        synth[f"mypy_growth_{lo}_{hi}"] = total
+        total = harness.ratio(mt[str(hi)], mt[str(lo)])
+        net = growth(mt[str(lo)].median - baseline.median, mt[str(hi)].median - baseline.median)
+        print(f"mypy growth {lo} -> {hi}: {total.show('.1f')} per 10x states "
+              f"({fmt(net)} without the fixed cost)")
+        synth[f"mypy_growth_{lo}_{hi}"] = total.to_json(2)
         synth[f"mypy_growth_net_{lo}_{hi}"] = net
-    if 1000 in mypy_t:
-        verdict = "under" if mypy_t[1000] < 10 else "OVER"
+    if "1000" in mt:
+        verdict = "under" if mt["1000"].median < 10 else "OVER"
         print(f"goal: mypy on the 1k-state module {verdict} 10 s")
     out["synthetic"] = synth
     print(json.dumps(out, sort_keys=True))

@@ -2,8 +2,9 @@
 interactions over 20 roles, with nested choices, counted loops and recs.
 
 Run ``python -m bench.compiler`` (``--sizes 1000,10000`` to pick sizes). Prints one line per
-size with the time of each stage, the growth factor per 10x, and a final JSON line.
-Goal: 100k interactions in under 5 s, growth no worse than 12x per 10x.
+size with the median time of each stage over interleaved repetitions (``bench.harness``), the
+growth factor per 10x (median of per-repetition ratios), and a final JSON line keeping every
+repetition. Goal (issue 15): 100k interactions in under 3 s, growth no worse than 11x per 10x.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import itertools
 import json
 import sys
 import time
+from functools import partial
 
+from bench import harness
 from codegen.ast import Choice, Interaction, Loop, Parallel, Rec, Stmt
 from codegen.load import load
 from codegen.parse import parse
@@ -99,13 +102,6 @@ def count_interactions(stmts: tuple[Stmt, ...]) -> int:
     return total
 
 
-def measure(size: int) -> dict[str, float | int]:
-    text = make_spec(size)
-    # As in compile_text: the stages run with the cycle collector paused.
-    with gc_paused():
-        return _measure(text)
-
-
 def _measure(text: str) -> dict[str, float | int]:
     t0 = time.perf_counter()
     root, diags = load(text, "bench.yaml")
@@ -119,13 +115,6 @@ def _measure(text: str) -> dict[str, float | int]:
     t3 = time.perf_counter()
     locals_, prdiags = project_all(protocol)
     t4 = time.perf_counter()
-    # The machine may be shared: also report the best of three projections (the first one
-    # pays for growing the heap).
-    best = t4 - t3
-    for _ in range(2):
-        t = time.perf_counter()
-        project_all(protocol)
-        best = min(best, time.perf_counter() - t)
     errors = [d for d in (*diags, *vdiags, *prdiags) if d.severity == "error"]
     assert not errors, [d.headline() for d in errors[:3]]
     assert len(locals_) == ROLES
@@ -136,7 +125,6 @@ def _measure(text: str) -> dict[str, float | int]:
         "parse_s": t2 - t1,
         "validate_s": t3 - t2,
         "project_s": t4 - t3,
-        "project_best_s": best,
         "total_s": t4 - t0,
     }
 
@@ -144,36 +132,44 @@ def _measure(text: str) -> dict[str, float | int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.compiler")
     ap.add_argument("--sizes", default="1000,10000,100000", help="comma-separated interaction counts")
+    ap.add_argument("--reps", type=int, default=harness.MIN_REPS)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    results = [measure(n) for n in sizes]
-    for r in results:
+    texts = {n: make_spec(n) for n in sizes}
+    stages: dict[int, list[dict[str, float | int]]] = {n: [] for n in sizes}
+
+    def once(n: int) -> float:
+        with gc_paused():  # as in compile_text: the stages run with the cycle collector paused
+            stages[n].append(_measure(texts[n]))
+        return float(stages[n][-1]["total_s"])
+
+    runs = harness.interleave({str(n): partial(once, n) for n in sizes}, args.reps, warmup=False)
+    results: list[dict[str, object]] = []
+    for n in sizes:
+        reps = stages[n]
+        row: dict[str, object] = {"interactions": reps[0]["interactions"], "bytes": reps[0]["bytes"]}
+        for key in ("load_s", "parse_s", "validate_s", "project_s", "total_s"):
+            row[key] = harness.Series(tuple(float(r[key]) for r in reps)).to_json(4)
+        results.append(row)
+        med = {k: v["median"] for k, v in row.items() if isinstance(v, dict)}
         print(
-            f"{r['interactions']:>7} interactions ({r['bytes'] / 1e6:.1f} MB): "
-            f"load {r['load_s']:.3f}s  parse {r['parse_s']:.3f}s  validate {r['validate_s']:.3f}s  "
-            f"project {r['project_s']:.3f}s (best of 3: {r['project_best_s']:.3f}s)  total {r['total_s']:.3f}s"
+            f"{row['interactions']:>7} interactions ({int(str(row['bytes'])) / 1e6:.1f} MB), medians: "
+            f"load {med['load_s']:.3f}s  parse {med['parse_s']:.3f}s  validate {med['validate_s']:.3f}s  "
+            f"project {med['project_s']:.3f}s  total {runs[str(n)].show('.3f')}"
         )
     growth: list[dict[str, float]] = []
-    for small, big in itertools.pairwise(results):
-        step = float(big["interactions"]) / float(small["interactions"])
-        g = {
-            "from": float(small["interactions"]),
-            "to": float(big["interactions"]),
-            "total": float(big["total_s"]) / float(small["total_s"]),
-            "project": float(big["project_s"]) / float(small["project_s"]),
-            "project_best": float(big["project_best_s"]) / float(small["project_best_s"]),
-        }
-        growth.append(g)
-        print(
-            f"growth {int(g['from'])} -> {int(g['to'])} (x{step:.1f}): total x{g['total']:.1f}, "
-            f"projection x{g['project']:.1f} (best of 3: x{g['project_best']:.1f})"
-        )
-    last = results[-1]
-    goal_time = float(last["total_s"]) < 5.0 if int(last["interactions"]) >= 100_000 else None
-    goal_growth = all(g["total"] <= 12.0 for g in growth)
-    print(f"goal: 100k under 5 s: {goal_time}; growth <= 12x per 10x: {goal_growth}")
-    print(json.dumps({"bench": "compiler", "results": results, "growth": growth,
-                      "goal_time": goal_time, "goal_growth": goal_growth}))
+    for small, big in itertools.pairwise(sizes):
+        # Per-repetition ratios: each pair of sizes was measured back to back.
+        g = harness.ratio(runs[str(big)], runs[str(small)])
+        growth.append({"from": small, "to": big, "total": round(g.median, 2),
+                       "total_min": round(g.min, 2), "total_max": round(g.max, 2)})
+        print(f"growth {small} -> {big} (x{big / small:.1f}): total {g.show('.1f')}")
+    last = runs[str(sizes[-1])].median
+    goal_time = last < 3.0 if sizes[-1] >= 100_000 else None
+    goal_growth = all(g["total"] <= 11.0 for g in growth)
+    print(f"goal: 100k under 3 s: {goal_time}; growth <= 11x per 10x: {goal_growth}")
+    print(json.dumps({"bench": "compiler", "machine": harness.machine(), "results": results,
+                      "growth": growth, "goal_time": goal_time, "goal_growth": goal_growth}))
     return 0
 
 

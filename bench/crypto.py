@@ -1,11 +1,14 @@
 """Benchmark of runtime.crypto: FROST signing against the libsodium floor, DKG and DKD.
 
-Run: ``.venv/bin/python -m bench.crypto`` (about 15 s). Prints human-readable lines and a
+Run: ``.venv/bin/python -m bench.crypto`` (about 30 s). Prints human-readable lines and a
 final JSON line.
 
 The floor is what one FROST signature costs in libsodium point operations alone, measured in
 this same run through ``nacl.bindings``: 2t base multiplications, t(t+1) variable-base
-multiplications and 2t(t+1) additions. ``ratio`` = our signing rate / the floor's rate.
+multiplications and 2t(t+1) additions. ``ratio_to_floor`` = floor time / our time per
+signature; ``ratio_to_work`` = the libsodium work our signature does / our time, and
+``python_overhead_pct`` the rest as a share of that work. Every figure is the median of
+interleaved repetitions (``bench.harness``), with min and max; the JSON keeps them all.
 
 Every party runs in this process but only exchanges bytes, and parses (validates) everything
 it receives itself:
@@ -39,6 +42,7 @@ from collections.abc import Callable
 
 import nacl.bindings as nb
 
+from bench import harness
 from runtime.crypto import dkd, dkg, frost
 from runtime.crypto.hazmat.group import L
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
@@ -143,48 +147,55 @@ def sign_once(
     return frost.aggregate(coordinator_package, shares, public)
 
 
-def bench_signing(
-    t: int, n: int, rounds: int = 25, batch: int = 20
-) -> tuple[dict[str, object], dict[str, float]]:
-    """Signing time per mode and the floor's primitives, measured in interleaved batches.
+def bench_signing(t: int, n: int, reps: int = 7, batch: int = 4) -> dict[str, object]:
+    """Signing time per mode, the floor and the libsodium work, in interleaved repetitions.
 
-    The machine may be shared: alternating short batches of primitives and of signing, and
-    keeping the best batch of each, keeps background load from biasing the ratio.
+    One repetition prices the primitives and times signatures in each mode, each as the best
+    of 5 short batches; every ratio is taken within a repetition, then the median over repetitions.
     """
     rng = DeterministicRandom(f"bench-{t}-{n}")
     kps, public, _ = trusted_dealer_keygen(t, n, rng)
     signers = list(range(1, t + 1))
     msg = b"minuet bench message"
-    best: dict[str, float] = {}
-    prims: dict[str, float] = {}
     for separate in (True, False):
         sig = sign_once(kps, public, signers, msg, rng, separate)
         frost.verify(public.verifying_key, msg, sig)  # with `cryptography`, outside the timing
-    for _ in range(rounds):
-        for k, v in measure_primitives(scale=0.1).items():
-            prims[k] = min(prims.get(k, float("inf")), v)
-        for mode, separate in (("separate", True), ("signer", False)):
+    prims: list[dict[str, float]] = []
 
-            def once(separate: bool = separate) -> None:
-                sign_once(kps, public, signers, msg, rng, separate)
+    def floor() -> float:
+        prims.append(measure_primitives(scale=0.1))
+        return floor_us(prims[-1], t)
 
-            per = 1e6 * _best_per_call(once, batch, repeat=1)
-            best[mode] = min(best.get(mode, float("inf")), per)
-    floor = floor_us(prims, t)
-    out: dict[str, object] = {"t": t, "n": n, "floor_us": round(floor, 1)}
-    for mode, per in best.items():
-        work = libsodium_work_us(prims, t, separate=mode == "separate")
-        out[f"{mode}_us"] = round(per, 1)
-        out[f"{mode}_ratio"] = round(floor / per, 3)
-        # The best ratio any implementation of this mode's mandated work could reach, and how
-        # much of our time is spent outside libsodium.
-        out[f"{mode}_libsodium_work_us"] = round(work, 1)
-        out[f"{mode}_best_possible_ratio"] = round(floor / work, 3)
-        out[f"{mode}_python_overhead_us"] = round(per - work, 1)
-    return out, prims
+    def signing(separate: bool) -> Callable[[], float]:
+        # Priced like the primitives (the best of 5 short batches), so a preemption by other
+        # load hits neither side of the ratio more than the other.
+        once = harness.timed(lambda: sign_once(kps, public, signers, msg, rng, separate), batch)
+        return lambda: 1e6 * min(once() for _ in range(5))
+
+    runs = harness.interleave(
+        {"floor": floor, "separate": signing(True), "signer": signing(False)},
+        reps, unit="us", warmup=False,
+    )
+    series: dict[str, harness.Series] = {"floor_us": runs["floor"]}
+    for mode in ("separate", "signer"):
+        work = harness.Series(
+            tuple(libsodium_work_us(p, t, separate=mode == "separate") for p in prims), "us"
+        )
+        per = runs[mode]
+        series[f"{mode}_us"] = per
+        series[f"{mode}_libsodium_work_us"] = work
+        series[f"{mode}_ratio_to_floor"] = harness.ratio(runs["floor"], per)
+        series[f"{mode}_ratio_to_work"] = harness.ratio(work, per)
+        # The best ratio any implementation of this mode's mandated work could reach.
+        series[f"{mode}_best_possible_ratio"] = harness.ratio(runs["floor"], work)
+        series[f"{mode}_python_overhead_pct"] = harness.Series(
+            tuple(100 * (a - w) / w for a, w in zip(per.samples, work.samples, strict=True)), "%"
+        )
+    prim_min = {k: min(p[k] for p in prims) for k in prims[0]}
+    return {"t": t, "n": n, "primitives_us": prim_min, **harness.to_json(series, 3)}
 
 
-def bench_dkg(t: int, n: int) -> float:
+def bench_dkg(t: int, n: int) -> harness.Series:
     rng = DeterministicRandom("bench-dkg")
 
     def run() -> None:
@@ -198,10 +209,10 @@ def bench_dkg(t: int, n: int) -> float:
         for i in ids:
             dkg.part3(r2[i][0], received1[i], {j: r2[j][1][i] for j in ids if j != i})
 
-    return _best_per_call(run, 3, repeat=3)
+    return harness.interleave({"dkg": harness.timed(run)})["dkg"]
 
 
-def bench_dkd(t: int, n: int) -> dict[str, float]:
+def bench_dkd(t: int, n: int) -> dict[str, harness.Series]:
     """Seconds for one participant's evaluation, for combining t evaluations (every DLEQ
     proof checked) and for deriving one key package from the tweak."""
     rng = DeterministicRandom("bench-dkd")
@@ -220,55 +231,60 @@ def bench_dkd(t: int, n: int) -> dict[str, float]:
             dkd.derive_key_package(kp, tw)
         dkd.derive_public_key_package(public, tw)
 
-    return {
-        "evaluate": _best_per_call(lambda: dkd.evaluate(kps[1], ctx, rng), 100),
-        "combine": _best_per_call(lambda: dkd.combine(public, ctx, shares), 30),
-        "derive_key_package": _best_per_call(lambda: dkd.derive_key_package(kps[1], tweak), 300),
-        "everything": _best_per_call(everything, 10),
-    }
+    return harness.interleave({
+        "evaluate": harness.timed(lambda: dkd.evaluate(kps[1], ctx, rng), 20),
+        "combine": harness.timed(lambda: dkd.combine(public, ctx, shares), 6),
+        "derive_key_package": harness.timed(lambda: dkd.derive_key_package(kps[1], tweak), 60),
+        "everything": harness.timed(everything, 2),
+    })
 
 
 def main() -> None:
     t0 = time.perf_counter()
-    results: dict[str, object] = {}
-    all_prims: dict[str, float] = {}
-    lines = []
+    results: dict[str, object] = {"machine": harness.machine()}
     for t, n in ((2, 3), (3, 5)):
-        r, prims = bench_signing(t, n)
-        for k, v in prims.items():
-            all_prims[k] = min(all_prims.get(k, float("inf")), v)
+        r = bench_signing(t, n)
         results[f"frost_{t}_of_{n}"] = r
-        lines.append(
-            f"FROST {t}-of-{n} signing: floor {r['floor_us']} us/sig; "
-            f"separate coordinator {r['separate_us']} us/sig (ratio {r['separate_ratio']}x); "
-            f"signer as coordinator {r['signer_us']} us/sig (ratio {r['signer_ratio']}x)\n"
-            f"  libsodium work (validation and verification included, zero Python overhead): "
-            f"separate {r['separate_libsodium_work_us']} us "
-            f"(best possible {r['separate_best_possible_ratio']}x, "
-            f"our overhead {r['separate_python_overhead_us']} us); "
-            f"signer {r['signer_libsodium_work_us']} us "
-            f"(best possible {r['signer_best_possible_ratio']}x, "
-            f"our overhead {r['signer_python_overhead_us']} us)"
+
+        def med(key: str, r: dict[str, object] = r) -> float:
+            v = r[key]
+            assert isinstance(v, dict)
+            return float(v["median"])
+
+        def show(key: str, r: dict[str, object] = r) -> str:
+            v = r[key]
+            assert isinstance(v, dict)
+            return f"{v['median']:.3f}x (min {v['min']:.3f}, max {v['max']:.3f})"
+
+        print(f"FROST {t}-of-{n} signing, floor {med('floor_us'):.1f} us/sig:")
+        for mode, what in (("separate", "separate coordinator"), ("signer", "signer as coordinator")):
+            print(
+                f"  {what:<22} {med(mode + '_us'):7.1f} us/sig; libsodium work "
+                f"{med(mode + '_libsodium_work_us'):7.1f} us; Python overhead "
+                f"{med(mode + '_python_overhead_pct'):5.1f} % of the libsodium work (goal <= 10 %)\n"
+                f"    ratio to the libsodium work {show(mode + '_ratio_to_work')}; "
+                f"ratio to the floor {show(mode + '_ratio_to_floor')}; "
+                f"best possible {med(mode + '_best_possible_ratio'):.3f}x"
+            )
+        p = r["primitives_us"]
+        assert isinstance(p, dict)
+        print(
+            "  libsodium (pynacl, fastest repetition): base mult {base_mult_us:.1f} us, variable "
+            "mult {var_mult_us:.1f} us, add {add_us:.1f} us, is_valid_point {is_valid_point_us:.1f} "
+            "us, Ed25519 verify {verify_us:.1f} us".format(**p)
         )
-    print(
-        "libsodium (pynacl): base mult {base_mult_us:.1f} us, variable mult {var_mult_us:.1f} us, "
-        "add {add_us:.1f} us, is_valid_point {is_valid_point_us:.1f} us, "
-        "Ed25519 verify {verify_us:.1f} us".format(**all_prims)
-    )
-    print("\n".join(lines))
-    results["primitives_us"] = {k: round(v, 2) for k, v in all_prims.items()}
     dkg_s = bench_dkg(3, 5)
-    results["dkg_3_of_5_ms"] = round(dkg_s * 1e3, 2)
-    print(f"DKG 3-of-5 (all 5 parties, every check): {dkg_s * 1e3:.1f} ms")
+    results["dkg_3_of_5_ms"] = dkg_s.scaled(1e3, "ms").to_json(2)
+    print(f"DKG 3-of-5 (all 5 parties, every check): {dkg_s.scaled(1e3, 'ms').show('.1f')}")
     d = bench_dkd(3, 5)
     for k, v in d.items():
-        results[f"dkd_{k}_us"] = round(v * 1e6, 1)
+        results[f"dkd_{k}_us"] = v.scaled(1e6, "us").to_json(1)
     print(
-        f"DKD 3-of-5: one evaluation with its DLEQ proof {d['evaluate'] * 1e6:.0f} us; "
-        f"combining 3 (every proof checked) {d['combine'] * 1e6:.0f} us; "
-        f"one derived key package {d['derive_key_package'] * 1e6:.0f} us; "
-        f"a whole derivation (3 evaluate over bytes, combine, 5 key packages + public package) "
-        f"{d['everything'] * 1e3:.2f} ms"
+        f"DKD 3-of-5: one evaluation with its DLEQ proof {d['evaluate'].scaled(1e6, 'us').show('.0f')}\n"
+        f"  combining 3 (every proof checked) {d['combine'].scaled(1e6, 'us').show('.0f')}\n"
+        f"  one derived key package {d['derive_key_package'].scaled(1e6, 'us').show('.0f')}\n"
+        f"  a whole derivation (3 evaluate over bytes, combine, 5 key packages + public package) "
+        f"{d['everything'].scaled(1e3, 'ms').show('.2f')}"
     )
     results["total_s"] = round(time.perf_counter() - t0, 2)
     print(json.dumps(results, sort_keys=True))

@@ -5,7 +5,7 @@ Run ``python -m bench.lint`` (``--reps 7``). A program is made of role functions
 each, in the styles role code uses: one name rebound through every step, receives into
 tuples, ``match`` over ``offer()`` with ``assert_never``, counted loops, ``isinstance``
 dispatch, helpers annotated to return states, closures in a nursery. Timings are the median
-of interleaved repetitions; the baseline in the same run is ``ast.parse`` of the same source
+of interleaved repetitions (``bench.harness``), with min and max; the baseline in the same run is ``ast.parse`` of the same source
 (the lint parses too), so ``lint / parse`` is comparable across machines. Prints one line per
 size, the growth per 10x, and a final JSON line. Goal: linear, i.e. ~10x per 10x states.
 """
@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
+from bench import harness
 from codegen.lint import lint_source
 from codegen.pipeline import gc_paused
 
@@ -120,7 +121,7 @@ def _time(fn: Callable[..., object], *args: object) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="500,5000", help="states per program")
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=harness.MIN_REPS)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     sources = {n: program(n) for n in sizes}
@@ -129,28 +130,33 @@ def main(argv: list[str] | None = None) -> int:
         if found:
             print(found[0].headline(), file=sys.stderr)
             return 1
-    lint: dict[int, list[float]] = {n: [] for n in sizes}
-    parse: dict[int, list[float]] = {n: [] for n in sizes}
-    for _ in range(args.reps):  # interleaved: machine noise hits every size alike
-        for n in sizes:
-            with gc_paused():  # as lint_source parses
-                parse[n].append(_time(ast.parse, sources[n]))
-            lint[n].append(_time(lint_source, sources[n], "bench.py"))
-    result: dict[str, object] = {"reps": args.reps}
+    def parse_once(src: str) -> float:
+        with gc_paused():  # as lint_source parses
+            return _time(ast.parse, src)
+
+    fns: dict[str, Callable[[], float]] = {}
+    for n in sizes:  # interleaved: machine noise hits every size alike
+        fns[f"parse_{n}"] = partial(parse_once, sources[n])
+        fns[f"lint_{n}"] = partial(_time, lint_source, sources[n], "bench.py")
+    runs = harness.interleave(fns, args.reps)
+    result: dict[str, object] = {"reps": args.reps, "machine": harness.machine(),
+                                 "runs": harness.to_json(runs)}
     prev: tuple[int, float] | None = None
     for n in sizes:
-        t_lint, t_parse = statistics.median(lint[n]), statistics.median(parse[n])
+        lint, over = runs[f"lint_{n}"], harness.ratio(runs[f"lint_{n}"], runs[f"parse_{n}"])
+        t_lint = lint.median
         growth = ""
         if prev is not None:
             factor = (t_lint / prev[1]) / (n / prev[0]) * 10
             growth = f"  growth per 10x states: {factor:.1f}x"
             result[f"growth_per_10x_{n}"] = round(factor, 2)
         print(
-            f"lint {n:>6} states ({len(sources[n].splitlines())} lines): {t_lint * 1e3:8.1f} ms"
-            f"  ({t_lint / n * 1e6:.1f} us/state, {t_lint / t_parse:.1f}x ast.parse){growth}"
+            f"lint {n:>6} states ({len(sources[n].splitlines())} lines): "
+            f"{lint.scaled(1e3, 'ms').show('.1f')}  ({t_lint / n * 1e6:.1f} us/state, "
+            f"{over.median:.1f}x ast.parse){growth}"
         )
         result[f"lint_ms_{n}"] = round(t_lint * 1e3, 2)
-        result[f"lint_over_parse_{n}"] = round(t_lint / t_parse, 2)
+        result[f"lint_over_parse_{n}"] = over.to_json(2)
         prev = (n, t_lint)
     print(json.dumps(result, sort_keys=True))
     return 0

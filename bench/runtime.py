@@ -3,7 +3,8 @@
 Ping-pong round trips through the generated state classes of ``protocols/ping_pong.yaml``
 (``generated.examples.ping_pong``) against raw trio doing the same exchange in the same run. One round trip of the PingPong protocol is
 three messages (the decided loop's continue control, Ping, Pong); the raw baselines send
-the same three messages, so ratios compare equal work. Best of several interleaved runs.
+the same three messages, so ratios compare equal work. Medians of interleaved repetitions
+(``bench.harness``), each in a fresh ``trio.run``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import trio
 
+from bench import harness
 from generated.examples import ping_pong as pp
 from runtime.codec import Reader, Writer
 from runtime.config import load_config
@@ -25,9 +27,9 @@ from runtime.keytool import bound_local_network
 from runtime.memory import memory_session
 from runtime.tcp import read_frame, tcp_session
 
-MEM_ROUNDS = 10_000
-TCP_ROUNDS = 2_000
-REPEATS = 3
+MEM_ROUNDS = 3_000
+TCP_ROUNDS = 1_000
+REPEATS = harness.MIN_REPS
 
 
 async def raw_memory(n: int) -> float:
@@ -168,10 +170,9 @@ HANDSHAKES = 50
 
 def link_figures() -> dict[str, Any]:
     """Sans-IO link costs: seal+open MB/s per frame size against bare ChaCha20-Poly1305
-    encrypt+decrypt of the same bytes (the cipher the link uses; best of REPEATS, interleaved),
-    and the median of HANDSHAKES full Noise_KK handshakes (both sides, in memory)."""
+    encrypt+decrypt of the same bytes (the cipher the link uses; interleaved repetitions),
+    and HANDSHAKES full Noise_KK handshakes (both sides, in memory)."""
     import os
-    import statistics
 
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -186,69 +187,78 @@ def link_figures() -> dict[str, Any]:
         msg3, ki = i.finish(r.reply())
         return ki, r.finish(msg3)
 
-    times = []
     ki, kr = handshake()
-    for _ in range(HANDSHAKES):
-        t = time.perf_counter()
-        handshake()
-        times.append(time.perf_counter() - t)
-    out: dict[str, Any] = {"link_handshake_ms_median": round(statistics.median(times) * 1e3, 3)}
+    hs = harness.interleave({"handshake": harness.timed(handshake)}, HANDSHAKES)["handshake"]
+    out: dict[str, Any] = {"link_handshake_ms": hs.scaled(1e3, "ms").to_json(3)}
     aead = ChaCha20Poly1305(os.urandom(32))
     nonce = bytes(12)
     for size in LINK_SIZES:
         body = os.urandom(size)
-        count = max(4, (8 << 20) // size)
-        link_best = raw_best = 0.0
-        for _ in range(REPEATS):
+        count = max(4, (2 << 20) // size)
+
+        def link_rate(body: bytes = body, count: int = count) -> float:
             t = time.perf_counter()
             for _ in range(count):
                 kr.opener.open(ki.sealer.seal(body))
-            link_best = max(link_best, count * size / (time.perf_counter() - t) / 1e6)
+            return count * len(body) / (time.perf_counter() - t) / 1e6
+
+        def bare_rate(body: bytes = body, count: int = count) -> float:
             t = time.perf_counter()
             for _ in range(count):
                 aead.decrypt(nonce, aead.encrypt(nonce, body, b""), b"")
-            raw_best = max(raw_best, count * size / (time.perf_counter() - t) / 1e6)
-        out[f"link_seal_open_MBps_{size}"] = round(link_best, 1)
-        out[f"link_vs_bare_aead_{size}"] = round(link_best / raw_best, 3)
+            return count * len(body) / (time.perf_counter() - t) / 1e6
+
+        runs = harness.interleave({"link": link_rate, "bare": bare_rate}, REPEATS, unit="MB/s")
+        out[f"link_seal_open_MBps_{size}"] = runs["link"].to_json(1)
+        out[f"link_vs_bare_aead_{size}"] = harness.ratio(runs["link"], runs["bare"]).to_json(3)
     return out
 
 
-async def main() -> dict[str, Any]:
-    results: dict[str, list[float]] = {k: [] for k in ("raw_mem", "mem", "mem_pass", "raw_tcp", "tcp")}
-    for _ in range(REPEATS):
-        results["raw_mem"].append(await raw_memory(MEM_ROUNDS))
-        results["mem"].append(await ours_memory(MEM_ROUNDS, False))
-        results["mem_pass"].append(await ours_memory(MEM_ROUNDS, True))
+def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
-        for _ in range(REPEATS):
-            results["raw_tcp"].append(await raw_tcp(TCP_ROUNDS))
-            results["tcp"].append(await ours_tcp(TCP_ROUNDS, Path(d)))
-    best = {k: max(v) for k, v in results.items()}
-    out = {
-        "memory_roundtrips_per_s": round(best["mem"]),
-        "memory_passthrough_roundtrips_per_s": round(best["mem_pass"]),
-        "raw_trio_memory_roundtrips_per_s": round(best["raw_mem"]),
-        "memory_ratio": round(best["mem"] / best["raw_mem"], 3),
-        "memory_passthrough_ratio": round(best["mem_pass"] / best["raw_mem"], 3),
-        "tcp_secure_roundtrips_per_s": round(best["tcp"]),
-        "raw_trio_tcp_roundtrips_per_s": round(best["raw_tcp"]),
-        "tcp_ratio": round(best["tcp"] / best["raw_tcp"], 3),
+        runs = harness.interleave(
+            {
+                "raw_mem": lambda: trio.run(raw_memory, MEM_ROUNDS),
+                "mem": lambda: trio.run(ours_memory, MEM_ROUNDS, False),
+                "mem_pass": lambda: trio.run(ours_memory, MEM_ROUNDS, True),
+                "raw_tcp": lambda: trio.run(raw_tcp, TCP_ROUNDS),
+                "tcp": lambda: trio.run(ours_tcp, TCP_ROUNDS, Path(d)),
+            },
+            REPEATS,
+            unit="round trips/s",
+        )
+    ratios = {
+        "memory_ratio": harness.ratio(runs["mem"], runs["raw_mem"]),
+        "memory_passthrough_ratio": harness.ratio(runs["mem_pass"], runs["raw_mem"]),
+        "tcp_ratio": harness.ratio(runs["tcp"], runs["raw_tcp"]),
+    }
+    print(f"memory ping-pong  raw trio channels : {runs['raw_mem'].show('.0f')}")
+    print(f"memory ping-pong  runtime (encoded)  : {runs['mem'].show('.0f')}")
+    print(f"  ratio to raw trio {ratios['memory_ratio'].show('.2f')} (goal >= 0.9x)")
+    print(f"memory ping-pong  runtime (passthru) : {runs['mem_pass'].show('.0f')}")
+    print(f"  ratio to raw trio {ratios['memory_passthrough_ratio'].show('.2f')} (goal >= 1.0x)")
+    print(f"tcp ping-pong     raw trio streams   : {runs['raw_tcp'].show('.0f')}")
+    print(f"tcp ping-pong     runtime, secure    : {runs['tcp'].show('.0f')}")
+    print(f"  ratio to raw trio {ratios['tcp_ratio'].show('.2f')} (goal >= 0.5x)")
+    link = link_figures()
+    hs = link["link_handshake_ms"]
+    print(f"link handshake    Noise_KK, both sides: {hs['median']:.2f} ms "
+          f"(min {hs['min']:.2f}, max {hs['max']:.2f}, {HANDSHAKES} reps)")
+    for size in LINK_SIZES:
+        r = link[f"link_vs_bare_aead_{size}"]
+        print(f"link seal+open    {size:8d}-byte frames: {link[f'link_seal_open_MBps_{size}']['median']:8.1f} MB/s"
+              f"  ratio {r['median']:.2f}x (min {r['min']:.2f}, max {r['max']:.2f}) bare ChaCha20-Poly1305")
+    return {
+        **link,
+        "bench": "runtime",
+        "machine": harness.machine(),
         "memory_rounds": MEM_ROUNDS,
         "tcp_rounds": TCP_ROUNDS,
         "messages_per_round": 3,
+        "rates": harness.to_json(runs, 1),
+        "ratios": harness.to_json(ratios, 3),
     }
-    print(f"memory ping-pong  raw trio channels : {best['raw_mem']:9.0f} round trips/s")
-    print(f"memory ping-pong  runtime (encoded)  : {best['mem']:9.0f} round trips/s  ratio {out['memory_ratio']:.2f}x (goal >= 0.8x)")
-    print(f"memory ping-pong  runtime (passthru) : {best['mem_pass']:9.0f} round trips/s  ratio {out['memory_passthrough_ratio']:.2f}x")
-    print(f"tcp ping-pong     raw trio streams   : {best['raw_tcp']:9.0f} round trips/s")
-    print(f"tcp ping-pong     runtime, secure    : {best['tcp']:9.0f} round trips/s  ratio {out['tcp_ratio']:.2f}x (goal >= 0.5x)")
-    link = link_figures()
-    print(f"link handshake    Noise_KK, both sides: {link['link_handshake_ms_median']:.2f} ms (median of {HANDSHAKES})")
-    for size in LINK_SIZES:
-        print(f"link seal+open    {size:8d}-byte frames: {link[f'link_seal_open_MBps_{size}']:8.1f} MB/s"
-              f"  ratio {link[f'link_vs_bare_aead_{size}']:.2f}x bare ChaCha20-Poly1305")
-    return {**out, **link}
 
 
 if __name__ == "__main__":
-    print(json.dumps(trio.run(main)))
+    print(json.dumps(main()))

@@ -2,7 +2,7 @@
 
 Run ``python -m bench.verify`` (``--reps 3``, ``--sizes 1..4``). For each spec: the time of a
 verification with the default reduction and of the full exploration (the baseline, in the
-same run), each the median of interleaved repetitions, the states each explores and the
+same run), each the median of interleaved repetitions (``bench.harness``; min and max in the JSON), the states each explores and the
 states per second. A final line gives the totals and a JSON line the figures.
 Goal: every bundled spec verifies in seconds with the reduction.
 """
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
+from bench import harness
 from codegen.verify import Bounds, VerifyReport, parse_range, verify_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def _num(v: object) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.verify")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=harness.MIN_REPS)
     ap.add_argument("--sizes", default="1..4", help="family sizes and parameter values, lo..hi")
     args = ap.parse_args(argv)
     values = parse_range(args.sizes)
@@ -45,17 +46,24 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, object]] = []
     for spec in sorted((ROOT / "protocols").rglob("*.yaml")):
         path = str(spec.relative_to(ROOT)) if spec.is_relative_to(ROOT) else str(spec)
-        times: dict[str, list[float]] = {"reduced": [], "full": []}
         reports: dict[str, VerifyReport] = {}
-        for _ in range(args.reps):  # interleaved, so drift hits both alike
-            for name, bounds in (("reduced", reduced), ("full", full)):
-                t, rep = _once(str(spec), bounds)
-                times[name].append(t)
-                reports[name] = rep
+
+        def once(
+            name: str, bounds: Bounds, spec: Path = spec, reports: dict[str, VerifyReport] = reports
+        ) -> float:
+            t, reports[name] = _once(str(spec), bounds)
+            return t
+
+        runs = harness.interleave(  # interleaved, so drift hits both alike
+            {"reduced": partial(once, "reduced", reduced), "full": partial(once, "full", full)},
+            args.reps, warmup=False,
+        )
         figures: dict[str, float] = {}
         for name in ("reduced", "full"):
-            med = statistics.median(times[name])
+            med = runs[name].median
             figures[f"{name}_s"] = med
+            figures[f"{name}_min_s"] = runs[name].min
+            figures[f"{name}_max_s"] = runs[name].max
             figures[f"{name}_states"] = reports[name].states
             figures[f"{name}_states_per_s"] = reports[name].states / med if med else 0.0
         outcome = reports["reduced"].outcome

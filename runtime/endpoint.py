@@ -324,6 +324,7 @@ class SessionEndpoint:
             raise self._violation(stray)
         self._closed = True
         self._plans.clear()
+        self._flush_hooks()
         for link in self._links.values():
             await link.close()
         if self._on_done is not None:
@@ -371,6 +372,7 @@ class SessionEndpoint:
             for link in self._links.values():
                 link.abort_nowait(reason)
             self._wake_receivers(reason)
+            self._flush_hooks()
             if self._on_done is not None:
                 self._on_done(self)
         return error
@@ -392,8 +394,14 @@ class SessionEndpoint:
                 if isinstance(link, FaultTarget):  # an injected crash: links that can, vanish
                     link.crash()
             self._wake_receivers(str(error))
+            self._flush_hooks()
             if self._on_done is not None:
                 self._on_done(self)
+
+    def _flush_hooks(self) -> None:
+        """The session ended: hooks write out what they buffered off the send path."""
+        for h in self._hooks:
+            h.flush()
 
     def _wake_receivers(self, reason: str) -> None:
         for inbox in self._inboxes.values():

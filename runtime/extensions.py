@@ -52,6 +52,10 @@ class Hook:
     def after_recv(self, step: Step, frm: Peer, label: str) -> None:
         """A message was received and decoded."""
 
+    def flush(self) -> None:
+        """The session ended (closed, failed, aborted or cancelled): write out anything
+        buffered. The endpoint calls it once, on the trio side, never on the send path."""
+
 
 HookFactory = Callable[[HookScope], Hook]
 
@@ -117,19 +121,70 @@ class BudgetHook(Hook):
 
 @final
 class Journal:
-    """Append-only journal of facts, in memory and optionally as a JSON-lines file."""
+    """Append-only journal of facts, in memory and optionally as a JSON-lines file.
+
+    Recording a fact is on the send and receive path of every journaled step, so it only
+    appends a tuple; ``flush`` (called by each endpoint when its session ends, on every
+    path, or by reading ``entries``) turns them into entries and writes the file in one go.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.entries: list[dict[str, Any]] = []
+        self._entries: list[dict[str, Any]] = []
+        self._pending: list[tuple[float, HookScope, Step, Peer, str, str]] = []
         self._path = Path(path) if path is not None else None
         self._lock = threading.Lock()  # one journal may be shared by roles of several sessions
 
+    def record(self, scope: HookScope, step: Step, peer: Peer, label: str, direction: str) -> None:
+        """Note that ``step`` happened; cheap, nothing is formatted or written yet."""
+        self._pending.append((time.time(), scope, step, peer, label, direction))
+
     def append(self, entry: dict[str, Any]) -> None:
         with self._lock:
-            self.entries.append(entry)
-            if self._path is not None:
-                with self._path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(entry, sort_keys=True) + "\n")
+            self._flush_locked()
+            self._write([entry])
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        # Appends only ever add at the end, so taking a prefix and deleting it loses none
+        # made meanwhile by another thread.
+        n = len(self._pending)
+        if not n:
+            return
+        batch = self._pending[:n]
+        del self._pending[:n]
+        self._write([
+            {
+                "time": when,
+                "protocol": s.protocol,
+                "session": s.session_id,
+                "epoch": s.epoch,
+                "role": str(s.me),
+                "state": step.state,
+                "step": f"{step.message}@{step.spec}",
+                "direction": direction,
+                "peer": str(peer),
+                "label": label,
+                "fact": fact,
+                "merge": step.journal_merge,
+            }
+            for when, s, step, peer, label, direction in batch
+            for fact in step.journal_facts
+        ])
+
+    def _write(self, entries: list[dict[str, Any]]) -> None:
+        self._entries.extend(entries)
+        if self._path is not None and entries:
+            with self._path.open("a", encoding="utf-8") as f:
+                f.writelines(json.dumps(e, sort_keys=True) + "\n" for e in entries)
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry so far, facts still buffered included."""
+        self.flush()
+        return self._entries
 
     def facts(self) -> dict[str, list[dict[str, Any]]]:
         """Facts by name, merged per ``journal_merge``: ``first``/``last`` keep one entry,
@@ -162,31 +217,14 @@ class JournalHook(Hook):
     def applies(self, step: Step) -> bool:
         return bool(step.journal_facts)
 
-    def _record(self, step: Step, peer: Peer, label: str, direction: str) -> None:
-        s = self._scope
-        for fact in step.journal_facts:
-            self._journal.append(
-                {
-                    "time": time.time(),
-                    "protocol": s.protocol,
-                    "session": s.session_id,
-                    "epoch": s.epoch,
-                    "role": str(s.me),
-                    "state": step.state,
-                    "step": f"{step.message}@{step.spec}",
-                    "direction": direction,
-                    "peer": str(peer),
-                    "label": label,
-                    "fact": fact,
-                    "merge": step.journal_merge,
-                }
-            )
-
     def after_send(self, step: Step, to: Peer, label: str) -> None:
-        self._record(step, to, label, "send")
+        self._journal.record(self._scope, step, to, label, "send")
 
     def after_recv(self, step: Step, frm: Peer, label: str) -> None:
-        self._record(step, frm, label, "recv")
+        self._journal.record(self._scope, step, frm, label, "recv")
+
+    def flush(self) -> None:
+        self._journal.flush()
 
 
 def standard_registry(

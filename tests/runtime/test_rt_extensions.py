@@ -10,6 +10,7 @@ import trio
 from rt_roles import ping_pong as pp
 
 from runtime.contract import Peer, Step
+from runtime.endpoint import SessionEndpoint
 from runtime.errors import BudgetExhausted, CapabilityDenied, LocalViolation, SessionClosed
 from runtime.extensions import Hook, HookScope, Journal, standard_registry
 from runtime.memory import memory_session
@@ -115,3 +116,43 @@ async def test_user_hook() -> None:
         else:
             raise AssertionError("hook did not run")
     assert hooks[0].sent == ["Ping"]
+
+
+async def test_journal_is_written_when_the_session_ends_not_on_the_send_path(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path)
+    async with memory_session(pp.PROTOCOL, capabilities={"Client": ["ping"]}, journal=journal) as net:
+        c, s = net.endpoint("Client"), net.endpoint("Server")
+        await c.send(Peer("Server"), "Ping", b"1", raw, GUARDED)
+        assert not path.exists()  # buffered: the send wrote nothing
+        await s.recv(Peer("Client"), {"Ping": raw}, RECV)
+        assert [e["fact"] for e in journal.entries] == ["pinged", "got_ping"]  # reading flushes
+    assert [e["fact"] for e in Journal.load(path)] == ["pinged", "got_ping"]
+
+
+@pytest.mark.parametrize("how", ["fails", "cancelled"])
+async def test_no_fact_is_lost_when_a_session_fails_or_is_cancelled(tmp_path: Path, how: str) -> None:
+    path = tmp_path / f"{how}.jsonl"
+    journal = Journal(path)
+
+    async def client(ep: object) -> None:
+        assert isinstance(ep, SessionEndpoint)
+        await ep.send(Peer("Server"), "Ping", b"1", raw, GUARDED)
+        await ep.send(Peer("Server"), "Ping", b"2", raw, GUARDED)
+        if how == "fails":
+            raise RuntimeError("the role broke")
+        await trio.sleep_forever()
+
+    async def server(ep: object) -> None:
+        assert isinstance(ep, SessionEndpoint)
+        await ep.recv(Peer("Client"), {"Ping": raw}, RECV)
+        await ep.recv(Peer("Client"), {"Ping": raw}, pp.STEP_PING)
+        # Waits for a third Ping: fails with the client's session, or is cancelled.
+        await ep.recv(Peer("Client"), {"Ping": raw}, pp.STEP_PING)
+
+    async with memory_session(pp.PROTOCOL, capabilities={"Client": ["ping"]}, journal=journal,
+                              timeout=5) as net:
+        with trio.move_on_after(0.2 if how == "cancelled" else 5):
+            await net.run({"Client": client, "Server": server})
+    facts = sorted((e["role"], e["fact"]) for e in Journal.load(path))
+    assert facts == [("Client", "pinged"), ("Client", "pinged"), ("Server", "got_ping")], how
