@@ -33,7 +33,7 @@ from trio.lowlevel import (
 
 from runtime.framing import INTERRUPTED, TIMEOUT, Item
 
-_TIMEOUT_ITEM: Final[Item] = (TIMEOUT, -1, "", None, -1)
+_TIMEOUT_ITEM: Final[Item] = Item(TIMEOUT, -1, "", None, -1)
 DEFAULT_INBOX_LIMIT: Final = 4 << 20
 # What a queued frame costs besides its payload bytes (tuple, label, bookkeeping).
 ITEM_COST: Final = 64

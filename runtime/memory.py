@@ -68,7 +68,7 @@ class MemoryLink(Link, FaultTarget):
             raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
         seq = self._seq
         self._seq = seq + 1
-        self._inbox.put((kind, seq, label, data, -1))
+        self._inbox.put(Item(kind, seq, label, data, -1))
 
     async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
         if ev is None:
@@ -81,7 +81,7 @@ class MemoryLink(Link, FaultTarget):
         # Only wire middleware can damage a frame in memory, so only frames it handles
         # carry a checksum.
         crc = zlib.crc32(data) if self._checksum and isinstance(data, bytes) else -1
-        frame = MemoryFrame(self._binding, (kind, seq, label, data, crc))
+        frame = MemoryFrame(self._binding, Item(kind, seq, label, data, crc))
         await chain_wire(self._wire, self, ev, self._deliver)(frame)
 
     async def _deliver(self, wire: object) -> None:
@@ -95,22 +95,22 @@ class MemoryLink(Link, FaultTarget):
             got = f"a frame of session {session!r} epoch {epoch} from {sender} to {receiver}"
         else:
             got = f"a {type(wire).__name__} instead of a frame"
-        self._inbox.put((VIOLATION, -1, f"a rejected frame ({got})", None, -1))
+        self._inbox.put(Item(VIOLATION, -1, f"a rejected frame ({got})", None, -1))
 
     async def close(self) -> None:
         if self._open:
             self._open = False
-            self._inbox.put((CLOSE, self._seq, "", None, -1))
+            self._inbox.put(Item(CLOSE, self._seq, "", None, -1))
 
     def abort_nowait(self, reason: str) -> None:
         if self._open:
             self._open = False
-            self._inbox.put((ABORT, self._seq, reason, None, -1))
+            self._inbox.put(Item(ABORT, self._seq, reason, None, -1))
 
     def crash(self) -> None:
         if self._open:
             self._open = False
-            self._inbox.put((GONE, -1, f"connection lost: {self._sender} vanished without closing the session", None, -1))
+            self._inbox.put(Item(GONE, -1, f"connection lost: {self._sender} vanished without closing the session", None, -1))
 
     def damage(self, wire: object, position: int) -> object:
         assert isinstance(wire, MemoryFrame)
@@ -118,10 +118,10 @@ class MemoryLink(Link, FaultTarget):
         if not isinstance(data, bytes):
             raise ConfigError("the corrupt fault needs an encoding session (passthrough=False)")
         if not data:
-            return MemoryFrame(wire.binding, (kind, seq, label, b"\x01", crc))
+            return MemoryFrame(wire.binding, Item(kind, seq, label, b"\x01", crc))
         i = position % len(data)
         damaged = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
-        return MemoryFrame(wire.binding, (kind, seq, label, damaged, crc))
+        return MemoryFrame(wire.binding, Item(kind, seq, label, damaged, crc))
 
 
 @dataclass(slots=True)

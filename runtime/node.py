@@ -58,6 +58,7 @@ from runtime.framing import (
     GONE,
     VIOLATION,
     FrameBuffer,
+    Item,
     decode_body,
     encode_body,
     length_prefix,
@@ -424,7 +425,7 @@ class Node:
             await trio.aclose_forcefully(link.stream)
             for s in self.sessions.values():  # sessions with roles there lose them
                 for role in s.roles_of_node.get(link.name, ()):
-                    s.inboxes[role].put((GONE, -1, f"connection lost: node {link.name}", None, -1))
+                    s.inboxes[role].put(Item(GONE, -1, f"connection lost: node {link.name}", None, -1))
 
     def _dispatch(self, link: _PeerLink, msg: Open | SessionFrame) -> None:
         if isinstance(msg, Open):
@@ -454,9 +455,9 @@ class Node:
         try:
             kind, label, data = decode_body(msg.body)
         except FrameError as e:
-            s.inboxes[msg.sender].put((VIOLATION, -1, f"a malformed frame ({e})", None, -1))
+            s.inboxes[msg.sender].put(Item(VIOLATION, -1, f"a malformed frame ({e})", None, -1))
             return
-        s.inboxes[msg.sender].put((kind, seq, label, data, -1))
+        s.inboxes[msg.sender].put(Item(kind, seq, label, data, -1))
 
     @property
     def _finished_keys(self) -> set[tuple[str, int]]:

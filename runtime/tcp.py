@@ -45,6 +45,7 @@ from runtime.framing import (
     LEN_SIZE,
     VIOLATION,
     FrameBuffer,
+    Item,
     decode_body,
     encode_body,
     length_prefix,
@@ -251,16 +252,16 @@ async def _reader(
         while not inbox.overflowed:  # a flooder's overflow failed the session: stop reading
             frame = await read_frame(conn, buf)
             if frame is None:
-                inbox.put((GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
+                inbox.put(Item(GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
                 return
             kind, label, data = decode_body(opener.open(frame))
-            inbox.put((kind, opener.seq - 1, label, data, -1))
+            inbox.put(Item(kind, opener.seq - 1, label, data, -1))
             if kind != DATA:
                 return  # CLOSE/ABORT end the link
     except (LinkError, FrameError) as e:
-        inbox.put((VIOLATION, -1, f"a rejected frame ({e})", None, -1))
+        inbox.put(Item(VIOLATION, -1, f"a rejected frame ({e})", None, -1))
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
-        inbox.put((GONE, -1, f"connection lost: {e!r}", None, -1))
+        inbox.put(Item(GONE, -1, f"connection lost: {e!r}", None, -1))
     finally:
         done.set()
 

@@ -409,7 +409,7 @@ class Scheduler:
         pos = self._rng.randrange(max(1, len(data) * 8))
         damaged = (data[: pos // 8] + bytes([data[pos // 8] ^ (1 << (pos % 8))]) + data[pos // 8 + 1 :]) if data else b"\x01"
         self.note(base)
-        return Decision(deliveries=(Delivery(f.sender, f.receiver, (kind, seq, label, damaged, zlib.crc32(data))),))
+        return Decision(deliveries=(Delivery(f.sender, f.receiver, Item(kind, seq, label, damaged, zlib.crc32(data))),))
 
     def in_flight(self) -> int:
         return sum(len(q) for q in self.links.values())

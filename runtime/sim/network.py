@@ -59,7 +59,7 @@ class _SimLink(Link, FaultTarget):
         if seq is None:
             seq = self._seq
             self._seq = seq + 1
-        self._net.post(self._sender, self._receiver, (kind, seq, label, data, -1))
+        self._net.post(self._sender, self._receiver, Item(kind, seq, label, data, -1))
 
     async def send(self, kind: int, label: str, data: object, ev: object) -> None:
         self._post(kind, label, data)
