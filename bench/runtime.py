@@ -23,7 +23,7 @@ from runtime.codec import Reader, Writer
 from runtime.config import load_config
 from runtime.contract import Endpoint
 from runtime.framing import FrameBuffer, decode_body, encode_body, length_prefix
-from runtime.keys import bound_local_network
+from runtime.keytool import bound_local_network
 from runtime.memory import memory_session
 from runtime.tcp import read_frame, tcp_session
 

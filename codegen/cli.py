@@ -301,9 +301,9 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _keys(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from runtime import keys
+    from runtime import keytool
 
-    return keys.main(list(args.rest))
+    return keytool.main(list(args.rest))
 
 
 def _node(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -42,11 +42,9 @@ from generated.threshold import dkg as gd
 from generated.threshold import justify as gj
 from runtime.contract import Endpoint
 from runtime.crypto import dkg, seal
+from runtime.crypto.encoding import POINT_BYTES, identifier_to_bytes
 from runtime.crypto.errors import IdentifiedFault, SealError
-from runtime.crypto.hazmat.group import POINT_BYTES, base_mul
-from runtime.crypto.hazmat.poly import vss_eval
-from runtime.crypto.hazmat.suite import identifier_to_bytes
-from runtime.crypto.keys import KeyPackage, PublicKeyPackage
+from runtime.crypto.keys import KeyPackage, PublicKeyPackage, verify_vss_share
 from runtime.crypto.rand import RandomSource, default_random
 from runtime.memory import RoleFn, memory_session
 
@@ -223,7 +221,7 @@ async def justify(ep: Endpoint, disputed: Disputed) -> Outcome:
 
     def check(complainer: int, dealer: int, share: int) -> bool:
         commitment = d.secret.commitments[identifier(dealer)]  # every dealer's, ours too
-        return base_mul(share) == vss_eval(commitment, identifier(complainer))
+        return verify_vss_share(commitment, identifier(complainer), share)
 
     verdict = justification.judge(d.complaints, revealed, check)
     if verdict.culprits:

@@ -26,7 +26,6 @@ from runtime.crypto.errors import (
     InvalidCommitment,
     InvalidSignatureShare,
 )
-from runtime.crypto.hazmat.group import point_from_bytes
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import RandomSource, default_random
 from runtime.errors import RemoteViolation
@@ -139,7 +138,7 @@ def _malformed_commitments(entries: list[fs.CommitmentEntry]) -> list[int]:
             entry = frost.SigningCommitments.from_bytes(
                 e.identifier.to_bytes(32, "little") + e.hiding + e.binding
             )
-            point_from_bytes(entry.binding)
+            _ = entry.binding_point  # decoding it is the check
         except CryptoError:
             bad.append(e.identifier)
     return bad

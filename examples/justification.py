@@ -16,8 +16,8 @@ from typing import Final, Protocol, TypeVar
 
 from generated.threshold import justify as gj
 from runtime.contract import Endpoint
+from runtime.crypto.encoding import scalar_from_bytes, scalar_to_bytes
 from runtime.crypto.errors import InvalidScalar
-from runtime.crypto.hazmat.group import scalar_from_bytes, scalar_to_bytes
 from runtime.memory import RoleFn
 
 Complaint = tuple[int, int]  # (complainer, dealer), member indices

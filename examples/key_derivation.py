@@ -23,9 +23,8 @@ from examples import frost_signing
 from generated.threshold import dkd as gd
 from runtime.contract import Endpoint
 from runtime.crypto import dkd
+from runtime.crypto.encoding import POINT_BYTES, identifier_to_bytes, scalar_to_bytes
 from runtime.crypto.errors import IdentifiedFault, InvalidParameters
-from runtime.crypto.hazmat.group import POINT_BYTES, scalar_to_bytes
-from runtime.crypto.hazmat.suite import identifier_to_bytes
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import RandomSource, default_random
 from runtime.memory import RoleFn, memory_session

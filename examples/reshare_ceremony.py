@@ -35,11 +35,14 @@ from generated.threshold import justify as gj
 from generated.threshold import reshare as gr
 from runtime.contract import Endpoint
 from runtime.crypto import reshare, seal
+from runtime.crypto.encoding import POINT_BYTES, identifier_to_bytes
 from runtime.crypto.errors import IdentifiedFault, SealError
-from runtime.crypto.hazmat.group import POINT_BYTES, base_mul, mul
-from runtime.crypto.hazmat.poly import lagrange_at_zero, vss_eval
-from runtime.crypto.hazmat.suite import identifier_to_bytes
-from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
+from runtime.crypto.keys import (
+    KeyPackage,
+    PublicKeyPackage,
+    trusted_dealer_keygen,
+    verify_vss_share,
+)
 from runtime.crypto.rand import RandomSource, default_random
 from runtime.memory import RoleFn, memory_session
 
@@ -238,16 +241,13 @@ async def justify(ep: Endpoint, disputed: Disputed) -> Result:
         package = d.packages.get(key.identifier) if key is not None else None
         if key is None or package is None or len(package.commitment) != plan.new_min_signers:
             return None
-        weighted = mul(
-            lagrange_at_zero(plan.dealers, key.identifier),
-            plan.old_public.verifying_shares[key.identifier],
-        )
-        return package if package.commitment[0] == weighted else None
+        real = reshare.reshares_real_share(package, plan.dealers, key.identifier, plan.old_public)
+        return package if real else None
 
     def check(complainer: int, dealer: int, share: int) -> bool:
         package, new_id = sound(dealer), plan.members[complainer].new_id
         return package is not None and new_id is not None and (
-            base_mul(share) == vss_eval(package.commitment, new_id)
+            verify_vss_share(package.commitment, new_id, share)
         )
 
     # A member that receives no share can only have complained about a commitment, which

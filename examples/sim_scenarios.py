@@ -33,7 +33,7 @@ from generated.threshold import lottery as glt
 from generated.threshold import recover as grec
 from runtime.contract import Endpoint
 from runtime.crypto import dkd
-from runtime.crypto.hazmat.group import L
+from runtime.crypto.encoding import GROUP_ORDER
 from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
 from runtime.crypto.rand import DeterministicRandom
 from runtime.errors import PeerGone
@@ -249,7 +249,7 @@ lottery = Scenario(
 
 
 def _forge(share: dkd.DerivationShare) -> dkd.DerivationShare:
-    return dkd.DerivationShare(share.identifier, share.evaluation, share.challenge, (share.response + 1) % L)
+    return dkd.DerivationShare(share.identifier, share.evaluation, share.challenge, (share.response + 1) % GROUP_ORDER)
 
 
 def _dkd_roles(byzantine: Mapping[str, str]) -> dict[str, RoleFn]:
@@ -284,7 +284,7 @@ def _recovery_roles(byzantine: Mapping[str, str]) -> dict[str, RoleFn]:
     keys, public = _dealt(3, 5)
     guardians = [1, 3, 4]
     survivors = {i: keys[i] for i in guardians}
-    tamper = {i: (lambda s: (s + 1) % L) for i in range(3) if byzantine.get(f"Guardian[{i}]") == "wrong-sigma"}
+    tamper = {i: (lambda s: (s + 1) % GROUP_ORDER) for i in range(3) if byzantine.get(f"Guardian[{i}]") == "wrong-sigma"}
     return guardian_recovery.programs(survivors, public, 2, guardians, b"sim", ContextRandom(), tamper)
 
 
@@ -313,7 +313,7 @@ recovery = Scenario(
 def _dkg_misbehaviour(i: int, mode: str | None) -> dkg_ceremony.Misbehaviour | None:
     victim = (i + 1) % 3
     if mode == "bad-deal":  # seals a wrong share to the next member
-        return dkg_ceremony.Misbehaviour(deal=lambda j, share: (share + 1) % L if j == victim else share)
+        return dkg_ceremony.Misbehaviour(deal=lambda j, share: (share + 1) % GROUP_ORDER if j == victim else share)
     if mode == "false-complaint":  # accuses the next member's honest share
         return dkg_ceremony.Misbehaviour(complain_about=frozenset({victim}))
     return None

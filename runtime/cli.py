@@ -7,7 +7,7 @@
                [--protocol generated.examples.two_buyer] [--pass auto|state|endpoint]
                [--host H] [--port P] [--key FILE] [--timeout S] [--session ID] [--epoch N]
                [--trace trace.jsonl] [--metrics metrics.json] [--journal journal.jsonl]
-    minuet run keys gen|pub|config|list ...        (see runtime.keys)
+    minuet run keys gen|pub|config|list ...        (see runtime.keytool)
     minuet trace trace.jsonl [-o out.mmd]          (Mermaid sequence diagram; --at K, --step)
     minuet simulate ...                            (deterministic simulation, see runtime.sim.cli)
 
@@ -37,11 +37,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any, TextIO, final
 
 import trio
 
-from runtime import keys
+from runtime import keytool
 from runtime.config import NetConfig, load_config
 from runtime.contract import ProtocolInfo
 from runtime.endpoint import SessionEndpoint
@@ -183,6 +183,7 @@ async def _call(entry: Callable[..., Any], start: Callable[[SessionEndpoint], An
     return await entry(arg)
 
 
+@final
 class _Observers:
     """The ``--trace`` and ``--metrics`` middleware, and writing them out at the end."""
 
@@ -294,7 +295,7 @@ def _print_result(role: str, result: Any, out: TextIO) -> None:
 def run_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     if argv[:1] == ["keys"]:
-        return keys.main(argv[1:])
+        return keytool.main(argv[1:])
     try:
         args = _parser().parse_args(argv)
     except SystemExit as e:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import ClassVar, Final, TypeVar
+from typing import ClassVar, Final, TypeVar, final
 
 from runtime.errors import DecodeError
 
@@ -66,6 +66,7 @@ class Bytes64(FixedBytes):
 FIXED_BYTES: Final[dict[int, type[FixedBytes]]] = {16: Bytes16, 32: Bytes32, 64: Bytes64}
 
 
+@final
 class Writer:
     """Appends encoded values to a buffer."""
 
@@ -146,6 +147,7 @@ class Writer:
             item(self, v)
 
 
+@final
 class Reader:
     """Reads values back, validating every tag, length and size."""
 

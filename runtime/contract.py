@@ -1,7 +1,7 @@
 """The surface generated role classes call: peers, steps and the ``Endpoint`` protocol.
 
-Generated code depends on this module, ``runtime.codec``, ``runtime.linear`` and
-``runtime.errors`` only. Transports (memory, TCP) implement ``Endpoint``.
+Generated code reaches these through ``runtime.genlib``, its one contract module; role
+programs import them from here. Transports (memory, TCP) implement ``Endpoint``.
 """
 
 from __future__ import annotations

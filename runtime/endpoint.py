@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final, TypeVar
+from typing import Final, TypeVar, final
 
 import trio
 from trio.lowlevel import checkpoint, checkpoint_if_cancelled
@@ -30,6 +30,7 @@ from runtime.errors import (
     SessionClosed,
 )
 from runtime.extensions import Hook, HookScope, Registry
+from runtime.faults import FaultTarget
 from runtime.framing import DATA, INTERRUPTED, Item
 from runtime.inbox import Inbox
 from runtime.middleware import Event, Middleware, overrides
@@ -80,15 +81,8 @@ class Link(ABC):
     def abort_nowait(self, reason: str) -> None:
         """Best-effort ABORT frame with ``reason``, then stop using the link."""
 
-    @abstractmethod
-    def crash(self) -> None:
-        """Stop without a goodbye, as if our process died."""
 
-    @abstractmethod
-    def damage(self, wire: object, position: int) -> object:
-        """A copy of ``wire`` with one bit flipped (fault injection)."""
-
-
+@final
 class _Plan:
     """What one step towards one peer needs, worked out on first use.
 
@@ -397,7 +391,8 @@ class SessionEndpoint:
             self._error = error
             self._plans.clear()
             for link in self._links.values():
-                link.crash()
+                if isinstance(link, FaultTarget):  # an injected crash: links that can, vanish
+                    link.crash()
             self._wake_receivers(str(error))
             self._flush_hooks()
             if self._on_done is not None:

@@ -9,7 +9,8 @@ hook applies to cost nothing after that.
 
 ``before_send`` runs before anything is encoded or sent; raising there (a
 ``LocalViolation``) means nothing left. Hooks must check everything before changing state,
-so a denied send has no side effects.
+so a denied send has no side effects. Hooks enforce what a step says; whatever only
+observes traffic is a middleware (docs/runtime.md, "Hook or middleware?").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 from runtime.contract import Peer, Step
 from runtime.errors import BudgetExhausted, CapabilityDenied
@@ -59,6 +60,7 @@ class Hook:
 HookFactory = Callable[[HookScope], Hook]
 
 
+@final
 class Registry:
     """An ordered, extensible list of hook factories."""
 
@@ -82,6 +84,7 @@ def _step_name(scope: HookScope, step: Step) -> str:
     return f"{scope.protocol}.{step.role}.{step.state} {step.message} ({step.spec})"
 
 
+@final
 class CapabilityHook(Hook):
     def __init__(self, scope: HookScope, granted: Collection[str]) -> None:
         self._scope = scope
@@ -96,6 +99,7 @@ class CapabilityHook(Hook):
             raise CapabilityDenied(str(self._scope.me), cap, _step_name(self._scope, step))
 
 
+@final
 class BudgetHook(Hook):
     """Charges ``flow_cost`` against this endpoint's budget for the session."""
 
@@ -115,6 +119,7 @@ class BudgetHook(Hook):
         self.remaining -= cost
 
 
+@final
 class Journal:
     """Append-only journal of facts, in memory and optionally as a JSON-lines file.
 
@@ -208,6 +213,7 @@ class Journal:
             return [json.loads(line) for line in f if line.strip()]
 
 
+@final
 class JournalHook(Hook):
     def __init__(self, scope: HookScope, journal: Journal) -> None:
         self._scope = scope

@@ -29,8 +29,9 @@ waiting on it gets ``PeerGone`` ("its session failed: ...") at once: nobody hang
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, final
 
 import trio
 
@@ -60,6 +61,22 @@ class Fault:
         )
 
 
+class FaultTarget(ABC):
+    """A link that fault injection can act on, beside its ``endpoint.Link`` duties: the
+    transports' links inherit both, so ``Link`` itself says nothing about faults."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def crash(self) -> None:
+        """Stop without a goodbye, as if our process died."""
+
+    @abstractmethod
+    def damage(self, wire: object, position: int) -> object:
+        """A copy of ``wire`` with one bit flipped (the ``corrupt`` fault)."""
+
+
+@final
 class FaultInjector(Middleware):
     def __init__(self, faults: list[Fault], seed: int = 0) -> None:
         self.faults = faults

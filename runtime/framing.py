@@ -9,7 +9,7 @@ before buffering them so a hostile peer cannot make us allocate.
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import Final, NamedTuple, final
 
 from runtime.codec import Reader, Writer
 from runtime.errors import DecodeError, FrameError
@@ -30,9 +30,14 @@ MAX_LABEL: Final = 256
 _LEN: Final = struct.Struct(">I")
 LEN_SIZE: Final = _LEN.size
 
-# An inbox item: (kind, seq, label, data, crc). ``data`` is the payload bytes, or the payload
-# object itself on a pass-through memory session; ``crc`` is -1 where nothing is checked.
-Item = tuple[int, int, str, object, int]
+class Item(NamedTuple):
+    """One frame (or event: GONE, TIMEOUT, ...) queued in an inbox."""
+
+    kind: int
+    seq: int
+    label: str
+    data: object  # the payload bytes, or the payload itself on a pass-through memory session
+    crc: int  # -1 where nothing is checked
 
 
 def encode_body(kind: int, label: str, data: bytes) -> bytes:
@@ -61,6 +66,7 @@ def length_prefix(frame: bytes) -> bytes:
     return _LEN.pack(len(frame)) + frame
 
 
+@final
 class FrameBuffer:
     """Reassembles length-prefixed frames from stream chunks."""
 

@@ -1,14 +1,46 @@
-"""Support code every generated module shares (sans-IO).
+"""The contract of generated code: everything a generated module uses from the runtime.
 
-Kept here rather than repeated in each generated module: one definition to test, and
-generated modules stay about the protocol. Generated code imports these under ``_`` aliases.
+Generated modules import this module and nothing else from ``runtime`` (checked by
+``tests/test_layering.py``), so ``__all__`` below is the whole surface the compiler may
+rely on. It re-exports the session types (``contract``), the codec, the errors generated
+code raises and the linearity token, and defines the support code every generated module
+shares (sans-IO): kept here rather than repeated in each module, one definition to test,
+and generated modules stay about the protocol. Generated code imports names under ``_``
+aliases.
 """
 
 from __future__ import annotations
 
-from runtime.contract import Endpoint, Peer
-from runtime.errors import DecodeError, LocalViolation
+from runtime.codec import Bytes16, Bytes32, Bytes64, FixedBytes, Reader, Writer
+from runtime.contract import Endpoint, Peer, ProtocolInfo, RoleInfo, Step
+from runtime.errors import DecodeError, GuardFailed, LocalViolation
 from runtime.linear import PRIVATE, LinearState, forged
+
+__all__ = [
+    "PRIVATE",
+    "Bytes16",
+    "Bytes32",
+    "Bytes64",
+    "Endpoint",
+    "FixedBytes",
+    "GuardFailed",
+    "Peer",
+    "ProtocolInfo",
+    "Reader",
+    "RoleInfo",
+    "State",
+    "Step",
+    "Writer",
+    "dec_ctl",
+    "enc_ctl",
+    "in_range",
+    "incr",
+    "members",
+    "pop",
+    "push",
+    "unexpected",
+    "violation",
+]
 
 
 def enc_ctl(payload: None) -> bytes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Final, final
 
 import outcome
 import trio
@@ -33,7 +33,7 @@ from trio.lowlevel import (
 
 from runtime.framing import INTERRUPTED, TIMEOUT, Item
 
-_TIMEOUT_ITEM: Final[Item] = (TIMEOUT, -1, "", None, -1)
+_TIMEOUT_ITEM: Final[Item] = Item(TIMEOUT, -1, "", None, -1)
 DEFAULT_INBOX_LIMIT: Final = 4 << 20
 # What a queued frame costs besides its payload bytes (tuple, label, bookkeeping).
 ITEM_COST: Final = 64
@@ -44,6 +44,7 @@ def _cost(item: Item) -> int:
     return ITEM_COST + len(data) if type(data) is bytes else ITEM_COST
 
 
+@final
 class Inbox:
     """The ordered frames from one peer to us; one consumer at a time."""
 
@@ -125,6 +126,7 @@ class Inbox:
         return self.take()
 
 
+@final
 class Deadlines:
     """Watchdog that expires waiting inboxes; run ``run()`` in the session's nursery."""
 

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 import trio
 
@@ -28,6 +28,7 @@ from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import Link, Post, SessionEndpoint
 from runtime.errors import ConfigError, LocalViolation
 from runtime.extensions import Journal, Registry, standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import ABORT, CLOSE, GONE, VIOLATION, Item
 from runtime.inbox import DEFAULT_INBOX_LIMIT, Deadlines, Inbox
 from runtime.middleware import Event, Middleware, chain_wire
@@ -42,7 +43,8 @@ class MemoryFrame:
     item: Item
 
 
-class MemoryLink(Link):
+@final
+class MemoryLink(Link, FaultTarget):
     __slots__ = ("_binding", "_checksum", "_inbox", "_open", "_sender", "_seq", "_wire")
 
     def __init__(
@@ -66,7 +68,7 @@ class MemoryLink(Link):
             raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
         seq = self._seq
         self._seq = seq + 1
-        self._inbox.put((kind, seq, label, data, -1))
+        self._inbox.put(Item(kind, seq, label, data, -1))
 
     async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
         if ev is None:
@@ -79,7 +81,7 @@ class MemoryLink(Link):
         # Only wire middleware can damage a frame in memory, so only frames it handles
         # carry a checksum.
         crc = zlib.crc32(data) if self._checksum and isinstance(data, bytes) else -1
-        frame = MemoryFrame(self._binding, (kind, seq, label, data, crc))
+        frame = MemoryFrame(self._binding, Item(kind, seq, label, data, crc))
         await chain_wire(self._wire, self, ev, self._deliver)(frame)
 
     async def _deliver(self, wire: object) -> None:
@@ -93,22 +95,22 @@ class MemoryLink(Link):
             got = f"a frame of session {session!r} epoch {epoch} from {sender} to {receiver}"
         else:
             got = f"a {type(wire).__name__} instead of a frame"
-        self._inbox.put((VIOLATION, -1, f"a rejected frame ({got})", None, -1))
+        self._inbox.put(Item(VIOLATION, -1, f"a rejected frame ({got})", None, -1))
 
     async def close(self) -> None:
         if self._open:
             self._open = False
-            self._inbox.put((CLOSE, self._seq, "", None, -1))
+            self._inbox.put(Item(CLOSE, self._seq, "", None, -1))
 
     def abort_nowait(self, reason: str) -> None:
         if self._open:
             self._open = False
-            self._inbox.put((ABORT, self._seq, reason, None, -1))
+            self._inbox.put(Item(ABORT, self._seq, reason, None, -1))
 
     def crash(self) -> None:
         if self._open:
             self._open = False
-            self._inbox.put((GONE, -1, f"connection lost: {self._sender} vanished without closing the session", None, -1))
+            self._inbox.put(Item(GONE, -1, f"connection lost: {self._sender} vanished without closing the session", None, -1))
 
     def damage(self, wire: object, position: int) -> object:
         assert isinstance(wire, MemoryFrame)
@@ -116,10 +118,10 @@ class MemoryLink(Link):
         if not isinstance(data, bytes):
             raise ConfigError("the corrupt fault needs an encoding session (passthrough=False)")
         if not data:
-            return MemoryFrame(wire.binding, (kind, seq, label, b"\x01", crc))
+            return MemoryFrame(wire.binding, Item(kind, seq, label, b"\x01", crc))
         i = position % len(data)
         damaged = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
-        return MemoryFrame(wire.binding, (kind, seq, label, damaged, crc))
+        return MemoryFrame(wire.binding, Item(kind, seq, label, damaged, crc))
 
 
 @dataclass(slots=True)
@@ -143,6 +145,7 @@ class RoleResult:
 RoleFn = Callable[[SessionEndpoint], Awaitable[Any]]
 
 
+@final
 class MemoryNetwork:
     """All members of one in-memory session."""
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import bisect
 import json
-from typing import Any, Final
+from typing import Any, Final, final
 
 from runtime.middleware import Event, Middleware
 
 BUCKETS: Final = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
+@final
 class _Series:
     __slots__ = ("bytes", "count", "hist", "max", "total")
 
@@ -33,6 +34,7 @@ class _Series:
         self.hist[bisect.bisect_left(BUCKETS, ev.duration)] += 1
 
 
+@final
 class MetricsMiddleware(Middleware):
     def __init__(self) -> None:
         self._series: dict[tuple[str, str, str], _Series] = {}

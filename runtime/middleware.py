@@ -1,7 +1,9 @@
 """Composable middleware around an endpoint's sends and receives.
 
 An endpoint takes a list of ``Middleware`` objects. With none installed the hot path does
-not build events at all. Three hook points, all optional:
+not build events at all. Middleware sees traffic; policy tied to a step's annotations is a
+hook (``runtime.extensions``): docs/runtime.md, "Hook or middleware?", says which to write.
+Three callbacks, all optional:
 
 * ``before_send(ev)`` - before a message leaves (after annotations were enforced); may raise
   (the fault injector's crash-after-n does).

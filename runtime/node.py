@@ -42,7 +42,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, final
 
 import trio
 
@@ -51,12 +51,14 @@ from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import Link, SessionEndpoint
 from runtime.errors import ConfigError, FrameError, LinkError, MinuetError
 from runtime.extensions import standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import (
     ABORT,
     CLOSE,
     GONE,
     VIOLATION,
     FrameBuffer,
+    Item,
     decode_body,
     encode_body,
     length_prefix,
@@ -201,6 +203,7 @@ class SessionContext:
 RoleProgram = Callable[[SessionEndpoint, SessionContext], Awaitable[object]]
 
 
+@final
 class _PeerLink:
     """The one authenticated link to a peer node, shared by every session."""
 
@@ -218,7 +221,8 @@ class _PeerLink:
             await self.stream.send_all(length_prefix(self.sealer.seal(payload)))
 
 
-class _SessionLink(Link):
+@final
+class _SessionLink(Link, FaultTarget):
     """A session's view of a peer: its frames, tagged, on the shared node link."""
 
     __slots__ = ("_node", "_open", "_tag")
@@ -283,6 +287,7 @@ class _Session:
 # ---------------------------------------------------------------------------- the node
 
 
+@final
 class Node:
     def __init__(self, cfg: NodeConfig, key: Identity | None = None) -> None:
         self.cfg = cfg
@@ -420,7 +425,7 @@ class Node:
             await trio.aclose_forcefully(link.stream)
             for s in self.sessions.values():  # sessions with roles there lose them
                 for role in s.roles_of_node.get(link.name, ()):
-                    s.inboxes[role].put((GONE, -1, f"connection lost: node {link.name}", None, -1))
+                    s.inboxes[role].put(Item(GONE, -1, f"connection lost: node {link.name}", None, -1))
 
     def _dispatch(self, link: _PeerLink, msg: Open | SessionFrame) -> None:
         if isinstance(msg, Open):
@@ -450,9 +455,9 @@ class Node:
         try:
             kind, label, data = decode_body(msg.body)
         except FrameError as e:
-            s.inboxes[msg.sender].put((VIOLATION, -1, f"a malformed frame ({e})", None, -1))
+            s.inboxes[msg.sender].put(Item(VIOLATION, -1, f"a malformed frame ({e})", None, -1))
             return
-        s.inboxes[msg.sender].put((kind, seq, label, data, -1))
+        s.inboxes[msg.sender].put(Item(kind, seq, label, data, -1))
 
     @property
     def _finished_keys(self) -> set[tuple[str, int]]:

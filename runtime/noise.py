@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from typing import Final
+from typing import Final, final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -60,6 +60,7 @@ def _hkdf2(ck: bytes, ikm: bytes) -> tuple[bytes, bytes]:
     return out1, hmac.digest(temp, out1 + b"\x02", "sha256")
 
 
+@final
 class CipherState:
     """Spec 5.1: a key and an implicit 64-bit nonce; each message uses the next nonce, so a
     replayed, reordered or dropped message fails authentication on the receiving side."""
@@ -107,6 +108,7 @@ class CipherState:
         return True
 
 
+@final
 class SymmetricState:
     """Spec 5.2: chaining key ``ck``, handshake hash ``h`` and the current cipher."""
 
@@ -142,6 +144,7 @@ class SymmetricState:
         return CipherState(k1), CipherState(k2)
 
 
+@final
 class KKHandshake:
     """Spec 5.3 for the KK pattern: both static keys are known in advance.
 

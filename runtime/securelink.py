@@ -30,7 +30,7 @@ associated data ``MORE``, so a frame cannot be cut short or two frames joined.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, final
 
 from runtime.codec import Reader, Writer
 from runtime.errors import DecodeError, LinkAuthError, LinkError, LinkVersionError
@@ -47,6 +47,7 @@ _MSG_LEN: Final = 32 + TAGLEN  # both handshake messages: an ephemeral key and a
 # ---------------------------------------------------------------------------- data frames
 
 
+@final
 class FrameSealer:
     """One direction of a link, sending side: seals frame bodies in sequence."""
 
@@ -68,6 +69,7 @@ class FrameSealer:
         return b"".join(parts)
 
 
+@final
 class FrameOpener:
     """One direction of a link, receiving side: accepts exactly the next sealed frame."""
 
@@ -143,6 +145,7 @@ def reject_message() -> bytes:
     return REJECT + w.getvalue()
 
 
+@final
 class Initiator:
     """The dialling side's handshake: ``hello()``, then ``finish(msg2) -> (msg3, keys)``."""
 
@@ -250,6 +253,7 @@ def check_hello(hello: Hello, session: str, epoch: int, me: str) -> None:
         raise LinkError(f"{hello.initiator!r} sent an ephemeral key of small order")
 
 
+@final
 class Responder:
     """The accepting side's handshake for one parsed ``Hello`` from a known member: reads
     Noise message 1 (``LinkAuthError`` if the initiator cannot prove its identity), then

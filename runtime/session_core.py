@@ -11,7 +11,7 @@ import secrets
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, final
 
 from runtime.contract import Peer, ProtocolInfo, Step
 from runtime.errors import ConfigError, MinuetError, PeerGone, RemoteViolation
@@ -106,6 +106,7 @@ class SessionInfo:
         )
 
 
+@final
 class PeerChannel:
     """Our view of the ordered channel from one peer: next expected sequence number."""
 

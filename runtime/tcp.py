@@ -17,7 +17,8 @@ import socket
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Final, Protocol
+from dataclasses import dataclass
+from typing import Final, Protocol, final
 
 import trio
 from trio.lowlevel import checkpoint, notify_closing, wait_readable, wait_writable
@@ -35,6 +36,7 @@ from runtime.errors import (
     PeerGone,
 )
 from runtime.extensions import Journal, Registry, standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import (
     ABORT,
     CLOSE,
@@ -43,6 +45,7 @@ from runtime.framing import (
     LEN_SIZE,
     VIOLATION,
     FrameBuffer,
+    Item,
     decode_body,
     encode_body,
     length_prefix,
@@ -63,6 +66,14 @@ from runtime.securelink import (
 from runtime.session_core import SessionInfo, parse_peer
 
 HANDSHAKE_MAX: Final = 4096
+
+# Timing of the TCP edge, in seconds. The configurable ones (connect_timeout,
+# handshake_timeout, linger) are in NetConfig; these are fixed policy.
+ABORT_SEND_TIMEOUT: Final = 2.0  # telling a peer why we abort must not hold up our exit
+DIAL_BACKOFF_BASE: Final = 0.05  # first retry of a refused dial, doubled per attempt ...
+DIAL_BACKOFF_CAP: Final = 1.0  # ... up to this, with full jitter
+ACCEPT_ERROR_PAUSE: Final = 0.05  # after accept() fails (e.g. out of descriptors)
+UNFINISHED_LINGER_CAP: Final = 1.0  # linger after leaving unfinished: peers only see the abort
 
 
 class ByteSource(Protocol):
@@ -85,6 +96,7 @@ async def read_frame(stream: ByteSource, buf: FrameBuffer) -> bytes | None:
         buf.feed(bytes(chunk))
 
 
+@final
 class Connection:
     """An established link's socket, taken out of its trio ``SocketStream`` after the handshake.
 
@@ -143,7 +155,8 @@ class Connection:
             self.sock.close()
 
 
-class TcpLink(Link):
+@final
+class TcpLink(Link, FaultTarget):
     __slots__ = ("_conn", "_lock", "_nursery", "_open", "_sealer", "_wire")
 
     def __init__(
@@ -209,7 +222,7 @@ class TcpLink(Link):
 
     async def _abort(self, reason: str) -> None:
         try:
-            with trio.move_on_after(2):
+            with trio.move_on_after(ABORT_SEND_TIMEOUT):
                 await self._frame(ABORT, reason, b"", None)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
@@ -239,21 +252,21 @@ async def _reader(
         while not inbox.overflowed:  # a flooder's overflow failed the session: stop reading
             frame = await read_frame(conn, buf)
             if frame is None:
-                inbox.put((GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
+                inbox.put(Item(GONE, -1, f"connection lost: {peer} closed the connection", None, -1))
                 return
             kind, label, data = decode_body(opener.open(frame))
-            inbox.put((kind, opener.seq - 1, label, data, -1))
+            inbox.put(Item(kind, opener.seq - 1, label, data, -1))
             if kind != DATA:
                 return  # CLOSE/ABORT end the link
     except (LinkError, FrameError) as e:
-        inbox.put((VIOLATION, -1, f"a rejected frame ({e})", None, -1))
+        inbox.put(Item(VIOLATION, -1, f"a rejected frame ({e})", None, -1))
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
-        inbox.put((GONE, -1, f"connection lost: {e!r}", None, -1))
+        inbox.put(Item(GONE, -1, f"connection lost: {e!r}", None, -1))
     finally:
         done.set()
 
 
-def _backoff(attempt: int, base: float = 0.05, cap: float = 1.0) -> float:
+def _backoff(attempt: int, base: float = DIAL_BACKOFF_BASE, cap: float = DIAL_BACKOFF_CAP) -> float:
     """Exponential backoff with full jitter."""
     return random.uniform(0, min(cap, base * 2**attempt))
 
@@ -284,6 +297,7 @@ def bind_listener(host: str = "127.0.0.1", port: int = 0, *, who: str = "listene
 HandshakeStream = trio.abc.Stream
 
 
+@final
 class _Mesh:
     """Connection set-up for one member.
 
@@ -442,7 +456,7 @@ async def _accept_loop(
         try:
             stream = await listener.accept()
         except OSError:
-            await trio.sleep(0.05)  # out of descriptors or similar: back off, keep serving
+            await trio.sleep(ACCEPT_ERROR_PAUSE)  # back off, keep serving
             continue
         handlers.start_soon(mesh.accept, stream)
 
@@ -458,6 +472,47 @@ def _listeners(
             listener.close()
             raise ConfigError(f"{me}: the listener given is bound to port {bound}, the config says {port}")
     return [trio.SocketListener(trio.socket.from_stdlib_socket(listener))]
+
+
+@dataclass(frozen=True, slots=True)
+class TcpPlan:
+    """A checked TCP session set-up: who we are, the session, our key and our address."""
+
+    protocol: ProtocolInfo
+    cfg: NetConfig
+    info: SessionInfo
+    me: Peer
+    key: Identity
+    host: str
+    port: int
+
+
+def plan_tcp_session(
+    protocol: ProtocolInfo, cfg: NetConfig, me: Peer | str, key: Identity | None = None
+) -> TcpPlan:
+    """Check that ``cfg`` can run ``protocol`` as ``me`` and resolve our key (read from the
+    key file the config names unless given): ``ConfigError`` otherwise. No sockets, no trio."""
+    me = parse_peer(me) if isinstance(me, str) else me
+    if cfg.protocol is not None and cfg.protocol != protocol.name:
+        raise ConfigError(f"config is for protocol {cfg.protocol}, not {protocol.name}")
+    info = SessionInfo.build(protocol, cfg.params, cfg.families, cfg.session, cfg.epoch, cfg.timeout)
+    missing = [str(p) for p in info.members if str(p) not in cfg.members]
+    if missing:
+        raise ConfigError(f"network config lacks members {missing}")
+    mine = cfg.members[str(me)] if str(me) in cfg.members else None
+    if mine is None:
+        raise ConfigError(f"{me} is not a member in the network config")
+    if key is None:
+        if mine.key is None:
+            raise ConfigError(f"network config gives no key file for {me}")
+        key = read_key_file(mine.key)
+    if mine.public is not None and key.public != mine.public:
+        raise ConfigError(f"the key file of {me} does not match its public key in the config")
+    for p in info.members:
+        m = cfg.members[str(p)]
+        if p != me and m.link_public is None:  # every peer's key is known before anyone dials
+            raise ConfigError(f"network config has no public key for {p}")
+    return TcpPlan(protocol, cfg, info, me, key, mine.host, mine.port)
 
 
 @asynccontextmanager
@@ -485,27 +540,8 @@ async def tcp_session(
     peer loses frames still in flight.
     """
     try:
-        me = parse_peer(me) if isinstance(me, str) else me
-        if cfg.protocol is not None and cfg.protocol != protocol.name:
-            raise ConfigError(f"config is for protocol {cfg.protocol}, not {protocol.name}")
-        info = SessionInfo.build(protocol, cfg.params, cfg.families, cfg.session, cfg.epoch, cfg.timeout)
-        missing = [str(p) for p in info.members if str(p) not in cfg.members]
-        if missing:
-            raise ConfigError(f"network config lacks members {missing}")
-        mine = cfg.members[str(me)] if str(me) in cfg.members else None
-        if mine is None:
-            raise ConfigError(f"{me} is not a member in the network config")
-        if key is None:
-            if mine.key is None:
-                raise ConfigError(f"network config gives no key file for {me}")
-            key = read_key_file(mine.key)
-        if mine.public is not None and key.public != mine.public:
-            raise ConfigError(f"the key file of {me} does not match its public key in the config")
-        mesh = _Mesh(protocol, info, cfg, me, key, middleware)
-        for p in info.members:
-            if p != me:
-                mesh.public(str(p))  # every peer's key is known before anyone dials
-        listeners = _listeners(cfg, str(me), mine.host, mine.port, listener)
+        plan = plan_tcp_session(protocol, cfg, me, key)
+        listeners = _listeners(cfg, str(plan.me), plan.host, plan.port, listener)
     except BaseException:
         if listener is not None:
             listener.close()
@@ -514,6 +550,18 @@ async def tcp_session(
         caps = capabilities or {n: m.capabilities for n, m in cfg.members.items()}
         jour = journal or (Journal(cfg.journal) if cfg.journal is not None else None)
         registry = standard_registry(caps, cfg.budget, jour)
+    async with _connected(plan, listeners, middleware, registry) as ep:
+        yield ep
+
+
+@asynccontextmanager
+async def _connected(
+    plan: TcpPlan, listeners: list[trio.SocketListener], middleware: Sequence[Middleware],
+    registry: Registry,
+) -> AsyncIterator[SessionEndpoint]:
+    """The connections' lifetime: link to every peer, run the session, linger, close."""
+    cfg, info, me = plan.cfg, plan.info, plan.me
+    mesh = _Mesh(plan.protocol, info, cfg, me, plan.key, middleware)
     deadlines = Deadlines(cfg.timeout)
     wire = tuple(m for m in middleware if overrides(m, "on_wire"))
     async with trio.open_nursery() as nursery:
@@ -569,7 +617,8 @@ async def tcp_session(
             yield ep
         finally:
             ep.abort("left the session without finishing the protocol")
-            with trio.move_on_after(cfg.linger if ep.closed else min(cfg.linger, 1.0)) as cs:
+            linger = cfg.linger if ep.closed else min(cfg.linger, UNFINISHED_LINGER_CAP)
+            with trio.move_on_after(linger) as cs:
                 cs.shield = True
                 for ev in finished:
                     await ev.wait()
@@ -578,4 +627,6 @@ async def tcp_session(
             nursery.cancel_scope.cancel()
 
 
-__all__ = ["TcpLink", "bind_listener", "read_frame", "tcp_session"]
+
+
+__all__ = ["TcpLink", "TcpPlan", "bind_listener", "plan_tcp_session", "read_frame", "tcp_session"]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, final
 
 from runtime.middleware import Event, Middleware
 
 
+@final
 class TraceMiddleware(Middleware):
     """Writes events to ``path`` (appending) or a text stream; keeps them in ``events`` too
     when ``keep`` is set (handy in tests)."""

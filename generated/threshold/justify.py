@@ -16,15 +16,15 @@ from typing import Final as _Final
 from typing import final as _final
 
 from runtime import genlib as _rt
-from runtime.codec import Bytes32 as Bytes32
-from runtime.codec import Reader as _Reader
-from runtime.codec import Writer as _Writer
-from runtime.contract import Endpoint as _Endpoint
-from runtime.contract import Peer as _Peer
-from runtime.contract import ProtocolInfo as _ProtocolInfo
-from runtime.contract import RoleInfo as _RoleInfo
-from runtime.contract import Step as _Step
-from runtime.linear import PRIVATE as _PRIVATE
+from runtime.genlib import PRIVATE as _PRIVATE
+from runtime.genlib import Bytes32 as Bytes32
+from runtime.genlib import Endpoint as _Endpoint
+from runtime.genlib import Peer as _Peer
+from runtime.genlib import ProtocolInfo as _ProtocolInfo
+from runtime.genlib import Reader as _Reader
+from runtime.genlib import RoleInfo as _RoleInfo
+from runtime.genlib import Step as _Step
+from runtime.genlib import Writer as _Writer
 
 PROTOCOL: _Final = _ProtocolInfo(
     name='Justify',

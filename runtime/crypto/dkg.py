@@ -40,7 +40,7 @@ from .hazmat.group import (
 )
 from .hazmat.poly import poly_eval, random_polynomial, vss_commit, vss_eval
 from .hazmat.suite import HDKG, identifier_to_bytes
-from .keys import KeyPackage, PublicKeyPackage, check_threshold
+from .keys import KeyPackage, PublicKeyPackage, check_threshold, verify_vss_share
 from .rand import RandomSource, default_random
 from .secret import Secret
 
@@ -248,7 +248,7 @@ def part3(
     total = secret.own_share
     for j in peers:
         f_ji = received2[j].signing_share
-        if not 0 <= f_ji < L or base_mul(f_ji) != vss_eval(secret.commitments[j], me):
+        if not verify_vss_share(secret.commitments[j], me, f_ji):
             bad.append(j)
         total += f_ji
     if bad:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Final
 
 from .errors import InvalidEncoding, InvalidParameters
 from .hazmat.group import (
+    POINT_BYTES,
+    SCALAR_BYTES,
     L,
     Point,
     base_mul,
@@ -16,12 +19,25 @@ from .hazmat.group import (
     scalar_from_bytes,
     scalar_to_bytes,
 )
-from .hazmat.poly import check_identifiers, poly_eval, random_polynomial, vss_commit
+from .hazmat.poly import check_identifiers, poly_eval, random_polynomial, vss_commit, vss_eval
 from .hazmat.suite import identifier_from_bytes, identifier_to_bytes
 from .rand import RandomSource, default_random
 from .secret import Secret
 
-__all__ = ["KeyPackage", "PublicKeyPackage", "check_threshold", "trusted_dealer_keygen"]
+__all__ = [
+    "KeyPackage",
+    "PublicKeyPackage",
+    "check_threshold",
+    "trusted_dealer_keygen",
+    "verify_vss_share",
+]
+
+# Field sizes of the two packages' encodings (identifiers are 32-byte scalars).
+_ID: Final = SCALAR_BYTES
+_COUNT: Final = 2  # u16 threshold and u16 participant count
+_KEY_PACKAGE_BYTES: Final = _ID + SCALAR_BYTES + POINT_BYTES + POINT_BYTES + _COUNT
+_PUBLIC_HEADER_BYTES: Final = _COUNT + _COUNT + POINT_BYTES
+_PUBLIC_ENTRY_BYTES: Final = _ID + POINT_BYTES
 
 
 def check_threshold(min_signers: int, max_signers: int) -> None:
@@ -59,25 +75,27 @@ class KeyPackage(Secret):
             + scalar_to_bytes(self.signing_share)
             + self.verifying_share.to_bytes()
             + self.verifying_key.to_bytes()
-            + self.min_signers.to_bytes(2, "big")
+            + self.min_signers.to_bytes(_COUNT, "big")
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KeyPackage:
-        if len(data) != 130:
-            raise InvalidEncoding("key package must be 130 bytes")
-        share = scalar_from_bytes(data[32:64], allow_zero=False)
-        verifying_share = point_from_bytes(data[64:96])
+        if len(data) != _KEY_PACKAGE_BYTES:
+            raise InvalidEncoding(f"key package must be {_KEY_PACKAGE_BYTES} bytes")
+        fields = _split(data, (_ID, SCALAR_BYTES, POINT_BYTES, POINT_BYTES, _COUNT))
+        raw_id, raw_share, raw_verifying_share, raw_verifying_key, raw_min_signers = fields
+        share = scalar_from_bytes(raw_share, allow_zero=False)
+        verifying_share = point_from_bytes(raw_verifying_share)
         if base_mul(share) != verifying_share:
             raise InvalidEncoding("key package: signing share does not match verifying share")
-        min_signers = int.from_bytes(data[128:130], "big")
+        min_signers = int.from_bytes(raw_min_signers, "big")
         if min_signers < 2:
             raise InvalidEncoding("key package: threshold below 2")
         return cls(
-            identifier_from_bytes(data[:32]),
+            identifier_from_bytes(raw_id),
             share,
             verifying_share,
-            point_from_bytes(data[96:128]),
+            point_from_bytes(raw_verifying_key),
             min_signers,
         )
 
@@ -107,8 +125,8 @@ class PublicKeyPackage:
     def to_bytes(self) -> bytes:
         """u16 t || u16 n || PK || n × (id || Y_id), sorted by identifier."""
         return (
-            self.min_signers.to_bytes(2, "big")
-            + len(self.verifying_shares).to_bytes(2, "big")
+            self.min_signers.to_bytes(_COUNT, "big")
+            + len(self.verifying_shares).to_bytes(_COUNT, "big")
             + self.verifying_key.to_bytes()
             + b"".join(
                 identifier_to_bytes(i) + y.to_bytes() for i, y in self.verifying_shares.items()
@@ -117,22 +135,39 @@ class PublicKeyPackage:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicKeyPackage:
-        if len(data) < 36:
+        if len(data) < _PUBLIC_HEADER_BYTES:
             raise InvalidEncoding("public key package too short")
-        t = int.from_bytes(data[:2], "big")
-        n = int.from_bytes(data[2:4], "big")
-        if len(data) != 36 + 64 * n or not 2 <= t <= n:
+        raw_t, raw_n, raw_key = _split(data[:_PUBLIC_HEADER_BYTES], (_COUNT, _COUNT, POINT_BYTES))
+        t = int.from_bytes(raw_t, "big")
+        n = int.from_bytes(raw_n, "big")
+        if len(data) != _PUBLIC_HEADER_BYTES + _PUBLIC_ENTRY_BYTES * n or not 2 <= t <= n:
             raise InvalidEncoding("public key package has the wrong length or threshold")
         shares: dict[int, Point] = {}
         previous = 0
         for k in range(n):
-            entry = data[36 + 64 * k : 36 + 64 * (k + 1)]
-            i = identifier_from_bytes(entry[:32])
+            start = _PUBLIC_HEADER_BYTES + _PUBLIC_ENTRY_BYTES * k
+            raw_i, raw_y = _split(data[start : start + _PUBLIC_ENTRY_BYTES], (_ID, POINT_BYTES))
+            i = identifier_from_bytes(raw_i)
             if i <= previous:
                 raise InvalidEncoding("verifying shares not sorted by identifier or duplicated")
             previous = i
-            shares[i] = point_from_bytes(entry[32:])
-        return cls(shares, point_from_bytes(data[4:36]), t)
+            shares[i] = point_from_bytes(raw_y)
+        return cls(shares, point_from_bytes(raw_key), t)
+
+
+def _split(data: bytes, sizes: Sequence[int]) -> list[bytes]:
+    """Cut ``data`` (whose length the caller checked) into consecutive fields of ``sizes``."""
+    fields, at = [], 0
+    for size in sizes:
+        fields.append(data[at : at + size])
+        at += size
+    return fields
+
+
+def verify_vss_share(commitment: Sequence[Point], identifier: int, share: int) -> bool:
+    """Feldman VSS: is ``share`` the dealer's polynomial at ``identifier``, as committed
+    (s·G == Σ C_k·identifier^k)? A scalar outside [0, L) never verifies."""
+    return 0 <= share < L and base_mul(share) == vss_eval(commitment, identifier)
 
 
 def trusted_dealer_keygen(

@@ -29,19 +29,27 @@ from .errors import (
     InvalidShare,
     MissingShare,
 )
-from .hazmat.group import POINT_BYTES, L, Point, base_mul, mul, point_from_bytes
+from .hazmat.group import POINT_BYTES, L, Point, mul, point_from_bytes
 from .hazmat.poly import (
     check_identifiers,
     lagrange_at_zero,
     poly_eval,
     random_polynomial,
     vss_commit,
-    vss_eval,
 )
-from .keys import KeyPackage, PublicKeyPackage, check_threshold
+from .keys import KeyPackage, PublicKeyPackage, check_threshold, verify_vss_share
 from .rand import RandomSource, default_random
 
-__all__ = ["ResharePackage", "deal", "receive", "refresh"]
+__all__ = ["ResharePackage", "deal", "receive", "refresh", "reshares_real_share"]
+
+
+def reshares_real_share(
+    package: ResharePackage, dealers: Sequence[int], dealer: int, old_public: PublicKeyPackage
+) -> bool:
+    """C_0 == λ_i^S·Y_i: the dealer reshares exactly its weighted old share, else the group
+    key would move. ``dealer`` must be one of ``dealers`` and of ``old_public``."""
+    weighted = mul(lagrange_at_zero(dealers, dealer), old_public.verifying_shares[dealer])
+    return package.commitment[0] == weighted
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +137,9 @@ def receive(
     for i in s:
         commitment = packages[i].commitment
         share = shares[i]
-        # A dealer must reshare exactly its weighted old share, else the group key would move.
-        expected_c0 = mul(lagrange_at_zero(s, i), old_public_key_package.verifying_shares[i])
-        if (
-            commitment[0] != expected_c0
-            or not 0 <= share < L
-            or base_mul(share) != vss_eval(commitment, new_identifier)
+        if not (
+            reshares_real_share(packages[i], s, i, old_public_key_package)
+            and verify_vss_share(commitment, new_identifier, share)
         ):
             bad.append(i)
         total += share

@@ -17,7 +17,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, final
 
 from runtime.errors import ConfigError
 from runtime.framing import DATA, Item
@@ -126,6 +126,7 @@ class Decision:
     idle: bool = False  # nothing in flight at all
 
 
+@final
 class Scheduler:
     """Frames in flight between the members of one simulated session and the seeded choice
     of what happens next; records the run's trace (a list of JSON objects)."""
@@ -408,7 +409,7 @@ class Scheduler:
         pos = self._rng.randrange(max(1, len(data) * 8))
         damaged = (data[: pos // 8] + bytes([data[pos // 8] ^ (1 << (pos % 8))]) + data[pos // 8 + 1 :]) if data else b"\x01"
         self.note(base)
-        return Decision(deliveries=(Delivery(f.sender, f.receiver, (kind, seq, label, damaged, zlib.crc32(data))),))
+        return Decision(deliveries=(Delivery(f.sender, f.receiver, Item(kind, seq, label, damaged, zlib.crc32(data))),))
 
     def in_flight(self) -> int:
         return sum(len(q) for q in self.links.values())

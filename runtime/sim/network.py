@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 import trio
 import trio.testing
@@ -21,6 +21,7 @@ from runtime.crypto.rand import DeterministicRandom, default_random, seeded_for_
 from runtime.endpoint import Link, Post, SessionEndpoint
 from runtime.errors import ConfigError, InjectedCrash, LocalViolation, MinuetError
 from runtime.extensions import standard_registry
+from runtime.faults import FaultTarget
 from runtime.framing import ABORT, CLOSE, DATA, GONE, Item
 from runtime.inbox import Deadlines, Inbox
 from runtime.memory import RoleFn, RoleResult
@@ -34,7 +35,8 @@ class SimHang(MinuetError):
     """A member was still running when the run's virtual time or step limit ran out."""
 
 
-class _SimLink(Link):
+@final
+class _SimLink(Link, FaultTarget):
     __slots__ = ("_net", "_open", "_receiver", "_sender", "_seq")
 
     def __init__(self, net: _Net, sender: str, receiver: str) -> None:
@@ -57,7 +59,7 @@ class _SimLink(Link):
         if seq is None:
             seq = self._seq
             self._seq = seq + 1
-        self._net.post(self._sender, self._receiver, (kind, seq, label, data, -1))
+        self._net.post(self._sender, self._receiver, Item(kind, seq, label, data, -1))
 
     async def send(self, kind: int, label: str, data: object, ev: object) -> None:
         self._post(kind, label, data)
@@ -81,6 +83,7 @@ class _SimLink(Link):
         return wire  # the simulator damages frames itself (Scheduler), not through middleware
 
 
+@final
 class SimEndpoint(SessionEndpoint):
     """A ``SessionEndpoint`` that logs, for the trace, the generated state each call is made
     in (``Step.state`` is the state class's name) and what came of it."""
@@ -143,6 +146,7 @@ class SimEndpoint(SessionEndpoint):
         self._crash(InjectedCrash(reason))
 
 
+@final
 class _Net:
     def __init__(self, sched: Scheduler) -> None:
         self.sched = sched
@@ -191,6 +195,7 @@ class SessionSpec:
 RolesFactory = Callable[[dict[str, str]], Mapping[str, RoleFn]]
 
 
+@final
 class ContextRandom:
     """A ``RandomSource`` for role programs that share one: it draws from whoever is drawing
     (a simulated member's own seeded stream, or the run's setup stream), so what a member

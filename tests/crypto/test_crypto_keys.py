@@ -20,7 +20,12 @@ from runtime.crypto.errors import (
 )
 from runtime.crypto.hazmat.group import L, base_mul, mul, sum_points
 from runtime.crypto.hazmat.poly import lagrange_at_zero
-from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_keygen
+from runtime.crypto.keys import (
+    KeyPackage,
+    PublicKeyPackage,
+    trusted_dealer_keygen,
+    verify_vss_share,
+)
 from runtime.crypto.rand import DeterministicRandom, RandomSource
 
 SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -374,3 +379,12 @@ def test_repair_restores_a_lost_share() -> None:
     sigmas[2] = (sigmas[2] + 1) % L
     with pytest.raises(InvalidShare):
         repair.repaired_key_package(5, sigmas, public)
+
+
+def test_verify_vss_share_accepts_only_the_committed_evaluation() -> None:
+    packages, _public, commitment = trusted_dealer_keygen(2, 3, DeterministicRandom(b"vss-share"))
+    share = packages[2].signing_share
+    assert verify_vss_share(commitment, 2, share)
+    assert not verify_vss_share(commitment, 3, share)
+    assert not verify_vss_share(commitment, 2, (share + 1) % L)
+    assert not verify_vss_share(commitment, 2, share + L)  # same point, but not a reduced scalar

@@ -59,9 +59,9 @@ from runtime.crypto.rand import DeterministicRandom  # noqa: E402
 from runtime.endpoint import SessionEndpoint  # noqa: E402
 from runtime.errors import Flooding, MinuetError  # noqa: E402
 from runtime.faults import Fault, FaultInjector, FaultKind  # noqa: E402
-from runtime.framing import length_prefix  # noqa: E402
+from runtime.framing import Item, length_prefix  # noqa: E402
 from runtime.identity import Identity  # noqa: E402
-from runtime.keys import bound_local_network  # noqa: E402
+from runtime.keytool import bound_local_network  # noqa: E402
 from runtime.memory import MemoryFrame, RoleResult, memory_session  # noqa: E402
 from runtime.middleware import Event, Forward, Middleware, WireLink  # noqa: E402
 from runtime.securelink import VERSION, Initiator  # noqa: E402
@@ -357,7 +357,7 @@ class Rewire(Middleware):
             payload = os.urandom(max(1, len(payload)))
         elif a == "oversize frame":
             payload = b"\0" * (5 << 20)
-        await forward(MemoryFrame(wire.binding, (kind, seq, label, payload, crc)))
+        await forward(MemoryFrame(wire.binding, Item(kind, seq, label, payload, crc)))
 
 
 FRAME_ATTACKS = ["replay", "reorder", "truncated frame", "random frame", "oversize frame",

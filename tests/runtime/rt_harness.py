@@ -16,7 +16,7 @@ from generated.threshold import justify
 from runtime.config import load_config
 from runtime.contract import Peer, ProtocolInfo
 from runtime.endpoint import SessionEndpoint
-from runtime.keys import bound_local_network
+from runtime.keytool import bound_local_network
 from runtime.memory import RoleResult, memory_session
 from runtime.middleware import Middleware
 from runtime.session_core import SessionInfo

@@ -9,7 +9,7 @@ from pathlib import Path
 from rt_harness import minuet_run, run_processes
 
 from examples.dkg_node import write_sealing_keys
-from runtime.keys import local_network
+from runtime.keytool import local_network
 
 N = 3
 ENTRY = "examples.dkg_node:participant"

@@ -12,7 +12,7 @@ from rt_roles import two_buyer as tb
 from runtime.codec import Reader
 from runtime.contract import Peer
 from runtime.errors import DecodeError, FrameError, LinkError, MinuetError
-from runtime.framing import WIRE_KINDS, FrameBuffer, decode_body, encode_body
+from runtime.framing import WIRE_KINDS, FrameBuffer, Item, decode_body, encode_body
 from runtime.noise import CipherState
 from runtime.securelink import FrameOpener, FrameSealer, parse_hello
 from runtime.session_core import PeerChannel, accept
@@ -108,6 +108,6 @@ def test_accept_any_frame(label: str, data: bytes, seq: int, kind: int) -> None:
     ch = PeerChannel(Peer("Seller"))
     decoders = {"Address": tb._dec_Address, "Quit": tb._dec_Quit}
     try:
-        accept(ch, (kind, seq, label, data, -1), decoders, tb.STEP_SELLER_OFFER, False, 1.0)
+        accept(ch, Item(kind, seq, label, data, -1), decoders, tb.STEP_SELLER_OFFER, False, 1.0)
     except MinuetError:
         pass

@@ -25,7 +25,7 @@ from runtime.endpoint import SessionEndpoint
 from runtime.errors import ConfigError, RemoteViolation
 from runtime.framing import length_prefix
 from runtime.identity import Identity
-from runtime.keys import bound_local_network
+from runtime.keytool import bound_local_network
 from runtime.memory import memory_session
 from runtime.middleware import Event, Forward, Middleware, WireLink
 from runtime.securelink import VERSION, Initiator, is_low_order

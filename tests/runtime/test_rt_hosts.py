@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from rt_harness import minuet_run, run_processes
 
-from runtime.keys import local_network
+from runtime.keytool import local_network
 
 ADDR = {"a": "198.51.100.1", "b": "198.51.100.2"}
 

@@ -27,8 +27,8 @@ from runtime.identity import (
     verify,
     write_key_file,
 )
-from runtime.keys import local_network
-from runtime.keys import main as keys_main
+from runtime.keytool import local_network
+from runtime.keytool import main as keys_main
 
 P = 2**255 - 19
 

@@ -22,7 +22,7 @@ from runtime.crypto import frost
 from runtime.crypto.keys import trusted_dealer_keygen
 from runtime.errors import FrameError
 from runtime.identity import write_key_file
-from runtime.keys import bound_local_network
+from runtime.keytool import bound_local_network
 from runtime.node import load_node_config, request
 from runtime.node_wire import Open, SessionFrame, decode, encode_open, encode_session
 

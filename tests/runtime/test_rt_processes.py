@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rt_harness import HERE, ROOT, minuet_run, run_processes
 
-from runtime.keys import local_network
+from runtime.keytool import local_network
 
 
 def test_two_buyer_three_processes(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from runtime.config import load_config
 from runtime.errors import ConfigError, LinkAuthError, LinkError, LinkVersionError, PeerGone
 from runtime.framing import length_prefix
 from runtime.identity import Identity, read_key_file, write_key_file
-from runtime.keys import bound_local_network
+from runtime.keytool import bound_local_network
 from runtime.noise import MAX_MESSAGE, MAX_PAYLOAD
 from runtime.securelink import (
     REJECT,

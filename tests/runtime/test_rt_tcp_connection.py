@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -15,7 +16,7 @@ from runtime.endpoint import YIELD_EVERY
 from runtime.framing import DATA, FrameBuffer, decode_body
 from runtime.noise import CipherState
 from runtime.securelink import FrameOpener, FrameSealer
-from runtime.tcp import Connection, TcpLink, read_frame
+from runtime.tcp import Connection, TcpLink, plan_tcp_session, read_frame
 
 KEY = bytes(range(32))
 
@@ -108,3 +109,17 @@ async def test_close_wakes_a_waiting_reader() -> None:
             b.close()
         assert failed.is_set()
         assert await a.receive_some() == b""  # the peer sees EOF
+
+
+def test_planning_a_tcp_session_checks_the_config_without_sockets(tmp_path: Path) -> None:
+    from generated.examples import ping_pong as pp
+    from runtime.config import load_config
+    from runtime.errors import ConfigError
+    from runtime.keytool import local_network
+
+    cfg = load_config(local_network(tmp_path, ["Client", "Server"]))
+    plan = plan_tcp_session(pp.PROTOCOL, cfg, "Client")
+    assert (str(plan.me), plan.key.public) == ("Client", cfg.members["Client"].public)
+    assert (plan.host, plan.port) == (cfg.members["Client"].host, cfg.members["Client"].port)
+    with pytest.raises(ConfigError, match="Referee is not a member"):
+        plan_tcp_session(pp.PROTOCOL, cfg, "Referee")

@@ -1,4 +1,4 @@
-"""Key management: ``python -m runtime.keys`` (also reachable as ``minuet run keys ...``).
+"""Key management: ``python -m runtime.keytool`` (also reachable as ``minuet run keys ...``).
 
     minuet keys gen KEYFILE [--force]        write a new Ed25519 identity (mode 0600), print its public key
     minuet keys pub KEYFILE                  print its Ed25519 public key (base64)

@@ -1,0 +1,45 @@
+"""Import layering checked on the source: role programs stay above the crypto hazmat layer."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_no_example_imports_the_crypto_hazmat_layer() -> None:
+    """As in pyca/cryptography, protocol code uses recipes (``keys.verify_vss_share``,
+    ``encoding``, ...); the hazmat primitives stay behind them."""
+    offenders = {
+        str(p.relative_to(REPO)): sorted(m for m in imported_modules(p) if m.startswith("runtime.crypto.hazmat"))
+        for p in sorted((REPO / "examples").rglob("*.py"))
+    }
+    assert {p: ms for p, ms in offenders.items() if ms} == {}
+
+
+def test_generated_modules_use_the_runtime_only_through_genlib() -> None:
+    """``runtime.genlib`` is the contract of generated code: its ``__all__`` is all a
+    generated module may take from the runtime."""
+    from runtime import genlib
+
+    allowed = {"runtime", "runtime.genlib"} | {f"runtime.genlib.{n}" for n in genlib.__all__}
+    modules = sorted((REPO / "generated").rglob("*.py"))
+    assert len(modules) > 10
+    offenders = {
+        str(p.relative_to(REPO)): sorted(m for m in imported_modules(p)
+                                         if m.split(".")[0] == "runtime" and m not in allowed)
+        for p in modules
+    }
+    assert {p: ms for p, ms in offenders.items() if ms} == {}
