@@ -274,9 +274,16 @@ class Branch:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
+    """A choice made by ``at``. With ``failure`` set it is a failure branch (crash-stop),
+    written as an ``on_failure`` list under ``failure -> at: M``: branch ``ok`` starts with
+    that interaction and holds the rest of its block; branch ``failed`` is what runs instead
+    when ``failure`` crashed or missed its deadline. Nobody sends anything to take it: ``at``
+    finds out by the failed receive, and the others learn it from the failed branch."""
+
     at: RoleRef
     branches: tuple[Branch, ...]
     span: Span
+    failure: RoleRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,7 +379,7 @@ def _seq(stmts: tuple[Stmt, ...], b: Binding, formals: tuple[str, ...]) -> tuple
                     )
                     for br in s.branches
                 )
-                out.append(Choice(map_ref(s.at, b), bs, s.span))
+                out.append(Choice(map_ref(s.at, b), bs, s.span, None if s.failure is None else map_ref(s.failure, b)))
             case Rec():
                 out.append(Rec(s.name, _seq(s.body, b, formals), s.span))
             case Loop():

@@ -81,6 +81,9 @@ _CODES: Final[tuple[Code, ...]] = (
     Code("M317", "loop-starvation", "a role of a loop is not told, on some path, that the loop goes round again"),
     Code("M318", "guards-not-exhaustive", "the guards of a choice can all be false at once"),
     Code("M319", "dead-guard", "a guard can never hold (warning)"),
+    Code("M320", "bad-failure-branch", "a failure branch is put where no single role may fail"),
+    Code("M321", "failed-role-acts", "a failure branch lets the failed role act"),
+    Code("M322", "failure-not-informed", "a surviving role cannot tell whether the failure branch was taken"),
     # -- families
     Code("M400", "index-out-of-bounds", "a family index or range is outside the family"),
     Code("M401", "empty-range", "a family range selects no member"),

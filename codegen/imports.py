@@ -268,7 +268,7 @@ def _map_calls(stmts: tuple[Stmt, ...], f: Callable[[Call], Call]) -> tuple[Stmt
                 out.append(f(s))
             case Choice():
                 bs = tuple(Branch(b.label, _map_calls(b.body, f), b.span, b.guard) for b in s.branches)
-                out.append(Choice(s.at, bs, s.span))
+                out.append(Choice(s.at, bs, s.span, s.failure))
             case Rec():
                 out.append(Rec(s.name, _map_calls(s.body, f), s.span))
             case Loop():

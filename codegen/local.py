@@ -8,6 +8,7 @@ peers seen from this role. ``codegen.fsm`` turns a local type into a state machi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from codegen.ast import Annotations, Bound, Guard
 from codegen.span import Span
@@ -110,10 +111,16 @@ class LSelect:
     others: tuple[LStmt, ...] = ()
 
 
+# The "message" of the branch an offer takes when its sender has failed (crash-stop
+# failure branch): not an identifier, so no declared message can be called so.
+FAILED: Final = "(failure)"
+
+
 @dataclass(frozen=True, slots=True)
 class LOfferBranch:
     """One way an offer can go: told by receiving ``message``; ``labels`` are the global
-    branch labels merged into it. ``body`` starts with that LRecv."""
+    branch labels merged into it. ``body`` starts with that LRecv. A failure branch has
+    ``message`` FAILED: taken when the sender crashed or missed its deadline."""
 
     message: str
     labels: tuple[str, ...]

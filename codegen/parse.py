@@ -67,6 +67,9 @@ SUB_KEYS: Final = ("roles", "interactions", "doc")
 ANNOTATION_KEYS: Final = (
     "message", "guard_capability", "flow_cost", "journal_facts", "journal_merge", "timeout",
 )
+INTERACTION_KEYS: Final = (*ANNOTATION_KEYS, "on_failure")
+FAILED_LABEL: Final = "failed"
+OK_LABEL: Final = "ok"
 LOOP_KEYS: Final = ("count", "decides", "do")
 BRANCH_KEYS: Final = ("when", "do")
 STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call")
@@ -421,12 +424,32 @@ def _stmts(ctx: _Ctx, node: Node, what: str) -> tuple[Stmt, ...]:
     seq = _seq(ctx, node, f"a list of statements ({what})")
     if seq is None:
         return ()
+    return _stmts_of(ctx, seq.items)
+
+
+def _stmts_of(ctx: _Ctx, items: tuple[Node, ...]) -> tuple[Stmt, ...]:
     out: list[Stmt] = []
-    for item in seq.items:
+    for i, item in enumerate(items):
         stmt = _stmt(ctx, item)
+        if isinstance(stmt, _Failable):
+            rest = _stmts_of(ctx, items[i + 1 :])
+            inter = stmt.interaction
+            ok = Branch(OK_LABEL, (inter, *rest), inter.span)
+            failed = Branch(FAILED_LABEL, stmt.body, stmt.key_span)
+            out.append(Choice(inter.receiver, (ok, failed), inter.span, failure=inter.sender))
+            break
         if stmt is not None:
             out.append(stmt)
     return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failable:
+    """An interaction with an ``on_failure`` list, before it takes in the rest of its block."""
+
+    interaction: Interaction
+    body: tuple[Stmt, ...]
+    key_span: Span
 
 
 _STMT_HINT: Final = (
@@ -435,7 +458,7 @@ _STMT_HINT: Final = (
 )
 
 
-def _stmt(ctx: _Ctx, node: Node) -> Stmt | None:
+def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
     if isinstance(node, Sequence):
         _wrong(ctx, node, "a statement", "nested lists appear only as the branches of parallel")
         return None
@@ -515,7 +538,7 @@ def _message_name(ctx: _Ctx, node: Node) -> tuple[str, Span] | None:
 _SIMPLE_ARROW = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*->[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\Z")
 
 
-def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | None:
+def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | _Failable | None:
     receiver: RoleRef | None = None
     simple = _SIMPLE_ARROW.match(key.text)
     if simple is not None and key.contiguous:
@@ -543,17 +566,31 @@ def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | None:
     span = _line_span(key, value)
     annotations = NO_ANNOTATIONS
     msg: tuple[str, Span] | None
+    on_failure: tuple[Scalar, Node] | None = None
     if isinstance(value, Mapping):
-        keys = _keys(ctx, value, ANNOTATION_KEYS, ("message",), "an interaction", "annotations are " + ", ".join(ANNOTATION_KEYS))
+        keys = _keys(
+            ctx, value, INTERACTION_KEYS, ("message",), "an interaction",
+            "annotations are " + ", ".join(ANNOTATION_KEYS) + "; on_failure is a failure branch",
+        )
         msg = _message_name(ctx, keys["message"][1]) if "message" in keys else None
         annotations = _annotations(ctx, value, keys)
+        on_failure = keys.get("on_failure")
     else:
         msg = _message_name(ctx, value)
     if msg is None:
         return None
     if receiver is None:
+        if on_failure is not None:
+            ctx.error(
+                "M320", _whole(on_failure[0]), "a broadcast cannot have a failure branch",
+                "put on_failure on an interaction from the role that may fail to one receiver",
+            )
         return Broadcast(sender, msg[0], span, msg[1], annotations)
-    return Interaction(sender, receiver, msg[0], span, msg[1], annotations)
+    inter = Interaction(sender, receiver, msg[0], span, msg[1], annotations)
+    if on_failure is None:
+        return inter
+    body = _stmts(ctx, on_failure[1], "a failure branch")
+    return _Failable(inter, body, _whole(on_failure[0]))
 
 
 def _annotations(ctx: _Ctx, m: Mapping, keys: dict[str, tuple[Scalar, Node]]) -> Annotations:

@@ -50,12 +50,15 @@ from codegen.ast import (
 from codegen.compose import InstantiationError, bind_call, instantiate
 from codegen.diagnostics import Diagnostic, DiagnosticError
 from codegen.local import (
+    FAILED,
     LBranch,
     LContinue,
     LDecideLoop,
     LLocal,
     LLoop,
     LocalType,
+    LOffer,
+    LOfferBranch,
     LParallel,
     LPeer,
     LRec,
@@ -267,7 +270,7 @@ class _Expander:
                 nbs = tuple(Branch(b.label, self.seq(b.body, stack, tails), b.span, b.guard) for b in bs)
                 if all(nb.body is b.body for nb, b in zip(nbs, bs, strict=True)):
                     return (s,)
-                return (Choice(s.at, nbs, s.span),)
+                return (Choice(s.at, nbs, s.span, s.failure),)
             case Rec(name=name, body=body):
                 nb = self.seq(body, stack, tails)
                 return (s,) if nb is body else (Rec(name, nb, s.span),)
@@ -521,6 +524,9 @@ class _Projector:
             out.setdefault(q, []).append(LRecv(frm, s.message, s.span, s.annotations))
 
     def choice(self, s: Choice, env: Env, out: Out, head_of: str | None, ctx: _RecCtx | None) -> None:
+        if s.failure is not None:
+            self.failure_branch(s, s.failure, env, out, head_of, ctx)
+            return
         eff = self.eff(s, env)
         bouts = [self.seq(b.body, env) for b in s.branches]
         labels = [b.label for b in s.branches]
@@ -542,6 +548,63 @@ class _Projector:
             views = [filter_members(p, only) for p in projs]
             others = self.merge(views, labels, s, r, f"the other {r} members")
             out.setdefault(r, []).append(LSelect(lbs, s.span, only, others))
+
+    def failure_branch(
+        self, s: Choice, failed: RoleRef, env: Env, out: Out, head_of: str | None, ctx: _RecCtx | None
+    ) -> None:
+        """Crash-stop (Barwell et al., CONCUR 2022): the failed role goes on with the ``ok``
+        branch (if it runs at all); the receiver offers the message or the failure; every
+        other role must be able to tell the two apart from what it receives (M322)."""
+        for ref in (failed, s.at):
+            if ref.index is not None:
+                # Validation sees sub-protocols with their formal (single) roles; a call can
+                # still pass a family member, found only once the call is inlined.
+                self.diags.append(Diagnostic(
+                    "M320",
+                    s.span,
+                    f"a failure branch is between two single roles, but {ref_text(ref)} is passed here",
+                    "pass single roles to a sub-protocol with a failure branch",
+                ))
+                return
+        eff = self.eff(s, env)
+        ok, fail = s.branches
+        bouts = [self.seq(ok.body, env), self.seq(fail.body, env)]
+        labels = [ok.label, fail.label]
+        for r in self.in_order(eff):
+            projs = [tuple(bo.get(r, ())) for bo in bouts]
+            if r == failed.name:
+                out.setdefault(r, []).extend(projs[0])
+                continue
+            if r == s.at.name:
+                first = projs[0][0] if projs[0] else None
+                if not isinstance(first, LRecv):
+                    continue  # reported by validation (M320)
+                gone = LRecv(first.frm, FAILED, s.span, first.annotations)
+                branches = (
+                    LOfferBranch(first.message, (ok.label,), projs[0]),
+                    LOfferBranch(FAILED, (fail.label,), (gone, *projs[1])),
+                )
+                out.setdefault(r, []).append(LOffer(first.frm, branches, s.span))
+                continue
+            before = len(self.diags)
+            idle = head_of if head_of is not None and not out.get(r) else None
+            if ctx is not None:
+                merged = self.merge_in_rec(projs, labels, s, r, tuple(out.get(r, ())), ctx, idle)
+            else:
+                merged = self.merge(projs, labels, s, r, r, idle)
+            for i in range(before, len(self.diags)):
+                d = self.diags[i]
+                if d.code == "M303":
+                    reason = d.message.split(" was taken: ", 1)[-1]
+                    self.diags[i] = Diagnostic(
+                        "M322",
+                        d.span,
+                        f"{r} cannot tell whether {ref_text(failed)} failed before {ref_text(s.at)} "
+                        f"received {ok.body[0].message if isinstance(ok.body[0], Interaction) else ''}: {reason}",
+                        f"let {ref_text(s.at)} tell {r} in both cases: a message to {r} at the start of the "
+                        "rest of the block and another at the start of on_failure",
+                    )
+            out.setdefault(r, []).extend(merged)
 
     def merge(
         self,

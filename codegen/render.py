@@ -37,6 +37,7 @@ from codegen.ast import (
 from codegen.diagnostics import Diagnostic
 from codegen.headers import module_header
 from codegen.local import (
+    FAILED,
     LocalType,
     LPeer,
     MemberSel,
@@ -588,13 +589,31 @@ class _RoleRenderer:
         state = self.cls(n)
         anns = {b.annotations for b in n.branches}
         ann = anns.pop() if len(anns) == 1 else Annotations()
-        labels = [b.message for b in n.branches]
+        labels = [b.message for b in n.branches if b.message != FAILED]
+        failed = [b for b in n.branches if b.message == FAILED]
         step = self.step(n, "|".join(labels), ann)
         vnames = []
-        body = [*self.take(n, "offer"), f"    _peer = {self.peer(n.frm)}",
-                "    _lbl, _v = await _ep.recv(_peer, {"
-                + ", ".join(f"{m!r}: _dec_{m}" for m in labels) + f"}}, {step})"]
+        recv = ("await _ep.recv(_peer, {" + ", ".join(f"{m!r}: _dec_{m}" for m in labels)
+                + f"}}, {step}{', failable=True' if failed else ''})")
+        body = [*self.take(n, "offer"), f"    _peer = {self.peer(n.frm)}"]
+        if failed:
+            # Crash-stop failure branch: the sender crashed or missed the deadline.
+            fb = failed[0]
+            vname = f"{state}_Failed"
+            vnames.append(vname)
+            sc.variants.append(Variant(
+                vname, f"{state}.offer(): {fsm.show_peer(n.frm)} failed (crashed or missed its deadline); "
+                f"branch {', '.join(fb.labels)}.",
+                [("peer", "str"), ("reason", "str"), ("state", self.cls(fb.next.node))]))
+            body += ["    try:", f"        _lbl, _v = {recv}", "    except _rt.PeerGone as _gone:"]
+            if isinstance(fb.next.node, fsm.EndNode):
+                body.append("        await _ep.close()")
+            body.append(f"        return {vname}(peer=_gone.peer, reason=_gone.reason, state={self.make(fb.next)})")
+        else:
+            body.append(f"    _lbl, _v = {recv}")
         for b in n.branches:
+            if b.message == FAILED:
+                continue
             vname = f"{state}_{b.message}"
             vnames.append(vname)
             nxt = self.cls(b.next.node)
@@ -606,9 +625,11 @@ class _RoleRenderer:
                 body.append("        await _ep.close()")
             body.append(f"        return {vname}(msg=_v, state={self.make(b.next)})")
         body.append(f"    raise _rt.unexpected(_ep, _peer, {state!r}, {'|'.join(labels)!r}, _lbl)")
+        vnames.sort(key=lambda v: v == f"{state}_Failed")  # the failure last, as in the spec
         sc.methods.append(Method(
             f"async def offer(self) -> {' | '.join(vnames)}",
-            f"Wait for {fsm.show_peer(n.frm)} to choose: match on the result.", body))
+            f"Wait for {' or '.join(labels)} from {fsm.show_peer(n.frm)}, or learn that it failed: match on the result."
+            if failed else f"Wait for {fsm.show_peer(n.frm)} to choose: match on the result.", body))
 
     def loop(self, n: fsm.LoopNode, sc: StateClass) -> None:
         assert n.body is not None and n.exit is not None

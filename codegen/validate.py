@@ -687,6 +687,9 @@ def _check_choices(
 def _check_one_choice(
     c: Choice, p: Protocol, recs: dict[str, tuple[Stmt, ...]]
 ) -> Iterator[Diagnostic]:
+    if c.failure is not None:
+        yield from _check_failure_branch(c, c.failure)
+        return
     if len(c.branches) < 2:
         # One branch is legal (Scribble, nuScr): it chooses nothing, so only a warning.
         yield Diagnostic(
@@ -718,6 +721,41 @@ def _check_one_choice(
                     span,
                     f"branch {b.label!r} starts with an action of {show(actor)}, not of the chooser {show(c.at)}",
                     "start every branch with a message sent by the chooser, so the others learn the branch",
+                )
+
+
+def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
+    """A failure branch (crash-stop) is taken by one receiver when one sender is gone; in it
+    the failed role is dead, so it must not act there (not even be broadcast to)."""
+    for ref in (failed, c.at):
+        if ref.index is not None:
+            # Members would need the others of the family told too (as a choice at a member
+            # is); not supported yet, so said here rather than projected wrongly.
+            yield Diagnostic(
+                "M320",
+                ref.span,
+                f"a failure branch is between two single roles (the one that may fail and its receiver), not {show(ref)}",
+                "let a single role (a monitor, a coordinator) receive from the role that may fail, "
+                "and tell the family in both cases",
+            )
+            return
+    fail_body = c.branches[-1].body
+    for s in walk(fail_body):
+        if isinstance(s, Broadcast):
+            yield Diagnostic(
+                "M321",
+                s.span,
+                f"a broadcast in the failure branch of {show(failed)} would also go to {show(failed)}, which has failed",
+                "send to the surviving roles one by one",
+            )
+            continue
+        for ref in refs(s):
+            if ref.name == failed.name and (same_actor(ref, failed) or ref.index is None or _is_multi(ref)):
+                yield Diagnostic(
+                    "M321",
+                    ref.span,
+                    f"{show(ref)} takes part in the failure branch of {show(failed)}, which runs when {show(failed)} has failed",
+                    "in a failure branch only the surviving roles act",
                 )
 
 
@@ -895,7 +933,7 @@ def check_empty_bodies(p: Protocol) -> Iterable[Diagnostic]:
             match s:
                 case Choice():
                     for b in s.branches:
-                        if not b.body:
+                        if not b.body and s.failure is None:  # an empty failure branch just ends the block
                             yield Diagnostic(
                                 "M309",
                                 b.span,

@@ -61,6 +61,7 @@ from codegen.fsm import (
 from codegen.imports import resolve_imports
 from codegen.load import load
 from codegen.local import (
+    FAILED,
     LocalType,
     LPeer,
     MemberSel,
@@ -584,7 +585,16 @@ class _Explorer:
                 )
         if inconclusive:
             return InstanceReport(self.inst.name, "inconclusive", len(states), transitions, elapsed, None, inconclusive)
-        return InstanceReport(self.inst.name, "verified", len(states), transitions, elapsed)
+        return InstanceReport(self.inst.name, "verified", len(states), transitions, elapsed, None, self._failure_note())
+
+    def _failure_note(self) -> str:
+        """Failure branches (crash-stop) are not explored: a run where a role crashes would
+        need the crash modelled; only runs where no role fails are checked, and we say so."""
+        for nodes in self.nodes:
+            for node in nodes:
+                if isinstance(node, OfferNode) and any(b.message == FAILED for b in node.branches):
+                    return "failure branches (on_failure) not explored: only runs where no role fails are checked"
+        return ""
 
     def _orphan(self, state: State) -> tuple[str, Span] | None:
         threads, chans = state

@@ -23,6 +23,7 @@ from codegen.ast import (
     Stmt,
 )
 from codegen.local import (
+    FAILED,
     LContinue,
     LDecideLoop,
     LLocal,
@@ -92,7 +93,10 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
             case LSend():
                 out.append(f"{pad}send {s.message} to {peer_text(s.to)}{_only(s.only)}{_notes(s.annotations)}")
             case LRecv():
-                out.append(f"{pad}receive {s.message} from {peer_text(s.frm)}{_only(s.only)}{_notes(s.annotations)}")
+                if s.message == FAILED:
+                    out.append(f"{pad}{peer_text(s.frm)} has failed (crashed or missed the deadline){_notes(s.annotations)}")
+                else:
+                    out.append(f"{pad}receive {s.message} from {peer_text(s.frm)}{_only(s.only)}{_notes(s.annotations)}")
             case LLocal():
                 out.append(f"{pad}run local step {s.step}{_only(s.only)}")
             case LSelect():
@@ -273,6 +277,9 @@ def _mm_seq(body: tuple[Stmt, ...], p: Protocol, everyone: str, depth: int, out:
                 for i, b in enumerate(s.branches):
                     guard = f" when {b.guard.source}" if b.guard else ""
                     head = f"alt {b.label} at {ref_text(s.at)}" if i == 0 else f"else {b.label}"
+                    if s.failure is not None:  # a failure branch: nobody chooses it
+                        who = ref_text(s.failure)
+                        head = f"alt {who} alive" if i == 0 else f"else {who} failed (crash or deadline)"
                     out.append(f"{pad}{_mm(head + guard)}")
                     _mm_seq(b.body, p, everyone, depth + 1, out)
                 out.append(f"{pad}end")

@@ -84,12 +84,19 @@ class Endpoint(Protocol):
         ...
 
     async def recv(
-        self, frm: Peer, decoders: Mapping[str, Callable[[bytes], object]], step: Step
+        self,
+        frm: Peer,
+        decoders: Mapping[str, Callable[[bytes], object]],
+        step: Step,
+        *,
+        failable: bool = False,
     ) -> tuple[str, object]:
         """Receive the next message from ``frm``; its label must be one of ``decoders``.
 
         Raises ``RemoteViolation`` for an unexpected label or undecodable payload and
-        ``PeerGone`` when the peer disconnects or the deadline passes.
+        ``PeerGone`` when the peer disconnects or the deadline passes. With ``failable``
+        (a receive with a failure branch) ``PeerGone`` leaves the session usable: ``frm``
+        counts as crashed from then on and whatever it still sends is ignored.
         """
         ...
 

@@ -113,6 +113,7 @@ class SessionEndpoint:
 
     __slots__ = (
         "_closed",
+        "_crashed",
         "_error",
         "_hooks",
         "_inboxes",
@@ -167,6 +168,7 @@ class SessionEndpoint:
         self._on_done = on_done
         self._error: BaseException | None = None
         self._closed = False
+        self._crashed: set[str] = set()  # peers a failure branch took for crashed
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
         for peer, inbox in self._inboxes.items():
             inbox.on_overflow = self._flood_guard(peer, inbox)
@@ -244,7 +246,12 @@ class SessionEndpoint:
                 m.on_event(ev)
 
     async def recv(
-        self, frm: Peer, decoders: Mapping[str, Callable[[bytes], object]], step: Step
+        self,
+        frm: Peer,
+        decoders: Mapping[str, Callable[[bytes], object]],
+        step: Step,
+        *,
+        failable: bool = False,
     ) -> tuple[str, object]:
         plan = self._plans.get(id(step))
         if plan is None or plan.step is not step or plan.peer is not frm:
@@ -278,20 +285,29 @@ class SessionEndpoint:
                 msg = decode(data)
             ch.recv_seq = seq + 1
         except Exception:
-            label, msg = self._accept(plan, item, decoders, step)
+            label, msg = self._accept(plan, item, decoders, step, failable)
         if plan.plain:
             return label, msg
         return self._received(plan, label, msg, data, step, t0)
 
     def _accept(
-        self, plan: _Plan, item: Item, decoders: Mapping[str, Callable[[bytes], object]], step: Step
+        self,
+        plan: _Plan,
+        item: Item,
+        decoders: Mapping[str, Callable[[bytes], object]],
+        step: Step,
+        failable: bool = False,
     ) -> tuple[str, object]:
-        """The full checks of ``session_core.accept``; a failure fails the session."""
+        """The full checks of ``session_core.accept``; a failure fails the session, except
+        a peer's crash or deadline where the protocol has a failure branch for it."""
         try:
             return accept(plan.channel, item, decoders, step, self._passthrough, plan.timeout)
         except MinuetError as e:
             if item[0] == INTERRUPTED:
                 raise self._refusal() from None
+            if failable and isinstance(e, PeerGone):
+                self._crashed.add(plan.channel.name)
+                raise
             if self._mw_event:
                 ev = self._event(plan.channel.name, "error", item[2], None, step)
                 ev.error = str(e)
@@ -355,6 +371,8 @@ class SessionEndpoint:
         so it is a duplicate or a stray frame, and its sender broke the protocol. (One that
         arrives after we closed cannot be seen.)"""
         for channel, inbox, _link in self._slots.values():
+            if channel.name in self._crashed:
+                continue  # a peer taken for crashed (its deadline passed) may still be talking
             for kind, _seq, label, _data, _crc in inbox.items:
                 if kind == DATA:
                     return RemoteViolation(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from runtime.codec import Bytes16, Bytes32, Bytes64, FixedBytes, Reader, Writer
 from runtime.contract import Endpoint, Peer, ProtocolInfo, RoleInfo, Step
-from runtime.errors import DecodeError, GuardFailed, LocalViolation
+from runtime.errors import DecodeError, GuardFailed, LocalViolation, PeerGone
 from runtime.linear import PRIVATE, LinearState, forged
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "FixedBytes",
     "GuardFailed",
     "Peer",
+    "PeerGone",
     "ProtocolInfo",
     "Reader",
     "RoleInfo",

@@ -111,11 +111,16 @@ class SimEndpoint(SessionEndpoint):
             raise
 
     async def recv(
-        self, frm: Peer, decoders: Mapping[str, Callable[[bytes], object]], step: Step
+        self,
+        frm: Peer,
+        decoders: Mapping[str, Callable[[bytes], object]],
+        step: Step,
+        *,
+        failable: bool = False,
     ) -> tuple[str, object]:
         self._log(self._at("wait", frm, step))
         try:
-            label, msg = await super().recv(frm, decoders, step)
+            label, msg = await super().recv(frm, decoders, step, failable=failable)
         except MinuetError as e:
             self._failed(frm, step, e)
             raise

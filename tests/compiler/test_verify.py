@@ -381,3 +381,14 @@ def test_what_check_accepts_through_loops_verifies(p: Protocol) -> None:
     assume(not [d for d in diags if d.severity == "error"])
     report = verify_locals(p, locals_, Bounds(max_states=50_000))
     assert report.outcome != "violation", [i.finding for i in report.instances]
+
+
+def test_failure_branches_are_skipped_with_a_note() -> None:
+    report, diags = verify_file(str(ROOT / "protocols" / "examples" / "heartbeat.yaml"))
+    assert report is not None and not diags
+    assert report.outcome == "verified"
+    assert report.instances[0].reason == (
+        "failure branches (on_failure) not explored: only runs where no role fails are checked"
+    )
+    plain, _ = verify_file(str(ROOT / "protocols" / "two_buyer.yaml"))
+    assert plain is not None and plain.instances[0].reason == ""

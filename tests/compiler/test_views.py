@@ -278,3 +278,15 @@ def test_cli_graph_mermaid_and_dot() -> None:
     assert code == 0 and out.startswith('digraph "TwoBuyer"') and "cluster_Seller" in out
     code, out, _ = run("graph", str(TWO_BUYER), "--format", "mermaid", "--role", "Seller")
     assert code == 0 and out.startswith("stateDiagram-v2\n    [*] --> Seller_S0\n")
+
+
+def test_failure_branches_in_the_views() -> None:
+    """A failure branch is not a choice anyone makes: the diagram says who failed, the
+    receiver's local type says the peer has failed."""
+    c = compiled((ROOT / "protocols" / "examples" / "heartbeat.yaml").read_text(encoding="utf-8"))
+    assert c.protocol is not None
+    text = mermaid(c.protocol)
+    assert "alt Coordinator alive" in text and "else Coordinator failed (crash or deadline)" in text
+    monitor = render_local(c.locals["Monitor"])
+    assert "Coordinator has failed (crashed or missed the deadline)" in monitor
+    assert "send TakeOver to Backup" in monitor
