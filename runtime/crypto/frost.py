@@ -41,10 +41,12 @@ from .errors import (
 from .hazmat.group import (
     POINT_BYTES,
     SCALAR_BYTES,
+    InvalidPointAt,
     L,
     Point,
     add,
     base_mul,
+    is_valid_point_bytes,
     mul,
     mul_received,
     point_from_bytes,
@@ -52,7 +54,7 @@ from .hazmat.group import (
     scalar_from_wide,
     scalar_to_bytes,
     sodium_verify,
-    sum_points,
+    sum_with_products,
 )
 from .hazmat.poly import lagrange_at_zero
 from .hazmat.suite import CONTEXT, H2, H3, H4, H5, identifier_from_bytes, identifier_to_bytes
@@ -121,17 +123,18 @@ class SigningCommitments:
             raise InvalidEncoding(f"commitments must be {_COMMITMENT_BYTES} bytes")
         data = bytes(data)
         identifier = identifier_from_bytes(data[:32])
-        try:
-            hiding = point_from_bytes(data[32:64])
-        except InvalidPoint:
-            raise InvalidCommitment([identifier], "invalid hiding nonce commitment") from None
+        hiding_enc = data[32:64]
+        # The full DeserializeElement check, called directly: the slice is exactly 32 bytes.
+        if not is_valid_point_bytes(hiding_enc):
+            raise InvalidCommitment([identifier], "invalid hiding nonce commitment")
         # Every field is checked above and ``data`` is already the canonical encoding (a
         # reduced identifier, a validated point, 32 bytes), so __init__'s re-encoding is skipped.
         out = object.__new__(cls)
-        for name, value in (
-            ("identifier", identifier), ("hiding", hiding), ("binding", data[64:96]), ("_encoded", data)
-        ):
-            object.__setattr__(out, name, value)
+        setattr_ = object.__setattr__
+        setattr_(out, "identifier", identifier)
+        setattr_(out, "hiding", Point._trusted(hiding_enc))
+        setattr_(out, "binding", data[64:96])
+        setattr_(out, "_encoded", data)
         return out
 
 
@@ -205,6 +208,10 @@ class SigningPackage:
     _memo: dict[bytes, Point] = field(
         init=False, repr=False, compare=False
     )
+    # (verifying key encoding) -> binding factors, likewise a pure function of both: a signing
+    # coordinator's ``sign`` and ``aggregate`` hash them once.
+    _rho: dict[bytes, dict[int, int]] = field(init=False, repr=False, compare=False)
+    _ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __init__(self, commitments: Iterable[SigningCommitments], message: bytes) -> None:
         ordered = tuple(sorted(commitments, key=lambda c: c.identifier))
@@ -221,10 +228,12 @@ class SigningPackage:
         object.__setattr__(self, "message", message)
         object.__setattr__(self, "_encoded", encoded)
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_rho", {})
+        object.__setattr__(self, "_ids", tuple(c.identifier for c in ordered))
 
     @property
     def identifiers(self) -> tuple[int, ...]:
-        return tuple(c.identifier for c in self.commitments)
+        return self._ids
 
     def commitment_of(self, identifier: int) -> SigningCommitments | None:
         for c in self.commitments:
@@ -269,7 +278,15 @@ class SigningPackage:
 
 def binding_factors(verifying_key: Point, package: SigningPackage) -> dict[int, int]:
     """compute_binding_factors (RFC 9591 4.4): ρ_i = H1(PK || H4(msg) || H5(list) || id)."""
-    prefix = verifying_key.to_bytes() + H4(package.message) + H5(package._encoded)
+    return dict(_binding_factors(verifying_key.to_bytes(), package))
+
+
+def _binding_factors(vk_enc: bytes, package: SigningPackage) -> dict[int, int]:
+    """``binding_factors``, computed once per package and key (read-only: shared)."""
+    cached = package._rho.get(vk_enc)
+    if cached is not None:
+        return cached
+    prefix = vk_enc + H4(package.message) + H5(package._encoded)
     # The common prefix is hashed once; each participant only adds its identifier.
     base = hashlib.sha512(_RHO_PREFIX + prefix)
     out: dict[int, int] = {}
@@ -277,6 +294,7 @@ def binding_factors(verifying_key: Point, package: SigningPackage) -> dict[int, 
         h = base.copy()
         h.update(c._encoded[:32])  # SerializeScalar(identifier), as the entry carries it
         out[c.identifier] = scalar_from_wide(h.digest())
+    package._rho[vk_enc] = out
     return out
 
 
@@ -319,14 +337,20 @@ def _group_commitment(
     cached = package._memo.get(vk_enc)
     if cached is not None:
         return cached
-    terms: list[Point] = []
+    points: list[Point] = []
+    products: list[tuple[int, bytes]] = []
+    product_ids: list[int] = []
     for c in package.commitments:
         if own is not None and c.identifier == own[0]:
-            terms.append(own[1])
+            points.append(own[1])
         else:
-            terms.append(c.hiding)
-            terms.append(_binding_nonce(c, rho))
-    total = sum_points(terms)
+            points.append(c.hiding)
+            products.append((rho[c.identifier], c.binding))
+            product_ids.append(c.identifier)
+    try:
+        total = sum_with_products(points, products)
+    except InvalidPointAt as exc:
+        raise InvalidCommitment([product_ids[exc.index]], "invalid binding nonce commitment") from None
     if total.is_identity:
         raise CryptoError("group commitment is the identity; restart with fresh nonces")
     package._memo[vk_enc] = total
@@ -335,8 +359,8 @@ def _group_commitment(
 
 def group_commitment(verifying_key: Point, package: SigningPackage) -> Point:
     """compute_group_commitment as the RFC writes it (any party can run it)."""
-    rho = binding_factors(verifying_key, package)
-    return _group_commitment(package, verifying_key.to_bytes(), rho)
+    vk_enc = verifying_key.to_bytes()
+    return _group_commitment(package, vk_enc, _binding_factors(vk_enc, package))
 
 
 def _challenge(r: Point, verifying_key: Point, message: bytes) -> int:
@@ -377,10 +401,10 @@ def sign(package: SigningPackage, nonces: SigningNonces, key_package: KeyPackage
         )
     d, e = nonces._take()  # burnt even if a check below fails: never sign twice with them
     vk = key_package.verifying_key
-    rho = binding_factors(vk, package)
-    rho_i = rho[me]
-    own_nonce = (d + e * rho_i) % L
-    r = _group_commitment(package, vk.to_bytes(), rho, own=(me, base_mul(own_nonce)))
+    vk_enc = vk.to_bytes()
+    rho = _binding_factors(vk_enc, package)
+    own_nonce = (d + e * rho[me]) % L
+    r = _group_commitment(package, vk_enc, rho, own=(me, base_mul(own_nonce)))
     lam = lagrange_at_zero(package.identifiers, me)
     c = _challenge(r, vk, package.message)
     return SignatureShare(me, (own_nonce + lam * key_package.signing_share * c) % L)
@@ -399,8 +423,9 @@ def verify_signature_share(
     if y_i is None or package.commitment_of(i) is None:
         raise InvalidSignatureShare([i], "share from a participant outside the signing set")
     vk = public_key_package.verifying_key
-    rho = binding_factors(vk, package)
-    r = _group_commitment(package, vk.to_bytes(), rho)
+    vk_enc = vk.to_bytes()
+    rho = _binding_factors(vk_enc, package)
+    r = _group_commitment(package, vk_enc, rho)
     c = _challenge(r, vk, package.message)
     mine = package.commitment_of(i)
     assert mine is not None  # checked above
@@ -440,11 +465,12 @@ def aggregate(
     if unknown:
         raise InvalidParameters(f"signers {unknown} are not in the public key package")
     vk = public_key_package.verifying_key
-    rho = binding_factors(vk, package)
-    r = _group_commitment(package, vk.to_bytes(), rho)
+    vk_enc = vk.to_bytes()
+    rho = _binding_factors(vk_enc, package)
+    r = _group_commitment(package, vk_enc, rho)
     z = sum(by_id[i].share for i in ids) % L
     signature = r.to_bytes() + scalar_to_bytes(z)
-    if sodium_verify(signature, package.message, vk.to_bytes()):
+    if sodium_verify(signature, package.message, vk_enc):
         return signature
     c = _challenge(r, vk, package.message)
     culprits = [

@@ -105,6 +105,32 @@ def test_invalid_points_rejected(encoding: bytes) -> None:
         mul_received(0, encoding)
 
 
+@pytest.mark.parametrize(
+    "encoding",
+    [IDENTITY_ENC, ORDER2, ORDER8, NONCANONICAL_IDENTITY, OFF_CURVE, torsioned(5), bytes(31)],
+    ids=["identity", "order2", "order8", "noncanonical", "off-curve", "torsion", "short"],
+)
+@pytest.mark.parametrize("scalar", [3, 0, L])
+def test_fused_sum_rejects_bad_products_by_index(encoding: bytes, scalar: int) -> None:
+    good = base_mul(9).to_bytes()
+    with pytest.raises(group.InvalidPointAt) as e:
+        group.sum_with_products([base_mul(2)], [(5, good), (scalar, encoding), (7, good)])
+    assert e.value.index == 1
+
+
+def test_fused_sum_matches_separate_operations() -> None:
+    p, q, e1, e2 = (base_mul(k) for k in (2, 3, 5, 7))
+    expected = p + q + mul(11, e1) + mul(13, e2)
+    assert group.sum_with_products([p, q], [(11, e1.to_bytes()), (13, e2.to_bytes())]) == expected
+    assert group.sum_with_products([p], [(0, e1.to_bytes()), (L + 13, e2.to_bytes())]) == p + mul(
+        13, e2
+    )
+    assert group.sum_with_products([p], []) == p
+    assert group.sum_with_products([], [(11, e1.to_bytes())]) == mul(11, e1)
+    assert group.sum_with_products([], []) == IDENTITY
+    assert group.sum_with_products([p, base_mul(L - 2)], []) == IDENTITY
+
+
 def test_identity_cannot_be_serialized() -> None:
     assert IDENTITY.is_identity
     assert base_mul(0) == IDENTITY

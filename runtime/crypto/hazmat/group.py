@@ -13,7 +13,7 @@ non-zero return code; every call below maps it at the call site (see the comment
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 import nacl.bindings  # noqa: F401  (imported first: it runs sodium_init())
 from nacl._sodium import ffi as _ffi
@@ -27,11 +27,13 @@ __all__ = [
     "IDENTITY",
     "POINT_BYTES",
     "SCALAR_BYTES",
+    "InvalidPointAt",
     "L",
     "Point",
     "add",
     "base_mul",
     "hash_to_group",
+    "is_valid_point_bytes",
     "is_valid_point_encoding",
     "mul",
     "mul_received",
@@ -44,6 +46,7 @@ __all__ = [
     "sodium_verify",
     "sub",
     "sum_points",
+    "sum_with_products",
 ]
 
 L: Final = 2**252 + 27742317777372353535851937790883648493
@@ -220,6 +223,12 @@ def is_valid_point_encoding(data: bytes) -> bool:
     return len(data) == POINT_BYTES and _sodium_is_valid_point(data)
 
 
+def is_valid_point_bytes(data: bytes) -> bool:
+    """``is_valid_point_encoding`` for a caller that guarantees ``data`` is a ``bytes`` of
+    exactly 32 bytes (a slice of a length-checked message): the hot path of parsing."""
+    return bool(_lib.crypto_core_ed25519_is_valid_point(data) == 1)
+
+
 def point_from_bytes(data: bytes) -> Point:
     """DeserializeElement with full validation; the identity is rejected."""
     if not is_valid_point_encoding(data):
@@ -319,4 +328,56 @@ def sum_points(points: Sequence[Point]) -> Point:
         if add_c(out, acc, points[k]._enc) != 0:
             _internal("sum_points")
         acc = out
+    return Point._trusted(bytes(acc))
+
+
+class InvalidPointAt(InvalidPoint):
+    """``sum_with_products``: the received encoding at ``index`` of the products is invalid."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__("not a canonical non-identity point of the prime-order subgroup")
+        self.index = index
+
+
+def sum_with_products(points: Sequence[Point], products: Sequence[tuple[int, bytes]]) -> Point:
+    """Σ points + Σ s_k·P_k, where every P_k is a *received* encoding validated by its
+    multiplication (as ``mul_received``); raises ``InvalidPointAt(k)`` for the first bad P_k.
+
+    FROST's group commitment Σ_j (D_j + ρ_j·E_j) in one loop over the C calls: no ``Point``
+    or ``bytes`` objects for the intermediate products and sums (they were most of the
+    Python work around its libsodium calls)."""
+    new = _ffi.new
+    mul_c = _lib.crypto_scalarmult_ed25519_noclamp
+    add_c = _lib.crypto_core_ed25519_add
+    acc: Any = None  # bytes or a cdata buffer; a fresh buffer per result, so no output aliases an input
+    for k, (s, p) in enumerate(products):
+        s %= L
+        if len(p) != POINT_BYTES:
+            raise InvalidPointAt(k)
+        if s == 0:
+            # libsodium refuses a zero scalar; the product is the identity, P_k still checked.
+            if not _sodium_is_valid_point(bytes(p)):
+                raise InvalidPointAt(k)
+            continue
+        term = new(_OUT)
+        # s != 0 mod L, so the only way to fail is an invalid or small-order P_k.
+        if mul_c(term, s.to_bytes(SCALAR_BYTES, "little"), bytes(p)) != 0:
+            raise InvalidPointAt(k)
+        if acc is None:
+            acc = term
+        else:
+            out = new(_OUT)
+            if add_c(out, acc, term) != 0:
+                _internal("sum_with_products")
+            acc = out
+    for q in points:
+        if acc is None:
+            acc = q._enc
+            continue
+        out = new(_OUT)
+        if add_c(out, acc, q._enc) != 0:
+            _internal("sum_with_products")
+        acc = out
+    if acc is None:
+        return IDENTITY
     return Point._trusted(bytes(acc))
