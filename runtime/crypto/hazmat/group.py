@@ -64,9 +64,15 @@ _IDENTITY_ENC: Final = b"\x01" + bytes(31)
 # exactly 32 bytes (``Point`` encodings and ``scalar.to_bytes(32)`` by construction; received
 # encodings are length-checked first), which matters because the C functions read 32 bytes
 # from the pointer whatever the Python object's length. Results are copied out of a fresh
-# buffer per call, so this stays thread-safe.
+# buffer per call, so this stays thread-safe, with ``_copy_out`` (one memcpy):
+# ``bytes(out)`` iterates the cdata array element by element, about 3x slower.
 
 _OUT = "unsigned char[32]"
+
+
+def _copy_out(buffer: Any) -> bytes:
+    out: bytes = _ffi.buffer(buffer)[:]
+    return out
 
 
 def _sodium_base_noclamp(n: bytes) -> bytes | None:
@@ -74,7 +80,7 @@ def _sodium_base_noclamp(n: bytes) -> bytes | None:
     out = _ffi.new(_OUT)
     if _lib.crypto_scalarmult_ed25519_base_noclamp(out, n) != 0:
         return None
-    return bytes(out)
+    return _copy_out(out)
 
 
 def _sodium_mul_noclamp(n: bytes, p: bytes) -> bytes | None:
@@ -83,21 +89,21 @@ def _sodium_mul_noclamp(n: bytes, p: bytes) -> bytes | None:
     out = _ffi.new(_OUT)
     if _lib.crypto_scalarmult_ed25519_noclamp(out, n, p) != 0:
         return None
-    return bytes(out)
+    return _copy_out(out)
 
 
 def _sodium_add(p: bytes, q: bytes) -> bytes | None:
     out = _ffi.new(_OUT)
     if _lib.crypto_core_ed25519_add(out, p, q) != 0:
         return None
-    return bytes(out)
+    return _copy_out(out)
 
 
 def _sodium_sub(p: bytes, q: bytes) -> bytes | None:
     out = _ffi.new(_OUT)
     if _lib.crypto_core_ed25519_sub(out, p, q) != 0:
         return None
-    return bytes(out)
+    return _copy_out(out)
 
 
 def _sodium_is_valid_point(p: bytes) -> bool:
@@ -248,7 +254,7 @@ def hash_to_group(uniform: bytes) -> Point:
         _internal("hash_to_group")
     # Validated once more: an identity or small-order result (probability ~2**-252) must not
     # become a Point.
-    return point_from_bytes(bytes(out))
+    return point_from_bytes(_copy_out(out))
 
 
 def base_mul(s: int) -> Point:
@@ -328,7 +334,7 @@ def sum_points(points: Sequence[Point]) -> Point:
         if add_c(out, acc, points[k]._enc) != 0:
             _internal("sum_points")
         acc = out
-    return Point._trusted(bytes(acc))
+    return Point._trusted(acc if isinstance(acc, bytes) else _copy_out(acc))
 
 
 class InvalidPointAt(InvalidPoint):
@@ -380,4 +386,4 @@ def sum_with_products(points: Sequence[Point], products: Sequence[tuple[int, byt
         acc = out
     if acc is None:
         return IDENTITY
-    return Point._trusted(bytes(acc))
+    return Point._trusted(acc if isinstance(acc, bytes) else _copy_out(acc))
