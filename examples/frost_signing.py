@@ -60,13 +60,14 @@ async def coordinator(
     )
     # A malformed commitment is found now (its sender is named below), but the protocol has
     # no abort before the shares: the package still goes out, and the abort follows them.
-    bad = _malformed_commitments(entries)
+    parsed, bad = _parse_commitments(entries)
     s3 = await s2.send_signing_package(fs.SigningPackage(message=message, commitments=entries))
     shares, s4 = await s3.recv_signature_share()
     try:
         if bad:
             raise InvalidCommitment(bad, "malformed nonce commitment")
-        package = frost.SigningPackage.from_bytes(_package_bytes(entries, message))
+        # Built from the entries parsed above: every point is validated once, not again.
+        package = frost.SigningPackage(parsed, message)
         signature = frost.aggregate(
             package,
             [frost.SignatureShare.from_bytes(ids[i].to_bytes(32, "little") + sh.share)
@@ -130,8 +131,12 @@ async def signer(
             assert_never(other)
 
 
-def _malformed_commitments(entries: list[fs.CommitmentEntry]) -> list[int]:
-    """Identifiers whose hiding or binding commitment is not a valid group element."""
+def _parse_commitments(
+    entries: list[fs.CommitmentEntry],
+) -> tuple[list[frost.SigningCommitments], list[int]]:
+    """The entries parsed (hiding commitment validated), and the identifiers whose hiding or
+    binding commitment is not a valid group element."""
+    parsed = []
     bad = []
     for e in entries:
         try:
@@ -141,7 +146,9 @@ def _malformed_commitments(entries: list[fs.CommitmentEntry]) -> list[int]:
             _ = entry.binding_point  # decoding it is the check
         except CryptoError:
             bad.append(e.identifier)
-    return bad
+        else:
+            parsed.append(entry)
+    return parsed, bad
 
 
 def _package_bytes(entries: list[fs.CommitmentEntry], message: bytes) -> bytes:
