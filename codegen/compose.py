@@ -48,22 +48,9 @@ from codegen.ast import (
 )
 from codegen.diagnostics import Diagnostic
 from codegen.span import Span
+from codegen.text import ref_text
 
-__all__ = ["Binding", "bind_call", "guard_names", "instantiate", "map_ref", "ref_text"]
-
-
-def ref_text(ref: RoleRef) -> str:
-    match ref.index:
-        case None:
-            return ref.name
-        case IndexAll():
-            return f"{ref.name}[*]"
-        case IndexConst(value=v):
-            return f"{ref.name}[{v}]"
-        case IndexParam(name=n) | IndexVar(name=n):
-            return f"{ref.name}[{n}]"
-        case IndexRange(lo=lo, hi=hi):
-            return f"{ref.name}[{lo}..{hi}]"
+__all__ = ["Binding", "bind_call", "guard_names", "instantiate", "map_ref"]
 
 
 @dataclass(frozen=True)
