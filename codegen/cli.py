@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
+from codegen.diagnostics import NOT_GENERABLE, UNREADABLE_FILE
 from runtime import cli as runtime_cli
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def _compile(path: str, err: TextIO) -> Compiled | None:
     if not Path(path).is_file():
         raise UsageError(f"{path}: {'a folder, not a spec file' if Path(path).is_dir() else 'no such file'}")
     compiled = compile_file(path)
-    unreadable = [d for d in compiled.diagnostics if d.code == "M113"]
+    unreadable = [d for d in compiled.diagnostics if d.code == UNREADABLE_FILE]
     if unreadable:
         raise UsageError(f"{path}: {unreadable[0].message}")
     if compiled.diagnostics:
@@ -141,7 +142,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _status(diags: Sequence[Diagnostic]) -> int:
     """1 for findings; 2 when a file could not be read at all (an I/O error, M113)."""
-    return 2 if any(d.code == "M113" for d in diags) else 1
+    return 2 if any(d.code == UNREADABLE_FILE for d in diags) else 1
 
 
 def _lint_options(p: argparse.ArgumentParser) -> None:
@@ -215,7 +216,7 @@ def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         return _draw(args, out, err)
     except FsmError as e:  # a shape the generator refuses (M600) has no state machine to draw
-        print(render_all([Diagnostic("M600", e.span, str(e))], {}), file=err)
+        print(render_all([Diagnostic(NOT_GENERABLE, e.span, str(e))], {}), file=err)
         return 1
 
 

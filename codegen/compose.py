@@ -46,7 +46,7 @@ from codegen.ast import (
     Stmt,
     SubProtocol,
 )
-from codegen.diagnostics import Diagnostic
+from codegen.diagnostics import CALL_ARITY, CALL_ROLE_MAPPING, UNDEFINED_PARAM, Diagnostic
 from codegen.span import Span
 from codegen.text import ref_text
 
@@ -96,7 +96,7 @@ def bind_call(
         n = len(sub.roles)
         diags.append(
             Diagnostic(
-                "M501",
+                CALL_ARITY,
                 call.span,
                 f"{call.target} takes {n} role{'s' if n != 1 else ''} ({formals}), {len(call.args)} given",
             )
@@ -111,14 +111,14 @@ def bind_call(
                 hint = f"{call.target} has the parameters {have}"
             else:
                 hint = f"{call.target} has no parameters of its own: it uses the protocol's"
-            diags.append(Diagnostic("M501", pa.span, f"{call.target} has no parameter {pa.name!r}", hint))
+            diags.append(Diagnostic(CALL_ARITY, pa.span, f"{call.target} has no parameter {pa.name!r}", hint))
         elif pa.name in params:
-            diags.append(Diagnostic("M501", pa.span, f"parameter {pa.name!r} is bound twice"))
+            diags.append(Diagnostic(CALL_ARITY, pa.span, f"parameter {pa.name!r} is bound twice"))
         else:
             if isinstance(pa.value, str) and pa.value not in caller_params:
                 diags.append(
                     Diagnostic(
-                        "M209",
+                        UNDEFINED_PARAM,
                         pa.span,
                         f"undefined parameter {pa.value!r} passed as {pa.name}",
                         "pass a literal or one of this protocol's params",
@@ -134,7 +134,7 @@ def bind_call(
             if _same_actor(actual, earlier):
                 diags.append(
                     Diagnostic(
-                        "M502",
+                        CALL_ROLE_MAPPING,
                         actual.span,
                         f"{ref_text(actual)} is passed twice to {call.target}",
                         "each formal role needs a distinct participant",
@@ -147,7 +147,7 @@ def bind_call(
             if decl.kind != "single" and (actual.index is None or isinstance(actual.index, IndexAll | IndexRange | IndexVar)):
                 diags.append(
                     Diagnostic(
-                        "M502",
+                        CALL_ROLE_MAPPING,
                         actual.span,
                         f"{ref_text(actual)} is a family, but {call.target} expects a single role for {formal.name}",
                         f"pass one member, e.g. {actual.name}[0], or declare {formal.name}[*] in {call.target}",
@@ -162,7 +162,7 @@ def bind_call(
         if decl.kind == "single" or isinstance(actual.index, IndexConst | IndexParam | IndexVar):
             diags.append(
                 Diagnostic(
-                    "M502",
+                    CALL_ROLE_MAPPING,
                     actual.span,
                     f"{call.target} expects a family for {_formal_text(formal)}, not the single participant {ref_text(actual)}",
                     f"pass a whole family (F[*]) or a range (F[0..t]); or declare {formal.name} as a single role in {call.target}",
@@ -180,7 +180,7 @@ def bind_call(
             if size is None:
                 diags.append(
                     Diagnostic(
-                        "M502",
+                        CALL_ROLE_MAPPING,
                         actual.span,
                         f"the size of {ref_text(actual)} is not known here, so {call.target}'s {formal.size} cannot be bound to it",
                         f"pass it by name: {formal.size}=...",
@@ -192,7 +192,7 @@ def bind_call(
         if size != formal.size:
             diags.append(
                 Diagnostic(
-                    "M502",
+                    CALL_ROLE_MAPPING,
                     actual.span,
                     f"{_formal_text(formal)} has {formal.size} members, but {ref_text(actual)} has "
                     + ("an unknown number" if size is None else str(size)),
@@ -203,7 +203,7 @@ def bind_call(
         if p.name not in params and not (p.name in settled and diags):
             diags.append(
                 Diagnostic(
-                    "M501",
+                    CALL_ARITY,
                     call.span,
                     f"{call.target} needs its parameter {p.name!r}",
                     f"bind it in the call: call {call.target}(..., {p.name}=...)",

@@ -34,7 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TextIO
 
-from codegen.diagnostics import FORMATS, Diagnostic, Format, format_all
+from codegen.diagnostics import (
+    FOREIGN_FILE,
+    FORMATS,
+    NAMESPACE_CONFLICT,
+    STALE_OUTPUT,
+    UNREADABLE_FILE,
+    Diagnostic,
+    Format,
+    format_all,
+)
 from codegen.headers import PACKAGE_MARKER, REGENERATE, read_header
 from codegen.load import read_spec
 from codegen.pipeline import compile_text
@@ -178,7 +187,7 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
                 if clash or pkg_clash:
                     other = clash or owner[pkg_clash[0]]
                     diags.append(Diagnostic(
-                        "M602", protocol.span,
+                        NAMESPACE_CONFLICT, protocol.span,
                         f"namespace {namespace_of(protocol)} clashes with the module of {other}",
                         "give one of the specs another `namespace:`"))
                 else:
@@ -257,11 +266,11 @@ def plan(out: Output, out_dir: Path, scope: Scope) -> Plan:
         target = _disp(out_dir, name)
         if name in foreign:
             result.conflicts.append(Diagnostic(
-                "M603", Span(target, 0, 0), "a generated module would overwrite a file Minuet did not write",
+                FOREIGN_FILE, Span(target, 0, 0), "a generated module would overwrite a file Minuet did not write",
                 "move the file away, or give the spec another `namespace:`"))
         elif name in on_disk and not scope.covers(on_disk[name] or ""):
             result.conflicts.append(Diagnostic(
-                "M603", Span(target, 0, 0),
+                FOREIGN_FILE, Span(target, 0, 0),
                 f"a generated module would overwrite the module generated from {on_disk[name]}, "
                 "which is not among the specs of this run",
                 "give one of the specs another `namespace:`"))
@@ -303,10 +312,10 @@ def stale_diagnostics(p: Plan, out_dir: Path) -> list[Diagnostic]:
     diags = []
     for name in sorted(p.write):
         what = "is out of date" if name in p.old else "is missing"
-        diags.append(Diagnostic("M604", Span(_disp(out_dir, name), 0, 0), f"generated file {what}",
+        diags.append(Diagnostic(STALE_OUTPUT, Span(_disp(out_dir, name), 0, 0), f"generated file {what}",
                                 f"run `{REGENERATE}`"))
     for name in p.remove:
-        diags.append(Diagnostic("M604", Span(_disp(out_dir, name), 0, 0),
+        diags.append(Diagnostic(STALE_OUTPUT, Span(_disp(out_dir, name), 0, 0),
                                 "generated file is left over from a spec that no longer produces it",
                                 f"run `{REGENERATE}`"))
     return diags
@@ -381,7 +390,7 @@ def _run(args: argparse.Namespace, out_s: TextIO, err_s: TextIO) -> int:
     if out.errors:
         _report(out.diagnostics, out.sources, fmt, out_s, err_s)
         print(f"generate: {len(out.errors)} spec(s) have errors; nothing written", file=err_s)
-        return 2 if any(d.code == "M113" for d in out.diagnostics) else 1  # unreadable: I/O error
+        return 2 if any(d.code == UNREADABLE_FILE for d in out.diagnostics) else 1  # unreadable: I/O error
     p = plan(out, settings.out, scope)
     if p.conflicts:
         _report(p.conflicts, {}, fmt, out_s, err_s)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Final, Literal, cast
 
 from codegen.ast import GBinary, GLit, GName, GuardExpr, GUnary
-from codegen.diagnostics import Diagnostic
-from codegen.span import Span
+from codegen.diagnostics import BAD_GUARD, Diagnostic
+from codegen.span import Span, TextError
 
 SpanOf = Callable[[int, int], Span]
 
@@ -54,11 +54,6 @@ _NEG_BP: Final = 70
 _COMPARISON_BP: Final = 40
 
 
-class _Fail(Exception):
-    def __init__(self, start: int, end: int, message: str, hint: str = "") -> None:
-        self.start, self.end, self.message, self.hint = start, end, message, hint
-
-
 def tokenize(text: str) -> list[Token]:
     out: list[Token] = []
     pos = 0
@@ -67,14 +62,14 @@ def tokenize(text: str) -> list[Token]:
         if m is None:
             ch = text[pos]
             if ch in "'\"":
-                raise _Fail(pos, len(text), "unterminated string", "strings are 'quoted' without escapes")
+                raise TextError(pos, len(text), "unterminated string", "strings are 'quoted' without escapes")
             if ch == "=":
-                raise _Fail(pos, pos + 1, "unexpected '='", "compare with '=='")
+                raise TextError(pos, pos + 1, "unexpected '='", "compare with '=='")
             if ch == "/":
-                raise _Fail(pos, pos + 1, "unexpected '/'", "guards use integer division '//'")
+                raise TextError(pos, pos + 1, "unexpected '/'", "guards use integer division '//'")
             if ch in "&|!":
-                raise _Fail(pos, pos + 1, f"unexpected {ch!r}", "write 'and', 'or', 'not'")
-            raise _Fail(pos, pos + 1, f"unexpected character {ch!r}")
+                raise TextError(pos, pos + 1, f"unexpected {ch!r}", "write 'and', 'or', 'not'")
+            raise TextError(pos, pos + 1, f"unexpected character {ch!r}")
         kind = m.lastgroup
         if kind != "ws":
             tk = cast(TokKind, kind)
@@ -91,15 +86,15 @@ def parse_guard(text: str, span_of: SpanOf) -> GuardExpr | Diagnostic:
     try:
         toks = tokenize(text)
         if toks[0].kind == "end":
-            raise _Fail(0, 0, "the guard is empty")
+            raise TextError(0, 0, "the guard is empty")
         parser = _Parser(toks, span_of)
         expr = parser.expr(0)
         tok = parser.peek()
         if tok.kind != "end":
-            raise _Fail(tok.start, tok.end, f"unexpected {tok.text!r}", "expected an operator or the end of the guard")
+            raise TextError(tok.start, tok.end, f"unexpected {tok.text!r}", "expected an operator or the end of the guard")
         return expr
-    except _Fail as f:
-        return Diagnostic("M108", span_of(f.start, max(f.end, f.start + 1)), f"bad guard: {f.message}", f.hint)
+    except TextError as f:
+        return Diagnostic(BAD_GUARD, span_of(f.start, max(f.end, f.start + 1)), f"bad guard: {f.message}", f.hint)
 
 
 class _Parser:
@@ -133,14 +128,14 @@ class _Parser:
             bp = _INFIX.get(tok.text) if tok.kind == "op" else None
             if bp is None or bp <= min_bp:
                 if tok.kind in ("name", "int", "str") or tok.text == "(":
-                    raise _Fail(tok.start, tok.end, f"unexpected {tok.text!r}", "expected an operator between operands")
+                    raise TextError(tok.start, tok.end, f"unexpected {tok.text!r}", "expected an operator between operands")
                 return left
             self.next()
             right = self.expr(bp)
             if bp == _COMPARISON_BP:
                 nxt = self.peek()
                 if nxt.kind == "op" and _INFIX.get(nxt.text) == _COMPARISON_BP:
-                    raise _Fail(nxt.start, nxt.end, "comparisons cannot be chained", "join them with 'and'")
+                    raise TextError(nxt.start, nxt.end, "comparisons cannot be chained", "join them with 'and'")
             start = self.node_extent(left)[0]
             end = self.node_extent(right)[1]
             left = self.mark(GBinary(cast(BinOp, tok.text), left, right, self.span_of(start, end)), start, end)
@@ -149,7 +144,7 @@ class _Parser:
         tok = self.next()
         if tok.kind == "int":
             if len(tok.text) > 18:
-                raise _Fail(tok.start, tok.end, "integer literal too large")
+                raise TextError(tok.start, tok.end, "integer literal too large")
             return self.mark(GLit(int(tok.text), self.span_of(tok.start, tok.end)), tok.start, tok.end)
         if tok.kind == "str":
             return self.mark(GLit(tok.text[1:-1], self.span_of(tok.start, tok.end)), tok.start, tok.end)
@@ -158,7 +153,7 @@ class _Parser:
             if tok.text in ("true", "false"):
                 return self.mark(GLit(tok.text == "true", span), tok.start, tok.end)
             if tok.text in ("True", "False"):
-                raise _Fail(tok.start, tok.end, f"unknown literal {tok.text!r}", f"write {tok.text.lower()!r}")
+                raise TextError(tok.start, tok.end, f"unknown literal {tok.text!r}", f"write {tok.text.lower()!r}")
             return self.mark(GName(tok.text, span), tok.start, tok.end)
         if tok.text == "not" or tok.text == "-":
             operand = self.expr(_NOT_BP if tok.text == "not" else _NEG_BP)
@@ -170,10 +165,10 @@ class _Parser:
             close = self.next()
             if close.text != ")":
                 what = repr(close.text) if close.kind != "end" else "the end"
-                raise _Fail(close.start, close.end, f"expected ')', found {what}", "")
+                raise TextError(close.start, close.end, f"expected ')', found {what}", "")
             return self.mark(inner, tok.start, close.end)
         what = repr(tok.text) if tok.kind != "end" else "the end of the guard"
-        raise _Fail(tok.start, tok.end, f"expected a value, found {what}")
+        raise TextError(tok.start, tok.end, f"expected a value, found {what}")
 
 
 # ---------------------------------------------------------------- coverage

@@ -41,7 +41,13 @@ from codegen.ast import (
     SubProtocol,
 )
 from codegen.compose import guard_names
-from codegen.diagnostics import Diagnostic
+from codegen.diagnostics import (
+    IMPORT_CONFLICT,
+    IMPORT_CYCLE,
+    IMPORT_INVALID,
+    IMPORT_MISSING,
+    Diagnostic,
+)
 from codegen.typeexpr import type_text
 from codegen.validate import walk
 
@@ -85,13 +91,13 @@ class _Resolver:
         for imp in protocol.imports:
             path = import_path(protocol.file, imp.path)
             if path in seen_paths:
-                diags.append(Diagnostic("M507", imp.span, f"{imp.path} is imported twice"))
+                diags.append(Diagnostic(IMPORT_CONFLICT, imp.span, f"{imp.path} is imported twice"))
                 continue
             seen_paths.add(path)
             if path in chain:
                 cycle = " -> ".join((*chain[chain.index(path):], path))
                 diags.append(
-                    Diagnostic("M505", imp.span, f"import cycle: {cycle}", "a spec cannot import itself, even through others")
+                    Diagnostic(IMPORT_CYCLE, imp.span, f"import cycle: {cycle}", "a spec cannot import itself, even through others")
                 )
                 continue
             imported = self.load(imp, path, chain, diags)
@@ -103,7 +109,7 @@ class _Resolver:
                     if owner != sub.origin:  # the same sub reached twice (diamond) is fine
                         diags.append(
                             Diagnostic(
-                                "M507",
+                                IMPORT_CONFLICT,
                                 imp.span,
                                 f"{imp.path} brings sub-protocol {sub.name}, already declared in {owner}",
                                 "rename one of them",
@@ -129,7 +135,7 @@ class _Resolver:
         if path in self.done:
             hit = self.done[path]
             if hit is None:
-                diags.append(Diagnostic("M508", imp.span, f"{imp.path} has errors (reported above)"))
+                diags.append(Diagnostic(IMPORT_INVALID, imp.span, f"{imp.path} has errors (reported above)"))
             return hit
         # Late imports: the pipeline stages import this module.
         from codegen.load import load
@@ -141,7 +147,7 @@ class _Resolver:
             text = self.read(path)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            diags.append(Diagnostic("M506", imp.span, f"cannot import {imp.path}: {reason}", f"looked for {path}"))
+            diags.append(Diagnostic(IMPORT_MISSING, imp.span, f"cannot import {imp.path}: {reason}", f"looked for {path}"))
             return None
         self.sources[path] = text
         own: list[Diagnostic] = []
@@ -161,7 +167,7 @@ class _Resolver:
             n = sum(1 for d in own if d.severity == "error")
             diags.append(
                 Diagnostic(
-                    "M508",
+                    IMPORT_INVALID,
                     imp.span,
                     f"{imp.path} has {n} error{'s' if n != 1 else ''} (reported in {path})",
                     f"run: minuet check {path}",
@@ -301,7 +307,7 @@ def _merge_decls(
         elif _shape(old) != _shape(d):
             diags.append(
                 Diagnostic(
-                    "M507",
+                    IMPORT_CONFLICT,
                     imp.span,
                     f"{imp.path} declares {what} {d.name} with other fields than {old.span.file}:{old.span.line}",
                     "declare it once, in the imported spec, or rename one",
@@ -318,7 +324,7 @@ def _merge_vars(into: list[GuardVar], new: tuple[GuardVar, ...], imp: Import, di
             into.append(v)
         elif type_text(old.type) != type_text(v.type):
             diags.append(
-                Diagnostic("M507", imp.span, f"{imp.path} declares guard variable {v.name} with another type")
+                Diagnostic(IMPORT_CONFLICT, imp.span, f"{imp.path} declares guard variable {v.name} with another type")
             )
 
 
@@ -337,7 +343,7 @@ def _merge_steps(into: list[StepDecl], new: tuple[StepDecl, ...], imp: Import, d
             into.append(st)
         elif shape(old) != shape(st):
             diags.append(
-                Diagnostic("M507", imp.span, f"{imp.path} declares local step {st.name} with other types")
+                Diagnostic(IMPORT_CONFLICT, imp.span, f"{imp.path} declares local step {st.name} with other types")
             )
 
 

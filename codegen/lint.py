@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from codegen.diagnostics import Diagnostic, sort_diagnostics
+from codegen.diagnostics import (
+    LINT_UNREADABLE,
+    STATE_MAYBE_REUSED,
+    STATE_REUSED,
+    STATE_REUSED_IN_LOOP,
+    VARIANT_UNMATCHED,
+    Diagnostic,
+    sort_diagnostics,
+)
 from codegen.pipeline import gc_paused
 from codegen.span import Span
 
@@ -198,18 +206,18 @@ class _Function:
         first = f"{prior.use.how} at line {prior.use.line}"
         span = self._span(node)
         if prior.in_loop:
-            code = "M702"
+            code = STATE_REUSED_IN_LOOP
             message = (
                 f"state '{name}' is used again by the next iteration of the loop: {how} here, "
                 f"{first} in the previous one"
             )
             hint = f"rebind '{name}' in the loop body to the state each step returns"
         elif prior.certain:
-            code = "M700"
+            code = STATE_REUSED
             message = f"state '{name}' is used twice: {how} here, {first} already used it"
             hint = "a state object can be used once: continue with the state its method returned"
         else:
-            code = "M701"
+            code = STATE_MAYBE_REUSED
             message = (
                 f"state '{name}' may be used twice: {how} here, {first} may already have "
                 "used it (on some path)"
@@ -219,7 +227,7 @@ class _Function:
 
     def _unmatched(self, node: ast.AST, message: str) -> None:
         self.report.append(Diagnostic(
-            "M704", self._span(node), message,
+            VARIANT_UNMATCHED, self._span(node), message,
             "match every variant by class and end with `case other: assert_never(other)` "
             "(typing.assert_never), so that mypy names any variant left out",
         ))
@@ -972,7 +980,7 @@ def lint_source(text: str, path: str) -> tuple[Diagnostic, ...]:
             tree = ast.parse(text, filename=path)
     except SyntaxError as e:
         span = Span(path, e.lineno or 1, e.offset or 1)
-        return (Diagnostic("M703", span, f"not valid Python: {e.msg}", "fix the syntax first"),)
+        return (Diagnostic(LINT_UNREADABLE, span, f"not valid Python: {e.msg}", "fix the syntax first"),)
     with gc_paused():  # many small AST nodes, none freed while linting (see gc_paused)
         return _lint_tree(tree, path)
 
@@ -1000,7 +1008,7 @@ def lint_paths(paths: Iterable[str]) -> tuple[tuple[Diagnostic, ...], dict[str, 
                 sources[name] = f.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 found.append(
-                    Diagnostic("M703", Span(name, 0, 0), f"cannot read the file: {e}", "")
+                    Diagnostic(LINT_UNREADABLE, Span(name, 0, 0), f"cannot read the file: {e}", "")
                 )
                 continue
             found.extend(lint_source(sources[name], name))

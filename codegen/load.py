@@ -15,7 +15,16 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from codegen.diagnostics import Diagnostic
+from codegen.diagnostics import (
+    EMPTY_SPEC,
+    UNREADABLE_FILE,
+    WRONG_TYPE,
+    YAML_ANCHOR,
+    YAML_DUPLICATE_KEY,
+    YAML_SYNTAX,
+    YAML_TAB,
+    Diagnostic,
+)
 from codegen.span import Span
 
 # libyaml's parser yields the same events and marks about 20x faster; pure Python otherwise.
@@ -194,7 +203,7 @@ def _tab_diagnostics(text: str, file: str) -> list[Diagnostic]:
             col = line.index("\t") + 1
             out.append(
                 Diagnostic(
-                    "M101",
+                    YAML_TAB,
                     Span(file, n, col, n, col + 1),
                     "a tab character is used for indentation",
                     "YAML indentation must be spaces; replace the tab with spaces",
@@ -276,14 +285,14 @@ class _Builder:
         top.key = None
         if type(key) is not Scalar:
             self.diags.append(
-                Diagnostic("M104", key.span, f"a mapping key must be a plain name, found {describe(key)}")
+                Diagnostic(WRONG_TYPE, key.span, f"a mapping key must be a plain name, found {describe(key)}")
             )
             return
         first = top.pairs.get(key.text)
         if first is not None:
             self.diags.append(
                 Diagnostic(
-                    "M102",
+                    YAML_DUPLICATE_KEY,
                     key.sub_span(0, len(key.text)),
                     f"duplicate key {key.text!r}",
                     f"first given on line {first[0].line}; YAML would silently keep only the last",
@@ -323,7 +332,7 @@ class _Builder:
         if ev.anchor is not None:
             self.diags.append(
                 Diagnostic(
-                    "M111",
+                    YAML_ANCHOR,
                     _point(self.file, ev.start_mark),
                     f"YAML anchor '&{ev.anchor}' is not allowed in specs",
                     "write the repeated part out; specs are read as plain data",
@@ -337,7 +346,7 @@ class _Builder:
             )
             self.diags.append(
                 Diagnostic(
-                    "M111",
+                    YAML_ANCHOR,
                     _point(self.file, ev.start_mark),
                     f"YAML tag {tag!r} is not allowed in specs",
                     "remove the tag; quote the value if it must be a string",
@@ -347,7 +356,7 @@ class _Builder:
     def alias(self, ev: yaml.AliasEvent) -> None:
         self.diags.append(
             Diagnostic(
-                "M111",
+                YAML_ANCHOR,
                 _point(self.file, ev.start_mark),
                 f"YAML alias '*{ev.anchor}' is not allowed in specs",
                 "write the repeated part out; specs are read as plain data",
@@ -363,7 +372,7 @@ class _Builder:
         if ev.anchor is not None or ev.tag is not None:
             self.forbid_anchor_tag(ev)
         if len(self.stack) > MAX_DEPTH:
-            self.diags.append(Diagnostic("M100", _point(self.file, ev.start_mark), "the YAML nesting is too deep"))
+            self.diags.append(Diagnostic(YAML_SYNTAX, _point(self.file, ev.start_mark), "the YAML nesting is too deep"))
             return False
         sm = ev.start_mark
         line, col = (sm.line + 1, sm.column + 1) if sm is not None else (1, 1)
@@ -388,23 +397,23 @@ def read_spec(path: str | os.PathLike[str], file: str) -> tuple[str, Diagnostic 
         with open(path, "rb") as f:
             data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        return "", Diagnostic("M113", Span(file, 0, 0), f"cannot read the spec: {exc.strerror or exc}")
+        return "", Diagnostic(UNREADABLE_FILE, Span(file, 0, 0), f"cannot read the spec: {exc.strerror or exc}")
     if len(data) > MAX_SPEC_BYTES:
         return "", Diagnostic(
-            "M113", Span(file, 0, 0), f"the spec is larger than {MAX_SPEC_BYTES >> 20} MiB",
+            UNREADABLE_FILE, Span(file, 0, 0), f"the spec is larger than {MAX_SPEC_BYTES >> 20} MiB",
             "split it into several protocols",
         )
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return "", Diagnostic("M113", Span(file, 0, 0), f"cannot read the spec: {exc}")
+        return "", Diagnostic(UNREADABLE_FILE, Span(file, 0, 0), f"cannot read the spec: {exc}")
 
 
 def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
     """Parse ``text``; returns the root node (None when nothing usable) and diagnostics."""
     if len(text) > MAX_SPEC_BYTES:  # a text handed over directly, not through read_spec
         return None, [Diagnostic(
-            "M113", Span(file, 1, 1), f"the spec is larger than {MAX_SPEC_BYTES >> 20} MiB",
+            UNREADABLE_FILE, Span(file, 1, 1), f"the spec is larger than {MAX_SPEC_BYTES >> 20} MiB",
             "split it into several protocols",
         )]
     tabs = _tab_diagnostics(text, file)
@@ -424,18 +433,18 @@ def load(text: str, file: str) -> tuple[Node | None, list[Diagnostic]]:
         return None, [
             *diags,
             Diagnostic(
-                "M100",
+                YAML_SYNTAX,
                 Span(file, line, col, line, col + 1),
                 f"the file contains a character YAML does not allow ({_codepoint(exc.character)})",
             ),
         ]
     except yaml.YAMLError as exc:
-        return None, [*diags, Diagnostic("M100", Span(file, 1, 1), f"invalid YAML: {exc}")]
+        return None, [*diags, Diagnostic(YAML_SYNTAX, Span(file, 1, 1), f"invalid YAML: {exc}")]
     root = b.root
     if root is None and not diags:
         diags.append(
             Diagnostic(
-                "M112",
+                EMPTY_SPEC,
                 Span(file, 1, 1),
                 "the file holds no protocol",
                 "a spec is a mapping with at least protocol, roles, messages and interactions",
@@ -472,7 +481,7 @@ def _build(b: _Builder, text: str) -> bool:
             if documents > 1:
                 b.diags.append(
                     Diagnostic(
-                        "M100",
+                        YAML_SYNTAX,
                         _point(b.file, ev.start_mark),
                         "the file holds more than one YAML document",
                         "a spec file holds exactly one protocol; remove the '---' separator",
@@ -495,4 +504,4 @@ def _syntax_error(exc: yaml.MarkedYAMLError, lines: list[str], file: str) -> Dia
         and "mapping values are not allowed" in problem
     ):
         hint = "a value containing ': ' must be quoted"
-    return Diagnostic("M100", _point(file, mark), problem, hint)
+    return Diagnostic(YAML_SYNTAX, _point(file, mark), problem, hint)

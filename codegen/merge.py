@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Literal
 
 from codegen.local import (
     LBranch,
@@ -41,10 +42,14 @@ LSeq = tuple[LStmt, ...]
 _MAX_DEPTH = 200
 
 
-class MergeError(Exception):
-    """Why a role cannot merge its branches; ``kind`` picks the fix hint."""
+MergeKind = Literal["untold", "senders"]
 
-    def __init__(self, reason: str, kind: str = "untold") -> None:
+
+class MergeError(Exception):
+    """Why a role cannot merge its branches; ``kind`` picks the fix hint: ``untold``, the role
+    is not told which branch was taken; ``senders``, it is told by different senders."""
+
+    def __init__(self, reason: str, kind: MergeKind = "untold") -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
@@ -302,7 +307,6 @@ def _merge(seqs: list[LSeq], labels: list[str], shapes: Shapes, span: Span, ctx:
                 raise MergeError(
                     f"{ctx}it acts differently without being told the branch: in branch '{labels[i]}' "
                     f"it must {describe(hi)}, in branch '{labels[j]}' {describe(hj)}",
-                    "sends",
                 )
             raise MergeError(
                 f"{ctx}it is not told the branch: in branch '{labels[i]}' it must first {describe(hi)}, "

@@ -50,11 +50,24 @@ from codegen.ast import (
     SubProtocol,
     TypeExpr,
 )
-from codegen.diagnostics import Diagnostic, did_you_mean
+from codegen.diagnostics import (
+    BAD_ANNOTATION,
+    BAD_FAILURE_BRANCH,
+    BAD_IDENTIFIER,
+    BAD_INTERACTION,
+    BAD_ROLE_DECL,
+    BAD_UNION,
+    MISSING_KEY,
+    UNKNOWN_KEY,
+    WRONG_TYPE,
+    Code,
+    Diagnostic,
+    did_you_mean,
+)
 from codegen.guards import parse_guard
 from codegen.load import Mapping, Node, Scalar, Sequence, describe, empty_mapping
 from codegen.names import RESERVED_CLASS_NAMES, RESERVED_FIELD_NAMES, identifier_problem
-from codegen.span import Span
+from codegen.span import Span, TextError
 from codegen.typeexpr import parse_type
 
 TOP_KEYS: Final = (
@@ -82,13 +95,6 @@ _INT: Final = re.compile(r"[0-9]+")
 _NORWAY: Final = frozenset({"yes", "no", "on", "off", "y", "n", "true", "false"})
 
 
-class _Fail(Exception):
-    """A syntax error inside one scalar, at offsets of its text."""
-
-    def __init__(self, start: int, end: int, message: str, hint: str = "") -> None:
-        self.start, self.end, self.message, self.hint = start, end, message, hint
-
-
 @dataclass(slots=True)
 class _Ctx:
     """What the parser accumulates while reading one file."""
@@ -100,7 +106,7 @@ class _Ctx:
     # thousands of times.
     name_problems: dict[str, str | None] = field(default_factory=dict)
 
-    def error(self, code: str, span: Span, message: str, hint: str = "") -> None:
+    def error(self, code: Code, span: Span, message: str, hint: str = "") -> None:
         self.diags.append(Diagnostic(code, span, message, hint))
 
 
@@ -122,14 +128,14 @@ def _keys(
         elif not _is_ext(k.text):
             suggestion = did_you_mean(k.text, allowed)
             ctx.error(
-                "M103",
+                UNKNOWN_KEY,
                 k.sub_span(0, len(k.text)),
                 f"unknown key {k.text!r} in {what}",
                 suggestion or hint or f"allowed keys: {', '.join(allowed)} (or x-... for extensions)",
             )
     for r in required:
         if r not in out:
-            ctx.error("M105", _head(m.span), f"{what} is missing the key {r!r}", hint)
+            ctx.error(MISSING_KEY, _head(m.span), f"{what} is missing the key {r!r}", hint)
     return out
 
 
@@ -141,7 +147,7 @@ def _head(span: Span) -> Span:
 def _wrong(ctx: _Ctx, node: Node, expected: str, hint: str = "") -> None:
     if isinstance(node, Scalar) and node.kind == "bool" and node.plain and node.text.lower() in _NORWAY:
         hint = hint or f"YAML reads a bare {node.text} as a boolean; quote it: \"{node.text}\""
-    ctx.error("M104", node.span, f"expected {expected}, found {describe(node)}", hint)
+    ctx.error(WRONG_TYPE, node.span, f"expected {expected}, found {describe(node)}", hint)
 
 
 def _str(ctx: _Ctx, node: Node, expected: str = "a string") -> Scalar | None:
@@ -196,7 +202,7 @@ def _name(ctx: _Ctx, sc: Scalar, what: str, *, reserved: frozenset[str] = frozen
     if problem is not None:
         lead = len(sc.text) - len(sc.text.lstrip())
         span = sc.sub_span(lead, lead + len(text))
-        ctx.error("M110", span, f"bad {what} name: {problem}", f"a {what} name is a Python identifier")
+        ctx.error(BAD_IDENTIFIER, span, f"bad {what} name: {problem}", f"a {what} name is a Python identifier")
         return None
     return text
 
@@ -251,13 +257,13 @@ class _Cur:
         m = _IDENT.match(self.text, self.pos)
         return repr(m.group() if m else self.text[self.pos])
 
-    def fail(self, message: str, hint: str = "") -> _Fail:
+    def fail(self, message: str, hint: str = "") -> TextError:
         self.ws()
         end = self.pos + 1
         m = _IDENT.match(self.text, self.pos)
         if m:
             end = m.end()
-        return _Fail(self.pos, end, message, hint)
+        return TextError(self.pos, end, message, hint)
 
 
 def _bound(cur: _Cur) -> tuple[Bound, int, int]:
@@ -297,7 +303,7 @@ def _role_ref(cur: _Cur, sc: Scalar, params: frozenset[str]) -> RoleRef:
     return RoleRef(name[0], span, index)
 
 
-def _in_scalar(ctx: _Ctx, sc: Scalar, code: str, f: _Fail) -> None:
+def _in_scalar(ctx: _Ctx, sc: Scalar, code: Code, f: TextError) -> None:
     ctx.error(code, sc.sub_span(f.start, max(f.end, f.start + 1)), f.message, f.hint)
 
 
@@ -322,7 +328,7 @@ def _role_decl(ctx: _Ctx, node: Node) -> RoleDecl | None:
             elif (n := cur.match(_INT)) is not None:
                 size = int(n[0]) if len(n[0]) < 10 else 10**9
                 if size < 1:
-                    raise _Fail(n[1], n[2], "a fixed family has at least one member", hint)
+                    raise TextError(n[1], n[2], "a fixed family has at least one member", hint)
                 decl = RoleDecl(name[0], "fixed", span, size)
             elif (p := cur.match(_IDENT)) is not None:
                 decl = RoleDecl(name[0], "param", span, p[0])
@@ -332,14 +338,14 @@ def _role_decl(ctx: _Ctx, node: Node) -> RoleDecl | None:
                 raise cur.fail(f"expected ']', found {cur.found()}", hint)
         if not cur.at_end():
             raise cur.fail(f"unexpected {cur.found()} after the role", hint)
-    except _Fail as f:
-        _in_scalar(ctx, sc, "M109", f)
+    except TextError as f:
+        _in_scalar(ctx, sc, BAD_ROLE_DECL, f)
         return None
     problem = identifier_problem(decl.name)
     if problem is None and decl.name in RESERVED_CLASS_NAMES:
         problem = f"{decl.name!r} is reserved: generated code defines it"
     if problem is not None:
-        ctx.error("M110", decl.span, f"bad role name: {problem}", "a role name is a Python identifier")
+        ctx.error(BAD_IDENTIFIER, decl.span, f"bad role name: {problem}", "a role name is a Python identifier")
         return None
     return decl
 
@@ -412,7 +418,7 @@ def _timeout(ctx: _Ctx, node: Node) -> float | None:
     assert isinstance(node.value, int | float)
     value = float(node.value)
     if not (value > 0 and math.isfinite(value)):
-        ctx.error("M314", node.span, f"timeout must be a positive number of seconds, not {node.text}")
+        ctx.error(BAD_ANNOTATION, node.span, f"timeout must be a positive number of seconds, not {node.text}")
         return None
     return value
 
@@ -472,19 +478,19 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
         if word == "call":
             return _call(ctx, node)
         if "->" in node.text:
-            ctx.error("M106", _whole(node), "an interaction needs ': Msg' after the receiver", "write '- A -> B: Msg'")
+            ctx.error(BAD_INTERACTION, _whole(node), "an interaction needs ': Msg' after the receiver", "write '- A -> B: Msg'")
             return None
         if word in ("choice", "rec", "loop", "parallel"):
-            ctx.error("M106", _whole(node), f"'{word}' needs a body after a ':'", _STMT_HINT)
+            ctx.error(BAD_INTERACTION, _whole(node), f"'{word}' needs a body after a ':'", _STMT_HINT)
             return None
-        ctx.error("M106", _whole(node), f"unknown statement {node.text!r}", did_you_mean(word, STATEMENT_WORDS) or _STMT_HINT)
+        ctx.error(BAD_INTERACTION, _whole(node), f"unknown statement {node.text!r}", did_you_mean(word, STATEMENT_WORDS) or _STMT_HINT)
         return None
     if not node.items:
         _wrong(ctx, node, "a statement", _STMT_HINT)
         return None
     for extra, _ in node.items[1:]:
         ctx.error(
-            "M106",
+            BAD_INTERACTION,
             _whole(extra),
             "a list item holds exactly one statement",
             "start each statement with its own '- '; annotations go in a mapping: A -> B: {message: M, ...}",
@@ -509,13 +515,13 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
             and _LOCAL_ROLE.match(key.text)
         ):
             return _local_step(ctx, key, value)
-    except _Fail as f:
-        _in_scalar(ctx, key, "M106", f)
+    except TextError as f:
+        _in_scalar(ctx, key, BAD_INTERACTION, f)
         return None
     if word in ("continue", "call", "loop", "parallel"):
-        ctx.error("M106", _whole(key), f"'{key.text}' is not followed by a ':' and a value here", _STMT_HINT)
+        ctx.error(BAD_INTERACTION, _whole(key), f"'{key.text}' is not followed by a ':' and a value here", _STMT_HINT)
         return None
-    ctx.error("M106", _whole(key), f"unknown statement {key.text!r}", did_you_mean(word, STATEMENT_WORDS) or _STMT_HINT)
+    ctx.error(BAD_INTERACTION, _whole(key), f"unknown statement {key.text!r}", did_you_mean(word, STATEMENT_WORDS) or _STMT_HINT)
     return None
 
 
@@ -582,7 +588,7 @@ def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | _Failable | None
     if receiver is None:
         if on_failure is not None:
             ctx.error(
-                "M320", _whole(on_failure[0]), "a broadcast cannot have a failure branch",
+                BAD_FAILURE_BRANCH, _whole(on_failure[0]), "a broadcast cannot have a failure branch",
                 "put on_failure on an interaction from the role that may fail to one receiver",
             )
         return Broadcast(sender, msg[0], span, msg[1], annotations)
@@ -607,7 +613,7 @@ def _annotations(ctx: _Ctx, m: Mapping, keys: dict[str, tuple[Scalar, Node]]) ->
         node = keys["flow_cost"][1]
         if isinstance(node, Scalar) and node.kind == "int" and isinstance(node.value, int):
             if node.value < 0:
-                ctx.error("M314", node.span, f"flow_cost must not be negative, not {node.text}")
+                ctx.error(BAD_ANNOTATION, node.span, f"flow_cost must not be negative, not {node.text}")
             else:
                 flow_cost = node.value
         else:
@@ -721,7 +727,7 @@ def _rec(ctx: _Ctx, key: Scalar, value: Node) -> Rec | None:
     name = _rec_name(key)
     problem = identifier_problem(name[0])
     if problem is not None:
-        raise _Fail(name[1], name[2], f"bad rec name: {problem}")
+        raise TextError(name[1], name[2], f"bad rec name: {problem}")
     body = _stmts(ctx, value, f"the body of rec {name[0]}")
     return Rec(name[0], body, key.sub_span(name[1], name[2]))
 
@@ -749,8 +755,8 @@ def _loop(ctx: _Ctx, key: Scalar, value: Node) -> Loop | None:
                 decides = _role_ref(cur, sc, ctx.params)
                 if not cur.at_end():
                     raise cur.fail(f"unexpected {cur.found()} after the role")
-            except _Fail as f:
-                _in_scalar(ctx, sc, "M106", f)
+            except TextError as f:
+                _in_scalar(ctx, sc, BAD_INTERACTION, f)
     body = _stmts(ctx, keys["do"][1], "a loop body") if "do" in keys else ()
     return Loop(body, _whole(key), count, decides)
 
@@ -781,8 +787,8 @@ def _continue(ctx: _Ctx, sc: Scalar) -> Continue | None:
             raise cur.fail(f"expected the name of a rec, found {cur.found()}")
         if not cur.at_end():
             raise cur.fail(f"unexpected {cur.found()} after continue")
-    except _Fail as f:
-        _in_scalar(ctx, sc, "M106", f)
+    except TextError as f:
+        _in_scalar(ctx, sc, BAD_INTERACTION, f)
         return None
     return Continue(name[0], sc.sub_span(name[1], name[2]))
 
@@ -859,8 +865,8 @@ def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
                     raise cur.fail(f"expected ',' or ')', found {cur.found()}", hint)
         if not cur.at_end():
             raise cur.fail(f"unexpected {cur.found()} after the call", hint)
-    except _Fail as f:
-        _in_scalar(ctx, sc, "M106", f)
+    except TextError as f:
+        _in_scalar(ctx, sc, BAD_INTERACTION, f)
         return None
     return Call(name[0], tuple(args), sc.sub_span(name[1], name[2]), tuple(params))
 
@@ -895,7 +901,7 @@ def _record(ctx: _Ctx, name: str, span: Span, node: Node) -> Record:
         return Record(name, _fields(ctx, node, f"record {name}"), span)
     variants: list[RecordRef] = []
     if not node.items:
-        ctx.error("M216", _head(node.span), f"union {name} lists no records", "write Name: [RecordA, RecordB]")
+        ctx.error(BAD_UNION, _head(node.span), f"union {name} lists no records", "write Name: [RecordA, RecordB]")
     for item in node.items:
         sc = _name_str(ctx, item, "the name of a record (a variant of the union)")
         if sc is not None and (v := _name(ctx, sc, "record")) is not None:
@@ -912,7 +918,7 @@ def _imports(ctx: _Ctx, node: Node) -> tuple[Import, ...]:
             continue
         if not sc.text.endswith((".yaml", ".yml")) or sc.text.startswith("/"):
             ctx.error(
-                "M104",
+                WRONG_TYPE,
                 _whole(sc),
                 f"an import is a relative path to a .yaml spec, not {sc.text!r}",
                 "e.g. ../patterns/commit_reveal.yaml",
@@ -948,7 +954,7 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
             if problem is not None or part != part.lower():
                 ok = False
                 ctx.error(
-                    "M110",
+                    BAD_IDENTIFIER,
                     sc.sub_span(offset, offset + max(len(part), 1)),
                     f"bad namespace part: {problem or repr(part) + ' is not lower case'}",
                     "a namespace is a dotted path of lower-case identifiers, e.g. examples.two_buyer",

@@ -9,7 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from codegen.ast import Protocol
-from codegen.diagnostics import Diagnostic, sort_diagnostics
+from codegen.diagnostics import (
+    IMPORT_CYCLE,
+    IMPORT_INVALID,
+    IMPORT_MISSING,
+    UNDEFINED_SUBPROTOCOL,
+    Diagnostic,
+    sort_diagnostics,
+)
 from codegen.imports import Reader, read_text, resolve_imports
 from codegen.load import load, read_spec
 from codegen.local import LocalType
@@ -43,7 +50,7 @@ class Compiled:
         return tuple(d for d in self.diagnostics if d.severity == "error")
 
 
-_FAILED_IMPORT = frozenset({"M505", "M506", "M508"})
+_FAILED_IMPORT = frozenset({IMPORT_CYCLE, IMPORT_MISSING, IMPORT_INVALID})
 
 
 def _has_error(diags: list[Diagnostic]) -> bool:
@@ -89,7 +96,7 @@ def _compile_text(text: str, filename: str, read: Reader) -> Compiled:
     found = validate(protocol, partial=_has_error(diags))
     if any(d.code in _FAILED_IMPORT for d in diags):
         # What a failed import would have brought is unknown: calls to it are not news.
-        found = [d for d in found if d.code != "M500"]
+        found = [d for d in found if d.code != UNDEFINED_SUBPROTOCOL]
     diags.extend(found)
     if _has_error(diags):
         return Compiled(protocol, {}, sort_diagnostics(diags), text, imported)

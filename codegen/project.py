@@ -48,7 +48,18 @@ from codegen.ast import (
     SubProtocol,
 )
 from codegen.compose import InstantiationError, bind_call, instantiate
-from codegen.diagnostics import Diagnostic, DiagnosticError
+from codegen.diagnostics import (
+    BAD_FAILURE_BRANCH,
+    CALL_ROLE_MAPPING,
+    FAILURE_NOT_INFORMED,
+    LOOP_NOT_INFORMED,
+    NOT_GENERABLE,
+    UNDEFINED_ROLE,
+    UNDEFINED_SUBPROTOCOL,
+    UNMERGEABLE_BRANCHES,
+    Diagnostic,
+    DiagnosticError,
+)
 from codegen.local import (
     FAILED,
     LBranch,
@@ -114,7 +125,7 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
     except RecursionError:
         # Only absurdly deep nesting gets here; say so instead of crashing.
         diags.append(
-            Diagnostic("M600", protocol.span, "the protocol nests too deeply to project", "flatten nested blocks")
+            Diagnostic(NOT_GENERABLE, protocol.span, "the protocol nests too deeply to project", "flatten nested blocks")
         )
         return {}, diags
     finally:
@@ -136,7 +147,7 @@ def project(protocol: Protocol, role: str) -> LocalType:
         raise DiagnosticError(errors)
     lt = locals_.get(role)
     if lt is None:
-        raise DiagnosticError([Diagnostic("M200", protocol.span, f"no role {role!r} in {protocol.name}")])
+        raise DiagnosticError([Diagnostic(UNDEFINED_ROLE, protocol.span, f"no role {role!r} in {protocol.name}")])
     return lt
 
 
@@ -272,7 +283,7 @@ class _Expander:
     def call(self, c: Call, stack: tuple[_Frame, ...], tails: frozenset[str]) -> tuple[Stmt, ...]:
         sub = self.subs.get(c.target)
         if sub is None:
-            self.diags.append(Diagnostic("M500", c.span, f"no sub-protocol named {c.target}"))
+            self.diags.append(Diagnostic(UNDEFINED_SUBPROTOCOL, c.span, f"no sub-protocol named {c.target}"))
             return ()
         binding, problems = bind_call(c, sub, self.decls, self.params)
         if binding is None:
@@ -285,7 +296,7 @@ class _Expander:
                 if frame.name not in tails:
                     self.diags.append(
                         Diagnostic(
-                            "M600",
+                            NOT_GENERABLE,
                             c.span,
                             f"the recursive call to {c.target} is followed by more steps; "
                             "only a call in tail position can become a loop",
@@ -298,7 +309,7 @@ class _Expander:
             if frame.target == c.target:
                 self.diags.append(
                     Diagnostic(
-                        "M600",
+                        NOT_GENERABLE,
                         c.span,
                         f"{c.target} calls itself with roles ({args}) while it runs with ({frame.args}); "
                         "a recursive call must pass the same roles to become a loop",
@@ -309,8 +320,8 @@ class _Expander:
         try:
             body = instantiate(sub, binding)
         except InstantiationError as e:
-            self.diags.append(Diagnostic("M502", c.span, f"in {c.target}: {e.message}", e.hint))
-            self.diags.append(Diagnostic("M502", e.span, e.message, e.hint))
+            self.diags.append(Diagnostic(CALL_ROLE_MAPPING, c.span, f"in {c.target}: {e.message}", e.hint))
+            self.diags.append(Diagnostic(CALL_ROLE_MAPPING, e.span, e.message, e.hint))
             return ()
         name = self._fresh(c.target)
         frame = _Frame(key, c.target, name, args)
@@ -463,12 +474,12 @@ class _Projector:
                     out.setdefault(r.name, []).append(LLocal(s.step, s.span, _only(r)))
             case Call():
                 # _Expander inlined every call it could; this one names nothing.
-                self.diags.append(Diagnostic("M500", s.span, f"no sub-protocol named {s.target}"))
+                self.diags.append(Diagnostic(UNDEFINED_SUBPROTOCOL, s.span, f"no sub-protocol named {s.target}"))
 
     def _known(self, ref: RoleRef) -> RoleDecl | None:
         decl = self.decls.get(ref.name)
         if decl is None:
-            self.diags.append(Diagnostic("M200", ref.span, f"role {ref.name} is not declared"))
+            self.diags.append(Diagnostic(UNDEFINED_ROLE, ref.span, f"role {ref.name} is not declared"))
         return decl
 
     def interaction(self, s: Interaction, out: Out) -> None:
@@ -545,7 +556,7 @@ class _Projector:
                 # Validation sees sub-protocols with their formal (single) roles; a call can
                 # still pass a family member, found only once the call is inlined.
                 self.diags.append(Diagnostic(
-                    "M320",
+                    BAD_FAILURE_BRANCH,
                     s.span,
                     f"a failure branch is between two single roles, but {ref_text(ref)} is passed here",
                     "pass single roles to a sub-protocol with a failure branch",
@@ -579,10 +590,10 @@ class _Projector:
                 merged = self.merge(projs, labels, s, r, r, idle)
             for i in range(before, len(self.diags)):
                 d = self.diags[i]
-                if d.code == "M303":
+                if d.code == UNMERGEABLE_BRANCHES:
                     reason = d.message.split(" was taken: ", 1)[-1]
                     self.diags[i] = Diagnostic(
-                        "M322",
+                        FAILURE_NOT_INFORMED,
                         d.span,
                         f"{r} cannot tell whether {ref_text(failed)} failed before {ref_text(s.at)} "
                         f"received {ok.body[0].message if isinstance(ok.body[0], Interaction) else ''}: {reason}",
@@ -617,7 +628,7 @@ class _Projector:
         branches = ", ".join(repr(lab) for lab in labels)
         self.diags.append(
             Diagnostic(
-                "M303",
+                UNMERGEABLE_BRANCHES,
                 s.span,
                 f"{who} cannot tell which branch of the choice at {at} ({branches}) was taken: {e.reason}",
                 hint,
@@ -728,7 +739,7 @@ class _Projector:
         if dd is None or d.name not in acting:
             self.diags.append(
                 Diagnostic(
-                    "M307",
+                    LOOP_NOT_INFORMED,
                     d.span,
                     f"{ref_text(d)} decides the loop but takes no part in its body",
                     "the decider must send or receive in the loop body",

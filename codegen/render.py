@@ -34,7 +34,7 @@ from codegen.ast import (
     RecordRef,
     TypeExpr,
 )
-from codegen.diagnostics import Diagnostic
+from codegen.diagnostics import GENERATED_NAME_COLLISION, NOT_GENERABLE, Diagnostic, DiagnosticError
 from codegen.headers import module_header
 from codegen.local import (
     FAILED,
@@ -63,10 +63,9 @@ MODULE_NAMES = frozenset({"PROTOCOL"})
 _SHADOWS = frozenset(dir(builtins)) | {"msg", "msgs", "state", "self"}
 
 
-class RenderError(Exception):
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("\n".join(d.headline() for d in diagnostics))
-        self.diagnostics = diagnostics
+class RenderError(DiagnosticError):
+    """Generation found problems the earlier stages cannot see (M601 name collisions): a
+    ``DiagnosticError`` like every stage's, so callers report it the same way."""
 
 
 @cache
@@ -782,7 +781,7 @@ class ModuleRenderer:
                 sm = fsm.build(lt)
                 roles.append(_RoleRenderer(self, sm).render())
             except fsm.FsmError as e:
-                errors.append(Diagnostic("M600", e.span, f"role {decl.name}: {e}"))
+                errors.append(Diagnostic(NOT_GENERABLE, e.span, f"role {decl.name}: {e}"))
         messages = self.message_models()
         sizes: set[int] = set()
         for fs in [*(r.fields for r in self.protocol.records), *(m.fields for m in self.protocol.messages)]:
@@ -833,18 +832,18 @@ class ModuleRenderer:
                 names += [(v.name, f"branch class of role {r.name}") for v in s.variants]
         for name, what in names:
             if name in _SHADOWS:
-                out.append(Diagnostic("M601", self.protocol.span,
+                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
                                       f"{what} would shadow the Python name {name!r} the generated code uses",
                                       "rename it (e.g. capitalised)"))
             elif name in seen:
-                out.append(Diagnostic("M601", self.protocol.span,
+                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
                                       f"generated name {name} is used by both {seen[name]} and {what}",
                                       "rename the message, record or role"))
             else:
                 seen[name] = what
         for v in self.guard_vars:
             if v == "self":
-                out.append(Diagnostic("M601", self.protocol.span,
+                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
                                       "guard variable 'self' would shadow the method's self", "rename it"))
         return out
 

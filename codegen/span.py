@@ -21,3 +21,12 @@ class Span(NamedTuple):
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+
+
+class TextError(Exception):
+    """A syntax error inside one scalar's text (an interaction line, a type, a guard), at
+    character offsets of that text; the caller places it in the file and picks the code."""
+
+    def __init__(self, start: int, end: int, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.start, self.end, self.message, self.hint = start, end, message, hint

@@ -19,8 +19,8 @@ from codegen.ast import (
     RecordRef,
     TypeExpr,
 )
-from codegen.diagnostics import Diagnostic, did_you_mean
-from codegen.span import Span
+from codegen.diagnostics import BAD_TYPE_EXPR, Diagnostic, did_you_mean
+from codegen.span import Span, TextError
 
 SpanOf = Callable[[int, int], Span]
 
@@ -56,17 +56,12 @@ def type_text(t: TypeExpr) -> str:
             return t.name
 
 
-class _Fail(Exception):
-    def __init__(self, diag: Diagnostic) -> None:
-        self.diag = diag
-
-
 def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
     """Parse a whole type expression; a Diagnostic (M107) when it is malformed."""
     pos = 0
 
-    def fail(at: int, end: int, msg: str, hint: str = _HINT) -> _Fail:
-        return _Fail(Diagnostic("M107", span_of(at, max(end, at + 1) if end <= len(text) else at), msg, hint))
+    def fail(at: int, end: int, msg: str, hint: str = _HINT) -> TextError:
+        return TextError(at, end, msg, hint)
 
     def skip() -> None:
         nonlocal pos
@@ -139,5 +134,6 @@ def parse_type(text: str, span_of: SpanOf) -> TypeExpr | Diagnostic:
         if pos < len(text):
             raise fail(pos, len(text), f"unexpected {text[pos:]!r} after the type")
         return result
-    except _Fail as f:
-        return f.diag
+    except TextError as f:
+        end = max(f.end, f.start + 1) if f.end <= len(text) else f.start
+        return Diagnostic(BAD_TYPE_EXPR, span_of(f.start, end), f.message, f.hint)

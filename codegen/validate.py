@@ -47,7 +47,58 @@ from codegen.ast import (
     TypeExpr,
 )
 from codegen.compose import InstantiationError, bind_call, map_ref
-from codegen.diagnostics import Diagnostic, did_you_mean, sort_diagnostics
+from codegen.diagnostics import (
+    AMBIGUOUS_CHOICE,
+    BAD_FAILURE_BRANCH,
+    BAD_INDEX_VAR,
+    BAD_LOOP,
+    BAD_UNION,
+    CHOOSER_NOT_FIRST,
+    CONTINUE_ACROSS_LOOP,
+    CONTINUE_ACROSS_PARALLEL,
+    DEAD_GUARD,
+    DUPLICATE_FIELD,
+    DUPLICATE_LABEL,
+    DUPLICATE_MESSAGE,
+    DUPLICATE_PARAM,
+    DUPLICATE_REC,
+    DUPLICATE_ROLE,
+    DUPLICATE_SUBPROTOCOL,
+    EMPTY_BODY,
+    EMPTY_RANGE,
+    FAILED_ROLE_ACTS,
+    GUARD_TYPE,
+    GUARDS_NOT_EXHAUSTIVE,
+    INDEX_ON_SINGLE_ROLE,
+    INDEX_OUT_OF_BOUNDS,
+    LOOP_NOT_INFORMED,
+    LOOP_STARVATION,
+    MISSING_INDEX,
+    NAME_COLLISION,
+    PARALLEL_RACE,
+    RECURSIVE_RECORD,
+    REVERSED_RANGE,
+    SELF_SEND,
+    SINGLE_BRANCH_CHOICE,
+    UNBOUND_CONTINUE,
+    UNDEFINED_GUARD_NAME,
+    UNDEFINED_MESSAGE,
+    UNDEFINED_PARAM,
+    UNDEFINED_ROLE,
+    UNDEFINED_STEP,
+    UNDEFINED_SUBPROTOCOL,
+    UNDEFINED_TYPE,
+    UNGUARDED_CALL_CYCLE,
+    UNGUARDED_RECURSION,
+    UNREACHABLE,
+    UNSUPPORTED_FAMILY_FORM,
+    UNUSED_MESSAGE,
+    UNUSED_ROLE,
+    UNUSED_STEP,
+    Diagnostic,
+    did_you_mean,
+    sort_diagnostics,
+)
 from codegen.guards import coverage, show_value
 from codegen.names import method_suffix, snake_case
 from codegen.span import Span
@@ -181,7 +232,7 @@ def check_duplicate_roles(p: Protocol) -> Iterable[Diagnostic]:
         for r in sc.roles:
             if r.name in seen:
                 yield Diagnostic(
-                    "M201",
+                    DUPLICATE_ROLE,
                     r.span,
                     f"role {r.name} is declared twice",
                     f"first declared on line {seen[r.name].span.line}",
@@ -197,7 +248,7 @@ def check_duplicate_messages(p: Protocol) -> Iterable[Diagnostic]:
     ]:
         if name in seen:
             yield Diagnostic(
-                "M204",
+                DUPLICATE_MESSAGE,
                 span,
                 f"{kind} {name} is declared twice",
                 f"messages and records share one namespace; first declared on line {seen[name].line}",
@@ -213,7 +264,7 @@ def check_duplicate_params(p: Protocol) -> Iterable[Diagnostic]:
     ]:
         if name in seen:
             yield Diagnostic(
-                "M210",
+                DUPLICATE_PARAM,
                 span,
                 f"{name!r} is declared twice",
                 f"parameters and guard variables share one namespace; first declared on line {seen[name].line}",
@@ -229,7 +280,7 @@ def check_duplicate_fields(p: Protocol) -> Iterable[Diagnostic]:
         seen: set[str] = set()
         for f in fields:
             if f.name in seen:
-                yield Diagnostic("M207", f.span, f"{owner} has two fields named {f.name}")
+                yield Diagnostic(DUPLICATE_FIELD, f.span, f"{owner} has two fields named {f.name}")
             seen.add(f.name)
 
 
@@ -251,7 +302,7 @@ def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
             if key in seen and seen[key][0] != name:
                 first, first_span = seen[key]
                 yield Diagnostic(
-                    "M211",
+                    NAME_COLLISION,
                     span,
                     f"{what} {name} and {first} both become {key!r} in generated code",
                     f"{first} is declared on line {first_span.line}; rename one of them",
@@ -298,7 +349,7 @@ def check_undefined_types(p: Protocol) -> Iterable[Diagnostic]:
                     did_you_mean(ref.name, [*records, *PRIMS])
                     or "declare it under types:, or use int, str, bytes, bool, float, bytesN, list[T], optional[T]"
                 )
-                yield Diagnostic("M206", ref.span, f"undefined type {ref.name!r}", hint)
+                yield Diagnostic(UNDEFINED_TYPE, ref.span, f"undefined type {ref.name!r}", hint)
 
 
 def check_recursive_records(p: Protocol) -> Iterable[Diagnostic]:
@@ -313,7 +364,7 @@ def check_recursive_records(p: Protocol) -> Iterable[Diagnostic]:
             name = stack.pop()
             if name == r.name:
                 yield Diagnostic(
-                    "M208",
+                    RECURSIVE_RECORD,
                     r.span,
                     f"record {r.name} contains itself",
                     "break the cycle with optional[...] or list[...]",
@@ -331,16 +382,16 @@ def check_unions(p: Protocol) -> Iterable[Diagnostic]:
         if not r.variants:
             continue
         if len(r.variants) == 1:
-            yield Diagnostic("M216", r.span, f"union {r.name} has one variant", "a union lists two or more records; use the record itself")
+            yield Diagnostic(BAD_UNION, r.span, f"union {r.name} has one variant", "a union lists two or more records; use the record itself")
         seen: set[str] = set()
         for v in r.variants:
             target = by_name.get(v.name)
             if v.name in seen:
-                yield Diagnostic("M216", v.span, f"{v.name} is listed twice in union {r.name}")
+                yield Diagnostic(BAD_UNION, v.span, f"{v.name} is listed twice in union {r.name}")
             elif v.name in messages:
-                yield Diagnostic("M216", v.span, f"{v.name} is a message; a union lists records", f"declare {v.name}'s fields under types")
+                yield Diagnostic(BAD_UNION, v.span, f"{v.name} is a message; a union lists records", f"declare {v.name}'s fields under types")
             elif target is not None and target.variants:
-                yield Diagnostic("M216", v.span, f"{v.name} is a union itself; list its records in {r.name} directly")
+                yield Diagnostic(BAD_UNION, v.span, f"{v.name} is a union itself; list its records in {r.name} directly")
             seen.add(v.name)
 
 
@@ -356,7 +407,7 @@ def check_undefined_roles(p: Protocol) -> Iterable[Diagnostic]:
                 if ref.name not in declared:
                     where = f" of sub-protocol {sc.name}" if sc.is_sub else ""
                     yield Diagnostic(
-                        "M200",
+                        UNDEFINED_ROLE,
                         ref.span,
                         f"undefined role {ref.name}",
                         did_you_mean(ref.name, names) or f"declare it under roles{where}",
@@ -379,7 +430,7 @@ def check_unused_roles(p: Protocol) -> Iterable[Diagnostic]:
         for r in sc.roles:
             if r.name not in used:
                 yield Diagnostic(
-                    "M202",
+                    UNUSED_ROLE,
                     r.span,
                     f"role {r.name} takes part in no interaction",
                     "remove it from roles, or give it something to do",
@@ -396,7 +447,7 @@ def check_undefined_messages(p: Protocol) -> Iterable[Diagnostic]:
                 hint = did_you_mean(s.message, names) or "declare it under messages"
                 if s.message in records:
                     hint = f"{s.message} is a record type; declare a message that carries it"
-                yield Diagnostic("M203", s.message_span, f"undefined message {s.message}", hint)
+                yield Diagnostic(UNDEFINED_MESSAGE, s.message_span, f"undefined message {s.message}", hint)
 
 
 def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
@@ -409,7 +460,7 @@ def check_unused_messages(p: Protocol) -> Iterable[Diagnostic]:
     for m in p.messages:
         if m.name not in sent and m.span.file == p.file:  # imported ones are used where declared
             yield Diagnostic(
-                "M205",
+                UNUSED_MESSAGE,
                 m.span,
                 f"message {m.name} is never sent",
                 "remove it, or send it in an interaction",
@@ -427,7 +478,7 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
         hint = (
             hint or did_you_mean(name, params) or f"declare it under params (declared: {hint_list})"
         )
-        return Diagnostic("M209", span, f"undefined parameter {name!r} {what}", hint)
+        return Diagnostic(UNDEFINED_PARAM, span, f"undefined parameter {name!r} {what}", hint)
 
     for r in p.roles:
         if r.kind == "param" and isinstance(r.size, str) and r.size not in params:
@@ -474,7 +525,7 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
     if decl.kind == "single":
         if idx is not None:
             yield Diagnostic(
-                "M403",
+                INDEX_ON_SINGLE_ROLE,
                 idx.span,
                 f"{ref.name} is a single role and takes no index",
                 f"write {ref.name}",
@@ -483,7 +534,7 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
     if idx is None:
         if not allow_missing:
             yield Diagnostic(
-                "M404",
+                MISSING_INDEX,
                 ref.span,
                 f"{ref.name} is a family: say which members",
                 f"write {ref.name}[*] for all, {ref.name}[0] for one, or {ref.name}[0..t] for a range",
@@ -492,7 +543,7 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
     size = _size(decl)
     if isinstance(idx, IndexConst) and size is not None and idx.value >= size:
         yield Diagnostic(
-            "M400",
+            INDEX_OUT_OF_BOUNDS,
             idx.span,
             f"index {idx.value} is outside {ref.name}, which has members 0..{size - 1}",
         )
@@ -500,14 +551,14 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
         lo, hi = idx.lo, idx.hi
         if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
             yield Diagnostic(
-                "M402",
+                REVERSED_RANGE,
                 idx.span,
                 f"range {lo}..{hi} is reversed",
                 f"ranges are lo..hi with lo <= hi (half-open): write {hi}..{lo}",
             )
         elif lo == hi:
             yield Diagnostic(
-                "M401",
+                EMPTY_RANGE,
                 idx.span,
                 f"range {lo}..{hi} selects no member",
                 "ranges are half-open: lo..hi selects lo <= i < hi",
@@ -516,7 +567,7 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
             for b in (lo, hi):
                 if isinstance(b, int) and (b > size or (b is lo and b >= size)):
                     yield Diagnostic(
-                        "M400",
+                        INDEX_OUT_OF_BOUNDS,
                         idx.span,
                         f"range {lo}..{hi} is outside {ref.name}, which has {size} members",
                     )
@@ -546,28 +597,28 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                     assert isinstance(snd.index, IndexVar) and isinstance(rcv.index, IndexVar)
                     if snd.name != rcv.name:
                         yield Diagnostic(
-                            "M406",
+                            UNSUPPORTED_FAMILY_FORM,
                             s.span,
                             f"{ref_text(snd)} -> {ref_text(rcv)}: index variables relate members of one family",
                             f"all-to-all is {snd.name}[i] -> {snd.name}[j]; between families use {ref_text(snd).split('[')[0]}[*] -> {rcv.name}[...] steps",
                         )
                     elif snd.index.name == rcv.index.name:
                         yield Diagnostic(
-                            "M405",
+                            BAD_INDEX_VAR,
                             rcv.index.span,
                             f"{ref_text(snd)} -> {ref_text(rcv)} uses one variable on both sides",
                             f"use two distinct variables: {snd.name}[i] -> {snd.name}[j]",
                         )
                 elif _is_multi(snd) and _is_multi(rcv):
                     yield Diagnostic(
-                        "M406",
+                        UNSUPPORTED_FAMILY_FORM,
                         s.span,
                         f"{ref_text(snd)} -> {ref_text(rcv)}: many-to-many steps are not supported",
                         "split it: collect at one role, then send to the family",
                     )
                 elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
                     yield Diagnostic(
-                        "M406",
+                        UNSUPPORTED_FAMILY_FORM,
                         s.span,
                         f"{ref_text(snd)} -> {ref_text(rcv)}: a family step that may include a member sending to itself",
                         f"for all-to-all write {snd.name}[i] -> {snd.name}[j]",
@@ -576,11 +627,11 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                 _is_multi(s.sender) or isinstance(s.sender.index, IndexVar)
             ):
                 yield Diagnostic(
-                    "M406", s.sender.span, f"a broadcast is sent by one role, not {ref_text(s.sender)}"
+                    UNSUPPORTED_FAMILY_FORM, s.sender.span, f"a broadcast is sent by one role, not {ref_text(s.sender)}"
                 )
             elif isinstance(s, Choice) and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
                 yield Diagnostic(
-                    "M406",
+                    UNSUPPORTED_FAMILY_FORM,
                     s.at.span,
                     f"a choice is made by one role, not {ref_text(s.at)}",
                     f"choose at one member, e.g. {s.at.name}[0]",
@@ -592,7 +643,7 @@ def check_self_send(p: Protocol) -> Iterable[Diagnostic]:
         for s in walk(sc.body):
             if isinstance(s, Interaction) and same_actor(s.sender, s.receiver):
                 yield Diagnostic(
-                    "M300",
+                    SELF_SEND,
                     s.receiver.span,
                     f"{ref_text(s.sender)} sends {s.message} to itself",
                     "a message goes from one role to another",
@@ -680,7 +731,7 @@ def _check_one_choice(
     if len(c.branches) < 2:
         # One branch is legal (Scribble, nuScr): it chooses nothing, so only a warning.
         yield Diagnostic(
-            "M312",
+            SINGLE_BRANCH_CHOICE,
             c.span,
             f"choice at {ref_text(c.at)} has {len(c.branches)} branch{'es' if len(c.branches) != 1 else ''}",
             "a choice needs at least two branches to choose anything; without a choice, write the statements directly",
@@ -691,20 +742,20 @@ def _check_one_choice(
     for b in c.branches:
         if b.label in labels:
             yield Diagnostic(
-                "M301", b.span, f"choice at {ref_text(c.at)} has two branches labelled {b.label}"
+                DUPLICATE_LABEL, b.span, f"choice at {ref_text(c.at)} has two branches labelled {b.label}"
             )
         labels.setdefault(b.label, b)
         for actor, span in _first_actors(b.body, p, recs, frozenset()):
             if actor is None:
                 yield Diagnostic(
-                    "M302",
+                    CHOOSER_NOT_FIRST,
                     span,
                     f"branch {b.label!r} starts without an action of the chooser {ref_text(c.at)}",
                     "start every branch with a message sent by the chooser, so the others learn the branch",
                 )
             elif not same_actor(actor, c.at):
                 yield Diagnostic(
-                    "M302",
+                    CHOOSER_NOT_FIRST,
                     span,
                     f"branch {b.label!r} starts with an action of {ref_text(actor)}, not of the chooser {ref_text(c.at)}",
                     "start every branch with a message sent by the chooser, so the others learn the branch",
@@ -719,7 +770,7 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
             # Members would need the others of the family told too (as a choice at a member
             # is); not supported yet, so said here rather than projected wrongly.
             yield Diagnostic(
-                "M320",
+                BAD_FAILURE_BRANCH,
                 ref.span,
                 f"a failure branch is between two single roles (the one that may fail and its receiver), not {ref_text(ref)}",
                 "let a single role (a monitor, a coordinator) receive from the role that may fail, "
@@ -730,7 +781,7 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
     for s in walk(fail_body):
         if isinstance(s, Broadcast):
             yield Diagnostic(
-                "M321",
+                FAILED_ROLE_ACTS,
                 s.span,
                 f"a broadcast in the failure branch of {ref_text(failed)} would also go to {ref_text(failed)}, which has failed",
                 "send to the surviving roles one by one",
@@ -739,7 +790,7 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
         for ref in refs(s):
             if ref.name == failed.name and (same_actor(ref, failed) or ref.index is None or _is_multi(ref)):
                 yield Diagnostic(
-                    "M321",
+                    FAILED_ROLE_ACTS,
                     ref.span,
                     f"{ref_text(ref)} takes part in the failure branch of {ref_text(failed)}, which runs when {ref_text(failed)} has failed",
                     "in a failure branch only the surviving roles act",
@@ -773,7 +824,7 @@ def _check_ambiguous(c: Choice) -> Iterator[Diagnostic]:
             continue
         to, msg = key
         yield Diagnostic(
-            "M316",
+            AMBIGUOUS_CHOICE,
             b.span,
             f"branches {other.label!r} and {b.label!r} of the choice at {ref_text(c.at)} both open with "
             f"{ref_text(c.at)} -> {to}: {msg}, so {to} cannot tell them apart by it",
@@ -814,7 +865,7 @@ def _rec_walk(
         if after is not None and not flagged:
             out.append(
                 Diagnostic(
-                    "M310",
+                    UNREACHABLE,
                     s.span,
                     f"this statement follows 'continue {after.name}' and can never run",
                     "move it before the continue, or remove it",
@@ -831,7 +882,7 @@ def _rec_walk(
                 if s.name in enclosing:
                     out.append(
                         Diagnostic(
-                            "M306",
+                            DUPLICATE_REC,
                             s.span,
                             f"rec {s.name} shadows an enclosing rec of the same name",
                             "give the inner rec another name",
@@ -873,7 +924,7 @@ def _check_continue(
             if barrier == "parallel":
                 out.append(
                     Diagnostic(
-                        "M313",
+                        CONTINUE_ACROSS_PARALLEL,
                         s.span,
                         f"continue {s.name} jumps out of a parallel branch",
                         "branches of parallel must each end; put the rec inside the branch or around the parallel",
@@ -882,7 +933,7 @@ def _check_continue(
             elif barrier == "loop":
                 out.append(
                     Diagnostic(
-                        "M315",
+                        CONTINUE_ACROSS_LOOP,
                         s.span,
                         f"continue {s.name} jumps out of a loop body",
                         "a loop body runs to its end each iteration; use a rec inside the loop, or a choice in a rec instead of the loop",
@@ -891,7 +942,7 @@ def _check_continue(
             elif s.name not in guarded:
                 out.append(
                     Diagnostic(
-                        "M304",
+                        UNGUARDED_RECURSION,
                         s.span,
                         f"continue {s.name} is reached without any interaction since rec {s.name}",
                         "put at least one interaction before the continue",
@@ -903,7 +954,7 @@ def _check_continue(
     names = _rec_names(frames)
     out.append(
         Diagnostic(
-            "M305",
+            UNBOUND_CONTINUE,
             s.span,
             f"continue {s.name} is not inside a rec {s.name}",
             did_you_mean(s.name, names) or "continue may only name an enclosing rec",
@@ -915,28 +966,28 @@ def check_empty_bodies(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
         if not sc.body:
             what = f"sub-protocol {sc.name}" if sc.is_sub else f"protocol {sc.name}"
-            yield Diagnostic("M309", sc.span, f"{what} has no interactions")
+            yield Diagnostic(EMPTY_BODY, sc.span, f"{what} has no interactions")
         for s in walk(sc.body):
             match s:
                 case Choice():
                     for b in s.branches:
                         if not b.body and s.failure is None:  # an empty failure branch just ends the block
                             yield Diagnostic(
-                                "M309",
+                                EMPTY_BODY,
                                 b.span,
                                 f"branch {b.label!r} is empty",
                                 "every branch starts with a message from the chooser",
                             )
                 case Rec() if not s.body:
-                    yield Diagnostic("M309", s.span, f"rec {s.name} is empty")
+                    yield Diagnostic(EMPTY_BODY, s.span, f"rec {s.name} is empty")
                 case Loop() if not s.body:
-                    yield Diagnostic("M309", s.span, "the loop body is empty")
+                    yield Diagnostic(EMPTY_BODY, s.span, "the loop body is empty")
                 case Parallel():
                     if not s.branches:
-                        yield Diagnostic("M309", s.span, "parallel has no branches")
+                        yield Diagnostic(EMPTY_BODY, s.span, "parallel has no branches")
                     for n, br in enumerate(s.branches, start=1):
                         if not br:
-                            yield Diagnostic("M309", s.span, f"branch {n} of parallel is empty")
+                            yield Diagnostic(EMPTY_BODY, s.span, f"branch {n} of parallel is empty")
                 case _:
                     pass
 
@@ -960,7 +1011,7 @@ def check_loops(p: Protocol) -> Iterable[Diagnostic]:
                 continue
             if s.count is None and s.decides is None:
                 yield Diagnostic(
-                    "M311",
+                    BAD_LOOP,
                     s.span,
                     "the loop has neither count nor decides",
                     "add count: N (runs N times) or decides: Role (that role chooses each time)",
@@ -968,7 +1019,7 @@ def check_loops(p: Protocol) -> Iterable[Diagnostic]:
                 continue
             if s.count is not None and s.decides is not None:
                 yield Diagnostic(
-                    "M311",
+                    BAD_LOOP,
                     s.span,
                     "the loop has both count and decides",
                     "keep one: count runs a fixed number of times, decides lets a role choose",
@@ -984,14 +1035,14 @@ def check_loops(p: Protocol) -> Iterable[Diagnostic]:
                 d.index is None or _is_multi(d) or isinstance(d.index, IndexVar)
             ):
                 yield Diagnostic(
-                    "M307",
+                    LOOP_NOT_INFORMED,
                     d.span,
                     f"a loop is decided by one role, not {ref_text(d)}",
                     f"name one member, e.g. {d.name}[0]",
                 )
             elif s.body and d.name not in _participants(s.body, sc.roles):
                 yield Diagnostic(
-                    "M307",
+                    LOOP_NOT_INFORMED,
                     d.span,
                     f"{ref_text(d)} decides the loop but takes no part in its body",
                     "the decider must send or receive in the loop body",
@@ -1018,7 +1069,7 @@ def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str
             if e.name not in env:
                 out.append(
                     Diagnostic(
-                        "M212",
+                        UNDEFINED_GUARD_NAME,
                         e.span,
                         f"guard reads {e.name!r}, which is neither a parameter nor a guard variable",
                         did_you_mean(e.name, env) or "declare it under params or vars",
@@ -1031,7 +1082,7 @@ def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str
             want = "bool" if e.op == "not" else "a number"
             ok = t == "bool" if e.op == "not" else t in _NUM
             if t is not None and not ok:
-                out.append(Diagnostic("M213", e.operand.span, f"'{e.op}' needs {want}, found {t}"))
+                out.append(Diagnostic(GUARD_TYPE, e.operand.span, f"'{e.op}' needs {want}, found {t}"))
                 return None
             return t
         case GBinary():
@@ -1044,7 +1095,7 @@ def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str
                     if t != "bool":
                         out.append(
                             Diagnostic(
-                                "M213",
+                                GUARD_TYPE,
                                 side.span,
                                 f"'{e.op}' needs booleans, found {t}",
                                 "compare it, e.g. x > 0",
@@ -1054,12 +1105,12 @@ def _guard_type(e: GuardExpr, env: dict[str, str], out: list[Diagnostic]) -> str
                 return "bool"
             if e.op in ("==", "!="):
                 if lt != rt and not (lt in _NUM and rt in _NUM):
-                    out.append(Diagnostic("M213", e.span, f"'{e.op}' compares {lt} with {rt}"))
+                    out.append(Diagnostic(GUARD_TYPE, e.span, f"'{e.op}' compares {lt} with {rt}"))
                     return None
                 return "bool"
             for side, t in ((e.left, lt), (e.right, rt)):
                 if t not in _NUM:
-                    out.append(Diagnostic("M213", side.span, f"'{e.op}' needs numbers, found {t}"))
+                    out.append(Diagnostic(GUARD_TYPE, side.span, f"'{e.op}' needs numbers, found {t}"))
                     return None
             if e.op in ("<", "<=", ">", ">="):
                 return "bool"
@@ -1081,7 +1132,7 @@ def check_guards(p: Protocol) -> Iterable[Diagnostic]:
                     if t is not None and t != "bool" and len(out) == before:
                         out.append(
                             Diagnostic(
-                                "M213",
+                                GUARD_TYPE,
                                 b.guard.expr.span,
                                 f"a guard must be a condition (bool), found {t}",
                                 "compare it, e.g. x > 0",
@@ -1112,7 +1163,7 @@ def check_guard_coverage(p: Protocol) -> Iterable[Diagnostic]:
             if every and not cov.decided:
                 out.append(
                     Diagnostic(
-                        "M318",
+                        GUARDS_NOT_EXHAUSTIVE,
                         s.span,
                         f"cannot prove that the guards of the choice at {ref_text(s.at)} cover every value: "
                         "they use arithmetic or too many variables",
@@ -1123,7 +1174,7 @@ def check_guard_coverage(p: Protocol) -> Iterable[Diagnostic]:
                 values = ", ".join(f"{n} = {show_value(v)}" for n, v in cov.gap.items())
                 out.append(
                     Diagnostic(
-                        "M318",
+                        GUARDS_NOT_EXHAUSTIVE,
                         s.span,
                         f"no branch of the choice at {ref_text(s.at)} is allowed when {values}",
                         "widen a guard so that together they cover every value, or add a branch without a guard",
@@ -1134,7 +1185,7 @@ def check_guard_coverage(p: Protocol) -> Iterable[Diagnostic]:
                 assert b.guard is not None
                 out.append(
                     Diagnostic(
-                        "M319",
+                        DEAD_GUARD,
                         b.guard.span,
                         f"the guard of branch {b.label!r} can never hold, so the branch is dead",
                         "fix the guard or remove the branch",
@@ -1238,7 +1289,7 @@ class _Starve:
                 )
                 self.out.append(
                     Diagnostic(
-                        "M317",
+                        LOOP_STARVATION,
                         s.span,
                         f"{role} takes part in rec {self.rec.name} but, on the path {where} to this continue, "
                         f"it is not told that the loop goes round again: it may wait for ever",
@@ -1306,7 +1357,7 @@ def check_parallel_races(p: Protocol) -> Iterable[Diagnostic]:
                 for pair, span in mine.items():
                     if pair in earlier:
                         yield Diagnostic(
-                            "M308",
+                            PARALLEL_RACE,
                             span,
                             f"parallel branches both send {pair[0]} -> {pair[1]}; the order on that channel is undefined",
                             f"an earlier branch uses it on line {earlier[pair].line}; sequence them or use distinct roles",
@@ -1328,7 +1379,7 @@ def check_calls(p: Protocol) -> Iterable[Diagnostic]:
             sub = subs.get(s.target)
             if sub is None:
                 yield Diagnostic(
-                    "M500",
+                    UNDEFINED_SUBPROTOCOL,
                     s.span,
                     f"undefined sub-protocol {s.target}",
                     did_you_mean(s.target, subs) or "define it under subprotocols",
@@ -1379,7 +1430,7 @@ def check_call_cycles(p: Protocol) -> Iterable[Diagnostic]:
                         reported.add(frozenset(path))
                         cycle = " -> ".join([*path, start])
                         yield Diagnostic(
-                            "M503",
+                            UNGUARDED_CALL_CYCLE,
                             call.span,
                             f"sub-protocol calls loop without any interaction: {cycle}",
                             "let each sub-protocol exchange a message before it calls again",
@@ -1394,7 +1445,7 @@ def check_duplicate_subprotocols(p: Protocol) -> Iterable[Diagnostic]:
     for s in p.subprotocols:
         if s.name in seen:
             what = "the protocol itself" if seen[s.name] == p.span else "another sub-protocol"
-            yield Diagnostic("M504", s.span, f"sub-protocol {s.name} has the same name as {what}")
+            yield Diagnostic(DUPLICATE_SUBPROTOCOL, s.span, f"sub-protocol {s.name} has the same name as {what}")
         else:
             seen[s.name] = s.span
 
@@ -1409,7 +1460,7 @@ def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
         key = method_suffix(st.name)
         if key in seen:
             yield Diagnostic(
-                "M211",
+                NAME_COLLISION,
                 st.span,
                 f"local steps {seen[key]} and {st.name} would both generate do_{key}()",
                 "rename one of them",
@@ -1419,14 +1470,14 @@ def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
         for s in walk(sc.body):
             if isinstance(s, LocalStep) and s.step not in declared:
                 hint = did_you_mean(s.step, declared) or "declare it under steps: Name: {input: T, output: U}"
-                yield Diagnostic("M214", s.step_span, f"undefined local step {s.step}", hint)
+                yield Diagnostic(UNDEFINED_STEP, s.step_span, f"undefined local step {s.step}", hint)
 
 
 def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
     run = {s.step for sc in scopes(p) for s in walk(sc.body) if isinstance(s, LocalStep)}
     for st in p.steps:
         if st.name not in run and st.span.file == p.file:
-            yield Diagnostic("M215", st.span, f"local step {st.name} is never run", "remove it, or run it: 'R: Step'")
+            yield Diagnostic(UNUSED_STEP, st.span, f"local step {st.name} is never run", "remove it, or run it: 'R: Step'")
 
 
 # ---------------------------------------------------------------- driver

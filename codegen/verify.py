@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from codegen.ast import Bound, Protocol
-from codegen.diagnostics import Diagnostic
+from codegen.diagnostics import UNREADABLE_FILE, Diagnostic
 from codegen.fsm import (
     BranchEndNode,
     DecidedNode,
@@ -728,7 +728,7 @@ def verify_file(path: str, bounds: Bounds = Bounds()) -> tuple[VerifyReport | No
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Diagnostic("M113", Span(path, 0, 0), f"cannot read the spec: {exc}")]
+        return None, [Diagnostic(UNREADABLE_FILE, Span(path, 0, 0), f"cannot read the spec: {exc}")]
     return verify_text(text, path, bounds)
 
 

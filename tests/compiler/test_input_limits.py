@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codegen.diagnostics import Diagnostic, render, render_all
+from codegen.diagnostics import YAML_SYNTAX, Diagnostic, render, render_all
 from codegen.generate import generate_all
 from codegen.load import MAX_DEPTH, MAX_SPEC_BYTES, load, read_spec
 from codegen.pipeline import compile_file, compile_text
@@ -56,13 +56,13 @@ def test_deep_type_nesting_is_a_located_diagnostic() -> None:
 
 def test_a_long_line_is_shown_as_a_window_around_the_caret() -> None:
     line = "x" * 100_000 + "BAD" + "y" * 100_000
-    d = Diagnostic("M100", Span("f.yaml", 1, 100_001, 1, 100_004), "bad here")
+    d = Diagnostic(YAML_SYNTAX, Span("f.yaml", 1, 100_001, 1, 100_004), "bad here")
     shown = render(d, line).splitlines()
     assert len(shown[1]) < 260 and "BAD" in shown[1]
     assert shown[2].index("^") - shown[2].index("|") == shown[1].index("BAD") - shown[1].index("|")
     assert shown[2].count("^") == 3
     # Short lines are shown whole, as before.
-    short = render(Diagnostic("M100", Span("f.yaml", 1, 3, 1, 5), "m"), "abcdef").splitlines()
+    short = render(Diagnostic(YAML_SYNTAX, Span("f.yaml", 1, 3, 1, 5), "m"), "abcdef").splitlines()
     assert short[1].endswith("| abcdef") and short[2].endswith("|   ^^")
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from codegen.diagnostics import CODES, render_all
+from codegen.diagnostics import CODES, Diagnostic, render_all
 from codegen.pipeline import Compiled, compile_text
+from codegen.span import Span
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = sorted((ROOT / "tests" / "specs" / "good").glob("*.yaml"))
@@ -218,5 +219,14 @@ def test_schema_rejects_bad_shapes(data: object) -> None:
 
 def test_docs_list_every_code() -> None:
     doc = DOC_PATH.read_text(encoding="utf-8")
-    missing = [c for c in CODES.values() if f"| {c.code} | `{c.name}` |" not in doc]
-    assert not missing, f"docs/spec-format.md lacks rows for {[c.code for c in missing]}"
+    missing = [c for c in CODES.values() if f"| {c} | `{c.name}` |" not in doc]
+    assert not missing, f"docs/spec-format.md lacks rows for {[str(c) for c in missing]}"
+
+
+def test_codes_are_named_constants_and_bare_strings_are_refused() -> None:
+    import codegen.diagnostics as registry
+
+    for code in CODES.values():
+        assert getattr(registry, code.name.upper().replace("-", "_")) is code
+    with pytest.raises(ValueError, match="not one of the registered Code constants"):
+        Diagnostic("M303", Span("f.yaml", 1, 1), "a bare string is no code")  # type: ignore[arg-type]
