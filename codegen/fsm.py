@@ -37,7 +37,7 @@ from codegen.local import (
     PeerOne,
 )
 from codegen.span import Span
-from codegen.text import stmt_text
+from codegen.text import seq_text
 
 LoopOp = Literal["push", "incr", "pop"]
 # Placeholder default for peer fields (every node sets its real peer).
@@ -199,21 +199,6 @@ def class_name(role: str, n: Node) -> str:
     return f"{role}_End" if isinstance(n, EndNode) else f"{role}_S{n.sid}"
 
 
-# ---------------------------------------------------------------- readable local types
-
-_TEXT_LIMIT = 4  # statements shown in a state's docstring; keeps output linear in size
-
-
-def show_seq(stmts: tuple[LStmt, ...], then: str, start: int = 0) -> str:
-    """``stmts[start:]`` readably, at most ``_TEXT_LIMIT`` statements (no copy of the tail)."""
-    parts = [stmt_text(s) for s in stmts[start : start + _TEXT_LIMIT]]
-    if len(stmts) - start > _TEXT_LIMIT:
-        parts.append("...")
-    elif then:
-        parts.append(then)
-    return "; ".join(parts)
-
-
 # ---------------------------------------------------------------- building
 
 
@@ -232,8 +217,8 @@ class _Builder:
         # sequence so long protocols do not recurse deeply.
         for i in range(len(stmts) - 1, -1, -1):
             # Nested bodies continue with what follows the compound statement.
-            after = show_seq(stmts, then, i + 1)
-            k = self.stmt(stmts[i], show_seq(stmts, then, i), k, env, depth, after)
+            after = seq_text(stmts, then, i + 1)
+            k = self.stmt(stmts[i], seq_text(stmts, then, i), k, env, depth, after)
         return k
 
     def stmt(

@@ -5,7 +5,16 @@ DOT/Mermaid views and ``minuet project`` all print through here, so a user sees 
 
 from __future__ import annotations
 
-from codegen.ast import Bound, IndexAll, IndexConst, IndexParam, IndexRange, IndexVar, RoleRef
+from codegen.ast import (
+    Bound,
+    IndexAll,
+    IndexConst,
+    IndexParam,
+    IndexRange,
+    IndexVar,
+    RoleDecl,
+    RoleRef,
+)
 from codegen.local import (
     FAILED,
     LContinue,
@@ -27,7 +36,20 @@ from codegen.local import (
     PeerOne,
 )
 
-__all__ = ["describe", "head_text", "members_text", "only_text", "peer_text", "ref_text", "stmt_text"]
+__all__ = [
+    "decl_text",
+    "describe",
+    "head_text",
+    "members_text",
+    "only_text",
+    "peer_text",
+    "ref_text",
+    "seq_text",
+    "stmt_text",
+]
+
+# Statements shown in a state's docstring; keeps generated output linear in the spec's size.
+SEQ_LIMIT = 4
 
 
 def ref_text(ref: RoleRef) -> str:
@@ -43,6 +65,13 @@ def ref_text(ref: RoleRef) -> str:
             return f"{ref.name}[{n}]"
         case IndexRange(lo=lo, hi=hi):
             return f"{ref.name}[{lo}..{hi}]"
+
+
+def decl_text(decl: RoleDecl) -> str:
+    """A role as declared: ``Seller``, ``Signer[*]``, ``Signer[n]``."""
+    if decl.kind == "single":
+        return decl.name
+    return f"{decl.name}[{'*' if decl.size is None else decl.size}]"
 
 
 def _bound(b: Bound | None) -> str:
@@ -124,6 +153,17 @@ def stmt_text(s: LStmt) -> str:
             return f"parallel ({len(s.branches)} branches)"
         case _:
             return head_text(s)
+
+
+def seq_text(stmts: tuple[LStmt, ...], then: str, start: int = 0) -> str:
+    """``stmts[start:]`` on one line, at most ``SEQ_LIMIT`` statements, then ``then`` (how the
+    sequence ends) when they all fit; the tail is indexed, not copied."""
+    parts = [stmt_text(s) for s in stmts[start : start + SEQ_LIMIT]]
+    if len(stmts) - start > SEQ_LIMIT:
+        parts.append("...")
+    elif then:
+        parts.append(then)
+    return "; ".join(parts)
 
 
 def describe(s: LStmt) -> str:
