@@ -11,8 +11,10 @@ interleaved (``bench.harness``), against ping-pong through generated code:
 * DKG 3-of-5 through ``examples.dkg_ceremony`` (sealed shares): per message, the session
   time minus the same DKG's crypto run over bytes without any runtime (the sealing of the
   shares stays in, so again an upper bound);
+* the same all-to-all without the lottery's role code (``bare_N``: fixed messages through
+  the generated states, nothing committed or checked): the runtime and generated code alone;
 * a three-peer session's fixed cost: open, run three role functions that close at once,
-  close (no message);
+  close (no message), beside trio alone doing the same nurseries and tasks (its floor);
 * ``--scale``: lottery N = 100 and DKG n = 20 (every member a task), time per session and
   the growth against N = 30 / n = 5 beside the growth of the message count.
 
@@ -62,6 +64,23 @@ class _Count(Middleware):
 def _lottery_roles(n: int) -> dict[str, RoleFn]:
     async def peer(ep: Endpoint) -> int:
         return await lottery_election.elect(ep, b"bench-lottery", 0)
+
+    return {f"Peer[{i}]": peer for i in range(n)}
+
+
+_BARE_COMMIT = glt.Commit(epoch=0, digest=glt.Bytes64(bytes(64)))
+_BARE_REVEAL = glt.Reveal(epoch=0, value=glt.Bytes32(bytes(32)), nonce=glt.Bytes32(bytes(32)))
+
+
+def _bare_roles(n: int) -> dict[str, RoleFn]:
+    """The lottery's messages through the same generated states, without its role code
+    (no commitments made or checked): what the runtime and generated code alone cost."""
+
+    async def peer(ep: Endpoint) -> None:
+        s1 = await glt.start_peer(ep).send_commit(_BARE_COMMIT)
+        _commits, s2 = await s1.recv_commit()
+        s3 = await s2.send_reveal(_BARE_REVEAL)
+        await s3.recv_reveal()
 
     return {f"Peer[{i}]": peer for i in range(n)}
 
@@ -138,6 +157,27 @@ def empty_session() -> float:
     return (time.perf_counter() - t0) / EMPTY_SESSIONS
 
 
+def trio_floor() -> float:
+    """Seconds for what trio alone does in an empty session: the session's nursery with
+    the deadline watchdog's task, the run's nursery with three tasks that return at once."""
+
+    async def nothing() -> None:
+        return None
+
+    async def many() -> None:
+        for _ in range(EMPTY_SESSIONS):
+            async with trio.open_nursery() as outer:
+                outer.start_soon(trio.sleep_forever)
+                async with trio.open_nursery() as inner:
+                    for _ in range(3):
+                        inner.start_soon(nothing)
+                outer.cancel_scope.cancel()
+
+    t0 = time.perf_counter()
+    trio.run(many)
+    return (time.perf_counter() - t0) / EMPTY_SESSIONS
+
+
 def pingpong_message() -> float:
     """Seconds per message of in-memory ping-pong through generated code (3 a round)."""
     return 1 / (trio.run(ours_memory, PP_ROUNDS, False) * 3)
@@ -151,11 +191,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lsizes = (*LOTTERY_SIZES, 100) if args.scale else LOTTERY_SIZES
     dkg_sizes = ((3, 5), (11, 20)) if args.scale else ((3, 5),)
     counts: dict[str, int] = {}
-    fns: dict[str, Callable[[], float]] = {"pingpong": pingpong_message, "empty3": empty_session}
+    fns: dict[str, Callable[[], float]] = {
+        "pingpong": pingpong_message, "empty3": empty_session, "trio_floor": trio_floor,
+    }
     for n in lsizes:
         open_, roles = _lottery_session(n), partial(_lottery_roles, n)
         counts[f"lottery_{n}"] = messages(open_, roles)
         fns[f"lottery_{n}"] = partial(per_session, LOTTERY_SESSIONS[n], open_, roles)
+        fns[f"bare_{n}"] = partial(per_session, LOTTERY_SESSIONS[n], open_, partial(_bare_roles, n))
     for t, n in dkg_sizes:
         open_, roles = _dkg_session(t, n), partial(_dkg_roles, t, n)
         counts[f"dkg_{n}"] = messages(open_, roles)
@@ -167,12 +210,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"ping-pong in memory (generated code, encoded): {pp.show('.1f')} per message")
     out: dict[str, Any] = {"bench": "multiparty", "machine": harness.machine(), "messages": counts,
                            "runs": harness.to_json(runs), "per_message_us": {}, "ratio_to_pingpong": {}}
-    for key in (f"lottery_{n}" for n in lsizes):
-        per_msg = runs[key].scaled(1e6 / counts[key], "us")
+    for key, count in ((k, counts[f"lottery_{n}"]) for n in lsizes for k in (f"lottery_{n}", f"bare_{n}")):
+        per_msg = runs[key].scaled(1e6 / count, "us")
         ratio = harness.ratio(per_msg, pp)
         out["per_message_us"][key] = per_msg.to_json(2)
         out["ratio_to_pingpong"][key] = ratio.to_json(3)
-        print(f"{key:<11} {counts[key]:>6} messages: session {runs[key].scaled(1e3, 'ms').show('.2f')}\n"
+        print(f"{key:<11} {count:>6} messages: session {runs[key].scaled(1e3, 'ms').show('.2f')}\n"
               f"            per message {per_msg.show('.1f')}; ratio to ping-pong {ratio.show('.2f')} "
               "(goal <= 1.3x)")
     for _t, n in dkg_sizes:
@@ -191,6 +234,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     empty = runs["empty3"].scaled(1e3, "ms")
     print(f"three-peer session, no message (open, run, close): {empty.show('.3f')} (goal <= 0.3 ms)")
     out["empty_three_peer_session_ms"] = empty.to_json(4)
+    floor = runs["trio_floor"].scaled(1e3, "ms")
+    print(f"  trio alone, same nurseries and tasks: {floor.show('.3f')}; "
+          f"session / trio {harness.ratio(empty, floor).show('.2f')}")
+    out["trio_floor_ms"] = floor.to_json(4)
     if args.scale:
         for small, big in (("lottery_30", "lottery_100"), ("dkg_5", "dkg_20")):
             g = harness.ratio(runs[big], runs[small])

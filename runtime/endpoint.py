@@ -420,6 +420,11 @@ class SessionEndpoint:
         """The session ended: hooks write out what they buffered off the send path."""
         for h in self._hooks:
             h.flush()
+        # A flood now changes nothing (the first failure wins, a closed session sees no
+        # more frames), and each guard refers back to us: dropping them lets reference
+        # counting free an ended session at once instead of the cyclic collector.
+        for inbox in self._inboxes.values():
+            inbox.on_overflow = None
 
     def _wake_receivers(self, reason: str) -> None:
         for inbox in self._inboxes.values():

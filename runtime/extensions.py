@@ -125,7 +125,9 @@ class Journal:
 
     Recording a fact is on the send and receive path of every journaled step, so it only
     appends a tuple; ``flush`` (called by each endpoint when its session ends, on every
-    path, or by reading ``entries``) turns them into entries and writes the file in one go.
+    path) turns them into entries and writes the file in one go. A journal without a file
+    keeps the tuples until ``entries`` is read: the standard registry gives every session
+    one, and formatting facts nobody reads is work on every message of a session.
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -144,8 +146,10 @@ class Journal:
             self._write([entry])
 
     def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
+        """Write what was recorded to the file; a journal without one has nothing to write."""
+        if self._path is not None:
+            with self._lock:
+                self._flush_locked()
 
     def _flush_locked(self) -> None:
         # Appends only ever add at the end, so taking a prefix and deleting it loses none
@@ -183,7 +187,8 @@ class Journal:
     @property
     def entries(self) -> list[dict[str, Any]]:
         """Every entry so far, facts still buffered included."""
-        self.flush()
+        with self._lock:
+            self._flush_locked()
         return self._entries
 
     def facts(self) -> dict[str, list[dict[str, Any]]]:

@@ -164,8 +164,14 @@ class MemoryNetwork:
         self._passthrough = passthrough
         self._middleware = tuple(middleware)
         self._wire = tuple(m for m in self._middleware if type(m).on_wire is not Middleware.on_wire)
+        # Members by position and name: setting up a session hashes ints and strs, not
+        # Peers (a dataclass hash is a Python call; a session's set-up made 72 of them).
+        self._names = tuple(str(p) for p in info.members)
+        self._index = {name: i for i, name in enumerate(self._names)}
+        n = len(self._names)
+        # (sender, receiver) positions -> the receiver's inbox for that sender.
         self._inboxes = {
-            (a, b): Inbox(deadlines, inbox_limit) for a in info.members for b in info.members if a != b
+            (a, b): Inbox(deadlines, inbox_limit) for a in range(n) for b in range(n) if a != b
         }
         self._endpoints: dict[Peer, SessionEndpoint] = {}
 
@@ -175,22 +181,29 @@ class MemoryNetwork:
 
     def endpoint(self, peer: Peer | str) -> SessionEndpoint:
         """The endpoint of ``peer`` (a Peer or a name like ``"Signer[2]"``); one per member."""
-        p = parse_peer(peer) if isinstance(peer, str) else peer
+        members, names, inboxes = self.info.members, self._names, self._inboxes
+        i = self._index.get(peer if isinstance(peer, str) else str(peer))
+        # Not found: not a member, or a name spelt otherwise ("Signer[02]"). A Peer must
+        # also be the member itself (Peer("Signer[2]") only prints like Peer("Signer", 2)).
+        if i is None or not (isinstance(peer, str) or members[i] == peer):
+            p = parse_peer(peer) if isinstance(peer, str) else peer
+            i = self._index.get(str(p))
+            if i is None or members[i] != p:
+                raise ConfigError(f"{p} is not a member of this {self.info.protocol.name} session")
+        p = members[i]
         if p in self._endpoints:
             raise ConfigError(f"the endpoint of {p} was already taken")
-        if p not in self.info.members:
-            raise ConfigError(f"{p} is not a member of this {self.info.protocol.name} session")
-        me = str(p)
-        others = [q for q in self.info.members if q != p]
-        links: dict[Peer, Link] = {
-            q: MemoryLink(
-                me, str(q), self._inboxes[(p, q)], not self._passthrough, self._wire,
-                self.info.session_id, self.info.epoch,
-            )
-            for q in others
-        }
+        me, checksum, info = names[i], not self._passthrough, self.info
+        links: dict[Peer, Link] = {}
+        mine: dict[Peer, Inbox] = {}
+        for j, q in enumerate(members):
+            if j != i:
+                links[q] = MemoryLink(
+                    me, names[j], inboxes[(i, j)], checksum, self._wire, info.session_id, info.epoch
+                )
+                mine[q] = inboxes[(j, i)]
         ep = SessionEndpoint(
-            self.info, p, links, {q: self._inboxes[(q, p)] for q in others},
+            info, p, links, mine,
             registry=self.registry, middleware=self._middleware, passthrough=self._passthrough,
         )
         self._endpoints[p] = ep

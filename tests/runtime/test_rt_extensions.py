@@ -156,3 +156,14 @@ async def test_no_fact_is_lost_when_a_session_fails_or_is_cancelled(tmp_path: Pa
             await net.run({"Client": client, "Server": server})
     facts = sorted((e["role"], e["fact"]) for e in Journal.load(path))
     assert facts == [("Client", "pinged"), ("Client", "pinged"), ("Server", "got_ping")], how
+
+
+async def test_journal_without_a_file_formats_when_read() -> None:
+    journal = Journal()
+    async with memory_session(pp.PROTOCOL, capabilities={"Client": ["ping"]}, journal=journal) as net:
+        c, s = net.endpoint("Client"), net.endpoint("Server")
+        await c.send(Peer("Server"), "Ping", b"1", raw, GUARDED)
+        await s.recv(Peer("Client"), {"Ping": raw}, RECV)
+        s.abort("test")  # the session ends: nothing to write, so nothing is formatted yet
+        assert journal._entries == []
+    assert [(e["role"], e["fact"]) for e in journal.entries] == [("Client", "pinged"), ("Server", "got_ping")]

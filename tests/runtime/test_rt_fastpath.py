@@ -16,9 +16,10 @@ import trio
 from rt_roles import ping_pong as pp
 
 from generated.examples import ping_pong as g
+from generated.threshold import lottery as lt
 from runtime.contract import Peer, Step
 from runtime.endpoint import YIELD_EVERY, SessionEndpoint
-from runtime.errors import LinearityError, PeerGone, SessionClosed
+from runtime.errors import ConfigError, LinearityError, PeerGone, SessionClosed
 from runtime.extensions import Hook, HookScope, standard_registry
 from runtime.memory import memory_session
 from runtime.middleware import Event, Middleware
@@ -164,3 +165,31 @@ async def test_fresh_peer_objects_reuse_the_step_hooks() -> None:
         got = [await s.recv(Peer("Client"), {"Ping": raw}, RECV_PING) for _ in range(5)]
     assert [m for _, m in got] == [bytes([i]) for i in range(5)]
     assert asked == [pp.STEP_PING, RECV_PING]  # once per step, not per message
+
+
+async def test_alternating_fresh_family_peers_reach_each_member_in_order() -> None:
+    step = Step("Lottery", "Peer", "Peer_S0", "Commit", "t.yaml:1:1")
+    recv = Step("Lottery", "Peer", "Peer_S1", "Commit", "t.yaml:1:1")
+    async with memory_session(lt.PROTOCOL, families={"Peer": 3}) as net:
+        eps = [net.endpoint(Peer("Peer", i)) for i in range(3)]
+        for r in range(4):  # fresh Peer objects, alternating members, as family steps send
+            for i in (1, 2):
+                await eps[0].send(Peer("Peer", i), "Commit", bytes([r, i]), raw, step)
+        for i in (1, 2):
+            got = [await eps[i].recv(Peer("Peer", 0), {"Commit": raw}, recv) for _ in range(4)]
+            assert [m for _, m in got] == [bytes([r, i]) for r in range(4)]
+        eps[0].abort("test")
+        with pytest.raises(SessionClosed):  # a plan built before is no way around it
+            await eps[0].send(Peer("Peer", 2), "Commit", b"x", raw, step)
+
+
+async def test_endpoint_lookup_by_name_keeps_its_checks() -> None:
+    async with memory_session(lt.PROTOCOL, families={"Peer": 3}) as net:
+        assert net.endpoint("Peer[01]").me == Peer("Peer", 1)  # parsed, as before
+        assert net.endpoint(Peer("Peer", 2)).me_name == "Peer[2]"
+        with pytest.raises(ConfigError, match="not a member"):
+            net.endpoint(Peer("Peer[0]"))  # prints like a member, is not one
+        with pytest.raises(ConfigError, match="not a member"):
+            net.endpoint("Peer[3]")
+        with pytest.raises(ConfigError, match="already taken"):
+            net.endpoint("Peer[1]")
