@@ -149,7 +149,7 @@ def start_collector(ep: _Endpoint) -> Collector_S0:
 
 @_final
 class Collector_S0(_rt.State):
-    """Collector state S0: Member[*] ? Contribute; local Combine; Member[*] ! Combined; end
+    """Collector state S0: receive Contribute from Member[*]; run local step Combine; send Combined to Member[*]; end
 
     Spec: protocols/examples/aggregate.yaml:19:5
     """
@@ -157,7 +157,7 @@ class Collector_S0(_rt.State):
     __slots__ = ()
 
     async def recv_contribute(self) -> tuple[dict[int, Contribute], Collector_S1]:
-        """Receive one Contribute from each member of Member[*], keyed by sender index."""
+        """Receive one Contribute from each of Member[*], keyed by sender index."""
         _ep = self._take("recv_contribute")
         _out: dict[int, Contribute] = {}
         for _i in _rt.members(_ep, 'Member', None, None, False):
@@ -172,7 +172,7 @@ class Collector_S0(_rt.State):
 
 @_final
 class Collector_S1(_rt.State):
-    """Collector state S1: local Combine; Member[*] ! Combined; end
+    """Collector state S1: run local step Combine; send Combined to Member[*]; end
 
     Spec: protocols/examples/aggregate.yaml:20:5
     """
@@ -196,7 +196,7 @@ class Collector_S1(_rt.State):
 
 @_final
 class Collector_S2(_rt.State):
-    """Collector state S2: Member[*] ! Combined; end
+    """Collector state S2: send Combined to Member[*]; end
 
     Spec: protocols/examples/aggregate.yaml:21:5
     """
@@ -204,7 +204,7 @@ class Collector_S2(_rt.State):
     __slots__ = ()
 
     async def send_combined(self, msg: Combined) -> Collector_End:
-        """Send the same Combined to every member of Member[*]."""
+        """Send the same Combined to each of Member[*]."""
         _ep = self._take("send_combined")
         for _i in _rt.members(_ep, 'Member', None, None, False):
             await _ep.send(_Peer('Member', _i), 'Combined', msg, _enc_Combined, _STEP_Collector_2)
@@ -212,7 +212,7 @@ class Collector_S2(_rt.State):
         return Collector_End(_ep, _PRIVATE, self._loops)
 
     async def send_combined_each(self, make: _Callable[[int], Combined]) -> Collector_End:
-        """Send ``make(i)`` to each member i of Member[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Member[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_combined_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, False)]
         for _i, _m in _out:
@@ -240,7 +240,7 @@ def start_member(ep: _Endpoint) -> Member_S0:
 
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: Collector ! Contribute; Collector ? Combined; local Check [only 0 <= index < t]; local Remember; end
+    """Member state S0: send Contribute to Collector; receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end
 
     Spec: protocols/examples/aggregate.yaml:19:5
     """
@@ -256,7 +256,7 @@ class Member_S0(_rt.State):
 
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: Collector ? Combined; local Check [only 0 <= index < t]; local Remember; end
+    """Member state S1: receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end
 
     Spec: protocols/examples/aggregate.yaml:21:5
     """
@@ -276,7 +276,7 @@ class Member_S1(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S2_Takes:
-    """Member_S2.participation(): this member takes part in the step (only 0 <= index < t)."""
+    """Member_S2.participation(): this member takes part in the step (members 0..t)."""
 
     state: Member_S2_Part
 
@@ -284,14 +284,14 @@ class Member_S2_Takes:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S2_Skips:
-    """Member_S2.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+    """Member_S2.participation(): this member does not take part (members 0..t); ``state`` is the one after the step."""
 
     state: Member_S3
 
 
 @_final
 class Member_S2(_rt.State):
-    """Member state S2: local Check [only 0 <= index < t]; local Remember; end
+    """Member state S2: run local step Check (members 0..t); run local step Remember; end
 
     Spec: protocols/examples/aggregate.yaml:22:5
     """
@@ -299,7 +299,7 @@ class Member_S2(_rt.State):
     __slots__ = ()
 
     async def participation(self) -> Member_S2_Takes | Member_S2_Skips:
-        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
             return Member_S2_Takes(state=Member_S2_Part(_ep, _PRIVATE, self._loops))
@@ -308,7 +308,7 @@ class Member_S2(_rt.State):
 
 @_final
 class Member_S2_Part(_rt.State):
-    """Member state S2: local Check [only 0 <= index < t]; local Remember; end
+    """Member state S2: run local step Check (members 0..t); run local step Remember; end
 
     Spec: protocols/examples/aggregate.yaml:22:5
 
@@ -330,7 +330,7 @@ class Member_S2_Part(_rt.State):
 
 @_final
 class Member_S3(_rt.State):
-    """Member state S3: local Remember; end
+    """Member state S3: run local step Remember; end
 
     Spec: protocols/examples/aggregate.yaml:23:5
     """

@@ -182,7 +182,7 @@ def start_bidder(ep: _Endpoint) -> Bidder_S0:
 
 @_final
 class Bidder_S0(_rt.State):
-    """Bidder state S0: Auctioneer ! Bid; offer from Auctioneer {Sold, Counter, Unsold}; end
+    """Bidder state S0: send Bid to Auctioneer; offer from Auctioneer {Sold, Counter, Unsold}; end
 
     Spec: protocols/examples/auction.yaml:16:5
     """
@@ -270,7 +270,7 @@ class Bidder_S2(_rt.State):
 
 @_final
 class Bidder_S3(_rt.State):
-    """Bidder state S3: Auctioneer ! Accept; end
+    """Bidder state S3: send Accept to Auctioneer; end
 
     Spec: protocols/examples/auction.yaml:27:19
     """
@@ -287,7 +287,7 @@ class Bidder_S3(_rt.State):
 
 @_final
 class Bidder_S4(_rt.State):
-    """Bidder state S4: Auctioneer ! Decline; end
+    """Bidder state S4: send Decline to Auctioneer; end
 
     Spec: protocols/examples/auction.yaml:29:19
     """
@@ -321,7 +321,7 @@ def start_auctioneer(ep: _Endpoint) -> Auctioneer_S0:
 
 @_final
 class Auctioneer_S0(_rt.State):
-    """Auctioneer state S0: Bidder ? Bid; select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end
+    """Auctioneer state S0: receive Bid from Bidder; select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end
 
     Spec: protocols/examples/auction.yaml:16:5
     """
@@ -373,7 +373,7 @@ class Auctioneer_S1(_rt.State):
 
 @_final
 class Auctioneer_S2(_rt.State):
-    """Auctioneer state S2: Bidder ! Sold; end
+    """Auctioneer state S2: send Sold to Bidder; end
 
     Spec: protocols/examples/auction.yaml:21:13
     """
@@ -390,7 +390,7 @@ class Auctioneer_S2(_rt.State):
 
 @_final
 class Auctioneer_S3(_rt.State):
-    """Auctioneer state S3: Bidder ! Counter; offer from Bidder {Accept, Decline}; end
+    """Auctioneer state S3: send Counter to Bidder; offer from Bidder {Accept, Decline}; end
 
     Spec: protocols/examples/auction.yaml:24:13
     """
@@ -447,7 +447,7 @@ class Auctioneer_S4(_rt.State):
 
 @_final
 class Auctioneer_S5(_rt.State):
-    """Auctioneer state S5: Bidder ! Unsold; end
+    """Auctioneer state S5: send Unsold to Bidder; end
 
     Spec: protocols/examples/auction.yaml:33:13
     """

@@ -149,7 +149,7 @@ class Leader_S0_Done:
 
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: loop rounds times {...}; Follower ! Summary; end
+    """Leader state S0: loop rounds times {...}; send Summary to Follower; end
 
     Spec: protocols/examples/counted.yaml:12:5
     """
@@ -171,7 +171,7 @@ class Leader_S0(_rt.State):
 
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: Follower ! Propose; Follower ? Vote; next iteration
+    """Leader state S1: send Propose to Follower; receive Vote from Follower; next iteration
 
     Spec: protocols/examples/counted.yaml:15:11
     """
@@ -187,7 +187,7 @@ class Leader_S1(_rt.State):
 
 @_final
 class Leader_S2(_rt.State):
-    """Leader state S2: Follower ? Vote; next iteration
+    """Leader state S2: receive Vote from Follower; next iteration
 
     Spec: protocols/examples/counted.yaml:16:11
     """
@@ -206,7 +206,7 @@ class Leader_S2(_rt.State):
 
 @_final
 class Leader_S3(_rt.State):
-    """Leader state S3: Follower ! Summary; end
+    """Leader state S3: send Summary to Follower; end
 
     Spec: protocols/examples/counted.yaml:17:5
     """
@@ -256,7 +256,7 @@ class Follower_S0_Done:
 
 @_final
 class Follower_S0(_rt.State):
-    """Follower state S0: loop rounds times {...}; Leader ? Summary; end
+    """Follower state S0: loop rounds times {...}; receive Summary from Leader; end
 
     Spec: protocols/examples/counted.yaml:12:5
     """
@@ -278,7 +278,7 @@ class Follower_S0(_rt.State):
 
 @_final
 class Follower_S1(_rt.State):
-    """Follower state S1: Leader ? Propose; Leader ! Vote; next iteration
+    """Follower state S1: receive Propose from Leader; send Vote to Leader; next iteration
 
     Spec: protocols/examples/counted.yaml:15:11
     """
@@ -297,7 +297,7 @@ class Follower_S1(_rt.State):
 
 @_final
 class Follower_S2(_rt.State):
-    """Follower state S2: Leader ! Vote; next iteration
+    """Follower state S2: send Vote to Leader; next iteration
 
     Spec: protocols/examples/counted.yaml:16:11
     """
@@ -313,7 +313,7 @@ class Follower_S2(_rt.State):
 
 @_final
 class Follower_S3(_rt.State):
-    """Follower state S3: Leader ? Summary; end
+    """Follower state S3: receive Summary from Leader; end
 
     Spec: protocols/examples/counted.yaml:17:5
     """

@@ -145,7 +145,7 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
 
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: Monitor ! Beat; offer from Monitor {Fine, Stop}; end
+    """Coordinator state S0: send Beat to Monitor; offer from Monitor {Fine, Stop}; end
 
     Spec: protocols/examples/heartbeat.yaml:16:9
     """
@@ -279,7 +279,7 @@ class Monitor_S1(_rt.State):
 
 @_final
 class Monitor_S2(_rt.State):
-    """Monitor state S2: Coordinator ! Fine; Backup ! Fine; continue Watch; end
+    """Monitor state S2: send Fine to Coordinator; send Fine to Backup; continue Watch; end
 
     Spec: protocols/examples/heartbeat.yaml:23:15
     """
@@ -295,7 +295,7 @@ class Monitor_S2(_rt.State):
 
 @_final
 class Monitor_S3(_rt.State):
-    """Monitor state S3: Backup ! Fine; continue Watch; end
+    """Monitor state S3: send Fine to Backup; continue Watch; end
 
     Spec: protocols/examples/heartbeat.yaml:24:15
     """
@@ -311,7 +311,7 @@ class Monitor_S3(_rt.State):
 
 @_final
 class Monitor_S4(_rt.State):
-    """Monitor state S4: Coordinator ! Stop; Backup ! Stop; end
+    """Monitor state S4: send Stop to Coordinator; send Stop to Backup; end
 
     Spec: protocols/examples/heartbeat.yaml:27:15
     """
@@ -327,7 +327,7 @@ class Monitor_S4(_rt.State):
 
 @_final
 class Monitor_S5(_rt.State):
-    """Monitor state S5: Backup ! Stop; end
+    """Monitor state S5: send Stop to Backup; end
 
     Spec: protocols/examples/heartbeat.yaml:28:15
     """
@@ -344,7 +344,7 @@ class Monitor_S5(_rt.State):
 
 @_final
 class Monitor_S6(_rt.State):
-    """Monitor state S6: Backup ! TakeOver; end
+    """Monitor state S6: send TakeOver to Backup; end
 
     Spec: protocols/examples/heartbeat.yaml:20:15
     """

@@ -170,7 +170,7 @@ def start_user(ep: _Endpoint) -> User_S0:
 
 @_final
 class User_S0(_rt.State):
-    """User state S0: Service ! Hello; Service ? Challenge; Service ! Response; end
+    """User state S0: send Hello to Service; receive Challenge from Service; send Response to Service; end
 
     Spec: protocols/examples/login.yaml:12:5
     """
@@ -186,7 +186,7 @@ class User_S0(_rt.State):
 
 @_final
 class User_S1(_rt.State):
-    """User state S1: Service ? Challenge; Service ! Response; end
+    """User state S1: receive Challenge from Service; send Response to Service; end
 
     Spec: protocols/examples/login.yaml:20:9
     """
@@ -205,7 +205,7 @@ class User_S1(_rt.State):
 
 @_final
 class User_S2(_rt.State):
-    """User state S2: Service ! Response; end
+    """User state S2: send Response to Service; end
 
     Spec: protocols/examples/login.yaml:21:9
     """
@@ -239,7 +239,7 @@ def start_service(ep: _Endpoint) -> Service_S0:
 
 @_final
 class Service_S0(_rt.State):
-    """Service state S0: User ? Hello; User ! Challenge; User ? Response; Audit ! Logged; end
+    """Service state S0: receive Hello from User; send Challenge to User; receive Response from User; send Logged to Audit; end
 
     Spec: protocols/examples/login.yaml:12:5
     """
@@ -258,7 +258,7 @@ class Service_S0(_rt.State):
 
 @_final
 class Service_S1(_rt.State):
-    """Service state S1: User ! Challenge; User ? Response; Audit ! Logged; end
+    """Service state S1: send Challenge to User; receive Response from User; send Logged to Audit; end
 
     Spec: protocols/examples/login.yaml:20:9
     """
@@ -274,7 +274,7 @@ class Service_S1(_rt.State):
 
 @_final
 class Service_S2(_rt.State):
-    """Service state S2: User ? Response; Audit ! Logged; end
+    """Service state S2: receive Response from User; send Logged to Audit; end
 
     Spec: protocols/examples/login.yaml:21:9
     """
@@ -293,7 +293,7 @@ class Service_S2(_rt.State):
 
 @_final
 class Service_S3(_rt.State):
-    """Service state S3: Audit ! Logged; end
+    """Service state S3: send Logged to Audit; end
 
     Spec: protocols/examples/login.yaml:14:5
     """
@@ -327,7 +327,7 @@ def start_audit(ep: _Endpoint) -> Audit_S0:
 
 @_final
 class Audit_S0(_rt.State):
-    """Audit state S0: Service ? Logged; end
+    """Audit state S0: receive Logged from Service; end
 
     Spec: protocols/examples/login.yaml:14:5
     """

@@ -181,7 +181,7 @@ def start_customer(ep: _Endpoint) -> Customer_S0:
 
 @_final
 class Customer_S0(_rt.State):
-    """Customer state S0: Shop ! Order; offer from Shop {Receipt, Refuse}; end
+    """Customer state S0: send Order to Shop; offer from Shop {Receipt, Refuse}; end
 
     Spec: protocols/examples/nested_choice.yaml:13:5
     """
@@ -257,7 +257,7 @@ class Customer_S2(_rt.State):
 
 @_final
 class Customer_S3(_rt.State):
-    """Customer state S3: Shop ! Card; end
+    """Customer state S3: send Card to Shop; end
 
     Spec: protocols/examples/nested_choice.yaml:19:17
     """
@@ -274,7 +274,7 @@ class Customer_S3(_rt.State):
 
 @_final
 class Customer_S4(_rt.State):
-    """Customer state S4: Shop ! Cash; end
+    """Customer state S4: send Cash to Shop; end
 
     Spec: protocols/examples/nested_choice.yaml:21:17
     """
@@ -308,7 +308,7 @@ def start_shop(ep: _Endpoint) -> Shop_S0:
 
 @_final
 class Shop_S0(_rt.State):
-    """Shop state S0: Customer ? Order; select {serve, refuse}; end
+    """Shop state S0: receive Order from Customer; select {serve, refuse}; end
 
     Spec: protocols/examples/nested_choice.yaml:13:5
     """
@@ -347,7 +347,7 @@ class Shop_S1(_rt.State):
 
 @_final
 class Shop_S2(_rt.State):
-    """Shop state S2: Customer ! Receipt; offer from Customer {Card, Cash}; end
+    """Shop state S2: send Receipt to Customer; offer from Customer {Card, Cash}; end
 
     Spec: protocols/examples/nested_choice.yaml:16:11
     """
@@ -404,7 +404,7 @@ class Shop_S3(_rt.State):
 
 @_final
 class Shop_S4(_rt.State):
-    """Shop state S4: Customer ! Refuse; end
+    """Shop state S4: send Refuse to Customer; end
 
     Spec: protocols/examples/nested_choice.yaml:23:11
     """

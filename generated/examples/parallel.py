@@ -148,7 +148,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: parallel (2 branches); Cache ! Done; Database ! Done; end
+    """Client state S0: parallel (2 branches); send Done to Cache; send Done to Database; end
 
     Spec: protocols/examples/parallel.yaml:12:5
     """
@@ -184,7 +184,7 @@ class Client_S0_Join(_rt.State):
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Cache ! Get; Cache ? Hit; join
+    """Client state S1: send Get to Cache; receive Hit from Cache; join
 
     Spec: protocols/examples/parallel.yaml:13:11
     """
@@ -200,7 +200,7 @@ class Client_S1(_rt.State):
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Cache ? Hit; join
+    """Client state S2: receive Hit from Cache; join
 
     Spec: protocols/examples/parallel.yaml:14:11
     """
@@ -229,7 +229,7 @@ class Client_S3(_rt.State):
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: Database ! Get; Database ? Row; join
+    """Client state S4: send Get to Database; receive Row from Database; join
 
     Spec: protocols/examples/parallel.yaml:15:11
     """
@@ -245,7 +245,7 @@ class Client_S4(_rt.State):
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: Database ? Row; join
+    """Client state S5: receive Row from Database; join
 
     Spec: protocols/examples/parallel.yaml:16:11
     """
@@ -274,7 +274,7 @@ class Client_S6(_rt.State):
 
 @_final
 class Client_S7(_rt.State):
-    """Client state S7: Cache ! Done; Database ! Done; end
+    """Client state S7: send Done to Cache; send Done to Database; end
 
     Spec: protocols/examples/parallel.yaml:17:5
     """
@@ -290,7 +290,7 @@ class Client_S7(_rt.State):
 
 @_final
 class Client_S8(_rt.State):
-    """Client state S8: Database ! Done; end
+    """Client state S8: send Done to Database; end
 
     Spec: protocols/examples/parallel.yaml:18:5
     """
@@ -324,7 +324,7 @@ def start_cache(ep: _Endpoint) -> Cache_S0:
 
 @_final
 class Cache_S0(_rt.State):
-    """Cache state S0: Client ? Get; Client ! Hit; Client ? Done; end
+    """Cache state S0: receive Get from Client; send Hit to Client; receive Done from Client; end
 
     Spec: protocols/examples/parallel.yaml:13:11
     """
@@ -343,7 +343,7 @@ class Cache_S0(_rt.State):
 
 @_final
 class Cache_S1(_rt.State):
-    """Cache state S1: Client ! Hit; Client ? Done; end
+    """Cache state S1: send Hit to Client; receive Done from Client; end
 
     Spec: protocols/examples/parallel.yaml:14:11
     """
@@ -359,7 +359,7 @@ class Cache_S1(_rt.State):
 
 @_final
 class Cache_S2(_rt.State):
-    """Cache state S2: Client ? Done; end
+    """Cache state S2: receive Done from Client; end
 
     Spec: protocols/examples/parallel.yaml:17:5
     """
@@ -396,7 +396,7 @@ def start_database(ep: _Endpoint) -> Database_S0:
 
 @_final
 class Database_S0(_rt.State):
-    """Database state S0: Client ? Get; Client ! Row; Client ? Done; end
+    """Database state S0: receive Get from Client; send Row to Client; receive Done from Client; end
 
     Spec: protocols/examples/parallel.yaml:15:11
     """
@@ -415,7 +415,7 @@ class Database_S0(_rt.State):
 
 @_final
 class Database_S1(_rt.State):
-    """Database state S1: Client ! Row; Client ? Done; end
+    """Database state S1: send Row to Client; receive Done from Client; end
 
     Spec: protocols/examples/parallel.yaml:16:11
     """
@@ -431,7 +431,7 @@ class Database_S1(_rt.State):
 
 @_final
 class Database_S2(_rt.State):
-    """Database state S2: Client ? Done; end
+    """Database state S2: receive Done from Client; end
 
     Spec: protocols/examples/parallel.yaml:18:5
     """

@@ -103,7 +103,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: loop (decide) {...}; end
+    """Client state S0: loop decided here, telling Server {...}; end
 
     Spec: protocols/ping_pong.yaml:10:5
     """
@@ -126,7 +126,7 @@ class Client_S0(_rt.State):
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ! Ping; Server ? Pong; next iteration
+    """Client state S1: send Ping to Server; receive Pong from Server; next iteration
 
     Spec: protocols/ping_pong.yaml:13:11
     """
@@ -142,7 +142,7 @@ class Client_S1(_rt.State):
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Server ? Pong; next iteration
+    """Client state S2: receive Pong from Server; next iteration
 
     Spec: protocols/ping_pong.yaml:14:11
     """
@@ -194,7 +194,7 @@ class Server_S0_Exit:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: loop (decided by Client) {...}; end
+    """Server state S0: loop decided by Client {...}; end
 
     Spec: protocols/ping_pong.yaml:10:5
     """
@@ -216,7 +216,7 @@ class Server_S0(_rt.State):
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ? Ping; Client ! Pong; next iteration
+    """Server state S1: receive Ping from Client; send Pong to Client; next iteration
 
     Spec: protocols/ping_pong.yaml:13:11
     """
@@ -235,7 +235,7 @@ class Server_S1(_rt.State):
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ! Pong; next iteration
+    """Server state S2: send Pong to Client; next iteration
 
     Spec: protocols/ping_pong.yaml:14:11
     """

@@ -217,7 +217,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Drawing; Server ? Areas; end
+    """Client state S0: send Drawing to Server; receive Areas from Server; end
 
     Spec: protocols/examples/shapes.yaml:16:5
     """
@@ -233,7 +233,7 @@ class Client_S0(_rt.State):
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ? Areas; end
+    """Client state S1: receive Areas from Server; end
 
     Spec: protocols/examples/shapes.yaml:17:5
     """
@@ -270,7 +270,7 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Drawing; Client ! Areas; end
+    """Server state S0: receive Drawing from Client; send Areas to Client; end
 
     Spec: protocols/examples/shapes.yaml:16:5
     """
@@ -289,7 +289,7 @@ class Server_S0(_rt.State):
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ! Areas; end
+    """Server state S1: send Areas to Client; end
 
     Spec: protocols/examples/shapes.yaml:17:5
     """

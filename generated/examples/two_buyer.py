@@ -191,7 +191,7 @@ def start_buyer1(ep: _Endpoint) -> Buyer1_S0:
 
 @_final
 class Buyer1_S0(_rt.State):
-    """Buyer1 state S0: Seller ! Title; Seller ? Quote; Buyer2 ! Share; end
+    """Buyer1 state S0: send Title to Seller; receive Quote from Seller; send Share to Buyer2; end
 
     Spec: protocols/two_buyer.yaml:14:5
     """
@@ -207,7 +207,7 @@ class Buyer1_S0(_rt.State):
 
 @_final
 class Buyer1_S1(_rt.State):
-    """Buyer1 state S1: Seller ? Quote; Buyer2 ! Share; end
+    """Buyer1 state S1: receive Quote from Seller; send Share to Buyer2; end
 
     Spec: protocols/two_buyer.yaml:15:5
     """
@@ -226,7 +226,7 @@ class Buyer1_S1(_rt.State):
 
 @_final
 class Buyer1_S2(_rt.State):
-    """Buyer1 state S2: Buyer2 ! Share; end
+    """Buyer1 state S2: send Share to Buyer2; end
 
     Spec: protocols/two_buyer.yaml:17:5
     """
@@ -260,7 +260,7 @@ def start_buyer2(ep: _Endpoint) -> Buyer2_S0:
 
 @_final
 class Buyer2_S0(_rt.State):
-    """Buyer2 state S0: Seller ? Quote; Buyer1 ? Share; select {accept, reject}; end
+    """Buyer2 state S0: receive Quote from Seller; receive Share from Buyer1; select {accept, reject}; end
 
     Spec: protocols/two_buyer.yaml:16:5
     """
@@ -279,7 +279,7 @@ class Buyer2_S0(_rt.State):
 
 @_final
 class Buyer2_S1(_rt.State):
-    """Buyer2 state S1: Buyer1 ? Share; select {accept, reject}; end
+    """Buyer2 state S1: receive Share from Buyer1; select {accept, reject}; end
 
     Spec: protocols/two_buyer.yaml:17:5
     """
@@ -318,7 +318,7 @@ class Buyer2_S2(_rt.State):
 
 @_final
 class Buyer2_S3(_rt.State):
-    """Buyer2 state S3: Seller ! Address; Seller ? Date; end
+    """Buyer2 state S3: send Address to Seller; receive Date from Seller; end
 
     Spec: protocols/two_buyer.yaml:20:11
     """
@@ -334,7 +334,7 @@ class Buyer2_S3(_rt.State):
 
 @_final
 class Buyer2_S4(_rt.State):
-    """Buyer2 state S4: Seller ? Date; end
+    """Buyer2 state S4: receive Date from Seller; end
 
     Spec: protocols/two_buyer.yaml:21:11
     """
@@ -354,7 +354,7 @@ class Buyer2_S4(_rt.State):
 
 @_final
 class Buyer2_S5(_rt.State):
-    """Buyer2 state S5: Seller ! Quit; end
+    """Buyer2 state S5: send Quit to Seller; end
 
     Spec: protocols/two_buyer.yaml:23:11
     """
@@ -388,7 +388,7 @@ def start_seller(ep: _Endpoint) -> Seller_S0:
 
 @_final
 class Seller_S0(_rt.State):
-    """Seller state S0: Buyer1 ? Title; Buyer1 ! Quote; Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end
+    """Seller state S0: receive Title from Buyer1; send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end
 
     Spec: protocols/two_buyer.yaml:14:5
     """
@@ -407,7 +407,7 @@ class Seller_S0(_rt.State):
 
 @_final
 class Seller_S1(_rt.State):
-    """Seller state S1: Buyer1 ! Quote; Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end
+    """Seller state S1: send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end
 
     Spec: protocols/two_buyer.yaml:15:5
     """
@@ -423,7 +423,7 @@ class Seller_S1(_rt.State):
 
 @_final
 class Seller_S2(_rt.State):
-    """Seller state S2: Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end
+    """Seller state S2: send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end
 
     Spec: protocols/two_buyer.yaml:16:5
     """
@@ -479,7 +479,7 @@ class Seller_S3(_rt.State):
 
 @_final
 class Seller_S4(_rt.State):
-    """Seller state S4: Buyer2 ! Date; end
+    """Seller state S4: send Date to Buyer2; end
 
     Spec: protocols/two_buyer.yaml:21:11
     """

@@ -112,7 +112,7 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
 
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: Moderator ! GrantPermissions; end
+    """Admin state S0: send GrantPermissions to Moderator; end
 
     Spec: protocols/seed/namespaced.yaml:12:5
     """
@@ -146,7 +146,7 @@ def start_moderator(ep: _Endpoint) -> Moderator_S0:
 
 @_final
 class Moderator_S0(_rt.State):
-    """Moderator state S0: Admin ? GrantPermissions; User ! ModerationAction; end
+    """Moderator state S0: receive GrantPermissions from Admin; send ModerationAction to User; end
 
     Spec: protocols/seed/namespaced.yaml:12:5
     """
@@ -165,7 +165,7 @@ class Moderator_S0(_rt.State):
 
 @_final
 class Moderator_S1(_rt.State):
-    """Moderator state S1: User ! ModerationAction; end
+    """Moderator state S1: send ModerationAction to User; end
 
     Spec: protocols/seed/namespaced.yaml:13:5
     """
@@ -199,7 +199,7 @@ def start_user(ep: _Endpoint) -> User_S0:
 
 @_final
 class User_S0(_rt.State):
-    """User state S0: Moderator ? ModerationAction; end
+    """User state S0: receive ModerationAction from Moderator; end
 
     Spec: protocols/seed/namespaced.yaml:13:5
     """

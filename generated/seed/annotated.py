@@ -297,7 +297,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Request; Server ? Response; Server ! HighCostMessage; Server ? LowCostAck; ...
+    """Client state S0: send Request to Server; receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; ...
 
     Spec: protocols/seed/annotated.yaml:24:5
     """
@@ -313,7 +313,7 @@ class Client_S0(_rt.State):
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ? Response; Server ! HighCostMessage; Server ? LowCostAck; Server ! DefaultCostMessage; ...
+    """Client state S1: receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; ...
 
     Spec: protocols/seed/annotated.yaml:25:5
     """
@@ -332,7 +332,7 @@ class Client_S1(_rt.State):
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Server ! HighCostMessage; Server ? LowCostAck; Server ! DefaultCostMessage; Server ? InitiateOperation; ...
+    """Client state S2: send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; ...
 
     Spec: protocols/seed/annotated.yaml:27:5
     """
@@ -348,7 +348,7 @@ class Client_S2(_rt.State):
 
 @_final
 class Client_S3(_rt.State):
-    """Client state S3: Server ? LowCostAck; Server ! DefaultCostMessage; Server ? InitiateOperation; Server ! OperationResult; end
+    """Client state S3: receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end
 
     Spec: protocols/seed/annotated.yaml:28:5
     """
@@ -367,7 +367,7 @@ class Client_S3(_rt.State):
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: Server ! DefaultCostMessage; Server ? InitiateOperation; Server ! OperationResult; end
+    """Client state S4: send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end
 
     Spec: protocols/seed/annotated.yaml:29:5
     """
@@ -383,7 +383,7 @@ class Client_S4(_rt.State):
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: Server ? InitiateOperation; Server ! OperationResult; end
+    """Client state S5: receive InitiateOperation from Server; send OperationResult to Server; end
 
     Spec: protocols/seed/annotated.yaml:31:5
     """
@@ -402,7 +402,7 @@ class Client_S5(_rt.State):
 
 @_final
 class Client_S6(_rt.State):
-    """Client state S6: Server ! OperationResult; end
+    """Client state S6: send OperationResult to Server; end
 
     Spec: protocols/seed/annotated.yaml:32:5
     """
@@ -436,7 +436,7 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Request; Client ! Response; Client ? HighCostMessage; Client ! LowCostAck; ...
+    """Server state S0: receive Request from Client; send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; ...
 
     Spec: protocols/seed/annotated.yaml:24:5
     """
@@ -455,7 +455,7 @@ class Server_S0(_rt.State):
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ! Response; Client ? HighCostMessage; Client ! LowCostAck; Client ? DefaultCostMessage; ...
+    """Server state S1: send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; ...
 
     Spec: protocols/seed/annotated.yaml:25:5
     """
@@ -471,7 +471,7 @@ class Server_S1(_rt.State):
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ? HighCostMessage; Client ! LowCostAck; Client ? DefaultCostMessage; Client ! InitiateOperation; ...
+    """Server state S2: receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; ...
 
     Spec: protocols/seed/annotated.yaml:27:5
     """
@@ -490,7 +490,7 @@ class Server_S2(_rt.State):
 
 @_final
 class Server_S3(_rt.State):
-    """Server state S3: Client ! LowCostAck; Client ? DefaultCostMessage; Client ! InitiateOperation; Client ? OperationResult; end
+    """Server state S3: send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end
 
     Spec: protocols/seed/annotated.yaml:28:5
     """
@@ -506,7 +506,7 @@ class Server_S3(_rt.State):
 
 @_final
 class Server_S4(_rt.State):
-    """Server state S4: Client ? DefaultCostMessage; Client ! InitiateOperation; Client ? OperationResult; end
+    """Server state S4: receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end
 
     Spec: protocols/seed/annotated.yaml:29:5
     """
@@ -525,7 +525,7 @@ class Server_S4(_rt.State):
 
 @_final
 class Server_S5(_rt.State):
-    """Server state S5: Client ! InitiateOperation; Client ? OperationResult; end
+    """Server state S5: send InitiateOperation to Client; receive OperationResult from Client; end
 
     Spec: protocols/seed/annotated.yaml:31:5
     """
@@ -541,7 +541,7 @@ class Server_S5(_rt.State):
 
 @_final
 class Server_S6(_rt.State):
-    """Server state S6: Client ? OperationResult; end
+    """Server state S6: receive OperationResult from Client; end
 
     Spec: protocols/seed/annotated.yaml:32:5
     """
@@ -578,7 +578,7 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
 
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: User ! AdminCommand; User ? UserResponse; end
+    """Admin state S0: send AdminCommand to User; receive UserResponse from User; end
 
     Spec: protocols/seed/annotated.yaml:34:5
     """
@@ -594,7 +594,7 @@ class Admin_S0(_rt.State):
 
 @_final
 class Admin_S1(_rt.State):
-    """Admin state S1: User ? UserResponse; end
+    """Admin state S1: receive UserResponse from User; end
 
     Spec: protocols/seed/annotated.yaml:35:5
     """
@@ -631,7 +631,7 @@ def start_user(ep: _Endpoint) -> User_S0:
 
 @_final
 class User_S0(_rt.State):
-    """User state S0: Admin ? AdminCommand; Admin ! UserResponse; end
+    """User state S0: receive AdminCommand from Admin; send UserResponse to Admin; end
 
     Spec: protocols/seed/annotated.yaml:34:5
     """
@@ -650,7 +650,7 @@ class User_S0(_rt.State):
 
 @_final
 class User_S1(_rt.State):
-    """User state S1: Admin ! UserResponse; end
+    """User state S1: send UserResponse to Admin; end
 
     Spec: protocols/seed/annotated.yaml:35:5
     """

@@ -251,7 +251,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Offer; offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; ...
+    """Client state S0: send Offer to Server; offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; ...
 
     Spec: protocols/seed/dsl_constructs.yaml:21:5
     """
@@ -285,7 +285,7 @@ class Client_S1_Reject:
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; loop (decide) {...}; end
+    """Client state S1: offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:22:5
     """
@@ -306,7 +306,7 @@ class Client_S1(_rt.State):
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: select {buy when balance > price, cancel}; loop 5 times {...}; loop (decide) {...}; end
+    """Client state S2: select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:27:5
     """
@@ -330,7 +330,7 @@ class Client_S2(_rt.State):
 
 @_final
 class Client_S3(_rt.State):
-    """Client state S3: Server ! Purchase; loop 5 times {...}; loop (decide) {...}; end
+    """Client state S3: send Purchase to Server; loop 5 times {...}; loop decided here, telling Server {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:31:13
     """
@@ -362,7 +362,7 @@ class Client_S4_Done:
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: loop 5 times {...}; loop (decide) {...}; end
+    """Client state S4: loop 5 times {...}; loop decided here, telling Server {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:34:5
     """
@@ -384,7 +384,7 @@ class Client_S4(_rt.State):
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: Server ! Request; Server ? Response; next iteration
+    """Client state S5: send Request to Server; receive Response from Server; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:37:11
     """
@@ -400,7 +400,7 @@ class Client_S5(_rt.State):
 
 @_final
 class Client_S6(_rt.State):
-    """Client state S6: Server ? Response; next iteration
+    """Client state S6: receive Response from Server; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:38:11
     """
@@ -419,7 +419,7 @@ class Client_S6(_rt.State):
 
 @_final
 class Client_S7(_rt.State):
-    """Client state S7: loop (decide) {...}; end
+    """Client state S7: loop decided here, telling Server {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:39:5
     """
@@ -442,7 +442,7 @@ class Client_S7(_rt.State):
 
 @_final
 class Client_S8(_rt.State):
-    """Client state S8: Server ! More; Server ? Answer; next iteration
+    """Client state S8: send More to Server; receive Answer from Server; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:42:11
     """
@@ -458,7 +458,7 @@ class Client_S8(_rt.State):
 
 @_final
 class Client_S9(_rt.State):
-    """Client state S9: Server ? Answer; next iteration
+    """Client state S9: receive Answer from Server; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:43:11
     """
@@ -477,7 +477,7 @@ class Client_S9(_rt.State):
 
 @_final
 class Client_S10(_rt.State):
-    """Client state S10: Server ! Cancel; loop 5 times {...}; loop (decide) {...}; end
+    """Client state S10: send Cancel to Server; loop 5 times {...}; loop decided here, telling Server {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:33:11
     """
@@ -510,7 +510,7 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Offer; select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; ...
+    """Server state S0: receive Offer from Client; select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; ...
 
     Spec: protocols/seed/dsl_constructs.yaml:21:5
     """
@@ -529,7 +529,7 @@ class Server_S0(_rt.State):
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end
+    """Server state S1: select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:22:5
     """
@@ -549,7 +549,7 @@ class Server_S1(_rt.State):
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ! Accept; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end
+    """Server state S2: send Accept to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:24:11
     """
@@ -583,7 +583,7 @@ class Server_S3_Cancel:
 
 @_final
 class Server_S3(_rt.State):
-    """Server state S3: offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end
+    """Server state S3: offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:27:5
     """
@@ -620,7 +620,7 @@ class Server_S4_Done:
 
 @_final
 class Server_S4(_rt.State):
-    """Server state S4: loop 5 times {...}; loop (decided by Client) {...}; end
+    """Server state S4: loop 5 times {...}; loop decided by Client {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:34:5
     """
@@ -642,7 +642,7 @@ class Server_S4(_rt.State):
 
 @_final
 class Server_S5(_rt.State):
-    """Server state S5: Client ? Request; Client ! Response; next iteration
+    """Server state S5: receive Request from Client; send Response to Client; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:37:11
     """
@@ -661,7 +661,7 @@ class Server_S5(_rt.State):
 
 @_final
 class Server_S6(_rt.State):
-    """Server state S6: Client ! Response; next iteration
+    """Server state S6: send Response to Client; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:38:11
     """
@@ -693,7 +693,7 @@ class Server_S7_Exit:
 
 @_final
 class Server_S7(_rt.State):
-    """Server state S7: loop (decided by Client) {...}; end
+    """Server state S7: loop decided by Client {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:39:5
     """
@@ -715,7 +715,7 @@ class Server_S7(_rt.State):
 
 @_final
 class Server_S8(_rt.State):
-    """Server state S8: Client ? More; Client ! Answer; next iteration
+    """Server state S8: receive More from Client; send Answer to Client; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:42:11
     """
@@ -734,7 +734,7 @@ class Server_S8(_rt.State):
 
 @_final
 class Server_S9(_rt.State):
-    """Server state S9: Client ! Answer; next iteration
+    """Server state S9: send Answer to Client; next iteration
 
     Spec: protocols/seed/dsl_constructs.yaml:43:11
     """
@@ -750,7 +750,7 @@ class Server_S9(_rt.State):
 
 @_final
 class Server_S10(_rt.State):
-    """Server state S10: Client ! Reject; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end
+    """Server state S10: send Reject to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
 
     Spec: protocols/seed/dsl_constructs.yaml:26:11
     """

@@ -232,7 +232,7 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
 
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: Signers[*] ! Request; Signers[0..threshold] ? Response; end
+    """Coordinator state S0: send Request to Signers[*]; receive Response from Signers[0..threshold]; end
 
     Spec: protocols/seed/family_examples.yaml:19:5
     """
@@ -240,14 +240,14 @@ class Coordinator_S0(_rt.State):
     __slots__ = ()
 
     async def send_request(self, msg: Request) -> Coordinator_S1:
-        """Send the same Request to every member of Signers[*]."""
+        """Send the same Request to each of Signers[*]."""
         _ep = self._take("send_request")
         for _i in _rt.members(_ep, 'Signers', None, None, False):
             await _ep.send(_Peer('Signers', _i), 'Request', msg, _enc_Request, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
     async def send_request_each(self, make: _Callable[[int], Request]) -> Coordinator_S1:
-        """Send ``make(i)`` to each member i of Signers[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Signers[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signers', None, None, False)]
         for _i, _m in _out:
@@ -257,7 +257,7 @@ class Coordinator_S0(_rt.State):
 
 @_final
 class Coordinator_S1(_rt.State):
-    """Coordinator state S1: Signers[0..threshold] ? Response; end
+    """Coordinator state S1: receive Response from Signers[0..threshold]; end
 
     Spec: protocols/seed/family_examples.yaml:20:5
     """
@@ -265,7 +265,7 @@ class Coordinator_S1(_rt.State):
     __slots__ = ()
 
     async def recv_response(self) -> tuple[dict[int, Response], Coordinator_End]:
-        """Receive one Response from each member of Signers[0..threshold], keyed by sender index."""
+        """Receive one Response from each of Signers[0..threshold], keyed by sender index."""
         _ep = self._take("recv_response")
         _out: dict[int, Response] = {}
         for _i in _rt.members(_ep, 'Signers', 0, _ep.param('threshold'), False):
@@ -298,7 +298,7 @@ def start_signers(ep: _Endpoint) -> Signers_S0:
 
 @_final
 class Signers_S0(_rt.State):
-    """Signers state S0: Coordinator ? Request; Coordinator ! Response [only 0 <= index < threshold]; end
+    """Signers state S0: receive Request from Coordinator; send Response to Coordinator (members 0..threshold); end
 
     Spec: protocols/seed/family_examples.yaml:19:5
     """
@@ -318,7 +318,7 @@ class Signers_S0(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Signers_S1_Takes:
-    """Signers_S1.participation(): this member takes part in the step (only 0 <= index < threshold)."""
+    """Signers_S1.participation(): this member takes part in the step (members 0..threshold)."""
 
     state: Signers_S1_Part
 
@@ -326,14 +326,14 @@ class Signers_S1_Takes:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Signers_S1_Skips:
-    """Signers_S1.participation(): this member does not take part (only 0 <= index < threshold); ``state`` is the one after the step."""
+    """Signers_S1.participation(): this member does not take part (members 0..threshold); ``state`` is the one after the step."""
 
     state: Signers_End
 
 
 @_final
 class Signers_S1(_rt.State):
-    """Signers state S1: Coordinator ! Response [only 0 <= index < threshold]; end
+    """Signers state S1: send Response to Coordinator (members 0..threshold); end
 
     Spec: protocols/seed/family_examples.yaml:20:5
     """
@@ -341,7 +341,7 @@ class Signers_S1(_rt.State):
     __slots__ = ()
 
     async def participation(self) -> Signers_S1_Takes | Signers_S1_Skips:
-        """Whether this member takes part in this step (only 0 <= index < threshold): match on the result."""
+        """Whether this member takes part in this step (members 0..threshold): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('threshold')):
             return Signers_S1_Takes(state=Signers_S1_Part(_ep, _PRIVATE, self._loops))
@@ -351,7 +351,7 @@ class Signers_S1(_rt.State):
 
 @_final
 class Signers_S1_Part(_rt.State):
-    """Signers state S1: Coordinator ! Response [only 0 <= index < threshold]; end
+    """Signers state S1: send Response to Coordinator (members 0..threshold); end
 
     Spec: protocols/seed/family_examples.yaml:20:5
 
@@ -387,7 +387,7 @@ def start_leader(ep: _Endpoint) -> Leader_S0:
 
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: Followers[*] ! Proposal; Followers[*] ? Vote; end
+    """Leader state S0: send Proposal to Followers[*]; receive Vote from Followers[*]; end
 
     Spec: protocols/seed/family_examples.yaml:21:5
     """
@@ -395,14 +395,14 @@ class Leader_S0(_rt.State):
     __slots__ = ()
 
     async def send_proposal(self, msg: Proposal) -> Leader_S1:
-        """Send the same Proposal to every member of Followers[*]."""
+        """Send the same Proposal to each of Followers[*]."""
         _ep = self._take("send_proposal")
         for _i in _rt.members(_ep, 'Followers', None, None, False):
             await _ep.send(_Peer('Followers', _i), 'Proposal', msg, _enc_Proposal, _STEP_Leader_0)
         return Leader_S1(_ep, _PRIVATE, self._loops)
 
     async def send_proposal_each(self, make: _Callable[[int], Proposal]) -> Leader_S1:
-        """Send ``make(i)`` to each member i of Followers[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Followers[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_proposal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Followers', None, None, False)]
         for _i, _m in _out:
@@ -412,7 +412,7 @@ class Leader_S0(_rt.State):
 
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: Followers[*] ? Vote; end
+    """Leader state S1: receive Vote from Followers[*]; end
 
     Spec: protocols/seed/family_examples.yaml:22:5
     """
@@ -420,7 +420,7 @@ class Leader_S1(_rt.State):
     __slots__ = ()
 
     async def recv_vote(self) -> tuple[dict[int, Vote], Leader_End]:
-        """Receive one Vote from each member of Followers[*], keyed by sender index."""
+        """Receive one Vote from each of Followers[*], keyed by sender index."""
         _ep = self._take("recv_vote")
         _out: dict[int, Vote] = {}
         for _i in _rt.members(_ep, 'Followers', None, None, False):
@@ -453,7 +453,7 @@ def start_followers(ep: _Endpoint) -> Followers_S0:
 
 @_final
 class Followers_S0(_rt.State):
-    """Followers state S0: Leader ? Proposal; Leader ! Vote; end
+    """Followers state S0: receive Proposal from Leader; send Vote to Leader; end
 
     Spec: protocols/seed/family_examples.yaml:21:5
     """
@@ -472,7 +472,7 @@ class Followers_S0(_rt.State):
 
 @_final
 class Followers_S1(_rt.State):
-    """Followers state S1: Leader ! Vote; end
+    """Followers state S1: send Vote to Leader; end
 
     Spec: protocols/seed/family_examples.yaml:22:5
     """
@@ -506,7 +506,7 @@ def start_master(ep: _Endpoint) -> Master_S0:
 
 @_final
 class Master_S0(_rt.State):
-    """Master state S0: Worker[0] ! Task1; Worker[1] ! Task2; Worker[0] ? Result1; end
+    """Master state S0: send Task1 to Worker[0]; send Task2 to Worker[1]; receive Result1 from Worker[0]; end
 
     Spec: protocols/seed/family_examples.yaml:23:5
     """
@@ -522,7 +522,7 @@ class Master_S0(_rt.State):
 
 @_final
 class Master_S1(_rt.State):
-    """Master state S1: Worker[1] ! Task2; Worker[0] ? Result1; end
+    """Master state S1: send Task2 to Worker[1]; receive Result1 from Worker[0]; end
 
     Spec: protocols/seed/family_examples.yaml:24:5
     """
@@ -538,7 +538,7 @@ class Master_S1(_rt.State):
 
 @_final
 class Master_S2(_rt.State):
-    """Master state S2: Worker[0] ? Result1; end
+    """Master state S2: receive Result1 from Worker[0]; end
 
     Spec: protocols/seed/family_examples.yaml:25:5
     """
@@ -576,7 +576,7 @@ def start_worker(ep: _Endpoint) -> Worker_S0:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S0_Takes:
-    """Worker_S0.participation(): this member takes part in the step (only index == 0)."""
+    """Worker_S0.participation(): this member takes part in the step (member 0 only)."""
 
     state: Worker_S0_Part
 
@@ -584,14 +584,14 @@ class Worker_S0_Takes:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S0_Skips:
-    """Worker_S0.participation(): this member does not take part (only index == 0); ``state`` is the one after the step."""
+    """Worker_S0.participation(): this member does not take part (member 0 only); ``state`` is the one after the step."""
 
     state: Worker_S1
 
 
 @_final
 class Worker_S0(_rt.State):
-    """Worker state S0: Master ? Task1 [only index == 0]; Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end
+    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
 
     Spec: protocols/seed/family_examples.yaml:23:5
     """
@@ -599,7 +599,7 @@ class Worker_S0(_rt.State):
     __slots__ = ()
 
     async def participation(self) -> Worker_S0_Takes | Worker_S0_Skips:
-        """Whether this member takes part in this step (only index == 0): match on the result."""
+        """Whether this member takes part in this step (member 0 only): match on the result."""
         _ep = self._take("participation")
         if _ep.me.index == 0:
             return Worker_S0_Takes(state=Worker_S0_Part(_ep, _PRIVATE, self._loops))
@@ -608,7 +608,7 @@ class Worker_S0(_rt.State):
 
 @_final
 class Worker_S0_Part(_rt.State):
-    """Worker state S0: Master ? Task1 [only index == 0]; Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end
+    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
 
     Spec: protocols/seed/family_examples.yaml:23:5
 
@@ -630,7 +630,7 @@ class Worker_S0_Part(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Takes:
-    """Worker_S1.participation(): this member takes part in the step (only index == 1)."""
+    """Worker_S1.participation(): this member takes part in the step (member 1 only)."""
 
     state: Worker_S1_Part
 
@@ -638,14 +638,14 @@ class Worker_S1_Takes:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Skips:
-    """Worker_S1.participation(): this member does not take part (only index == 1); ``state`` is the one after the step."""
+    """Worker_S1.participation(): this member does not take part (member 1 only); ``state`` is the one after the step."""
 
     state: Worker_S2
 
 
 @_final
 class Worker_S1(_rt.State):
-    """Worker state S1: Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end
+    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
 
     Spec: protocols/seed/family_examples.yaml:24:5
     """
@@ -653,7 +653,7 @@ class Worker_S1(_rt.State):
     __slots__ = ()
 
     async def participation(self) -> Worker_S1_Takes | Worker_S1_Skips:
-        """Whether this member takes part in this step (only index == 1): match on the result."""
+        """Whether this member takes part in this step (member 1 only): match on the result."""
         _ep = self._take("participation")
         if _ep.me.index == 1:
             return Worker_S1_Takes(state=Worker_S1_Part(_ep, _PRIVATE, self._loops))
@@ -662,7 +662,7 @@ class Worker_S1(_rt.State):
 
 @_final
 class Worker_S1_Part(_rt.State):
-    """Worker state S1: Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end
+    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
 
     Spec: protocols/seed/family_examples.yaml:24:5
 
@@ -684,7 +684,7 @@ class Worker_S1_Part(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S2_Takes:
-    """Worker_S2.participation(): this member takes part in the step (only index == 0)."""
+    """Worker_S2.participation(): this member takes part in the step (member 0 only)."""
 
     state: Worker_S2_Part
 
@@ -692,14 +692,14 @@ class Worker_S2_Takes:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S2_Skips:
-    """Worker_S2.participation(): this member does not take part (only index == 0); ``state`` is the one after the step."""
+    """Worker_S2.participation(): this member does not take part (member 0 only); ``state`` is the one after the step."""
 
     state: Worker_End
 
 
 @_final
 class Worker_S2(_rt.State):
-    """Worker state S2: Master ! Result1 [only index == 0]; end
+    """Worker state S2: send Result1 to Master (member 0 only); end
 
     Spec: protocols/seed/family_examples.yaml:25:5
     """
@@ -707,7 +707,7 @@ class Worker_S2(_rt.State):
     __slots__ = ()
 
     async def participation(self) -> Worker_S2_Takes | Worker_S2_Skips:
-        """Whether this member takes part in this step (only index == 0): match on the result."""
+        """Whether this member takes part in this step (member 0 only): match on the result."""
         _ep = self._take("participation")
         if _ep.me.index == 0:
             return Worker_S2_Takes(state=Worker_S2_Part(_ep, _PRIVATE, self._loops))
@@ -717,7 +717,7 @@ class Worker_S2(_rt.State):
 
 @_final
 class Worker_S2_Part(_rt.State):
-    """Worker state S2: Master ! Result1 [only index == 0]; end
+    """Worker state S2: send Result1 to Master (member 0 only); end
 
     Spec: protocols/seed/family_examples.yaml:25:5
 

@@ -246,7 +246,7 @@ def start_top_coordinator(ep: _Endpoint) -> TopCoordinator_S0:
 
 @_final
 class TopCoordinator_S0(_rt.State):
-    """TopCoordinator state S0: SubCoordinator1 ! CoordinationRequest; SubCoordinator2 ! CoordinationRequest; SubCoordinator1 ? SubCoordinatorResult; SubCoordinator2 ? SubCoordinatorResult; end
+    """TopCoordinator state S0: send CoordinationRequest to SubCoordinator1; send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:20:5
     """
@@ -262,7 +262,7 @@ class TopCoordinator_S0(_rt.State):
 
 @_final
 class TopCoordinator_S1(_rt.State):
-    """TopCoordinator state S1: SubCoordinator2 ! CoordinationRequest; SubCoordinator1 ? SubCoordinatorResult; SubCoordinator2 ? SubCoordinatorResult; end
+    """TopCoordinator state S1: send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:21:5
     """
@@ -278,7 +278,7 @@ class TopCoordinator_S1(_rt.State):
 
 @_final
 class TopCoordinator_S2(_rt.State):
-    """TopCoordinator state S2: SubCoordinator1 ? SubCoordinatorResult; SubCoordinator2 ? SubCoordinatorResult; end
+    """TopCoordinator state S2: receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:30:5
     """
@@ -297,7 +297,7 @@ class TopCoordinator_S2(_rt.State):
 
 @_final
 class TopCoordinator_S3(_rt.State):
-    """TopCoordinator state S3: SubCoordinator2 ? SubCoordinatorResult; end
+    """TopCoordinator state S3: receive SubCoordinatorResult from SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:31:5
     """
@@ -334,7 +334,7 @@ def start_sub_coordinator1(ep: _Endpoint) -> SubCoordinator1_S0:
 
 @_final
 class SubCoordinator1_S0(_rt.State):
-    """SubCoordinator1 state S0: TopCoordinator ? CoordinationRequest; Worker1 ! WorkerRequest; Worker2 ! WorkerRequest; Worker1 ? WorkerResult; ...
+    """SubCoordinator1 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; ...
 
     Spec: protocols/seed/hierarchical_consensus.yaml:20:5
     """
@@ -353,7 +353,7 @@ class SubCoordinator1_S0(_rt.State):
 
 @_final
 class SubCoordinator1_S1(_rt.State):
-    """SubCoordinator1 state S1: Worker1 ! WorkerRequest; Worker2 ! WorkerRequest; Worker1 ? WorkerResult; Worker2 ? WorkerResult; ...
+    """SubCoordinator1 state S1: send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; ...
 
     Spec: protocols/seed/hierarchical_consensus.yaml:22:5
     """
@@ -369,7 +369,7 @@ class SubCoordinator1_S1(_rt.State):
 
 @_final
 class SubCoordinator1_S2(_rt.State):
-    """SubCoordinator1 state S2: Worker2 ! WorkerRequest; Worker1 ? WorkerResult; Worker2 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator1 state S2: send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:23:5
     """
@@ -385,7 +385,7 @@ class SubCoordinator1_S2(_rt.State):
 
 @_final
 class SubCoordinator1_S3(_rt.State):
-    """SubCoordinator1 state S3: Worker1 ? WorkerResult; Worker2 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator1 state S3: receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:26:5
     """
@@ -404,7 +404,7 @@ class SubCoordinator1_S3(_rt.State):
 
 @_final
 class SubCoordinator1_S4(_rt.State):
-    """SubCoordinator1 state S4: Worker2 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator1 state S4: receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:27:5
     """
@@ -423,7 +423,7 @@ class SubCoordinator1_S4(_rt.State):
 
 @_final
 class SubCoordinator1_S5(_rt.State):
-    """SubCoordinator1 state S5: TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator1 state S5: send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:30:5
     """
@@ -457,7 +457,7 @@ def start_sub_coordinator2(ep: _Endpoint) -> SubCoordinator2_S0:
 
 @_final
 class SubCoordinator2_S0(_rt.State):
-    """SubCoordinator2 state S0: TopCoordinator ? CoordinationRequest; Worker3 ! WorkerRequest; Worker4 ! WorkerRequest; Worker3 ? WorkerResult; ...
+    """SubCoordinator2 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; ...
 
     Spec: protocols/seed/hierarchical_consensus.yaml:21:5
     """
@@ -476,7 +476,7 @@ class SubCoordinator2_S0(_rt.State):
 
 @_final
 class SubCoordinator2_S1(_rt.State):
-    """SubCoordinator2 state S1: Worker3 ! WorkerRequest; Worker4 ! WorkerRequest; Worker3 ? WorkerResult; Worker4 ? WorkerResult; ...
+    """SubCoordinator2 state S1: send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; ...
 
     Spec: protocols/seed/hierarchical_consensus.yaml:24:5
     """
@@ -492,7 +492,7 @@ class SubCoordinator2_S1(_rt.State):
 
 @_final
 class SubCoordinator2_S2(_rt.State):
-    """SubCoordinator2 state S2: Worker4 ! WorkerRequest; Worker3 ? WorkerResult; Worker4 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator2 state S2: send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:25:5
     """
@@ -508,7 +508,7 @@ class SubCoordinator2_S2(_rt.State):
 
 @_final
 class SubCoordinator2_S3(_rt.State):
-    """SubCoordinator2 state S3: Worker3 ? WorkerResult; Worker4 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator2 state S3: receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:28:5
     """
@@ -527,7 +527,7 @@ class SubCoordinator2_S3(_rt.State):
 
 @_final
 class SubCoordinator2_S4(_rt.State):
-    """SubCoordinator2 state S4: Worker4 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator2 state S4: receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:29:5
     """
@@ -546,7 +546,7 @@ class SubCoordinator2_S4(_rt.State):
 
 @_final
 class SubCoordinator2_S5(_rt.State):
-    """SubCoordinator2 state S5: TopCoordinator ! SubCoordinatorResult; end
+    """SubCoordinator2 state S5: send SubCoordinatorResult to TopCoordinator; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:31:5
     """
@@ -580,7 +580,7 @@ def start_worker1(ep: _Endpoint) -> Worker1_S0:
 
 @_final
 class Worker1_S0(_rt.State):
-    """Worker1 state S0: SubCoordinator1 ? WorkerRequest; SubCoordinator1 ! WorkerResult; end
+    """Worker1 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:22:5
     """
@@ -599,7 +599,7 @@ class Worker1_S0(_rt.State):
 
 @_final
 class Worker1_S1(_rt.State):
-    """Worker1 state S1: SubCoordinator1 ! WorkerResult; end
+    """Worker1 state S1: send WorkerResult to SubCoordinator1; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:26:5
     """
@@ -633,7 +633,7 @@ def start_worker2(ep: _Endpoint) -> Worker2_S0:
 
 @_final
 class Worker2_S0(_rt.State):
-    """Worker2 state S0: SubCoordinator1 ? WorkerRequest; SubCoordinator1 ! WorkerResult; end
+    """Worker2 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:23:5
     """
@@ -652,7 +652,7 @@ class Worker2_S0(_rt.State):
 
 @_final
 class Worker2_S1(_rt.State):
-    """Worker2 state S1: SubCoordinator1 ! WorkerResult; end
+    """Worker2 state S1: send WorkerResult to SubCoordinator1; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:27:5
     """
@@ -686,7 +686,7 @@ def start_worker3(ep: _Endpoint) -> Worker3_S0:
 
 @_final
 class Worker3_S0(_rt.State):
-    """Worker3 state S0: SubCoordinator2 ? WorkerRequest; SubCoordinator2 ! WorkerResult; end
+    """Worker3 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:24:5
     """
@@ -705,7 +705,7 @@ class Worker3_S0(_rt.State):
 
 @_final
 class Worker3_S1(_rt.State):
-    """Worker3 state S1: SubCoordinator2 ! WorkerResult; end
+    """Worker3 state S1: send WorkerResult to SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:28:5
     """
@@ -739,7 +739,7 @@ def start_worker4(ep: _Endpoint) -> Worker4_S0:
 
 @_final
 class Worker4_S0(_rt.State):
-    """Worker4 state S0: SubCoordinator2 ? WorkerRequest; SubCoordinator2 ! WorkerResult; end
+    """Worker4 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:25:5
     """
@@ -758,7 +758,7 @@ class Worker4_S0(_rt.State):
 
 @_final
 class Worker4_S1(_rt.State):
-    """Worker4 state S1: SubCoordinator2 ! WorkerResult; end
+    """Worker4 state S1: send WorkerResult to SubCoordinator2; end
 
     Spec: protocols/seed/hierarchical_consensus.yaml:29:5
     """

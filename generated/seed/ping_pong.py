@@ -91,7 +91,7 @@ def start_alice(ep: _Endpoint) -> Alice_S0:
 
 @_final
 class Alice_S0(_rt.State):
-    """Alice state S0: Bob ! Ping; Bob ? Pong; end
+    """Alice state S0: send Ping to Bob; receive Pong from Bob; end
 
     Spec: protocols/seed/ping_pong.yaml:10:5
     """
@@ -107,7 +107,7 @@ class Alice_S0(_rt.State):
 
 @_final
 class Alice_S1(_rt.State):
-    """Alice state S1: Bob ? Pong; end
+    """Alice state S1: receive Pong from Bob; end
 
     Spec: protocols/seed/ping_pong.yaml:11:5
     """
@@ -144,7 +144,7 @@ def start_bob(ep: _Endpoint) -> Bob_S0:
 
 @_final
 class Bob_S0(_rt.State):
-    """Bob state S0: Alice ? Ping; Alice ! Pong; end
+    """Bob state S0: receive Ping from Alice; send Pong to Alice; end
 
     Spec: protocols/seed/ping_pong.yaml:10:5
     """
@@ -163,7 +163,7 @@ class Bob_S0(_rt.State):
 
 @_final
 class Bob_S1(_rt.State):
-    """Bob state S1: Alice ! Pong; end
+    """Bob state S1: send Pong to Alice; end
 
     Spec: protocols/seed/ping_pong.yaml:11:5
     """

@@ -145,7 +145,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Request; Server ? Response; Server ! Data; end
+    """Client state S0: send Request to Server; receive Response from Server; send Data to Server; end
 
     Spec: protocols/seed/typed_messages.yaml:13:5
     """
@@ -161,7 +161,7 @@ class Client_S0(_rt.State):
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ? Response; Server ! Data; end
+    """Client state S1: receive Response from Server; send Data to Server; end
 
     Spec: protocols/seed/typed_messages.yaml:14:5
     """
@@ -180,7 +180,7 @@ class Client_S1(_rt.State):
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Server ! Data; end
+    """Client state S2: send Data to Server; end
 
     Spec: protocols/seed/typed_messages.yaml:15:5
     """
@@ -214,7 +214,7 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Request; Client ! Response; Client ? Data; end
+    """Server state S0: receive Request from Client; send Response to Client; receive Data from Client; end
 
     Spec: protocols/seed/typed_messages.yaml:13:5
     """
@@ -233,7 +233,7 @@ class Server_S0(_rt.State):
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ! Response; Client ? Data; end
+    """Server state S1: send Response to Client; receive Data from Client; end
 
     Spec: protocols/seed/typed_messages.yaml:14:5
     """
@@ -249,7 +249,7 @@ class Server_S1(_rt.State):
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ? Data; end
+    """Server state S2: receive Data from Client; end
 
     Spec: protocols/seed/typed_messages.yaml:15:5
     """

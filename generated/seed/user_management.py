@@ -117,7 +117,7 @@ def start_new_user(ep: _Endpoint) -> NewUser_S0:
 
 @_final
 class NewUser_S0(_rt.State):
-    """NewUser state S0: Validator ! RegistrationRequest; end
+    """NewUser state S0: send RegistrationRequest to Validator; end
 
     Spec: protocols/seed/user_registration.yaml:10:5
     """
@@ -151,7 +151,7 @@ def start_validator(ep: _Endpoint) -> Validator_S0:
 
 @_final
 class Validator_S0(_rt.State):
-    """Validator state S0: NewUser ? RegistrationRequest; Admin ! ValidationResult; end
+    """Validator state S0: receive RegistrationRequest from NewUser; send ValidationResult to Admin; end
 
     Spec: protocols/seed/user_registration.yaml:10:5
     """
@@ -170,7 +170,7 @@ class Validator_S0(_rt.State):
 
 @_final
 class Validator_S1(_rt.State):
-    """Validator state S1: Admin ! ValidationResult; end
+    """Validator state S1: send ValidationResult to Admin; end
 
     Spec: protocols/seed/user_registration.yaml:11:5
     """
@@ -204,7 +204,7 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
 
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: Validator ? ValidationResult; end
+    """Admin state S0: receive ValidationResult from Validator; end
 
     Spec: protocols/seed/user_registration.yaml:11:5
     """
