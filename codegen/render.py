@@ -393,6 +393,15 @@ class _RoleRenderer:
             ]
         return lines
 
+    @staticmethod
+    def plain(n: fsm.SendNode | fsm.RecvNode) -> bool:
+        """A step every member takes with one fixed peer, into a state in the same loop that
+        is not End: what ``genlib.State._send``/``_recv`` do, so the method is one call."""
+        assert n.next is not None
+        peer = n.to if isinstance(n, fsm.SendNode) else n.frm
+        return (isinstance(peer, PeerOne) and n.only is None and not n.next.ops
+                and not isinstance(n.next.node, fsm.EndNode))
+
     def _not_part(self, method: str) -> str:
         return f"{self.role} member does not take part here, so {method}() is not allowed"
 
@@ -424,7 +433,7 @@ class _RoleRenderer:
     def state(self, n: fsm.Node) -> StateClass:
         name = self.cls(n)
         loc = self.r.loc(n.span) if n.span.line else self.r.spec_path
-        doc = f"{self.role} state {name.split('_')[-1]}: {doc_text(n.text)}\n\n    Spec: {loc}"
+        doc = f"{self.role} state {name.split('_')[-1]}: {doc_text(n.text)} (Spec: {loc})"
         sc = StateClass(name, doc, [])
         # The step's methods go on the ``Takes`` state when only some members take part.
         split = n.only is not None and n.skip is not None
@@ -449,9 +458,9 @@ class _RoleRenderer:
             case fsm.ForkNode():
                 self.fork(n, tgt)
             case fsm.BranchEndNode():
-                sc.doc = f"{self.role}: end of parallel branch {n.index}; hand it to join().\n\n    Spec: {loc}"
+                sc.doc = f"{self.role}: end of parallel branch {n.index}; hand it to join() (Spec: {loc})."
             case fsm.EndNode():
-                sc.doc = f"{self.role} has finished the protocol; the session is closed.\n\n    Spec: {self.r.spec_path}"
+                sc.doc = f"{self.role} has finished the protocol; the session is closed (Spec: {self.r.spec_path})."
             case _:
                 raise AssertionError(type(n).__name__)
         if split:
@@ -482,6 +491,11 @@ class _RoleRenderer:
                  "    for _i, _m in _out:",
                  f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, _m, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
+        elif self.plain(n):
+            sc.methods.append(Method(
+                f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
+                f"Send {msg} to {fsm.show_peer(n.to)}.",
+                [f'    return await self._send("send_{sfx}", {self.peer(n.to)}, msg, _enc_{msg}, {step}, {nxt})']))
         else:
             sc.methods.append(Method(
                 f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
@@ -548,6 +562,11 @@ class _RoleRenderer:
                  "    _nxt = " + self.make(n.next),
                  *(["    await _ep.close()"] if isinstance(n.next.node, fsm.EndNode) else []),
                  "    return _out, _nxt"]))
+        elif self.plain(n):
+            sc.methods.append(Method(
+                f"async def recv_{sfx}(self) -> tuple[{msg}, {nxt}]",
+                f"Receive {msg} from {fsm.show_peer(n.frm)}.",
+                [f'    return await self._recv("recv_{sfx}", {self.peer(n.frm)}, _dec_{msg}, {msg}, {step}, {nxt})']))
         else:
             sc.methods.append(Method(
                 f"async def recv_{sfx}(self) -> tuple[{msg}, {nxt}]",
@@ -708,7 +727,7 @@ class _RoleRenderer:
         jbody += [f'    b{i}._take("join")' for i in range(len(ends))]
         jbody += self.goto(n.join)
         self.extra.append(StateClass(
-            join, f"{self.role}: join token of the parallel block at {state}.\n\n    Spec: {self.r.loc(n.span)}",
+            join, f"{self.role}: join token of the parallel block at {state} (Spec: {self.r.loc(n.span)}).",
             [Method(f"async def join(self, {params}) -> {self.cls(n.join.node)}",
                     "Join the finished branches and continue after the parallel block.", jbody)]))
 
