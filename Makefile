@@ -20,7 +20,7 @@ generate: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/ruff check codegen runtime generated tests bench examples
 	$(VENV)/bin/mypy --strict
-	$(VENV)/bin/minuet lint examples tests/runtime/rt_roles
+	$(VENV)/bin/minuet lint examples tests/runtime/roles
 
 test: check
 	$(PY) -m codegen.generate --check
@@ -41,7 +41,7 @@ demo: $(STAMP)
 # The hardening campaign (a few minutes, not part of `make test`): mutated specs, the
 # transport attack matrix and the threshold fault matrix; prints one summary table.
 fuzz: $(STAMP)
-	$(PY) tests/fuzz/campaign.py
+	$(PY) -m tests.fuzz.campaign
 
 # Lottery N = 100 and DKG n = 20 in memory, besides the sizes `make bench` runs (a few minutes).
 bench-scale: $(STAMP)

@@ -1,5 +1,4 @@
-"""Suite-wide fixtures and guards (one conftest for the tree: mypy sees every test file as a
-top-level module, so a second ``conftest`` would clash).
+"""Suite-wide fixtures and guards (one conftest for the tree).
 
 - A test that hangs fails after TEST_LIMIT_S instead of stalling CI. Timing is never
   asserted; this only bounds a wedged test (a lost wake-up, a dead peer process). SIGALRM
@@ -11,16 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "runtime"))  # rt_roles, rt_harness
-
-from rt_harness import Runner, make_tcp_runner, run_memory
+from tests.runtime.harness import Runner, make_tcp_runner, run_memory
 
 TEST_LIMIT_S = int(os.environ.get("MINUET_TEST_LIMIT_S", "300"))
 

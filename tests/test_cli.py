@@ -348,7 +348,7 @@ def test_out_dot_leaves_an_environment_inside_alone(tmp_path: Path, monkeypatch:
 # ---------------------------------------------------------------- run --memory, keys
 
 
-R = "tests.runtime.rt_roles.two_buyer"
+R = "tests.runtime.roles.two_buyer"
 MEMORY = ("run", "--memory", "--protocol", "generated.examples.two_buyer",
           "--entry", f"Buyer1={R}:buyer1", "--entry", f"Buyer2={R}:buyer2", "--entry", f"Seller={R}:seller")
 

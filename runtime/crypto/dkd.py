@@ -13,7 +13,7 @@ and every share moves by it: s_i' = s_i + tweak, Y_i' = Y_i + tweak·G, PK' = PK
 Lagrange coefficients over any signing set sum to 1, so any ``t`` holders of derived shares
 sign under PK' with ordinary FROST.
 
-What this gives (tests in ``tests/crypto/test_crypto_keys.py``):
+What this gives (tests in ``tests/crypto/test_keys.py``):
 
 * any t participants derive the same tweak, hence the same key, for a context; fewer than t
   cannot compute it (σ is a threshold evaluation) and ``combine`` refuses to try;

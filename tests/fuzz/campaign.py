@@ -10,7 +10,7 @@ Three parts, one summary table at the end (paste it into docs/runtime.md):
 3. threshold protocols: drop, duplicate, corrupt, delay and crash at every send of every
    role of every threshold protocol: 0 hangs, 0 untyped errors.
 
-Usage: ``python tests/fuzz/campaign.py [--seed N] [--specs N] [--parts specs,transport,faults]``.
+Usage: ``python -m tests.fuzz.campaign [--seed N] [--specs N] [--parts specs,transport,faults]``.
 The exit status is 1 when any run crashed, hung or ended with an untyped error.
 """
 
@@ -28,16 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "runtime")]
+import trio
 
-import trio  # noqa: E402
-from rt_roles import ping_pong as pp  # noqa: E402
-from rt_roles import two_buyer as tb  # noqa: E402
-
-from codegen.generate import generate_all  # noqa: E402
-from codegen.pipeline import compile_file  # noqa: E402
-from examples import (  # noqa: E402
+from codegen.generate import generate_all
+from codegen.pipeline import compile_file
+from examples import (
     dkg_ceremony,
     frost_signing,
     guardian_recovery,
@@ -45,27 +40,31 @@ from examples import (  # noqa: E402
     lottery_election,
     reshare_ceremony,
 )
-from generated.threshold import dkd as g_dkd  # noqa: E402
-from generated.threshold import dkg as g_dkg  # noqa: E402
-from generated.threshold import frost_sign as g_fs  # noqa: E402
-from generated.threshold import lottery as g_lt  # noqa: E402
-from generated.threshold import recover as g_rec  # noqa: E402
-from generated.threshold import reshare as g_rs  # noqa: E402
-from runtime.codec import Writer  # noqa: E402
-from runtime.config import load_config  # noqa: E402
-from runtime.contract import Peer, ProtocolInfo  # noqa: E402
-from runtime.crypto.keys import trusted_dealer_keygen  # noqa: E402
-from runtime.crypto.rand import DeterministicRandom  # noqa: E402
-from runtime.endpoint import SessionEndpoint  # noqa: E402
-from runtime.errors import Flooding, MinuetError  # noqa: E402
-from runtime.faults import Fault, FaultInjector, FaultKind  # noqa: E402
-from runtime.framing import Item, length_prefix  # noqa: E402
-from runtime.identity import Identity  # noqa: E402
-from runtime.keytool import bound_local_network  # noqa: E402
-from runtime.memory import MemoryFrame, RoleResult, memory_session  # noqa: E402
-from runtime.middleware import Event, Forward, Middleware, WireLink  # noqa: E402
-from runtime.securelink import VERSION, Initiator  # noqa: E402
-from runtime.tcp import tcp_session  # noqa: E402
+from generated.threshold import dkd as g_dkd
+from generated.threshold import dkg as g_dkg
+from generated.threshold import frost_sign as g_fs
+from generated.threshold import lottery as g_lt
+from generated.threshold import recover as g_rec
+from generated.threshold import reshare as g_rs
+from runtime.codec import Writer
+from runtime.config import load_config
+from runtime.contract import Peer, ProtocolInfo
+from runtime.crypto.keys import trusted_dealer_keygen
+from runtime.crypto.rand import DeterministicRandom
+from runtime.endpoint import SessionEndpoint
+from runtime.errors import Flooding, MinuetError
+from runtime.faults import Fault, FaultInjector, FaultKind
+from runtime.framing import Item, length_prefix
+from runtime.identity import Identity
+from runtime.keytool import bound_local_network
+from runtime.memory import MemoryFrame, RoleResult, memory_session
+from runtime.middleware import Event, Forward, Middleware, WireLink
+from runtime.securelink import VERSION, Initiator
+from runtime.tcp import tcp_session
+from tests.runtime.roles import ping_pong as pp
+from tests.runtime.roles import two_buyer as tb
+
+ROOT = Path(__file__).resolve().parents[2]
 
 RoleFn = Callable[[SessionEndpoint], Awaitable[Any]]
 WATCHDOG = 30.0  # seconds a session may take before it counts as hung

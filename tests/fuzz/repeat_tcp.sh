@@ -8,7 +8,7 @@ mkdir -p "$OUT"
 fail=0
 i=1
 while [ "$i" -le "$N" ]; do
-    if ! nice -n 10 .venv/bin/pytest -q -p no:cacheprovider -x tests/test_*.py -k tcp \
+    if ! nice -n 10 .venv/bin/pytest -q -p no:cacheprovider -x tests/e2e -k tcp \
             > "$OUT/run.log" 2>&1; then
         fail=$((fail + 1))
         cp "$OUT/run.log" "$OUT/fail-$i.log"

@@ -4,7 +4,6 @@ any correct program of the typecheck corpus or the examples, and the CLI's contr
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,7 @@ ROOT = HERE.parents[1]
 _CASE = re.compile(r"^\[case (?P<name>[a-z0-9_]+)\]\s*$")
 _EXPECT = re.compile(r"#\s*L:\s*(?P<code>M7\d\d)\s*(?P<text>.*?)\s*$")
 
-sys.path.insert(0, str(ROOT / "tests" / "typecheck"))
-from test_typecheck_corpus import CASES_DIR, parse_cases  # noqa: E402
+from tests.typecheck.test_typecheck_corpus import CASES_DIR, parse_cases  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def test_no_false_positive_on_correct_typecheck_programs() -> None:
 
 
 def test_examples_and_role_programs_are_clean() -> None:
-    diagnostics, sources = lint_paths([str(ROOT / "examples"), str(ROOT / "tests/runtime/rt_roles")])
+    diagnostics, sources = lint_paths([str(ROOT / "examples"), str(ROOT / "tests/runtime/roles")])
     assert len(sources) >= 10 and diagnostics == ()
 
 

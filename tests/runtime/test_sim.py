@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from rt_harness import Runner
 
 from examples import sim_scenarios as ss
 from generated.examples import two_buyer as tb
@@ -35,6 +34,7 @@ from runtime.sim.scenario import (
     sweep,
 )
 from runtime.trace import TraceMiddleware
+from tests.runtime.harness import Runner
 
 ALL_FAULTS = FaultConfig(("drop", "delay", "duplicate", "corrupt", "crash", "partition"), 0.2, 3)
 ROOT = Path(__file__).resolve().parents[2]
@@ -344,8 +344,8 @@ def test_simulate_cli_finds_prints_shrinks_and_reproduces(tmp_path: Path) -> Non
 def test_simulate_cli_with_role_entries() -> None:
     out = io.StringIO()
     code = simulate_main([
-        "--protocol", "generated.examples.two_buyer", "--role", "Buyer1=tests.runtime.rt_roles.two_buyer:buyer1",
-        "--role", "Buyer2=tests.runtime.rt_roles.two_buyer:buyer2", "--role", "Seller=tests.runtime.rt_roles.two_buyer:seller",
+        "--protocol", "generated.examples.two_buyer", "--role", "Buyer1=tests.runtime.roles.two_buyer:buyer1",
+        "--role", "Buyer2=tests.runtime.roles.two_buyer:buyer2", "--role", "Seller=tests.runtime.roles.two_buyer:seller",
         "--runs", "20", "--policy", "newest",
     ], out, io.StringIO())
     assert code == 0, out.getvalue()
@@ -354,7 +354,7 @@ def test_simulate_cli_with_role_entries() -> None:
 
 @pytest.mark.parametrize("argv, message", [
     (["--scenario", "no.such.module:x"], "cannot import"),
-    (["--protocol", "generated.examples.two_buyer", "--role", "Buyer1=tests.runtime.rt_roles.two_buyer:buyer1"], "no --role entry for Buyer2"),
+    (["--protocol", "generated.examples.two_buyer", "--role", "Buyer1=tests.runtime.roles.two_buyer:buyer1"], "no --role entry for Buyer2"),
     (["--scenario", "examples.sim_scenarios:two_buyer", "--faults", "meteor"], "unknown meteor"),
     (["--scenario", "examples.sim_scenarios:two_buyer", "--policy", "chaos"], ""),
     (["--replay", "/nonexistent.json"], "cannot read"),

@@ -7,20 +7,11 @@ classes actually talk to each other. Roles the corpus does not contain are writt
 
 from __future__ import annotations
 
-import sys
 import types
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-
-from runtime.contract import Endpoint, Peer
-from runtime.errors import GuardFailed, LinearityError
-from runtime.memory import RoleFn, RoleResult, memory_session
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_typecheck_corpus import all_cases
 
 from generated.examples import (
     auction,
@@ -33,6 +24,10 @@ from generated.examples import (
     two_buyer,
 )
 from generated.threshold import dkg, frost_sign
+from runtime.contract import Endpoint, Peer
+from runtime.errors import GuardFailed, LinearityError
+from runtime.memory import RoleFn, RoleResult, memory_session
+from tests.typecheck.test_typecheck_corpus import all_cases
 
 Role = RoleFn
 
