@@ -114,6 +114,29 @@ class RoleModel:
     start: str
     entry_loops: str
     states: list[StateClass]
+    body: str = ""  # the state classes as text (``state_text``), filled by ModuleRenderer
+
+
+def state_text(s: StateClass) -> str:
+    """One state class and its branch classes, as the module shows them.
+
+    Rendered here rather than in the template: a module with 100k interactions has about
+    200k states, and the template engine holds every fragment of its output in one list
+    before joining it (several times the text's size; issue 15). One blank line between a
+    role's classes (not PEP 8's two): the states are a long flat list."""
+    out: list[str] = []
+    for v in s.variants:
+        out.append(f'\n@_final\n@_dc.dataclass(frozen=True, slots=True, kw_only=True)\nclass {v.name}:\n    """{v.doc}"""\n\n')
+        out += [f"    {f}: {t}\n" for f, t in v.fields]
+    out.append(f'\n@_final\nclass {s.name}(_rt.State):\n    """{s.doc}"""\n')
+    for i, m in enumerate(s.methods):
+        if i:
+            out.append("\n")
+        if m.decorator:
+            out.append(f"    {m.decorator}\n")
+        out.append(f'    {m.sig}:\n        """{m.doc}"""\n')
+        out += [f"    {line}\n" for line in m.body]
+    return "".join(out)
 
 
 @dataclass
@@ -814,17 +837,23 @@ class ModuleRenderer:
             if d.kind == "dynamic":
                 size = "'*'"
             role_infos.append(f"_RoleInfo({d.name!r}, family={d.kind != 'single'}, size={size})")
-        code = "\n".join(line for r in roles for st in r.states for m in st.methods
-                         for line in (m.sig, *m.body))
+        lines = [line for r in roles for st in r.states for m in st.methods for line in (m.sig, *m.body)]
+        uses_guard = any("_GuardFailed(" in line for line in lines)
+        uses_callable = any("_Callable[" in line for line in lines)
+        uses_writer_code = any("_Writer(" in line for line in lines)
+        del lines
+        for r in roles:
+            r.body = "".join(map(state_text, r.states))
+            r.states = []  # only the text is needed from here on
         return _env().get_template("module.py.j2").render(
-            uses_guard="_GuardFailed(" in code,
+            uses_guard=uses_guard,
             # Common sizes come from runtime.codec (one class across protocols); others are local.
             fixed_imported=[fixed_class(n) for n in sorted(sizes) if n in FIXED_BYTES],
             fixed_local=[(fixed_class(n), n) for n in sorted(sizes) if n not in FIXED_BYTES],
-            uses_callable="_Callable[" in code,
+            uses_callable=uses_callable,
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             # Messages without fields encode to b"" without a Writer.
-            uses_writer=bool(self.codecs.lines) or "_Writer(" in code or any(m.write or not m.is_message for m in messages),
+            uses_writer=bool(self.codecs.lines) or uses_writer_code or any(m.write or not m.is_message for m in messages),
             spec=self.spec_path,
             header=module_header(self.spec_path, self.protocol.name),
             protocol=self.protocol,
