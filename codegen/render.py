@@ -113,8 +113,15 @@ class RoleModel:
     entry: str  # start_<role>
     start: str
     entry_loops: str
-    states: list[StateClass]
-    body: str = ""  # the state classes as text (``state_text``), filled by ModuleRenderer
+    # Each state class is turned into text (``state_text``) as soon as it is built, keeping
+    # only what the module-wide checks need: its names and the code markers below.
+    names: list[tuple[str, list[str]]]  # (state class, its branch classes)
+    body: str
+    code_markers: frozenset[str]  # which of CODE_MARKERS the methods' code contains
+
+
+# Runtime names a module imports only when some method's code uses them.
+CODE_MARKERS = ("_GuardFailed(", "_Callable[", "_Writer(")
 
 
 def state_text(s: StateClass) -> str:
@@ -756,15 +763,20 @@ class _RoleRenderer:
 
     def render(self) -> RoleModel:
         self.extra: list[StateClass] = []
-        states: list[StateClass] = []
+        names: list[tuple[str, list[str]]] = []
+        texts: list[str] = []
+        markers: set[str] = set()
         for n in self.sm.states:
-            states.append(self.state(n))
-            if self.extra:
-                states += self.extra
-                self.extra = []
+            built = [self.state(n), *self.extra]
+            self.extra = []
+            for sc in built:
+                names.append((sc.name, [v.name for v in sc.variants]))
+                texts.append(state_text(sc))
+                code = [line for m in sc.methods for line in (m.sig, *m.body)]
+                markers.update(k for k in CODE_MARKERS if any(k in line for line in code))
         start = self.cls(self.sm.start)
         return RoleModel(self.role, f"start_{role_module(self.role)}", start,
-                         self.loops(self.sm.entry_ops, "()"), states)
+                         self.loops(self.sm.entry_ops, "()"), names, "".join(texts), frozenset(markers))
 
 
 # ---------------------------------------------------------------- module
@@ -837,14 +849,8 @@ class ModuleRenderer:
             if d.kind == "dynamic":
                 size = "'*'"
             role_infos.append(f"_RoleInfo({d.name!r}, family={d.kind != 'single'}, size={size})")
-        lines = [line for r in roles for st in r.states for m in st.methods for line in (m.sig, *m.body)]
-        uses_guard = any("_GuardFailed(" in line for line in lines)
-        uses_callable = any("_Callable[" in line for line in lines)
-        uses_writer_code = any("_Writer(" in line for line in lines)
-        del lines
-        for r in roles:
-            r.body = "".join(map(state_text, r.states))
-            r.states = []  # only the text is needed from here on
+        markers = frozenset().union(*(r.code_markers for r in roles))
+        uses_guard, uses_callable, uses_writer_code = (m in markers for m in CODE_MARKERS)
         return _env().get_template("module.py.j2").render(
             uses_guard=uses_guard,
             # Common sizes come from runtime.codec (one class across protocols); others are local.
@@ -874,9 +880,9 @@ class ModuleRenderer:
         names = [(m.name, f"{'message' if m.is_message else 'record'} {m.name}") for m in messages]
         for r in roles:
             names.append((r.entry, f"entry point of role {r.name}"))
-            for s in r.states:
-                names.append((s.name, f"state class of role {r.name}"))
-                names += [(v.name, f"branch class of role {r.name}") for v in s.variants]
+            for state, variants in r.names:
+                names.append((state, f"state class of role {r.name}"))
+                names += [(v, f"branch class of role {r.name}") for v in variants]
         for name, what in names:
             if name in _SHADOWS:
                 out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
