@@ -48,22 +48,9 @@ from codegen.ast import (
 )
 from codegen.diagnostics import CALL_ARITY, CALL_ROLE_MAPPING, UNDEFINED_PARAM, Diagnostic
 from codegen.span import Span
+from codegen.text import decl_text, ref_text
 
-__all__ = ["Binding", "bind_call", "guard_names", "instantiate", "map_ref", "ref_text"]
-
-
-def ref_text(ref: RoleRef) -> str:
-    match ref.index:
-        case None:
-            return ref.name
-        case IndexAll():
-            return f"{ref.name}[*]"
-        case IndexConst(value=v):
-            return f"{ref.name}[{v}]"
-        case IndexParam(name=n) | IndexVar(name=n):
-            return f"{ref.name}[{n}]"
-        case IndexRange(lo=lo, hi=hi):
-            return f"{ref.name}[{lo}..{hi}]"
+__all__ = ["Binding", "bind_call", "guard_names", "instantiate", "map_ref"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +92,7 @@ def bind_call(
     """Match ``call`` against ``sub``; the binding is None when the call is unusable."""
     diags: list[Diagnostic] = []
     if len(call.args) != len(sub.roles):
-        formals = ", ".join(_formal_text(r) for r in sub.roles)
+        formals = ", ".join(decl_text(r) for r in sub.roles)
         n = len(sub.roles)
         diags.append(
             Diagnostic(
@@ -177,7 +164,7 @@ def bind_call(
                 Diagnostic(
                     CALL_ROLE_MAPPING,
                     actual.span,
-                    f"{call.target} expects a family for {_formal_text(formal)}, not the single participant {ref_text(actual)}",
+                    f"{call.target} expects a family for {decl_text(formal)}, not the single participant {ref_text(actual)}",
                     f"pass a whole family (F[*]) or a range (F[0..t]); or declare {formal.name} as a single role in {call.target}",
                 )
             )
@@ -207,7 +194,7 @@ def bind_call(
                 Diagnostic(
                     CALL_ROLE_MAPPING,
                     actual.span,
-                    f"{_formal_text(formal)} has {formal.size} members, but {ref_text(actual)} has "
+                    f"{decl_text(formal)} has {formal.size} members, but {ref_text(actual)} has "
                     + ("an unknown number" if size is None else str(size)),
                     f"declare {formal.name}[*] in {call.target} to take a family of any size",
                 )
@@ -225,12 +212,6 @@ def bind_call(
     if any(d.severity == "error" for d in diags):
         return None, diags
     return Binding(roles, frozenset(families), params), diags
-
-
-def _formal_text(decl: RoleDecl) -> str:
-    if decl.kind == "single":
-        return decl.name
-    return f"{decl.name}[{'*' if decl.size is None else decl.size}]"
 
 
 def _same_actor(a: RoleRef, b: RoleRef) -> bool:

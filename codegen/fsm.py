@@ -33,13 +33,11 @@ from codegen.local import (
     LSend,
     LStmt,
     MemberSel,
-    OnlyIndex,
-    OnlyRange,
     PeerFamily,
-    PeerMember,
     PeerOne,
 )
 from codegen.span import Span
+from codegen.text import seq_text
 
 LoopOp = Literal["push", "incr", "pop"]
 # Placeholder default for peer fields (every node sets its real peer).
@@ -201,72 +199,6 @@ def class_name(role: str, n: Node) -> str:
     return f"{role}_End" if isinstance(n, EndNode) else f"{role}_S{n.sid}"
 
 
-# ---------------------------------------------------------------- readable local types
-
-_TEXT_LIMIT = 4  # statements shown in a state's docstring; keeps output linear in size
-
-
-def show_peer(p: LPeer) -> str:
-    match p:
-        case PeerOne():
-            return p.role
-        case PeerMember():
-            return f"{p.role}[{p.index}]"
-        case PeerFamily():
-            if p.lo is None and p.hi is None:
-                rng = "*"
-            else:
-                rng = f"{'' if p.lo is None else p.lo}..{'' if p.hi is None else p.hi}"
-            return f"{p.role}[{rng}]" + (" (others)" if p.exclude_self else "")
-
-
-def show_only(only: MemberSel | None) -> str:
-    match only:
-        case None:
-            return ""
-        case OnlyIndex():
-            return f" [only index {'!=' if only.exclude else '=='} {only.index}]"
-        case OnlyRange():
-            return f" [only {only.lo} <= index < {only.hi}]"
-
-
-def show_stmt(s: LStmt) -> str:
-    match s:
-        case LSend():
-            return f"{show_peer(s.to)} ! {s.message}{show_only(s.only)}"
-        case LRecv():
-            return f"{show_peer(s.frm)} ? {s.message}{show_only(s.only)}"
-        case LSelect():
-            labels = ", ".join(b.label + (f" when {b.guard.source}" if b.guard else "") for b in s.branches)
-            return f"select {{{labels}}}{show_only(s.only)}"
-        case LOffer():
-            labels = ", ".join(b.message for b in s.branches)
-            return f"offer from {show_peer(s.frm)} {{{labels}}}{show_only(s.only)}"
-        case LRec():
-            return f"rec {s.name} {{...}}"
-        case LContinue():
-            return f"continue {s.name}"
-        case LLoop():
-            return f"loop {s.count} times {{...}}"
-        case LDecideLoop():
-            who = "decide" if s.decider is None else f"decided by {show_peer(s.decider)}"
-            return f"loop ({who}) {{...}}{show_only(s.only)}"
-        case LParallel():
-            return f"parallel ({len(s.branches)} branches)"
-        case LLocal():
-            return f"local {s.step}{show_only(s.only)}"
-
-
-def show_seq(stmts: tuple[LStmt, ...], then: str, start: int = 0) -> str:
-    """``stmts[start:]`` readably, at most ``_TEXT_LIMIT`` statements (no copy of the tail)."""
-    parts = [show_stmt(s) for s in stmts[start : start + _TEXT_LIMIT]]
-    if len(stmts) - start > _TEXT_LIMIT:
-        parts.append("...")
-    elif then:
-        parts.append(then)
-    return "; ".join(parts)
-
-
 # ---------------------------------------------------------------- building
 
 
@@ -285,8 +217,8 @@ class _Builder:
         # sequence so long protocols do not recurse deeply.
         for i in range(len(stmts) - 1, -1, -1):
             # Nested bodies continue with what follows the compound statement.
-            after = show_seq(stmts, then, i + 1)
-            k = self.stmt(stmts[i], show_seq(stmts, then, i), k, env, depth, after)
+            after = seq_text(stmts, then, i + 1)
+            k = self.stmt(stmts[i], seq_text(stmts, then, i), k, env, depth, after)
         return k
 
     def stmt(

@@ -32,12 +32,9 @@ from codegen.local import (
     LSend,
     LStmt,
     MemberSel,
-    OnlyIndex,
-    OnlyRange,
-    PeerMember,
-    PeerOne,
 )
 from codegen.span import Span
+from codegen.text import describe, members_text, peer_text
 
 LSeq = tuple[LStmt, ...]
 
@@ -56,55 +53,6 @@ class MergeError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
-
-
-# ---------------------------------------------------------------- text
-
-
-def peer_text(p: LPeer) -> str:
-    match p:
-        case PeerOne(role=role):
-            return role
-        case PeerMember(role=role, index=index):
-            return f"{role}[{index}]"
-        case _:
-            if p.exclude_self:
-                return f"the other {p.role} members" if p.lo is None else f"the other {p.role}[{p.lo}..{p.hi}]"
-            return f"{p.role}[*]" if p.lo is None else f"{p.role}[{p.lo}..{p.hi}]"
-
-
-def only_text(o: MemberSel | None) -> str:
-    match o:
-        case OnlyIndex(index=index):
-            return f"member {index} only"
-        case OnlyRange(lo=lo, hi=hi):
-            return f"members {lo}..{hi} only"
-    return ""
-
-
-def describe(s: LStmt) -> str:
-    """What a statement does, as a verb phrase (``send Quote to Buyer1``)."""
-    match s:
-        case LSend(to=to, message=m):
-            return f"send {m} to {peer_text(to)}"
-        case LRecv(frm=frm, message=m):
-            return f"receive {m} from {peer_text(frm)}"
-        case LSelect():
-            return "make a choice"
-        case LOffer(frm=frm, branches=bs):
-            return f"receive one of {', '.join(b.message for b in bs)} from {peer_text(frm)}"
-        case LRec(name=name, body=body):
-            return describe(body[0]) if body else f"enter rec {name}"
-        case LContinue(name=name):
-            return f"go back to {name}"
-        case LLoop(count=count):
-            return f"run a loop {count} times"
-        case LDecideLoop():
-            return "take part in a decided loop"
-        case LLocal(step=step):
-            return f"run the local step {step}"
-        case _:
-            return "run parallel branches"
 
 
 # ---------------------------------------------------------------- shapes
@@ -382,7 +330,7 @@ def _merge(seqs: list[LSeq], labels: list[str], shapes: Shapes, span: Span, ctx:
         if len(onlys) != 1 or o is None or any(filter_members(s[k:], o) for s in seqs):
             raise MergeError(
                 f"{ctx}not every member is told the branch: the first message from {peer_text(frm)} "
-                f"reaches {only_text(o) if len(onlys) == 1 and o is not None else 'different members'}"
+                f"reaches {members_text(o) if len(onlys) == 1 and o is not None else 'different members'}"
             )
         only = o
     groups: dict[str, list[tuple[int, LSeq]]] = {}

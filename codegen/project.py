@@ -89,15 +89,15 @@ from codegen.merge import (
     LSeq,
     MergeError,
     Shapes,
-    describe,
     filter_members,
     merge_branches,
     splice_continue,
 )
 from codegen.span import Span
+from codegen.text import describe, ref_text
 from codegen.validate import starvation, walk
 
-__all__ = ["project", "project_all", "ref_text"]
+__all__ = ["project", "project_all"]
 
 Out = dict[str, list[LStmt]]
 Env = Mapping[str, frozenset[str]]  # rec name -> roles taking part in it
@@ -149,21 +149,6 @@ def project(protocol: Protocol, role: str) -> LocalType:
     if lt is None:
         raise DiagnosticError([Diagnostic(UNDEFINED_ROLE, protocol.span, f"no role {role!r} in {protocol.name}")])
     return lt
-
-
-def ref_text(ref: RoleRef) -> str:
-    """A role reference as written: ``Seller``, ``Signer[*]``, ``Signer[0..t]``."""
-    match ref.index:
-        case None:
-            return ref.name
-        case IndexAll():
-            return f"{ref.name}[*]"
-        case IndexConst(value=v):
-            return f"{ref.name}[{v}]"
-        case IndexParam(name=n) | IndexVar(name=n):
-            return f"{ref.name}[{n}]"
-        case _:
-            return f"{ref.name}[{ref.index.lo}..{ref.index.hi}]"
 
 
 # ---------------------------------------------------------------- peers

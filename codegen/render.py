@@ -50,6 +50,7 @@ from codegen.local import (
 from codegen.names import default_namespace, role_module
 from codegen.names import method_suffix as _method_suffix
 from codegen.span import Span
+from codegen.text import members_text, peer_text
 from codegen.typeexpr import type_text
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -440,7 +441,7 @@ class _RoleRenderer:
         variants hold the state with the step's methods (``Takes``) or the state after the
         step (``Skips``), so a member cannot call the method it may not call."""
         assert n.only is not None and n.skip is not None
-        what = fsm.show_only(n.only).strip(" []")
+        what = members_text(n.only)
         takes, skips = f"{sc.name}_Takes", f"{sc.name}_Skips"
         sc.variants += [
             Variant(takes, f"{sc.name}.participation(): this member takes part in the step ({what}).",
@@ -504,17 +505,17 @@ class _RoleRenderer:
         nxt = self.cls(n.next.node)
         step = self.step(n, msg, n.annotations)
         if isinstance(n.to, PeerFamily):
-            who = fsm.show_peer(n.to)
+            who = peer_text(n.to)
             sc.methods.append(Method(
                 f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
-                f"Send the same {msg} to every member of {who}.",
+                f"Send the same {msg} to each of {who}.",
                 [*self.take(n, f"send_{sfx}"),
                  f"    for _i in {self.members(n.to)}:",
                  f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, msg, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
             sc.methods.append(Method(
                 f"async def send_{sfx}_each(self, make: _Callable[[int], {msg}]) -> {nxt}",
-                f"Send ``make(i)`` to each member i of {who}: called for exactly those members, "
+                f"Send ``make(i)`` to member i, for each of {who}: called for exactly those members, "
                 "all before the first send.",
                 [*self.take(n, f"send_{sfx}_each"),
                  f"    _out = [(_i, make(_i)) for _i in {self.members(n.to)}]",
@@ -524,12 +525,12 @@ class _RoleRenderer:
         elif self.plain(n):
             sc.methods.append(Method(
                 f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
-                f"Send {msg} to {fsm.show_peer(n.to)}.",
+                f"Send {msg} to {peer_text(n.to)}.",
                 [f'    return await self._send("send_{sfx}", {self.peer(n.to)}, msg, _enc_{msg}, {step}, {nxt})']))
         else:
             sc.methods.append(Method(
                 f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
-                f"Send {msg} to {fsm.show_peer(n.to)}.",
+                f"Send {msg} to {peer_text(n.to)}.",
                 [*self.take(n, f"send_{sfx}"),
                  f"    await _ep.send({self.peer(n.to)}, {msg!r}, msg, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
@@ -580,7 +581,7 @@ class _RoleRenderer:
         if isinstance(n.frm, PeerFamily):
             sc.methods.append(Method(
                 f"async def recv_{sfx}(self) -> tuple[dict[int, {msg}], {nxt}]",
-                f"Receive one {msg} from each member of {fsm.show_peer(n.frm)}, keyed by sender index.",
+                f"Receive one {msg} from each of {peer_text(n.frm)}, keyed by sender index.",
                 [*self.take(n, f"recv_{sfx}"),
                  f"    _out: dict[int, {msg}] = {{}}",
                  f"    for _i in {self.members(n.frm)}:",
@@ -595,12 +596,12 @@ class _RoleRenderer:
         elif self.plain(n):
             sc.methods.append(Method(
                 f"async def recv_{sfx}(self) -> tuple[{msg}, {nxt}]",
-                f"Receive {msg} from {fsm.show_peer(n.frm)}.",
+                f"Receive {msg} from {peer_text(n.frm)}.",
                 [f'    return await self._recv("recv_{sfx}", {self.peer(n.frm)}, _dec_{msg}, {msg}, {step}, {nxt})']))
         else:
             sc.methods.append(Method(
                 f"async def recv_{sfx}(self) -> tuple[{msg}, {nxt}]",
-                f"Receive {msg} from {fsm.show_peer(n.frm)}.",
+                f"Receive {msg} from {peer_text(n.frm)}.",
                 [*self.take(n, f"recv_{sfx}"),
                  f"    _peer = {self.peer(n.frm)}",
                  f"    _lbl, _v = await _ep.recv(_peer, {{{msg!r}: _dec_{msg}}}, {step})",
@@ -650,7 +651,7 @@ class _RoleRenderer:
             vname = f"{state}_Failed"
             vnames.append(vname)
             sc.variants.append(Variant(
-                vname, f"{state}.offer(): {fsm.show_peer(n.frm)} failed (crashed or missed its deadline); "
+                vname, f"{state}.offer(): {peer_text(n.frm)} failed (crashed or missed its deadline); "
                 f"branch {', '.join(fb.labels)}.",
                 [("peer", "str"), ("reason", "str"), ("state", self.cls(fb.next.node))]))
             body += ["    try:", f"        _lbl, _v = {recv}", "    except _rt.PeerGone as _gone:"]
@@ -676,8 +677,8 @@ class _RoleRenderer:
         vnames.sort(key=lambda v: v == f"{state}_Failed")  # the failure last, as in the spec
         sc.methods.append(Method(
             f"async def offer(self) -> {' | '.join(vnames)}",
-            f"Wait for {' or '.join(labels)} from {fsm.show_peer(n.frm)}, or learn that it failed: match on the result."
-            if failed else f"Wait for {fsm.show_peer(n.frm)} to choose: match on the result.", body))
+            f"Wait for {' or '.join(labels)} from {peer_text(n.frm)}, or learn that it failed: match on the result."
+            if failed else f"Wait for {peer_text(n.frm)} to choose: match on the result.", body))
 
     def loop(self, n: fsm.LoopNode, sc: StateClass) -> None:
         assert n.body is not None and n.exit is not None
@@ -712,7 +713,7 @@ class _RoleRenderer:
                 else:
                     body.append(f"    await _ep.send({self.peer(p)}, {ctl!r}, None, _rt.enc_ctl, {step})")
             body += self.goto(tgt)
-            told = ", ".join(fsm.show_peer(p) for p in n.inform) or "nobody"
+            told = ", ".join(peer_text(p) for p in n.inform) or "nobody"
             what = "Run one more iteration" if label == "continue" else "Leave the loop"
             sc.methods.append(Method(f"async def select_{label}(self) -> {self.cls(tgt.node)}",
                                      f"{what} (tells {told}).", body))
@@ -735,7 +736,7 @@ class _RoleRenderer:
                 f"        return {e}(state={self.make(n.exit)})",
                 f"    raise _rt.unexpected(_ep, _peer, {state!r}, 'continue|exit', _lbl)"]
         sc.methods.append(Method(f"async def offer(self) -> {c} | {e}",
-                                 f"Learn from {fsm.show_peer(n.frm)} whether the loop goes on.", body))
+                                 f"Learn from {peer_text(n.frm)} whether the loop goes on.", body))
 
     def fork(self, n: fsm.ForkNode, sc: StateClass) -> None:
         assert n.join is not None

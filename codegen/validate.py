@@ -102,6 +102,7 @@ from codegen.diagnostics import (
 from codegen.guards import coverage, show_value
 from codegen.names import method_suffix, snake_case
 from codegen.span import Span
+from codegen.text import ref_text
 from codegen.typeexpr import PRIMS, type_text
 
 Check = Callable[[Protocol], Iterable[Diagnostic]]
@@ -220,20 +221,6 @@ def same_actor(a: RoleRef, b: RoleRef) -> bool:
     if isinstance(ia, IndexParam) and isinstance(ib, IndexParam):
         return ia.name == ib.name
     return False
-
-
-def show(ref: RoleRef) -> str:
-    match ref.index:
-        case None:
-            return ref.name
-        case IndexAll():
-            return f"{ref.name}[*]"
-        case IndexConst():
-            return f"{ref.name}[{ref.index.value}]"
-        case IndexParam() | IndexVar():
-            return f"{ref.name}[{ref.index.name}]"
-        case IndexRange():
-            return f"{ref.name}[{ref.index.lo}..{ref.index.hi}]"
 
 
 # ---------------------------------------------------------------- declarations
@@ -612,41 +599,41 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                         yield Diagnostic(
                             UNSUPPORTED_FAMILY_FORM,
                             s.span,
-                            f"{show(snd)} -> {show(rcv)}: index variables relate members of one family",
-                            f"all-to-all is {snd.name}[i] -> {snd.name}[j]; between families use {show(snd).split('[')[0]}[*] -> {rcv.name}[...] steps",
+                            f"{ref_text(snd)} -> {ref_text(rcv)}: index variables relate members of one family",
+                            f"all-to-all is {snd.name}[i] -> {snd.name}[j]; between families use {ref_text(snd).split('[')[0]}[*] -> {rcv.name}[...] steps",
                         )
                     elif snd.index.name == rcv.index.name:
                         yield Diagnostic(
                             BAD_INDEX_VAR,
                             rcv.index.span,
-                            f"{show(snd)} -> {show(rcv)} uses one variable on both sides",
+                            f"{ref_text(snd)} -> {ref_text(rcv)} uses one variable on both sides",
                             f"use two distinct variables: {snd.name}[i] -> {snd.name}[j]",
                         )
                 elif _is_multi(snd) and _is_multi(rcv):
                     yield Diagnostic(
                         UNSUPPORTED_FAMILY_FORM,
                         s.span,
-                        f"{show(snd)} -> {show(rcv)}: many-to-many steps are not supported",
+                        f"{ref_text(snd)} -> {ref_text(rcv)}: many-to-many steps are not supported",
                         "split it: collect at one role, then send to the family",
                     )
                 elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
                     yield Diagnostic(
                         UNSUPPORTED_FAMILY_FORM,
                         s.span,
-                        f"{show(snd)} -> {show(rcv)}: a family step that may include a member sending to itself",
+                        f"{ref_text(snd)} -> {ref_text(rcv)}: a family step that may include a member sending to itself",
                         f"for all-to-all write {snd.name}[i] -> {snd.name}[j]",
                     )
             elif isinstance(s, Broadcast) and (
                 _is_multi(s.sender) or isinstance(s.sender.index, IndexVar)
             ):
                 yield Diagnostic(
-                    UNSUPPORTED_FAMILY_FORM, s.sender.span, f"a broadcast is sent by one role, not {show(s.sender)}"
+                    UNSUPPORTED_FAMILY_FORM, s.sender.span, f"a broadcast is sent by one role, not {ref_text(s.sender)}"
                 )
             elif isinstance(s, Choice) and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
                 yield Diagnostic(
                     UNSUPPORTED_FAMILY_FORM,
                     s.at.span,
-                    f"a choice is made by one role, not {show(s.at)}",
+                    f"a choice is made by one role, not {ref_text(s.at)}",
                     f"choose at one member, e.g. {s.at.name}[0]",
                 )
 
@@ -658,7 +645,7 @@ def check_self_send(p: Protocol) -> Iterable[Diagnostic]:
                 yield Diagnostic(
                     SELF_SEND,
                     s.receiver.span,
-                    f"{show(s.sender)} sends {s.message} to itself",
+                    f"{ref_text(s.sender)} sends {s.message} to itself",
                     "a message goes from one role to another",
                 )
 
@@ -746,7 +733,7 @@ def _check_one_choice(
         yield Diagnostic(
             SINGLE_BRANCH_CHOICE,
             c.span,
-            f"choice at {show(c.at)} has {len(c.branches)} branch{'es' if len(c.branches) != 1 else ''}",
+            f"choice at {ref_text(c.at)} has {len(c.branches)} branch{'es' if len(c.branches) != 1 else ''}",
             "a choice needs at least two branches to choose anything; without a choice, write the statements directly",
             "warning" if c.branches else "error",
         )
@@ -755,7 +742,7 @@ def _check_one_choice(
     for b in c.branches:
         if b.label in labels:
             yield Diagnostic(
-                DUPLICATE_LABEL, b.span, f"choice at {show(c.at)} has two branches labelled {b.label}"
+                DUPLICATE_LABEL, b.span, f"choice at {ref_text(c.at)} has two branches labelled {b.label}"
             )
         labels.setdefault(b.label, b)
         for actor, span in _first_actors(b.body, p, recs, frozenset()):
@@ -763,14 +750,14 @@ def _check_one_choice(
                 yield Diagnostic(
                     CHOOSER_NOT_FIRST,
                     span,
-                    f"branch {b.label!r} starts without an action of the chooser {show(c.at)}",
+                    f"branch {b.label!r} starts without an action of the chooser {ref_text(c.at)}",
                     "start every branch with a message sent by the chooser, so the others learn the branch",
                 )
             elif not same_actor(actor, c.at):
                 yield Diagnostic(
                     CHOOSER_NOT_FIRST,
                     span,
-                    f"branch {b.label!r} starts with an action of {show(actor)}, not of the chooser {show(c.at)}",
+                    f"branch {b.label!r} starts with an action of {ref_text(actor)}, not of the chooser {ref_text(c.at)}",
                     "start every branch with a message sent by the chooser, so the others learn the branch",
                 )
 
@@ -785,7 +772,7 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
             yield Diagnostic(
                 BAD_FAILURE_BRANCH,
                 ref.span,
-                f"a failure branch is between two single roles (the one that may fail and its receiver), not {show(ref)}",
+                f"a failure branch is between two single roles (the one that may fail and its receiver), not {ref_text(ref)}",
                 "let a single role (a monitor, a coordinator) receive from the role that may fail, "
                 "and tell the family in both cases",
             )
@@ -796,7 +783,7 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
             yield Diagnostic(
                 FAILED_ROLE_ACTS,
                 s.span,
-                f"a broadcast in the failure branch of {show(failed)} would also go to {show(failed)}, which has failed",
+                f"a broadcast in the failure branch of {ref_text(failed)} would also go to {ref_text(failed)}, which has failed",
                 "send to the surviving roles one by one",
             )
             continue
@@ -805,7 +792,7 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
                 yield Diagnostic(
                     FAILED_ROLE_ACTS,
                     ref.span,
-                    f"{show(ref)} takes part in the failure branch of {show(failed)}, which runs when {show(failed)} has failed",
+                    f"{ref_text(ref)} takes part in the failure branch of {ref_text(failed)}, which runs when {ref_text(failed)} has failed",
                     "in a failure branch only the surviving roles act",
                 )
 
@@ -817,7 +804,7 @@ def _opening(body: tuple[Stmt, ...]) -> tuple[str, str] | None:
     s = body[0]
     match s:
         case Interaction():
-            return show(s.receiver), s.message
+            return ref_text(s.receiver), s.message
         case Broadcast():
             return "*", s.message
     return None
@@ -839,8 +826,8 @@ def _check_ambiguous(c: Choice) -> Iterator[Diagnostic]:
         yield Diagnostic(
             AMBIGUOUS_CHOICE,
             b.span,
-            f"branches {other.label!r} and {b.label!r} of the choice at {show(c.at)} both open with "
-            f"{show(c.at)} -> {to}: {msg}, so {to} cannot tell them apart by it",
+            f"branches {other.label!r} and {b.label!r} of the choice at {ref_text(c.at)} both open with "
+            f"{ref_text(c.at)} -> {to}: {msg}, so {to} cannot tell them apart by it",
             f"move the common step before the choice, or open each branch with its own message (first on line {other.span.line})",
         )
 
@@ -1050,14 +1037,14 @@ def check_loops(p: Protocol) -> Iterable[Diagnostic]:
                 yield Diagnostic(
                     LOOP_NOT_INFORMED,
                     d.span,
-                    f"a loop is decided by one role, not {show(d)}",
+                    f"a loop is decided by one role, not {ref_text(d)}",
                     f"name one member, e.g. {d.name}[0]",
                 )
             elif s.body and d.name not in _participants(s.body, sc.roles):
                 yield Diagnostic(
                     LOOP_NOT_INFORMED,
                     d.span,
-                    f"{show(d)} decides the loop but takes no part in its body",
+                    f"{ref_text(d)} decides the loop but takes no part in its body",
                     "the decider must send or receive in the loop body",
                 )
 
@@ -1178,7 +1165,7 @@ def check_guard_coverage(p: Protocol) -> Iterable[Diagnostic]:
                     Diagnostic(
                         GUARDS_NOT_EXHAUSTIVE,
                         s.span,
-                        f"cannot prove that the guards of the choice at {show(s.at)} cover every value: "
+                        f"cannot prove that the guards of the choice at {ref_text(s.at)} cover every value: "
                         "they use arithmetic or too many variables",
                         "add a branch without a guard (taken when no other applies)",
                     )
@@ -1189,7 +1176,7 @@ def check_guard_coverage(p: Protocol) -> Iterable[Diagnostic]:
                     Diagnostic(
                         GUARDS_NOT_EXHAUSTIVE,
                         s.span,
-                        f"no branch of the choice at {show(s.at)} is allowed when {values}",
+                        f"no branch of the choice at {ref_text(s.at)} is allowed when {values}",
                         "widen a guard so that together they cover every value, or add a branch without a guard",
                     )
                 )

@@ -23,7 +23,6 @@ from codegen.ast import (
     Stmt,
 )
 from codegen.local import (
-    FAILED,
     LContinue,
     LDecideLoop,
     LLocal,
@@ -36,12 +35,8 @@ from codegen.local import (
     LSelect,
     LSend,
     LStmt,
-    MemberSel,
-    OnlyIndex,
-    OnlyRange,
 )
-from codegen.merge import peer_text
-from codegen.project import ref_text
+from codegen.text import head_text, only_text, peer_text, ref_text
 
 __all__ = ["dot", "mermaid", "mermaid_states", "peer_text", "render_local"]
 
@@ -49,17 +44,6 @@ _IND = "  "
 
 
 # ---------------------------------------------------------------- local type as text
-
-
-def _only(o: MemberSel | None) -> str:
-    match o:
-        case OnlyIndex(index=i, exclude=True):
-            return f" (members but {i})"
-        case OnlyIndex(index=i):
-            return f" (member {i} only)"
-        case OnlyRange(lo=lo, hi=hi):
-            return f" (members {lo}..{hi})"
-    return ""
 
 
 def _notes(a: Annotations) -> str:
@@ -90,17 +74,12 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
     pad = _IND * depth
     for s in body:
         match s:
-            case LSend():
-                out.append(f"{pad}send {s.message} to {peer_text(s.to)}{_only(s.only)}{_notes(s.annotations)}")
-            case LRecv():
-                if s.message == FAILED:
-                    out.append(f"{pad}{peer_text(s.frm)} has failed (crashed or missed the deadline){_notes(s.annotations)}")
-                else:
-                    out.append(f"{pad}receive {s.message} from {peer_text(s.frm)}{_only(s.only)}{_notes(s.annotations)}")
-            case LLocal():
-                out.append(f"{pad}run local step {s.step}{_only(s.only)}")
+            case LSend() | LRecv():
+                out.append(f"{pad}{head_text(s)}{_notes(s.annotations)}")
+            case LLocal() | LContinue():
+                out.append(f"{pad}{head_text(s)}")
             case LSelect():
-                out.append(f"{pad}select{_only(s.only)} {{")
+                out.append(f"{pad}{head_text(s)} {{")
                 for b in s.branches:
                     guard = f" when {b.guard.source}" if b.guard else ""
                     out.append(f"{pad}{_IND}{b.label}{guard}:")
@@ -110,32 +89,17 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
                     _lines(s.others, depth + 2, out) if s.others else out.append(f"{pad}{_IND * 2}nothing")
                 out.append(f"{pad}}}")
             case LOffer():
-                out.append(f"{pad}offer from {peer_text(s.frm)}{_only(s.only)} {{")
+                out.append(f"{pad}{head_text(s)} {{")
                 for ob in s.branches:
                     out.append(f"{pad}{_IND}{ob.message} [{', '.join(ob.labels)}]:")
                     _lines(ob.body, depth + 2, out)
                 out.append(f"{pad}}}")
-            case LRec():
-                out.append(f"{pad}rec {s.name} {{")
-                _lines(s.body, depth + 1, out)
-                out.append(f"{pad}}}")
-            case LContinue():
-                out.append(f"{pad}continue {s.name}")
-            case LLoop():
-                out.append(f"{pad}loop {s.count} times {{")
-                _lines(s.body, depth + 1, out)
-                out.append(f"{pad}}}")
-            case LDecideLoop():
-                if s.decider is None:
-                    told = ", ".join(peer_text(p) for p in s.inform) or "nobody"
-                    head = f"loop decided here, telling {told}"
-                else:
-                    head = f"loop decided by {peer_text(s.decider)}"
-                out.append(f"{pad}{head}{_only(s.only)} {{")
+            case LRec() | LLoop() | LDecideLoop():
+                out.append(f"{pad}{head_text(s)} {{")
                 _lines(s.body, depth + 1, out)
                 out.append(f"{pad}}}")
             case LParallel():
-                out.append(f"{pad}parallel {{")
+                out.append(f"{pad}{head_text(s)} {{")
                 for i, br in enumerate(s.branches):
                     out.append(f"{pad}{_IND}branch {i + 1}:")
                     _lines(br, depth + 2, out)
@@ -174,17 +138,17 @@ def _machine(lt: LocalType) -> tuple[fsm.StateMachine, list[_Edge]]:
 
         match n:
             case fsm.SendNode():
-                add(n.next, f"!{fsm.show_peer(n.to)}:{n.message}{_only(n.only)}")
+                add(n.next, f"!{peer_text(n.to)}:{n.message}{only_text(n.only)}")
             case fsm.RecvNode():
-                add(n.next, f"?{fsm.show_peer(n.frm)}:{n.message}{_only(n.only)}")
+                add(n.next, f"?{peer_text(n.frm)}:{n.message}{only_text(n.only)}")
             case fsm.LocalNode():
-                add(n.next, f"local {n.step}{_only(n.only)}")
+                add(n.next, f"local {n.step}{only_text(n.only)}")
             case fsm.SelectNode():
                 for b in n.branches:
                     add(b.next, f"select {b.label}", True)
             case fsm.OfferNode():
                 for ob in n.branches:
-                    add(ob.next, f"?{fsm.show_peer(n.frm)}:{ob.message}")
+                    add(ob.next, f"?{peer_text(n.frm)}:{ob.message}")
             case fsm.LoopNode():
                 add(n.body, f"loop x{n.count}", True)
                 add(n.exit, "done", True)
@@ -192,8 +156,8 @@ def _machine(lt: LocalType) -> tuple[fsm.StateMachine, list[_Edge]]:
                 add(n.body, "!continue", True)
                 add(n.exit, "!exit", True)
             case fsm.DecidedNode():
-                add(n.body, f"?{fsm.show_peer(n.frm)}:continue", True)
-                add(n.exit, f"?{fsm.show_peer(n.frm)}:exit", True)
+                add(n.body, f"?{peer_text(n.frm)}:continue", True)
+                add(n.exit, f"?{peer_text(n.frm)}:exit", True)
             case fsm.ForkNode():
                 for i, t in enumerate(n.branches):
                     add(t, f"fork {i + 1}", True)

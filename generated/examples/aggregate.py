@@ -148,9 +148,9 @@ def start_collector(ep: _Endpoint) -> Collector_S0:
 
 @_final
 class Collector_S0(_rt.State):
-    """Collector state S0: Member[*] ? Contribute; local Combine; Member[*] ! Combined; end (Spec: protocols/examples/aggregate.yaml:19:5)"""
+    """Collector state S0: receive Contribute from Member[*]; run local step Combine; send Combined to Member[*]; end (Spec: protocols/examples/aggregate.yaml:19:5)"""
     async def recv_contribute(self) -> tuple[dict[int, Contribute], Collector_S1]:
-        """Receive one Contribute from each member of Member[*], keyed by sender index."""
+        """Receive one Contribute from each of Member[*], keyed by sender index."""
         _ep = self._take("recv_contribute")
         _out: dict[int, Contribute] = {}
         for _i in _rt.members(_ep, 'Member', None, None, False):
@@ -164,7 +164,7 @@ class Collector_S0(_rt.State):
 
 @_final
 class Collector_S1(_rt.State):
-    """Collector state S1: local Combine; Member[*] ! Combined; end (Spec: protocols/examples/aggregate.yaml:20:5)"""
+    """Collector state S1: run local step Combine; send Combined to Member[*]; end (Spec: protocols/examples/aggregate.yaml:20:5)"""
     async def do_combine(self, fn: _Callable[[list[Share]], Bytes32], arg: list[Share]) -> tuple[Bytes32, Collector_S2]:
         """Run the local step Combine (list[Share] -> bytes32) here: ``fn(arg)``, no communication. The shares combined into one value."""
         _ep = self._take("do_combine")
@@ -181,9 +181,9 @@ class Collector_S1(_rt.State):
 
 @_final
 class Collector_S2(_rt.State):
-    """Collector state S2: Member[*] ! Combined; end (Spec: protocols/examples/aggregate.yaml:21:5)"""
+    """Collector state S2: send Combined to Member[*]; end (Spec: protocols/examples/aggregate.yaml:21:5)"""
     async def send_combined(self, msg: Combined) -> Collector_End:
-        """Send the same Combined to every member of Member[*]."""
+        """Send the same Combined to each of Member[*]."""
         _ep = self._take("send_combined")
         for _i in _rt.members(_ep, 'Member', None, None, False):
             await _ep.send(_Peer('Member', _i), 'Combined', msg, _enc_Combined, _STEP_Collector_2)
@@ -191,7 +191,7 @@ class Collector_S2(_rt.State):
         return Collector_End(_ep, _PRIVATE, self._loops)
 
     async def send_combined_each(self, make: _Callable[[int], Combined]) -> Collector_End:
-        """Send ``make(i)`` to each member i of Member[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Member[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_combined_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, False)]
         for _i, _m in _out:
@@ -212,14 +212,14 @@ def start_member(ep: _Endpoint) -> Member_S0:
 
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: Collector ! Contribute; Collector ? Combined; local Check [only 0 <= index < t]; local Remember; end (Spec: protocols/examples/aggregate.yaml:19:5)"""
+    """Member state S0: send Contribute to Collector; receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:19:5)"""
     async def send_contribute(self, msg: Contribute) -> Member_S1:
         """Send Contribute to Collector."""
         return await self._send("send_contribute", _PEER_Collector, msg, _enc_Contribute, _STEP_Member_0, Member_S1)
 
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: Collector ? Combined; local Check [only 0 <= index < t]; local Remember; end (Spec: protocols/examples/aggregate.yaml:21:5)"""
+    """Member state S1: receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:21:5)"""
     async def recv_combined(self) -> tuple[Combined, Member_S2]:
         """Receive Combined from Collector."""
         return await self._recv("recv_combined", _PEER_Collector, _dec_Combined, Combined, _STEP_Member_1, Member_S2)
@@ -227,22 +227,22 @@ class Member_S1(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S2_Takes:
-    """Member_S2.participation(): this member takes part in the step (only 0 <= index < t)."""
+    """Member_S2.participation(): this member takes part in the step (members 0..t)."""
 
     state: Member_S2_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S2_Skips:
-    """Member_S2.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+    """Member_S2.participation(): this member does not take part (members 0..t); ``state`` is the one after the step."""
 
     state: Member_S3
 
 @_final
 class Member_S2(_rt.State):
-    """Member state S2: local Check [only 0 <= index < t]; local Remember; end (Spec: protocols/examples/aggregate.yaml:22:5)"""
+    """Member state S2: run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:22:5)"""
     async def participation(self) -> Member_S2_Takes | Member_S2_Skips:
-        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
             return Member_S2_Takes(state=Member_S2_Part(_ep, _PRIVATE, self._loops))
@@ -250,7 +250,7 @@ class Member_S2(_rt.State):
 
 @_final
 class Member_S2_Part(_rt.State):
-    """Member state S2: local Check [only 0 <= index < t]; local Remember; end (Spec: protocols/examples/aggregate.yaml:22:5)
+    """Member state S2: run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:22:5)
 
     Reached through ``Member_S2_Takes``: this member takes part."""
     async def do_check(self, fn: _Callable[[Bytes32], None], arg: Bytes32) -> Member_S3:
@@ -265,7 +265,7 @@ class Member_S2_Part(_rt.State):
 
 @_final
 class Member_S3(_rt.State):
-    """Member state S3: local Remember; end (Spec: protocols/examples/aggregate.yaml:23:5)"""
+    """Member state S3: run local step Remember; end (Spec: protocols/examples/aggregate.yaml:23:5)"""
     async def do_remember(self, fn: _Callable[[], dict[int, Bytes32]]) -> tuple[dict[int, Bytes32], Member_End]:
         """Run the local step Remember (no input -> map[int, bytes32]) here: ``fn()``, no communication."""
         _ep = self._take("do_remember")

@@ -181,7 +181,7 @@ def start_bidder(ep: _Endpoint) -> Bidder_S0:
 
 @_final
 class Bidder_S0(_rt.State):
-    """Bidder state S0: Auctioneer ! Bid; offer from Auctioneer {Sold, Counter, Unsold}; end (Spec: protocols/examples/auction.yaml:16:5)"""
+    """Bidder state S0: send Bid to Auctioneer; offer from Auctioneer {Sold, Counter, Unsold}; end (Spec: protocols/examples/auction.yaml:16:5)"""
     async def send_bid(self, msg: Bid) -> Bidder_S1:
         """Send Bid to Auctioneer."""
         return await self._send("send_bid", _PEER_Auctioneer, msg, _enc_Bid, _STEP_Bidder_0, Bidder_S1)
@@ -243,7 +243,7 @@ class Bidder_S2(_rt.State):
 
 @_final
 class Bidder_S3(_rt.State):
-    """Bidder state S3: Auctioneer ! Accept; end (Spec: protocols/examples/auction.yaml:27:19)"""
+    """Bidder state S3: send Accept to Auctioneer; end (Spec: protocols/examples/auction.yaml:27:19)"""
     async def send_accept(self, msg: Accept) -> Bidder_End:
         """Send Accept to Auctioneer."""
         _ep = self._take("send_accept")
@@ -253,7 +253,7 @@ class Bidder_S3(_rt.State):
 
 @_final
 class Bidder_S4(_rt.State):
-    """Bidder state S4: Auctioneer ! Decline; end (Spec: protocols/examples/auction.yaml:29:19)"""
+    """Bidder state S4: send Decline to Auctioneer; end (Spec: protocols/examples/auction.yaml:29:19)"""
     async def send_decline(self, msg: Decline) -> Bidder_End:
         """Send Decline to Auctioneer."""
         _ep = self._take("send_decline")
@@ -274,7 +274,7 @@ def start_auctioneer(ep: _Endpoint) -> Auctioneer_S0:
 
 @_final
 class Auctioneer_S0(_rt.State):
-    """Auctioneer state S0: Bidder ? Bid; select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end (Spec: protocols/examples/auction.yaml:16:5)"""
+    """Auctioneer state S0: receive Bid from Bidder; select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end (Spec: protocols/examples/auction.yaml:16:5)"""
     async def recv_bid(self) -> tuple[Bid, Auctioneer_S1]:
         """Receive Bid from Bidder."""
         return await self._recv("recv_bid", _PEER_Bidder, _dec_Bid, Bid, _STEP_Auctioneer_0, Auctioneer_S1)
@@ -307,7 +307,7 @@ class Auctioneer_S1(_rt.State):
 
 @_final
 class Auctioneer_S2(_rt.State):
-    """Auctioneer state S2: Bidder ! Sold; end (Spec: protocols/examples/auction.yaml:21:13)"""
+    """Auctioneer state S2: send Sold to Bidder; end (Spec: protocols/examples/auction.yaml:21:13)"""
     async def send_sold(self, msg: Sold) -> Auctioneer_End:
         """Send Sold to Bidder."""
         _ep = self._take("send_sold")
@@ -317,7 +317,7 @@ class Auctioneer_S2(_rt.State):
 
 @_final
 class Auctioneer_S3(_rt.State):
-    """Auctioneer state S3: Bidder ! Counter; offer from Bidder {Accept, Decline}; end (Spec: protocols/examples/auction.yaml:24:13)"""
+    """Auctioneer state S3: send Counter to Bidder; offer from Bidder {Accept, Decline}; end (Spec: protocols/examples/auction.yaml:24:13)"""
     async def send_counter(self, msg: Counter) -> Auctioneer_S4:
         """Send Counter to Bidder."""
         return await self._send("send_counter", _PEER_Bidder, msg, _enc_Counter, _STEP_Auctioneer_3, Auctioneer_S4)
@@ -356,7 +356,7 @@ class Auctioneer_S4(_rt.State):
 
 @_final
 class Auctioneer_S5(_rt.State):
-    """Auctioneer state S5: Bidder ! Unsold; end (Spec: protocols/examples/auction.yaml:33:13)"""
+    """Auctioneer state S5: send Unsold to Bidder; end (Spec: protocols/examples/auction.yaml:33:13)"""
     async def send_unsold(self, msg: Unsold) -> Auctioneer_End:
         """Send Unsold to Bidder."""
         _ep = self._take("send_unsold")

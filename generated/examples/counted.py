@@ -146,7 +146,7 @@ class Leader_S0_Done:
 
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: loop rounds times {...}; Follower ! Summary; end (Spec: protocols/examples/counted.yaml:12:5)"""
+    """Leader state S0: loop rounds times {...}; send Summary to Follower; end (Spec: protocols/examples/counted.yaml:12:5)"""
     async def next(self) -> Leader_S0_Iter | Leader_S0_Done:
         """Run the next iteration (count: rounds), or leave the loop after the last."""
         _ep = self._take("next")
@@ -161,14 +161,14 @@ class Leader_S0(_rt.State):
 
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: Follower ! Propose; Follower ? Vote; next iteration (Spec: protocols/examples/counted.yaml:15:11)"""
+    """Leader state S1: send Propose to Follower; receive Vote from Follower; next iteration (Spec: protocols/examples/counted.yaml:15:11)"""
     async def send_propose(self, msg: Propose) -> Leader_S2:
         """Send Propose to Follower."""
         return await self._send("send_propose", _PEER_Follower, msg, _enc_Propose, _STEP_Leader_1, Leader_S2)
 
 @_final
 class Leader_S2(_rt.State):
-    """Leader state S2: Follower ? Vote; next iteration (Spec: protocols/examples/counted.yaml:16:11)"""
+    """Leader state S2: receive Vote from Follower; next iteration (Spec: protocols/examples/counted.yaml:16:11)"""
     async def recv_vote(self) -> tuple[Vote, Leader_S0]:
         """Receive Vote from Follower."""
         _ep = self._take("recv_vote")
@@ -180,7 +180,7 @@ class Leader_S2(_rt.State):
 
 @_final
 class Leader_S3(_rt.State):
-    """Leader state S3: Follower ! Summary; end (Spec: protocols/examples/counted.yaml:17:5)"""
+    """Leader state S3: send Summary to Follower; end (Spec: protocols/examples/counted.yaml:17:5)"""
     async def send_summary(self, msg: Summary) -> Leader_End:
         """Send Summary to Follower."""
         _ep = self._take("send_summary")
@@ -215,7 +215,7 @@ class Follower_S0_Done:
 
 @_final
 class Follower_S0(_rt.State):
-    """Follower state S0: loop rounds times {...}; Leader ? Summary; end (Spec: protocols/examples/counted.yaml:12:5)"""
+    """Follower state S0: loop rounds times {...}; receive Summary from Leader; end (Spec: protocols/examples/counted.yaml:12:5)"""
     async def next(self) -> Follower_S0_Iter | Follower_S0_Done:
         """Run the next iteration (count: rounds), or leave the loop after the last."""
         _ep = self._take("next")
@@ -230,14 +230,14 @@ class Follower_S0(_rt.State):
 
 @_final
 class Follower_S1(_rt.State):
-    """Follower state S1: Leader ? Propose; Leader ! Vote; next iteration (Spec: protocols/examples/counted.yaml:15:11)"""
+    """Follower state S1: receive Propose from Leader; send Vote to Leader; next iteration (Spec: protocols/examples/counted.yaml:15:11)"""
     async def recv_propose(self) -> tuple[Propose, Follower_S2]:
         """Receive Propose from Leader."""
         return await self._recv("recv_propose", _PEER_Leader, _dec_Propose, Propose, _STEP_Follower_1, Follower_S2)
 
 @_final
 class Follower_S2(_rt.State):
-    """Follower state S2: Leader ! Vote; next iteration (Spec: protocols/examples/counted.yaml:16:11)"""
+    """Follower state S2: send Vote to Leader; next iteration (Spec: protocols/examples/counted.yaml:16:11)"""
     async def send_vote(self, msg: Vote) -> Follower_S0:
         """Send Vote to Leader."""
         _ep = self._take("send_vote")
@@ -246,7 +246,7 @@ class Follower_S2(_rt.State):
 
 @_final
 class Follower_S3(_rt.State):
-    """Follower state S3: Leader ? Summary; end (Spec: protocols/examples/counted.yaml:17:5)"""
+    """Follower state S3: receive Summary from Leader; end (Spec: protocols/examples/counted.yaml:17:5)"""
     async def recv_summary(self) -> tuple[Summary, Follower_End]:
         """Receive Summary from Leader."""
         _ep = self._take("recv_summary")

@@ -145,16 +145,16 @@ def start_coord(ep: _Endpoint) -> Coord_S0:
 
 @_final
 class Coord_S0(_rt.State):
-    """Coord state S0: Worker[*] ! Job; Worker[0..t] ? Part; Worker[*] ! Result; end (Spec: protocols/examples/gather.yaml:13:5)"""
+    """Coord state S0: send Job to Worker[*]; receive Part from Worker[0..t]; send Result to Worker[*]; end (Spec: protocols/examples/gather.yaml:13:5)"""
     async def send_job(self, msg: Job) -> Coord_S1:
-        """Send the same Job to every member of Worker[*]."""
+        """Send the same Job to each of Worker[*]."""
         _ep = self._take("send_job")
         for _i in _rt.members(_ep, 'Worker', None, None, False):
             await _ep.send(_Peer('Worker', _i), 'Job', msg, _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
     async def send_job_each(self, make: _Callable[[int], Job]) -> Coord_S1:
-        """Send ``make(i)`` to each member i of Worker[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Worker[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_job_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, False)]
         for _i, _m in _out:
@@ -163,9 +163,9 @@ class Coord_S0(_rt.State):
 
 @_final
 class Coord_S1(_rt.State):
-    """Coord state S1: Worker[0..t] ? Part; Worker[*] ! Result; end (Spec: protocols/examples/gather.yaml:14:5)"""
+    """Coord state S1: receive Part from Worker[0..t]; send Result to Worker[*]; end (Spec: protocols/examples/gather.yaml:14:5)"""
     async def recv_part(self) -> tuple[dict[int, Part], Coord_S2]:
-        """Receive one Part from each member of Worker[0..t], keyed by sender index."""
+        """Receive one Part from each of Worker[0..t], keyed by sender index."""
         _ep = self._take("recv_part")
         _out: dict[int, Part] = {}
         for _i in _rt.members(_ep, 'Worker', 0, _ep.param('t'), False):
@@ -179,9 +179,9 @@ class Coord_S1(_rt.State):
 
 @_final
 class Coord_S2(_rt.State):
-    """Coord state S2: Worker[*] ! Result; end (Spec: protocols/examples/gather.yaml:16:5)"""
+    """Coord state S2: send Result to Worker[*]; end (Spec: protocols/examples/gather.yaml:16:5)"""
     async def send_result(self, msg: Result) -> Coord_End:
-        """Send the same Result to every member of Worker[*]."""
+        """Send the same Result to each of Worker[*]."""
         _ep = self._take("send_result")
         for _i in _rt.members(_ep, 'Worker', None, None, False):
             await _ep.send(_Peer('Worker', _i), 'Result', msg, _enc_Result, _STEP_Coord_2)
@@ -189,7 +189,7 @@ class Coord_S2(_rt.State):
         return Coord_End(_ep, _PRIVATE, self._loops)
 
     async def send_result_each(self, make: _Callable[[int], Result]) -> Coord_End:
-        """Send ``make(i)`` to each member i of Worker[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Worker[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_result_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, False)]
         for _i, _m in _out:
@@ -210,7 +210,7 @@ def start_worker(ep: _Endpoint) -> Worker_S0:
 
 @_final
 class Worker_S0(_rt.State):
-    """Worker state S0: Coord ? Job; Coord ! Part [only 0 <= index < t]; Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; ... (Spec: protocols/examples/gather.yaml:13:5)"""
+    """Worker state S0: receive Job from Coord; send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; ... (Spec: protocols/examples/gather.yaml:13:5)"""
     async def recv_job(self) -> tuple[Job, Worker_S1]:
         """Receive Job from Coord."""
         return await self._recv("recv_job", _PEER_Coord, _dec_Job, Job, _STEP_Worker_0, Worker_S1)
@@ -218,22 +218,22 @@ class Worker_S0(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Takes:
-    """Worker_S1.participation(): this member takes part in the step (only 0 <= index < t)."""
+    """Worker_S1.participation(): this member takes part in the step (members 0..t)."""
 
     state: Worker_S1_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Skips:
-    """Worker_S1.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+    """Worker_S1.participation(): this member does not take part (members 0..t); ``state`` is the one after the step."""
 
     state: Worker_S2
 
 @_final
 class Worker_S1(_rt.State):
-    """Worker state S1: Coord ! Part [only 0 <= index < t]; Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; Coord ? Result; end (Spec: protocols/examples/gather.yaml:14:5)"""
+    """Worker state S1: send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:14:5)"""
     async def participation(self) -> Worker_S1_Takes | Worker_S1_Skips:
-        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
             return Worker_S1_Takes(state=Worker_S1_Part(_ep, _PRIVATE, self._loops))
@@ -241,7 +241,7 @@ class Worker_S1(_rt.State):
 
 @_final
 class Worker_S1_Part(_rt.State):
-    """Worker state S1: Coord ! Part [only 0 <= index < t]; Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; Coord ? Result; end (Spec: protocols/examples/gather.yaml:14:5)
+    """Worker state S1: send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:14:5)
 
     Reached through ``Worker_S1_Takes``: this member takes part."""
     async def send_part(self, msg: Part) -> Worker_S2:
@@ -252,16 +252,16 @@ class Worker_S1_Part(_rt.State):
 
 @_final
 class Worker_S2(_rt.State):
-    """Worker state S2: Worker[*] (others) ! Gossip; Worker[*] (others) ? Gossip; Coord ? Result; end (Spec: protocols/examples/gather.yaml:15:5)"""
+    """Worker state S2: send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:15:5)"""
     async def send_gossip(self, msg: Gossip) -> Worker_S3:
-        """Send the same Gossip to every member of Worker[*] (others)."""
+        """Send the same Gossip to each of the other Worker members."""
         _ep = self._take("send_gossip")
         for _i in _rt.members(_ep, 'Worker', None, None, True):
             await _ep.send(_Peer('Worker', _i), 'Gossip', msg, _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
     async def send_gossip_each(self, make: _Callable[[int], Gossip]) -> Worker_S3:
-        """Send ``make(i)`` to each member i of Worker[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Worker members: called for exactly those members, all before the first send."""
         _ep = self._take("send_gossip_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, True)]
         for _i, _m in _out:
@@ -270,9 +270,9 @@ class Worker_S2(_rt.State):
 
 @_final
 class Worker_S3(_rt.State):
-    """Worker state S3: Worker[*] (others) ? Gossip; Coord ? Result; end (Spec: protocols/examples/gather.yaml:15:5)"""
+    """Worker state S3: receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:15:5)"""
     async def recv_gossip(self) -> tuple[dict[int, Gossip], Worker_S4]:
-        """Receive one Gossip from each member of Worker[*] (others), keyed by sender index."""
+        """Receive one Gossip from each of the other Worker members, keyed by sender index."""
         _ep = self._take("recv_gossip")
         _out: dict[int, Gossip] = {}
         for _i in _rt.members(_ep, 'Worker', None, None, True):
@@ -286,7 +286,7 @@ class Worker_S3(_rt.State):
 
 @_final
 class Worker_S4(_rt.State):
-    """Worker state S4: Coord ? Result; end (Spec: protocols/examples/gather.yaml:16:5)"""
+    """Worker state S4: receive Result from Coord; end (Spec: protocols/examples/gather.yaml:16:5)"""
     async def recv_result(self) -> tuple[Result, Worker_End]:
         """Receive Result from Coord."""
         _ep = self._take("recv_result")

@@ -144,7 +144,7 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
 
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: Monitor ! Beat; offer from Monitor {Fine, Stop}; end (Spec: protocols/examples/heartbeat.yaml:16:9)"""
+    """Coordinator state S0: send Beat to Monitor; offer from Monitor {Fine, Stop}; end (Spec: protocols/examples/heartbeat.yaml:16:9)"""
     async def send_beat(self, msg: Beat) -> Coordinator_S1:
         """Send Beat to Monitor."""
         return await self._send("send_beat", _PEER_Monitor, msg, _enc_Beat, _STEP_Coordinator_0, Coordinator_S1)
@@ -238,28 +238,28 @@ class Monitor_S1(_rt.State):
 
 @_final
 class Monitor_S2(_rt.State):
-    """Monitor state S2: Coordinator ! Fine; Backup ! Fine; continue Watch; end (Spec: protocols/examples/heartbeat.yaml:23:15)"""
+    """Monitor state S2: send Fine to Coordinator; send Fine to Backup; continue Watch; end (Spec: protocols/examples/heartbeat.yaml:23:15)"""
     async def send_fine(self, msg: Fine) -> Monitor_S3:
         """Send Fine to Coordinator."""
         return await self._send("send_fine", _PEER_Coordinator, msg, _enc_Fine, _STEP_Monitor_2, Monitor_S3)
 
 @_final
 class Monitor_S3(_rt.State):
-    """Monitor state S3: Backup ! Fine; continue Watch; end (Spec: protocols/examples/heartbeat.yaml:24:15)"""
+    """Monitor state S3: send Fine to Backup; continue Watch; end (Spec: protocols/examples/heartbeat.yaml:24:15)"""
     async def send_fine(self, msg: Fine) -> Monitor_S0:
         """Send Fine to Backup."""
         return await self._send("send_fine", _PEER_Backup, msg, _enc_Fine, _STEP_Monitor_3, Monitor_S0)
 
 @_final
 class Monitor_S4(_rt.State):
-    """Monitor state S4: Coordinator ! Stop; Backup ! Stop; end (Spec: protocols/examples/heartbeat.yaml:27:15)"""
+    """Monitor state S4: send Stop to Coordinator; send Stop to Backup; end (Spec: protocols/examples/heartbeat.yaml:27:15)"""
     async def send_stop(self, msg: Stop) -> Monitor_S5:
         """Send Stop to Coordinator."""
         return await self._send("send_stop", _PEER_Coordinator, msg, _enc_Stop, _STEP_Monitor_4, Monitor_S5)
 
 @_final
 class Monitor_S5(_rt.State):
-    """Monitor state S5: Backup ! Stop; end (Spec: protocols/examples/heartbeat.yaml:28:15)"""
+    """Monitor state S5: send Stop to Backup; end (Spec: protocols/examples/heartbeat.yaml:28:15)"""
     async def send_stop(self, msg: Stop) -> Monitor_End:
         """Send Stop to Backup."""
         _ep = self._take("send_stop")
@@ -269,7 +269,7 @@ class Monitor_S5(_rt.State):
 
 @_final
 class Monitor_S6(_rt.State):
-    """Monitor state S6: Backup ! TakeOver; end (Spec: protocols/examples/heartbeat.yaml:20:15)"""
+    """Monitor state S6: send TakeOver to Backup; end (Spec: protocols/examples/heartbeat.yaml:20:15)"""
     async def send_take_over(self, msg: TakeOver) -> Monitor_End:
         """Send TakeOver to Backup."""
         _ep = self._take("send_take_over")

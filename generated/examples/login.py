@@ -169,21 +169,21 @@ def start_user(ep: _Endpoint) -> User_S0:
 
 @_final
 class User_S0(_rt.State):
-    """User state S0: Service ! Hello; Service ? Challenge; Service ! Response; end (Spec: protocols/examples/login.yaml:12:5)"""
+    """User state S0: send Hello to Service; receive Challenge from Service; send Response to Service; end (Spec: protocols/examples/login.yaml:12:5)"""
     async def send_hello(self, msg: Hello) -> User_S1:
         """Send Hello to Service."""
         return await self._send("send_hello", _PEER_Service, msg, _enc_Hello, _STEP_User_0, User_S1)
 
 @_final
 class User_S1(_rt.State):
-    """User state S1: Service ? Challenge; Service ! Response; end (Spec: protocols/examples/login.yaml:20:9)"""
+    """User state S1: receive Challenge from Service; send Response to Service; end (Spec: protocols/examples/login.yaml:20:9)"""
     async def recv_challenge(self) -> tuple[Challenge, User_S2]:
         """Receive Challenge from Service."""
         return await self._recv("recv_challenge", _PEER_Service, _dec_Challenge, Challenge, _STEP_User_1, User_S2)
 
 @_final
 class User_S2(_rt.State):
-    """User state S2: Service ! Response; end (Spec: protocols/examples/login.yaml:21:9)"""
+    """User state S2: send Response to Service; end (Spec: protocols/examples/login.yaml:21:9)"""
     async def send_response(self, msg: Response) -> User_End:
         """Send Response to Service."""
         _ep = self._take("send_response")
@@ -204,28 +204,28 @@ def start_service(ep: _Endpoint) -> Service_S0:
 
 @_final
 class Service_S0(_rt.State):
-    """Service state S0: User ? Hello; User ! Challenge; User ? Response; Audit ! Logged; end (Spec: protocols/examples/login.yaml:12:5)"""
+    """Service state S0: receive Hello from User; send Challenge to User; receive Response from User; send Logged to Audit; end (Spec: protocols/examples/login.yaml:12:5)"""
     async def recv_hello(self) -> tuple[Hello, Service_S1]:
         """Receive Hello from User."""
         return await self._recv("recv_hello", _PEER_User, _dec_Hello, Hello, _STEP_Service_0, Service_S1)
 
 @_final
 class Service_S1(_rt.State):
-    """Service state S1: User ! Challenge; User ? Response; Audit ! Logged; end (Spec: protocols/examples/login.yaml:20:9)"""
+    """Service state S1: send Challenge to User; receive Response from User; send Logged to Audit; end (Spec: protocols/examples/login.yaml:20:9)"""
     async def send_challenge(self, msg: Challenge) -> Service_S2:
         """Send Challenge to User."""
         return await self._send("send_challenge", _PEER_User, msg, _enc_Challenge, _STEP_Service_1, Service_S2)
 
 @_final
 class Service_S2(_rt.State):
-    """Service state S2: User ? Response; Audit ! Logged; end (Spec: protocols/examples/login.yaml:21:9)"""
+    """Service state S2: receive Response from User; send Logged to Audit; end (Spec: protocols/examples/login.yaml:21:9)"""
     async def recv_response(self) -> tuple[Response, Service_S3]:
         """Receive Response from User."""
         return await self._recv("recv_response", _PEER_User, _dec_Response, Response, _STEP_Service_2, Service_S3)
 
 @_final
 class Service_S3(_rt.State):
-    """Service state S3: Audit ! Logged; end (Spec: protocols/examples/login.yaml:14:5)"""
+    """Service state S3: send Logged to Audit; end (Spec: protocols/examples/login.yaml:14:5)"""
     async def send_logged(self, msg: Logged) -> Service_End:
         """Send Logged to Audit."""
         _ep = self._take("send_logged")
@@ -246,7 +246,7 @@ def start_audit(ep: _Endpoint) -> Audit_S0:
 
 @_final
 class Audit_S0(_rt.State):
-    """Audit state S0: Service ? Logged; end (Spec: protocols/examples/login.yaml:14:5)"""
+    """Audit state S0: receive Logged from Service; end (Spec: protocols/examples/login.yaml:14:5)"""
     async def recv_logged(self) -> tuple[Logged, Audit_End]:
         """Receive Logged from Service."""
         _ep = self._take("recv_logged")

@@ -180,7 +180,7 @@ def start_customer(ep: _Endpoint) -> Customer_S0:
 
 @_final
 class Customer_S0(_rt.State):
-    """Customer state S0: Shop ! Order; offer from Shop {Receipt, Refuse}; end (Spec: protocols/examples/nested_choice.yaml:13:5)"""
+    """Customer state S0: send Order to Shop; offer from Shop {Receipt, Refuse}; end (Spec: protocols/examples/nested_choice.yaml:13:5)"""
     async def send_order(self, msg: Order) -> Customer_S1:
         """Send Order to Shop."""
         return await self._send("send_order", _PEER_Shop, msg, _enc_Order, _STEP_Customer_0, Customer_S1)
@@ -231,7 +231,7 @@ class Customer_S2(_rt.State):
 
 @_final
 class Customer_S3(_rt.State):
-    """Customer state S3: Shop ! Card; end (Spec: protocols/examples/nested_choice.yaml:19:17)"""
+    """Customer state S3: send Card to Shop; end (Spec: protocols/examples/nested_choice.yaml:19:17)"""
     async def send_card(self, msg: Card) -> Customer_End:
         """Send Card to Shop."""
         _ep = self._take("send_card")
@@ -241,7 +241,7 @@ class Customer_S3(_rt.State):
 
 @_final
 class Customer_S4(_rt.State):
-    """Customer state S4: Shop ! Cash; end (Spec: protocols/examples/nested_choice.yaml:21:17)"""
+    """Customer state S4: send Cash to Shop; end (Spec: protocols/examples/nested_choice.yaml:21:17)"""
     async def send_cash(self, msg: Cash) -> Customer_End:
         """Send Cash to Shop."""
         _ep = self._take("send_cash")
@@ -262,7 +262,7 @@ def start_shop(ep: _Endpoint) -> Shop_S0:
 
 @_final
 class Shop_S0(_rt.State):
-    """Shop state S0: Customer ? Order; select {serve, refuse}; end (Spec: protocols/examples/nested_choice.yaml:13:5)"""
+    """Shop state S0: receive Order from Customer; select {serve, refuse}; end (Spec: protocols/examples/nested_choice.yaml:13:5)"""
     async def recv_order(self) -> tuple[Order, Shop_S1]:
         """Receive Order from Customer."""
         return await self._recv("recv_order", _PEER_Customer, _dec_Order, Order, _STEP_Shop_0, Shop_S1)
@@ -282,7 +282,7 @@ class Shop_S1(_rt.State):
 
 @_final
 class Shop_S2(_rt.State):
-    """Shop state S2: Customer ! Receipt; offer from Customer {Card, Cash}; end (Spec: protocols/examples/nested_choice.yaml:16:11)"""
+    """Shop state S2: send Receipt to Customer; offer from Customer {Card, Cash}; end (Spec: protocols/examples/nested_choice.yaml:16:11)"""
     async def send_receipt(self, msg: Receipt) -> Shop_S3:
         """Send Receipt to Customer."""
         return await self._send("send_receipt", _PEER_Customer, msg, _enc_Receipt, _STEP_Shop_2, Shop_S3)
@@ -321,7 +321,7 @@ class Shop_S3(_rt.State):
 
 @_final
 class Shop_S4(_rt.State):
-    """Shop state S4: Customer ! Refuse; end (Spec: protocols/examples/nested_choice.yaml:23:11)"""
+    """Shop state S4: send Refuse to Customer; end (Spec: protocols/examples/nested_choice.yaml:23:11)"""
     async def send_refuse(self, msg: Refuse) -> Shop_End:
         """Send Refuse to Customer."""
         _ep = self._take("send_refuse")

@@ -147,7 +147,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: parallel (2 branches); Cache ! Done; Database ! Done; end (Spec: protocols/examples/parallel.yaml:12:5)"""
+    """Client state S0: parallel (2 branches); send Done to Cache; send Done to Database; end (Spec: protocols/examples/parallel.yaml:12:5)"""
     async def fork(self) -> tuple[Client_S0_Join, Client_S1, Client_S4]:
         """Start the parallel branches: run each to its end state (e.g. in a trio nursery), then hand the join token and every end state to ``join``."""
         _ep = self._take("fork")
@@ -169,14 +169,14 @@ class Client_S0_Join(_rt.State):
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Cache ! Get; Cache ? Hit; join (Spec: protocols/examples/parallel.yaml:13:11)"""
+    """Client state S1: send Get to Cache; receive Hit from Cache; join (Spec: protocols/examples/parallel.yaml:13:11)"""
     async def send_get(self, msg: Get) -> Client_S2:
         """Send Get to Cache."""
         return await self._send("send_get", _PEER_Cache, msg, _enc_Get, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Cache ? Hit; join (Spec: protocols/examples/parallel.yaml:14:11)"""
+    """Client state S2: receive Hit from Cache; join (Spec: protocols/examples/parallel.yaml:14:11)"""
     async def recv_hit(self) -> tuple[Hit, Client_S3]:
         """Receive Hit from Cache."""
         return await self._recv("recv_hit", _PEER_Cache, _dec_Hit, Hit, _STEP_Client_2, Client_S3)
@@ -187,14 +187,14 @@ class Client_S3(_rt.State):
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: Database ! Get; Database ? Row; join (Spec: protocols/examples/parallel.yaml:15:11)"""
+    """Client state S4: send Get to Database; receive Row from Database; join (Spec: protocols/examples/parallel.yaml:15:11)"""
     async def send_get(self, msg: Get) -> Client_S5:
         """Send Get to Database."""
         return await self._send("send_get", _PEER_Database, msg, _enc_Get, _STEP_Client_4, Client_S5)
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: Database ? Row; join (Spec: protocols/examples/parallel.yaml:16:11)"""
+    """Client state S5: receive Row from Database; join (Spec: protocols/examples/parallel.yaml:16:11)"""
     async def recv_row(self) -> tuple[Row, Client_S6]:
         """Receive Row from Database."""
         return await self._recv("recv_row", _PEER_Database, _dec_Row, Row, _STEP_Client_5, Client_S6)
@@ -205,14 +205,14 @@ class Client_S6(_rt.State):
 
 @_final
 class Client_S7(_rt.State):
-    """Client state S7: Cache ! Done; Database ! Done; end (Spec: protocols/examples/parallel.yaml:17:5)"""
+    """Client state S7: send Done to Cache; send Done to Database; end (Spec: protocols/examples/parallel.yaml:17:5)"""
     async def send_done(self, msg: Done) -> Client_S8:
         """Send Done to Cache."""
         return await self._send("send_done", _PEER_Cache, msg, _enc_Done, _STEP_Client_7, Client_S8)
 
 @_final
 class Client_S8(_rt.State):
-    """Client state S8: Database ! Done; end (Spec: protocols/examples/parallel.yaml:18:5)"""
+    """Client state S8: send Done to Database; end (Spec: protocols/examples/parallel.yaml:18:5)"""
     async def send_done(self, msg: Done) -> Client_End:
         """Send Done to Database."""
         _ep = self._take("send_done")
@@ -233,21 +233,21 @@ def start_cache(ep: _Endpoint) -> Cache_S0:
 
 @_final
 class Cache_S0(_rt.State):
-    """Cache state S0: Client ? Get; Client ! Hit; Client ? Done; end (Spec: protocols/examples/parallel.yaml:13:11)"""
+    """Cache state S0: receive Get from Client; send Hit to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:13:11)"""
     async def recv_get(self) -> tuple[Get, Cache_S1]:
         """Receive Get from Client."""
         return await self._recv("recv_get", _PEER_Client, _dec_Get, Get, _STEP_Cache_0, Cache_S1)
 
 @_final
 class Cache_S1(_rt.State):
-    """Cache state S1: Client ! Hit; Client ? Done; end (Spec: protocols/examples/parallel.yaml:14:11)"""
+    """Cache state S1: send Hit to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:14:11)"""
     async def send_hit(self, msg: Hit) -> Cache_S2:
         """Send Hit to Client."""
         return await self._send("send_hit", _PEER_Client, msg, _enc_Hit, _STEP_Cache_1, Cache_S2)
 
 @_final
 class Cache_S2(_rt.State):
-    """Cache state S2: Client ? Done; end (Spec: protocols/examples/parallel.yaml:17:5)"""
+    """Cache state S2: receive Done from Client; end (Spec: protocols/examples/parallel.yaml:17:5)"""
     async def recv_done(self) -> tuple[Done, Cache_End]:
         """Receive Done from Client."""
         _ep = self._take("recv_done")
@@ -271,21 +271,21 @@ def start_database(ep: _Endpoint) -> Database_S0:
 
 @_final
 class Database_S0(_rt.State):
-    """Database state S0: Client ? Get; Client ! Row; Client ? Done; end (Spec: protocols/examples/parallel.yaml:15:11)"""
+    """Database state S0: receive Get from Client; send Row to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:15:11)"""
     async def recv_get(self) -> tuple[Get, Database_S1]:
         """Receive Get from Client."""
         return await self._recv("recv_get", _PEER_Client, _dec_Get, Get, _STEP_Database_0, Database_S1)
 
 @_final
 class Database_S1(_rt.State):
-    """Database state S1: Client ! Row; Client ? Done; end (Spec: protocols/examples/parallel.yaml:16:11)"""
+    """Database state S1: send Row to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:16:11)"""
     async def send_row(self, msg: Row) -> Database_S2:
         """Send Row to Client."""
         return await self._send("send_row", _PEER_Client, msg, _enc_Row, _STEP_Database_1, Database_S2)
 
 @_final
 class Database_S2(_rt.State):
-    """Database state S2: Client ? Done; end (Spec: protocols/examples/parallel.yaml:18:5)"""
+    """Database state S2: receive Done from Client; end (Spec: protocols/examples/parallel.yaml:18:5)"""
     async def recv_done(self) -> tuple[Done, Database_End]:
         """Receive Done from Client."""
         _ep = self._take("recv_done")

@@ -102,7 +102,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: loop (decide) {...}; end (Spec: protocols/ping_pong.yaml:10:5)"""
+    """Client state S0: loop decided here, telling Server {...}; end (Spec: protocols/ping_pong.yaml:10:5)"""
     async def select_continue(self) -> Client_S1:
         """Run one more iteration (tells Server)."""
         _ep = self._take("select_continue")
@@ -118,14 +118,14 @@ class Client_S0(_rt.State):
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ! Ping; Server ? Pong; next iteration (Spec: protocols/ping_pong.yaml:13:11)"""
+    """Client state S1: send Ping to Server; receive Pong from Server; next iteration (Spec: protocols/ping_pong.yaml:13:11)"""
     async def send_ping(self, msg: Ping) -> Client_S2:
         """Send Ping to Server."""
         return await self._send("send_ping", _PEER_Server, msg, _enc_Ping, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Server ? Pong; next iteration (Spec: protocols/ping_pong.yaml:14:11)"""
+    """Client state S2: receive Pong from Server; next iteration (Spec: protocols/ping_pong.yaml:14:11)"""
     async def recv_pong(self) -> tuple[Pong, Client_S0]:
         """Receive Pong from Server."""
         return await self._recv("recv_pong", _PEER_Server, _dec_Pong, Pong, _STEP_Client_2, Client_S0)
@@ -157,7 +157,7 @@ class Server_S0_Exit:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: loop (decided by Client) {...}; end (Spec: protocols/ping_pong.yaml:10:5)"""
+    """Server state S0: loop decided by Client {...}; end (Spec: protocols/ping_pong.yaml:10:5)"""
     async def offer(self) -> Server_S0_Continue | Server_S0_Exit:
         """Learn from Client whether the loop goes on."""
         _ep = self._take("offer")
@@ -172,14 +172,14 @@ class Server_S0(_rt.State):
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ? Ping; Client ! Pong; next iteration (Spec: protocols/ping_pong.yaml:13:11)"""
+    """Server state S1: receive Ping from Client; send Pong to Client; next iteration (Spec: protocols/ping_pong.yaml:13:11)"""
     async def recv_ping(self) -> tuple[Ping, Server_S2]:
         """Receive Ping from Client."""
         return await self._recv("recv_ping", _PEER_Client, _dec_Ping, Ping, _STEP_Server_1, Server_S2)
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ! Pong; next iteration (Spec: protocols/ping_pong.yaml:14:11)"""
+    """Server state S2: send Pong to Client; next iteration (Spec: protocols/ping_pong.yaml:14:11)"""
     async def send_pong(self, msg: Pong) -> Server_S0:
         """Send Pong to Client."""
         return await self._send("send_pong", _PEER_Client, msg, _enc_Pong, _STEP_Server_2, Server_S0)

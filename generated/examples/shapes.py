@@ -216,14 +216,14 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Drawing; Server ? Areas; end (Spec: protocols/examples/shapes.yaml:16:5)"""
+    """Client state S0: send Drawing to Server; receive Areas from Server; end (Spec: protocols/examples/shapes.yaml:16:5)"""
     async def send_drawing(self, msg: Drawing) -> Client_S1:
         """Send Drawing to Server."""
         return await self._send("send_drawing", _PEER_Server, msg, _enc_Drawing, _STEP_Client_0, Client_S1)
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ? Areas; end (Spec: protocols/examples/shapes.yaml:17:5)"""
+    """Client state S1: receive Areas from Server; end (Spec: protocols/examples/shapes.yaml:17:5)"""
     async def recv_areas(self) -> tuple[Areas, Client_End]:
         """Receive Areas from Server."""
         _ep = self._take("recv_areas")
@@ -247,14 +247,14 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Drawing; Client ! Areas; end (Spec: protocols/examples/shapes.yaml:16:5)"""
+    """Server state S0: receive Drawing from Client; send Areas to Client; end (Spec: protocols/examples/shapes.yaml:16:5)"""
     async def recv_drawing(self) -> tuple[Drawing, Server_S1]:
         """Receive Drawing from Client."""
         return await self._recv("recv_drawing", _PEER_Client, _dec_Drawing, Drawing, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ! Areas; end (Spec: protocols/examples/shapes.yaml:17:5)"""
+    """Server state S1: send Areas to Client; end (Spec: protocols/examples/shapes.yaml:17:5)"""
     async def send_areas(self, msg: Areas) -> Server_End:
         """Send Areas to Client."""
         _ep = self._take("send_areas")

@@ -190,21 +190,21 @@ def start_buyer1(ep: _Endpoint) -> Buyer1_S0:
 
 @_final
 class Buyer1_S0(_rt.State):
-    """Buyer1 state S0: Seller ! Title; Seller ? Quote; Buyer2 ! Share; end (Spec: protocols/two_buyer.yaml:14:5)"""
+    """Buyer1 state S0: send Title to Seller; receive Quote from Seller; send Share to Buyer2; end (Spec: protocols/two_buyer.yaml:14:5)"""
     async def send_title(self, msg: Title) -> Buyer1_S1:
         """Send Title to Seller."""
         return await self._send("send_title", _PEER_Seller, msg, _enc_Title, _STEP_Buyer1_0, Buyer1_S1)
 
 @_final
 class Buyer1_S1(_rt.State):
-    """Buyer1 state S1: Seller ? Quote; Buyer2 ! Share; end (Spec: protocols/two_buyer.yaml:15:5)"""
+    """Buyer1 state S1: receive Quote from Seller; send Share to Buyer2; end (Spec: protocols/two_buyer.yaml:15:5)"""
     async def recv_quote(self) -> tuple[Quote, Buyer1_S2]:
         """Receive Quote from Seller."""
         return await self._recv("recv_quote", _PEER_Seller, _dec_Quote, Quote, _STEP_Buyer1_1, Buyer1_S2)
 
 @_final
 class Buyer1_S2(_rt.State):
-    """Buyer1 state S2: Buyer2 ! Share; end (Spec: protocols/two_buyer.yaml:17:5)"""
+    """Buyer1 state S2: send Share to Buyer2; end (Spec: protocols/two_buyer.yaml:17:5)"""
     async def send_share(self, msg: Share) -> Buyer1_End:
         """Send Share to Buyer2."""
         _ep = self._take("send_share")
@@ -225,14 +225,14 @@ def start_buyer2(ep: _Endpoint) -> Buyer2_S0:
 
 @_final
 class Buyer2_S0(_rt.State):
-    """Buyer2 state S0: Seller ? Quote; Buyer1 ? Share; select {accept, reject}; end (Spec: protocols/two_buyer.yaml:16:5)"""
+    """Buyer2 state S0: receive Quote from Seller; receive Share from Buyer1; select {accept, reject}; end (Spec: protocols/two_buyer.yaml:16:5)"""
     async def recv_quote(self) -> tuple[Quote, Buyer2_S1]:
         """Receive Quote from Seller."""
         return await self._recv("recv_quote", _PEER_Seller, _dec_Quote, Quote, _STEP_Buyer2_0, Buyer2_S1)
 
 @_final
 class Buyer2_S1(_rt.State):
-    """Buyer2 state S1: Buyer1 ? Share; select {accept, reject}; end (Spec: protocols/two_buyer.yaml:17:5)"""
+    """Buyer2 state S1: receive Share from Buyer1; select {accept, reject}; end (Spec: protocols/two_buyer.yaml:17:5)"""
     async def recv_share(self) -> tuple[Share, Buyer2_S2]:
         """Receive Share from Buyer1."""
         return await self._recv("recv_share", _PEER_Buyer1, _dec_Share, Share, _STEP_Buyer2_1, Buyer2_S2)
@@ -252,14 +252,14 @@ class Buyer2_S2(_rt.State):
 
 @_final
 class Buyer2_S3(_rt.State):
-    """Buyer2 state S3: Seller ! Address; Seller ? Date; end (Spec: protocols/two_buyer.yaml:20:11)"""
+    """Buyer2 state S3: send Address to Seller; receive Date from Seller; end (Spec: protocols/two_buyer.yaml:20:11)"""
     async def send_address(self, msg: Address) -> Buyer2_S4:
         """Send Address to Seller."""
         return await self._send("send_address", _PEER_Seller, msg, _enc_Address, _STEP_Buyer2_3, Buyer2_S4)
 
 @_final
 class Buyer2_S4(_rt.State):
-    """Buyer2 state S4: Seller ? Date; end (Spec: protocols/two_buyer.yaml:21:11)"""
+    """Buyer2 state S4: receive Date from Seller; end (Spec: protocols/two_buyer.yaml:21:11)"""
     async def recv_date(self) -> tuple[Date, Buyer2_End]:
         """Receive Date from Seller."""
         _ep = self._take("recv_date")
@@ -272,7 +272,7 @@ class Buyer2_S4(_rt.State):
 
 @_final
 class Buyer2_S5(_rt.State):
-    """Buyer2 state S5: Seller ! Quit; end (Spec: protocols/two_buyer.yaml:23:11)"""
+    """Buyer2 state S5: send Quit to Seller; end (Spec: protocols/two_buyer.yaml:23:11)"""
     async def send_quit(self, msg: Quit) -> Buyer2_End:
         """Send Quit to Seller."""
         _ep = self._take("send_quit")
@@ -293,21 +293,21 @@ def start_seller(ep: _Endpoint) -> Seller_S0:
 
 @_final
 class Seller_S0(_rt.State):
-    """Seller state S0: Buyer1 ? Title; Buyer1 ! Quote; Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:14:5)"""
+    """Seller state S0: receive Title from Buyer1; send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:14:5)"""
     async def recv_title(self) -> tuple[Title, Seller_S1]:
         """Receive Title from Buyer1."""
         return await self._recv("recv_title", _PEER_Buyer1, _dec_Title, Title, _STEP_Seller_0, Seller_S1)
 
 @_final
 class Seller_S1(_rt.State):
-    """Seller state S1: Buyer1 ! Quote; Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:15:5)"""
+    """Seller state S1: send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:15:5)"""
     async def send_quote(self, msg: Quote) -> Seller_S2:
         """Send Quote to Buyer1."""
         return await self._send("send_quote", _PEER_Buyer1, msg, _enc_Quote, _STEP_Seller_1, Seller_S2)
 
 @_final
 class Seller_S2(_rt.State):
-    """Seller state S2: Buyer2 ! Quote; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:16:5)"""
+    """Seller state S2: send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:16:5)"""
     async def send_quote(self, msg: Quote) -> Seller_S3:
         """Send Quote to Buyer2."""
         return await self._send("send_quote", _PEER_Buyer2, msg, _enc_Quote, _STEP_Seller_2, Seller_S3)
@@ -345,7 +345,7 @@ class Seller_S3(_rt.State):
 
 @_final
 class Seller_S4(_rt.State):
-    """Seller state S4: Buyer2 ! Date; end (Spec: protocols/two_buyer.yaml:21:11)"""
+    """Seller state S4: send Date to Buyer2; end (Spec: protocols/two_buyer.yaml:21:11)"""
     async def send_date(self, msg: Date) -> Seller_End:
         """Send Date to Buyer2."""
         _ep = self._take("send_date")

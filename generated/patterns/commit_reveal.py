@@ -125,16 +125,16 @@ def start_member(ep: _Endpoint) -> Member_S0:
 
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: Member[*] (others) ! Commit; Member[*] (others) ? Commit; Member[*] (others) ! Reveal; Member[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Member state S0: send Commit to the other Member members; receive Commit from the other Member members; send Reveal to the other Member members; receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Member_S1:
-        """Send the same Commit to every member of Member[*] (others)."""
+        """Send the same Commit to each of the other Member members."""
         _ep = self._take("send_commit")
         for _i in _rt.members(_ep, 'Member', None, None, True):
             await _ep.send(_Peer('Member', _i), 'Commit', msg, _enc_Commit, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Member_S1:
-        """Send ``make(i)`` to each member i of Member[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
         for _i, _m in _out:
@@ -143,9 +143,9 @@ class Member_S0(_rt.State):
 
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: Member[*] (others) ? Commit; Member[*] (others) ! Reveal; Member[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Member state S1: receive Commit from the other Member members; send Reveal to the other Member members; receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Member_S2]:
-        """Receive one Commit from each member of Member[*] (others), keyed by sender index."""
+        """Receive one Commit from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
         for _i in _rt.members(_ep, 'Member', None, None, True):
@@ -159,16 +159,16 @@ class Member_S1(_rt.State):
 
 @_final
 class Member_S2(_rt.State):
-    """Member state S2: Member[*] (others) ! Reveal; Member[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Member state S2: send Reveal to the other Member members; receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Member_S3:
-        """Send the same Reveal to every member of Member[*] (others)."""
+        """Send the same Reveal to each of the other Member members."""
         _ep = self._take("send_reveal")
         for _i in _rt.members(_ep, 'Member', None, None, True):
             await _ep.send(_Peer('Member', _i), 'Reveal', msg, _enc_Reveal, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Member_S3:
-        """Send ``make(i)`` to each member i of Member[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
         for _i, _m in _out:
@@ -177,9 +177,9 @@ class Member_S2(_rt.State):
 
 @_final
 class Member_S3(_rt.State):
-    """Member state S3: Member[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Member state S3: receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Member_End]:
-        """Receive one Reveal from each member of Member[*] (others), keyed by sender index."""
+        """Receive one Reveal from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
         for _i in _rt.members(_ep, 'Member', None, None, True):

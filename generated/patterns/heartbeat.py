@@ -106,7 +106,7 @@ def start_leader(ep: _Endpoint) -> Leader_S0:
 
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: loop (decide) {...}; end (Spec: protocols/patterns/heartbeat.yaml:13:5)"""
+    """Leader state S0: loop decided here, telling Follower[*] {...}; end (Spec: protocols/patterns/heartbeat.yaml:13:5)"""
     async def select_continue(self) -> Leader_S1:
         """Run one more iteration (tells Follower[*])."""
         _ep = self._take("select_continue")
@@ -124,16 +124,16 @@ class Leader_S0(_rt.State):
 
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: Follower[*] ! Heartbeat; Follower[*] ? HeartbeatAck; next iteration (Spec: protocols/patterns/heartbeat.yaml:16:11)"""
+    """Leader state S1: send Heartbeat to Follower[*]; receive HeartbeatAck from Follower[*]; next iteration (Spec: protocols/patterns/heartbeat.yaml:16:11)"""
     async def send_heartbeat(self, msg: Heartbeat) -> Leader_S2:
-        """Send the same Heartbeat to every member of Follower[*]."""
+        """Send the same Heartbeat to each of Follower[*]."""
         _ep = self._take("send_heartbeat")
         for _i in _rt.members(_ep, 'Follower', None, None, False):
             await _ep.send(_Peer('Follower', _i), 'Heartbeat', msg, _enc_Heartbeat, _STEP_Leader_1)
         return Leader_S2(_ep, _PRIVATE, self._loops)
 
     async def send_heartbeat_each(self, make: _Callable[[int], Heartbeat]) -> Leader_S2:
-        """Send ``make(i)`` to each member i of Follower[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Follower[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_heartbeat_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Follower', None, None, False)]
         for _i, _m in _out:
@@ -142,9 +142,9 @@ class Leader_S1(_rt.State):
 
 @_final
 class Leader_S2(_rt.State):
-    """Leader state S2: Follower[*] ? HeartbeatAck; next iteration (Spec: protocols/patterns/heartbeat.yaml:17:11)"""
+    """Leader state S2: receive HeartbeatAck from Follower[*]; next iteration (Spec: protocols/patterns/heartbeat.yaml:17:11)"""
     async def recv_heartbeat_ack(self) -> tuple[dict[int, HeartbeatAck], Leader_S0]:
-        """Receive one HeartbeatAck from each member of Follower[*], keyed by sender index."""
+        """Receive one HeartbeatAck from each of Follower[*], keyed by sender index."""
         _ep = self._take("recv_heartbeat_ack")
         _out: dict[int, HeartbeatAck] = {}
         for _i in _rt.members(_ep, 'Follower', None, None, False):
@@ -183,7 +183,7 @@ class Follower_S0_Exit:
 
 @_final
 class Follower_S0(_rt.State):
-    """Follower state S0: loop (decided by Leader) {...}; end (Spec: protocols/patterns/heartbeat.yaml:13:5)"""
+    """Follower state S0: loop decided by Leader {...}; end (Spec: protocols/patterns/heartbeat.yaml:13:5)"""
     async def offer(self) -> Follower_S0_Continue | Follower_S0_Exit:
         """Learn from Leader whether the loop goes on."""
         _ep = self._take("offer")
@@ -198,14 +198,14 @@ class Follower_S0(_rt.State):
 
 @_final
 class Follower_S1(_rt.State):
-    """Follower state S1: Leader ? Heartbeat; Leader ! HeartbeatAck; next iteration (Spec: protocols/patterns/heartbeat.yaml:16:11)"""
+    """Follower state S1: receive Heartbeat from Leader; send HeartbeatAck to Leader; next iteration (Spec: protocols/patterns/heartbeat.yaml:16:11)"""
     async def recv_heartbeat(self) -> tuple[Heartbeat, Follower_S2]:
         """Receive Heartbeat from Leader."""
         return await self._recv("recv_heartbeat", _PEER_Leader, _dec_Heartbeat, Heartbeat, _STEP_Follower_1, Follower_S2)
 
 @_final
 class Follower_S2(_rt.State):
-    """Follower state S2: Leader ! HeartbeatAck; next iteration (Spec: protocols/patterns/heartbeat.yaml:17:11)"""
+    """Follower state S2: send HeartbeatAck to Leader; next iteration (Spec: protocols/patterns/heartbeat.yaml:17:11)"""
     async def send_heartbeat_ack(self, msg: HeartbeatAck) -> Follower_S0:
         """Send HeartbeatAck to Leader."""
         return await self._send("send_heartbeat_ack", _PEER_Leader, msg, _enc_HeartbeatAck, _STEP_Follower_2, Follower_S0)

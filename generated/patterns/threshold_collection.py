@@ -114,16 +114,16 @@ def start_collector(ep: _Endpoint) -> Collector_S0:
 
 @_final
 class Collector_S0(_rt.State):
-    """Collector state S0: Member[*] ! CollectRequest; Member[0..t] ? Contribution; end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
+    """Collector state S0: send CollectRequest to Member[*]; receive Contribution from Member[0..t]; end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def send_collect_request(self, msg: CollectRequest) -> Collector_S1:
-        """Send the same CollectRequest to every member of Member[*]."""
+        """Send the same CollectRequest to each of Member[*]."""
         _ep = self._take("send_collect_request")
         for _i in _rt.members(_ep, 'Member', None, None, False):
             await _ep.send(_Peer('Member', _i), 'CollectRequest', msg, _enc_CollectRequest, _STEP_Collector_0)
         return Collector_S1(_ep, _PRIVATE, self._loops)
 
     async def send_collect_request_each(self, make: _Callable[[int], CollectRequest]) -> Collector_S1:
-        """Send ``make(i)`` to each member i of Member[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Member[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_collect_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, False)]
         for _i, _m in _out:
@@ -132,9 +132,9 @@ class Collector_S0(_rt.State):
 
 @_final
 class Collector_S1(_rt.State):
-    """Collector state S1: Member[0..t] ? Contribution; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
+    """Collector state S1: receive Contribution from Member[0..t]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def recv_contribution(self) -> tuple[dict[int, Contribution], Collector_End]:
-        """Receive one Contribution from each member of Member[0..t], keyed by sender index."""
+        """Receive one Contribution from each of Member[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
         _out: dict[int, Contribution] = {}
         for _i in _rt.members(_ep, 'Member', 0, _ep.param('t'), False):
@@ -160,7 +160,7 @@ def start_member(ep: _Endpoint) -> Member_S0:
 
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: Collector ? CollectRequest; Collector ! Contribution [only 0 <= index < t]; end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
+    """Member state S0: receive CollectRequest from Collector; send Contribution to Collector (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def recv_collect_request(self) -> tuple[CollectRequest, Member_S1]:
         """Receive CollectRequest from Collector."""
         return await self._recv("recv_collect_request", _PEER_Collector, _dec_CollectRequest, CollectRequest, _STEP_Member_0, Member_S1)
@@ -168,22 +168,22 @@ class Member_S0(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S1_Takes:
-    """Member_S1.participation(): this member takes part in the step (only 0 <= index < t)."""
+    """Member_S1.participation(): this member takes part in the step (members 0..t)."""
 
     state: Member_S1_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S1_Skips:
-    """Member_S1.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+    """Member_S1.participation(): this member does not take part (members 0..t); ``state`` is the one after the step."""
 
     state: Member_End
 
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: Collector ! Contribution [only 0 <= index < t]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
+    """Member state S1: send Contribution to Collector (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def participation(self) -> Member_S1_Takes | Member_S1_Skips:
-        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
             return Member_S1_Takes(state=Member_S1_Part(_ep, _PRIVATE, self._loops))
@@ -192,7 +192,7 @@ class Member_S1(_rt.State):
 
 @_final
 class Member_S1_Part(_rt.State):
-    """Member state S1: Collector ! Contribution [only 0 <= index < t]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
+    """Member state S1: send Contribution to Collector (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
 
     Reached through ``Member_S1_Takes``: this member takes part."""
     async def send_contribution(self, msg: Contribution) -> Member_End:

@@ -111,7 +111,7 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
 
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: Moderator ! GrantPermissions; end (Spec: protocols/seed/namespaced.yaml:12:5)"""
+    """Admin state S0: send GrantPermissions to Moderator; end (Spec: protocols/seed/namespaced.yaml:12:5)"""
     async def send_grant_permissions(self, msg: GrantPermissions) -> Admin_End:
         """Send GrantPermissions to Moderator."""
         _ep = self._take("send_grant_permissions")
@@ -132,14 +132,14 @@ def start_moderator(ep: _Endpoint) -> Moderator_S0:
 
 @_final
 class Moderator_S0(_rt.State):
-    """Moderator state S0: Admin ? GrantPermissions; User ! ModerationAction; end (Spec: protocols/seed/namespaced.yaml:12:5)"""
+    """Moderator state S0: receive GrantPermissions from Admin; send ModerationAction to User; end (Spec: protocols/seed/namespaced.yaml:12:5)"""
     async def recv_grant_permissions(self) -> tuple[GrantPermissions, Moderator_S1]:
         """Receive GrantPermissions from Admin."""
         return await self._recv("recv_grant_permissions", _PEER_Admin, _dec_GrantPermissions, GrantPermissions, _STEP_Moderator_0, Moderator_S1)
 
 @_final
 class Moderator_S1(_rt.State):
-    """Moderator state S1: User ! ModerationAction; end (Spec: protocols/seed/namespaced.yaml:13:5)"""
+    """Moderator state S1: send ModerationAction to User; end (Spec: protocols/seed/namespaced.yaml:13:5)"""
     async def send_moderation_action(self, msg: ModerationAction) -> Moderator_End:
         """Send ModerationAction to User."""
         _ep = self._take("send_moderation_action")
@@ -160,7 +160,7 @@ def start_user(ep: _Endpoint) -> User_S0:
 
 @_final
 class User_S0(_rt.State):
-    """User state S0: Moderator ? ModerationAction; end (Spec: protocols/seed/namespaced.yaml:13:5)"""
+    """User state S0: receive ModerationAction from Moderator; end (Spec: protocols/seed/namespaced.yaml:13:5)"""
     async def recv_moderation_action(self) -> tuple[ModerationAction, User_End]:
         """Receive ModerationAction from Moderator."""
         _ep = self._take("recv_moderation_action")

@@ -296,49 +296,49 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Request; Server ? Response; Server ! HighCostMessage; Server ? LowCostAck; ... (Spec: protocols/seed/annotated.yaml:24:5)"""
+    """Client state S0: send Request to Server; receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; ... (Spec: protocols/seed/annotated.yaml:24:5)"""
     async def send_request(self, msg: Request) -> Client_S1:
         """Send Request to Server."""
         return await self._send("send_request", _PEER_Server, msg, _enc_Request, _STEP_Client_0, Client_S1)
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ? Response; Server ! HighCostMessage; Server ? LowCostAck; Server ! DefaultCostMessage; ... (Spec: protocols/seed/annotated.yaml:25:5)"""
+    """Client state S1: receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; ... (Spec: protocols/seed/annotated.yaml:25:5)"""
     async def recv_response(self) -> tuple[Response, Client_S2]:
         """Receive Response from Server."""
         return await self._recv("recv_response", _PEER_Server, _dec_Response, Response, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Server ! HighCostMessage; Server ? LowCostAck; Server ! DefaultCostMessage; Server ? InitiateOperation; ... (Spec: protocols/seed/annotated.yaml:27:5)"""
+    """Client state S2: send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; ... (Spec: protocols/seed/annotated.yaml:27:5)"""
     async def send_high_cost_message(self, msg: HighCostMessage) -> Client_S3:
         """Send HighCostMessage to Server."""
         return await self._send("send_high_cost_message", _PEER_Server, msg, _enc_HighCostMessage, _STEP_Client_2, Client_S3)
 
 @_final
 class Client_S3(_rt.State):
-    """Client state S3: Server ? LowCostAck; Server ! DefaultCostMessage; Server ? InitiateOperation; Server ! OperationResult; end (Spec: protocols/seed/annotated.yaml:28:5)"""
+    """Client state S3: receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:28:5)"""
     async def recv_low_cost_ack(self) -> tuple[LowCostAck, Client_S4]:
         """Receive LowCostAck from Server."""
         return await self._recv("recv_low_cost_ack", _PEER_Server, _dec_LowCostAck, LowCostAck, _STEP_Client_3, Client_S4)
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: Server ! DefaultCostMessage; Server ? InitiateOperation; Server ! OperationResult; end (Spec: protocols/seed/annotated.yaml:29:5)"""
+    """Client state S4: send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:29:5)"""
     async def send_default_cost_message(self, msg: DefaultCostMessage) -> Client_S5:
         """Send DefaultCostMessage to Server."""
         return await self._send("send_default_cost_message", _PEER_Server, msg, _enc_DefaultCostMessage, _STEP_Client_4, Client_S5)
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: Server ? InitiateOperation; Server ! OperationResult; end (Spec: protocols/seed/annotated.yaml:31:5)"""
+    """Client state S5: receive InitiateOperation from Server; send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:31:5)"""
     async def recv_initiate_operation(self) -> tuple[InitiateOperation, Client_S6]:
         """Receive InitiateOperation from Server."""
         return await self._recv("recv_initiate_operation", _PEER_Server, _dec_InitiateOperation, InitiateOperation, _STEP_Client_5, Client_S6)
 
 @_final
 class Client_S6(_rt.State):
-    """Client state S6: Server ! OperationResult; end (Spec: protocols/seed/annotated.yaml:32:5)"""
+    """Client state S6: send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:32:5)"""
     async def send_operation_result(self, msg: OperationResult) -> Client_End:
         """Send OperationResult to Server."""
         _ep = self._take("send_operation_result")
@@ -359,49 +359,49 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Request; Client ! Response; Client ? HighCostMessage; Client ! LowCostAck; ... (Spec: protocols/seed/annotated.yaml:24:5)"""
+    """Server state S0: receive Request from Client; send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; ... (Spec: protocols/seed/annotated.yaml:24:5)"""
     async def recv_request(self) -> tuple[Request, Server_S1]:
         """Receive Request from Client."""
         return await self._recv("recv_request", _PEER_Client, _dec_Request, Request, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ! Response; Client ? HighCostMessage; Client ! LowCostAck; Client ? DefaultCostMessage; ... (Spec: protocols/seed/annotated.yaml:25:5)"""
+    """Server state S1: send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; ... (Spec: protocols/seed/annotated.yaml:25:5)"""
     async def send_response(self, msg: Response) -> Server_S2:
         """Send Response to Client."""
         return await self._send("send_response", _PEER_Client, msg, _enc_Response, _STEP_Server_1, Server_S2)
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ? HighCostMessage; Client ! LowCostAck; Client ? DefaultCostMessage; Client ! InitiateOperation; ... (Spec: protocols/seed/annotated.yaml:27:5)"""
+    """Server state S2: receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; ... (Spec: protocols/seed/annotated.yaml:27:5)"""
     async def recv_high_cost_message(self) -> tuple[HighCostMessage, Server_S3]:
         """Receive HighCostMessage from Client."""
         return await self._recv("recv_high_cost_message", _PEER_Client, _dec_HighCostMessage, HighCostMessage, _STEP_Server_2, Server_S3)
 
 @_final
 class Server_S3(_rt.State):
-    """Server state S3: Client ! LowCostAck; Client ? DefaultCostMessage; Client ! InitiateOperation; Client ? OperationResult; end (Spec: protocols/seed/annotated.yaml:28:5)"""
+    """Server state S3: send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:28:5)"""
     async def send_low_cost_ack(self, msg: LowCostAck) -> Server_S4:
         """Send LowCostAck to Client."""
         return await self._send("send_low_cost_ack", _PEER_Client, msg, _enc_LowCostAck, _STEP_Server_3, Server_S4)
 
 @_final
 class Server_S4(_rt.State):
-    """Server state S4: Client ? DefaultCostMessage; Client ! InitiateOperation; Client ? OperationResult; end (Spec: protocols/seed/annotated.yaml:29:5)"""
+    """Server state S4: receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:29:5)"""
     async def recv_default_cost_message(self) -> tuple[DefaultCostMessage, Server_S5]:
         """Receive DefaultCostMessage from Client."""
         return await self._recv("recv_default_cost_message", _PEER_Client, _dec_DefaultCostMessage, DefaultCostMessage, _STEP_Server_4, Server_S5)
 
 @_final
 class Server_S5(_rt.State):
-    """Server state S5: Client ! InitiateOperation; Client ? OperationResult; end (Spec: protocols/seed/annotated.yaml:31:5)"""
+    """Server state S5: send InitiateOperation to Client; receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:31:5)"""
     async def send_initiate_operation(self, msg: InitiateOperation) -> Server_S6:
         """Send InitiateOperation to Client."""
         return await self._send("send_initiate_operation", _PEER_Client, msg, _enc_InitiateOperation, _STEP_Server_5, Server_S6)
 
 @_final
 class Server_S6(_rt.State):
-    """Server state S6: Client ? OperationResult; end (Spec: protocols/seed/annotated.yaml:32:5)"""
+    """Server state S6: receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:32:5)"""
     async def recv_operation_result(self) -> tuple[OperationResult, Server_End]:
         """Receive OperationResult from Client."""
         _ep = self._take("recv_operation_result")
@@ -425,14 +425,14 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
 
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: User ! AdminCommand; User ? UserResponse; end (Spec: protocols/seed/annotated.yaml:34:5)"""
+    """Admin state S0: send AdminCommand to User; receive UserResponse from User; end (Spec: protocols/seed/annotated.yaml:34:5)"""
     async def send_admin_command(self, msg: AdminCommand) -> Admin_S1:
         """Send AdminCommand to User."""
         return await self._send("send_admin_command", _PEER_User, msg, _enc_AdminCommand, _STEP_Admin_0, Admin_S1)
 
 @_final
 class Admin_S1(_rt.State):
-    """Admin state S1: User ? UserResponse; end (Spec: protocols/seed/annotated.yaml:35:5)"""
+    """Admin state S1: receive UserResponse from User; end (Spec: protocols/seed/annotated.yaml:35:5)"""
     async def recv_user_response(self) -> tuple[UserResponse, Admin_End]:
         """Receive UserResponse from User."""
         _ep = self._take("recv_user_response")
@@ -456,14 +456,14 @@ def start_user(ep: _Endpoint) -> User_S0:
 
 @_final
 class User_S0(_rt.State):
-    """User state S0: Admin ? AdminCommand; Admin ! UserResponse; end (Spec: protocols/seed/annotated.yaml:34:5)"""
+    """User state S0: receive AdminCommand from Admin; send UserResponse to Admin; end (Spec: protocols/seed/annotated.yaml:34:5)"""
     async def recv_admin_command(self) -> tuple[AdminCommand, User_S1]:
         """Receive AdminCommand from Admin."""
         return await self._recv("recv_admin_command", _PEER_Admin, _dec_AdminCommand, AdminCommand, _STEP_User_0, User_S1)
 
 @_final
 class User_S1(_rt.State):
-    """User state S1: Admin ! UserResponse; end (Spec: protocols/seed/annotated.yaml:35:5)"""
+    """User state S1: send UserResponse to Admin; end (Spec: protocols/seed/annotated.yaml:35:5)"""
     async def send_user_response(self, msg: UserResponse) -> User_End:
         """Send UserResponse to Admin."""
         _ep = self._take("send_user_response")

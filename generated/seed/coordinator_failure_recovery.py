@@ -197,7 +197,7 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
 
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: Monitor ! Heartbeat; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5)"""
+    """Coordinator state S0: send Heartbeat to Monitor; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5)"""
     async def send_heartbeat(self, msg: Heartbeat) -> Coordinator_End:
         """Send Heartbeat to Monitor."""
         _ep = self._take("send_heartbeat")
@@ -250,9 +250,9 @@ class Monitor_S0(_rt.State):
 
 @_final
 class Monitor_S1(_rt.State):
-    """Monitor state S1: Participant[*] ! Alive; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:28:5)"""
+    """Monitor state S1: send Alive to Participant[*]; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:28:5)"""
     async def send_alive(self, msg: Alive) -> Monitor_End:
-        """Send the same Alive to every member of Participant[*]."""
+        """Send the same Alive to each of Participant[*]."""
         _ep = self._take("send_alive")
         for _i in _rt.members(_ep, 'Participant', None, None, False):
             await _ep.send(_Peer('Participant', _i), 'Alive', msg, _enc_Alive, _STEP_Monitor_1)
@@ -260,7 +260,7 @@ class Monitor_S1(_rt.State):
         return Monitor_End(_ep, _PRIVATE, self._loops)
 
     async def send_alive_each(self, make: _Callable[[int], Alive]) -> Monitor_End:
-        """Send ``make(i)`` to each member i of Participant[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Participant[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_alive_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, False)]
         for _i, _m in _out:
@@ -270,16 +270,16 @@ class Monitor_S1(_rt.State):
 
 @_final
 class Monitor_S2(_rt.State):
-    """Monitor state S2: Participant[*] ! CoordinatorTimeout; local BumpEpoch; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:24:11)"""
+    """Monitor state S2: send CoordinatorTimeout to Participant[*]; run local step BumpEpoch; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:24:11)"""
     async def send_coordinator_timeout(self, msg: CoordinatorTimeout) -> Monitor_S3:
-        """Send the same CoordinatorTimeout to every member of Participant[*]."""
+        """Send the same CoordinatorTimeout to each of Participant[*]."""
         _ep = self._take("send_coordinator_timeout")
         for _i in _rt.members(_ep, 'Participant', None, None, False):
             await _ep.send(_Peer('Participant', _i), 'CoordinatorTimeout', msg, _enc_CoordinatorTimeout, _STEP_Monitor_2)
         return Monitor_S3(_ep, _PRIVATE, self._loops)
 
     async def send_coordinator_timeout_each(self, make: _Callable[[int], CoordinatorTimeout]) -> Monitor_S3:
-        """Send ``make(i)`` to each member i of Participant[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Participant[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_coordinator_timeout_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, False)]
         for _i, _m in _out:
@@ -288,7 +288,7 @@ class Monitor_S2(_rt.State):
 
 @_final
 class Monitor_S3(_rt.State):
-    """Monitor state S3: local BumpEpoch; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:25:11)"""
+    """Monitor state S3: run local step BumpEpoch; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:25:11)"""
     async def do_bump_epoch(self, fn: _Callable[[int], int], arg: int) -> tuple[int, Monitor_End]:
         """Run the local step BumpEpoch (int -> int) here: ``fn(arg)``, no communication. The next session epoch (invalidates stale tickets and links)."""
         _ep = self._take("do_bump_epoch")
@@ -348,7 +348,7 @@ class Participant_S0(_rt.State):
 
 @_final
 class Participant_S1(_rt.State):
-    """Participant state S1: local BumpEpoch; Participant[*] (others) ! Commit; Participant[*] (others) ? Commit; Participant[*] (others) ! Reveal; ... (Spec: protocols/seed/coordinator_failure_recovery.yaml:26:11)"""
+    """Participant state S1: run local step BumpEpoch; send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; ... (Spec: protocols/seed/coordinator_failure_recovery.yaml:26:11)"""
     async def do_bump_epoch(self, fn: _Callable[[int], int], arg: int) -> tuple[int, Participant_S2]:
         """Run the local step BumpEpoch (int -> int) here: ``fn(arg)``, no communication. The next session epoch (invalidates stale tickets and links)."""
         _ep = self._take("do_bump_epoch")
@@ -365,16 +365,16 @@ class Participant_S1(_rt.State):
 
 @_final
 class Participant_S2(_rt.State):
-    """Participant state S2: Participant[*] (others) ! Commit; Participant[*] (others) ? Commit; Participant[*] (others) ! Reveal; Participant[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Participant state S2: send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Participant_S3:
-        """Send the same Commit to every member of Participant[*] (others)."""
+        """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Commit', msg, _enc_Commit, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Participant_S3:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -383,9 +383,9 @@ class Participant_S2(_rt.State):
 
 @_final
 class Participant_S3(_rt.State):
-    """Participant state S3: Participant[*] (others) ? Commit; Participant[*] (others) ! Reveal; Participant[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Participant state S3: receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Participant_S4]:
-        """Receive one Commit from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -399,16 +399,16 @@ class Participant_S3(_rt.State):
 
 @_final
 class Participant_S4(_rt.State):
-    """Participant state S4: Participant[*] (others) ! Reveal; Participant[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Participant state S4: send Reveal to the other Participant members; receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Participant_S5:
-        """Send the same Reveal to every member of Participant[*] (others)."""
+        """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Reveal', msg, _enc_Reveal, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Participant_S5:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -417,9 +417,9 @@ class Participant_S4(_rt.State):
 
 @_final
 class Participant_S5(_rt.State):
-    """Participant state S5: Participant[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Participant state S5: receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Participant_End]:
-        """Receive one Reveal from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):

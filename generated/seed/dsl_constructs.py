@@ -250,7 +250,7 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Offer; offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; ... (Spec: protocols/seed/dsl_constructs.yaml:21:5)"""
+    """Client state S0: send Offer to Server; offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; ... (Spec: protocols/seed/dsl_constructs.yaml:21:5)"""
     async def send_offer(self, msg: Offer) -> Client_S1:
         """Send Offer to Server."""
         return await self._send("send_offer", _PEER_Server, msg, _enc_Offer, _STEP_Client_0, Client_S1)
@@ -273,7 +273,7 @@ class Client_S1_Reject:
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; loop (decide) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:22:5)"""
+    """Client state S1: offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:22:5)"""
     async def offer(self) -> Client_S1_Accept | Client_S1_Reject:
         """Wait for Server to choose: match on the result."""
         _ep = self._take("offer")
@@ -287,7 +287,7 @@ class Client_S1(_rt.State):
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: select {buy when balance > price, cancel}; loop 5 times {...}; loop (decide) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:27:5)"""
+    """Client state S2: select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:27:5)"""
     async def select_buy(self, *, balance: int, price: int) -> Client_S3:
         """Choose branch buy. Guard: ``balance > price`` (checked here)."""
         _ep = self._take("select_buy")
@@ -304,7 +304,7 @@ class Client_S2(_rt.State):
 
 @_final
 class Client_S3(_rt.State):
-    """Client state S3: Server ! Purchase; loop 5 times {...}; loop (decide) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:31:13)"""
+    """Client state S3: send Purchase to Server; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:31:13)"""
     async def send_purchase(self, msg: Purchase) -> Client_S4:
         """Send Purchase to Server."""
         _ep = self._take("send_purchase")
@@ -327,7 +327,7 @@ class Client_S4_Done:
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: loop 5 times {...}; loop (decide) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:34:5)"""
+    """Client state S4: loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:34:5)"""
     async def next(self) -> Client_S4_Iter | Client_S4_Done:
         """Run the next iteration (count: 5), or leave the loop after the last."""
         _ep = self._take("next")
@@ -342,14 +342,14 @@ class Client_S4(_rt.State):
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: Server ! Request; Server ? Response; next iteration (Spec: protocols/seed/dsl_constructs.yaml:37:11)"""
+    """Client state S5: send Request to Server; receive Response from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:37:11)"""
     async def send_request(self, msg: Request) -> Client_S6:
         """Send Request to Server."""
         return await self._send("send_request", _PEER_Server, msg, _enc_Request, _STEP_Client_5, Client_S6)
 
 @_final
 class Client_S6(_rt.State):
-    """Client state S6: Server ? Response; next iteration (Spec: protocols/seed/dsl_constructs.yaml:38:11)"""
+    """Client state S6: receive Response from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:38:11)"""
     async def recv_response(self) -> tuple[Response, Client_S4]:
         """Receive Response from Server."""
         _ep = self._take("recv_response")
@@ -361,7 +361,7 @@ class Client_S6(_rt.State):
 
 @_final
 class Client_S7(_rt.State):
-    """Client state S7: loop (decide) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:39:5)"""
+    """Client state S7: loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:39:5)"""
     async def select_continue(self) -> Client_S8:
         """Run one more iteration (tells Server)."""
         _ep = self._take("select_continue")
@@ -377,21 +377,21 @@ class Client_S7(_rt.State):
 
 @_final
 class Client_S8(_rt.State):
-    """Client state S8: Server ! More; Server ? Answer; next iteration (Spec: protocols/seed/dsl_constructs.yaml:42:11)"""
+    """Client state S8: send More to Server; receive Answer from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:42:11)"""
     async def send_more(self, msg: More) -> Client_S9:
         """Send More to Server."""
         return await self._send("send_more", _PEER_Server, msg, _enc_More, _STEP_Client_8, Client_S9)
 
 @_final
 class Client_S9(_rt.State):
-    """Client state S9: Server ? Answer; next iteration (Spec: protocols/seed/dsl_constructs.yaml:43:11)"""
+    """Client state S9: receive Answer from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:43:11)"""
     async def recv_answer(self) -> tuple[Answer, Client_S7]:
         """Receive Answer from Server."""
         return await self._recv("recv_answer", _PEER_Server, _dec_Answer, Answer, _STEP_Client_9, Client_S7)
 
 @_final
 class Client_S10(_rt.State):
-    """Client state S10: Server ! Cancel; loop 5 times {...}; loop (decide) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:33:11)"""
+    """Client state S10: send Cancel to Server; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:33:11)"""
     async def send_cancel(self, msg: Cancel) -> Client_S4:
         """Send Cancel to Server."""
         _ep = self._take("send_cancel")
@@ -411,14 +411,14 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Offer; select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; ... (Spec: protocols/seed/dsl_constructs.yaml:21:5)"""
+    """Server state S0: receive Offer from Client; select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; ... (Spec: protocols/seed/dsl_constructs.yaml:21:5)"""
     async def recv_offer(self) -> tuple[Offer, Server_S1]:
         """Receive Offer from Client."""
         return await self._recv("recv_offer", _PEER_Client, _dec_Offer, Offer, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:22:5)"""
+    """Server state S1: select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:22:5)"""
     async def select_accept(self) -> Server_S2:
         """Choose branch accept."""
         _ep = self._take("select_accept")
@@ -431,7 +431,7 @@ class Server_S1(_rt.State):
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ! Accept; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:24:11)"""
+    """Server state S2: send Accept to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:24:11)"""
     async def send_accept(self, msg: Accept) -> Server_S3:
         """Send Accept to Client."""
         return await self._send("send_accept", _PEER_Client, msg, _enc_Accept, _STEP_Server_2, Server_S3)
@@ -454,7 +454,7 @@ class Server_S3_Cancel:
 
 @_final
 class Server_S3(_rt.State):
-    """Server state S3: offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:27:5)"""
+    """Server state S3: offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:27:5)"""
     async def offer(self) -> Server_S3_Purchase | Server_S3_Cancel:
         """Wait for Client to choose: match on the result."""
         _ep = self._take("offer")
@@ -482,7 +482,7 @@ class Server_S4_Done:
 
 @_final
 class Server_S4(_rt.State):
-    """Server state S4: loop 5 times {...}; loop (decided by Client) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:34:5)"""
+    """Server state S4: loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:34:5)"""
     async def next(self) -> Server_S4_Iter | Server_S4_Done:
         """Run the next iteration (count: 5), or leave the loop after the last."""
         _ep = self._take("next")
@@ -497,14 +497,14 @@ class Server_S4(_rt.State):
 
 @_final
 class Server_S5(_rt.State):
-    """Server state S5: Client ? Request; Client ! Response; next iteration (Spec: protocols/seed/dsl_constructs.yaml:37:11)"""
+    """Server state S5: receive Request from Client; send Response to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:37:11)"""
     async def recv_request(self) -> tuple[Request, Server_S6]:
         """Receive Request from Client."""
         return await self._recv("recv_request", _PEER_Client, _dec_Request, Request, _STEP_Server_5, Server_S6)
 
 @_final
 class Server_S6(_rt.State):
-    """Server state S6: Client ! Response; next iteration (Spec: protocols/seed/dsl_constructs.yaml:38:11)"""
+    """Server state S6: send Response to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:38:11)"""
     async def send_response(self, msg: Response) -> Server_S4:
         """Send Response to Client."""
         _ep = self._take("send_response")
@@ -527,7 +527,7 @@ class Server_S7_Exit:
 
 @_final
 class Server_S7(_rt.State):
-    """Server state S7: loop (decided by Client) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:39:5)"""
+    """Server state S7: loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:39:5)"""
     async def offer(self) -> Server_S7_Continue | Server_S7_Exit:
         """Learn from Client whether the loop goes on."""
         _ep = self._take("offer")
@@ -542,21 +542,21 @@ class Server_S7(_rt.State):
 
 @_final
 class Server_S8(_rt.State):
-    """Server state S8: Client ? More; Client ! Answer; next iteration (Spec: protocols/seed/dsl_constructs.yaml:42:11)"""
+    """Server state S8: receive More from Client; send Answer to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:42:11)"""
     async def recv_more(self) -> tuple[More, Server_S9]:
         """Receive More from Client."""
         return await self._recv("recv_more", _PEER_Client, _dec_More, More, _STEP_Server_8, Server_S9)
 
 @_final
 class Server_S9(_rt.State):
-    """Server state S9: Client ! Answer; next iteration (Spec: protocols/seed/dsl_constructs.yaml:43:11)"""
+    """Server state S9: send Answer to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:43:11)"""
     async def send_answer(self, msg: Answer) -> Server_S7:
         """Send Answer to Client."""
         return await self._send("send_answer", _PEER_Client, msg, _enc_Answer, _STEP_Server_9, Server_S7)
 
 @_final
 class Server_S10(_rt.State):
-    """Server state S10: Client ! Reject; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop (decided by Client) {...}; end (Spec: protocols/seed/dsl_constructs.yaml:26:11)"""
+    """Server state S10: send Reject to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:26:11)"""
     async def send_reject(self, msg: Reject) -> Server_S3:
         """Send Reject to Client."""
         return await self._send("send_reject", _PEER_Client, msg, _enc_Reject, _STEP_Server_10, Server_S3)

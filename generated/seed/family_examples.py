@@ -231,16 +231,16 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
 
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: Signers[*] ! Request; Signers[0..threshold] ? Response; end (Spec: protocols/seed/family_examples.yaml:19:5)"""
+    """Coordinator state S0: send Request to Signers[*]; receive Response from Signers[0..threshold]; end (Spec: protocols/seed/family_examples.yaml:19:5)"""
     async def send_request(self, msg: Request) -> Coordinator_S1:
-        """Send the same Request to every member of Signers[*]."""
+        """Send the same Request to each of Signers[*]."""
         _ep = self._take("send_request")
         for _i in _rt.members(_ep, 'Signers', None, None, False):
             await _ep.send(_Peer('Signers', _i), 'Request', msg, _enc_Request, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
     async def send_request_each(self, make: _Callable[[int], Request]) -> Coordinator_S1:
-        """Send ``make(i)`` to each member i of Signers[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Signers[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signers', None, None, False)]
         for _i, _m in _out:
@@ -249,9 +249,9 @@ class Coordinator_S0(_rt.State):
 
 @_final
 class Coordinator_S1(_rt.State):
-    """Coordinator state S1: Signers[0..threshold] ? Response; end (Spec: protocols/seed/family_examples.yaml:20:5)"""
+    """Coordinator state S1: receive Response from Signers[0..threshold]; end (Spec: protocols/seed/family_examples.yaml:20:5)"""
     async def recv_response(self) -> tuple[dict[int, Response], Coordinator_End]:
-        """Receive one Response from each member of Signers[0..threshold], keyed by sender index."""
+        """Receive one Response from each of Signers[0..threshold], keyed by sender index."""
         _ep = self._take("recv_response")
         _out: dict[int, Response] = {}
         for _i in _rt.members(_ep, 'Signers', 0, _ep.param('threshold'), False):
@@ -277,7 +277,7 @@ def start_signers(ep: _Endpoint) -> Signers_S0:
 
 @_final
 class Signers_S0(_rt.State):
-    """Signers state S0: Coordinator ? Request; Coordinator ! Response [only 0 <= index < threshold]; end (Spec: protocols/seed/family_examples.yaml:19:5)"""
+    """Signers state S0: receive Request from Coordinator; send Response to Coordinator (members 0..threshold); end (Spec: protocols/seed/family_examples.yaml:19:5)"""
     async def recv_request(self) -> tuple[Request, Signers_S1]:
         """Receive Request from Coordinator."""
         return await self._recv("recv_request", _PEER_Coordinator, _dec_Request, Request, _STEP_Signers_0, Signers_S1)
@@ -285,22 +285,22 @@ class Signers_S0(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Signers_S1_Takes:
-    """Signers_S1.participation(): this member takes part in the step (only 0 <= index < threshold)."""
+    """Signers_S1.participation(): this member takes part in the step (members 0..threshold)."""
 
     state: Signers_S1_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Signers_S1_Skips:
-    """Signers_S1.participation(): this member does not take part (only 0 <= index < threshold); ``state`` is the one after the step."""
+    """Signers_S1.participation(): this member does not take part (members 0..threshold); ``state`` is the one after the step."""
 
     state: Signers_End
 
 @_final
 class Signers_S1(_rt.State):
-    """Signers state S1: Coordinator ! Response [only 0 <= index < threshold]; end (Spec: protocols/seed/family_examples.yaml:20:5)"""
+    """Signers state S1: send Response to Coordinator (members 0..threshold); end (Spec: protocols/seed/family_examples.yaml:20:5)"""
     async def participation(self) -> Signers_S1_Takes | Signers_S1_Skips:
-        """Whether this member takes part in this step (only 0 <= index < threshold): match on the result."""
+        """Whether this member takes part in this step (members 0..threshold): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('threshold')):
             return Signers_S1_Takes(state=Signers_S1_Part(_ep, _PRIVATE, self._loops))
@@ -309,7 +309,7 @@ class Signers_S1(_rt.State):
 
 @_final
 class Signers_S1_Part(_rt.State):
-    """Signers state S1: Coordinator ! Response [only 0 <= index < threshold]; end (Spec: protocols/seed/family_examples.yaml:20:5)
+    """Signers state S1: send Response to Coordinator (members 0..threshold); end (Spec: protocols/seed/family_examples.yaml:20:5)
 
     Reached through ``Signers_S1_Takes``: this member takes part."""
     async def send_response(self, msg: Response) -> Signers_End:
@@ -332,16 +332,16 @@ def start_leader(ep: _Endpoint) -> Leader_S0:
 
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: Followers[*] ! Proposal; Followers[*] ? Vote; end (Spec: protocols/seed/family_examples.yaml:21:5)"""
+    """Leader state S0: send Proposal to Followers[*]; receive Vote from Followers[*]; end (Spec: protocols/seed/family_examples.yaml:21:5)"""
     async def send_proposal(self, msg: Proposal) -> Leader_S1:
-        """Send the same Proposal to every member of Followers[*]."""
+        """Send the same Proposal to each of Followers[*]."""
         _ep = self._take("send_proposal")
         for _i in _rt.members(_ep, 'Followers', None, None, False):
             await _ep.send(_Peer('Followers', _i), 'Proposal', msg, _enc_Proposal, _STEP_Leader_0)
         return Leader_S1(_ep, _PRIVATE, self._loops)
 
     async def send_proposal_each(self, make: _Callable[[int], Proposal]) -> Leader_S1:
-        """Send ``make(i)`` to each member i of Followers[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Followers[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_proposal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Followers', None, None, False)]
         for _i, _m in _out:
@@ -350,9 +350,9 @@ class Leader_S0(_rt.State):
 
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: Followers[*] ? Vote; end (Spec: protocols/seed/family_examples.yaml:22:5)"""
+    """Leader state S1: receive Vote from Followers[*]; end (Spec: protocols/seed/family_examples.yaml:22:5)"""
     async def recv_vote(self) -> tuple[dict[int, Vote], Leader_End]:
-        """Receive one Vote from each member of Followers[*], keyed by sender index."""
+        """Receive one Vote from each of Followers[*], keyed by sender index."""
         _ep = self._take("recv_vote")
         _out: dict[int, Vote] = {}
         for _i in _rt.members(_ep, 'Followers', None, None, False):
@@ -378,14 +378,14 @@ def start_followers(ep: _Endpoint) -> Followers_S0:
 
 @_final
 class Followers_S0(_rt.State):
-    """Followers state S0: Leader ? Proposal; Leader ! Vote; end (Spec: protocols/seed/family_examples.yaml:21:5)"""
+    """Followers state S0: receive Proposal from Leader; send Vote to Leader; end (Spec: protocols/seed/family_examples.yaml:21:5)"""
     async def recv_proposal(self) -> tuple[Proposal, Followers_S1]:
         """Receive Proposal from Leader."""
         return await self._recv("recv_proposal", _PEER_Leader, _dec_Proposal, Proposal, _STEP_Followers_0, Followers_S1)
 
 @_final
 class Followers_S1(_rt.State):
-    """Followers state S1: Leader ! Vote; end (Spec: protocols/seed/family_examples.yaml:22:5)"""
+    """Followers state S1: send Vote to Leader; end (Spec: protocols/seed/family_examples.yaml:22:5)"""
     async def send_vote(self, msg: Vote) -> Followers_End:
         """Send Vote to Leader."""
         _ep = self._take("send_vote")
@@ -406,7 +406,7 @@ def start_master(ep: _Endpoint) -> Master_S0:
 
 @_final
 class Master_S0(_rt.State):
-    """Master state S0: Worker[0] ! Task1; Worker[1] ! Task2; Worker[0] ? Result1; end (Spec: protocols/seed/family_examples.yaml:23:5)"""
+    """Master state S0: send Task1 to Worker[0]; send Task2 to Worker[1]; receive Result1 from Worker[0]; end (Spec: protocols/seed/family_examples.yaml:23:5)"""
     async def send_task1(self, msg: Task1) -> Master_S1:
         """Send Task1 to Worker[0]."""
         _ep = self._take("send_task1")
@@ -415,7 +415,7 @@ class Master_S0(_rt.State):
 
 @_final
 class Master_S1(_rt.State):
-    """Master state S1: Worker[1] ! Task2; Worker[0] ? Result1; end (Spec: protocols/seed/family_examples.yaml:24:5)"""
+    """Master state S1: send Task2 to Worker[1]; receive Result1 from Worker[0]; end (Spec: protocols/seed/family_examples.yaml:24:5)"""
     async def send_task2(self, msg: Task2) -> Master_S2:
         """Send Task2 to Worker[1]."""
         _ep = self._take("send_task2")
@@ -424,7 +424,7 @@ class Master_S1(_rt.State):
 
 @_final
 class Master_S2(_rt.State):
-    """Master state S2: Worker[0] ? Result1; end (Spec: protocols/seed/family_examples.yaml:25:5)"""
+    """Master state S2: receive Result1 from Worker[0]; end (Spec: protocols/seed/family_examples.yaml:25:5)"""
     async def recv_result1(self) -> tuple[Result1, Master_End]:
         """Receive Result1 from Worker[0]."""
         _ep = self._take("recv_result1")
@@ -449,22 +449,22 @@ def start_worker(ep: _Endpoint) -> Worker_S0:
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S0_Takes:
-    """Worker_S0.participation(): this member takes part in the step (only index == 0)."""
+    """Worker_S0.participation(): this member takes part in the step (member 0 only)."""
 
     state: Worker_S0_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S0_Skips:
-    """Worker_S0.participation(): this member does not take part (only index == 0); ``state`` is the one after the step."""
+    """Worker_S0.participation(): this member does not take part (member 0 only); ``state`` is the one after the step."""
 
     state: Worker_S1
 
 @_final
 class Worker_S0(_rt.State):
-    """Worker state S0: Master ? Task1 [only index == 0]; Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end (Spec: protocols/seed/family_examples.yaml:23:5)"""
+    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:23:5)"""
     async def participation(self) -> Worker_S0_Takes | Worker_S0_Skips:
-        """Whether this member takes part in this step (only index == 0): match on the result."""
+        """Whether this member takes part in this step (member 0 only): match on the result."""
         _ep = self._take("participation")
         if _ep.me.index == 0:
             return Worker_S0_Takes(state=Worker_S0_Part(_ep, _PRIVATE, self._loops))
@@ -472,7 +472,7 @@ class Worker_S0(_rt.State):
 
 @_final
 class Worker_S0_Part(_rt.State):
-    """Worker state S0: Master ? Task1 [only index == 0]; Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end (Spec: protocols/seed/family_examples.yaml:23:5)
+    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:23:5)
 
     Reached through ``Worker_S0_Takes``: this member takes part."""
     async def recv_task1(self) -> tuple[Task1, Worker_S1]:
@@ -487,22 +487,22 @@ class Worker_S0_Part(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Takes:
-    """Worker_S1.participation(): this member takes part in the step (only index == 1)."""
+    """Worker_S1.participation(): this member takes part in the step (member 1 only)."""
 
     state: Worker_S1_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Skips:
-    """Worker_S1.participation(): this member does not take part (only index == 1); ``state`` is the one after the step."""
+    """Worker_S1.participation(): this member does not take part (member 1 only); ``state`` is the one after the step."""
 
     state: Worker_S2
 
 @_final
 class Worker_S1(_rt.State):
-    """Worker state S1: Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end (Spec: protocols/seed/family_examples.yaml:24:5)"""
+    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:24:5)"""
     async def participation(self) -> Worker_S1_Takes | Worker_S1_Skips:
-        """Whether this member takes part in this step (only index == 1): match on the result."""
+        """Whether this member takes part in this step (member 1 only): match on the result."""
         _ep = self._take("participation")
         if _ep.me.index == 1:
             return Worker_S1_Takes(state=Worker_S1_Part(_ep, _PRIVATE, self._loops))
@@ -510,7 +510,7 @@ class Worker_S1(_rt.State):
 
 @_final
 class Worker_S1_Part(_rt.State):
-    """Worker state S1: Master ? Task2 [only index == 1]; Master ! Result1 [only index == 0]; end (Spec: protocols/seed/family_examples.yaml:24:5)
+    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:24:5)
 
     Reached through ``Worker_S1_Takes``: this member takes part."""
     async def recv_task2(self) -> tuple[Task2, Worker_S2]:
@@ -525,22 +525,22 @@ class Worker_S1_Part(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S2_Takes:
-    """Worker_S2.participation(): this member takes part in the step (only index == 0)."""
+    """Worker_S2.participation(): this member takes part in the step (member 0 only)."""
 
     state: Worker_S2_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S2_Skips:
-    """Worker_S2.participation(): this member does not take part (only index == 0); ``state`` is the one after the step."""
+    """Worker_S2.participation(): this member does not take part (member 0 only); ``state`` is the one after the step."""
 
     state: Worker_End
 
 @_final
 class Worker_S2(_rt.State):
-    """Worker state S2: Master ! Result1 [only index == 0]; end (Spec: protocols/seed/family_examples.yaml:25:5)"""
+    """Worker state S2: send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:25:5)"""
     async def participation(self) -> Worker_S2_Takes | Worker_S2_Skips:
-        """Whether this member takes part in this step (only index == 0): match on the result."""
+        """Whether this member takes part in this step (member 0 only): match on the result."""
         _ep = self._take("participation")
         if _ep.me.index == 0:
             return Worker_S2_Takes(state=Worker_S2_Part(_ep, _PRIVATE, self._loops))
@@ -549,7 +549,7 @@ class Worker_S2(_rt.State):
 
 @_final
 class Worker_S2_Part(_rt.State):
-    """Worker state S2: Master ! Result1 [only index == 0]; end (Spec: protocols/seed/family_examples.yaml:25:5)
+    """Worker state S2: send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:25:5)
 
     Reached through ``Worker_S2_Takes``: this member takes part."""
     async def send_result1(self, msg: Result1) -> Worker_End:

@@ -245,28 +245,28 @@ def start_top_coordinator(ep: _Endpoint) -> TopCoordinator_S0:
 
 @_final
 class TopCoordinator_S0(_rt.State):
-    """TopCoordinator state S0: SubCoordinator1 ! CoordinationRequest; SubCoordinator2 ! CoordinationRequest; SubCoordinator1 ? SubCoordinatorResult; SubCoordinator2 ? SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:20:5)"""
+    """TopCoordinator state S0: send CoordinationRequest to SubCoordinator1; send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:20:5)"""
     async def send_coordination_request(self, msg: CoordinationRequest) -> TopCoordinator_S1:
         """Send CoordinationRequest to SubCoordinator1."""
         return await self._send("send_coordination_request", _PEER_SubCoordinator1, msg, _enc_CoordinationRequest, _STEP_TopCoordinator_0, TopCoordinator_S1)
 
 @_final
 class TopCoordinator_S1(_rt.State):
-    """TopCoordinator state S1: SubCoordinator2 ! CoordinationRequest; SubCoordinator1 ? SubCoordinatorResult; SubCoordinator2 ? SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:21:5)"""
+    """TopCoordinator state S1: send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:21:5)"""
     async def send_coordination_request(self, msg: CoordinationRequest) -> TopCoordinator_S2:
         """Send CoordinationRequest to SubCoordinator2."""
         return await self._send("send_coordination_request", _PEER_SubCoordinator2, msg, _enc_CoordinationRequest, _STEP_TopCoordinator_1, TopCoordinator_S2)
 
 @_final
 class TopCoordinator_S2(_rt.State):
-    """TopCoordinator state S2: SubCoordinator1 ? SubCoordinatorResult; SubCoordinator2 ? SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:30:5)"""
+    """TopCoordinator state S2: receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:30:5)"""
     async def recv_sub_coordinator_result(self) -> tuple[SubCoordinatorResult, TopCoordinator_S3]:
         """Receive SubCoordinatorResult from SubCoordinator1."""
         return await self._recv("recv_sub_coordinator_result", _PEER_SubCoordinator1, _dec_SubCoordinatorResult, SubCoordinatorResult, _STEP_TopCoordinator_2, TopCoordinator_S3)
 
 @_final
 class TopCoordinator_S3(_rt.State):
-    """TopCoordinator state S3: SubCoordinator2 ? SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:31:5)"""
+    """TopCoordinator state S3: receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:31:5)"""
     async def recv_sub_coordinator_result(self) -> tuple[SubCoordinatorResult, TopCoordinator_End]:
         """Receive SubCoordinatorResult from SubCoordinator2."""
         _ep = self._take("recv_sub_coordinator_result")
@@ -290,42 +290,42 @@ def start_sub_coordinator1(ep: _Endpoint) -> SubCoordinator1_S0:
 
 @_final
 class SubCoordinator1_S0(_rt.State):
-    """SubCoordinator1 state S0: TopCoordinator ? CoordinationRequest; Worker1 ! WorkerRequest; Worker2 ! WorkerRequest; Worker1 ? WorkerResult; ... (Spec: protocols/seed/hierarchical_consensus.yaml:20:5)"""
+    """SubCoordinator1 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; ... (Spec: protocols/seed/hierarchical_consensus.yaml:20:5)"""
     async def recv_coordination_request(self) -> tuple[CoordinationRequest, SubCoordinator1_S1]:
         """Receive CoordinationRequest from TopCoordinator."""
         return await self._recv("recv_coordination_request", _PEER_TopCoordinator, _dec_CoordinationRequest, CoordinationRequest, _STEP_SubCoordinator1_0, SubCoordinator1_S1)
 
 @_final
 class SubCoordinator1_S1(_rt.State):
-    """SubCoordinator1 state S1: Worker1 ! WorkerRequest; Worker2 ! WorkerRequest; Worker1 ? WorkerResult; Worker2 ? WorkerResult; ... (Spec: protocols/seed/hierarchical_consensus.yaml:22:5)"""
+    """SubCoordinator1 state S1: send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; ... (Spec: protocols/seed/hierarchical_consensus.yaml:22:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator1_S2:
         """Send WorkerRequest to Worker1."""
         return await self._send("send_worker_request", _PEER_Worker1, msg, _enc_WorkerRequest, _STEP_SubCoordinator1_1, SubCoordinator1_S2)
 
 @_final
 class SubCoordinator1_S2(_rt.State):
-    """SubCoordinator1 state S2: Worker2 ! WorkerRequest; Worker1 ? WorkerResult; Worker2 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:23:5)"""
+    """SubCoordinator1 state S2: send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:23:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator1_S3:
         """Send WorkerRequest to Worker2."""
         return await self._send("send_worker_request", _PEER_Worker2, msg, _enc_WorkerRequest, _STEP_SubCoordinator1_2, SubCoordinator1_S3)
 
 @_final
 class SubCoordinator1_S3(_rt.State):
-    """SubCoordinator1 state S3: Worker1 ? WorkerResult; Worker2 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:26:5)"""
+    """SubCoordinator1 state S3: receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:26:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator1_S4]:
         """Receive WorkerResult from Worker1."""
         return await self._recv("recv_worker_result", _PEER_Worker1, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator1_3, SubCoordinator1_S4)
 
 @_final
 class SubCoordinator1_S4(_rt.State):
-    """SubCoordinator1 state S4: Worker2 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:27:5)"""
+    """SubCoordinator1 state S4: receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:27:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator1_S5]:
         """Receive WorkerResult from Worker2."""
         return await self._recv("recv_worker_result", _PEER_Worker2, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator1_4, SubCoordinator1_S5)
 
 @_final
 class SubCoordinator1_S5(_rt.State):
-    """SubCoordinator1 state S5: TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:30:5)"""
+    """SubCoordinator1 state S5: send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:30:5)"""
     async def send_sub_coordinator_result(self, msg: SubCoordinatorResult) -> SubCoordinator1_End:
         """Send SubCoordinatorResult to TopCoordinator."""
         _ep = self._take("send_sub_coordinator_result")
@@ -346,42 +346,42 @@ def start_sub_coordinator2(ep: _Endpoint) -> SubCoordinator2_S0:
 
 @_final
 class SubCoordinator2_S0(_rt.State):
-    """SubCoordinator2 state S0: TopCoordinator ? CoordinationRequest; Worker3 ! WorkerRequest; Worker4 ! WorkerRequest; Worker3 ? WorkerResult; ... (Spec: protocols/seed/hierarchical_consensus.yaml:21:5)"""
+    """SubCoordinator2 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; ... (Spec: protocols/seed/hierarchical_consensus.yaml:21:5)"""
     async def recv_coordination_request(self) -> tuple[CoordinationRequest, SubCoordinator2_S1]:
         """Receive CoordinationRequest from TopCoordinator."""
         return await self._recv("recv_coordination_request", _PEER_TopCoordinator, _dec_CoordinationRequest, CoordinationRequest, _STEP_SubCoordinator2_0, SubCoordinator2_S1)
 
 @_final
 class SubCoordinator2_S1(_rt.State):
-    """SubCoordinator2 state S1: Worker3 ! WorkerRequest; Worker4 ! WorkerRequest; Worker3 ? WorkerResult; Worker4 ? WorkerResult; ... (Spec: protocols/seed/hierarchical_consensus.yaml:24:5)"""
+    """SubCoordinator2 state S1: send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; ... (Spec: protocols/seed/hierarchical_consensus.yaml:24:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator2_S2:
         """Send WorkerRequest to Worker3."""
         return await self._send("send_worker_request", _PEER_Worker3, msg, _enc_WorkerRequest, _STEP_SubCoordinator2_1, SubCoordinator2_S2)
 
 @_final
 class SubCoordinator2_S2(_rt.State):
-    """SubCoordinator2 state S2: Worker4 ! WorkerRequest; Worker3 ? WorkerResult; Worker4 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:25:5)"""
+    """SubCoordinator2 state S2: send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:25:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator2_S3:
         """Send WorkerRequest to Worker4."""
         return await self._send("send_worker_request", _PEER_Worker4, msg, _enc_WorkerRequest, _STEP_SubCoordinator2_2, SubCoordinator2_S3)
 
 @_final
 class SubCoordinator2_S3(_rt.State):
-    """SubCoordinator2 state S3: Worker3 ? WorkerResult; Worker4 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:28:5)"""
+    """SubCoordinator2 state S3: receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:28:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator2_S4]:
         """Receive WorkerResult from Worker3."""
         return await self._recv("recv_worker_result", _PEER_Worker3, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator2_3, SubCoordinator2_S4)
 
 @_final
 class SubCoordinator2_S4(_rt.State):
-    """SubCoordinator2 state S4: Worker4 ? WorkerResult; TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:29:5)"""
+    """SubCoordinator2 state S4: receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:29:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator2_S5]:
         """Receive WorkerResult from Worker4."""
         return await self._recv("recv_worker_result", _PEER_Worker4, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator2_4, SubCoordinator2_S5)
 
 @_final
 class SubCoordinator2_S5(_rt.State):
-    """SubCoordinator2 state S5: TopCoordinator ! SubCoordinatorResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:31:5)"""
+    """SubCoordinator2 state S5: send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:31:5)"""
     async def send_sub_coordinator_result(self, msg: SubCoordinatorResult) -> SubCoordinator2_End:
         """Send SubCoordinatorResult to TopCoordinator."""
         _ep = self._take("send_sub_coordinator_result")
@@ -402,14 +402,14 @@ def start_worker1(ep: _Endpoint) -> Worker1_S0:
 
 @_final
 class Worker1_S0(_rt.State):
-    """Worker1 state S0: SubCoordinator1 ? WorkerRequest; SubCoordinator1 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:22:5)"""
+    """Worker1 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:22:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker1_S1]:
         """Receive WorkerRequest from SubCoordinator1."""
         return await self._recv("recv_worker_request", _PEER_SubCoordinator1, _dec_WorkerRequest, WorkerRequest, _STEP_Worker1_0, Worker1_S1)
 
 @_final
 class Worker1_S1(_rt.State):
-    """Worker1 state S1: SubCoordinator1 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:26:5)"""
+    """Worker1 state S1: send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:26:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker1_End:
         """Send WorkerResult to SubCoordinator1."""
         _ep = self._take("send_worker_result")
@@ -430,14 +430,14 @@ def start_worker2(ep: _Endpoint) -> Worker2_S0:
 
 @_final
 class Worker2_S0(_rt.State):
-    """Worker2 state S0: SubCoordinator1 ? WorkerRequest; SubCoordinator1 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:23:5)"""
+    """Worker2 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:23:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker2_S1]:
         """Receive WorkerRequest from SubCoordinator1."""
         return await self._recv("recv_worker_request", _PEER_SubCoordinator1, _dec_WorkerRequest, WorkerRequest, _STEP_Worker2_0, Worker2_S1)
 
 @_final
 class Worker2_S1(_rt.State):
-    """Worker2 state S1: SubCoordinator1 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:27:5)"""
+    """Worker2 state S1: send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:27:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker2_End:
         """Send WorkerResult to SubCoordinator1."""
         _ep = self._take("send_worker_result")
@@ -458,14 +458,14 @@ def start_worker3(ep: _Endpoint) -> Worker3_S0:
 
 @_final
 class Worker3_S0(_rt.State):
-    """Worker3 state S0: SubCoordinator2 ? WorkerRequest; SubCoordinator2 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:24:5)"""
+    """Worker3 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:24:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker3_S1]:
         """Receive WorkerRequest from SubCoordinator2."""
         return await self._recv("recv_worker_request", _PEER_SubCoordinator2, _dec_WorkerRequest, WorkerRequest, _STEP_Worker3_0, Worker3_S1)
 
 @_final
 class Worker3_S1(_rt.State):
-    """Worker3 state S1: SubCoordinator2 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:28:5)"""
+    """Worker3 state S1: send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:28:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker3_End:
         """Send WorkerResult to SubCoordinator2."""
         _ep = self._take("send_worker_result")
@@ -486,14 +486,14 @@ def start_worker4(ep: _Endpoint) -> Worker4_S0:
 
 @_final
 class Worker4_S0(_rt.State):
-    """Worker4 state S0: SubCoordinator2 ? WorkerRequest; SubCoordinator2 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:25:5)"""
+    """Worker4 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:25:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker4_S1]:
         """Receive WorkerRequest from SubCoordinator2."""
         return await self._recv("recv_worker_request", _PEER_SubCoordinator2, _dec_WorkerRequest, WorkerRequest, _STEP_Worker4_0, Worker4_S1)
 
 @_final
 class Worker4_S1(_rt.State):
-    """Worker4 state S1: SubCoordinator2 ! WorkerResult; end (Spec: protocols/seed/hierarchical_consensus.yaml:29:5)"""
+    """Worker4 state S1: send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:29:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker4_End:
         """Send WorkerResult to SubCoordinator2."""
         _ep = self._take("send_worker_result")

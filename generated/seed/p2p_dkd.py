@@ -241,16 +241,16 @@ def start_participant(ep: _Endpoint) -> Participant_S0:
 
 @_final
 class Participant_S0(_rt.State):
-    """Participant state S0: Participant[*] (others) ! CoverPacket; Participant[*] (others) ? CoverPacket; Participant[*] (others) ! OnionPath; Participant[*] (others) ? OnionPath; ... (Spec: protocols/seed/p2p_dkd.yaml:38:9)"""
+    """Participant state S0: send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; send OnionPath to the other Participant members; receive OnionPath from the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:38:9)"""
     async def send_cover_packet(self, msg: CoverPacket) -> Participant_S1:
-        """Send the same CoverPacket to every member of Participant[*] (others)."""
+        """Send the same CoverPacket to each of the other Participant members."""
         _ep = self._take("send_cover_packet")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'CoverPacket', msg, _enc_CoverPacket, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_cover_packet_each(self, make: _Callable[[int], CoverPacket]) -> Participant_S1:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_cover_packet_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -259,9 +259,9 @@ class Participant_S0(_rt.State):
 
 @_final
 class Participant_S1(_rt.State):
-    """Participant state S1: Participant[*] (others) ? CoverPacket; Participant[*] (others) ! OnionPath; Participant[*] (others) ? OnionPath; Participant[*] (others) ! Commit; ... (Spec: protocols/seed/p2p_dkd.yaml:38:9)"""
+    """Participant state S1: receive CoverPacket from the other Participant members; send OnionPath to the other Participant members; receive OnionPath from the other Participant members; send Commit to the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:38:9)"""
     async def recv_cover_packet(self) -> tuple[dict[int, CoverPacket], Participant_S2]:
-        """Receive one CoverPacket from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one CoverPacket from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_cover_packet")
         _out: dict[int, CoverPacket] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -275,16 +275,16 @@ class Participant_S1(_rt.State):
 
 @_final
 class Participant_S2(_rt.State):
-    """Participant state S2: Participant[*] (others) ! OnionPath; Participant[*] (others) ? OnionPath; Participant[*] (others) ! Commit; Participant[*] (others) ? Commit; ... (Spec: protocols/seed/p2p_dkd.yaml:42:9)"""
+    """Participant state S2: send OnionPath to the other Participant members; receive OnionPath from the other Participant members; send Commit to the other Participant members; receive Commit from the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:42:9)"""
     async def send_onion_path(self, msg: OnionPath) -> Participant_S3:
-        """Send the same OnionPath to every member of Participant[*] (others)."""
+        """Send the same OnionPath to each of the other Participant members."""
         _ep = self._take("send_onion_path")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'OnionPath', msg, _enc_OnionPath, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_onion_path_each(self, make: _Callable[[int], OnionPath]) -> Participant_S3:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_onion_path_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -293,9 +293,9 @@ class Participant_S2(_rt.State):
 
 @_final
 class Participant_S3(_rt.State):
-    """Participant state S3: Participant[*] (others) ? OnionPath; Participant[*] (others) ! Commit; Participant[*] (others) ? Commit; Participant[*] (others) ! Reveal; ... (Spec: protocols/seed/p2p_dkd.yaml:42:9)"""
+    """Participant state S3: receive OnionPath from the other Participant members; send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:42:9)"""
     async def recv_onion_path(self) -> tuple[dict[int, OnionPath], Participant_S4]:
-        """Receive one OnionPath from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one OnionPath from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_onion_path")
         _out: dict[int, OnionPath] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -309,16 +309,16 @@ class Participant_S3(_rt.State):
 
 @_final
 class Participant_S4(_rt.State):
-    """Participant state S4: Participant[*] (others) ! Commit; Participant[*] (others) ? Commit; Participant[*] (others) ! Reveal; Participant[*] (others) ? Reveal; ... (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Participant state S4: send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; ... (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Participant_S5:
-        """Send the same Commit to every member of Participant[*] (others)."""
+        """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Commit', msg, _enc_Commit, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Participant_S5:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -327,9 +327,9 @@ class Participant_S4(_rt.State):
 
 @_final
 class Participant_S5(_rt.State):
-    """Participant state S5: Participant[*] (others) ? Commit; Participant[*] (others) ! Reveal; Participant[*] (others) ? Reveal; loop N times {...}; ... (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Participant state S5: receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; loop N times {...}; ... (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Participant_S6]:
-        """Receive one Commit from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -343,16 +343,16 @@ class Participant_S5(_rt.State):
 
 @_final
 class Participant_S6(_rt.State):
-    """Participant state S6: Participant[*] (others) ! Reveal; Participant[*] (others) ? Reveal; loop N times {...}; local LocalAggregation; ... (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Participant state S6: send Reveal to the other Participant members; receive Reveal from the other Participant members; loop N times {...}; run local step LocalAggregation; ... (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Participant_S7:
-        """Send the same Reveal to every member of Participant[*] (others)."""
+        """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Reveal', msg, _enc_Reveal, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Participant_S7:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -361,9 +361,9 @@ class Participant_S6(_rt.State):
 
 @_final
 class Participant_S7(_rt.State):
-    """Participant state S7: Participant[*] (others) ? Reveal; loop N times {...}; local LocalAggregation; Participant[*] (others) ! ConsistencyDigest; ... (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Participant state S7: receive Reveal from the other Participant members; loop N times {...}; run local step LocalAggregation; send ConsistencyDigest to the other Participant members; ... (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Participant_S8]:
-        """Receive one Reveal from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -391,7 +391,7 @@ class Participant_S8_Done:
 
 @_final
 class Participant_S8(_rt.State):
-    """Participant state S8: loop N times {...}; local LocalAggregation; Participant[*] (others) ! ConsistencyDigest; Participant[*] (others) ? ConsistencyDigest; ... (Spec: protocols/seed/p2p_dkd.yaml:24:5)"""
+    """Participant state S8: loop N times {...}; run local step LocalAggregation; send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:24:5)"""
     async def next(self) -> Participant_S8_Iter | Participant_S8_Done:
         """Run the next iteration (count: N), or leave the loop after the last."""
         _ep = self._take("next")
@@ -435,16 +435,16 @@ class Participant_S9(_rt.State):
 
 @_final
 class Participant_S10(_rt.State):
-    """Participant state S10: Participant[*] (others) ! KeyDerivationShare; Participant[*] (others) ? KeyDerivationShare; next iteration (Spec: protocols/seed/p2p_dkd.yaml:30:17)"""
+    """Participant state S10: send KeyDerivationShare to the other Participant members; receive KeyDerivationShare from the other Participant members; next iteration (Spec: protocols/seed/p2p_dkd.yaml:30:17)"""
     async def send_key_derivation_share(self, msg: KeyDerivationShare) -> Participant_S11:
-        """Send the same KeyDerivationShare to every member of Participant[*] (others)."""
+        """Send the same KeyDerivationShare to each of the other Participant members."""
         _ep = self._take("send_key_derivation_share")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'KeyDerivationShare', msg, _enc_KeyDerivationShare, _STEP_Participant_10)
         return Participant_S11(_ep, _PRIVATE, self._loops)
 
     async def send_key_derivation_share_each(self, make: _Callable[[int], KeyDerivationShare]) -> Participant_S11:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_key_derivation_share_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -453,9 +453,9 @@ class Participant_S10(_rt.State):
 
 @_final
 class Participant_S11(_rt.State):
-    """Participant state S11: Participant[*] (others) ? KeyDerivationShare; next iteration (Spec: protocols/seed/p2p_dkd.yaml:30:17)"""
+    """Participant state S11: receive KeyDerivationShare from the other Participant members; next iteration (Spec: protocols/seed/p2p_dkd.yaml:30:17)"""
     async def recv_key_derivation_share(self) -> tuple[dict[int, KeyDerivationShare], Participant_S9]:
-        """Receive one KeyDerivationShare from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one KeyDerivationShare from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_key_derivation_share")
         _out: dict[int, KeyDerivationShare] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -469,7 +469,7 @@ class Participant_S11(_rt.State):
 
 @_final
 class Participant_S12(_rt.State):
-    """Participant state S12: local LocalAggregation; Participant[*] (others) ! ConsistencyDigest; Participant[*] (others) ? ConsistencyDigest; Participant[*] (others) ! CoverPacket; ... (Spec: protocols/seed/p2p_dkd.yaml:31:5)"""
+    """Participant state S12: run local step LocalAggregation; send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:31:5)"""
     async def do_local_aggregation(self, fn: _Callable[[dict[int, Bytes32]], Bytes32], arg: dict[int, Bytes32]) -> tuple[Bytes32, Participant_S13]:
         """Run the local step LocalAggregation (map[int, bytes32] -> bytes32) here: ``fn(arg)``, no communication. Combine the shares received into the derived key."""
         _ep = self._take("do_local_aggregation")
@@ -486,16 +486,16 @@ class Participant_S12(_rt.State):
 
 @_final
 class Participant_S13(_rt.State):
-    """Participant state S13: Participant[*] (others) ! ConsistencyDigest; Participant[*] (others) ? ConsistencyDigest; Participant[*] (others) ! CoverPacket; Participant[*] (others) ? CoverPacket; end (Spec: protocols/seed/p2p_dkd.yaml:46:9)"""
+    """Participant state S13: send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:46:9)"""
     async def send_consistency_digest(self, msg: ConsistencyDigest) -> Participant_S14:
-        """Send the same ConsistencyDigest to every member of Participant[*] (others)."""
+        """Send the same ConsistencyDigest to each of the other Participant members."""
         _ep = self._take("send_consistency_digest")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'ConsistencyDigest', msg, _enc_ConsistencyDigest, _STEP_Participant_13)
         return Participant_S14(_ep, _PRIVATE, self._loops)
 
     async def send_consistency_digest_each(self, make: _Callable[[int], ConsistencyDigest]) -> Participant_S14:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_consistency_digest_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -504,9 +504,9 @@ class Participant_S13(_rt.State):
 
 @_final
 class Participant_S14(_rt.State):
-    """Participant state S14: Participant[*] (others) ? ConsistencyDigest; Participant[*] (others) ! CoverPacket; Participant[*] (others) ? CoverPacket; end (Spec: protocols/seed/p2p_dkd.yaml:46:9)"""
+    """Participant state S14: receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:46:9)"""
     async def recv_consistency_digest(self) -> tuple[dict[int, ConsistencyDigest], Participant_S15]:
-        """Receive one ConsistencyDigest from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one ConsistencyDigest from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_consistency_digest")
         _out: dict[int, ConsistencyDigest] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -520,16 +520,16 @@ class Participant_S14(_rt.State):
 
 @_final
 class Participant_S15(_rt.State):
-    """Participant state S15: Participant[*] (others) ! CoverPacket; Participant[*] (others) ? CoverPacket; end (Spec: protocols/seed/p2p_dkd.yaml:50:9)"""
+    """Participant state S15: send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:50:9)"""
     async def send_cover_packet(self, msg: CoverPacket) -> Participant_S16:
-        """Send the same CoverPacket to every member of Participant[*] (others)."""
+        """Send the same CoverPacket to each of the other Participant members."""
         _ep = self._take("send_cover_packet")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'CoverPacket', msg, _enc_CoverPacket, _STEP_Participant_15)
         return Participant_S16(_ep, _PRIVATE, self._loops)
 
     async def send_cover_packet_each(self, make: _Callable[[int], CoverPacket]) -> Participant_S16:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_cover_packet_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -538,9 +538,9 @@ class Participant_S15(_rt.State):
 
 @_final
 class Participant_S16(_rt.State):
-    """Participant state S16: Participant[*] (others) ? CoverPacket; end (Spec: protocols/seed/p2p_dkd.yaml:50:9)"""
+    """Participant state S16: receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:50:9)"""
     async def recv_cover_packet(self) -> tuple[dict[int, CoverPacket], Participant_End]:
-        """Receive one CoverPacket from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one CoverPacket from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_cover_packet")
         _out: dict[int, CoverPacket] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):

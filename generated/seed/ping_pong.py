@@ -90,14 +90,14 @@ def start_alice(ep: _Endpoint) -> Alice_S0:
 
 @_final
 class Alice_S0(_rt.State):
-    """Alice state S0: Bob ! Ping; Bob ? Pong; end (Spec: protocols/seed/ping_pong.yaml:10:5)"""
+    """Alice state S0: send Ping to Bob; receive Pong from Bob; end (Spec: protocols/seed/ping_pong.yaml:10:5)"""
     async def send_ping(self, msg: Ping) -> Alice_S1:
         """Send Ping to Bob."""
         return await self._send("send_ping", _PEER_Bob, msg, _enc_Ping, _STEP_Alice_0, Alice_S1)
 
 @_final
 class Alice_S1(_rt.State):
-    """Alice state S1: Bob ? Pong; end (Spec: protocols/seed/ping_pong.yaml:11:5)"""
+    """Alice state S1: receive Pong from Bob; end (Spec: protocols/seed/ping_pong.yaml:11:5)"""
     async def recv_pong(self) -> tuple[Pong, Alice_End]:
         """Receive Pong from Bob."""
         _ep = self._take("recv_pong")
@@ -121,14 +121,14 @@ def start_bob(ep: _Endpoint) -> Bob_S0:
 
 @_final
 class Bob_S0(_rt.State):
-    """Bob state S0: Alice ? Ping; Alice ! Pong; end (Spec: protocols/seed/ping_pong.yaml:10:5)"""
+    """Bob state S0: receive Ping from Alice; send Pong to Alice; end (Spec: protocols/seed/ping_pong.yaml:10:5)"""
     async def recv_ping(self) -> tuple[Ping, Bob_S1]:
         """Receive Ping from Alice."""
         return await self._recv("recv_ping", _PEER_Alice, _dec_Ping, Ping, _STEP_Bob_0, Bob_S1)
 
 @_final
 class Bob_S1(_rt.State):
-    """Bob state S1: Alice ! Pong; end (Spec: protocols/seed/ping_pong.yaml:11:5)"""
+    """Bob state S1: send Pong to Alice; end (Spec: protocols/seed/ping_pong.yaml:11:5)"""
     async def send_pong(self, msg: Pong) -> Bob_End:
         """Send Pong to Alice."""
         _ep = self._take("send_pong")

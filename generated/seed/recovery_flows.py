@@ -280,16 +280,16 @@ def start_new_device(ep: _Endpoint) -> NewDevice_S0:
 
 @_final
 class NewDevice_S0(_rt.State):
-    """NewDevice state S0: Guardian[*] ! Discover; Guardian[*] ? Available; Device ? ReliabilityReport; Guardian[*] ! CollectRequest; ... (Spec: protocols/seed/recovery_flows.yaml:30:9)"""
+    """NewDevice state S0: send Discover to Guardian[*]; receive Available from Guardian[*]; receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; ... (Spec: protocols/seed/recovery_flows.yaml:30:9)"""
     async def send_discover(self, msg: Discover) -> NewDevice_S1:
-        """Send the same Discover to every member of Guardian[*]."""
+        """Send the same Discover to each of Guardian[*]."""
         _ep = self._take("send_discover")
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
             await _ep.send(_Peer('Guardian', _i), 'Discover', msg, _enc_Discover, _STEP_NewDevice_0)
         return NewDevice_S1(_ep, _PRIVATE, self._loops)
 
     async def send_discover_each(self, make: _Callable[[int], Discover]) -> NewDevice_S1:
-        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_discover_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
         for _i, _m in _out:
@@ -298,9 +298,9 @@ class NewDevice_S0(_rt.State):
 
 @_final
 class NewDevice_S1(_rt.State):
-    """NewDevice state S1: Guardian[*] ? Available; Device ? ReliabilityReport; Guardian[*] ! CollectRequest; Guardian[0..t] ? Contribution; ... (Spec: protocols/seed/recovery_flows.yaml:31:9)"""
+    """NewDevice state S1: receive Available from Guardian[*]; receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; ... (Spec: protocols/seed/recovery_flows.yaml:31:9)"""
     async def recv_available(self) -> tuple[dict[int, Available], NewDevice_S2]:
-        """Receive one Available from each member of Guardian[*], keyed by sender index."""
+        """Receive one Available from each of Guardian[*], keyed by sender index."""
         _ep = self._take("recv_available")
         _out: dict[int, Available] = {}
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
@@ -314,23 +314,23 @@ class NewDevice_S1(_rt.State):
 
 @_final
 class NewDevice_S2(_rt.State):
-    """NewDevice state S2: Device ? ReliabilityReport; Guardian[*] ! CollectRequest; Guardian[0..t] ? Contribution; Device ? AccountState; ... (Spec: protocols/seed/recovery_flows.yaml:35:9)"""
+    """NewDevice state S2: receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; receive AccountState from Device; ... (Spec: protocols/seed/recovery_flows.yaml:35:9)"""
     async def recv_reliability_report(self) -> tuple[ReliabilityReport, NewDevice_S3]:
         """Receive ReliabilityReport from Device."""
         return await self._recv("recv_reliability_report", _PEER_Device, _dec_ReliabilityReport, ReliabilityReport, _STEP_NewDevice_2, NewDevice_S3)
 
 @_final
 class NewDevice_S3(_rt.State):
-    """NewDevice state S3: Guardian[*] ! CollectRequest; Guardian[0..t] ? Contribution; Device ? AccountState; Device ! EpochBump; ... (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
+    """NewDevice state S3: send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; receive AccountState from Device; send EpochBump to Device; ... (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def send_collect_request(self, msg: CollectRequest) -> NewDevice_S4:
-        """Send the same CollectRequest to every member of Guardian[*]."""
+        """Send the same CollectRequest to each of Guardian[*]."""
         _ep = self._take("send_collect_request")
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
             await _ep.send(_Peer('Guardian', _i), 'CollectRequest', msg, _enc_CollectRequest, _STEP_NewDevice_3)
         return NewDevice_S4(_ep, _PRIVATE, self._loops)
 
     async def send_collect_request_each(self, make: _Callable[[int], CollectRequest]) -> NewDevice_S4:
-        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_collect_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
         for _i, _m in _out:
@@ -339,9 +339,9 @@ class NewDevice_S3(_rt.State):
 
 @_final
 class NewDevice_S4(_rt.State):
-    """NewDevice state S4: Guardian[0..t] ? Contribution; Device ? AccountState; Device ! EpochBump; Guardian[*] ! EpochBump; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
+    """NewDevice state S4: receive Contribution from Guardian[0..t]; receive AccountState from Device; send EpochBump to Device; send EpochBump to Guardian[*]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def recv_contribution(self) -> tuple[dict[int, Contribution], NewDevice_S5]:
-        """Receive one Contribution from each member of Guardian[0..t], keyed by sender index."""
+        """Receive one Contribution from each of Guardian[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
         _out: dict[int, Contribution] = {}
         for _i in _rt.members(_ep, 'Guardian', 0, _ep.param('t'), False):
@@ -355,23 +355,23 @@ class NewDevice_S4(_rt.State):
 
 @_final
 class NewDevice_S5(_rt.State):
-    """NewDevice state S5: Device ? AccountState; Device ! EpochBump; Guardian[*] ! EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:43:9)"""
+    """NewDevice state S5: receive AccountState from Device; send EpochBump to Device; send EpochBump to Guardian[*]; end (Spec: protocols/seed/recovery_flows.yaml:43:9)"""
     async def recv_account_state(self) -> tuple[AccountState, NewDevice_S6]:
         """Receive AccountState from Device."""
         return await self._recv("recv_account_state", _PEER_Device, _dec_AccountState, AccountState, _STEP_NewDevice_5, NewDevice_S6)
 
 @_final
 class NewDevice_S6(_rt.State):
-    """NewDevice state S6: Device ! EpochBump; Guardian[*] ! EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:47:9)"""
+    """NewDevice state S6: send EpochBump to Device; send EpochBump to Guardian[*]; end (Spec: protocols/seed/recovery_flows.yaml:47:9)"""
     async def send_epoch_bump(self, msg: EpochBump) -> NewDevice_S7:
         """Send EpochBump to Device."""
         return await self._send("send_epoch_bump", _PEER_Device, msg, _enc_EpochBump, _STEP_NewDevice_6, NewDevice_S7)
 
 @_final
 class NewDevice_S7(_rt.State):
-    """NewDevice state S7: Guardian[*] ! EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:48:9)"""
+    """NewDevice state S7: send EpochBump to Guardian[*]; end (Spec: protocols/seed/recovery_flows.yaml:48:9)"""
     async def send_epoch_bump(self, msg: EpochBump) -> NewDevice_End:
-        """Send the same EpochBump to every member of Guardian[*]."""
+        """Send the same EpochBump to each of Guardian[*]."""
         _ep = self._take("send_epoch_bump")
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
             await _ep.send(_Peer('Guardian', _i), 'EpochBump', msg, _enc_EpochBump, _STEP_NewDevice_7)
@@ -379,7 +379,7 @@ class NewDevice_S7(_rt.State):
         return NewDevice_End(_ep, _PRIVATE, self._loops)
 
     async def send_epoch_bump_each(self, make: _Callable[[int], EpochBump]) -> NewDevice_End:
-        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_epoch_bump_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
         for _i, _m in _out:
@@ -400,21 +400,21 @@ def start_device(ep: _Endpoint) -> Device_S0:
 
 @_final
 class Device_S0(_rt.State):
-    """Device state S0: NewDevice ! ReliabilityReport; NewDevice ! AccountState; NewDevice ? EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:35:9)"""
+    """Device state S0: send ReliabilityReport to NewDevice; send AccountState to NewDevice; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:35:9)"""
     async def send_reliability_report(self, msg: ReliabilityReport) -> Device_S1:
         """Send ReliabilityReport to NewDevice."""
         return await self._send("send_reliability_report", _PEER_NewDevice, msg, _enc_ReliabilityReport, _STEP_Device_0, Device_S1)
 
 @_final
 class Device_S1(_rt.State):
-    """Device state S1: NewDevice ! AccountState; NewDevice ? EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:43:9)"""
+    """Device state S1: send AccountState to NewDevice; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:43:9)"""
     async def send_account_state(self, msg: AccountState) -> Device_S2:
         """Send AccountState to NewDevice."""
         return await self._send("send_account_state", _PEER_NewDevice, msg, _enc_AccountState, _STEP_Device_1, Device_S2)
 
 @_final
 class Device_S2(_rt.State):
-    """Device state S2: NewDevice ? EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:47:9)"""
+    """Device state S2: receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:47:9)"""
     async def recv_epoch_bump(self) -> tuple[EpochBump, Device_End]:
         """Receive EpochBump from NewDevice."""
         _ep = self._take("recv_epoch_bump")
@@ -438,21 +438,21 @@ def start_guardian(ep: _Endpoint) -> Guardian_S0:
 
 @_final
 class Guardian_S0(_rt.State):
-    """Guardian state S0: NewDevice ? Discover; NewDevice ! Available; NewDevice ? CollectRequest; NewDevice ! Contribution [only 0 <= index < t]; ... (Spec: protocols/seed/recovery_flows.yaml:30:9)"""
+    """Guardian state S0: receive Discover from NewDevice; send Available to NewDevice; receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); ... (Spec: protocols/seed/recovery_flows.yaml:30:9)"""
     async def recv_discover(self) -> tuple[Discover, Guardian_S1]:
         """Receive Discover from NewDevice."""
         return await self._recv("recv_discover", _PEER_NewDevice, _dec_Discover, Discover, _STEP_Guardian_0, Guardian_S1)
 
 @_final
 class Guardian_S1(_rt.State):
-    """Guardian state S1: NewDevice ! Available; NewDevice ? CollectRequest; NewDevice ! Contribution [only 0 <= index < t]; Guardian[*] (others) ! ReshareDeal; ... (Spec: protocols/seed/recovery_flows.yaml:31:9)"""
+    """Guardian state S1: send Available to NewDevice; receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; ... (Spec: protocols/seed/recovery_flows.yaml:31:9)"""
     async def send_available(self, msg: Available) -> Guardian_S2:
         """Send Available to NewDevice."""
         return await self._send("send_available", _PEER_NewDevice, msg, _enc_Available, _STEP_Guardian_1, Guardian_S2)
 
 @_final
 class Guardian_S2(_rt.State):
-    """Guardian state S2: NewDevice ? CollectRequest; NewDevice ! Contribution [only 0 <= index < t]; Guardian[*] (others) ! ReshareDeal; Guardian[*] (others) ? ReshareDeal; ... (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
+    """Guardian state S2: receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; ... (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def recv_collect_request(self) -> tuple[CollectRequest, Guardian_S3]:
         """Receive CollectRequest from NewDevice."""
         return await self._recv("recv_collect_request", _PEER_NewDevice, _dec_CollectRequest, CollectRequest, _STEP_Guardian_2, Guardian_S3)
@@ -460,22 +460,22 @@ class Guardian_S2(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Guardian_S3_Takes:
-    """Guardian_S3.participation(): this member takes part in the step (only 0 <= index < t)."""
+    """Guardian_S3.participation(): this member takes part in the step (members 0..t)."""
 
     state: Guardian_S3_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Guardian_S3_Skips:
-    """Guardian_S3.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+    """Guardian_S3.participation(): this member does not take part (members 0..t); ``state`` is the one after the step."""
 
     state: Guardian_S4
 
 @_final
 class Guardian_S3(_rt.State):
-    """Guardian state S3: NewDevice ! Contribution [only 0 <= index < t]; Guardian[*] (others) ! ReshareDeal; Guardian[*] (others) ? ReshareDeal; NewDevice ? EpochBump; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
+    """Guardian state S3: send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def participation(self) -> Guardian_S3_Takes | Guardian_S3_Skips:
-        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
             return Guardian_S3_Takes(state=Guardian_S3_Part(_ep, _PRIVATE, self._loops))
@@ -483,7 +483,7 @@ class Guardian_S3(_rt.State):
 
 @_final
 class Guardian_S3_Part(_rt.State):
-    """Guardian state S3: NewDevice ! Contribution [only 0 <= index < t]; Guardian[*] (others) ! ReshareDeal; Guardian[*] (others) ? ReshareDeal; NewDevice ? EpochBump; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
+    """Guardian state S3: send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
 
     Reached through ``Guardian_S3_Takes``: this member takes part."""
     async def send_contribution(self, msg: Contribution) -> Guardian_S4:
@@ -494,16 +494,16 @@ class Guardian_S3_Part(_rt.State):
 
 @_final
 class Guardian_S4(_rt.State):
-    """Guardian state S4: Guardian[*] (others) ! ReshareDeal; Guardian[*] (others) ? ReshareDeal; NewDevice ? EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:39:9)"""
+    """Guardian state S4: send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:39:9)"""
     async def send_reshare_deal(self, msg: ReshareDeal) -> Guardian_S5:
-        """Send the same ReshareDeal to every member of Guardian[*] (others)."""
+        """Send the same ReshareDeal to each of the other Guardian members."""
         _ep = self._take("send_reshare_deal")
         for _i in _rt.members(_ep, 'Guardian', None, None, True):
             await _ep.send(_Peer('Guardian', _i), 'ReshareDeal', msg, _enc_ReshareDeal, _STEP_Guardian_4)
         return Guardian_S5(_ep, _PRIVATE, self._loops)
 
     async def send_reshare_deal_each(self, make: _Callable[[int], ReshareDeal]) -> Guardian_S5:
-        """Send ``make(i)`` to each member i of Guardian[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Guardian members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reshare_deal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, True)]
         for _i, _m in _out:
@@ -512,9 +512,9 @@ class Guardian_S4(_rt.State):
 
 @_final
 class Guardian_S5(_rt.State):
-    """Guardian state S5: Guardian[*] (others) ? ReshareDeal; NewDevice ? EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:39:9)"""
+    """Guardian state S5: receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:39:9)"""
     async def recv_reshare_deal(self) -> tuple[dict[int, ReshareDeal], Guardian_S6]:
-        """Receive one ReshareDeal from each member of Guardian[*] (others), keyed by sender index."""
+        """Receive one ReshareDeal from each of the other Guardian members, keyed by sender index."""
         _ep = self._take("recv_reshare_deal")
         _out: dict[int, ReshareDeal] = {}
         for _i in _rt.members(_ep, 'Guardian', None, None, True):
@@ -528,7 +528,7 @@ class Guardian_S5(_rt.State):
 
 @_final
 class Guardian_S6(_rt.State):
-    """Guardian state S6: NewDevice ? EpochBump; end (Spec: protocols/seed/recovery_flows.yaml:48:9)"""
+    """Guardian state S6: receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:48:9)"""
     async def recv_epoch_bump(self) -> tuple[EpochBump, Guardian_End]:
         """Receive EpochBump from NewDevice."""
         _ep = self._take("recv_epoch_bump")

@@ -251,7 +251,7 @@ def start_owner(ep: _Endpoint) -> Owner_S0:
 
 @_final
 class Owner_S0(_rt.State):
-    """Owner state S0: parallel (2 branches); StorageProvider[*] ! Upload; StorageProvider[*] ? StorageProof; StorageProvider[*] ! Replicate; end (Spec: protocols/seed/secure_storage.yaml:20:5)"""
+    """Owner state S0: parallel (2 branches); send Upload to StorageProvider[*]; receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:20:5)"""
     async def fork(self) -> tuple[Owner_S0_Join, Owner_S1, Owner_S4]:
         """Start the parallel branches: run each to its end state (e.g. in a trio nursery), then hand the join token and every end state to ``join``."""
         _ep = self._take("fork")
@@ -273,16 +273,16 @@ class Owner_S0_Join(_rt.State):
 
 @_final
 class Owner_S1(_rt.State):
-    """Owner state S1: StorageProvider[*] ! AccessRequest; StorageProvider[*] ? AccessGranted; join (Spec: protocols/seed/secure_storage.yaml:30:9)"""
+    """Owner state S1: send AccessRequest to StorageProvider[*]; receive AccessGranted from StorageProvider[*]; join (Spec: protocols/seed/secure_storage.yaml:30:9)"""
     async def send_access_request(self, msg: AccessRequest) -> Owner_S2:
-        """Send the same AccessRequest to every member of StorageProvider[*]."""
+        """Send the same AccessRequest to each of StorageProvider[*]."""
         _ep = self._take("send_access_request")
         for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
             await _ep.send(_Peer('StorageProvider', _i), 'AccessRequest', msg, _enc_AccessRequest, _STEP_Owner_1)
         return Owner_S2(_ep, _PRIVATE, self._loops)
 
     async def send_access_request_each(self, make: _Callable[[int], AccessRequest]) -> Owner_S2:
-        """Send ``make(i)`` to each member i of StorageProvider[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of StorageProvider[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_access_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'StorageProvider', None, None, False)]
         for _i, _m in _out:
@@ -291,9 +291,9 @@ class Owner_S1(_rt.State):
 
 @_final
 class Owner_S2(_rt.State):
-    """Owner state S2: StorageProvider[*] ? AccessGranted; join (Spec: protocols/seed/secure_storage.yaml:31:9)"""
+    """Owner state S2: receive AccessGranted from StorageProvider[*]; join (Spec: protocols/seed/secure_storage.yaml:31:9)"""
     async def recv_access_granted(self) -> tuple[dict[int, AccessGranted], Owner_S3]:
-        """Receive one AccessGranted from each member of StorageProvider[*], keyed by sender index."""
+        """Receive one AccessGranted from each of StorageProvider[*], keyed by sender index."""
         _ep = self._take("recv_access_granted")
         _out: dict[int, AccessGranted] = {}
         for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
@@ -311,16 +311,16 @@ class Owner_S3(_rt.State):
 
 @_final
 class Owner_S4(_rt.State):
-    """Owner state S4: Device[*] ! CollectRequest; Device[0..t] ? Contribution; join (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
+    """Owner state S4: send CollectRequest to Device[*]; receive Contribution from Device[0..t]; join (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def send_collect_request(self, msg: CollectRequest) -> Owner_S5:
-        """Send the same CollectRequest to every member of Device[*]."""
+        """Send the same CollectRequest to each of Device[*]."""
         _ep = self._take("send_collect_request")
         for _i in _rt.members(_ep, 'Device', None, None, False):
             await _ep.send(_Peer('Device', _i), 'CollectRequest', msg, _enc_CollectRequest, _STEP_Owner_4)
         return Owner_S5(_ep, _PRIVATE, self._loops)
 
     async def send_collect_request_each(self, make: _Callable[[int], CollectRequest]) -> Owner_S5:
-        """Send ``make(i)`` to each member i of Device[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Device[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_collect_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Device', None, None, False)]
         for _i, _m in _out:
@@ -329,9 +329,9 @@ class Owner_S4(_rt.State):
 
 @_final
 class Owner_S5(_rt.State):
-    """Owner state S5: Device[0..t] ? Contribution; join (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
+    """Owner state S5: receive Contribution from Device[0..t]; join (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def recv_contribution(self) -> tuple[dict[int, Contribution], Owner_S6]:
-        """Receive one Contribution from each member of Device[0..t], keyed by sender index."""
+        """Receive one Contribution from each of Device[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
         _out: dict[int, Contribution] = {}
         for _i in _rt.members(_ep, 'Device', 0, _ep.param('t'), False):
@@ -349,16 +349,16 @@ class Owner_S6(_rt.State):
 
 @_final
 class Owner_S7(_rt.State):
-    """Owner state S7: StorageProvider[*] ! Upload; StorageProvider[*] ? StorageProof; StorageProvider[*] ! Replicate; end (Spec: protocols/seed/secure_storage.yaml:35:9)"""
+    """Owner state S7: send Upload to StorageProvider[*]; receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:35:9)"""
     async def send_upload(self, msg: Upload) -> Owner_S8:
-        """Send the same Upload to every member of StorageProvider[*]."""
+        """Send the same Upload to each of StorageProvider[*]."""
         _ep = self._take("send_upload")
         for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
             await _ep.send(_Peer('StorageProvider', _i), 'Upload', msg, _enc_Upload, _STEP_Owner_7)
         return Owner_S8(_ep, _PRIVATE, self._loops)
 
     async def send_upload_each(self, make: _Callable[[int], Upload]) -> Owner_S8:
-        """Send ``make(i)`` to each member i of StorageProvider[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of StorageProvider[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_upload_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'StorageProvider', None, None, False)]
         for _i, _m in _out:
@@ -367,9 +367,9 @@ class Owner_S7(_rt.State):
 
 @_final
 class Owner_S8(_rt.State):
-    """Owner state S8: StorageProvider[*] ? StorageProof; StorageProvider[*] ! Replicate; end (Spec: protocols/seed/secure_storage.yaml:39:9)"""
+    """Owner state S8: receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:39:9)"""
     async def recv_storage_proof(self) -> tuple[dict[int, StorageProof], Owner_S9]:
-        """Receive one StorageProof from each member of StorageProvider[*], keyed by sender index."""
+        """Receive one StorageProof from each of StorageProvider[*], keyed by sender index."""
         _ep = self._take("recv_storage_proof")
         _out: dict[int, StorageProof] = {}
         for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
@@ -383,9 +383,9 @@ class Owner_S8(_rt.State):
 
 @_final
 class Owner_S9(_rt.State):
-    """Owner state S9: StorageProvider[*] ! Replicate; end (Spec: protocols/seed/secure_storage.yaml:43:9)"""
+    """Owner state S9: send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:43:9)"""
     async def send_replicate(self, msg: Replicate) -> Owner_End:
-        """Send the same Replicate to every member of StorageProvider[*]."""
+        """Send the same Replicate to each of StorageProvider[*]."""
         _ep = self._take("send_replicate")
         for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
             await _ep.send(_Peer('StorageProvider', _i), 'Replicate', msg, _enc_Replicate, _STEP_Owner_9)
@@ -393,7 +393,7 @@ class Owner_S9(_rt.State):
         return Owner_End(_ep, _PRIVATE, self._loops)
 
     async def send_replicate_each(self, make: _Callable[[int], Replicate]) -> Owner_End:
-        """Send ``make(i)`` to each member i of StorageProvider[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of StorageProvider[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_replicate_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'StorageProvider', None, None, False)]
         for _i, _m in _out:
@@ -414,7 +414,7 @@ def start_device(ep: _Endpoint) -> Device_S0:
 
 @_final
 class Device_S0(_rt.State):
-    """Device state S0: Owner ? CollectRequest; Owner ! Contribution [only 0 <= index < t]; end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
+    """Device state S0: receive CollectRequest from Owner; send Contribution to Owner (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def recv_collect_request(self) -> tuple[CollectRequest, Device_S1]:
         """Receive CollectRequest from Owner."""
         return await self._recv("recv_collect_request", _PEER_Owner, _dec_CollectRequest, CollectRequest, _STEP_Device_0, Device_S1)
@@ -422,22 +422,22 @@ class Device_S0(_rt.State):
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Device_S1_Takes:
-    """Device_S1.participation(): this member takes part in the step (only 0 <= index < t)."""
+    """Device_S1.participation(): this member takes part in the step (members 0..t)."""
 
     state: Device_S1_Part
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Device_S1_Skips:
-    """Device_S1.participation(): this member does not take part (only 0 <= index < t); ``state`` is the one after the step."""
+    """Device_S1.participation(): this member does not take part (members 0..t); ``state`` is the one after the step."""
 
     state: Device_End
 
 @_final
 class Device_S1(_rt.State):
-    """Device state S1: Owner ! Contribution [only 0 <= index < t]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
+    """Device state S1: send Contribution to Owner (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def participation(self) -> Device_S1_Takes | Device_S1_Skips:
-        """Whether this member takes part in this step (only 0 <= index < t): match on the result."""
+        """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
         if _rt.in_range(_ep.me.index, 0, _ep.param('t')):
             return Device_S1_Takes(state=Device_S1_Part(_ep, _PRIVATE, self._loops))
@@ -446,7 +446,7 @@ class Device_S1(_rt.State):
 
 @_final
 class Device_S1_Part(_rt.State):
-    """Device state S1: Owner ! Contribution [only 0 <= index < t]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
+    """Device state S1: send Contribution to Owner (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
 
     Reached through ``Device_S1_Takes``: this member takes part."""
     async def send_contribution(self, msg: Contribution) -> Device_End:
@@ -469,35 +469,35 @@ def start_storage_provider(ep: _Endpoint) -> StorageProvider_S0:
 
 @_final
 class StorageProvider_S0(_rt.State):
-    """StorageProvider state S0: Owner ? AccessRequest; Owner ! AccessGranted; Owner ? Upload; Owner ! StorageProof; ... (Spec: protocols/seed/secure_storage.yaml:30:9)"""
+    """StorageProvider state S0: receive AccessRequest from Owner; send AccessGranted to Owner; receive Upload from Owner; send StorageProof to Owner; ... (Spec: protocols/seed/secure_storage.yaml:30:9)"""
     async def recv_access_request(self) -> tuple[AccessRequest, StorageProvider_S1]:
         """Receive AccessRequest from Owner."""
         return await self._recv("recv_access_request", _PEER_Owner, _dec_AccessRequest, AccessRequest, _STEP_StorageProvider_0, StorageProvider_S1)
 
 @_final
 class StorageProvider_S1(_rt.State):
-    """StorageProvider state S1: Owner ! AccessGranted; Owner ? Upload; Owner ! StorageProof; Owner ? Replicate; end (Spec: protocols/seed/secure_storage.yaml:31:9)"""
+    """StorageProvider state S1: send AccessGranted to Owner; receive Upload from Owner; send StorageProof to Owner; receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:31:9)"""
     async def send_access_granted(self, msg: AccessGranted) -> StorageProvider_S2:
         """Send AccessGranted to Owner."""
         return await self._send("send_access_granted", _PEER_Owner, msg, _enc_AccessGranted, _STEP_StorageProvider_1, StorageProvider_S2)
 
 @_final
 class StorageProvider_S2(_rt.State):
-    """StorageProvider state S2: Owner ? Upload; Owner ! StorageProof; Owner ? Replicate; end (Spec: protocols/seed/secure_storage.yaml:35:9)"""
+    """StorageProvider state S2: receive Upload from Owner; send StorageProof to Owner; receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:35:9)"""
     async def recv_upload(self) -> tuple[Upload, StorageProvider_S3]:
         """Receive Upload from Owner."""
         return await self._recv("recv_upload", _PEER_Owner, _dec_Upload, Upload, _STEP_StorageProvider_2, StorageProvider_S3)
 
 @_final
 class StorageProvider_S3(_rt.State):
-    """StorageProvider state S3: Owner ! StorageProof; Owner ? Replicate; end (Spec: protocols/seed/secure_storage.yaml:39:9)"""
+    """StorageProvider state S3: send StorageProof to Owner; receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:39:9)"""
     async def send_storage_proof(self, msg: StorageProof) -> StorageProvider_S4:
         """Send StorageProof to Owner."""
         return await self._send("send_storage_proof", _PEER_Owner, msg, _enc_StorageProof, _STEP_StorageProvider_3, StorageProvider_S4)
 
 @_final
 class StorageProvider_S4(_rt.State):
-    """StorageProvider state S4: Owner ? Replicate; end (Spec: protocols/seed/secure_storage.yaml:43:9)"""
+    """StorageProvider state S4: receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:43:9)"""
     async def recv_replicate(self) -> tuple[Replicate, StorageProvider_End]:
         """Receive Replicate from Owner."""
         _ep = self._take("recv_replicate")

@@ -144,21 +144,21 @@ def start_client(ep: _Endpoint) -> Client_S0:
 
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: Server ! Request; Server ? Response; Server ! Data; end (Spec: protocols/seed/typed_messages.yaml:13:5)"""
+    """Client state S0: send Request to Server; receive Response from Server; send Data to Server; end (Spec: protocols/seed/typed_messages.yaml:13:5)"""
     async def send_request(self, msg: Request) -> Client_S1:
         """Send Request to Server."""
         return await self._send("send_request", _PEER_Server, msg, _enc_Request, _STEP_Client_0, Client_S1)
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: Server ? Response; Server ! Data; end (Spec: protocols/seed/typed_messages.yaml:14:5)"""
+    """Client state S1: receive Response from Server; send Data to Server; end (Spec: protocols/seed/typed_messages.yaml:14:5)"""
     async def recv_response(self) -> tuple[Response, Client_S2]:
         """Receive Response from Server."""
         return await self._recv("recv_response", _PEER_Server, _dec_Response, Response, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: Server ! Data; end (Spec: protocols/seed/typed_messages.yaml:15:5)"""
+    """Client state S2: send Data to Server; end (Spec: protocols/seed/typed_messages.yaml:15:5)"""
     async def send_data(self, msg: Data) -> Client_End:
         """Send Data to Server."""
         _ep = self._take("send_data")
@@ -179,21 +179,21 @@ def start_server(ep: _Endpoint) -> Server_S0:
 
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: Client ? Request; Client ! Response; Client ? Data; end (Spec: protocols/seed/typed_messages.yaml:13:5)"""
+    """Server state S0: receive Request from Client; send Response to Client; receive Data from Client; end (Spec: protocols/seed/typed_messages.yaml:13:5)"""
     async def recv_request(self) -> tuple[Request, Server_S1]:
         """Receive Request from Client."""
         return await self._recv("recv_request", _PEER_Client, _dec_Request, Request, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: Client ! Response; Client ? Data; end (Spec: protocols/seed/typed_messages.yaml:14:5)"""
+    """Server state S1: send Response to Client; receive Data from Client; end (Spec: protocols/seed/typed_messages.yaml:14:5)"""
     async def send_response(self, msg: Response) -> Server_S2:
         """Send Response to Client."""
         return await self._send("send_response", _PEER_Client, msg, _enc_Response, _STEP_Server_1, Server_S2)
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: Client ? Data; end (Spec: protocols/seed/typed_messages.yaml:15:5)"""
+    """Server state S2: receive Data from Client; end (Spec: protocols/seed/typed_messages.yaml:15:5)"""
     async def recv_data(self) -> tuple[Data, Server_End]:
         """Receive Data from Client."""
         _ep = self._take("recv_data")

@@ -116,7 +116,7 @@ def start_new_user(ep: _Endpoint) -> NewUser_S0:
 
 @_final
 class NewUser_S0(_rt.State):
-    """NewUser state S0: Validator ! RegistrationRequest; end (Spec: protocols/seed/user_registration.yaml:10:5)"""
+    """NewUser state S0: send RegistrationRequest to Validator; end (Spec: protocols/seed/user_registration.yaml:10:5)"""
     async def send_registration_request(self, msg: RegistrationRequest) -> NewUser_End:
         """Send RegistrationRequest to Validator."""
         _ep = self._take("send_registration_request")
@@ -137,14 +137,14 @@ def start_validator(ep: _Endpoint) -> Validator_S0:
 
 @_final
 class Validator_S0(_rt.State):
-    """Validator state S0: NewUser ? RegistrationRequest; Admin ! ValidationResult; end (Spec: protocols/seed/user_registration.yaml:10:5)"""
+    """Validator state S0: receive RegistrationRequest from NewUser; send ValidationResult to Admin; end (Spec: protocols/seed/user_registration.yaml:10:5)"""
     async def recv_registration_request(self) -> tuple[RegistrationRequest, Validator_S1]:
         """Receive RegistrationRequest from NewUser."""
         return await self._recv("recv_registration_request", _PEER_NewUser, _dec_RegistrationRequest, RegistrationRequest, _STEP_Validator_0, Validator_S1)
 
 @_final
 class Validator_S1(_rt.State):
-    """Validator state S1: Admin ! ValidationResult; end (Spec: protocols/seed/user_registration.yaml:11:5)"""
+    """Validator state S1: send ValidationResult to Admin; end (Spec: protocols/seed/user_registration.yaml:11:5)"""
     async def send_validation_result(self, msg: ValidationResult) -> Validator_End:
         """Send ValidationResult to Admin."""
         _ep = self._take("send_validation_result")
@@ -165,7 +165,7 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
 
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: Validator ? ValidationResult; end (Spec: protocols/seed/user_registration.yaml:11:5)"""
+    """Admin state S0: receive ValidationResult from Validator; end (Spec: protocols/seed/user_registration.yaml:11:5)"""
     async def recv_validation_result(self) -> tuple[ValidationResult, Admin_End]:
         """Receive ValidationResult from Validator."""
         _ep = self._take("recv_validation_result")

@@ -126,16 +126,16 @@ def start_holder(ep: _Endpoint) -> Holder_S0:
 
 @_final
 class Holder_S0(_rt.State):
-    """Holder state S0: Holder[*] (others) ! Evaluation; Holder[*] (others) ? Evaluation; Holder[*] (others) ! Confirm; Holder[*] (others) ? Confirm; end (Spec: protocols/threshold/dkd.yaml:15:5)"""
+    """Holder state S0: send Evaluation to the other Holder members; receive Evaluation from the other Holder members; send Confirm to the other Holder members; receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:15:5)"""
     async def send_evaluation(self, msg: Evaluation) -> Holder_S1:
-        """Send the same Evaluation to every member of Holder[*] (others)."""
+        """Send the same Evaluation to each of the other Holder members."""
         _ep = self._take("send_evaluation")
         for _i in _rt.members(_ep, 'Holder', None, None, True):
             await _ep.send(_Peer('Holder', _i), 'Evaluation', msg, _enc_Evaluation, _STEP_Holder_0)
         return Holder_S1(_ep, _PRIVATE, self._loops)
 
     async def send_evaluation_each(self, make: _Callable[[int], Evaluation]) -> Holder_S1:
-        """Send ``make(i)`` to each member i of Holder[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Holder members: called for exactly those members, all before the first send."""
         _ep = self._take("send_evaluation_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Holder', None, None, True)]
         for _i, _m in _out:
@@ -144,9 +144,9 @@ class Holder_S0(_rt.State):
 
 @_final
 class Holder_S1(_rt.State):
-    """Holder state S1: Holder[*] (others) ? Evaluation; Holder[*] (others) ! Confirm; Holder[*] (others) ? Confirm; end (Spec: protocols/threshold/dkd.yaml:15:5)"""
+    """Holder state S1: receive Evaluation from the other Holder members; send Confirm to the other Holder members; receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:15:5)"""
     async def recv_evaluation(self) -> tuple[dict[int, Evaluation], Holder_S2]:
-        """Receive one Evaluation from each member of Holder[*] (others), keyed by sender index."""
+        """Receive one Evaluation from each of the other Holder members, keyed by sender index."""
         _ep = self._take("recv_evaluation")
         _out: dict[int, Evaluation] = {}
         for _i in _rt.members(_ep, 'Holder', None, None, True):
@@ -160,16 +160,16 @@ class Holder_S1(_rt.State):
 
 @_final
 class Holder_S2(_rt.State):
-    """Holder state S2: Holder[*] (others) ! Confirm; Holder[*] (others) ? Confirm; end (Spec: protocols/threshold/dkd.yaml:16:5)"""
+    """Holder state S2: send Confirm to the other Holder members; receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:16:5)"""
     async def send_confirm(self, msg: Confirm) -> Holder_S3:
-        """Send the same Confirm to every member of Holder[*] (others)."""
+        """Send the same Confirm to each of the other Holder members."""
         _ep = self._take("send_confirm")
         for _i in _rt.members(_ep, 'Holder', None, None, True):
             await _ep.send(_Peer('Holder', _i), 'Confirm', msg, _enc_Confirm, _STEP_Holder_2)
         return Holder_S3(_ep, _PRIVATE, self._loops)
 
     async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Holder_S3:
-        """Send ``make(i)`` to each member i of Holder[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Holder members: called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Holder', None, None, True)]
         for _i, _m in _out:
@@ -178,9 +178,9 @@ class Holder_S2(_rt.State):
 
 @_final
 class Holder_S3(_rt.State):
-    """Holder state S3: Holder[*] (others) ? Confirm; end (Spec: protocols/threshold/dkd.yaml:16:5)"""
+    """Holder state S3: receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:16:5)"""
     async def recv_confirm(self) -> tuple[dict[int, Confirm], Holder_End]:
-        """Receive one Confirm from each member of Holder[*] (others), keyed by sender index."""
+        """Receive one Confirm from each of the other Holder members, keyed by sender index."""
         _ep = self._take("recv_confirm")
         _out: dict[int, Confirm] = {}
         for _i in _rt.members(_ep, 'Holder', None, None, True):

@@ -166,16 +166,16 @@ def start_participant(ep: _Endpoint) -> Participant_S0:
 
 @_final
 class Participant_S0(_rt.State):
-    """Participant state S0: Participant[*] (others) ! Round1; Participant[*] (others) ? Round1; Participant[*] (others) ! Round2; Participant[*] (others) ? Round2; ... (Spec: protocols/threshold/dkg.yaml:15:5)"""
+    """Participant state S0: send Round1 to the other Participant members; receive Round1 from the other Participant members; send Round2 to the other Participant members; receive Round2 from the other Participant members; ... (Spec: protocols/threshold/dkg.yaml:15:5)"""
     async def send_round1(self, msg: Round1) -> Participant_S1:
-        """Send the same Round1 to every member of Participant[*] (others)."""
+        """Send the same Round1 to each of the other Participant members."""
         _ep = self._take("send_round1")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Round1', msg, _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_round1_each(self, make: _Callable[[int], Round1]) -> Participant_S1:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_round1_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -184,9 +184,9 @@ class Participant_S0(_rt.State):
 
 @_final
 class Participant_S1(_rt.State):
-    """Participant state S1: Participant[*] (others) ? Round1; Participant[*] (others) ! Round2; Participant[*] (others) ? Round2; Participant[*] (others) ! Confirm; ... (Spec: protocols/threshold/dkg.yaml:15:5)"""
+    """Participant state S1: receive Round1 from the other Participant members; send Round2 to the other Participant members; receive Round2 from the other Participant members; send Confirm to the other Participant members; ... (Spec: protocols/threshold/dkg.yaml:15:5)"""
     async def recv_round1(self) -> tuple[dict[int, Round1], Participant_S2]:
-        """Receive one Round1 from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one Round1 from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_round1")
         _out: dict[int, Round1] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -200,16 +200,16 @@ class Participant_S1(_rt.State):
 
 @_final
 class Participant_S2(_rt.State):
-    """Participant state S2: Participant[*] (others) ! Round2; Participant[*] (others) ? Round2; Participant[*] (others) ! Confirm; Participant[*] (others) ? Confirm; end (Spec: protocols/threshold/dkg.yaml:16:5)"""
+    """Participant state S2: send Round2 to the other Participant members; receive Round2 from the other Participant members; send Confirm to the other Participant members; receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:16:5)"""
     async def send_round2(self, msg: Round2) -> Participant_S3:
-        """Send the same Round2 to every member of Participant[*] (others)."""
+        """Send the same Round2 to each of the other Participant members."""
         _ep = self._take("send_round2")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Round2', msg, _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_round2_each(self, make: _Callable[[int], Round2]) -> Participant_S3:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_round2_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -218,9 +218,9 @@ class Participant_S2(_rt.State):
 
 @_final
 class Participant_S3(_rt.State):
-    """Participant state S3: Participant[*] (others) ? Round2; Participant[*] (others) ! Confirm; Participant[*] (others) ? Confirm; end (Spec: protocols/threshold/dkg.yaml:16:5)"""
+    """Participant state S3: receive Round2 from the other Participant members; send Confirm to the other Participant members; receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:16:5)"""
     async def recv_round2(self) -> tuple[dict[int, Round2], Participant_S4]:
-        """Receive one Round2 from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one Round2 from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_round2")
         _out: dict[int, Round2] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):
@@ -234,16 +234,16 @@ class Participant_S3(_rt.State):
 
 @_final
 class Participant_S4(_rt.State):
-    """Participant state S4: Participant[*] (others) ! Confirm; Participant[*] (others) ? Confirm; end (Spec: protocols/threshold/dkg.yaml:17:5)"""
+    """Participant state S4: send Confirm to the other Participant members; receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:17:5)"""
     async def send_confirm(self, msg: Confirm) -> Participant_S5:
-        """Send the same Confirm to every member of Participant[*] (others)."""
+        """Send the same Confirm to each of the other Participant members."""
         _ep = self._take("send_confirm")
         for _i in _rt.members(_ep, 'Participant', None, None, True):
             await _ep.send(_Peer('Participant', _i), 'Confirm', msg, _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Participant_S5:
-        """Send ``make(i)`` to each member i of Participant[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
         for _i, _m in _out:
@@ -252,9 +252,9 @@ class Participant_S4(_rt.State):
 
 @_final
 class Participant_S5(_rt.State):
-    """Participant state S5: Participant[*] (others) ? Confirm; end (Spec: protocols/threshold/dkg.yaml:17:5)"""
+    """Participant state S5: receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:17:5)"""
     async def recv_confirm(self) -> tuple[dict[int, Confirm], Participant_End]:
-        """Receive one Confirm from each member of Participant[*] (others), keyed by sender index."""
+        """Receive one Confirm from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_confirm")
         _out: dict[int, Confirm] = {}
         for _i in _rt.members(_ep, 'Participant', None, None, True):

@@ -262,16 +262,16 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
 
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: Signer[*] ! SignRequest; Signer[*] ? Commitment; Signer[*] ! SigningPackage; Signer[*] ? SignatureShare; ... (Spec: protocols/threshold/frost_sign.yaml:19:5)"""
+    """Coordinator state S0: send SignRequest to Signer[*]; receive Commitment from Signer[*]; send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; ... (Spec: protocols/threshold/frost_sign.yaml:19:5)"""
     async def send_sign_request(self, msg: SignRequest) -> Coordinator_S1:
-        """Send the same SignRequest to every member of Signer[*]."""
+        """Send the same SignRequest to each of Signer[*]."""
         _ep = self._take("send_sign_request")
         for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'SignRequest', msg, _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
     async def send_sign_request_each(self, make: _Callable[[int], SignRequest]) -> Coordinator_S1:
-        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_sign_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
         for _i, _m in _out:
@@ -280,9 +280,9 @@ class Coordinator_S0(_rt.State):
 
 @_final
 class Coordinator_S1(_rt.State):
-    """Coordinator state S1: Signer[*] ? Commitment; Signer[*] ! SigningPackage; Signer[*] ? SignatureShare; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:20:5)"""
+    """Coordinator state S1: receive Commitment from Signer[*]; send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:20:5)"""
     async def recv_commitment(self) -> tuple[dict[int, Commitment], Coordinator_S2]:
-        """Receive one Commitment from each member of Signer[*], keyed by sender index."""
+        """Receive one Commitment from each of Signer[*], keyed by sender index."""
         _ep = self._take("recv_commitment")
         _out: dict[int, Commitment] = {}
         for _i in _rt.members(_ep, 'Signer', None, None, False):
@@ -296,16 +296,16 @@ class Coordinator_S1(_rt.State):
 
 @_final
 class Coordinator_S2(_rt.State):
-    """Coordinator state S2: Signer[*] ! SigningPackage; Signer[*] ? SignatureShare; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:21:5)"""
+    """Coordinator state S2: send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:21:5)"""
     async def send_signing_package(self, msg: SigningPackage) -> Coordinator_S3:
-        """Send the same SigningPackage to every member of Signer[*]."""
+        """Send the same SigningPackage to each of Signer[*]."""
         _ep = self._take("send_signing_package")
         for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'SigningPackage', msg, _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
     async def send_signing_package_each(self, make: _Callable[[int], SigningPackage]) -> Coordinator_S3:
-        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_signing_package_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
         for _i, _m in _out:
@@ -314,9 +314,9 @@ class Coordinator_S2(_rt.State):
 
 @_final
 class Coordinator_S3(_rt.State):
-    """Coordinator state S3: Signer[*] ? SignatureShare; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:22:5)"""
+    """Coordinator state S3: receive SignatureShare from Signer[*]; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:22:5)"""
     async def recv_signature_share(self) -> tuple[dict[int, SignatureShare], Coordinator_S4]:
-        """Receive one SignatureShare from each member of Signer[*], keyed by sender index."""
+        """Receive one SignatureShare from each of Signer[*], keyed by sender index."""
         _ep = self._take("recv_signature_share")
         _out: dict[int, SignatureShare] = {}
         for _i in _rt.members(_ep, 'Signer', None, None, False):
@@ -343,9 +343,9 @@ class Coordinator_S4(_rt.State):
 
 @_final
 class Coordinator_S5(_rt.State):
-    """Coordinator state S5: Signer[*] ! Signature; end (Spec: protocols/threshold/frost_sign.yaml:25:11)"""
+    """Coordinator state S5: send Signature to Signer[*]; end (Spec: protocols/threshold/frost_sign.yaml:25:11)"""
     async def send_signature(self, msg: Signature) -> Coordinator_End:
-        """Send the same Signature to every member of Signer[*]."""
+        """Send the same Signature to each of Signer[*]."""
         _ep = self._take("send_signature")
         for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'Signature', msg, _enc_Signature, _STEP_Coordinator_5)
@@ -353,7 +353,7 @@ class Coordinator_S5(_rt.State):
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
     async def send_signature_each(self, make: _Callable[[int], Signature]) -> Coordinator_End:
-        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_signature_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
         for _i, _m in _out:
@@ -363,9 +363,9 @@ class Coordinator_S5(_rt.State):
 
 @_final
 class Coordinator_S6(_rt.State):
-    """Coordinator state S6: Signer[*] ! Abort; end (Spec: protocols/threshold/frost_sign.yaml:27:11)"""
+    """Coordinator state S6: send Abort to Signer[*]; end (Spec: protocols/threshold/frost_sign.yaml:27:11)"""
     async def send_abort(self, msg: Abort) -> Coordinator_End:
-        """Send the same Abort to every member of Signer[*]."""
+        """Send the same Abort to each of Signer[*]."""
         _ep = self._take("send_abort")
         for _i in _rt.members(_ep, 'Signer', None, None, False):
             await _ep.send(_Peer('Signer', _i), 'Abort', msg, _enc_Abort, _STEP_Coordinator_6)
@@ -373,7 +373,7 @@ class Coordinator_S6(_rt.State):
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
     async def send_abort_each(self, make: _Callable[[int], Abort]) -> Coordinator_End:
-        """Send ``make(i)`` to each member i of Signer[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_abort_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
         for _i, _m in _out:
@@ -394,28 +394,28 @@ def start_signer(ep: _Endpoint) -> Signer_S0:
 
 @_final
 class Signer_S0(_rt.State):
-    """Signer state S0: Coordinator ? SignRequest; Coordinator ! Commitment; Coordinator ? SigningPackage; Coordinator ! SignatureShare; ... (Spec: protocols/threshold/frost_sign.yaml:19:5)"""
+    """Signer state S0: receive SignRequest from Coordinator; send Commitment to Coordinator; receive SigningPackage from Coordinator; send SignatureShare to Coordinator; ... (Spec: protocols/threshold/frost_sign.yaml:19:5)"""
     async def recv_sign_request(self) -> tuple[SignRequest, Signer_S1]:
         """Receive SignRequest from Coordinator."""
         return await self._recv("recv_sign_request", _PEER_Coordinator, _dec_SignRequest, SignRequest, _STEP_Signer_0, Signer_S1)
 
 @_final
 class Signer_S1(_rt.State):
-    """Signer state S1: Coordinator ! Commitment; Coordinator ? SigningPackage; Coordinator ! SignatureShare; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:20:5)"""
+    """Signer state S1: send Commitment to Coordinator; receive SigningPackage from Coordinator; send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:20:5)"""
     async def send_commitment(self, msg: Commitment) -> Signer_S2:
         """Send Commitment to Coordinator."""
         return await self._send("send_commitment", _PEER_Coordinator, msg, _enc_Commitment, _STEP_Signer_1, Signer_S2)
 
 @_final
 class Signer_S2(_rt.State):
-    """Signer state S2: Coordinator ? SigningPackage; Coordinator ! SignatureShare; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:21:5)"""
+    """Signer state S2: receive SigningPackage from Coordinator; send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:21:5)"""
     async def recv_signing_package(self) -> tuple[SigningPackage, Signer_S3]:
         """Receive SigningPackage from Coordinator."""
         return await self._recv("recv_signing_package", _PEER_Coordinator, _dec_SigningPackage, SigningPackage, _STEP_Signer_2, Signer_S3)
 
 @_final
 class Signer_S3(_rt.State):
-    """Signer state S3: Coordinator ! SignatureShare; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:22:5)"""
+    """Signer state S3: send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:22:5)"""
     async def send_signature_share(self, msg: SignatureShare) -> Signer_S4:
         """Send SignatureShare to Coordinator."""
         return await self._send("send_signature_share", _PEER_Coordinator, msg, _enc_SignatureShare, _STEP_Signer_3, Signer_S4)

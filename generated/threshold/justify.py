@@ -113,16 +113,16 @@ def start_member(ep: _Endpoint) -> Member_S0:
 
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: Member[*] (others) ! Justification; Member[*] (others) ? Justification; end (Spec: protocols/threshold/justify.yaml:16:5)"""
+    """Member state S0: send Justification to the other Member members; receive Justification from the other Member members; end (Spec: protocols/threshold/justify.yaml:16:5)"""
     async def send_justification(self, msg: Justification) -> Member_S1:
-        """Send the same Justification to every member of Member[*] (others)."""
+        """Send the same Justification to each of the other Member members."""
         _ep = self._take("send_justification")
         for _i in _rt.members(_ep, 'Member', None, None, True):
             await _ep.send(_Peer('Member', _i), 'Justification', msg, _enc_Justification, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
     async def send_justification_each(self, make: _Callable[[int], Justification]) -> Member_S1:
-        """Send ``make(i)`` to each member i of Member[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_justification_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
         for _i, _m in _out:
@@ -131,9 +131,9 @@ class Member_S0(_rt.State):
 
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: Member[*] (others) ? Justification; end (Spec: protocols/threshold/justify.yaml:16:5)"""
+    """Member state S1: receive Justification from the other Member members; end (Spec: protocols/threshold/justify.yaml:16:5)"""
     async def recv_justification(self) -> tuple[dict[int, Justification], Member_End]:
-        """Receive one Justification from each member of Member[*] (others), keyed by sender index."""
+        """Receive one Justification from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_justification")
         _out: dict[int, Justification] = {}
         for _i in _rt.members(_ep, 'Member', None, None, True):

@@ -125,16 +125,16 @@ def start_peer(ep: _Endpoint) -> Peer_S0:
 
 @_final
 class Peer_S0(_rt.State):
-    """Peer state S0: Peer[*] (others) ! Commit; Peer[*] (others) ? Commit; Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Peer state S0: send Commit to the other Peer members; receive Commit from the other Peer members; send Reveal to the other Peer members; receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Peer_S1:
-        """Send the same Commit to every member of Peer[*] (others)."""
+        """Send the same Commit to each of the other Peer members."""
         _ep = self._take("send_commit")
         for _i in _rt.members(_ep, 'Peer', None, None, True):
             await _ep.send(_Peer('Peer', _i), 'Commit', msg, _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Peer_S1:
-        """Send ``make(i)`` to each member i of Peer[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Peer members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Peer', None, None, True)]
         for _i, _m in _out:
@@ -143,9 +143,9 @@ class Peer_S0(_rt.State):
 
 @_final
 class Peer_S1(_rt.State):
-    """Peer state S1: Peer[*] (others) ? Commit; Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
+    """Peer state S1: receive Commit from the other Peer members; send Reveal to the other Peer members; receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Peer_S2]:
-        """Receive one Commit from each member of Peer[*] (others), keyed by sender index."""
+        """Receive one Commit from each of the other Peer members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
         for _i in _rt.members(_ep, 'Peer', None, None, True):
@@ -159,16 +159,16 @@ class Peer_S1(_rt.State):
 
 @_final
 class Peer_S2(_rt.State):
-    """Peer state S2: Peer[*] (others) ! Reveal; Peer[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Peer state S2: send Reveal to the other Peer members; receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Peer_S3:
-        """Send the same Reveal to every member of Peer[*] (others)."""
+        """Send the same Reveal to each of the other Peer members."""
         _ep = self._take("send_reveal")
         for _i in _rt.members(_ep, 'Peer', None, None, True):
             await _ep.send(_Peer('Peer', _i), 'Reveal', msg, _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Peer_S3:
-        """Send ``make(i)`` to each member i of Peer[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Peer members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Peer', None, None, True)]
         for _i, _m in _out:
@@ -177,9 +177,9 @@ class Peer_S2(_rt.State):
 
 @_final
 class Peer_S3(_rt.State):
-    """Peer state S3: Peer[*] (others) ? Reveal; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
+    """Peer state S3: receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Peer_End]:
-        """Receive one Reveal from each member of Peer[*] (others), keyed by sender index."""
+        """Receive one Reveal from each of the other Peer members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
         for _i in _rt.members(_ep, 'Peer', None, None, True):

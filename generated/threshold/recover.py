@@ -165,16 +165,16 @@ def start_recovering(ep: _Endpoint) -> Recovering_S0:
 
 @_final
 class Recovering_S0(_rt.State):
-    """Recovering state S0: Guardian[*] ! Request; Guardian[*] ? Sigma; select {restored, failed}; end (Spec: protocols/threshold/recover.yaml:18:5)"""
+    """Recovering state S0: send Request to Guardian[*]; receive Sigma from Guardian[*]; select {restored, failed}; end (Spec: protocols/threshold/recover.yaml:18:5)"""
     async def send_request(self, msg: Request) -> Recovering_S1:
-        """Send the same Request to every member of Guardian[*]."""
+        """Send the same Request to each of Guardian[*]."""
         _ep = self._take("send_request")
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
             await _ep.send(_Peer('Guardian', _i), 'Request', msg, _enc_Request, _STEP_Recovering_0)
         return Recovering_S1(_ep, _PRIVATE, self._loops)
 
     async def send_request_each(self, make: _Callable[[int], Request]) -> Recovering_S1:
-        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
         for _i, _m in _out:
@@ -183,9 +183,9 @@ class Recovering_S0(_rt.State):
 
 @_final
 class Recovering_S1(_rt.State):
-    """Recovering state S1: Guardian[*] ? Sigma; select {restored, failed}; end (Spec: protocols/threshold/recover.yaml:20:5)"""
+    """Recovering state S1: receive Sigma from Guardian[*]; select {restored, failed}; end (Spec: protocols/threshold/recover.yaml:20:5)"""
     async def recv_sigma(self) -> tuple[dict[int, Sigma], Recovering_S2]:
-        """Receive one Sigma from each member of Guardian[*], keyed by sender index."""
+        """Receive one Sigma from each of Guardian[*], keyed by sender index."""
         _ep = self._take("recv_sigma")
         _out: dict[int, Sigma] = {}
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
@@ -212,9 +212,9 @@ class Recovering_S2(_rt.State):
 
 @_final
 class Recovering_S3(_rt.State):
-    """Recovering state S3: Guardian[*] ! Restored; end (Spec: protocols/threshold/recover.yaml:23:11)"""
+    """Recovering state S3: send Restored to Guardian[*]; end (Spec: protocols/threshold/recover.yaml:23:11)"""
     async def send_restored(self, msg: Restored) -> Recovering_End:
-        """Send the same Restored to every member of Guardian[*]."""
+        """Send the same Restored to each of Guardian[*]."""
         _ep = self._take("send_restored")
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
             await _ep.send(_Peer('Guardian', _i), 'Restored', msg, _enc_Restored, _STEP_Recovering_3)
@@ -222,7 +222,7 @@ class Recovering_S3(_rt.State):
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
     async def send_restored_each(self, make: _Callable[[int], Restored]) -> Recovering_End:
-        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_restored_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
         for _i, _m in _out:
@@ -232,9 +232,9 @@ class Recovering_S3(_rt.State):
 
 @_final
 class Recovering_S4(_rt.State):
-    """Recovering state S4: Guardian[*] ! Failed; end (Spec: protocols/threshold/recover.yaml:25:11)"""
+    """Recovering state S4: send Failed to Guardian[*]; end (Spec: protocols/threshold/recover.yaml:25:11)"""
     async def send_failed(self, msg: Failed) -> Recovering_End:
-        """Send the same Failed to every member of Guardian[*]."""
+        """Send the same Failed to each of Guardian[*]."""
         _ep = self._take("send_failed")
         for _i in _rt.members(_ep, 'Guardian', None, None, False):
             await _ep.send(_Peer('Guardian', _i), 'Failed', msg, _enc_Failed, _STEP_Recovering_4)
@@ -242,7 +242,7 @@ class Recovering_S4(_rt.State):
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
     async def send_failed_each(self, make: _Callable[[int], Failed]) -> Recovering_End:
-        """Send ``make(i)`` to each member i of Guardian[*]: called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_failed_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
         for _i, _m in _out:
@@ -263,23 +263,23 @@ def start_guardian(ep: _Endpoint) -> Guardian_S0:
 
 @_final
 class Guardian_S0(_rt.State):
-    """Guardian state S0: Recovering ? Request; Guardian[*] (others) ! Delta; Guardian[*] (others) ? Delta; Recovering ! Sigma; ... (Spec: protocols/threshold/recover.yaml:18:5)"""
+    """Guardian state S0: receive Request from Recovering; send Delta to the other Guardian members; receive Delta from the other Guardian members; send Sigma to Recovering; ... (Spec: protocols/threshold/recover.yaml:18:5)"""
     async def recv_request(self) -> tuple[Request, Guardian_S1]:
         """Receive Request from Recovering."""
         return await self._recv("recv_request", _PEER_Recovering, _dec_Request, Request, _STEP_Guardian_0, Guardian_S1)
 
 @_final
 class Guardian_S1(_rt.State):
-    """Guardian state S1: Guardian[*] (others) ! Delta; Guardian[*] (others) ? Delta; Recovering ! Sigma; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:19:5)"""
+    """Guardian state S1: send Delta to the other Guardian members; receive Delta from the other Guardian members; send Sigma to Recovering; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:19:5)"""
     async def send_delta(self, msg: Delta) -> Guardian_S2:
-        """Send the same Delta to every member of Guardian[*] (others)."""
+        """Send the same Delta to each of the other Guardian members."""
         _ep = self._take("send_delta")
         for _i in _rt.members(_ep, 'Guardian', None, None, True):
             await _ep.send(_Peer('Guardian', _i), 'Delta', msg, _enc_Delta, _STEP_Guardian_1)
         return Guardian_S2(_ep, _PRIVATE, self._loops)
 
     async def send_delta_each(self, make: _Callable[[int], Delta]) -> Guardian_S2:
-        """Send ``make(i)`` to each member i of Guardian[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Guardian members: called for exactly those members, all before the first send."""
         _ep = self._take("send_delta_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, True)]
         for _i, _m in _out:
@@ -288,9 +288,9 @@ class Guardian_S1(_rt.State):
 
 @_final
 class Guardian_S2(_rt.State):
-    """Guardian state S2: Guardian[*] (others) ? Delta; Recovering ! Sigma; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:19:5)"""
+    """Guardian state S2: receive Delta from the other Guardian members; send Sigma to Recovering; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:19:5)"""
     async def recv_delta(self) -> tuple[dict[int, Delta], Guardian_S3]:
-        """Receive one Delta from each member of Guardian[*] (others), keyed by sender index."""
+        """Receive one Delta from each of the other Guardian members, keyed by sender index."""
         _ep = self._take("recv_delta")
         _out: dict[int, Delta] = {}
         for _i in _rt.members(_ep, 'Guardian', None, None, True):
@@ -304,7 +304,7 @@ class Guardian_S2(_rt.State):
 
 @_final
 class Guardian_S3(_rt.State):
-    """Guardian state S3: Recovering ! Sigma; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:20:5)"""
+    """Guardian state S3: send Sigma to Recovering; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:20:5)"""
     async def send_sigma(self, msg: Sigma) -> Guardian_S4:
         """Send Sigma to Recovering."""
         return await self._send("send_sigma", _PEER_Recovering, msg, _enc_Sigma, _STEP_Guardian_3, Guardian_S4)

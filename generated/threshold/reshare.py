@@ -145,16 +145,16 @@ def start_member(ep: _Endpoint) -> Member_S0:
 
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: Member[*] (others) ! Deal; Member[*] (others) ? Deal; Member[*] (others) ! Confirm; Member[*] (others) ? Confirm; end (Spec: protocols/threshold/reshare.yaml:16:5)"""
+    """Member state S0: send Deal to the other Member members; receive Deal from the other Member members; send Confirm to the other Member members; receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:16:5)"""
     async def send_deal(self, msg: Deal) -> Member_S1:
-        """Send the same Deal to every member of Member[*] (others)."""
+        """Send the same Deal to each of the other Member members."""
         _ep = self._take("send_deal")
         for _i in _rt.members(_ep, 'Member', None, None, True):
             await _ep.send(_Peer('Member', _i), 'Deal', msg, _enc_Deal, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
     async def send_deal_each(self, make: _Callable[[int], Deal]) -> Member_S1:
-        """Send ``make(i)`` to each member i of Member[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_deal_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
         for _i, _m in _out:
@@ -163,9 +163,9 @@ class Member_S0(_rt.State):
 
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: Member[*] (others) ? Deal; Member[*] (others) ! Confirm; Member[*] (others) ? Confirm; end (Spec: protocols/threshold/reshare.yaml:16:5)"""
+    """Member state S1: receive Deal from the other Member members; send Confirm to the other Member members; receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:16:5)"""
     async def recv_deal(self) -> tuple[dict[int, Deal], Member_S2]:
-        """Receive one Deal from each member of Member[*] (others), keyed by sender index."""
+        """Receive one Deal from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_deal")
         _out: dict[int, Deal] = {}
         for _i in _rt.members(_ep, 'Member', None, None, True):
@@ -179,16 +179,16 @@ class Member_S1(_rt.State):
 
 @_final
 class Member_S2(_rt.State):
-    """Member state S2: Member[*] (others) ! Confirm; Member[*] (others) ? Confirm; end (Spec: protocols/threshold/reshare.yaml:17:5)"""
+    """Member state S2: send Confirm to the other Member members; receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:17:5)"""
     async def send_confirm(self, msg: Confirm) -> Member_S3:
-        """Send the same Confirm to every member of Member[*] (others)."""
+        """Send the same Confirm to each of the other Member members."""
         _ep = self._take("send_confirm")
         for _i in _rt.members(_ep, 'Member', None, None, True):
             await _ep.send(_Peer('Member', _i), 'Confirm', msg, _enc_Confirm, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
     async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Member_S3:
-        """Send ``make(i)`` to each member i of Member[*] (others): called for exactly those members, all before the first send."""
+        """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
         _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
         for _i, _m in _out:
@@ -197,9 +197,9 @@ class Member_S2(_rt.State):
 
 @_final
 class Member_S3(_rt.State):
-    """Member state S3: Member[*] (others) ? Confirm; end (Spec: protocols/threshold/reshare.yaml:17:5)"""
+    """Member state S3: receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:17:5)"""
     async def recv_confirm(self) -> tuple[dict[int, Confirm], Member_End]:
-        """Receive one Confirm from each member of Member[*] (others), keyed by sender index."""
+        """Receive one Confirm from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_confirm")
         _out: dict[int, Confirm] = {}
         for _i in _rt.members(_ep, 'Member', None, None, True):
