@@ -114,7 +114,37 @@ class RoleModel:
     entry: str  # start_<role>
     start: str
     entry_loops: str
-    states: list[StateClass]
+    # Each state class is turned into text (``state_text``) as soon as it is built, keeping
+    # only what the module-wide checks need: its names and the code markers below.
+    names: list[tuple[str, list[str]]]  # (state class, its branch classes)
+    body: str
+    code_markers: frozenset[str]  # which of CODE_MARKERS the methods' code contains
+
+
+# Runtime names a module imports only when some method's code uses them.
+CODE_MARKERS = ("_GuardFailed(", "_Callable[", "_Writer(")
+
+
+def state_text(s: StateClass) -> str:
+    """One state class and its branch classes, as the module shows them.
+
+    Rendered here rather than in the template: a module with 100k interactions has about
+    200k states, and the template engine holds every fragment of its output in one list
+    before joining it (several times the text's size; issue 15). One blank line between a
+    role's classes (not PEP 8's two): the states are a long flat list."""
+    out: list[str] = []
+    for v in s.variants:
+        out.append(f'\n@_final\n@_dc.dataclass(frozen=True, slots=True, kw_only=True)\nclass {v.name}:\n    """{v.doc}"""\n\n')
+        out += [f"    {f}: {t}\n" for f, t in v.fields]
+    out.append(f'\n@_final\nclass {s.name}(_rt.State):\n    """{s.doc}"""\n')
+    for i, m in enumerate(s.methods):
+        if i:
+            out.append("\n")
+        if m.decorator:
+            out.append(f"    {m.decorator}\n")
+        out.append(f'    {m.sig}:\n        """{m.doc}"""\n')
+        out += [f"    {line}\n" for line in m.body]
+    return "".join(out)
 
 
 @dataclass
@@ -394,6 +424,15 @@ class _RoleRenderer:
             ]
         return lines
 
+    @staticmethod
+    def plain(n: fsm.SendNode | fsm.RecvNode) -> bool:
+        """A step every member takes with one fixed peer, into a state in the same loop that
+        is not End: what ``genlib.State._send``/``_recv`` do, so the method is one call."""
+        assert n.next is not None
+        peer = n.to if isinstance(n, fsm.SendNode) else n.frm
+        return (isinstance(peer, PeerOne) and n.only is None and not n.next.ops
+                and not isinstance(n.next.node, fsm.EndNode))
+
     def _not_part(self, method: str) -> str:
         return f"{self.role} member does not take part here, so {method}() is not allowed"
 
@@ -425,7 +464,7 @@ class _RoleRenderer:
     def state(self, n: fsm.Node) -> StateClass:
         name = self.cls(n)
         loc = self.r.loc(n.span) if n.span.line else self.r.spec_path
-        doc = f"{self.role} state {name.split('_')[-1]}: {doc_text(n.text)}\n\n    Spec: {loc}"
+        doc = f"{self.role} state {name.split('_')[-1]}: {doc_text(n.text)} (Spec: {loc})"
         sc = StateClass(name, doc, [])
         # The step's methods go on the ``Takes`` state when only some members take part.
         split = n.only is not None and n.skip is not None
@@ -450,9 +489,9 @@ class _RoleRenderer:
             case fsm.ForkNode():
                 self.fork(n, tgt)
             case fsm.BranchEndNode():
-                sc.doc = f"{self.role}: end of parallel branch {n.index}; hand it to join().\n\n    Spec: {loc}"
+                sc.doc = f"{self.role}: end of parallel branch {n.index}; hand it to join() (Spec: {loc})."
             case fsm.EndNode():
-                sc.doc = f"{self.role} has finished the protocol; the session is closed.\n\n    Spec: {self.r.spec_path}"
+                sc.doc = f"{self.role} has finished the protocol; the session is closed (Spec: {self.r.spec_path})."
             case _:
                 raise AssertionError(type(n).__name__)
         if split:
@@ -483,6 +522,11 @@ class _RoleRenderer:
                  "    for _i, _m in _out:",
                  f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, _m, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
+        elif self.plain(n):
+            sc.methods.append(Method(
+                f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
+                f"Send {msg} to {peer_text(n.to)}.",
+                [f'    return await self._send("send_{sfx}", {self.peer(n.to)}, msg, _enc_{msg}, {step}, {nxt})']))
         else:
             sc.methods.append(Method(
                 f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
@@ -549,6 +593,11 @@ class _RoleRenderer:
                  "    _nxt = " + self.make(n.next),
                  *(["    await _ep.close()"] if isinstance(n.next.node, fsm.EndNode) else []),
                  "    return _out, _nxt"]))
+        elif self.plain(n):
+            sc.methods.append(Method(
+                f"async def recv_{sfx}(self) -> tuple[{msg}, {nxt}]",
+                f"Receive {msg} from {peer_text(n.frm)}.",
+                [f'    return await self._recv("recv_{sfx}", {self.peer(n.frm)}, _dec_{msg}, {msg}, {step}, {nxt})']))
         else:
             sc.methods.append(Method(
                 f"async def recv_{sfx}(self) -> tuple[{msg}, {nxt}]",
@@ -709,21 +758,26 @@ class _RoleRenderer:
         jbody += [f'    b{i}._take("join")' for i in range(len(ends))]
         jbody += self.goto(n.join)
         self.extra.append(StateClass(
-            join, f"{self.role}: join token of the parallel block at {state}.\n\n    Spec: {self.r.loc(n.span)}",
+            join, f"{self.role}: join token of the parallel block at {state} (Spec: {self.r.loc(n.span)}).",
             [Method(f"async def join(self, {params}) -> {self.cls(n.join.node)}",
                     "Join the finished branches and continue after the parallel block.", jbody)]))
 
     def render(self) -> RoleModel:
         self.extra: list[StateClass] = []
-        states: list[StateClass] = []
+        names: list[tuple[str, list[str]]] = []
+        texts: list[str] = []
+        markers: set[str] = set()
         for n in self.sm.states:
-            states.append(self.state(n))
-            if self.extra:
-                states += self.extra
-                self.extra = []
+            built = [self.state(n), *self.extra]
+            self.extra = []
+            for sc in built:
+                names.append((sc.name, [v.name for v in sc.variants]))
+                texts.append(state_text(sc))
+                code = [line for m in sc.methods for line in (m.sig, *m.body)]
+                markers.update(k for k in CODE_MARKERS if any(k in line for line in code))
         start = self.cls(self.sm.start)
         return RoleModel(self.role, f"start_{role_module(self.role)}", start,
-                         self.loops(self.sm.entry_ops, "()"), states)
+                         self.loops(self.sm.entry_ops, "()"), names, "".join(texts), frozenset(markers))
 
 
 # ---------------------------------------------------------------- module
@@ -796,17 +850,17 @@ class ModuleRenderer:
             if d.kind == "dynamic":
                 size = "'*'"
             role_infos.append(f"_RoleInfo({d.name!r}, family={d.kind != 'single'}, size={size})")
-        code = "\n".join(line for r in roles for st in r.states for m in st.methods
-                         for line in (m.sig, *m.body))
+        markers = frozenset().union(*(r.code_markers for r in roles))
+        uses_guard, uses_callable, uses_writer_code = (m in markers for m in CODE_MARKERS)
         return _env().get_template("module.py.j2").render(
-            uses_guard="_GuardFailed(" in code,
+            uses_guard=uses_guard,
             # Common sizes come from runtime.codec (one class across protocols); others are local.
             fixed_imported=[fixed_class(n) for n in sorted(sizes) if n in FIXED_BYTES],
             fixed_local=[(fixed_class(n), n) for n in sorted(sizes) if n not in FIXED_BYTES],
-            uses_callable="_Callable[" in code,
+            uses_callable=uses_callable,
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             # Messages without fields encode to b"" without a Writer.
-            uses_writer=bool(self.codecs.lines) or "_Writer(" in code or any(m.write or not m.is_message for m in messages),
+            uses_writer=bool(self.codecs.lines) or uses_writer_code or any(m.write or not m.is_message for m in messages),
             spec=self.spec_path,
             header=module_header(self.spec_path, self.protocol.name),
             protocol=self.protocol,
@@ -827,9 +881,9 @@ class ModuleRenderer:
         names = [(m.name, f"{'message' if m.is_message else 'record'} {m.name}") for m in messages]
         for r in roles:
             names.append((r.entry, f"entry point of role {r.name}"))
-            for s in r.states:
-                names.append((s.name, f"state class of role {r.name}"))
-                names += [(v.name, f"branch class of role {r.name}") for v in s.variants]
+            for state, variants in r.names:
+                names.append((state, f"state class of role {r.name}"))
+                names += [(v, f"branch class of role {r.name}") for v in variants]
         for name, what in names:
             if name in _SHADOWS:
                 out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,

@@ -11,10 +11,16 @@ aliases.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from runtime.codec import Bytes16, Bytes32, Bytes64, FixedBytes, Reader, Writer
 from runtime.contract import Endpoint, Peer, ProtocolInfo, RoleInfo, Step
 from runtime.errors import DecodeError, GuardFailed, LocalViolation, PeerGone
 from runtime.linear import PRIVATE, LinearState, forged
+
+M = TypeVar("M")
+S = TypeVar("S", bound="State")
 
 __all__ = [
     "PRIVATE",
@@ -98,7 +104,18 @@ def unexpected(ep: Endpoint, peer: Peer, state: str, expected: str, got: str) ->
     )
 
 
-class State(LinearState):
+class _Slotted(type):
+    """Gives every generated state class an empty ``__slots__`` unless it spells its own.
+
+    One state object is built per message, so states carry no ``__dict__``; this keeps the
+    line out of each of the (many) generated classes."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> _Slotted:
+        ns.setdefault("__slots__", ())
+        return super().__new__(mcs, name, bases, ns)
+
+
+class State(LinearState, metaclass=_Slotted):
     """Base of generated states: carries the counters of enclosing counted loops."""
 
     __slots__ = ("_loops",)
@@ -110,3 +127,27 @@ class State(LinearState):
         self._ep = ep
         self._used_at = None
         self._loops = loops
+
+    # The plain one-peer send and receive, which most states are: one shared body instead of
+    # the same four lines in every generated method. The label is the step's message.
+    async def _send(
+        self, method: str, to: Peer, msg: M, encode: Callable[[M], bytes], step: Step, nxt: type[S]
+    ) -> S:
+        ep = self._take(method, 3)
+        await ep.send(to, step.message, msg, encode, step)
+        return nxt(ep, PRIVATE, self._loops)
+
+    async def _recv(
+        self,
+        method: str,
+        frm: Peer,
+        decode: Callable[[bytes], M],
+        cls: type[M],
+        step: Step,
+        nxt: type[S],
+    ) -> tuple[M, S]:
+        ep = self._take(method, 3)
+        label, v = await ep.recv(frm, {step.message: decode}, step)
+        if not isinstance(v, cls):
+            raise unexpected(ep, frm, type(self).__name__, step.message, label)
+        return v, nxt(ep, PRIVATE, self._loops)

@@ -42,16 +42,19 @@ class LinearState:
         # the caller's line table (microseconds in a long role function).
         self._used_at: tuple[CodeType, int, str] | None = None
 
-    def _take(self, method: str) -> Endpoint:
-        """Consume this state for ``method``; a second use raises ``LinearityError``."""
+    def _take(self, method: str, depth: int = 2) -> Endpoint:
+        """Consume this state for ``method``; a second use raises ``LinearityError``.
+
+        ``depth`` is the user's frame: 2 when the generated method calls this directly, 3
+        through a shared ``genlib`` helper."""
         used = self._used_at
         if used is not None:
             first = f"{used[0].co_filename}:{line_at(used[0], used[1])} in {used[2]}()"
             error = LinearityError(type(self).__name__, method, first)
             self._ep.local_violation(error)
             raise error
-        # Frame 2 is the user's code: 0 is _take, 1 the generated method.
-        frame = sys._getframe(2)
+        # Frame ``depth`` is the user's code: 0 is _take, 1 the generated method (or helper).
+        frame = sys._getframe(depth)
         self._used_at = (frame.f_code, frame.f_lasti, method)
         return self._ep
 

@@ -146,16 +146,9 @@ def start_collector(ep: _Endpoint) -> Collector_S0:
     """The first state of role Collector in a session opened on ``ep``."""
     return Collector_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Collector_S0(_rt.State):
-    """Collector state S0: receive Contribute from Member[*]; run local step Combine; send Combined to Member[*]; end
-
-    Spec: protocols/examples/aggregate.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Collector state S0: receive Contribute from Member[*]; run local step Combine; send Combined to Member[*]; end (Spec: protocols/examples/aggregate.yaml:19:5)"""
     async def recv_contribute(self) -> tuple[dict[int, Contribute], Collector_S1]:
         """Receive one Contribute from each of Member[*], keyed by sender index."""
         _ep = self._take("recv_contribute")
@@ -169,16 +162,9 @@ class Collector_S0(_rt.State):
         _nxt = Collector_S1(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Collector_S1(_rt.State):
-    """Collector state S1: run local step Combine; send Combined to Member[*]; end
-
-    Spec: protocols/examples/aggregate.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Collector state S1: run local step Combine; send Combined to Member[*]; end (Spec: protocols/examples/aggregate.yaml:20:5)"""
     async def do_combine(self, fn: _Callable[[list[Share]], Bytes32], arg: list[Share]) -> tuple[Bytes32, Collector_S2]:
         """Run the local step Combine (list[Share] -> bytes32) here: ``fn(arg)``, no communication. The shares combined into one value."""
         _ep = self._take("do_combine")
@@ -193,16 +179,9 @@ class Collector_S1(_rt.State):
             raise _rt.violation(_ep, 'local step Combine: its output is not a bytes32: ' + str(_e)) from None
         return (_out, Collector_S2(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Collector_S2(_rt.State):
-    """Collector state S2: send Combined to Member[*]; end
-
-    Spec: protocols/examples/aggregate.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Collector state S2: send Combined to Member[*]; end (Spec: protocols/examples/aggregate.yaml:21:5)"""
     async def send_combined(self, msg: Combined) -> Collector_End:
         """Send the same Combined to each of Member[*]."""
         _ep = self._take("send_combined")
@@ -220,15 +199,9 @@ class Collector_S2(_rt.State):
         await _ep.close()
         return Collector_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Collector_End(_rt.State):
-    """Collector has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/aggregate.yaml
-    """
-
-    __slots__ = ()
+    """Collector has finished the protocol; the session is closed (Spec: protocols/examples/aggregate.yaml)."""
 
 # ---------------------------------------------------------------- role Member
 
@@ -237,41 +210,19 @@ def start_member(ep: _Endpoint) -> Member_S0:
     """The first state of role Member in a session opened on ``ep``."""
     return Member_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: send Contribute to Collector; receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end
-
-    Spec: protocols/examples/aggregate.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Member state S0: send Contribute to Collector; receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:19:5)"""
     async def send_contribute(self, msg: Contribute) -> Member_S1:
         """Send Contribute to Collector."""
-        _ep = self._take("send_contribute")
-        await _ep.send(_PEER_Collector, 'Contribute', msg, _enc_Contribute, _STEP_Member_0)
-        return Member_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_contribute", _PEER_Collector, msg, _enc_Contribute, _STEP_Member_0, Member_S1)
 
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end
-
-    Spec: protocols/examples/aggregate.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Member state S1: receive Combined from Collector; run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:21:5)"""
     async def recv_combined(self) -> tuple[Combined, Member_S2]:
         """Receive Combined from Collector."""
-        _ep = self._take("recv_combined")
-        _peer = _PEER_Collector
-        _lbl, _v = await _ep.recv(_peer, {'Combined': _dec_Combined}, _STEP_Member_1)
-        if not isinstance(_v, Combined):
-            raise _rt.unexpected(_ep, _peer, 'Member_S1', 'Combined', _lbl)
-        return _v, Member_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_combined", _PEER_Collector, _dec_Combined, Combined, _STEP_Member_1, Member_S2)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,7 +231,6 @@ class Member_S2_Takes:
 
     state: Member_S2_Part
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S2_Skips:
@@ -288,16 +238,9 @@ class Member_S2_Skips:
 
     state: Member_S3
 
-
 @_final
 class Member_S2(_rt.State):
-    """Member state S2: run local step Check (members 0..t); run local step Remember; end
-
-    Spec: protocols/examples/aggregate.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Member state S2: run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:22:5)"""
     async def participation(self) -> Member_S2_Takes | Member_S2_Skips:
         """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
@@ -305,18 +248,11 @@ class Member_S2(_rt.State):
             return Member_S2_Takes(state=Member_S2_Part(_ep, _PRIVATE, self._loops))
         return Member_S2_Skips(state=Member_S3(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Member_S2_Part(_rt.State):
-    """Member state S2: run local step Check (members 0..t); run local step Remember; end
+    """Member state S2: run local step Check (members 0..t); run local step Remember; end (Spec: protocols/examples/aggregate.yaml:22:5)
 
-    Spec: protocols/examples/aggregate.yaml:22:5
-
-    Reached through ``Member_S2_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Member_S2_Takes``: this member takes part."""
     async def do_check(self, fn: _Callable[[Bytes32], None], arg: Bytes32) -> Member_S3:
         """Run the local step Check (bytes32 -> no output) here: ``fn(arg)``, no communication."""
         _ep = self._take("do_check")
@@ -327,16 +263,9 @@ class Member_S2_Part(_rt.State):
         fn(arg)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Member_S3(_rt.State):
-    """Member state S3: run local step Remember; end
-
-    Spec: protocols/examples/aggregate.yaml:23:5
-    """
-
-    __slots__ = ()
-
+    """Member state S3: run local step Remember; end (Spec: protocols/examples/aggregate.yaml:23:5)"""
     async def do_remember(self, fn: _Callable[[], dict[int, Bytes32]]) -> tuple[dict[int, Bytes32], Member_End]:
         """Run the local step Remember (no input -> map[int, bytes32]) here: ``fn()``, no communication."""
         _ep = self._take("do_remember")
@@ -348,12 +277,6 @@ class Member_S3(_rt.State):
         await _ep.close()
         return (_out, Member_End(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Member_End(_rt.State):
-    """Member has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/aggregate.yaml
-    """
-
-    __slots__ = ()
+    """Member has finished the protocol; the session is closed (Spec: protocols/examples/aggregate.yaml)."""

@@ -179,22 +179,12 @@ def start_bidder(ep: _Endpoint) -> Bidder_S0:
     """The first state of role Bidder in a session opened on ``ep``."""
     return Bidder_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Bidder_S0(_rt.State):
-    """Bidder state S0: send Bid to Auctioneer; offer from Auctioneer {Sold, Counter, Unsold}; end
-
-    Spec: protocols/examples/auction.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Bidder state S0: send Bid to Auctioneer; offer from Auctioneer {Sold, Counter, Unsold}; end (Spec: protocols/examples/auction.yaml:16:5)"""
     async def send_bid(self, msg: Bid) -> Bidder_S1:
         """Send Bid to Auctioneer."""
-        _ep = self._take("send_bid")
-        await _ep.send(_PEER_Auctioneer, 'Bid', msg, _enc_Bid, _STEP_Bidder_0)
-        return Bidder_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_bid", _PEER_Auctioneer, msg, _enc_Bid, _STEP_Bidder_0, Bidder_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,7 +194,6 @@ class Bidder_S1_Sold:
     msg: Sold
     state: Bidder_End
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Bidder_S1_Counter:
@@ -212,7 +201,6 @@ class Bidder_S1_Counter:
 
     msg: Counter
     state: Bidder_S2
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,16 +210,9 @@ class Bidder_S1_Unsold:
     msg: Unsold
     state: Bidder_End
 
-
 @_final
 class Bidder_S1(_rt.State):
-    """Bidder state S1: offer from Auctioneer {Sold, Counter, Unsold}; end
-
-    Spec: protocols/examples/auction.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Bidder state S1: offer from Auctioneer {Sold, Counter, Unsold}; end (Spec: protocols/examples/auction.yaml:17:5)"""
     async def offer(self) -> Bidder_S1_Sold | Bidder_S1_Counter | Bidder_S1_Unsold:
         """Wait for Auctioneer to choose: match on the result."""
         _ep = self._take("offer")
@@ -247,16 +228,9 @@ class Bidder_S1(_rt.State):
             return Bidder_S1_Unsold(msg=_v, state=Bidder_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Bidder_S1', 'Sold|Counter|Unsold', _lbl)
 
-
 @_final
 class Bidder_S2(_rt.State):
-    """Bidder state S2: select {take, leave}; end
-
-    Spec: protocols/examples/auction.yaml:25:13
-    """
-
-    __slots__ = ()
-
+    """Bidder state S2: select {take, leave}; end (Spec: protocols/examples/auction.yaml:25:13)"""
     async def select_take(self) -> Bidder_S3:
         """Choose branch take."""
         _ep = self._take("select_take")
@@ -267,16 +241,9 @@ class Bidder_S2(_rt.State):
         _ep = self._take("select_leave")
         return Bidder_S4(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Bidder_S3(_rt.State):
-    """Bidder state S3: send Accept to Auctioneer; end
-
-    Spec: protocols/examples/auction.yaml:27:19
-    """
-
-    __slots__ = ()
-
+    """Bidder state S3: send Accept to Auctioneer; end (Spec: protocols/examples/auction.yaml:27:19)"""
     async def send_accept(self, msg: Accept) -> Bidder_End:
         """Send Accept to Auctioneer."""
         _ep = self._take("send_accept")
@@ -284,16 +251,9 @@ class Bidder_S3(_rt.State):
         await _ep.close()
         return Bidder_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Bidder_S4(_rt.State):
-    """Bidder state S4: send Decline to Auctioneer; end
-
-    Spec: protocols/examples/auction.yaml:29:19
-    """
-
-    __slots__ = ()
-
+    """Bidder state S4: send Decline to Auctioneer; end (Spec: protocols/examples/auction.yaml:29:19)"""
     async def send_decline(self, msg: Decline) -> Bidder_End:
         """Send Decline to Auctioneer."""
         _ep = self._take("send_decline")
@@ -301,15 +261,9 @@ class Bidder_S4(_rt.State):
         await _ep.close()
         return Bidder_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Bidder_End(_rt.State):
-    """Bidder has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/auction.yaml
-    """
-
-    __slots__ = ()
+    """Bidder has finished the protocol; the session is closed (Spec: protocols/examples/auction.yaml)."""
 
 # ---------------------------------------------------------------- role Auctioneer
 
@@ -318,35 +272,16 @@ def start_auctioneer(ep: _Endpoint) -> Auctioneer_S0:
     """The first state of role Auctioneer in a session opened on ``ep``."""
     return Auctioneer_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Auctioneer_S0(_rt.State):
-    """Auctioneer state S0: receive Bid from Bidder; select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end
-
-    Spec: protocols/examples/auction.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Auctioneer state S0: receive Bid from Bidder; select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end (Spec: protocols/examples/auction.yaml:16:5)"""
     async def recv_bid(self) -> tuple[Bid, Auctioneer_S1]:
         """Receive Bid from Bidder."""
-        _ep = self._take("recv_bid")
-        _peer = _PEER_Bidder
-        _lbl, _v = await _ep.recv(_peer, {'Bid': _dec_Bid}, _STEP_Auctioneer_0)
-        if not isinstance(_v, Bid):
-            raise _rt.unexpected(_ep, _peer, 'Auctioneer_S0', 'Bid', _lbl)
-        return _v, Auctioneer_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_bid", _PEER_Bidder, _dec_Bid, Bid, _STEP_Auctioneer_0, Auctioneer_S1)
 
 @_final
 class Auctioneer_S1(_rt.State):
-    """Auctioneer state S1: select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end
-
-    Spec: protocols/examples/auction.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Auctioneer state S1: select {sell when bid >= reserve or premium, haggle, decline when not premium and bid < reserve}; end (Spec: protocols/examples/auction.yaml:17:5)"""
     async def select_sell(self, *, bid: int, premium: bool) -> Auctioneer_S2:
         """Choose branch sell. Guard: ``bid >= reserve or premium`` (checked here)."""
         _ep = self._take("select_sell")
@@ -370,16 +305,9 @@ class Auctioneer_S1(_rt.State):
             raise _err
         return Auctioneer_S5(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Auctioneer_S2(_rt.State):
-    """Auctioneer state S2: send Sold to Bidder; end
-
-    Spec: protocols/examples/auction.yaml:21:13
-    """
-
-    __slots__ = ()
-
+    """Auctioneer state S2: send Sold to Bidder; end (Spec: protocols/examples/auction.yaml:21:13)"""
     async def send_sold(self, msg: Sold) -> Auctioneer_End:
         """Send Sold to Bidder."""
         _ep = self._take("send_sold")
@@ -387,22 +315,12 @@ class Auctioneer_S2(_rt.State):
         await _ep.close()
         return Auctioneer_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Auctioneer_S3(_rt.State):
-    """Auctioneer state S3: send Counter to Bidder; offer from Bidder {Accept, Decline}; end
-
-    Spec: protocols/examples/auction.yaml:24:13
-    """
-
-    __slots__ = ()
-
+    """Auctioneer state S3: send Counter to Bidder; offer from Bidder {Accept, Decline}; end (Spec: protocols/examples/auction.yaml:24:13)"""
     async def send_counter(self, msg: Counter) -> Auctioneer_S4:
         """Send Counter to Bidder."""
-        _ep = self._take("send_counter")
-        await _ep.send(_PEER_Bidder, 'Counter', msg, _enc_Counter, _STEP_Auctioneer_3)
-        return Auctioneer_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_counter", _PEER_Bidder, msg, _enc_Counter, _STEP_Auctioneer_3, Auctioneer_S4)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -412,7 +330,6 @@ class Auctioneer_S4_Accept:
     msg: Accept
     state: Auctioneer_End
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Auctioneer_S4_Decline:
@@ -421,16 +338,9 @@ class Auctioneer_S4_Decline:
     msg: Decline
     state: Auctioneer_End
 
-
 @_final
 class Auctioneer_S4(_rt.State):
-    """Auctioneer state S4: offer from Bidder {Accept, Decline}; end
-
-    Spec: protocols/examples/auction.yaml:25:13
-    """
-
-    __slots__ = ()
-
+    """Auctioneer state S4: offer from Bidder {Accept, Decline}; end (Spec: protocols/examples/auction.yaml:25:13)"""
     async def offer(self) -> Auctioneer_S4_Accept | Auctioneer_S4_Decline:
         """Wait for Bidder to choose: match on the result."""
         _ep = self._take("offer")
@@ -444,16 +354,9 @@ class Auctioneer_S4(_rt.State):
             return Auctioneer_S4_Decline(msg=_v, state=Auctioneer_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Auctioneer_S4', 'Accept|Decline', _lbl)
 
-
 @_final
 class Auctioneer_S5(_rt.State):
-    """Auctioneer state S5: send Unsold to Bidder; end
-
-    Spec: protocols/examples/auction.yaml:33:13
-    """
-
-    __slots__ = ()
-
+    """Auctioneer state S5: send Unsold to Bidder; end (Spec: protocols/examples/auction.yaml:33:13)"""
     async def send_unsold(self, msg: Unsold) -> Auctioneer_End:
         """Send Unsold to Bidder."""
         _ep = self._take("send_unsold")
@@ -461,12 +364,6 @@ class Auctioneer_S5(_rt.State):
         await _ep.close()
         return Auctioneer_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Auctioneer_End(_rt.State):
-    """Auctioneer has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/auction.yaml
-    """
-
-    __slots__ = ()
+    """Auctioneer has finished the protocol; the session is closed (Spec: protocols/examples/auction.yaml)."""

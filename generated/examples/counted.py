@@ -130,14 +130,12 @@ def start_leader(ep: _Endpoint) -> Leader_S0:
     """The first state of role Leader in a session opened on ``ep``."""
     return Leader_S0(ep, _PRIVATE, _rt.push(()))
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Leader_S0_Iter:
     """Leader_S0.next(): one more iteration to run."""
 
     state: Leader_S1
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,16 +144,9 @@ class Leader_S0_Done:
 
     state: Leader_S3
 
-
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: loop rounds times {...}; send Summary to Follower; end
-
-    Spec: protocols/examples/counted.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Leader state S0: loop rounds times {...}; send Summary to Follower; end (Spec: protocols/examples/counted.yaml:12:5)"""
     async def next(self) -> Leader_S0_Iter | Leader_S0_Done:
         """Run the next iteration (count: rounds), or leave the loop after the last."""
         _ep = self._take("next")
@@ -168,32 +159,16 @@ class Leader_S0(_rt.State):
         """Iterations completed so far."""
         return self._loops[-1]
 
-
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: send Propose to Follower; receive Vote from Follower; next iteration
-
-    Spec: protocols/examples/counted.yaml:15:11
-    """
-
-    __slots__ = ()
-
+    """Leader state S1: send Propose to Follower; receive Vote from Follower; next iteration (Spec: protocols/examples/counted.yaml:15:11)"""
     async def send_propose(self, msg: Propose) -> Leader_S2:
         """Send Propose to Follower."""
-        _ep = self._take("send_propose")
-        await _ep.send(_PEER_Follower, 'Propose', msg, _enc_Propose, _STEP_Leader_1)
-        return Leader_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_propose", _PEER_Follower, msg, _enc_Propose, _STEP_Leader_1, Leader_S2)
 
 @_final
 class Leader_S2(_rt.State):
-    """Leader state S2: receive Vote from Follower; next iteration
-
-    Spec: protocols/examples/counted.yaml:16:11
-    """
-
-    __slots__ = ()
-
+    """Leader state S2: receive Vote from Follower; next iteration (Spec: protocols/examples/counted.yaml:16:11)"""
     async def recv_vote(self) -> tuple[Vote, Leader_S0]:
         """Receive Vote from Follower."""
         _ep = self._take("recv_vote")
@@ -203,16 +178,9 @@ class Leader_S2(_rt.State):
             raise _rt.unexpected(_ep, _peer, 'Leader_S2', 'Vote', _lbl)
         return _v, Leader_S0(_ep, _PRIVATE, _rt.incr(self._loops))
 
-
 @_final
 class Leader_S3(_rt.State):
-    """Leader state S3: send Summary to Follower; end
-
-    Spec: protocols/examples/counted.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Leader state S3: send Summary to Follower; end (Spec: protocols/examples/counted.yaml:17:5)"""
     async def send_summary(self, msg: Summary) -> Leader_End:
         """Send Summary to Follower."""
         _ep = self._take("send_summary")
@@ -220,15 +188,9 @@ class Leader_S3(_rt.State):
         await _ep.close()
         return Leader_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Leader_End(_rt.State):
-    """Leader has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/counted.yaml
-    """
-
-    __slots__ = ()
+    """Leader has finished the protocol; the session is closed (Spec: protocols/examples/counted.yaml)."""
 
 # ---------------------------------------------------------------- role Follower
 
@@ -237,14 +199,12 @@ def start_follower(ep: _Endpoint) -> Follower_S0:
     """The first state of role Follower in a session opened on ``ep``."""
     return Follower_S0(ep, _PRIVATE, _rt.push(()))
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Follower_S0_Iter:
     """Follower_S0.next(): one more iteration to run."""
 
     state: Follower_S1
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,16 +213,9 @@ class Follower_S0_Done:
 
     state: Follower_S3
 
-
 @_final
 class Follower_S0(_rt.State):
-    """Follower state S0: loop rounds times {...}; receive Summary from Leader; end
-
-    Spec: protocols/examples/counted.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Follower state S0: loop rounds times {...}; receive Summary from Leader; end (Spec: protocols/examples/counted.yaml:12:5)"""
     async def next(self) -> Follower_S0_Iter | Follower_S0_Done:
         """Run the next iteration (count: rounds), or leave the loop after the last."""
         _ep = self._take("next")
@@ -275,51 +228,25 @@ class Follower_S0(_rt.State):
         """Iterations completed so far."""
         return self._loops[-1]
 
-
 @_final
 class Follower_S1(_rt.State):
-    """Follower state S1: receive Propose from Leader; send Vote to Leader; next iteration
-
-    Spec: protocols/examples/counted.yaml:15:11
-    """
-
-    __slots__ = ()
-
+    """Follower state S1: receive Propose from Leader; send Vote to Leader; next iteration (Spec: protocols/examples/counted.yaml:15:11)"""
     async def recv_propose(self) -> tuple[Propose, Follower_S2]:
         """Receive Propose from Leader."""
-        _ep = self._take("recv_propose")
-        _peer = _PEER_Leader
-        _lbl, _v = await _ep.recv(_peer, {'Propose': _dec_Propose}, _STEP_Follower_1)
-        if not isinstance(_v, Propose):
-            raise _rt.unexpected(_ep, _peer, 'Follower_S1', 'Propose', _lbl)
-        return _v, Follower_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_propose", _PEER_Leader, _dec_Propose, Propose, _STEP_Follower_1, Follower_S2)
 
 @_final
 class Follower_S2(_rt.State):
-    """Follower state S2: send Vote to Leader; next iteration
-
-    Spec: protocols/examples/counted.yaml:16:11
-    """
-
-    __slots__ = ()
-
+    """Follower state S2: send Vote to Leader; next iteration (Spec: protocols/examples/counted.yaml:16:11)"""
     async def send_vote(self, msg: Vote) -> Follower_S0:
         """Send Vote to Leader."""
         _ep = self._take("send_vote")
         await _ep.send(_PEER_Leader, 'Vote', msg, _enc_Vote, _STEP_Follower_2)
         return Follower_S0(_ep, _PRIVATE, _rt.incr(self._loops))
 
-
 @_final
 class Follower_S3(_rt.State):
-    """Follower state S3: receive Summary from Leader; end
-
-    Spec: protocols/examples/counted.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Follower state S3: receive Summary from Leader; end (Spec: protocols/examples/counted.yaml:17:5)"""
     async def recv_summary(self) -> tuple[Summary, Follower_End]:
         """Receive Summary from Leader."""
         _ep = self._take("recv_summary")
@@ -330,12 +257,6 @@ class Follower_S3(_rt.State):
         await _ep.close()
         return _v, Follower_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Follower_End(_rt.State):
-    """Follower has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/counted.yaml
-    """
-
-    __slots__ = ()
+    """Follower has finished the protocol; the session is closed (Spec: protocols/examples/counted.yaml)."""

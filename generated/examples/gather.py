@@ -143,16 +143,9 @@ def start_coord(ep: _Endpoint) -> Coord_S0:
     """The first state of role Coord in a session opened on ``ep``."""
     return Coord_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Coord_S0(_rt.State):
-    """Coord state S0: send Job to Worker[*]; receive Part from Worker[0..t]; send Result to Worker[*]; end
-
-    Spec: protocols/examples/gather.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Coord state S0: send Job to Worker[*]; receive Part from Worker[0..t]; send Result to Worker[*]; end (Spec: protocols/examples/gather.yaml:13:5)"""
     async def send_job(self, msg: Job) -> Coord_S1:
         """Send the same Job to each of Worker[*]."""
         _ep = self._take("send_job")
@@ -168,16 +161,9 @@ class Coord_S0(_rt.State):
             await _ep.send(_Peer('Worker', _i), 'Job', _m, _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coord_S1(_rt.State):
-    """Coord state S1: receive Part from Worker[0..t]; send Result to Worker[*]; end
-
-    Spec: protocols/examples/gather.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Coord state S1: receive Part from Worker[0..t]; send Result to Worker[*]; end (Spec: protocols/examples/gather.yaml:14:5)"""
     async def recv_part(self) -> tuple[dict[int, Part], Coord_S2]:
         """Receive one Part from each of Worker[0..t], keyed by sender index."""
         _ep = self._take("recv_part")
@@ -191,16 +177,9 @@ class Coord_S1(_rt.State):
         _nxt = Coord_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Coord_S2(_rt.State):
-    """Coord state S2: send Result to Worker[*]; end
-
-    Spec: protocols/examples/gather.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Coord state S2: send Result to Worker[*]; end (Spec: protocols/examples/gather.yaml:16:5)"""
     async def send_result(self, msg: Result) -> Coord_End:
         """Send the same Result to each of Worker[*]."""
         _ep = self._take("send_result")
@@ -218,15 +197,9 @@ class Coord_S2(_rt.State):
         await _ep.close()
         return Coord_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coord_End(_rt.State):
-    """Coord has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/gather.yaml
-    """
-
-    __slots__ = ()
+    """Coord has finished the protocol; the session is closed (Spec: protocols/examples/gather.yaml)."""
 
 # ---------------------------------------------------------------- role Worker
 
@@ -235,25 +208,12 @@ def start_worker(ep: _Endpoint) -> Worker_S0:
     """The first state of role Worker in a session opened on ``ep``."""
     return Worker_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Worker_S0(_rt.State):
-    """Worker state S0: receive Job from Coord; send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; ...
-
-    Spec: protocols/examples/gather.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S0: receive Job from Coord; send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; ... (Spec: protocols/examples/gather.yaml:13:5)"""
     async def recv_job(self) -> tuple[Job, Worker_S1]:
         """Receive Job from Coord."""
-        _ep = self._take("recv_job")
-        _peer = _PEER_Coord
-        _lbl, _v = await _ep.recv(_peer, {'Job': _dec_Job}, _STEP_Worker_0)
-        if not isinstance(_v, Job):
-            raise _rt.unexpected(_ep, _peer, 'Worker_S0', 'Job', _lbl)
-        return _v, Worker_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_job", _PEER_Coord, _dec_Job, Job, _STEP_Worker_0, Worker_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,7 +222,6 @@ class Worker_S1_Takes:
 
     state: Worker_S1_Part
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Skips:
@@ -270,16 +229,9 @@ class Worker_S1_Skips:
 
     state: Worker_S2
 
-
 @_final
 class Worker_S1(_rt.State):
-    """Worker state S1: send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end
-
-    Spec: protocols/examples/gather.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S1: send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:14:5)"""
     async def participation(self) -> Worker_S1_Takes | Worker_S1_Skips:
         """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
@@ -287,34 +239,20 @@ class Worker_S1(_rt.State):
             return Worker_S1_Takes(state=Worker_S1_Part(_ep, _PRIVATE, self._loops))
         return Worker_S1_Skips(state=Worker_S2(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Worker_S1_Part(_rt.State):
-    """Worker state S1: send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end
+    """Worker state S1: send Part to Coord (members 0..t); send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:14:5)
 
-    Spec: protocols/examples/gather.yaml:14:5
-
-    Reached through ``Worker_S1_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Worker_S1_Takes``: this member takes part."""
     async def send_part(self, msg: Part) -> Worker_S2:
         """Send Part to Coord."""
         _ep = self._take("send_part")
         await _ep.send(_PEER_Coord, 'Part', msg, _enc_Part, _STEP_Worker_1)
         return Worker_S2(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker_S2(_rt.State):
-    """Worker state S2: send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end
-
-    Spec: protocols/examples/gather.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S2: send Gossip to the other Worker members; receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:15:5)"""
     async def send_gossip(self, msg: Gossip) -> Worker_S3:
         """Send the same Gossip to each of the other Worker members."""
         _ep = self._take("send_gossip")
@@ -330,16 +268,9 @@ class Worker_S2(_rt.State):
             await _ep.send(_Peer('Worker', _i), 'Gossip', _m, _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker_S3(_rt.State):
-    """Worker state S3: receive Gossip from the other Worker members; receive Result from Coord; end
-
-    Spec: protocols/examples/gather.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S3: receive Gossip from the other Worker members; receive Result from Coord; end (Spec: protocols/examples/gather.yaml:15:5)"""
     async def recv_gossip(self) -> tuple[dict[int, Gossip], Worker_S4]:
         """Receive one Gossip from each of the other Worker members, keyed by sender index."""
         _ep = self._take("recv_gossip")
@@ -353,16 +284,9 @@ class Worker_S3(_rt.State):
         _nxt = Worker_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Worker_S4(_rt.State):
-    """Worker state S4: receive Result from Coord; end
-
-    Spec: protocols/examples/gather.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S4: receive Result from Coord; end (Spec: protocols/examples/gather.yaml:16:5)"""
     async def recv_result(self) -> tuple[Result, Worker_End]:
         """Receive Result from Coord."""
         _ep = self._take("recv_result")
@@ -373,12 +297,6 @@ class Worker_S4(_rt.State):
         await _ep.close()
         return _v, Worker_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker_End(_rt.State):
-    """Worker has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/gather.yaml
-    """
-
-    __slots__ = ()
+    """Worker has finished the protocol; the session is closed (Spec: protocols/examples/gather.yaml)."""

@@ -142,22 +142,12 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
     """The first state of role Coordinator in a session opened on ``ep``."""
     return Coordinator_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: send Beat to Monitor; offer from Monitor {Fine, Stop}; end
-
-    Spec: protocols/examples/heartbeat.yaml:16:9
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S0: send Beat to Monitor; offer from Monitor {Fine, Stop}; end (Spec: protocols/examples/heartbeat.yaml:16:9)"""
     async def send_beat(self, msg: Beat) -> Coordinator_S1:
         """Send Beat to Monitor."""
-        _ep = self._take("send_beat")
-        await _ep.send(_PEER_Monitor, 'Beat', msg, _enc_Beat, _STEP_Coordinator_0)
-        return Coordinator_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_beat", _PEER_Monitor, msg, _enc_Beat, _STEP_Coordinator_0, Coordinator_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +157,6 @@ class Coordinator_S1_Fine:
     msg: Fine
     state: Coordinator_S0
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Coordinator_S1_Stop:
@@ -176,16 +165,9 @@ class Coordinator_S1_Stop:
     msg: Stop
     state: Coordinator_End
 
-
 @_final
 class Coordinator_S1(_rt.State):
-    """Coordinator state S1: offer from Monitor {Fine, Stop}; end
-
-    Spec: protocols/examples/heartbeat.yaml:21:9
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S1: offer from Monitor {Fine, Stop}; end (Spec: protocols/examples/heartbeat.yaml:21:9)"""
     async def offer(self) -> Coordinator_S1_Fine | Coordinator_S1_Stop:
         """Wait for Monitor to choose: match on the result."""
         _ep = self._take("offer")
@@ -198,15 +180,9 @@ class Coordinator_S1(_rt.State):
             return Coordinator_S1_Stop(msg=_v, state=Coordinator_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Coordinator_S1', 'Fine|Stop', _lbl)
 
-
 @_final
 class Coordinator_End(_rt.State):
-    """Coordinator has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/heartbeat.yaml
-    """
-
-    __slots__ = ()
+    """Coordinator has finished the protocol; the session is closed (Spec: protocols/examples/heartbeat.yaml)."""
 
 # ---------------------------------------------------------------- role Monitor
 
@@ -214,7 +190,6 @@ class Coordinator_End(_rt.State):
 def start_monitor(ep: _Endpoint) -> Monitor_S0:
     """The first state of role Monitor in a session opened on ``ep``."""
     return Monitor_S0(ep, _PRIVATE, ())
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,7 +200,6 @@ class Monitor_S0_Failed:
     reason: str
     state: Monitor_S6
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Monitor_S0_Beat:
@@ -234,16 +208,9 @@ class Monitor_S0_Beat:
     msg: Beat
     state: Monitor_S1
 
-
 @_final
 class Monitor_S0(_rt.State):
-    """Monitor state S0: offer from Coordinator {Beat, (failure)}; end
-
-    Spec: protocols/examples/heartbeat.yaml:16:9
-    """
-
-    __slots__ = ()
-
+    """Monitor state S0: offer from Coordinator {Beat, (failure)}; end (Spec: protocols/examples/heartbeat.yaml:16:9)"""
     async def offer(self) -> Monitor_S0_Beat | Monitor_S0_Failed:
         """Wait for Beat from Coordinator, or learn that it failed: match on the result."""
         _ep = self._take("offer")
@@ -256,16 +223,9 @@ class Monitor_S0(_rt.State):
             return Monitor_S0_Beat(msg=_v, state=Monitor_S1(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Monitor_S0', 'Beat', _lbl)
 
-
 @_final
 class Monitor_S1(_rt.State):
-    """Monitor state S1: select {more, done}; end
-
-    Spec: protocols/examples/heartbeat.yaml:21:9
-    """
-
-    __slots__ = ()
-
+    """Monitor state S1: select {more, done}; end (Spec: protocols/examples/heartbeat.yaml:21:9)"""
     async def select_more(self) -> Monitor_S2:
         """Choose branch more."""
         _ep = self._take("select_more")
@@ -276,64 +236,30 @@ class Monitor_S1(_rt.State):
         _ep = self._take("select_done")
         return Monitor_S4(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Monitor_S2(_rt.State):
-    """Monitor state S2: send Fine to Coordinator; send Fine to Backup; continue Watch; end
-
-    Spec: protocols/examples/heartbeat.yaml:23:15
-    """
-
-    __slots__ = ()
-
+    """Monitor state S2: send Fine to Coordinator; send Fine to Backup; continue Watch; end (Spec: protocols/examples/heartbeat.yaml:23:15)"""
     async def send_fine(self, msg: Fine) -> Monitor_S3:
         """Send Fine to Coordinator."""
-        _ep = self._take("send_fine")
-        await _ep.send(_PEER_Coordinator, 'Fine', msg, _enc_Fine, _STEP_Monitor_2)
-        return Monitor_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_fine", _PEER_Coordinator, msg, _enc_Fine, _STEP_Monitor_2, Monitor_S3)
 
 @_final
 class Monitor_S3(_rt.State):
-    """Monitor state S3: send Fine to Backup; continue Watch; end
-
-    Spec: protocols/examples/heartbeat.yaml:24:15
-    """
-
-    __slots__ = ()
-
+    """Monitor state S3: send Fine to Backup; continue Watch; end (Spec: protocols/examples/heartbeat.yaml:24:15)"""
     async def send_fine(self, msg: Fine) -> Monitor_S0:
         """Send Fine to Backup."""
-        _ep = self._take("send_fine")
-        await _ep.send(_PEER_Backup, 'Fine', msg, _enc_Fine, _STEP_Monitor_3)
-        return Monitor_S0(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_fine", _PEER_Backup, msg, _enc_Fine, _STEP_Monitor_3, Monitor_S0)
 
 @_final
 class Monitor_S4(_rt.State):
-    """Monitor state S4: send Stop to Coordinator; send Stop to Backup; end
-
-    Spec: protocols/examples/heartbeat.yaml:27:15
-    """
-
-    __slots__ = ()
-
+    """Monitor state S4: send Stop to Coordinator; send Stop to Backup; end (Spec: protocols/examples/heartbeat.yaml:27:15)"""
     async def send_stop(self, msg: Stop) -> Monitor_S5:
         """Send Stop to Coordinator."""
-        _ep = self._take("send_stop")
-        await _ep.send(_PEER_Coordinator, 'Stop', msg, _enc_Stop, _STEP_Monitor_4)
-        return Monitor_S5(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_stop", _PEER_Coordinator, msg, _enc_Stop, _STEP_Monitor_4, Monitor_S5)
 
 @_final
 class Monitor_S5(_rt.State):
-    """Monitor state S5: send Stop to Backup; end
-
-    Spec: protocols/examples/heartbeat.yaml:28:15
-    """
-
-    __slots__ = ()
-
+    """Monitor state S5: send Stop to Backup; end (Spec: protocols/examples/heartbeat.yaml:28:15)"""
     async def send_stop(self, msg: Stop) -> Monitor_End:
         """Send Stop to Backup."""
         _ep = self._take("send_stop")
@@ -341,16 +267,9 @@ class Monitor_S5(_rt.State):
         await _ep.close()
         return Monitor_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Monitor_S6(_rt.State):
-    """Monitor state S6: send TakeOver to Backup; end
-
-    Spec: protocols/examples/heartbeat.yaml:20:15
-    """
-
-    __slots__ = ()
-
+    """Monitor state S6: send TakeOver to Backup; end (Spec: protocols/examples/heartbeat.yaml:20:15)"""
     async def send_take_over(self, msg: TakeOver) -> Monitor_End:
         """Send TakeOver to Backup."""
         _ep = self._take("send_take_over")
@@ -358,15 +277,9 @@ class Monitor_S6(_rt.State):
         await _ep.close()
         return Monitor_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Monitor_End(_rt.State):
-    """Monitor has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/heartbeat.yaml
-    """
-
-    __slots__ = ()
+    """Monitor has finished the protocol; the session is closed (Spec: protocols/examples/heartbeat.yaml)."""
 
 # ---------------------------------------------------------------- role Backup
 
@@ -374,7 +287,6 @@ class Monitor_End(_rt.State):
 def start_backup(ep: _Endpoint) -> Backup_S0:
     """The first state of role Backup in a session opened on ``ep``."""
     return Backup_S0(ep, _PRIVATE, ())
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -384,7 +296,6 @@ class Backup_S0_Fine:
     msg: Fine
     state: Backup_S0
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Backup_S0_Stop:
@@ -392,7 +303,6 @@ class Backup_S0_Stop:
 
     msg: Stop
     state: Backup_End
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -402,16 +312,9 @@ class Backup_S0_TakeOver:
     msg: TakeOver
     state: Backup_End
 
-
 @_final
 class Backup_S0(_rt.State):
-    """Backup state S0: offer from Monitor {Fine, Stop, TakeOver}; end
-
-    Spec: protocols/examples/heartbeat.yaml:16:9
-    """
-
-    __slots__ = ()
-
+    """Backup state S0: offer from Monitor {Fine, Stop, TakeOver}; end (Spec: protocols/examples/heartbeat.yaml:16:9)"""
     async def offer(self) -> Backup_S0_Fine | Backup_S0_Stop | Backup_S0_TakeOver:
         """Wait for Monitor to choose: match on the result."""
         _ep = self._take("offer")
@@ -427,12 +330,6 @@ class Backup_S0(_rt.State):
             return Backup_S0_TakeOver(msg=_v, state=Backup_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Backup_S0', 'Fine|Stop|TakeOver', _lbl)
 
-
 @_final
 class Backup_End(_rt.State):
-    """Backup has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/heartbeat.yaml
-    """
-
-    __slots__ = ()
+    """Backup has finished the protocol; the session is closed (Spec: protocols/examples/heartbeat.yaml)."""

@@ -167,51 +167,23 @@ def start_user(ep: _Endpoint) -> User_S0:
     """The first state of role User in a session opened on ``ep``."""
     return User_S0(ep, _PRIVATE, ())
 
-
 @_final
 class User_S0(_rt.State):
-    """User state S0: send Hello to Service; receive Challenge from Service; send Response to Service; end
-
-    Spec: protocols/examples/login.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """User state S0: send Hello to Service; receive Challenge from Service; send Response to Service; end (Spec: protocols/examples/login.yaml:12:5)"""
     async def send_hello(self, msg: Hello) -> User_S1:
         """Send Hello to Service."""
-        _ep = self._take("send_hello")
-        await _ep.send(_PEER_Service, 'Hello', msg, _enc_Hello, _STEP_User_0)
-        return User_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_hello", _PEER_Service, msg, _enc_Hello, _STEP_User_0, User_S1)
 
 @_final
 class User_S1(_rt.State):
-    """User state S1: receive Challenge from Service; send Response to Service; end
-
-    Spec: protocols/examples/login.yaml:20:9
-    """
-
-    __slots__ = ()
-
+    """User state S1: receive Challenge from Service; send Response to Service; end (Spec: protocols/examples/login.yaml:20:9)"""
     async def recv_challenge(self) -> tuple[Challenge, User_S2]:
         """Receive Challenge from Service."""
-        _ep = self._take("recv_challenge")
-        _peer = _PEER_Service
-        _lbl, _v = await _ep.recv(_peer, {'Challenge': _dec_Challenge}, _STEP_User_1)
-        if not isinstance(_v, Challenge):
-            raise _rt.unexpected(_ep, _peer, 'User_S1', 'Challenge', _lbl)
-        return _v, User_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_challenge", _PEER_Service, _dec_Challenge, Challenge, _STEP_User_1, User_S2)
 
 @_final
 class User_S2(_rt.State):
-    """User state S2: send Response to Service; end
-
-    Spec: protocols/examples/login.yaml:21:9
-    """
-
-    __slots__ = ()
-
+    """User state S2: send Response to Service; end (Spec: protocols/examples/login.yaml:21:9)"""
     async def send_response(self, msg: Response) -> User_End:
         """Send Response to Service."""
         _ep = self._take("send_response")
@@ -219,15 +191,9 @@ class User_S2(_rt.State):
         await _ep.close()
         return User_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class User_End(_rt.State):
-    """User has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/login.yaml
-    """
-
-    __slots__ = ()
+    """User has finished the protocol; the session is closed (Spec: protocols/examples/login.yaml)."""
 
 # ---------------------------------------------------------------- role Service
 
@@ -236,70 +202,30 @@ def start_service(ep: _Endpoint) -> Service_S0:
     """The first state of role Service in a session opened on ``ep``."""
     return Service_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Service_S0(_rt.State):
-    """Service state S0: receive Hello from User; send Challenge to User; receive Response from User; send Logged to Audit; end
-
-    Spec: protocols/examples/login.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Service state S0: receive Hello from User; send Challenge to User; receive Response from User; send Logged to Audit; end (Spec: protocols/examples/login.yaml:12:5)"""
     async def recv_hello(self) -> tuple[Hello, Service_S1]:
         """Receive Hello from User."""
-        _ep = self._take("recv_hello")
-        _peer = _PEER_User
-        _lbl, _v = await _ep.recv(_peer, {'Hello': _dec_Hello}, _STEP_Service_0)
-        if not isinstance(_v, Hello):
-            raise _rt.unexpected(_ep, _peer, 'Service_S0', 'Hello', _lbl)
-        return _v, Service_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_hello", _PEER_User, _dec_Hello, Hello, _STEP_Service_0, Service_S1)
 
 @_final
 class Service_S1(_rt.State):
-    """Service state S1: send Challenge to User; receive Response from User; send Logged to Audit; end
-
-    Spec: protocols/examples/login.yaml:20:9
-    """
-
-    __slots__ = ()
-
+    """Service state S1: send Challenge to User; receive Response from User; send Logged to Audit; end (Spec: protocols/examples/login.yaml:20:9)"""
     async def send_challenge(self, msg: Challenge) -> Service_S2:
         """Send Challenge to User."""
-        _ep = self._take("send_challenge")
-        await _ep.send(_PEER_User, 'Challenge', msg, _enc_Challenge, _STEP_Service_1)
-        return Service_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_challenge", _PEER_User, msg, _enc_Challenge, _STEP_Service_1, Service_S2)
 
 @_final
 class Service_S2(_rt.State):
-    """Service state S2: receive Response from User; send Logged to Audit; end
-
-    Spec: protocols/examples/login.yaml:21:9
-    """
-
-    __slots__ = ()
-
+    """Service state S2: receive Response from User; send Logged to Audit; end (Spec: protocols/examples/login.yaml:21:9)"""
     async def recv_response(self) -> tuple[Response, Service_S3]:
         """Receive Response from User."""
-        _ep = self._take("recv_response")
-        _peer = _PEER_User
-        _lbl, _v = await _ep.recv(_peer, {'Response': _dec_Response}, _STEP_Service_2)
-        if not isinstance(_v, Response):
-            raise _rt.unexpected(_ep, _peer, 'Service_S2', 'Response', _lbl)
-        return _v, Service_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_response", _PEER_User, _dec_Response, Response, _STEP_Service_2, Service_S3)
 
 @_final
 class Service_S3(_rt.State):
-    """Service state S3: send Logged to Audit; end
-
-    Spec: protocols/examples/login.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Service state S3: send Logged to Audit; end (Spec: protocols/examples/login.yaml:14:5)"""
     async def send_logged(self, msg: Logged) -> Service_End:
         """Send Logged to Audit."""
         _ep = self._take("send_logged")
@@ -307,15 +233,9 @@ class Service_S3(_rt.State):
         await _ep.close()
         return Service_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Service_End(_rt.State):
-    """Service has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/login.yaml
-    """
-
-    __slots__ = ()
+    """Service has finished the protocol; the session is closed (Spec: protocols/examples/login.yaml)."""
 
 # ---------------------------------------------------------------- role Audit
 
@@ -324,16 +244,9 @@ def start_audit(ep: _Endpoint) -> Audit_S0:
     """The first state of role Audit in a session opened on ``ep``."""
     return Audit_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Audit_S0(_rt.State):
-    """Audit state S0: receive Logged from Service; end
-
-    Spec: protocols/examples/login.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Audit state S0: receive Logged from Service; end (Spec: protocols/examples/login.yaml:14:5)"""
     async def recv_logged(self) -> tuple[Logged, Audit_End]:
         """Receive Logged from Service."""
         _ep = self._take("recv_logged")
@@ -344,12 +257,6 @@ class Audit_S0(_rt.State):
         await _ep.close()
         return _v, Audit_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Audit_End(_rt.State):
-    """Audit has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/login.yaml
-    """
-
-    __slots__ = ()
+    """Audit has finished the protocol; the session is closed (Spec: protocols/examples/login.yaml)."""

@@ -178,22 +178,12 @@ def start_customer(ep: _Endpoint) -> Customer_S0:
     """The first state of role Customer in a session opened on ``ep``."""
     return Customer_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Customer_S0(_rt.State):
-    """Customer state S0: send Order to Shop; offer from Shop {Receipt, Refuse}; end
-
-    Spec: protocols/examples/nested_choice.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Customer state S0: send Order to Shop; offer from Shop {Receipt, Refuse}; end (Spec: protocols/examples/nested_choice.yaml:13:5)"""
     async def send_order(self, msg: Order) -> Customer_S1:
         """Send Order to Shop."""
-        _ep = self._take("send_order")
-        await _ep.send(_PEER_Shop, 'Order', msg, _enc_Order, _STEP_Customer_0)
-        return Customer_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_order", _PEER_Shop, msg, _enc_Order, _STEP_Customer_0, Customer_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,7 +193,6 @@ class Customer_S1_Receipt:
     msg: Receipt
     state: Customer_S2
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Customer_S1_Refuse:
@@ -212,16 +201,9 @@ class Customer_S1_Refuse:
     msg: Refuse
     state: Customer_End
 
-
 @_final
 class Customer_S1(_rt.State):
-    """Customer state S1: offer from Shop {Receipt, Refuse}; end
-
-    Spec: protocols/examples/nested_choice.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Customer state S1: offer from Shop {Receipt, Refuse}; end (Spec: protocols/examples/nested_choice.yaml:14:5)"""
     async def offer(self) -> Customer_S1_Receipt | Customer_S1_Refuse:
         """Wait for Shop to choose: match on the result."""
         _ep = self._take("offer")
@@ -234,16 +216,9 @@ class Customer_S1(_rt.State):
             return Customer_S1_Refuse(msg=_v, state=Customer_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Customer_S1', 'Receipt|Refuse', _lbl)
 
-
 @_final
 class Customer_S2(_rt.State):
-    """Customer state S2: select {card, cash}; end
-
-    Spec: protocols/examples/nested_choice.yaml:17:11
-    """
-
-    __slots__ = ()
-
+    """Customer state S2: select {card, cash}; end (Spec: protocols/examples/nested_choice.yaml:17:11)"""
     async def select_card(self) -> Customer_S3:
         """Choose branch card."""
         _ep = self._take("select_card")
@@ -254,16 +229,9 @@ class Customer_S2(_rt.State):
         _ep = self._take("select_cash")
         return Customer_S4(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Customer_S3(_rt.State):
-    """Customer state S3: send Card to Shop; end
-
-    Spec: protocols/examples/nested_choice.yaml:19:17
-    """
-
-    __slots__ = ()
-
+    """Customer state S3: send Card to Shop; end (Spec: protocols/examples/nested_choice.yaml:19:17)"""
     async def send_card(self, msg: Card) -> Customer_End:
         """Send Card to Shop."""
         _ep = self._take("send_card")
@@ -271,16 +239,9 @@ class Customer_S3(_rt.State):
         await _ep.close()
         return Customer_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Customer_S4(_rt.State):
-    """Customer state S4: send Cash to Shop; end
-
-    Spec: protocols/examples/nested_choice.yaml:21:17
-    """
-
-    __slots__ = ()
-
+    """Customer state S4: send Cash to Shop; end (Spec: protocols/examples/nested_choice.yaml:21:17)"""
     async def send_cash(self, msg: Cash) -> Customer_End:
         """Send Cash to Shop."""
         _ep = self._take("send_cash")
@@ -288,15 +249,9 @@ class Customer_S4(_rt.State):
         await _ep.close()
         return Customer_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Customer_End(_rt.State):
-    """Customer has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/nested_choice.yaml
-    """
-
-    __slots__ = ()
+    """Customer has finished the protocol; the session is closed (Spec: protocols/examples/nested_choice.yaml)."""
 
 # ---------------------------------------------------------------- role Shop
 
@@ -305,35 +260,16 @@ def start_shop(ep: _Endpoint) -> Shop_S0:
     """The first state of role Shop in a session opened on ``ep``."""
     return Shop_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Shop_S0(_rt.State):
-    """Shop state S0: receive Order from Customer; select {serve, refuse}; end
-
-    Spec: protocols/examples/nested_choice.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Shop state S0: receive Order from Customer; select {serve, refuse}; end (Spec: protocols/examples/nested_choice.yaml:13:5)"""
     async def recv_order(self) -> tuple[Order, Shop_S1]:
         """Receive Order from Customer."""
-        _ep = self._take("recv_order")
-        _peer = _PEER_Customer
-        _lbl, _v = await _ep.recv(_peer, {'Order': _dec_Order}, _STEP_Shop_0)
-        if not isinstance(_v, Order):
-            raise _rt.unexpected(_ep, _peer, 'Shop_S0', 'Order', _lbl)
-        return _v, Shop_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_order", _PEER_Customer, _dec_Order, Order, _STEP_Shop_0, Shop_S1)
 
 @_final
 class Shop_S1(_rt.State):
-    """Shop state S1: select {serve, refuse}; end
-
-    Spec: protocols/examples/nested_choice.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Shop state S1: select {serve, refuse}; end (Spec: protocols/examples/nested_choice.yaml:14:5)"""
     async def select_serve(self) -> Shop_S2:
         """Choose branch serve."""
         _ep = self._take("select_serve")
@@ -344,22 +280,12 @@ class Shop_S1(_rt.State):
         _ep = self._take("select_refuse")
         return Shop_S4(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Shop_S2(_rt.State):
-    """Shop state S2: send Receipt to Customer; offer from Customer {Card, Cash}; end
-
-    Spec: protocols/examples/nested_choice.yaml:16:11
-    """
-
-    __slots__ = ()
-
+    """Shop state S2: send Receipt to Customer; offer from Customer {Card, Cash}; end (Spec: protocols/examples/nested_choice.yaml:16:11)"""
     async def send_receipt(self, msg: Receipt) -> Shop_S3:
         """Send Receipt to Customer."""
-        _ep = self._take("send_receipt")
-        await _ep.send(_PEER_Customer, 'Receipt', msg, _enc_Receipt, _STEP_Shop_2)
-        return Shop_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_receipt", _PEER_Customer, msg, _enc_Receipt, _STEP_Shop_2, Shop_S3)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -369,7 +295,6 @@ class Shop_S3_Card:
     msg: Card
     state: Shop_End
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Shop_S3_Cash:
@@ -378,16 +303,9 @@ class Shop_S3_Cash:
     msg: Cash
     state: Shop_End
 
-
 @_final
 class Shop_S3(_rt.State):
-    """Shop state S3: offer from Customer {Card, Cash}; end
-
-    Spec: protocols/examples/nested_choice.yaml:17:11
-    """
-
-    __slots__ = ()
-
+    """Shop state S3: offer from Customer {Card, Cash}; end (Spec: protocols/examples/nested_choice.yaml:17:11)"""
     async def offer(self) -> Shop_S3_Card | Shop_S3_Cash:
         """Wait for Customer to choose: match on the result."""
         _ep = self._take("offer")
@@ -401,16 +319,9 @@ class Shop_S3(_rt.State):
             return Shop_S3_Cash(msg=_v, state=Shop_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Shop_S3', 'Card|Cash', _lbl)
 
-
 @_final
 class Shop_S4(_rt.State):
-    """Shop state S4: send Refuse to Customer; end
-
-    Spec: protocols/examples/nested_choice.yaml:23:11
-    """
-
-    __slots__ = ()
-
+    """Shop state S4: send Refuse to Customer; end (Spec: protocols/examples/nested_choice.yaml:23:11)"""
     async def send_refuse(self, msg: Refuse) -> Shop_End:
         """Send Refuse to Customer."""
         _ep = self._take("send_refuse")
@@ -418,12 +329,6 @@ class Shop_S4(_rt.State):
         await _ep.close()
         return Shop_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Shop_End(_rt.State):
-    """Shop has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/nested_choice.yaml
-    """
-
-    __slots__ = ()
+    """Shop has finished the protocol; the session is closed (Spec: protocols/examples/nested_choice.yaml)."""

@@ -145,16 +145,9 @@ def start_client(ep: _Endpoint) -> Client_S0:
     """The first state of role Client in a session opened on ``ep``."""
     return Client_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: parallel (2 branches); send Done to Cache; send Done to Database; end
-
-    Spec: protocols/examples/parallel.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Client state S0: parallel (2 branches); send Done to Cache; send Done to Database; end (Spec: protocols/examples/parallel.yaml:12:5)"""
     async def fork(self) -> tuple[Client_S0_Join, Client_S1, Client_S4]:
         """Start the parallel branches: run each to its end state (e.g. in a trio nursery), then hand the join token and every end state to ``join``."""
         _ep = self._take("fork")
@@ -164,16 +157,9 @@ class Client_S0(_rt.State):
             Client_S4(_ep, _PRIVATE, self._loops),
         )
 
-
 @_final
 class Client_S0_Join(_rt.State):
-    """Client: join token of the parallel block at Client_S0.
-
-    Spec: protocols/examples/parallel.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Client: join token of the parallel block at Client_S0 (Spec: protocols/examples/parallel.yaml:12:5)."""
     async def join(self, b0: Client_S3, b1: Client_S6) -> Client_S7:
         """Join the finished branches and continue after the parallel block."""
         _ep = self._take("join")
@@ -181,122 +167,52 @@ class Client_S0_Join(_rt.State):
         b1._take("join")
         return Client_S7(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: send Get to Cache; receive Hit from Cache; join
-
-    Spec: protocols/examples/parallel.yaml:13:11
-    """
-
-    __slots__ = ()
-
+    """Client state S1: send Get to Cache; receive Hit from Cache; join (Spec: protocols/examples/parallel.yaml:13:11)"""
     async def send_get(self, msg: Get) -> Client_S2:
         """Send Get to Cache."""
-        _ep = self._take("send_get")
-        await _ep.send(_PEER_Cache, 'Get', msg, _enc_Get, _STEP_Client_1)
-        return Client_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_get", _PEER_Cache, msg, _enc_Get, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: receive Hit from Cache; join
-
-    Spec: protocols/examples/parallel.yaml:14:11
-    """
-
-    __slots__ = ()
-
+    """Client state S2: receive Hit from Cache; join (Spec: protocols/examples/parallel.yaml:14:11)"""
     async def recv_hit(self) -> tuple[Hit, Client_S3]:
         """Receive Hit from Cache."""
-        _ep = self._take("recv_hit")
-        _peer = _PEER_Cache
-        _lbl, _v = await _ep.recv(_peer, {'Hit': _dec_Hit}, _STEP_Client_2)
-        if not isinstance(_v, Hit):
-            raise _rt.unexpected(_ep, _peer, 'Client_S2', 'Hit', _lbl)
-        return _v, Client_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_hit", _PEER_Cache, _dec_Hit, Hit, _STEP_Client_2, Client_S3)
 
 @_final
 class Client_S3(_rt.State):
-    """Client: end of parallel branch 0; hand it to join().
-
-    Spec: protocols/examples/parallel.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Client: end of parallel branch 0; hand it to join() (Spec: protocols/examples/parallel.yaml:12:5)."""
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: send Get to Database; receive Row from Database; join
-
-    Spec: protocols/examples/parallel.yaml:15:11
-    """
-
-    __slots__ = ()
-
+    """Client state S4: send Get to Database; receive Row from Database; join (Spec: protocols/examples/parallel.yaml:15:11)"""
     async def send_get(self, msg: Get) -> Client_S5:
         """Send Get to Database."""
-        _ep = self._take("send_get")
-        await _ep.send(_PEER_Database, 'Get', msg, _enc_Get, _STEP_Client_4)
-        return Client_S5(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_get", _PEER_Database, msg, _enc_Get, _STEP_Client_4, Client_S5)
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: receive Row from Database; join
-
-    Spec: protocols/examples/parallel.yaml:16:11
-    """
-
-    __slots__ = ()
-
+    """Client state S5: receive Row from Database; join (Spec: protocols/examples/parallel.yaml:16:11)"""
     async def recv_row(self) -> tuple[Row, Client_S6]:
         """Receive Row from Database."""
-        _ep = self._take("recv_row")
-        _peer = _PEER_Database
-        _lbl, _v = await _ep.recv(_peer, {'Row': _dec_Row}, _STEP_Client_5)
-        if not isinstance(_v, Row):
-            raise _rt.unexpected(_ep, _peer, 'Client_S5', 'Row', _lbl)
-        return _v, Client_S6(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_row", _PEER_Database, _dec_Row, Row, _STEP_Client_5, Client_S6)
 
 @_final
 class Client_S6(_rt.State):
-    """Client: end of parallel branch 1; hand it to join().
-
-    Spec: protocols/examples/parallel.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Client: end of parallel branch 1; hand it to join() (Spec: protocols/examples/parallel.yaml:12:5)."""
 
 @_final
 class Client_S7(_rt.State):
-    """Client state S7: send Done to Cache; send Done to Database; end
-
-    Spec: protocols/examples/parallel.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Client state S7: send Done to Cache; send Done to Database; end (Spec: protocols/examples/parallel.yaml:17:5)"""
     async def send_done(self, msg: Done) -> Client_S8:
         """Send Done to Cache."""
-        _ep = self._take("send_done")
-        await _ep.send(_PEER_Cache, 'Done', msg, _enc_Done, _STEP_Client_7)
-        return Client_S8(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_done", _PEER_Cache, msg, _enc_Done, _STEP_Client_7, Client_S8)
 
 @_final
 class Client_S8(_rt.State):
-    """Client state S8: send Done to Database; end
-
-    Spec: protocols/examples/parallel.yaml:18:5
-    """
-
-    __slots__ = ()
-
+    """Client state S8: send Done to Database; end (Spec: protocols/examples/parallel.yaml:18:5)"""
     async def send_done(self, msg: Done) -> Client_End:
         """Send Done to Database."""
         _ep = self._take("send_done")
@@ -304,15 +220,9 @@ class Client_S8(_rt.State):
         await _ep.close()
         return Client_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_End(_rt.State):
-    """Client has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/parallel.yaml
-    """
-
-    __slots__ = ()
+    """Client has finished the protocol; the session is closed (Spec: protocols/examples/parallel.yaml)."""
 
 # ---------------------------------------------------------------- role Cache
 
@@ -321,51 +231,23 @@ def start_cache(ep: _Endpoint) -> Cache_S0:
     """The first state of role Cache in a session opened on ``ep``."""
     return Cache_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Cache_S0(_rt.State):
-    """Cache state S0: receive Get from Client; send Hit to Client; receive Done from Client; end
-
-    Spec: protocols/examples/parallel.yaml:13:11
-    """
-
-    __slots__ = ()
-
+    """Cache state S0: receive Get from Client; send Hit to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:13:11)"""
     async def recv_get(self) -> tuple[Get, Cache_S1]:
         """Receive Get from Client."""
-        _ep = self._take("recv_get")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Get': _dec_Get}, _STEP_Cache_0)
-        if not isinstance(_v, Get):
-            raise _rt.unexpected(_ep, _peer, 'Cache_S0', 'Get', _lbl)
-        return _v, Cache_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_get", _PEER_Client, _dec_Get, Get, _STEP_Cache_0, Cache_S1)
 
 @_final
 class Cache_S1(_rt.State):
-    """Cache state S1: send Hit to Client; receive Done from Client; end
-
-    Spec: protocols/examples/parallel.yaml:14:11
-    """
-
-    __slots__ = ()
-
+    """Cache state S1: send Hit to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:14:11)"""
     async def send_hit(self, msg: Hit) -> Cache_S2:
         """Send Hit to Client."""
-        _ep = self._take("send_hit")
-        await _ep.send(_PEER_Client, 'Hit', msg, _enc_Hit, _STEP_Cache_1)
-        return Cache_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_hit", _PEER_Client, msg, _enc_Hit, _STEP_Cache_1, Cache_S2)
 
 @_final
 class Cache_S2(_rt.State):
-    """Cache state S2: receive Done from Client; end
-
-    Spec: protocols/examples/parallel.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Cache state S2: receive Done from Client; end (Spec: protocols/examples/parallel.yaml:17:5)"""
     async def recv_done(self) -> tuple[Done, Cache_End]:
         """Receive Done from Client."""
         _ep = self._take("recv_done")
@@ -376,15 +258,9 @@ class Cache_S2(_rt.State):
         await _ep.close()
         return _v, Cache_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Cache_End(_rt.State):
-    """Cache has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/parallel.yaml
-    """
-
-    __slots__ = ()
+    """Cache has finished the protocol; the session is closed (Spec: protocols/examples/parallel.yaml)."""
 
 # ---------------------------------------------------------------- role Database
 
@@ -393,51 +269,23 @@ def start_database(ep: _Endpoint) -> Database_S0:
     """The first state of role Database in a session opened on ``ep``."""
     return Database_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Database_S0(_rt.State):
-    """Database state S0: receive Get from Client; send Row to Client; receive Done from Client; end
-
-    Spec: protocols/examples/parallel.yaml:15:11
-    """
-
-    __slots__ = ()
-
+    """Database state S0: receive Get from Client; send Row to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:15:11)"""
     async def recv_get(self) -> tuple[Get, Database_S1]:
         """Receive Get from Client."""
-        _ep = self._take("recv_get")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Get': _dec_Get}, _STEP_Database_0)
-        if not isinstance(_v, Get):
-            raise _rt.unexpected(_ep, _peer, 'Database_S0', 'Get', _lbl)
-        return _v, Database_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_get", _PEER_Client, _dec_Get, Get, _STEP_Database_0, Database_S1)
 
 @_final
 class Database_S1(_rt.State):
-    """Database state S1: send Row to Client; receive Done from Client; end
-
-    Spec: protocols/examples/parallel.yaml:16:11
-    """
-
-    __slots__ = ()
-
+    """Database state S1: send Row to Client; receive Done from Client; end (Spec: protocols/examples/parallel.yaml:16:11)"""
     async def send_row(self, msg: Row) -> Database_S2:
         """Send Row to Client."""
-        _ep = self._take("send_row")
-        await _ep.send(_PEER_Client, 'Row', msg, _enc_Row, _STEP_Database_1)
-        return Database_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_row", _PEER_Client, msg, _enc_Row, _STEP_Database_1, Database_S2)
 
 @_final
 class Database_S2(_rt.State):
-    """Database state S2: receive Done from Client; end
-
-    Spec: protocols/examples/parallel.yaml:18:5
-    """
-
-    __slots__ = ()
-
+    """Database state S2: receive Done from Client; end (Spec: protocols/examples/parallel.yaml:18:5)"""
     async def recv_done(self) -> tuple[Done, Database_End]:
         """Receive Done from Client."""
         _ep = self._take("recv_done")
@@ -448,12 +296,6 @@ class Database_S2(_rt.State):
         await _ep.close()
         return _v, Database_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Database_End(_rt.State):
-    """Database has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/parallel.yaml
-    """
-
-    __slots__ = ()
+    """Database has finished the protocol; the session is closed (Spec: protocols/examples/parallel.yaml)."""

@@ -100,16 +100,9 @@ def start_client(ep: _Endpoint) -> Client_S0:
     """The first state of role Client in a session opened on ``ep``."""
     return Client_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: loop decided here, telling Server {...}; end
-
-    Spec: protocols/ping_pong.yaml:10:5
-    """
-
-    __slots__ = ()
-
+    """Client state S0: loop decided here, telling Server {...}; end (Spec: protocols/ping_pong.yaml:10:5)"""
     async def select_continue(self) -> Client_S1:
         """Run one more iteration (tells Server)."""
         _ep = self._take("select_continue")
@@ -123,50 +116,23 @@ class Client_S0(_rt.State):
         await _ep.close()
         return Client_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: send Ping to Server; receive Pong from Server; next iteration
-
-    Spec: protocols/ping_pong.yaml:13:11
-    """
-
-    __slots__ = ()
-
+    """Client state S1: send Ping to Server; receive Pong from Server; next iteration (Spec: protocols/ping_pong.yaml:13:11)"""
     async def send_ping(self, msg: Ping) -> Client_S2:
         """Send Ping to Server."""
-        _ep = self._take("send_ping")
-        await _ep.send(_PEER_Server, 'Ping', msg, _enc_Ping, _STEP_Client_1)
-        return Client_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_ping", _PEER_Server, msg, _enc_Ping, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: receive Pong from Server; next iteration
-
-    Spec: protocols/ping_pong.yaml:14:11
-    """
-
-    __slots__ = ()
-
+    """Client state S2: receive Pong from Server; next iteration (Spec: protocols/ping_pong.yaml:14:11)"""
     async def recv_pong(self) -> tuple[Pong, Client_S0]:
         """Receive Pong from Server."""
-        _ep = self._take("recv_pong")
-        _peer = _PEER_Server
-        _lbl, _v = await _ep.recv(_peer, {'Pong': _dec_Pong}, _STEP_Client_2)
-        if not isinstance(_v, Pong):
-            raise _rt.unexpected(_ep, _peer, 'Client_S2', 'Pong', _lbl)
-        return _v, Client_S0(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_pong", _PEER_Server, _dec_Pong, Pong, _STEP_Client_2, Client_S0)
 
 @_final
 class Client_End(_rt.State):
-    """Client has finished the protocol; the session is closed.
-
-    Spec: protocols/ping_pong.yaml
-    """
-
-    __slots__ = ()
+    """Client has finished the protocol; the session is closed (Spec: protocols/ping_pong.yaml)."""
 
 # ---------------------------------------------------------------- role Server
 
@@ -175,14 +141,12 @@ def start_server(ep: _Endpoint) -> Server_S0:
     """The first state of role Server in a session opened on ``ep``."""
     return Server_S0(ep, _PRIVATE, ())
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Server_S0_Continue:
     """Server_S0.offer(): the decider goes on."""
 
     state: Server_S1
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,16 +155,9 @@ class Server_S0_Exit:
 
     state: Server_End
 
-
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: loop decided by Client {...}; end
-
-    Spec: protocols/ping_pong.yaml:10:5
-    """
-
-    __slots__ = ()
-
+    """Server state S0: loop decided by Client {...}; end (Spec: protocols/ping_pong.yaml:10:5)"""
     async def offer(self) -> Server_S0_Continue | Server_S0_Exit:
         """Learn from Client whether the loop goes on."""
         _ep = self._take("offer")
@@ -213,47 +170,20 @@ class Server_S0(_rt.State):
             return Server_S0_Exit(state=Server_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Server_S0', 'continue|exit', _lbl)
 
-
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: receive Ping from Client; send Pong to Client; next iteration
-
-    Spec: protocols/ping_pong.yaml:13:11
-    """
-
-    __slots__ = ()
-
+    """Server state S1: receive Ping from Client; send Pong to Client; next iteration (Spec: protocols/ping_pong.yaml:13:11)"""
     async def recv_ping(self) -> tuple[Ping, Server_S2]:
         """Receive Ping from Client."""
-        _ep = self._take("recv_ping")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Ping': _dec_Ping}, _STEP_Server_1)
-        if not isinstance(_v, Ping):
-            raise _rt.unexpected(_ep, _peer, 'Server_S1', 'Ping', _lbl)
-        return _v, Server_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_ping", _PEER_Client, _dec_Ping, Ping, _STEP_Server_1, Server_S2)
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: send Pong to Client; next iteration
-
-    Spec: protocols/ping_pong.yaml:14:11
-    """
-
-    __slots__ = ()
-
+    """Server state S2: send Pong to Client; next iteration (Spec: protocols/ping_pong.yaml:14:11)"""
     async def send_pong(self, msg: Pong) -> Server_S0:
         """Send Pong to Client."""
-        _ep = self._take("send_pong")
-        await _ep.send(_PEER_Client, 'Pong', msg, _enc_Pong, _STEP_Server_2)
-        return Server_S0(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_pong", _PEER_Client, msg, _enc_Pong, _STEP_Server_2, Server_S0)
 
 @_final
 class Server_End(_rt.State):
-    """Server has finished the protocol; the session is closed.
-
-    Spec: protocols/ping_pong.yaml
-    """
-
-    __slots__ = ()
+    """Server has finished the protocol; the session is closed (Spec: protocols/ping_pong.yaml)."""

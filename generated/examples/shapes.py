@@ -214,32 +214,16 @@ def start_client(ep: _Endpoint) -> Client_S0:
     """The first state of role Client in a session opened on ``ep``."""
     return Client_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: send Drawing to Server; receive Areas from Server; end
-
-    Spec: protocols/examples/shapes.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Client state S0: send Drawing to Server; receive Areas from Server; end (Spec: protocols/examples/shapes.yaml:16:5)"""
     async def send_drawing(self, msg: Drawing) -> Client_S1:
         """Send Drawing to Server."""
-        _ep = self._take("send_drawing")
-        await _ep.send(_PEER_Server, 'Drawing', msg, _enc_Drawing, _STEP_Client_0)
-        return Client_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_drawing", _PEER_Server, msg, _enc_Drawing, _STEP_Client_0, Client_S1)
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: receive Areas from Server; end
-
-    Spec: protocols/examples/shapes.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Client state S1: receive Areas from Server; end (Spec: protocols/examples/shapes.yaml:17:5)"""
     async def recv_areas(self) -> tuple[Areas, Client_End]:
         """Receive Areas from Server."""
         _ep = self._take("recv_areas")
@@ -250,15 +234,9 @@ class Client_S1(_rt.State):
         await _ep.close()
         return _v, Client_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_End(_rt.State):
-    """Client has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/shapes.yaml
-    """
-
-    __slots__ = ()
+    """Client has finished the protocol; the session is closed (Spec: protocols/examples/shapes.yaml)."""
 
 # ---------------------------------------------------------------- role Server
 
@@ -267,35 +245,16 @@ def start_server(ep: _Endpoint) -> Server_S0:
     """The first state of role Server in a session opened on ``ep``."""
     return Server_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: receive Drawing from Client; send Areas to Client; end
-
-    Spec: protocols/examples/shapes.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Server state S0: receive Drawing from Client; send Areas to Client; end (Spec: protocols/examples/shapes.yaml:16:5)"""
     async def recv_drawing(self) -> tuple[Drawing, Server_S1]:
         """Receive Drawing from Client."""
-        _ep = self._take("recv_drawing")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Drawing': _dec_Drawing}, _STEP_Server_0)
-        if not isinstance(_v, Drawing):
-            raise _rt.unexpected(_ep, _peer, 'Server_S0', 'Drawing', _lbl)
-        return _v, Server_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_drawing", _PEER_Client, _dec_Drawing, Drawing, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: send Areas to Client; end
-
-    Spec: protocols/examples/shapes.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Server state S1: send Areas to Client; end (Spec: protocols/examples/shapes.yaml:17:5)"""
     async def send_areas(self, msg: Areas) -> Server_End:
         """Send Areas to Client."""
         _ep = self._take("send_areas")
@@ -303,12 +262,6 @@ class Server_S1(_rt.State):
         await _ep.close()
         return Server_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Server_End(_rt.State):
-    """Server has finished the protocol; the session is closed.
-
-    Spec: protocols/examples/shapes.yaml
-    """
-
-    __slots__ = ()
+    """Server has finished the protocol; the session is closed (Spec: protocols/examples/shapes.yaml)."""

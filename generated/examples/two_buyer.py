@@ -188,51 +188,23 @@ def start_buyer1(ep: _Endpoint) -> Buyer1_S0:
     """The first state of role Buyer1 in a session opened on ``ep``."""
     return Buyer1_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Buyer1_S0(_rt.State):
-    """Buyer1 state S0: send Title to Seller; receive Quote from Seller; send Share to Buyer2; end
-
-    Spec: protocols/two_buyer.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Buyer1 state S0: send Title to Seller; receive Quote from Seller; send Share to Buyer2; end (Spec: protocols/two_buyer.yaml:14:5)"""
     async def send_title(self, msg: Title) -> Buyer1_S1:
         """Send Title to Seller."""
-        _ep = self._take("send_title")
-        await _ep.send(_PEER_Seller, 'Title', msg, _enc_Title, _STEP_Buyer1_0)
-        return Buyer1_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_title", _PEER_Seller, msg, _enc_Title, _STEP_Buyer1_0, Buyer1_S1)
 
 @_final
 class Buyer1_S1(_rt.State):
-    """Buyer1 state S1: receive Quote from Seller; send Share to Buyer2; end
-
-    Spec: protocols/two_buyer.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Buyer1 state S1: receive Quote from Seller; send Share to Buyer2; end (Spec: protocols/two_buyer.yaml:15:5)"""
     async def recv_quote(self) -> tuple[Quote, Buyer1_S2]:
         """Receive Quote from Seller."""
-        _ep = self._take("recv_quote")
-        _peer = _PEER_Seller
-        _lbl, _v = await _ep.recv(_peer, {'Quote': _dec_Quote}, _STEP_Buyer1_1)
-        if not isinstance(_v, Quote):
-            raise _rt.unexpected(_ep, _peer, 'Buyer1_S1', 'Quote', _lbl)
-        return _v, Buyer1_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_quote", _PEER_Seller, _dec_Quote, Quote, _STEP_Buyer1_1, Buyer1_S2)
 
 @_final
 class Buyer1_S2(_rt.State):
-    """Buyer1 state S2: send Share to Buyer2; end
-
-    Spec: protocols/two_buyer.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Buyer1 state S2: send Share to Buyer2; end (Spec: protocols/two_buyer.yaml:17:5)"""
     async def send_share(self, msg: Share) -> Buyer1_End:
         """Send Share to Buyer2."""
         _ep = self._take("send_share")
@@ -240,15 +212,9 @@ class Buyer1_S2(_rt.State):
         await _ep.close()
         return Buyer1_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Buyer1_End(_rt.State):
-    """Buyer1 has finished the protocol; the session is closed.
-
-    Spec: protocols/two_buyer.yaml
-    """
-
-    __slots__ = ()
+    """Buyer1 has finished the protocol; the session is closed (Spec: protocols/two_buyer.yaml)."""
 
 # ---------------------------------------------------------------- role Buyer2
 
@@ -257,54 +223,23 @@ def start_buyer2(ep: _Endpoint) -> Buyer2_S0:
     """The first state of role Buyer2 in a session opened on ``ep``."""
     return Buyer2_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Buyer2_S0(_rt.State):
-    """Buyer2 state S0: receive Quote from Seller; receive Share from Buyer1; select {accept, reject}; end
-
-    Spec: protocols/two_buyer.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Buyer2 state S0: receive Quote from Seller; receive Share from Buyer1; select {accept, reject}; end (Spec: protocols/two_buyer.yaml:16:5)"""
     async def recv_quote(self) -> tuple[Quote, Buyer2_S1]:
         """Receive Quote from Seller."""
-        _ep = self._take("recv_quote")
-        _peer = _PEER_Seller
-        _lbl, _v = await _ep.recv(_peer, {'Quote': _dec_Quote}, _STEP_Buyer2_0)
-        if not isinstance(_v, Quote):
-            raise _rt.unexpected(_ep, _peer, 'Buyer2_S0', 'Quote', _lbl)
-        return _v, Buyer2_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_quote", _PEER_Seller, _dec_Quote, Quote, _STEP_Buyer2_0, Buyer2_S1)
 
 @_final
 class Buyer2_S1(_rt.State):
-    """Buyer2 state S1: receive Share from Buyer1; select {accept, reject}; end
-
-    Spec: protocols/two_buyer.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Buyer2 state S1: receive Share from Buyer1; select {accept, reject}; end (Spec: protocols/two_buyer.yaml:17:5)"""
     async def recv_share(self) -> tuple[Share, Buyer2_S2]:
         """Receive Share from Buyer1."""
-        _ep = self._take("recv_share")
-        _peer = _PEER_Buyer1
-        _lbl, _v = await _ep.recv(_peer, {'Share': _dec_Share}, _STEP_Buyer2_1)
-        if not isinstance(_v, Share):
-            raise _rt.unexpected(_ep, _peer, 'Buyer2_S1', 'Share', _lbl)
-        return _v, Buyer2_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_share", _PEER_Buyer1, _dec_Share, Share, _STEP_Buyer2_1, Buyer2_S2)
 
 @_final
 class Buyer2_S2(_rt.State):
-    """Buyer2 state S2: select {accept, reject}; end
-
-    Spec: protocols/two_buyer.yaml:18:5
-    """
-
-    __slots__ = ()
-
+    """Buyer2 state S2: select {accept, reject}; end (Spec: protocols/two_buyer.yaml:18:5)"""
     async def select_accept(self) -> Buyer2_S3:
         """Choose branch accept."""
         _ep = self._take("select_accept")
@@ -315,32 +250,16 @@ class Buyer2_S2(_rt.State):
         _ep = self._take("select_reject")
         return Buyer2_S5(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Buyer2_S3(_rt.State):
-    """Buyer2 state S3: send Address to Seller; receive Date from Seller; end
-
-    Spec: protocols/two_buyer.yaml:20:11
-    """
-
-    __slots__ = ()
-
+    """Buyer2 state S3: send Address to Seller; receive Date from Seller; end (Spec: protocols/two_buyer.yaml:20:11)"""
     async def send_address(self, msg: Address) -> Buyer2_S4:
         """Send Address to Seller."""
-        _ep = self._take("send_address")
-        await _ep.send(_PEER_Seller, 'Address', msg, _enc_Address, _STEP_Buyer2_3)
-        return Buyer2_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_address", _PEER_Seller, msg, _enc_Address, _STEP_Buyer2_3, Buyer2_S4)
 
 @_final
 class Buyer2_S4(_rt.State):
-    """Buyer2 state S4: receive Date from Seller; end
-
-    Spec: protocols/two_buyer.yaml:21:11
-    """
-
-    __slots__ = ()
-
+    """Buyer2 state S4: receive Date from Seller; end (Spec: protocols/two_buyer.yaml:21:11)"""
     async def recv_date(self) -> tuple[Date, Buyer2_End]:
         """Receive Date from Seller."""
         _ep = self._take("recv_date")
@@ -351,16 +270,9 @@ class Buyer2_S4(_rt.State):
         await _ep.close()
         return _v, Buyer2_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Buyer2_S5(_rt.State):
-    """Buyer2 state S5: send Quit to Seller; end
-
-    Spec: protocols/two_buyer.yaml:23:11
-    """
-
-    __slots__ = ()
-
+    """Buyer2 state S5: send Quit to Seller; end (Spec: protocols/two_buyer.yaml:23:11)"""
     async def send_quit(self, msg: Quit) -> Buyer2_End:
         """Send Quit to Seller."""
         _ep = self._take("send_quit")
@@ -368,15 +280,9 @@ class Buyer2_S5(_rt.State):
         await _ep.close()
         return Buyer2_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Buyer2_End(_rt.State):
-    """Buyer2 has finished the protocol; the session is closed.
-
-    Spec: protocols/two_buyer.yaml
-    """
-
-    __slots__ = ()
+    """Buyer2 has finished the protocol; the session is closed (Spec: protocols/two_buyer.yaml)."""
 
 # ---------------------------------------------------------------- role Seller
 
@@ -385,57 +291,26 @@ def start_seller(ep: _Endpoint) -> Seller_S0:
     """The first state of role Seller in a session opened on ``ep``."""
     return Seller_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Seller_S0(_rt.State):
-    """Seller state S0: receive Title from Buyer1; send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end
-
-    Spec: protocols/two_buyer.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Seller state S0: receive Title from Buyer1; send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:14:5)"""
     async def recv_title(self) -> tuple[Title, Seller_S1]:
         """Receive Title from Buyer1."""
-        _ep = self._take("recv_title")
-        _peer = _PEER_Buyer1
-        _lbl, _v = await _ep.recv(_peer, {'Title': _dec_Title}, _STEP_Seller_0)
-        if not isinstance(_v, Title):
-            raise _rt.unexpected(_ep, _peer, 'Seller_S0', 'Title', _lbl)
-        return _v, Seller_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_title", _PEER_Buyer1, _dec_Title, Title, _STEP_Seller_0, Seller_S1)
 
 @_final
 class Seller_S1(_rt.State):
-    """Seller state S1: send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end
-
-    Spec: protocols/two_buyer.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Seller state S1: send Quote to Buyer1; send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:15:5)"""
     async def send_quote(self, msg: Quote) -> Seller_S2:
         """Send Quote to Buyer1."""
-        _ep = self._take("send_quote")
-        await _ep.send(_PEER_Buyer1, 'Quote', msg, _enc_Quote, _STEP_Seller_1)
-        return Seller_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_quote", _PEER_Buyer1, msg, _enc_Quote, _STEP_Seller_1, Seller_S2)
 
 @_final
 class Seller_S2(_rt.State):
-    """Seller state S2: send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end
-
-    Spec: protocols/two_buyer.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Seller state S2: send Quote to Buyer2; offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:16:5)"""
     async def send_quote(self, msg: Quote) -> Seller_S3:
         """Send Quote to Buyer2."""
-        _ep = self._take("send_quote")
-        await _ep.send(_PEER_Buyer2, 'Quote', msg, _enc_Quote, _STEP_Seller_2)
-        return Seller_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_quote", _PEER_Buyer2, msg, _enc_Quote, _STEP_Seller_2, Seller_S3)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -445,7 +320,6 @@ class Seller_S3_Address:
     msg: Address
     state: Seller_S4
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Seller_S3_Quit:
@@ -454,16 +328,9 @@ class Seller_S3_Quit:
     msg: Quit
     state: Seller_End
 
-
 @_final
 class Seller_S3(_rt.State):
-    """Seller state S3: offer from Buyer2 {Address, Quit}; end
-
-    Spec: protocols/two_buyer.yaml:18:5
-    """
-
-    __slots__ = ()
-
+    """Seller state S3: offer from Buyer2 {Address, Quit}; end (Spec: protocols/two_buyer.yaml:18:5)"""
     async def offer(self) -> Seller_S3_Address | Seller_S3_Quit:
         """Wait for Buyer2 to choose: match on the result."""
         _ep = self._take("offer")
@@ -476,16 +343,9 @@ class Seller_S3(_rt.State):
             return Seller_S3_Quit(msg=_v, state=Seller_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Seller_S3', 'Address|Quit', _lbl)
 
-
 @_final
 class Seller_S4(_rt.State):
-    """Seller state S4: send Date to Buyer2; end
-
-    Spec: protocols/two_buyer.yaml:21:11
-    """
-
-    __slots__ = ()
-
+    """Seller state S4: send Date to Buyer2; end (Spec: protocols/two_buyer.yaml:21:11)"""
     async def send_date(self, msg: Date) -> Seller_End:
         """Send Date to Buyer2."""
         _ep = self._take("send_date")
@@ -493,12 +353,6 @@ class Seller_S4(_rt.State):
         await _ep.close()
         return Seller_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Seller_End(_rt.State):
-    """Seller has finished the protocol; the session is closed.
-
-    Spec: protocols/two_buyer.yaml
-    """
-
-    __slots__ = ()
+    """Seller has finished the protocol; the session is closed (Spec: protocols/two_buyer.yaml)."""

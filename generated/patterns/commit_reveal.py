@@ -123,16 +123,9 @@ def start_member(ep: _Endpoint) -> Member_S0:
     """The first state of role Member in a session opened on ``ep``."""
     return Member_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: send Commit to the other Member members; receive Commit from the other Member members; send Reveal to the other Member members; receive Reveal from the other Member members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Member state S0: send Commit to the other Member members; receive Commit from the other Member members; send Reveal to the other Member members; receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Member_S1:
         """Send the same Commit to each of the other Member members."""
         _ep = self._take("send_commit")
@@ -148,16 +141,9 @@ class Member_S0(_rt.State):
             await _ep.send(_Peer('Member', _i), 'Commit', _m, _enc_Commit, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: receive Commit from the other Member members; send Reveal to the other Member members; receive Reveal from the other Member members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Member state S1: receive Commit from the other Member members; send Reveal to the other Member members; receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Member_S2]:
         """Receive one Commit from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_commit")
@@ -171,16 +157,9 @@ class Member_S1(_rt.State):
         _nxt = Member_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Member_S2(_rt.State):
-    """Member state S2: send Reveal to the other Member members; receive Reveal from the other Member members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Member state S2: send Reveal to the other Member members; receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Member_S3:
         """Send the same Reveal to each of the other Member members."""
         _ep = self._take("send_reveal")
@@ -196,16 +175,9 @@ class Member_S2(_rt.State):
             await _ep.send(_Peer('Member', _i), 'Reveal', _m, _enc_Reveal, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Member_S3(_rt.State):
-    """Member state S3: receive Reveal from the other Member members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Member state S3: receive Reveal from the other Member members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Member_End]:
         """Receive one Reveal from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_reveal")
@@ -220,12 +192,6 @@ class Member_S3(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Member_End(_rt.State):
-    """Member has finished the protocol; the session is closed.
-
-    Spec: protocols/patterns/commit_reveal.yaml
-    """
-
-    __slots__ = ()
+    """Member has finished the protocol; the session is closed (Spec: protocols/patterns/commit_reveal.yaml)."""

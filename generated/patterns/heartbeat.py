@@ -104,16 +104,9 @@ def start_leader(ep: _Endpoint) -> Leader_S0:
     """The first state of role Leader in a session opened on ``ep``."""
     return Leader_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: loop decided here, telling Follower[*] {...}; end
-
-    Spec: protocols/patterns/heartbeat.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Leader state S0: loop decided here, telling Follower[*] {...}; end (Spec: protocols/patterns/heartbeat.yaml:13:5)"""
     async def select_continue(self) -> Leader_S1:
         """Run one more iteration (tells Follower[*])."""
         _ep = self._take("select_continue")
@@ -129,16 +122,9 @@ class Leader_S0(_rt.State):
         await _ep.close()
         return Leader_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: send Heartbeat to Follower[*]; receive HeartbeatAck from Follower[*]; next iteration
-
-    Spec: protocols/patterns/heartbeat.yaml:16:11
-    """
-
-    __slots__ = ()
-
+    """Leader state S1: send Heartbeat to Follower[*]; receive HeartbeatAck from Follower[*]; next iteration (Spec: protocols/patterns/heartbeat.yaml:16:11)"""
     async def send_heartbeat(self, msg: Heartbeat) -> Leader_S2:
         """Send the same Heartbeat to each of Follower[*]."""
         _ep = self._take("send_heartbeat")
@@ -154,16 +140,9 @@ class Leader_S1(_rt.State):
             await _ep.send(_Peer('Follower', _i), 'Heartbeat', _m, _enc_Heartbeat, _STEP_Leader_1)
         return Leader_S2(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Leader_S2(_rt.State):
-    """Leader state S2: receive HeartbeatAck from Follower[*]; next iteration
-
-    Spec: protocols/patterns/heartbeat.yaml:17:11
-    """
-
-    __slots__ = ()
-
+    """Leader state S2: receive HeartbeatAck from Follower[*]; next iteration (Spec: protocols/patterns/heartbeat.yaml:17:11)"""
     async def recv_heartbeat_ack(self) -> tuple[dict[int, HeartbeatAck], Leader_S0]:
         """Receive one HeartbeatAck from each of Follower[*], keyed by sender index."""
         _ep = self._take("recv_heartbeat_ack")
@@ -177,15 +156,9 @@ class Leader_S2(_rt.State):
         _nxt = Leader_S0(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Leader_End(_rt.State):
-    """Leader has finished the protocol; the session is closed.
-
-    Spec: protocols/patterns/heartbeat.yaml
-    """
-
-    __slots__ = ()
+    """Leader has finished the protocol; the session is closed (Spec: protocols/patterns/heartbeat.yaml)."""
 
 # ---------------------------------------------------------------- role Follower
 
@@ -194,14 +167,12 @@ def start_follower(ep: _Endpoint) -> Follower_S0:
     """The first state of role Follower in a session opened on ``ep``."""
     return Follower_S0(ep, _PRIVATE, ())
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Follower_S0_Continue:
     """Follower_S0.offer(): the decider goes on."""
 
     state: Follower_S1
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,16 +181,9 @@ class Follower_S0_Exit:
 
     state: Follower_End
 
-
 @_final
 class Follower_S0(_rt.State):
-    """Follower state S0: loop decided by Leader {...}; end
-
-    Spec: protocols/patterns/heartbeat.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Follower state S0: loop decided by Leader {...}; end (Spec: protocols/patterns/heartbeat.yaml:13:5)"""
     async def offer(self) -> Follower_S0_Continue | Follower_S0_Exit:
         """Learn from Leader whether the loop goes on."""
         _ep = self._take("offer")
@@ -232,47 +196,20 @@ class Follower_S0(_rt.State):
             return Follower_S0_Exit(state=Follower_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Follower_S0', 'continue|exit', _lbl)
 
-
 @_final
 class Follower_S1(_rt.State):
-    """Follower state S1: receive Heartbeat from Leader; send HeartbeatAck to Leader; next iteration
-
-    Spec: protocols/patterns/heartbeat.yaml:16:11
-    """
-
-    __slots__ = ()
-
+    """Follower state S1: receive Heartbeat from Leader; send HeartbeatAck to Leader; next iteration (Spec: protocols/patterns/heartbeat.yaml:16:11)"""
     async def recv_heartbeat(self) -> tuple[Heartbeat, Follower_S2]:
         """Receive Heartbeat from Leader."""
-        _ep = self._take("recv_heartbeat")
-        _peer = _PEER_Leader
-        _lbl, _v = await _ep.recv(_peer, {'Heartbeat': _dec_Heartbeat}, _STEP_Follower_1)
-        if not isinstance(_v, Heartbeat):
-            raise _rt.unexpected(_ep, _peer, 'Follower_S1', 'Heartbeat', _lbl)
-        return _v, Follower_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_heartbeat", _PEER_Leader, _dec_Heartbeat, Heartbeat, _STEP_Follower_1, Follower_S2)
 
 @_final
 class Follower_S2(_rt.State):
-    """Follower state S2: send HeartbeatAck to Leader; next iteration
-
-    Spec: protocols/patterns/heartbeat.yaml:17:11
-    """
-
-    __slots__ = ()
-
+    """Follower state S2: send HeartbeatAck to Leader; next iteration (Spec: protocols/patterns/heartbeat.yaml:17:11)"""
     async def send_heartbeat_ack(self, msg: HeartbeatAck) -> Follower_S0:
         """Send HeartbeatAck to Leader."""
-        _ep = self._take("send_heartbeat_ack")
-        await _ep.send(_PEER_Leader, 'HeartbeatAck', msg, _enc_HeartbeatAck, _STEP_Follower_2)
-        return Follower_S0(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_heartbeat_ack", _PEER_Leader, msg, _enc_HeartbeatAck, _STEP_Follower_2, Follower_S0)
 
 @_final
 class Follower_End(_rt.State):
-    """Follower has finished the protocol; the session is closed.
-
-    Spec: protocols/patterns/heartbeat.yaml
-    """
-
-    __slots__ = ()
+    """Follower has finished the protocol; the session is closed (Spec: protocols/patterns/heartbeat.yaml)."""

@@ -112,16 +112,9 @@ def start_collector(ep: _Endpoint) -> Collector_S0:
     """The first state of role Collector in a session opened on ``ep``."""
     return Collector_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Collector_S0(_rt.State):
-    """Collector state S0: send CollectRequest to Member[*]; receive Contribution from Member[0..t]; end
-
-    Spec: protocols/patterns/threshold_collection.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Collector state S0: send CollectRequest to Member[*]; receive Contribution from Member[0..t]; end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def send_collect_request(self, msg: CollectRequest) -> Collector_S1:
         """Send the same CollectRequest to each of Member[*]."""
         _ep = self._take("send_collect_request")
@@ -137,16 +130,9 @@ class Collector_S0(_rt.State):
             await _ep.send(_Peer('Member', _i), 'CollectRequest', _m, _enc_CollectRequest, _STEP_Collector_0)
         return Collector_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Collector_S1(_rt.State):
-    """Collector state S1: receive Contribution from Member[0..t]; end
-
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Collector state S1: receive Contribution from Member[0..t]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def recv_contribution(self) -> tuple[dict[int, Contribution], Collector_End]:
         """Receive one Contribution from each of Member[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
@@ -161,15 +147,9 @@ class Collector_S1(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Collector_End(_rt.State):
-    """Collector has finished the protocol; the session is closed.
-
-    Spec: protocols/patterns/threshold_collection.yaml
-    """
-
-    __slots__ = ()
+    """Collector has finished the protocol; the session is closed (Spec: protocols/patterns/threshold_collection.yaml)."""
 
 # ---------------------------------------------------------------- role Member
 
@@ -178,25 +158,12 @@ def start_member(ep: _Endpoint) -> Member_S0:
     """The first state of role Member in a session opened on ``ep``."""
     return Member_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: receive CollectRequest from Collector; send Contribution to Collector (members 0..t); end
-
-    Spec: protocols/patterns/threshold_collection.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Member state S0: receive CollectRequest from Collector; send Contribution to Collector (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def recv_collect_request(self) -> tuple[CollectRequest, Member_S1]:
         """Receive CollectRequest from Collector."""
-        _ep = self._take("recv_collect_request")
-        _peer = _PEER_Collector
-        _lbl, _v = await _ep.recv(_peer, {'CollectRequest': _dec_CollectRequest}, _STEP_Member_0)
-        if not isinstance(_v, CollectRequest):
-            raise _rt.unexpected(_ep, _peer, 'Member_S0', 'CollectRequest', _lbl)
-        return _v, Member_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_collect_request", _PEER_Collector, _dec_CollectRequest, CollectRequest, _STEP_Member_0, Member_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,7 +172,6 @@ class Member_S1_Takes:
 
     state: Member_S1_Part
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Member_S1_Skips:
@@ -213,16 +179,9 @@ class Member_S1_Skips:
 
     state: Member_End
 
-
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: send Contribution to Collector (members 0..t); end
-
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Member state S1: send Contribution to Collector (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def participation(self) -> Member_S1_Takes | Member_S1_Skips:
         """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
@@ -231,18 +190,11 @@ class Member_S1(_rt.State):
         await _ep.close()
         return Member_S1_Skips(state=Member_End(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Member_S1_Part(_rt.State):
-    """Member state S1: send Contribution to Collector (members 0..t); end
+    """Member state S1: send Contribution to Collector (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
 
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-
-    Reached through ``Member_S1_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Member_S1_Takes``: this member takes part."""
     async def send_contribution(self, msg: Contribution) -> Member_End:
         """Send Contribution to Collector."""
         _ep = self._take("send_contribution")
@@ -250,12 +202,6 @@ class Member_S1_Part(_rt.State):
         await _ep.close()
         return Member_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Member_End(_rt.State):
-    """Member has finished the protocol; the session is closed.
-
-    Spec: protocols/patterns/threshold_collection.yaml
-    """
-
-    __slots__ = ()
+    """Member has finished the protocol; the session is closed (Spec: protocols/patterns/threshold_collection.yaml)."""

@@ -278,60 +278,26 @@ def start_guardian(ep: _Endpoint) -> Guardian_S0:
     """The first state of role Guardian in a session opened on ``ep``."""
     return Guardian_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Guardian_S0(_rt.State):
-    """Guardian state S0: receive Discover from NewDevice; send Available to NewDevice; receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); ...
-
-    Spec: protocols/seed/recovery_flows.yaml:30:9
-    """
-
-    __slots__ = ()
-
+    """Guardian state S0: receive Discover from NewDevice; send Available to NewDevice; receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); ... (Spec: protocols/seed/recovery_flows.yaml:30:9)"""
     async def recv_discover(self) -> tuple[Discover, Guardian_S1]:
         """Receive Discover from NewDevice."""
-        _ep = self._take("recv_discover")
-        _peer = _PEER_NewDevice
-        _lbl, _v = await _ep.recv(_peer, {'Discover': _dec_Discover}, _STEP_Guardian_0)
-        if not isinstance(_v, Discover):
-            raise _rt.unexpected(_ep, _peer, 'Guardian_S0', 'Discover', _lbl)
-        return _v, Guardian_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_discover", _PEER_NewDevice, _dec_Discover, Discover, _STEP_Guardian_0, Guardian_S1)
 
 @_final
 class Guardian_S1(_rt.State):
-    """Guardian state S1: send Available to NewDevice; receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; ...
-
-    Spec: protocols/seed/recovery_flows.yaml:31:9
-    """
-
-    __slots__ = ()
-
+    """Guardian state S1: send Available to NewDevice; receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; ... (Spec: protocols/seed/recovery_flows.yaml:31:9)"""
     async def send_available(self, msg: Available) -> Guardian_S2:
         """Send Available to NewDevice."""
-        _ep = self._take("send_available")
-        await _ep.send(_PEER_NewDevice, 'Available', msg, _enc_Available, _STEP_Guardian_1)
-        return Guardian_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_available", _PEER_NewDevice, msg, _enc_Available, _STEP_Guardian_1, Guardian_S2)
 
 @_final
 class Guardian_S2(_rt.State):
-    """Guardian state S2: receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; ...
-
-    Spec: protocols/patterns/threshold_collection.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Guardian state S2: receive CollectRequest from NewDevice; send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; ... (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def recv_collect_request(self) -> tuple[CollectRequest, Guardian_S3]:
         """Receive CollectRequest from NewDevice."""
-        _ep = self._take("recv_collect_request")
-        _peer = _PEER_NewDevice
-        _lbl, _v = await _ep.recv(_peer, {'CollectRequest': _dec_CollectRequest}, _STEP_Guardian_2)
-        if not isinstance(_v, CollectRequest):
-            raise _rt.unexpected(_ep, _peer, 'Guardian_S2', 'CollectRequest', _lbl)
-        return _v, Guardian_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_collect_request", _PEER_NewDevice, _dec_CollectRequest, CollectRequest, _STEP_Guardian_2, Guardian_S3)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -340,7 +306,6 @@ class Guardian_S3_Takes:
 
     state: Guardian_S3_Part
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Guardian_S3_Skips:
@@ -348,16 +313,9 @@ class Guardian_S3_Skips:
 
     state: Guardian_S4
 
-
 @_final
 class Guardian_S3(_rt.State):
-    """Guardian state S3: send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end
-
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Guardian state S3: send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def participation(self) -> Guardian_S3_Takes | Guardian_S3_Skips:
         """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
@@ -365,34 +323,20 @@ class Guardian_S3(_rt.State):
             return Guardian_S3_Takes(state=Guardian_S3_Part(_ep, _PRIVATE, self._loops))
         return Guardian_S3_Skips(state=Guardian_S4(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Guardian_S3_Part(_rt.State):
-    """Guardian state S3: send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end
+    """Guardian state S3: send Contribution to NewDevice (members 0..t); send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
 
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-
-    Reached through ``Guardian_S3_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Guardian_S3_Takes``: this member takes part."""
     async def send_contribution(self, msg: Contribution) -> Guardian_S4:
         """Send Contribution to NewDevice."""
         _ep = self._take("send_contribution")
         await _ep.send(_PEER_NewDevice, 'Contribution', msg, _enc_Contribution, _STEP_Guardian_3)
         return Guardian_S4(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Guardian_S4(_rt.State):
-    """Guardian state S4: send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end
-
-    Spec: protocols/seed/recovery_flows.yaml:39:9
-    """
-
-    __slots__ = ()
-
+    """Guardian state S4: send ReshareDeal to the other Guardian members; receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:39:9)"""
     async def send_reshare_deal(self, msg: ReshareDeal) -> Guardian_S5:
         """Send the same ReshareDeal to each of the other Guardian members."""
         _ep = self._take("send_reshare_deal")
@@ -408,16 +352,9 @@ class Guardian_S4(_rt.State):
             await _ep.send(_Peer('Guardian', _i), 'ReshareDeal', _m, _enc_ReshareDeal, _STEP_Guardian_4)
         return Guardian_S5(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Guardian_S5(_rt.State):
-    """Guardian state S5: receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end
-
-    Spec: protocols/seed/recovery_flows.yaml:39:9
-    """
-
-    __slots__ = ()
-
+    """Guardian state S5: receive ReshareDeal from the other Guardian members; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:39:9)"""
     async def recv_reshare_deal(self) -> tuple[dict[int, ReshareDeal], Guardian_S6]:
         """Receive one ReshareDeal from each of the other Guardian members, keyed by sender index."""
         _ep = self._take("recv_reshare_deal")
@@ -431,16 +368,9 @@ class Guardian_S5(_rt.State):
         _nxt = Guardian_S6(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Guardian_S6(_rt.State):
-    """Guardian state S6: receive EpochBump from NewDevice; end
-
-    Spec: protocols/seed/recovery_flows.yaml:48:9
-    """
-
-    __slots__ = ()
-
+    """Guardian state S6: receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:48:9)"""
     async def recv_epoch_bump(self) -> tuple[EpochBump, Guardian_End]:
         """Receive EpochBump from NewDevice."""
         _ep = self._take("recv_epoch_bump")
@@ -451,15 +381,9 @@ class Guardian_S6(_rt.State):
         await _ep.close()
         return _v, Guardian_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Guardian_End(_rt.State):
-    """Guardian has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/account_recovery.yaml
-    """
-
-    __slots__ = ()
+    """Guardian has finished the protocol; the session is closed (Spec: protocols/seed/account_recovery.yaml)."""
 
 # ---------------------------------------------------------------- role Device
 
@@ -468,48 +392,23 @@ def start_device(ep: _Endpoint) -> Device_S0:
     """The first state of role Device in a session opened on ``ep``."""
     return Device_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Device_S0(_rt.State):
-    """Device state S0: send ReliabilityReport to NewDevice; send AccountState to NewDevice; receive EpochBump from NewDevice; end
-
-    Spec: protocols/seed/recovery_flows.yaml:35:9
-    """
-
-    __slots__ = ()
-
+    """Device state S0: send ReliabilityReport to NewDevice; send AccountState to NewDevice; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:35:9)"""
     async def send_reliability_report(self, msg: ReliabilityReport) -> Device_S1:
         """Send ReliabilityReport to NewDevice."""
-        _ep = self._take("send_reliability_report")
-        await _ep.send(_PEER_NewDevice, 'ReliabilityReport', msg, _enc_ReliabilityReport, _STEP_Device_0)
-        return Device_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_reliability_report", _PEER_NewDevice, msg, _enc_ReliabilityReport, _STEP_Device_0, Device_S1)
 
 @_final
 class Device_S1(_rt.State):
-    """Device state S1: send AccountState to NewDevice; receive EpochBump from NewDevice; end
-
-    Spec: protocols/seed/recovery_flows.yaml:43:9
-    """
-
-    __slots__ = ()
-
+    """Device state S1: send AccountState to NewDevice; receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:43:9)"""
     async def send_account_state(self, msg: AccountState) -> Device_S2:
         """Send AccountState to NewDevice."""
-        _ep = self._take("send_account_state")
-        await _ep.send(_PEER_NewDevice, 'AccountState', msg, _enc_AccountState, _STEP_Device_1)
-        return Device_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_account_state", _PEER_NewDevice, msg, _enc_AccountState, _STEP_Device_1, Device_S2)
 
 @_final
 class Device_S2(_rt.State):
-    """Device state S2: receive EpochBump from NewDevice; end
-
-    Spec: protocols/seed/recovery_flows.yaml:47:9
-    """
-
-    __slots__ = ()
-
+    """Device state S2: receive EpochBump from NewDevice; end (Spec: protocols/seed/recovery_flows.yaml:47:9)"""
     async def recv_epoch_bump(self) -> tuple[EpochBump, Device_End]:
         """Receive EpochBump from NewDevice."""
         _ep = self._take("recv_epoch_bump")
@@ -520,15 +419,9 @@ class Device_S2(_rt.State):
         await _ep.close()
         return _v, Device_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Device_End(_rt.State):
-    """Device has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/account_recovery.yaml
-    """
-
-    __slots__ = ()
+    """Device has finished the protocol; the session is closed (Spec: protocols/seed/account_recovery.yaml)."""
 
 # ---------------------------------------------------------------- role NewDevice
 
@@ -537,16 +430,9 @@ def start_new_device(ep: _Endpoint) -> NewDevice_S0:
     """The first state of role NewDevice in a session opened on ``ep``."""
     return NewDevice_S0(ep, _PRIVATE, ())
 
-
 @_final
 class NewDevice_S0(_rt.State):
-    """NewDevice state S0: send Discover to Guardian[*]; receive Available from Guardian[*]; receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; ...
-
-    Spec: protocols/seed/recovery_flows.yaml:30:9
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S0: send Discover to Guardian[*]; receive Available from Guardian[*]; receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; ... (Spec: protocols/seed/recovery_flows.yaml:30:9)"""
     async def send_discover(self, msg: Discover) -> NewDevice_S1:
         """Send the same Discover to each of Guardian[*]."""
         _ep = self._take("send_discover")
@@ -562,16 +448,9 @@ class NewDevice_S0(_rt.State):
             await _ep.send(_Peer('Guardian', _i), 'Discover', _m, _enc_Discover, _STEP_NewDevice_0)
         return NewDevice_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class NewDevice_S1(_rt.State):
-    """NewDevice state S1: receive Available from Guardian[*]; receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; ...
-
-    Spec: protocols/seed/recovery_flows.yaml:31:9
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S1: receive Available from Guardian[*]; receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; ... (Spec: protocols/seed/recovery_flows.yaml:31:9)"""
     async def recv_available(self) -> tuple[dict[int, Available], NewDevice_S2]:
         """Receive one Available from each of Guardian[*], keyed by sender index."""
         _ep = self._take("recv_available")
@@ -585,35 +464,16 @@ class NewDevice_S1(_rt.State):
         _nxt = NewDevice_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class NewDevice_S2(_rt.State):
-    """NewDevice state S2: receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; receive AccountState from Device; ...
-
-    Spec: protocols/seed/recovery_flows.yaml:35:9
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S2: receive ReliabilityReport from Device; send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; receive AccountState from Device; ... (Spec: protocols/seed/recovery_flows.yaml:35:9)"""
     async def recv_reliability_report(self) -> tuple[ReliabilityReport, NewDevice_S3]:
         """Receive ReliabilityReport from Device."""
-        _ep = self._take("recv_reliability_report")
-        _peer = _PEER_Device
-        _lbl, _v = await _ep.recv(_peer, {'ReliabilityReport': _dec_ReliabilityReport}, _STEP_NewDevice_2)
-        if not isinstance(_v, ReliabilityReport):
-            raise _rt.unexpected(_ep, _peer, 'NewDevice_S2', 'ReliabilityReport', _lbl)
-        return _v, NewDevice_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_reliability_report", _PEER_Device, _dec_ReliabilityReport, ReliabilityReport, _STEP_NewDevice_2, NewDevice_S3)
 
 @_final
 class NewDevice_S3(_rt.State):
-    """NewDevice state S3: send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; receive AccountState from Device; send EpochBump to Device; ...
-
-    Spec: protocols/patterns/threshold_collection.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S3: send CollectRequest to Guardian[*]; receive Contribution from Guardian[0..t]; receive AccountState from Device; send EpochBump to Device; ... (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def send_collect_request(self, msg: CollectRequest) -> NewDevice_S4:
         """Send the same CollectRequest to each of Guardian[*]."""
         _ep = self._take("send_collect_request")
@@ -629,16 +489,9 @@ class NewDevice_S3(_rt.State):
             await _ep.send(_Peer('Guardian', _i), 'CollectRequest', _m, _enc_CollectRequest, _STEP_NewDevice_3)
         return NewDevice_S4(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class NewDevice_S4(_rt.State):
-    """NewDevice state S4: receive Contribution from Guardian[0..t]; receive AccountState from Device; send EpochBump to Device; send EpochBump to Guardian[*]; end
-
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S4: receive Contribution from Guardian[0..t]; receive AccountState from Device; send EpochBump to Device; send EpochBump to Guardian[*]; end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def recv_contribution(self) -> tuple[dict[int, Contribution], NewDevice_S5]:
         """Receive one Contribution from each of Guardian[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
@@ -652,51 +505,23 @@ class NewDevice_S4(_rt.State):
         _nxt = NewDevice_S5(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class NewDevice_S5(_rt.State):
-    """NewDevice state S5: receive AccountState from Device; send EpochBump to Device; send EpochBump to Guardian[*]; end
-
-    Spec: protocols/seed/recovery_flows.yaml:43:9
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S5: receive AccountState from Device; send EpochBump to Device; send EpochBump to Guardian[*]; end (Spec: protocols/seed/recovery_flows.yaml:43:9)"""
     async def recv_account_state(self) -> tuple[AccountState, NewDevice_S6]:
         """Receive AccountState from Device."""
-        _ep = self._take("recv_account_state")
-        _peer = _PEER_Device
-        _lbl, _v = await _ep.recv(_peer, {'AccountState': _dec_AccountState}, _STEP_NewDevice_5)
-        if not isinstance(_v, AccountState):
-            raise _rt.unexpected(_ep, _peer, 'NewDevice_S5', 'AccountState', _lbl)
-        return _v, NewDevice_S6(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_account_state", _PEER_Device, _dec_AccountState, AccountState, _STEP_NewDevice_5, NewDevice_S6)
 
 @_final
 class NewDevice_S6(_rt.State):
-    """NewDevice state S6: send EpochBump to Device; send EpochBump to Guardian[*]; end
-
-    Spec: protocols/seed/recovery_flows.yaml:47:9
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S6: send EpochBump to Device; send EpochBump to Guardian[*]; end (Spec: protocols/seed/recovery_flows.yaml:47:9)"""
     async def send_epoch_bump(self, msg: EpochBump) -> NewDevice_S7:
         """Send EpochBump to Device."""
-        _ep = self._take("send_epoch_bump")
-        await _ep.send(_PEER_Device, 'EpochBump', msg, _enc_EpochBump, _STEP_NewDevice_6)
-        return NewDevice_S7(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_epoch_bump", _PEER_Device, msg, _enc_EpochBump, _STEP_NewDevice_6, NewDevice_S7)
 
 @_final
 class NewDevice_S7(_rt.State):
-    """NewDevice state S7: send EpochBump to Guardian[*]; end
-
-    Spec: protocols/seed/recovery_flows.yaml:48:9
-    """
-
-    __slots__ = ()
-
+    """NewDevice state S7: send EpochBump to Guardian[*]; end (Spec: protocols/seed/recovery_flows.yaml:48:9)"""
     async def send_epoch_bump(self, msg: EpochBump) -> NewDevice_End:
         """Send the same EpochBump to each of Guardian[*]."""
         _ep = self._take("send_epoch_bump")
@@ -714,12 +539,6 @@ class NewDevice_S7(_rt.State):
         await _ep.close()
         return NewDevice_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class NewDevice_End(_rt.State):
-    """NewDevice has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/account_recovery.yaml
-    """
-
-    __slots__ = ()
+    """NewDevice has finished the protocol; the session is closed (Spec: protocols/seed/account_recovery.yaml)."""

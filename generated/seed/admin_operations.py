@@ -109,16 +109,9 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
     """The first state of role Admin in a session opened on ``ep``."""
     return Admin_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: send GrantPermissions to Moderator; end
-
-    Spec: protocols/seed/namespaced.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Admin state S0: send GrantPermissions to Moderator; end (Spec: protocols/seed/namespaced.yaml:12:5)"""
     async def send_grant_permissions(self, msg: GrantPermissions) -> Admin_End:
         """Send GrantPermissions to Moderator."""
         _ep = self._take("send_grant_permissions")
@@ -126,15 +119,9 @@ class Admin_S0(_rt.State):
         await _ep.close()
         return Admin_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Admin_End(_rt.State):
-    """Admin has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/namespaced.yaml
-    """
-
-    __slots__ = ()
+    """Admin has finished the protocol; the session is closed (Spec: protocols/seed/namespaced.yaml)."""
 
 # ---------------------------------------------------------------- role Moderator
 
@@ -143,35 +130,16 @@ def start_moderator(ep: _Endpoint) -> Moderator_S0:
     """The first state of role Moderator in a session opened on ``ep``."""
     return Moderator_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Moderator_S0(_rt.State):
-    """Moderator state S0: receive GrantPermissions from Admin; send ModerationAction to User; end
-
-    Spec: protocols/seed/namespaced.yaml:12:5
-    """
-
-    __slots__ = ()
-
+    """Moderator state S0: receive GrantPermissions from Admin; send ModerationAction to User; end (Spec: protocols/seed/namespaced.yaml:12:5)"""
     async def recv_grant_permissions(self) -> tuple[GrantPermissions, Moderator_S1]:
         """Receive GrantPermissions from Admin."""
-        _ep = self._take("recv_grant_permissions")
-        _peer = _PEER_Admin
-        _lbl, _v = await _ep.recv(_peer, {'GrantPermissions': _dec_GrantPermissions}, _STEP_Moderator_0)
-        if not isinstance(_v, GrantPermissions):
-            raise _rt.unexpected(_ep, _peer, 'Moderator_S0', 'GrantPermissions', _lbl)
-        return _v, Moderator_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_grant_permissions", _PEER_Admin, _dec_GrantPermissions, GrantPermissions, _STEP_Moderator_0, Moderator_S1)
 
 @_final
 class Moderator_S1(_rt.State):
-    """Moderator state S1: send ModerationAction to User; end
-
-    Spec: protocols/seed/namespaced.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Moderator state S1: send ModerationAction to User; end (Spec: protocols/seed/namespaced.yaml:13:5)"""
     async def send_moderation_action(self, msg: ModerationAction) -> Moderator_End:
         """Send ModerationAction to User."""
         _ep = self._take("send_moderation_action")
@@ -179,15 +147,9 @@ class Moderator_S1(_rt.State):
         await _ep.close()
         return Moderator_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Moderator_End(_rt.State):
-    """Moderator has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/namespaced.yaml
-    """
-
-    __slots__ = ()
+    """Moderator has finished the protocol; the session is closed (Spec: protocols/seed/namespaced.yaml)."""
 
 # ---------------------------------------------------------------- role User
 
@@ -196,16 +158,9 @@ def start_user(ep: _Endpoint) -> User_S0:
     """The first state of role User in a session opened on ``ep``."""
     return User_S0(ep, _PRIVATE, ())
 
-
 @_final
 class User_S0(_rt.State):
-    """User state S0: receive ModerationAction from Moderator; end
-
-    Spec: protocols/seed/namespaced.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """User state S0: receive ModerationAction from Moderator; end (Spec: protocols/seed/namespaced.yaml:13:5)"""
     async def recv_moderation_action(self) -> tuple[ModerationAction, User_End]:
         """Receive ModerationAction from Moderator."""
         _ep = self._take("recv_moderation_action")
@@ -216,12 +171,6 @@ class User_S0(_rt.State):
         await _ep.close()
         return _v, User_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class User_End(_rt.State):
-    """User has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/namespaced.yaml
-    """
-
-    __slots__ = ()
+    """User has finished the protocol; the session is closed (Spec: protocols/seed/namespaced.yaml)."""

@@ -294,121 +294,51 @@ def start_client(ep: _Endpoint) -> Client_S0:
     """The first state of role Client in a session opened on ``ep``."""
     return Client_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: send Request to Server; receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; ...
-
-    Spec: protocols/seed/annotated.yaml:24:5
-    """
-
-    __slots__ = ()
-
+    """Client state S0: send Request to Server; receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; ... (Spec: protocols/seed/annotated.yaml:24:5)"""
     async def send_request(self, msg: Request) -> Client_S1:
         """Send Request to Server."""
-        _ep = self._take("send_request")
-        await _ep.send(_PEER_Server, 'Request', msg, _enc_Request, _STEP_Client_0)
-        return Client_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_request", _PEER_Server, msg, _enc_Request, _STEP_Client_0, Client_S1)
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; ...
-
-    Spec: protocols/seed/annotated.yaml:25:5
-    """
-
-    __slots__ = ()
-
+    """Client state S1: receive Response from Server; send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; ... (Spec: protocols/seed/annotated.yaml:25:5)"""
     async def recv_response(self) -> tuple[Response, Client_S2]:
         """Receive Response from Server."""
-        _ep = self._take("recv_response")
-        _peer = _PEER_Server
-        _lbl, _v = await _ep.recv(_peer, {'Response': _dec_Response}, _STEP_Client_1)
-        if not isinstance(_v, Response):
-            raise _rt.unexpected(_ep, _peer, 'Client_S1', 'Response', _lbl)
-        return _v, Client_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_response", _PEER_Server, _dec_Response, Response, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; ...
-
-    Spec: protocols/seed/annotated.yaml:27:5
-    """
-
-    __slots__ = ()
-
+    """Client state S2: send HighCostMessage to Server; receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; ... (Spec: protocols/seed/annotated.yaml:27:5)"""
     async def send_high_cost_message(self, msg: HighCostMessage) -> Client_S3:
         """Send HighCostMessage to Server."""
-        _ep = self._take("send_high_cost_message")
-        await _ep.send(_PEER_Server, 'HighCostMessage', msg, _enc_HighCostMessage, _STEP_Client_2)
-        return Client_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_high_cost_message", _PEER_Server, msg, _enc_HighCostMessage, _STEP_Client_2, Client_S3)
 
 @_final
 class Client_S3(_rt.State):
-    """Client state S3: receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end
-
-    Spec: protocols/seed/annotated.yaml:28:5
-    """
-
-    __slots__ = ()
-
+    """Client state S3: receive LowCostAck from Server; send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:28:5)"""
     async def recv_low_cost_ack(self) -> tuple[LowCostAck, Client_S4]:
         """Receive LowCostAck from Server."""
-        _ep = self._take("recv_low_cost_ack")
-        _peer = _PEER_Server
-        _lbl, _v = await _ep.recv(_peer, {'LowCostAck': _dec_LowCostAck}, _STEP_Client_3)
-        if not isinstance(_v, LowCostAck):
-            raise _rt.unexpected(_ep, _peer, 'Client_S3', 'LowCostAck', _lbl)
-        return _v, Client_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_low_cost_ack", _PEER_Server, _dec_LowCostAck, LowCostAck, _STEP_Client_3, Client_S4)
 
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end
-
-    Spec: protocols/seed/annotated.yaml:29:5
-    """
-
-    __slots__ = ()
-
+    """Client state S4: send DefaultCostMessage to Server; receive InitiateOperation from Server; send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:29:5)"""
     async def send_default_cost_message(self, msg: DefaultCostMessage) -> Client_S5:
         """Send DefaultCostMessage to Server."""
-        _ep = self._take("send_default_cost_message")
-        await _ep.send(_PEER_Server, 'DefaultCostMessage', msg, _enc_DefaultCostMessage, _STEP_Client_4)
-        return Client_S5(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_default_cost_message", _PEER_Server, msg, _enc_DefaultCostMessage, _STEP_Client_4, Client_S5)
 
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: receive InitiateOperation from Server; send OperationResult to Server; end
-
-    Spec: protocols/seed/annotated.yaml:31:5
-    """
-
-    __slots__ = ()
-
+    """Client state S5: receive InitiateOperation from Server; send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:31:5)"""
     async def recv_initiate_operation(self) -> tuple[InitiateOperation, Client_S6]:
         """Receive InitiateOperation from Server."""
-        _ep = self._take("recv_initiate_operation")
-        _peer = _PEER_Server
-        _lbl, _v = await _ep.recv(_peer, {'InitiateOperation': _dec_InitiateOperation}, _STEP_Client_5)
-        if not isinstance(_v, InitiateOperation):
-            raise _rt.unexpected(_ep, _peer, 'Client_S5', 'InitiateOperation', _lbl)
-        return _v, Client_S6(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_initiate_operation", _PEER_Server, _dec_InitiateOperation, InitiateOperation, _STEP_Client_5, Client_S6)
 
 @_final
 class Client_S6(_rt.State):
-    """Client state S6: send OperationResult to Server; end
-
-    Spec: protocols/seed/annotated.yaml:32:5
-    """
-
-    __slots__ = ()
-
+    """Client state S6: send OperationResult to Server; end (Spec: protocols/seed/annotated.yaml:32:5)"""
     async def send_operation_result(self, msg: OperationResult) -> Client_End:
         """Send OperationResult to Server."""
         _ep = self._take("send_operation_result")
@@ -416,15 +346,9 @@ class Client_S6(_rt.State):
         await _ep.close()
         return Client_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_End(_rt.State):
-    """Client has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/annotated.yaml
-    """
-
-    __slots__ = ()
+    """Client has finished the protocol; the session is closed (Spec: protocols/seed/annotated.yaml)."""
 
 # ---------------------------------------------------------------- role Server
 
@@ -433,121 +357,51 @@ def start_server(ep: _Endpoint) -> Server_S0:
     """The first state of role Server in a session opened on ``ep``."""
     return Server_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: receive Request from Client; send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; ...
-
-    Spec: protocols/seed/annotated.yaml:24:5
-    """
-
-    __slots__ = ()
-
+    """Server state S0: receive Request from Client; send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; ... (Spec: protocols/seed/annotated.yaml:24:5)"""
     async def recv_request(self) -> tuple[Request, Server_S1]:
         """Receive Request from Client."""
-        _ep = self._take("recv_request")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Request': _dec_Request}, _STEP_Server_0)
-        if not isinstance(_v, Request):
-            raise _rt.unexpected(_ep, _peer, 'Server_S0', 'Request', _lbl)
-        return _v, Server_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_request", _PEER_Client, _dec_Request, Request, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; ...
-
-    Spec: protocols/seed/annotated.yaml:25:5
-    """
-
-    __slots__ = ()
-
+    """Server state S1: send Response to Client; receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; ... (Spec: protocols/seed/annotated.yaml:25:5)"""
     async def send_response(self, msg: Response) -> Server_S2:
         """Send Response to Client."""
-        _ep = self._take("send_response")
-        await _ep.send(_PEER_Client, 'Response', msg, _enc_Response, _STEP_Server_1)
-        return Server_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_response", _PEER_Client, msg, _enc_Response, _STEP_Server_1, Server_S2)
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; ...
-
-    Spec: protocols/seed/annotated.yaml:27:5
-    """
-
-    __slots__ = ()
-
+    """Server state S2: receive HighCostMessage from Client; send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; ... (Spec: protocols/seed/annotated.yaml:27:5)"""
     async def recv_high_cost_message(self) -> tuple[HighCostMessage, Server_S3]:
         """Receive HighCostMessage from Client."""
-        _ep = self._take("recv_high_cost_message")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'HighCostMessage': _dec_HighCostMessage}, _STEP_Server_2)
-        if not isinstance(_v, HighCostMessage):
-            raise _rt.unexpected(_ep, _peer, 'Server_S2', 'HighCostMessage', _lbl)
-        return _v, Server_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_high_cost_message", _PEER_Client, _dec_HighCostMessage, HighCostMessage, _STEP_Server_2, Server_S3)
 
 @_final
 class Server_S3(_rt.State):
-    """Server state S3: send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end
-
-    Spec: protocols/seed/annotated.yaml:28:5
-    """
-
-    __slots__ = ()
-
+    """Server state S3: send LowCostAck to Client; receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:28:5)"""
     async def send_low_cost_ack(self, msg: LowCostAck) -> Server_S4:
         """Send LowCostAck to Client."""
-        _ep = self._take("send_low_cost_ack")
-        await _ep.send(_PEER_Client, 'LowCostAck', msg, _enc_LowCostAck, _STEP_Server_3)
-        return Server_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_low_cost_ack", _PEER_Client, msg, _enc_LowCostAck, _STEP_Server_3, Server_S4)
 
 @_final
 class Server_S4(_rt.State):
-    """Server state S4: receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end
-
-    Spec: protocols/seed/annotated.yaml:29:5
-    """
-
-    __slots__ = ()
-
+    """Server state S4: receive DefaultCostMessage from Client; send InitiateOperation to Client; receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:29:5)"""
     async def recv_default_cost_message(self) -> tuple[DefaultCostMessage, Server_S5]:
         """Receive DefaultCostMessage from Client."""
-        _ep = self._take("recv_default_cost_message")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'DefaultCostMessage': _dec_DefaultCostMessage}, _STEP_Server_4)
-        if not isinstance(_v, DefaultCostMessage):
-            raise _rt.unexpected(_ep, _peer, 'Server_S4', 'DefaultCostMessage', _lbl)
-        return _v, Server_S5(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_default_cost_message", _PEER_Client, _dec_DefaultCostMessage, DefaultCostMessage, _STEP_Server_4, Server_S5)
 
 @_final
 class Server_S5(_rt.State):
-    """Server state S5: send InitiateOperation to Client; receive OperationResult from Client; end
-
-    Spec: protocols/seed/annotated.yaml:31:5
-    """
-
-    __slots__ = ()
-
+    """Server state S5: send InitiateOperation to Client; receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:31:5)"""
     async def send_initiate_operation(self, msg: InitiateOperation) -> Server_S6:
         """Send InitiateOperation to Client."""
-        _ep = self._take("send_initiate_operation")
-        await _ep.send(_PEER_Client, 'InitiateOperation', msg, _enc_InitiateOperation, _STEP_Server_5)
-        return Server_S6(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_initiate_operation", _PEER_Client, msg, _enc_InitiateOperation, _STEP_Server_5, Server_S6)
 
 @_final
 class Server_S6(_rt.State):
-    """Server state S6: receive OperationResult from Client; end
-
-    Spec: protocols/seed/annotated.yaml:32:5
-    """
-
-    __slots__ = ()
-
+    """Server state S6: receive OperationResult from Client; end (Spec: protocols/seed/annotated.yaml:32:5)"""
     async def recv_operation_result(self) -> tuple[OperationResult, Server_End]:
         """Receive OperationResult from Client."""
         _ep = self._take("recv_operation_result")
@@ -558,15 +412,9 @@ class Server_S6(_rt.State):
         await _ep.close()
         return _v, Server_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Server_End(_rt.State):
-    """Server has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/annotated.yaml
-    """
-
-    __slots__ = ()
+    """Server has finished the protocol; the session is closed (Spec: protocols/seed/annotated.yaml)."""
 
 # ---------------------------------------------------------------- role Admin
 
@@ -575,32 +423,16 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
     """The first state of role Admin in a session opened on ``ep``."""
     return Admin_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: send AdminCommand to User; receive UserResponse from User; end
-
-    Spec: protocols/seed/annotated.yaml:34:5
-    """
-
-    __slots__ = ()
-
+    """Admin state S0: send AdminCommand to User; receive UserResponse from User; end (Spec: protocols/seed/annotated.yaml:34:5)"""
     async def send_admin_command(self, msg: AdminCommand) -> Admin_S1:
         """Send AdminCommand to User."""
-        _ep = self._take("send_admin_command")
-        await _ep.send(_PEER_User, 'AdminCommand', msg, _enc_AdminCommand, _STEP_Admin_0)
-        return Admin_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_admin_command", _PEER_User, msg, _enc_AdminCommand, _STEP_Admin_0, Admin_S1)
 
 @_final
 class Admin_S1(_rt.State):
-    """Admin state S1: receive UserResponse from User; end
-
-    Spec: protocols/seed/annotated.yaml:35:5
-    """
-
-    __slots__ = ()
-
+    """Admin state S1: receive UserResponse from User; end (Spec: protocols/seed/annotated.yaml:35:5)"""
     async def recv_user_response(self) -> tuple[UserResponse, Admin_End]:
         """Receive UserResponse from User."""
         _ep = self._take("recv_user_response")
@@ -611,15 +443,9 @@ class Admin_S1(_rt.State):
         await _ep.close()
         return _v, Admin_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Admin_End(_rt.State):
-    """Admin has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/annotated.yaml
-    """
-
-    __slots__ = ()
+    """Admin has finished the protocol; the session is closed (Spec: protocols/seed/annotated.yaml)."""
 
 # ---------------------------------------------------------------- role User
 
@@ -628,35 +454,16 @@ def start_user(ep: _Endpoint) -> User_S0:
     """The first state of role User in a session opened on ``ep``."""
     return User_S0(ep, _PRIVATE, ())
 
-
 @_final
 class User_S0(_rt.State):
-    """User state S0: receive AdminCommand from Admin; send UserResponse to Admin; end
-
-    Spec: protocols/seed/annotated.yaml:34:5
-    """
-
-    __slots__ = ()
-
+    """User state S0: receive AdminCommand from Admin; send UserResponse to Admin; end (Spec: protocols/seed/annotated.yaml:34:5)"""
     async def recv_admin_command(self) -> tuple[AdminCommand, User_S1]:
         """Receive AdminCommand from Admin."""
-        _ep = self._take("recv_admin_command")
-        _peer = _PEER_Admin
-        _lbl, _v = await _ep.recv(_peer, {'AdminCommand': _dec_AdminCommand}, _STEP_User_0)
-        if not isinstance(_v, AdminCommand):
-            raise _rt.unexpected(_ep, _peer, 'User_S0', 'AdminCommand', _lbl)
-        return _v, User_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_admin_command", _PEER_Admin, _dec_AdminCommand, AdminCommand, _STEP_User_0, User_S1)
 
 @_final
 class User_S1(_rt.State):
-    """User state S1: send UserResponse to Admin; end
-
-    Spec: protocols/seed/annotated.yaml:35:5
-    """
-
-    __slots__ = ()
-
+    """User state S1: send UserResponse to Admin; end (Spec: protocols/seed/annotated.yaml:35:5)"""
     async def send_user_response(self, msg: UserResponse) -> User_End:
         """Send UserResponse to Admin."""
         _ep = self._take("send_user_response")
@@ -664,12 +471,6 @@ class User_S1(_rt.State):
         await _ep.close()
         return User_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class User_End(_rt.State):
-    """User has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/annotated.yaml
-    """
-
-    __slots__ = ()
+    """User has finished the protocol; the session is closed (Spec: protocols/seed/annotated.yaml)."""

@@ -195,16 +195,9 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
     """The first state of role Coordinator in a session opened on ``ep``."""
     return Coordinator_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: send Heartbeat to Monitor; end
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S0: send Heartbeat to Monitor; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5)"""
     async def send_heartbeat(self, msg: Heartbeat) -> Coordinator_End:
         """Send Heartbeat to Monitor."""
         _ep = self._take("send_heartbeat")
@@ -212,15 +205,9 @@ class Coordinator_S0(_rt.State):
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coordinator_End(_rt.State):
-    """Coordinator has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml
-    """
-
-    __slots__ = ()
+    """Coordinator has finished the protocol; the session is closed (Spec: protocols/seed/coordinator_failure_recovery.yaml)."""
 
 # ---------------------------------------------------------------- role Monitor
 
@@ -228,7 +215,6 @@ class Coordinator_End(_rt.State):
 def start_monitor(ep: _Endpoint) -> Monitor_S0:
     """The first state of role Monitor in a session opened on ``ep``."""
     return Monitor_S0(ep, _PRIVATE, ())
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,7 +225,6 @@ class Monitor_S0_Failed:
     reason: str
     state: Monitor_S2
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Monitor_S0_Heartbeat:
@@ -248,16 +233,9 @@ class Monitor_S0_Heartbeat:
     msg: Heartbeat
     state: Monitor_S1
 
-
 @_final
 class Monitor_S0(_rt.State):
-    """Monitor state S0: offer from Coordinator {Heartbeat, (failure)}; end
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Monitor state S0: offer from Coordinator {Heartbeat, (failure)}; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5)"""
     async def offer(self) -> Monitor_S0_Heartbeat | Monitor_S0_Failed:
         """Wait for Heartbeat from Coordinator, or learn that it failed: match on the result."""
         _ep = self._take("offer")
@@ -270,16 +248,9 @@ class Monitor_S0(_rt.State):
             return Monitor_S0_Heartbeat(msg=_v, state=Monitor_S1(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Monitor_S0', 'Heartbeat', _lbl)
 
-
 @_final
 class Monitor_S1(_rt.State):
-    """Monitor state S1: send Alive to Participant[*]; end
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml:28:5
-    """
-
-    __slots__ = ()
-
+    """Monitor state S1: send Alive to Participant[*]; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:28:5)"""
     async def send_alive(self, msg: Alive) -> Monitor_End:
         """Send the same Alive to each of Participant[*]."""
         _ep = self._take("send_alive")
@@ -297,16 +268,9 @@ class Monitor_S1(_rt.State):
         await _ep.close()
         return Monitor_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Monitor_S2(_rt.State):
-    """Monitor state S2: send CoordinatorTimeout to Participant[*]; run local step BumpEpoch; end
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml:24:11
-    """
-
-    __slots__ = ()
-
+    """Monitor state S2: send CoordinatorTimeout to Participant[*]; run local step BumpEpoch; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:24:11)"""
     async def send_coordinator_timeout(self, msg: CoordinatorTimeout) -> Monitor_S3:
         """Send the same CoordinatorTimeout to each of Participant[*]."""
         _ep = self._take("send_coordinator_timeout")
@@ -322,16 +286,9 @@ class Monitor_S2(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'CoordinatorTimeout', _m, _enc_CoordinatorTimeout, _STEP_Monitor_2)
         return Monitor_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Monitor_S3(_rt.State):
-    """Monitor state S3: run local step BumpEpoch; end
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml:25:11
-    """
-
-    __slots__ = ()
-
+    """Monitor state S3: run local step BumpEpoch; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:25:11)"""
     async def do_bump_epoch(self, fn: _Callable[[int], int], arg: int) -> tuple[int, Monitor_End]:
         """Run the local step BumpEpoch (int -> int) here: ``fn(arg)``, no communication. The next session epoch (invalidates stale tickets and links)."""
         _ep = self._take("do_bump_epoch")
@@ -347,15 +304,9 @@ class Monitor_S3(_rt.State):
         await _ep.close()
         return (_out, Monitor_End(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Monitor_End(_rt.State):
-    """Monitor has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml
-    """
-
-    __slots__ = ()
+    """Monitor has finished the protocol; the session is closed (Spec: protocols/seed/coordinator_failure_recovery.yaml)."""
 
 # ---------------------------------------------------------------- role Participant
 
@@ -363,7 +314,6 @@ class Monitor_End(_rt.State):
 def start_participant(ep: _Endpoint) -> Participant_S0:
     """The first state of role Participant in a session opened on ``ep``."""
     return Participant_S0(ep, _PRIVATE, ())
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -373,7 +323,6 @@ class Participant_S0_Alive:
     msg: Alive
     state: Participant_End
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Participant_S0_CoordinatorTimeout:
@@ -382,16 +331,9 @@ class Participant_S0_CoordinatorTimeout:
     msg: CoordinatorTimeout
     state: Participant_S1
 
-
 @_final
 class Participant_S0(_rt.State):
-    """Participant state S0: offer from Monitor {Alive, CoordinatorTimeout}; end
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S0: offer from Monitor {Alive, CoordinatorTimeout}; end (Spec: protocols/seed/coordinator_failure_recovery.yaml:20:5)"""
     async def offer(self) -> Participant_S0_Alive | Participant_S0_CoordinatorTimeout:
         """Wait for Monitor to choose: match on the result."""
         _ep = self._take("offer")
@@ -404,16 +346,9 @@ class Participant_S0(_rt.State):
             return Participant_S0_CoordinatorTimeout(msg=_v, state=Participant_S1(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Participant_S0', 'Alive|CoordinatorTimeout', _lbl)
 
-
 @_final
 class Participant_S1(_rt.State):
-    """Participant state S1: run local step BumpEpoch; send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; ...
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml:26:11
-    """
-
-    __slots__ = ()
-
+    """Participant state S1: run local step BumpEpoch; send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; ... (Spec: protocols/seed/coordinator_failure_recovery.yaml:26:11)"""
     async def do_bump_epoch(self, fn: _Callable[[int], int], arg: int) -> tuple[int, Participant_S2]:
         """Run the local step BumpEpoch (int -> int) here: ``fn(arg)``, no communication. The next session epoch (invalidates stale tickets and links)."""
         _ep = self._take("do_bump_epoch")
@@ -428,16 +363,9 @@ class Participant_S1(_rt.State):
             raise _rt.violation(_ep, 'local step BumpEpoch: its output is not a int: ' + str(_e)) from None
         return (_out, Participant_S2(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Participant_S2(_rt.State):
-    """Participant state S2: send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S2: send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Participant_S3:
         """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
@@ -453,16 +381,9 @@ class Participant_S2(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Commit', _m, _enc_Commit, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S3(_rt.State):
-    """Participant state S3: receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S3: receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Participant_S4]:
         """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
@@ -476,16 +397,9 @@ class Participant_S3(_rt.State):
         _nxt = Participant_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Participant_S4(_rt.State):
-    """Participant state S4: send Reveal to the other Participant members; receive Reveal from the other Participant members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S4: send Reveal to the other Participant members; receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Participant_S5:
         """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
@@ -501,16 +415,9 @@ class Participant_S4(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Reveal', _m, _enc_Reveal, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S5(_rt.State):
-    """Participant state S5: receive Reveal from the other Participant members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S5: receive Reveal from the other Participant members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Participant_End]:
         """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
@@ -525,12 +432,6 @@ class Participant_S5(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Participant_End(_rt.State):
-    """Participant has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/coordinator_failure_recovery.yaml
-    """
-
-    __slots__ = ()
+    """Participant has finished the protocol; the session is closed (Spec: protocols/seed/coordinator_failure_recovery.yaml)."""

@@ -248,22 +248,12 @@ def start_client(ep: _Endpoint) -> Client_S0:
     """The first state of role Client in a session opened on ``ep``."""
     return Client_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: send Offer to Server; offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; ...
-
-    Spec: protocols/seed/dsl_constructs.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Client state S0: send Offer to Server; offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; ... (Spec: protocols/seed/dsl_constructs.yaml:21:5)"""
     async def send_offer(self, msg: Offer) -> Client_S1:
         """Send Offer to Server."""
-        _ep = self._take("send_offer")
-        await _ep.send(_PEER_Server, 'Offer', msg, _enc_Offer, _STEP_Client_0)
-        return Client_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_offer", _PEER_Server, msg, _enc_Offer, _STEP_Client_0, Client_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,7 +263,6 @@ class Client_S1_Accept:
     msg: Accept
     state: Client_S2
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Client_S1_Reject:
@@ -282,16 +271,9 @@ class Client_S1_Reject:
     msg: Reject
     state: Client_S2
 
-
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Client state S1: offer from Server {Accept, Reject}; select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:22:5)"""
     async def offer(self) -> Client_S1_Accept | Client_S1_Reject:
         """Wait for Server to choose: match on the result."""
         _ep = self._take("offer")
@@ -303,16 +285,9 @@ class Client_S1(_rt.State):
             return Client_S1_Reject(msg=_v, state=Client_S2(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Client_S1', 'Accept|Reject', _lbl)
 
-
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:27:5
-    """
-
-    __slots__ = ()
-
+    """Client state S2: select {buy when balance > price, cancel}; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:27:5)"""
     async def select_buy(self, *, balance: int, price: int) -> Client_S3:
         """Choose branch buy. Guard: ``balance > price`` (checked here)."""
         _ep = self._take("select_buy")
@@ -327,22 +302,14 @@ class Client_S2(_rt.State):
         _ep = self._take("select_cancel")
         return Client_S10(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_S3(_rt.State):
-    """Client state S3: send Purchase to Server; loop 5 times {...}; loop decided here, telling Server {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:31:13
-    """
-
-    __slots__ = ()
-
+    """Client state S3: send Purchase to Server; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:31:13)"""
     async def send_purchase(self, msg: Purchase) -> Client_S4:
         """Send Purchase to Server."""
         _ep = self._take("send_purchase")
         await _ep.send(_PEER_Server, 'Purchase', msg, _enc_Purchase, _STEP_Client_3)
         return Client_S4(_ep, _PRIVATE, _rt.push(self._loops))
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -351,7 +318,6 @@ class Client_S4_Iter:
 
     state: Client_S5
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Client_S4_Done:
@@ -359,16 +325,9 @@ class Client_S4_Done:
 
     state: Client_S7
 
-
 @_final
 class Client_S4(_rt.State):
-    """Client state S4: loop 5 times {...}; loop decided here, telling Server {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:34:5
-    """
-
-    __slots__ = ()
-
+    """Client state S4: loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:34:5)"""
     async def next(self) -> Client_S4_Iter | Client_S4_Done:
         """Run the next iteration (count: 5), or leave the loop after the last."""
         _ep = self._take("next")
@@ -381,32 +340,16 @@ class Client_S4(_rt.State):
         """Iterations completed so far."""
         return self._loops[-1]
 
-
 @_final
 class Client_S5(_rt.State):
-    """Client state S5: send Request to Server; receive Response from Server; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:37:11
-    """
-
-    __slots__ = ()
-
+    """Client state S5: send Request to Server; receive Response from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:37:11)"""
     async def send_request(self, msg: Request) -> Client_S6:
         """Send Request to Server."""
-        _ep = self._take("send_request")
-        await _ep.send(_PEER_Server, 'Request', msg, _enc_Request, _STEP_Client_5)
-        return Client_S6(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_request", _PEER_Server, msg, _enc_Request, _STEP_Client_5, Client_S6)
 
 @_final
 class Client_S6(_rt.State):
-    """Client state S6: receive Response from Server; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:38:11
-    """
-
-    __slots__ = ()
-
+    """Client state S6: receive Response from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:38:11)"""
     async def recv_response(self) -> tuple[Response, Client_S4]:
         """Receive Response from Server."""
         _ep = self._take("recv_response")
@@ -416,16 +359,9 @@ class Client_S6(_rt.State):
             raise _rt.unexpected(_ep, _peer, 'Client_S6', 'Response', _lbl)
         return _v, Client_S4(_ep, _PRIVATE, _rt.incr(self._loops))
 
-
 @_final
 class Client_S7(_rt.State):
-    """Client state S7: loop decided here, telling Server {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:39:5
-    """
-
-    __slots__ = ()
-
+    """Client state S7: loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:39:5)"""
     async def select_continue(self) -> Client_S8:
         """Run one more iteration (tells Server)."""
         _ep = self._take("select_continue")
@@ -439,66 +375,32 @@ class Client_S7(_rt.State):
         await _ep.close()
         return Client_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_S8(_rt.State):
-    """Client state S8: send More to Server; receive Answer from Server; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:42:11
-    """
-
-    __slots__ = ()
-
+    """Client state S8: send More to Server; receive Answer from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:42:11)"""
     async def send_more(self, msg: More) -> Client_S9:
         """Send More to Server."""
-        _ep = self._take("send_more")
-        await _ep.send(_PEER_Server, 'More', msg, _enc_More, _STEP_Client_8)
-        return Client_S9(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_more", _PEER_Server, msg, _enc_More, _STEP_Client_8, Client_S9)
 
 @_final
 class Client_S9(_rt.State):
-    """Client state S9: receive Answer from Server; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:43:11
-    """
-
-    __slots__ = ()
-
+    """Client state S9: receive Answer from Server; next iteration (Spec: protocols/seed/dsl_constructs.yaml:43:11)"""
     async def recv_answer(self) -> tuple[Answer, Client_S7]:
         """Receive Answer from Server."""
-        _ep = self._take("recv_answer")
-        _peer = _PEER_Server
-        _lbl, _v = await _ep.recv(_peer, {'Answer': _dec_Answer}, _STEP_Client_9)
-        if not isinstance(_v, Answer):
-            raise _rt.unexpected(_ep, _peer, 'Client_S9', 'Answer', _lbl)
-        return _v, Client_S7(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_answer", _PEER_Server, _dec_Answer, Answer, _STEP_Client_9, Client_S7)
 
 @_final
 class Client_S10(_rt.State):
-    """Client state S10: send Cancel to Server; loop 5 times {...}; loop decided here, telling Server {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:33:11
-    """
-
-    __slots__ = ()
-
+    """Client state S10: send Cancel to Server; loop 5 times {...}; loop decided here, telling Server {...}; end (Spec: protocols/seed/dsl_constructs.yaml:33:11)"""
     async def send_cancel(self, msg: Cancel) -> Client_S4:
         """Send Cancel to Server."""
         _ep = self._take("send_cancel")
         await _ep.send(_PEER_Server, 'Cancel', msg, _enc_Cancel, _STEP_Client_10)
         return Client_S4(_ep, _PRIVATE, _rt.push(self._loops))
 
-
 @_final
 class Client_End(_rt.State):
-    """Client has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/dsl_constructs.yaml
-    """
-
-    __slots__ = ()
+    """Client has finished the protocol; the session is closed (Spec: protocols/seed/dsl_constructs.yaml)."""
 
 # ---------------------------------------------------------------- role Server
 
@@ -507,35 +409,16 @@ def start_server(ep: _Endpoint) -> Server_S0:
     """The first state of role Server in a session opened on ``ep``."""
     return Server_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: receive Offer from Client; select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; ...
-
-    Spec: protocols/seed/dsl_constructs.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Server state S0: receive Offer from Client; select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; ... (Spec: protocols/seed/dsl_constructs.yaml:21:5)"""
     async def recv_offer(self) -> tuple[Offer, Server_S1]:
         """Receive Offer from Client."""
-        _ep = self._take("recv_offer")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Offer': _dec_Offer}, _STEP_Server_0)
-        if not isinstance(_v, Offer):
-            raise _rt.unexpected(_ep, _peer, 'Server_S0', 'Offer', _lbl)
-        return _v, Server_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_offer", _PEER_Client, _dec_Offer, Offer, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Server state S1: select {accept, reject}; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:22:5)"""
     async def select_accept(self) -> Server_S2:
         """Choose branch accept."""
         _ep = self._take("select_accept")
@@ -546,22 +429,12 @@ class Server_S1(_rt.State):
         _ep = self._take("select_reject")
         return Server_S10(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: send Accept to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:24:11
-    """
-
-    __slots__ = ()
-
+    """Server state S2: send Accept to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:24:11)"""
     async def send_accept(self, msg: Accept) -> Server_S3:
         """Send Accept to Client."""
-        _ep = self._take("send_accept")
-        await _ep.send(_PEER_Client, 'Accept', msg, _enc_Accept, _STEP_Server_2)
-        return Server_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_accept", _PEER_Client, msg, _enc_Accept, _STEP_Server_2, Server_S3)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -571,7 +444,6 @@ class Server_S3_Purchase:
     msg: Purchase
     state: Server_S4
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Server_S3_Cancel:
@@ -580,16 +452,9 @@ class Server_S3_Cancel:
     msg: Cancel
     state: Server_S4
 
-
 @_final
 class Server_S3(_rt.State):
-    """Server state S3: offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:27:5
-    """
-
-    __slots__ = ()
-
+    """Server state S3: offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:27:5)"""
     async def offer(self) -> Server_S3_Purchase | Server_S3_Cancel:
         """Wait for Client to choose: match on the result."""
         _ep = self._take("offer")
@@ -601,14 +466,12 @@ class Server_S3(_rt.State):
             return Server_S3_Cancel(msg=_v, state=Server_S4(_ep, _PRIVATE, _rt.push(self._loops)))
         raise _rt.unexpected(_ep, _peer, 'Server_S3', 'Purchase|Cancel', _lbl)
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Server_S4_Iter:
     """Server_S4.next(): one more iteration to run."""
 
     state: Server_S5
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -617,16 +480,9 @@ class Server_S4_Done:
 
     state: Server_S7
 
-
 @_final
 class Server_S4(_rt.State):
-    """Server state S4: loop 5 times {...}; loop decided by Client {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:34:5
-    """
-
-    __slots__ = ()
-
+    """Server state S4: loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:34:5)"""
     async def next(self) -> Server_S4_Iter | Server_S4_Done:
         """Run the next iteration (count: 5), or leave the loop after the last."""
         _ep = self._take("next")
@@ -639,41 +495,21 @@ class Server_S4(_rt.State):
         """Iterations completed so far."""
         return self._loops[-1]
 
-
 @_final
 class Server_S5(_rt.State):
-    """Server state S5: receive Request from Client; send Response to Client; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:37:11
-    """
-
-    __slots__ = ()
-
+    """Server state S5: receive Request from Client; send Response to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:37:11)"""
     async def recv_request(self) -> tuple[Request, Server_S6]:
         """Receive Request from Client."""
-        _ep = self._take("recv_request")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Request': _dec_Request}, _STEP_Server_5)
-        if not isinstance(_v, Request):
-            raise _rt.unexpected(_ep, _peer, 'Server_S5', 'Request', _lbl)
-        return _v, Server_S6(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_request", _PEER_Client, _dec_Request, Request, _STEP_Server_5, Server_S6)
 
 @_final
 class Server_S6(_rt.State):
-    """Server state S6: send Response to Client; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:38:11
-    """
-
-    __slots__ = ()
-
+    """Server state S6: send Response to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:38:11)"""
     async def send_response(self, msg: Response) -> Server_S4:
         """Send Response to Client."""
         _ep = self._take("send_response")
         await _ep.send(_PEER_Client, 'Response', msg, _enc_Response, _STEP_Server_6)
         return Server_S4(_ep, _PRIVATE, _rt.incr(self._loops))
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -682,7 +518,6 @@ class Server_S7_Continue:
 
     state: Server_S8
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Server_S7_Exit:
@@ -690,16 +525,9 @@ class Server_S7_Exit:
 
     state: Server_End
 
-
 @_final
 class Server_S7(_rt.State):
-    """Server state S7: loop decided by Client {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:39:5
-    """
-
-    __slots__ = ()
-
+    """Server state S7: loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:39:5)"""
     async def offer(self) -> Server_S7_Continue | Server_S7_Exit:
         """Learn from Client whether the loop goes on."""
         _ep = self._take("offer")
@@ -712,63 +540,27 @@ class Server_S7(_rt.State):
             return Server_S7_Exit(state=Server_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Server_S7', 'continue|exit', _lbl)
 
-
 @_final
 class Server_S8(_rt.State):
-    """Server state S8: receive More from Client; send Answer to Client; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:42:11
-    """
-
-    __slots__ = ()
-
+    """Server state S8: receive More from Client; send Answer to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:42:11)"""
     async def recv_more(self) -> tuple[More, Server_S9]:
         """Receive More from Client."""
-        _ep = self._take("recv_more")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'More': _dec_More}, _STEP_Server_8)
-        if not isinstance(_v, More):
-            raise _rt.unexpected(_ep, _peer, 'Server_S8', 'More', _lbl)
-        return _v, Server_S9(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_more", _PEER_Client, _dec_More, More, _STEP_Server_8, Server_S9)
 
 @_final
 class Server_S9(_rt.State):
-    """Server state S9: send Answer to Client; next iteration
-
-    Spec: protocols/seed/dsl_constructs.yaml:43:11
-    """
-
-    __slots__ = ()
-
+    """Server state S9: send Answer to Client; next iteration (Spec: protocols/seed/dsl_constructs.yaml:43:11)"""
     async def send_answer(self, msg: Answer) -> Server_S7:
         """Send Answer to Client."""
-        _ep = self._take("send_answer")
-        await _ep.send(_PEER_Client, 'Answer', msg, _enc_Answer, _STEP_Server_9)
-        return Server_S7(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_answer", _PEER_Client, msg, _enc_Answer, _STEP_Server_9, Server_S7)
 
 @_final
 class Server_S10(_rt.State):
-    """Server state S10: send Reject to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end
-
-    Spec: protocols/seed/dsl_constructs.yaml:26:11
-    """
-
-    __slots__ = ()
-
+    """Server state S10: send Reject to Client; offer from Client {Purchase, Cancel}; loop 5 times {...}; loop decided by Client {...}; end (Spec: protocols/seed/dsl_constructs.yaml:26:11)"""
     async def send_reject(self, msg: Reject) -> Server_S3:
         """Send Reject to Client."""
-        _ep = self._take("send_reject")
-        await _ep.send(_PEER_Client, 'Reject', msg, _enc_Reject, _STEP_Server_10)
-        return Server_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_reject", _PEER_Client, msg, _enc_Reject, _STEP_Server_10, Server_S3)
 
 @_final
 class Server_End(_rt.State):
-    """Server has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/dsl_constructs.yaml
-    """
-
-    __slots__ = ()
+    """Server has finished the protocol; the session is closed (Spec: protocols/seed/dsl_constructs.yaml)."""

@@ -229,16 +229,9 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
     """The first state of role Coordinator in a session opened on ``ep``."""
     return Coordinator_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: send Request to Signers[*]; receive Response from Signers[0..threshold]; end
-
-    Spec: protocols/seed/family_examples.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S0: send Request to Signers[*]; receive Response from Signers[0..threshold]; end (Spec: protocols/seed/family_examples.yaml:19:5)"""
     async def send_request(self, msg: Request) -> Coordinator_S1:
         """Send the same Request to each of Signers[*]."""
         _ep = self._take("send_request")
@@ -254,16 +247,9 @@ class Coordinator_S0(_rt.State):
             await _ep.send(_Peer('Signers', _i), 'Request', _m, _enc_Request, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coordinator_S1(_rt.State):
-    """Coordinator state S1: receive Response from Signers[0..threshold]; end
-
-    Spec: protocols/seed/family_examples.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S1: receive Response from Signers[0..threshold]; end (Spec: protocols/seed/family_examples.yaml:20:5)"""
     async def recv_response(self) -> tuple[dict[int, Response], Coordinator_End]:
         """Receive one Response from each of Signers[0..threshold], keyed by sender index."""
         _ep = self._take("recv_response")
@@ -278,15 +264,9 @@ class Coordinator_S1(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Coordinator_End(_rt.State):
-    """Coordinator has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/family_examples.yaml
-    """
-
-    __slots__ = ()
+    """Coordinator has finished the protocol; the session is closed (Spec: protocols/seed/family_examples.yaml)."""
 
 # ---------------------------------------------------------------- role Signers
 
@@ -295,25 +275,12 @@ def start_signers(ep: _Endpoint) -> Signers_S0:
     """The first state of role Signers in a session opened on ``ep``."""
     return Signers_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Signers_S0(_rt.State):
-    """Signers state S0: receive Request from Coordinator; send Response to Coordinator (members 0..threshold); end
-
-    Spec: protocols/seed/family_examples.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Signers state S0: receive Request from Coordinator; send Response to Coordinator (members 0..threshold); end (Spec: protocols/seed/family_examples.yaml:19:5)"""
     async def recv_request(self) -> tuple[Request, Signers_S1]:
         """Receive Request from Coordinator."""
-        _ep = self._take("recv_request")
-        _peer = _PEER_Coordinator
-        _lbl, _v = await _ep.recv(_peer, {'Request': _dec_Request}, _STEP_Signers_0)
-        if not isinstance(_v, Request):
-            raise _rt.unexpected(_ep, _peer, 'Signers_S0', 'Request', _lbl)
-        return _v, Signers_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_request", _PEER_Coordinator, _dec_Request, Request, _STEP_Signers_0, Signers_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -322,7 +289,6 @@ class Signers_S1_Takes:
 
     state: Signers_S1_Part
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Signers_S1_Skips:
@@ -330,16 +296,9 @@ class Signers_S1_Skips:
 
     state: Signers_End
 
-
 @_final
 class Signers_S1(_rt.State):
-    """Signers state S1: send Response to Coordinator (members 0..threshold); end
-
-    Spec: protocols/seed/family_examples.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Signers state S1: send Response to Coordinator (members 0..threshold); end (Spec: protocols/seed/family_examples.yaml:20:5)"""
     async def participation(self) -> Signers_S1_Takes | Signers_S1_Skips:
         """Whether this member takes part in this step (members 0..threshold): match on the result."""
         _ep = self._take("participation")
@@ -348,18 +307,11 @@ class Signers_S1(_rt.State):
         await _ep.close()
         return Signers_S1_Skips(state=Signers_End(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Signers_S1_Part(_rt.State):
-    """Signers state S1: send Response to Coordinator (members 0..threshold); end
+    """Signers state S1: send Response to Coordinator (members 0..threshold); end (Spec: protocols/seed/family_examples.yaml:20:5)
 
-    Spec: protocols/seed/family_examples.yaml:20:5
-
-    Reached through ``Signers_S1_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Signers_S1_Takes``: this member takes part."""
     async def send_response(self, msg: Response) -> Signers_End:
         """Send Response to Coordinator."""
         _ep = self._take("send_response")
@@ -367,15 +319,9 @@ class Signers_S1_Part(_rt.State):
         await _ep.close()
         return Signers_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Signers_End(_rt.State):
-    """Signers has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/family_examples.yaml
-    """
-
-    __slots__ = ()
+    """Signers has finished the protocol; the session is closed (Spec: protocols/seed/family_examples.yaml)."""
 
 # ---------------------------------------------------------------- role Leader
 
@@ -384,16 +330,9 @@ def start_leader(ep: _Endpoint) -> Leader_S0:
     """The first state of role Leader in a session opened on ``ep``."""
     return Leader_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Leader_S0(_rt.State):
-    """Leader state S0: send Proposal to Followers[*]; receive Vote from Followers[*]; end
-
-    Spec: protocols/seed/family_examples.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Leader state S0: send Proposal to Followers[*]; receive Vote from Followers[*]; end (Spec: protocols/seed/family_examples.yaml:21:5)"""
     async def send_proposal(self, msg: Proposal) -> Leader_S1:
         """Send the same Proposal to each of Followers[*]."""
         _ep = self._take("send_proposal")
@@ -409,16 +348,9 @@ class Leader_S0(_rt.State):
             await _ep.send(_Peer('Followers', _i), 'Proposal', _m, _enc_Proposal, _STEP_Leader_0)
         return Leader_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Leader_S1(_rt.State):
-    """Leader state S1: receive Vote from Followers[*]; end
-
-    Spec: protocols/seed/family_examples.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Leader state S1: receive Vote from Followers[*]; end (Spec: protocols/seed/family_examples.yaml:22:5)"""
     async def recv_vote(self) -> tuple[dict[int, Vote], Leader_End]:
         """Receive one Vote from each of Followers[*], keyed by sender index."""
         _ep = self._take("recv_vote")
@@ -433,15 +365,9 @@ class Leader_S1(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Leader_End(_rt.State):
-    """Leader has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/family_examples.yaml
-    """
-
-    __slots__ = ()
+    """Leader has finished the protocol; the session is closed (Spec: protocols/seed/family_examples.yaml)."""
 
 # ---------------------------------------------------------------- role Followers
 
@@ -450,35 +376,16 @@ def start_followers(ep: _Endpoint) -> Followers_S0:
     """The first state of role Followers in a session opened on ``ep``."""
     return Followers_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Followers_S0(_rt.State):
-    """Followers state S0: receive Proposal from Leader; send Vote to Leader; end
-
-    Spec: protocols/seed/family_examples.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Followers state S0: receive Proposal from Leader; send Vote to Leader; end (Spec: protocols/seed/family_examples.yaml:21:5)"""
     async def recv_proposal(self) -> tuple[Proposal, Followers_S1]:
         """Receive Proposal from Leader."""
-        _ep = self._take("recv_proposal")
-        _peer = _PEER_Leader
-        _lbl, _v = await _ep.recv(_peer, {'Proposal': _dec_Proposal}, _STEP_Followers_0)
-        if not isinstance(_v, Proposal):
-            raise _rt.unexpected(_ep, _peer, 'Followers_S0', 'Proposal', _lbl)
-        return _v, Followers_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_proposal", _PEER_Leader, _dec_Proposal, Proposal, _STEP_Followers_0, Followers_S1)
 
 @_final
 class Followers_S1(_rt.State):
-    """Followers state S1: send Vote to Leader; end
-
-    Spec: protocols/seed/family_examples.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Followers state S1: send Vote to Leader; end (Spec: protocols/seed/family_examples.yaml:22:5)"""
     async def send_vote(self, msg: Vote) -> Followers_End:
         """Send Vote to Leader."""
         _ep = self._take("send_vote")
@@ -486,15 +393,9 @@ class Followers_S1(_rt.State):
         await _ep.close()
         return Followers_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Followers_End(_rt.State):
-    """Followers has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/family_examples.yaml
-    """
-
-    __slots__ = ()
+    """Followers has finished the protocol; the session is closed (Spec: protocols/seed/family_examples.yaml)."""
 
 # ---------------------------------------------------------------- role Master
 
@@ -503,48 +404,27 @@ def start_master(ep: _Endpoint) -> Master_S0:
     """The first state of role Master in a session opened on ``ep``."""
     return Master_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Master_S0(_rt.State):
-    """Master state S0: send Task1 to Worker[0]; send Task2 to Worker[1]; receive Result1 from Worker[0]; end
-
-    Spec: protocols/seed/family_examples.yaml:23:5
-    """
-
-    __slots__ = ()
-
+    """Master state S0: send Task1 to Worker[0]; send Task2 to Worker[1]; receive Result1 from Worker[0]; end (Spec: protocols/seed/family_examples.yaml:23:5)"""
     async def send_task1(self, msg: Task1) -> Master_S1:
         """Send Task1 to Worker[0]."""
         _ep = self._take("send_task1")
         await _ep.send(_Peer('Worker', 0), 'Task1', msg, _enc_Task1, _STEP_Master_0)
         return Master_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Master_S1(_rt.State):
-    """Master state S1: send Task2 to Worker[1]; receive Result1 from Worker[0]; end
-
-    Spec: protocols/seed/family_examples.yaml:24:5
-    """
-
-    __slots__ = ()
-
+    """Master state S1: send Task2 to Worker[1]; receive Result1 from Worker[0]; end (Spec: protocols/seed/family_examples.yaml:24:5)"""
     async def send_task2(self, msg: Task2) -> Master_S2:
         """Send Task2 to Worker[1]."""
         _ep = self._take("send_task2")
         await _ep.send(_Peer('Worker', 1), 'Task2', msg, _enc_Task2, _STEP_Master_1)
         return Master_S2(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Master_S2(_rt.State):
-    """Master state S2: receive Result1 from Worker[0]; end
-
-    Spec: protocols/seed/family_examples.yaml:25:5
-    """
-
-    __slots__ = ()
-
+    """Master state S2: receive Result1 from Worker[0]; end (Spec: protocols/seed/family_examples.yaml:25:5)"""
     async def recv_result1(self) -> tuple[Result1, Master_End]:
         """Receive Result1 from Worker[0]."""
         _ep = self._take("recv_result1")
@@ -555,15 +435,9 @@ class Master_S2(_rt.State):
         await _ep.close()
         return _v, Master_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Master_End(_rt.State):
-    """Master has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/family_examples.yaml
-    """
-
-    __slots__ = ()
+    """Master has finished the protocol; the session is closed (Spec: protocols/seed/family_examples.yaml)."""
 
 # ---------------------------------------------------------------- role Worker
 
@@ -572,14 +446,12 @@ def start_worker(ep: _Endpoint) -> Worker_S0:
     """The first state of role Worker in a session opened on ``ep``."""
     return Worker_S0(ep, _PRIVATE, ())
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S0_Takes:
     """Worker_S0.participation(): this member takes part in the step (member 0 only)."""
 
     state: Worker_S0_Part
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -588,16 +460,9 @@ class Worker_S0_Skips:
 
     state: Worker_S1
 
-
 @_final
 class Worker_S0(_rt.State):
-    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
-
-    Spec: protocols/seed/family_examples.yaml:23:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:23:5)"""
     async def participation(self) -> Worker_S0_Takes | Worker_S0_Skips:
         """Whether this member takes part in this step (member 0 only): match on the result."""
         _ep = self._take("participation")
@@ -605,18 +470,11 @@ class Worker_S0(_rt.State):
             return Worker_S0_Takes(state=Worker_S0_Part(_ep, _PRIVATE, self._loops))
         return Worker_S0_Skips(state=Worker_S1(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Worker_S0_Part(_rt.State):
-    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
+    """Worker state S0: receive Task1 from Master (member 0 only); receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:23:5)
 
-    Spec: protocols/seed/family_examples.yaml:23:5
-
-    Reached through ``Worker_S0_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Worker_S0_Takes``: this member takes part."""
     async def recv_task1(self) -> tuple[Task1, Worker_S1]:
         """Receive Task1 from Master."""
         _ep = self._take("recv_task1")
@@ -626,14 +484,12 @@ class Worker_S0_Part(_rt.State):
             raise _rt.unexpected(_ep, _peer, 'Worker_S0', 'Task1', _lbl)
         return _v, Worker_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S1_Takes:
     """Worker_S1.participation(): this member takes part in the step (member 1 only)."""
 
     state: Worker_S1_Part
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -642,16 +498,9 @@ class Worker_S1_Skips:
 
     state: Worker_S2
 
-
 @_final
 class Worker_S1(_rt.State):
-    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
-
-    Spec: protocols/seed/family_examples.yaml:24:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:24:5)"""
     async def participation(self) -> Worker_S1_Takes | Worker_S1_Skips:
         """Whether this member takes part in this step (member 1 only): match on the result."""
         _ep = self._take("participation")
@@ -659,18 +508,11 @@ class Worker_S1(_rt.State):
             return Worker_S1_Takes(state=Worker_S1_Part(_ep, _PRIVATE, self._loops))
         return Worker_S1_Skips(state=Worker_S2(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Worker_S1_Part(_rt.State):
-    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end
+    """Worker state S1: receive Task2 from Master (member 1 only); send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:24:5)
 
-    Spec: protocols/seed/family_examples.yaml:24:5
-
-    Reached through ``Worker_S1_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Worker_S1_Takes``: this member takes part."""
     async def recv_task2(self) -> tuple[Task2, Worker_S2]:
         """Receive Task2 from Master."""
         _ep = self._take("recv_task2")
@@ -680,14 +522,12 @@ class Worker_S1_Part(_rt.State):
             raise _rt.unexpected(_ep, _peer, 'Worker_S1', 'Task2', _lbl)
         return _v, Worker_S2(_ep, _PRIVATE, self._loops)
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Worker_S2_Takes:
     """Worker_S2.participation(): this member takes part in the step (member 0 only)."""
 
     state: Worker_S2_Part
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -696,16 +536,9 @@ class Worker_S2_Skips:
 
     state: Worker_End
 
-
 @_final
 class Worker_S2(_rt.State):
-    """Worker state S2: send Result1 to Master (member 0 only); end
-
-    Spec: protocols/seed/family_examples.yaml:25:5
-    """
-
-    __slots__ = ()
-
+    """Worker state S2: send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:25:5)"""
     async def participation(self) -> Worker_S2_Takes | Worker_S2_Skips:
         """Whether this member takes part in this step (member 0 only): match on the result."""
         _ep = self._take("participation")
@@ -714,18 +547,11 @@ class Worker_S2(_rt.State):
         await _ep.close()
         return Worker_S2_Skips(state=Worker_End(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Worker_S2_Part(_rt.State):
-    """Worker state S2: send Result1 to Master (member 0 only); end
+    """Worker state S2: send Result1 to Master (member 0 only); end (Spec: protocols/seed/family_examples.yaml:25:5)
 
-    Spec: protocols/seed/family_examples.yaml:25:5
-
-    Reached through ``Worker_S2_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Worker_S2_Takes``: this member takes part."""
     async def send_result1(self, msg: Result1) -> Worker_End:
         """Send Result1 to Master."""
         _ep = self._take("send_result1")
@@ -733,12 +559,6 @@ class Worker_S2_Part(_rt.State):
         await _ep.close()
         return Worker_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker_End(_rt.State):
-    """Worker has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/family_examples.yaml
-    """
-
-    __slots__ = ()
+    """Worker has finished the protocol; the session is closed (Spec: protocols/seed/family_examples.yaml)."""

@@ -243,67 +243,30 @@ def start_top_coordinator(ep: _Endpoint) -> TopCoordinator_S0:
     """The first state of role TopCoordinator in a session opened on ``ep``."""
     return TopCoordinator_S0(ep, _PRIVATE, ())
 
-
 @_final
 class TopCoordinator_S0(_rt.State):
-    """TopCoordinator state S0: send CoordinationRequest to SubCoordinator1; send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """TopCoordinator state S0: send CoordinationRequest to SubCoordinator1; send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:20:5)"""
     async def send_coordination_request(self, msg: CoordinationRequest) -> TopCoordinator_S1:
         """Send CoordinationRequest to SubCoordinator1."""
-        _ep = self._take("send_coordination_request")
-        await _ep.send(_PEER_SubCoordinator1, 'CoordinationRequest', msg, _enc_CoordinationRequest, _STEP_TopCoordinator_0)
-        return TopCoordinator_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_coordination_request", _PEER_SubCoordinator1, msg, _enc_CoordinationRequest, _STEP_TopCoordinator_0, TopCoordinator_S1)
 
 @_final
 class TopCoordinator_S1(_rt.State):
-    """TopCoordinator state S1: send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """TopCoordinator state S1: send CoordinationRequest to SubCoordinator2; receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:21:5)"""
     async def send_coordination_request(self, msg: CoordinationRequest) -> TopCoordinator_S2:
         """Send CoordinationRequest to SubCoordinator2."""
-        _ep = self._take("send_coordination_request")
-        await _ep.send(_PEER_SubCoordinator2, 'CoordinationRequest', msg, _enc_CoordinationRequest, _STEP_TopCoordinator_1)
-        return TopCoordinator_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_coordination_request", _PEER_SubCoordinator2, msg, _enc_CoordinationRequest, _STEP_TopCoordinator_1, TopCoordinator_S2)
 
 @_final
 class TopCoordinator_S2(_rt.State):
-    """TopCoordinator state S2: receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:30:5
-    """
-
-    __slots__ = ()
-
+    """TopCoordinator state S2: receive SubCoordinatorResult from SubCoordinator1; receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:30:5)"""
     async def recv_sub_coordinator_result(self) -> tuple[SubCoordinatorResult, TopCoordinator_S3]:
         """Receive SubCoordinatorResult from SubCoordinator1."""
-        _ep = self._take("recv_sub_coordinator_result")
-        _peer = _PEER_SubCoordinator1
-        _lbl, _v = await _ep.recv(_peer, {'SubCoordinatorResult': _dec_SubCoordinatorResult}, _STEP_TopCoordinator_2)
-        if not isinstance(_v, SubCoordinatorResult):
-            raise _rt.unexpected(_ep, _peer, 'TopCoordinator_S2', 'SubCoordinatorResult', _lbl)
-        return _v, TopCoordinator_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_sub_coordinator_result", _PEER_SubCoordinator1, _dec_SubCoordinatorResult, SubCoordinatorResult, _STEP_TopCoordinator_2, TopCoordinator_S3)
 
 @_final
 class TopCoordinator_S3(_rt.State):
-    """TopCoordinator state S3: receive SubCoordinatorResult from SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:31:5
-    """
-
-    __slots__ = ()
-
+    """TopCoordinator state S3: receive SubCoordinatorResult from SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:31:5)"""
     async def recv_sub_coordinator_result(self) -> tuple[SubCoordinatorResult, TopCoordinator_End]:
         """Receive SubCoordinatorResult from SubCoordinator2."""
         _ep = self._take("recv_sub_coordinator_result")
@@ -314,15 +277,9 @@ class TopCoordinator_S3(_rt.State):
         await _ep.close()
         return _v, TopCoordinator_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class TopCoordinator_End(_rt.State):
-    """TopCoordinator has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/hierarchical_consensus.yaml
-    """
-
-    __slots__ = ()
+    """TopCoordinator has finished the protocol; the session is closed (Spec: protocols/seed/hierarchical_consensus.yaml)."""
 
 # ---------------------------------------------------------------- role SubCoordinator1
 
@@ -331,105 +288,44 @@ def start_sub_coordinator1(ep: _Endpoint) -> SubCoordinator1_S0:
     """The first state of role SubCoordinator1 in a session opened on ``ep``."""
     return SubCoordinator1_S0(ep, _PRIVATE, ())
 
-
 @_final
 class SubCoordinator1_S0(_rt.State):
-    """SubCoordinator1 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; ...
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator1 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; ... (Spec: protocols/seed/hierarchical_consensus.yaml:20:5)"""
     async def recv_coordination_request(self) -> tuple[CoordinationRequest, SubCoordinator1_S1]:
         """Receive CoordinationRequest from TopCoordinator."""
-        _ep = self._take("recv_coordination_request")
-        _peer = _PEER_TopCoordinator
-        _lbl, _v = await _ep.recv(_peer, {'CoordinationRequest': _dec_CoordinationRequest}, _STEP_SubCoordinator1_0)
-        if not isinstance(_v, CoordinationRequest):
-            raise _rt.unexpected(_ep, _peer, 'SubCoordinator1_S0', 'CoordinationRequest', _lbl)
-        return _v, SubCoordinator1_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_coordination_request", _PEER_TopCoordinator, _dec_CoordinationRequest, CoordinationRequest, _STEP_SubCoordinator1_0, SubCoordinator1_S1)
 
 @_final
 class SubCoordinator1_S1(_rt.State):
-    """SubCoordinator1 state S1: send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; ...
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator1 state S1: send WorkerRequest to Worker1; send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; ... (Spec: protocols/seed/hierarchical_consensus.yaml:22:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator1_S2:
         """Send WorkerRequest to Worker1."""
-        _ep = self._take("send_worker_request")
-        await _ep.send(_PEER_Worker1, 'WorkerRequest', msg, _enc_WorkerRequest, _STEP_SubCoordinator1_1)
-        return SubCoordinator1_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_worker_request", _PEER_Worker1, msg, _enc_WorkerRequest, _STEP_SubCoordinator1_1, SubCoordinator1_S2)
 
 @_final
 class SubCoordinator1_S2(_rt.State):
-    """SubCoordinator1 state S2: send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:23:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator1 state S2: send WorkerRequest to Worker2; receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:23:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator1_S3:
         """Send WorkerRequest to Worker2."""
-        _ep = self._take("send_worker_request")
-        await _ep.send(_PEER_Worker2, 'WorkerRequest', msg, _enc_WorkerRequest, _STEP_SubCoordinator1_2)
-        return SubCoordinator1_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_worker_request", _PEER_Worker2, msg, _enc_WorkerRequest, _STEP_SubCoordinator1_2, SubCoordinator1_S3)
 
 @_final
 class SubCoordinator1_S3(_rt.State):
-    """SubCoordinator1 state S3: receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:26:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator1 state S3: receive WorkerResult from Worker1; receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:26:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator1_S4]:
         """Receive WorkerResult from Worker1."""
-        _ep = self._take("recv_worker_result")
-        _peer = _PEER_Worker1
-        _lbl, _v = await _ep.recv(_peer, {'WorkerResult': _dec_WorkerResult}, _STEP_SubCoordinator1_3)
-        if not isinstance(_v, WorkerResult):
-            raise _rt.unexpected(_ep, _peer, 'SubCoordinator1_S3', 'WorkerResult', _lbl)
-        return _v, SubCoordinator1_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_result", _PEER_Worker1, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator1_3, SubCoordinator1_S4)
 
 @_final
 class SubCoordinator1_S4(_rt.State):
-    """SubCoordinator1 state S4: receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:27:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator1 state S4: receive WorkerResult from Worker2; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:27:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator1_S5]:
         """Receive WorkerResult from Worker2."""
-        _ep = self._take("recv_worker_result")
-        _peer = _PEER_Worker2
-        _lbl, _v = await _ep.recv(_peer, {'WorkerResult': _dec_WorkerResult}, _STEP_SubCoordinator1_4)
-        if not isinstance(_v, WorkerResult):
-            raise _rt.unexpected(_ep, _peer, 'SubCoordinator1_S4', 'WorkerResult', _lbl)
-        return _v, SubCoordinator1_S5(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_result", _PEER_Worker2, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator1_4, SubCoordinator1_S5)
 
 @_final
 class SubCoordinator1_S5(_rt.State):
-    """SubCoordinator1 state S5: send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:30:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator1 state S5: send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:30:5)"""
     async def send_sub_coordinator_result(self, msg: SubCoordinatorResult) -> SubCoordinator1_End:
         """Send SubCoordinatorResult to TopCoordinator."""
         _ep = self._take("send_sub_coordinator_result")
@@ -437,15 +333,9 @@ class SubCoordinator1_S5(_rt.State):
         await _ep.close()
         return SubCoordinator1_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class SubCoordinator1_End(_rt.State):
-    """SubCoordinator1 has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/hierarchical_consensus.yaml
-    """
-
-    __slots__ = ()
+    """SubCoordinator1 has finished the protocol; the session is closed (Spec: protocols/seed/hierarchical_consensus.yaml)."""
 
 # ---------------------------------------------------------------- role SubCoordinator2
 
@@ -454,105 +344,44 @@ def start_sub_coordinator2(ep: _Endpoint) -> SubCoordinator2_S0:
     """The first state of role SubCoordinator2 in a session opened on ``ep``."""
     return SubCoordinator2_S0(ep, _PRIVATE, ())
 
-
 @_final
 class SubCoordinator2_S0(_rt.State):
-    """SubCoordinator2 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; ...
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator2 state S0: receive CoordinationRequest from TopCoordinator; send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; ... (Spec: protocols/seed/hierarchical_consensus.yaml:21:5)"""
     async def recv_coordination_request(self) -> tuple[CoordinationRequest, SubCoordinator2_S1]:
         """Receive CoordinationRequest from TopCoordinator."""
-        _ep = self._take("recv_coordination_request")
-        _peer = _PEER_TopCoordinator
-        _lbl, _v = await _ep.recv(_peer, {'CoordinationRequest': _dec_CoordinationRequest}, _STEP_SubCoordinator2_0)
-        if not isinstance(_v, CoordinationRequest):
-            raise _rt.unexpected(_ep, _peer, 'SubCoordinator2_S0', 'CoordinationRequest', _lbl)
-        return _v, SubCoordinator2_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_coordination_request", _PEER_TopCoordinator, _dec_CoordinationRequest, CoordinationRequest, _STEP_SubCoordinator2_0, SubCoordinator2_S1)
 
 @_final
 class SubCoordinator2_S1(_rt.State):
-    """SubCoordinator2 state S1: send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; ...
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:24:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator2 state S1: send WorkerRequest to Worker3; send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; ... (Spec: protocols/seed/hierarchical_consensus.yaml:24:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator2_S2:
         """Send WorkerRequest to Worker3."""
-        _ep = self._take("send_worker_request")
-        await _ep.send(_PEER_Worker3, 'WorkerRequest', msg, _enc_WorkerRequest, _STEP_SubCoordinator2_1)
-        return SubCoordinator2_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_worker_request", _PEER_Worker3, msg, _enc_WorkerRequest, _STEP_SubCoordinator2_1, SubCoordinator2_S2)
 
 @_final
 class SubCoordinator2_S2(_rt.State):
-    """SubCoordinator2 state S2: send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:25:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator2 state S2: send WorkerRequest to Worker4; receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:25:5)"""
     async def send_worker_request(self, msg: WorkerRequest) -> SubCoordinator2_S3:
         """Send WorkerRequest to Worker4."""
-        _ep = self._take("send_worker_request")
-        await _ep.send(_PEER_Worker4, 'WorkerRequest', msg, _enc_WorkerRequest, _STEP_SubCoordinator2_2)
-        return SubCoordinator2_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_worker_request", _PEER_Worker4, msg, _enc_WorkerRequest, _STEP_SubCoordinator2_2, SubCoordinator2_S3)
 
 @_final
 class SubCoordinator2_S3(_rt.State):
-    """SubCoordinator2 state S3: receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:28:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator2 state S3: receive WorkerResult from Worker3; receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:28:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator2_S4]:
         """Receive WorkerResult from Worker3."""
-        _ep = self._take("recv_worker_result")
-        _peer = _PEER_Worker3
-        _lbl, _v = await _ep.recv(_peer, {'WorkerResult': _dec_WorkerResult}, _STEP_SubCoordinator2_3)
-        if not isinstance(_v, WorkerResult):
-            raise _rt.unexpected(_ep, _peer, 'SubCoordinator2_S3', 'WorkerResult', _lbl)
-        return _v, SubCoordinator2_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_result", _PEER_Worker3, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator2_3, SubCoordinator2_S4)
 
 @_final
 class SubCoordinator2_S4(_rt.State):
-    """SubCoordinator2 state S4: receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:29:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator2 state S4: receive WorkerResult from Worker4; send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:29:5)"""
     async def recv_worker_result(self) -> tuple[WorkerResult, SubCoordinator2_S5]:
         """Receive WorkerResult from Worker4."""
-        _ep = self._take("recv_worker_result")
-        _peer = _PEER_Worker4
-        _lbl, _v = await _ep.recv(_peer, {'WorkerResult': _dec_WorkerResult}, _STEP_SubCoordinator2_4)
-        if not isinstance(_v, WorkerResult):
-            raise _rt.unexpected(_ep, _peer, 'SubCoordinator2_S4', 'WorkerResult', _lbl)
-        return _v, SubCoordinator2_S5(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_result", _PEER_Worker4, _dec_WorkerResult, WorkerResult, _STEP_SubCoordinator2_4, SubCoordinator2_S5)
 
 @_final
 class SubCoordinator2_S5(_rt.State):
-    """SubCoordinator2 state S5: send SubCoordinatorResult to TopCoordinator; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:31:5
-    """
-
-    __slots__ = ()
-
+    """SubCoordinator2 state S5: send SubCoordinatorResult to TopCoordinator; end (Spec: protocols/seed/hierarchical_consensus.yaml:31:5)"""
     async def send_sub_coordinator_result(self, msg: SubCoordinatorResult) -> SubCoordinator2_End:
         """Send SubCoordinatorResult to TopCoordinator."""
         _ep = self._take("send_sub_coordinator_result")
@@ -560,15 +389,9 @@ class SubCoordinator2_S5(_rt.State):
         await _ep.close()
         return SubCoordinator2_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class SubCoordinator2_End(_rt.State):
-    """SubCoordinator2 has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/hierarchical_consensus.yaml
-    """
-
-    __slots__ = ()
+    """SubCoordinator2 has finished the protocol; the session is closed (Spec: protocols/seed/hierarchical_consensus.yaml)."""
 
 # ---------------------------------------------------------------- role Worker1
 
@@ -577,35 +400,16 @@ def start_worker1(ep: _Endpoint) -> Worker1_S0:
     """The first state of role Worker1 in a session opened on ``ep``."""
     return Worker1_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Worker1_S0(_rt.State):
-    """Worker1 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Worker1 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:22:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker1_S1]:
         """Receive WorkerRequest from SubCoordinator1."""
-        _ep = self._take("recv_worker_request")
-        _peer = _PEER_SubCoordinator1
-        _lbl, _v = await _ep.recv(_peer, {'WorkerRequest': _dec_WorkerRequest}, _STEP_Worker1_0)
-        if not isinstance(_v, WorkerRequest):
-            raise _rt.unexpected(_ep, _peer, 'Worker1_S0', 'WorkerRequest', _lbl)
-        return _v, Worker1_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_request", _PEER_SubCoordinator1, _dec_WorkerRequest, WorkerRequest, _STEP_Worker1_0, Worker1_S1)
 
 @_final
 class Worker1_S1(_rt.State):
-    """Worker1 state S1: send WorkerResult to SubCoordinator1; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:26:5
-    """
-
-    __slots__ = ()
-
+    """Worker1 state S1: send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:26:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker1_End:
         """Send WorkerResult to SubCoordinator1."""
         _ep = self._take("send_worker_result")
@@ -613,15 +417,9 @@ class Worker1_S1(_rt.State):
         await _ep.close()
         return Worker1_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker1_End(_rt.State):
-    """Worker1 has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/hierarchical_consensus.yaml
-    """
-
-    __slots__ = ()
+    """Worker1 has finished the protocol; the session is closed (Spec: protocols/seed/hierarchical_consensus.yaml)."""
 
 # ---------------------------------------------------------------- role Worker2
 
@@ -630,35 +428,16 @@ def start_worker2(ep: _Endpoint) -> Worker2_S0:
     """The first state of role Worker2 in a session opened on ``ep``."""
     return Worker2_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Worker2_S0(_rt.State):
-    """Worker2 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:23:5
-    """
-
-    __slots__ = ()
-
+    """Worker2 state S0: receive WorkerRequest from SubCoordinator1; send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:23:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker2_S1]:
         """Receive WorkerRequest from SubCoordinator1."""
-        _ep = self._take("recv_worker_request")
-        _peer = _PEER_SubCoordinator1
-        _lbl, _v = await _ep.recv(_peer, {'WorkerRequest': _dec_WorkerRequest}, _STEP_Worker2_0)
-        if not isinstance(_v, WorkerRequest):
-            raise _rt.unexpected(_ep, _peer, 'Worker2_S0', 'WorkerRequest', _lbl)
-        return _v, Worker2_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_request", _PEER_SubCoordinator1, _dec_WorkerRequest, WorkerRequest, _STEP_Worker2_0, Worker2_S1)
 
 @_final
 class Worker2_S1(_rt.State):
-    """Worker2 state S1: send WorkerResult to SubCoordinator1; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:27:5
-    """
-
-    __slots__ = ()
-
+    """Worker2 state S1: send WorkerResult to SubCoordinator1; end (Spec: protocols/seed/hierarchical_consensus.yaml:27:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker2_End:
         """Send WorkerResult to SubCoordinator1."""
         _ep = self._take("send_worker_result")
@@ -666,15 +445,9 @@ class Worker2_S1(_rt.State):
         await _ep.close()
         return Worker2_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker2_End(_rt.State):
-    """Worker2 has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/hierarchical_consensus.yaml
-    """
-
-    __slots__ = ()
+    """Worker2 has finished the protocol; the session is closed (Spec: protocols/seed/hierarchical_consensus.yaml)."""
 
 # ---------------------------------------------------------------- role Worker3
 
@@ -683,35 +456,16 @@ def start_worker3(ep: _Endpoint) -> Worker3_S0:
     """The first state of role Worker3 in a session opened on ``ep``."""
     return Worker3_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Worker3_S0(_rt.State):
-    """Worker3 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:24:5
-    """
-
-    __slots__ = ()
-
+    """Worker3 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:24:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker3_S1]:
         """Receive WorkerRequest from SubCoordinator2."""
-        _ep = self._take("recv_worker_request")
-        _peer = _PEER_SubCoordinator2
-        _lbl, _v = await _ep.recv(_peer, {'WorkerRequest': _dec_WorkerRequest}, _STEP_Worker3_0)
-        if not isinstance(_v, WorkerRequest):
-            raise _rt.unexpected(_ep, _peer, 'Worker3_S0', 'WorkerRequest', _lbl)
-        return _v, Worker3_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_request", _PEER_SubCoordinator2, _dec_WorkerRequest, WorkerRequest, _STEP_Worker3_0, Worker3_S1)
 
 @_final
 class Worker3_S1(_rt.State):
-    """Worker3 state S1: send WorkerResult to SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:28:5
-    """
-
-    __slots__ = ()
-
+    """Worker3 state S1: send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:28:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker3_End:
         """Send WorkerResult to SubCoordinator2."""
         _ep = self._take("send_worker_result")
@@ -719,15 +473,9 @@ class Worker3_S1(_rt.State):
         await _ep.close()
         return Worker3_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker3_End(_rt.State):
-    """Worker3 has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/hierarchical_consensus.yaml
-    """
-
-    __slots__ = ()
+    """Worker3 has finished the protocol; the session is closed (Spec: protocols/seed/hierarchical_consensus.yaml)."""
 
 # ---------------------------------------------------------------- role Worker4
 
@@ -736,35 +484,16 @@ def start_worker4(ep: _Endpoint) -> Worker4_S0:
     """The first state of role Worker4 in a session opened on ``ep``."""
     return Worker4_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Worker4_S0(_rt.State):
-    """Worker4 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:25:5
-    """
-
-    __slots__ = ()
-
+    """Worker4 state S0: receive WorkerRequest from SubCoordinator2; send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:25:5)"""
     async def recv_worker_request(self) -> tuple[WorkerRequest, Worker4_S1]:
         """Receive WorkerRequest from SubCoordinator2."""
-        _ep = self._take("recv_worker_request")
-        _peer = _PEER_SubCoordinator2
-        _lbl, _v = await _ep.recv(_peer, {'WorkerRequest': _dec_WorkerRequest}, _STEP_Worker4_0)
-        if not isinstance(_v, WorkerRequest):
-            raise _rt.unexpected(_ep, _peer, 'Worker4_S0', 'WorkerRequest', _lbl)
-        return _v, Worker4_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_worker_request", _PEER_SubCoordinator2, _dec_WorkerRequest, WorkerRequest, _STEP_Worker4_0, Worker4_S1)
 
 @_final
 class Worker4_S1(_rt.State):
-    """Worker4 state S1: send WorkerResult to SubCoordinator2; end
-
-    Spec: protocols/seed/hierarchical_consensus.yaml:29:5
-    """
-
-    __slots__ = ()
-
+    """Worker4 state S1: send WorkerResult to SubCoordinator2; end (Spec: protocols/seed/hierarchical_consensus.yaml:29:5)"""
     async def send_worker_result(self, msg: WorkerResult) -> Worker4_End:
         """Send WorkerResult to SubCoordinator2."""
         _ep = self._take("send_worker_result")
@@ -772,12 +501,6 @@ class Worker4_S1(_rt.State):
         await _ep.close()
         return Worker4_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Worker4_End(_rt.State):
-    """Worker4 has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/hierarchical_consensus.yaml
-    """
-
-    __slots__ = ()
+    """Worker4 has finished the protocol; the session is closed (Spec: protocols/seed/hierarchical_consensus.yaml)."""

@@ -239,16 +239,9 @@ def start_participant(ep: _Endpoint) -> Participant_S0:
     """The first state of role Participant in a session opened on ``ep``."""
     return Participant_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Participant_S0(_rt.State):
-    """Participant state S0: send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; send OnionPath to the other Participant members; receive OnionPath from the other Participant members; ...
-
-    Spec: protocols/seed/p2p_dkd.yaml:38:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S0: send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; send OnionPath to the other Participant members; receive OnionPath from the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:38:9)"""
     async def send_cover_packet(self, msg: CoverPacket) -> Participant_S1:
         """Send the same CoverPacket to each of the other Participant members."""
         _ep = self._take("send_cover_packet")
@@ -264,16 +257,9 @@ class Participant_S0(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'CoverPacket', _m, _enc_CoverPacket, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S1(_rt.State):
-    """Participant state S1: receive CoverPacket from the other Participant members; send OnionPath to the other Participant members; receive OnionPath from the other Participant members; send Commit to the other Participant members; ...
-
-    Spec: protocols/seed/p2p_dkd.yaml:38:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S1: receive CoverPacket from the other Participant members; send OnionPath to the other Participant members; receive OnionPath from the other Participant members; send Commit to the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:38:9)"""
     async def recv_cover_packet(self) -> tuple[dict[int, CoverPacket], Participant_S2]:
         """Receive one CoverPacket from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_cover_packet")
@@ -287,16 +273,9 @@ class Participant_S1(_rt.State):
         _nxt = Participant_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Participant_S2(_rt.State):
-    """Participant state S2: send OnionPath to the other Participant members; receive OnionPath from the other Participant members; send Commit to the other Participant members; receive Commit from the other Participant members; ...
-
-    Spec: protocols/seed/p2p_dkd.yaml:42:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S2: send OnionPath to the other Participant members; receive OnionPath from the other Participant members; send Commit to the other Participant members; receive Commit from the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:42:9)"""
     async def send_onion_path(self, msg: OnionPath) -> Participant_S3:
         """Send the same OnionPath to each of the other Participant members."""
         _ep = self._take("send_onion_path")
@@ -312,16 +291,9 @@ class Participant_S2(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'OnionPath', _m, _enc_OnionPath, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S3(_rt.State):
-    """Participant state S3: receive OnionPath from the other Participant members; send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; ...
-
-    Spec: protocols/seed/p2p_dkd.yaml:42:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S3: receive OnionPath from the other Participant members; send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:42:9)"""
     async def recv_onion_path(self) -> tuple[dict[int, OnionPath], Participant_S4]:
         """Receive one OnionPath from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_onion_path")
@@ -335,16 +307,9 @@ class Participant_S3(_rt.State):
         _nxt = Participant_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Participant_S4(_rt.State):
-    """Participant state S4: send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; ...
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S4: send Commit to the other Participant members; receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; ... (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Participant_S5:
         """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
@@ -360,16 +325,9 @@ class Participant_S4(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Commit', _m, _enc_Commit, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S5(_rt.State):
-    """Participant state S5: receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; loop N times {...}; ...
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S5: receive Commit from the other Participant members; send Reveal to the other Participant members; receive Reveal from the other Participant members; loop N times {...}; ... (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Participant_S6]:
         """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
@@ -383,16 +341,9 @@ class Participant_S5(_rt.State):
         _nxt = Participant_S6(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Participant_S6(_rt.State):
-    """Participant state S6: send Reveal to the other Participant members; receive Reveal from the other Participant members; loop N times {...}; run local step LocalAggregation; ...
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S6: send Reveal to the other Participant members; receive Reveal from the other Participant members; loop N times {...}; run local step LocalAggregation; ... (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Participant_S7:
         """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
@@ -408,16 +359,9 @@ class Participant_S6(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Reveal', _m, _enc_Reveal, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S7(_rt.State):
-    """Participant state S7: receive Reveal from the other Participant members; loop N times {...}; run local step LocalAggregation; send ConsistencyDigest to the other Participant members; ...
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S7: receive Reveal from the other Participant members; loop N times {...}; run local step LocalAggregation; send ConsistencyDigest to the other Participant members; ... (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Participant_S8]:
         """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
@@ -431,14 +375,12 @@ class Participant_S7(_rt.State):
         _nxt = Participant_S8(_ep, _PRIVATE, _rt.push(self._loops))
         return _out, _nxt
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Participant_S8_Iter:
     """Participant_S8.next(): one more iteration to run."""
 
     state: Participant_S9
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -447,16 +389,9 @@ class Participant_S8_Done:
 
     state: Participant_S12
 
-
 @_final
 class Participant_S8(_rt.State):
-    """Participant state S8: loop N times {...}; run local step LocalAggregation; send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; ...
-
-    Spec: protocols/seed/p2p_dkd.yaml:24:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S8: loop N times {...}; run local step LocalAggregation; send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:24:5)"""
     async def next(self) -> Participant_S8_Iter | Participant_S8_Done:
         """Run the next iteration (count: N), or leave the loop after the last."""
         _ep = self._take("next")
@@ -469,14 +404,12 @@ class Participant_S8(_rt.State):
         """Iterations completed so far."""
         return self._loops[-1]
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Participant_S9_Iter:
     """Participant_S9.next(): one more iteration to run."""
 
     state: Participant_S10
-
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -485,16 +418,9 @@ class Participant_S9_Done:
 
     state: Participant_S8
 
-
 @_final
 class Participant_S9(_rt.State):
-    """Participant state S9: loop N times {...}; next iteration
-
-    Spec: protocols/seed/p2p_dkd.yaml:27:11
-    """
-
-    __slots__ = ()
-
+    """Participant state S9: loop N times {...}; next iteration (Spec: protocols/seed/p2p_dkd.yaml:27:11)"""
     async def next(self) -> Participant_S9_Iter | Participant_S9_Done:
         """Run the next iteration (count: N), or leave the loop after the last."""
         _ep = self._take("next")
@@ -507,16 +433,9 @@ class Participant_S9(_rt.State):
         """Iterations completed so far."""
         return self._loops[-1]
 
-
 @_final
 class Participant_S10(_rt.State):
-    """Participant state S10: send KeyDerivationShare to the other Participant members; receive KeyDerivationShare from the other Participant members; next iteration
-
-    Spec: protocols/seed/p2p_dkd.yaml:30:17
-    """
-
-    __slots__ = ()
-
+    """Participant state S10: send KeyDerivationShare to the other Participant members; receive KeyDerivationShare from the other Participant members; next iteration (Spec: protocols/seed/p2p_dkd.yaml:30:17)"""
     async def send_key_derivation_share(self, msg: KeyDerivationShare) -> Participant_S11:
         """Send the same KeyDerivationShare to each of the other Participant members."""
         _ep = self._take("send_key_derivation_share")
@@ -532,16 +451,9 @@ class Participant_S10(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'KeyDerivationShare', _m, _enc_KeyDerivationShare, _STEP_Participant_10)
         return Participant_S11(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S11(_rt.State):
-    """Participant state S11: receive KeyDerivationShare from the other Participant members; next iteration
-
-    Spec: protocols/seed/p2p_dkd.yaml:30:17
-    """
-
-    __slots__ = ()
-
+    """Participant state S11: receive KeyDerivationShare from the other Participant members; next iteration (Spec: protocols/seed/p2p_dkd.yaml:30:17)"""
     async def recv_key_derivation_share(self) -> tuple[dict[int, KeyDerivationShare], Participant_S9]:
         """Receive one KeyDerivationShare from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_key_derivation_share")
@@ -555,16 +467,9 @@ class Participant_S11(_rt.State):
         _nxt = Participant_S9(_ep, _PRIVATE, _rt.incr(self._loops))
         return _out, _nxt
 
-
 @_final
 class Participant_S12(_rt.State):
-    """Participant state S12: run local step LocalAggregation; send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; ...
-
-    Spec: protocols/seed/p2p_dkd.yaml:31:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S12: run local step LocalAggregation; send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; ... (Spec: protocols/seed/p2p_dkd.yaml:31:5)"""
     async def do_local_aggregation(self, fn: _Callable[[dict[int, Bytes32]], Bytes32], arg: dict[int, Bytes32]) -> tuple[Bytes32, Participant_S13]:
         """Run the local step LocalAggregation (map[int, bytes32] -> bytes32) here: ``fn(arg)``, no communication. Combine the shares received into the derived key."""
         _ep = self._take("do_local_aggregation")
@@ -579,16 +484,9 @@ class Participant_S12(_rt.State):
             raise _rt.violation(_ep, 'local step LocalAggregation: its output is not a bytes32: ' + str(_e)) from None
         return (_out, Participant_S13(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Participant_S13(_rt.State):
-    """Participant state S13: send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end
-
-    Spec: protocols/seed/p2p_dkd.yaml:46:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S13: send ConsistencyDigest to the other Participant members; receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:46:9)"""
     async def send_consistency_digest(self, msg: ConsistencyDigest) -> Participant_S14:
         """Send the same ConsistencyDigest to each of the other Participant members."""
         _ep = self._take("send_consistency_digest")
@@ -604,16 +502,9 @@ class Participant_S13(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'ConsistencyDigest', _m, _enc_ConsistencyDigest, _STEP_Participant_13)
         return Participant_S14(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S14(_rt.State):
-    """Participant state S14: receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end
-
-    Spec: protocols/seed/p2p_dkd.yaml:46:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S14: receive ConsistencyDigest from the other Participant members; send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:46:9)"""
     async def recv_consistency_digest(self) -> tuple[dict[int, ConsistencyDigest], Participant_S15]:
         """Receive one ConsistencyDigest from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_consistency_digest")
@@ -627,16 +518,9 @@ class Participant_S14(_rt.State):
         _nxt = Participant_S15(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Participant_S15(_rt.State):
-    """Participant state S15: send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end
-
-    Spec: protocols/seed/p2p_dkd.yaml:50:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S15: send CoverPacket to the other Participant members; receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:50:9)"""
     async def send_cover_packet(self, msg: CoverPacket) -> Participant_S16:
         """Send the same CoverPacket to each of the other Participant members."""
         _ep = self._take("send_cover_packet")
@@ -652,16 +536,9 @@ class Participant_S15(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'CoverPacket', _m, _enc_CoverPacket, _STEP_Participant_15)
         return Participant_S16(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S16(_rt.State):
-    """Participant state S16: receive CoverPacket from the other Participant members; end
-
-    Spec: protocols/seed/p2p_dkd.yaml:50:9
-    """
-
-    __slots__ = ()
-
+    """Participant state S16: receive CoverPacket from the other Participant members; end (Spec: protocols/seed/p2p_dkd.yaml:50:9)"""
     async def recv_cover_packet(self) -> tuple[dict[int, CoverPacket], Participant_End]:
         """Receive one CoverPacket from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_cover_packet")
@@ -676,12 +553,6 @@ class Participant_S16(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Participant_End(_rt.State):
-    """Participant has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/p2p_dkd.yaml
-    """
-
-    __slots__ = ()
+    """Participant has finished the protocol; the session is closed (Spec: protocols/seed/p2p_dkd.yaml)."""

@@ -88,32 +88,16 @@ def start_alice(ep: _Endpoint) -> Alice_S0:
     """The first state of role Alice in a session opened on ``ep``."""
     return Alice_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Alice_S0(_rt.State):
-    """Alice state S0: send Ping to Bob; receive Pong from Bob; end
-
-    Spec: protocols/seed/ping_pong.yaml:10:5
-    """
-
-    __slots__ = ()
-
+    """Alice state S0: send Ping to Bob; receive Pong from Bob; end (Spec: protocols/seed/ping_pong.yaml:10:5)"""
     async def send_ping(self, msg: Ping) -> Alice_S1:
         """Send Ping to Bob."""
-        _ep = self._take("send_ping")
-        await _ep.send(_PEER_Bob, 'Ping', msg, _enc_Ping, _STEP_Alice_0)
-        return Alice_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_ping", _PEER_Bob, msg, _enc_Ping, _STEP_Alice_0, Alice_S1)
 
 @_final
 class Alice_S1(_rt.State):
-    """Alice state S1: receive Pong from Bob; end
-
-    Spec: protocols/seed/ping_pong.yaml:11:5
-    """
-
-    __slots__ = ()
-
+    """Alice state S1: receive Pong from Bob; end (Spec: protocols/seed/ping_pong.yaml:11:5)"""
     async def recv_pong(self) -> tuple[Pong, Alice_End]:
         """Receive Pong from Bob."""
         _ep = self._take("recv_pong")
@@ -124,15 +108,9 @@ class Alice_S1(_rt.State):
         await _ep.close()
         return _v, Alice_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Alice_End(_rt.State):
-    """Alice has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/ping_pong.yaml
-    """
-
-    __slots__ = ()
+    """Alice has finished the protocol; the session is closed (Spec: protocols/seed/ping_pong.yaml)."""
 
 # ---------------------------------------------------------------- role Bob
 
@@ -141,35 +119,16 @@ def start_bob(ep: _Endpoint) -> Bob_S0:
     """The first state of role Bob in a session opened on ``ep``."""
     return Bob_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Bob_S0(_rt.State):
-    """Bob state S0: receive Ping from Alice; send Pong to Alice; end
-
-    Spec: protocols/seed/ping_pong.yaml:10:5
-    """
-
-    __slots__ = ()
-
+    """Bob state S0: receive Ping from Alice; send Pong to Alice; end (Spec: protocols/seed/ping_pong.yaml:10:5)"""
     async def recv_ping(self) -> tuple[Ping, Bob_S1]:
         """Receive Ping from Alice."""
-        _ep = self._take("recv_ping")
-        _peer = _PEER_Alice
-        _lbl, _v = await _ep.recv(_peer, {'Ping': _dec_Ping}, _STEP_Bob_0)
-        if not isinstance(_v, Ping):
-            raise _rt.unexpected(_ep, _peer, 'Bob_S0', 'Ping', _lbl)
-        return _v, Bob_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_ping", _PEER_Alice, _dec_Ping, Ping, _STEP_Bob_0, Bob_S1)
 
 @_final
 class Bob_S1(_rt.State):
-    """Bob state S1: send Pong to Alice; end
-
-    Spec: protocols/seed/ping_pong.yaml:11:5
-    """
-
-    __slots__ = ()
-
+    """Bob state S1: send Pong to Alice; end (Spec: protocols/seed/ping_pong.yaml:11:5)"""
     async def send_pong(self, msg: Pong) -> Bob_End:
         """Send Pong to Alice."""
         _ep = self._take("send_pong")
@@ -177,12 +136,6 @@ class Bob_S1(_rt.State):
         await _ep.close()
         return Bob_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Bob_End(_rt.State):
-    """Bob has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/ping_pong.yaml
-    """
-
-    __slots__ = ()
+    """Bob has finished the protocol; the session is closed (Spec: protocols/seed/ping_pong.yaml)."""

@@ -249,16 +249,9 @@ def start_owner(ep: _Endpoint) -> Owner_S0:
     """The first state of role Owner in a session opened on ``ep``."""
     return Owner_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Owner_S0(_rt.State):
-    """Owner state S0: parallel (2 branches); send Upload to StorageProvider[*]; receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end
-
-    Spec: protocols/seed/secure_storage.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Owner state S0: parallel (2 branches); send Upload to StorageProvider[*]; receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:20:5)"""
     async def fork(self) -> tuple[Owner_S0_Join, Owner_S1, Owner_S4]:
         """Start the parallel branches: run each to its end state (e.g. in a trio nursery), then hand the join token and every end state to ``join``."""
         _ep = self._take("fork")
@@ -268,16 +261,9 @@ class Owner_S0(_rt.State):
             Owner_S4(_ep, _PRIVATE, self._loops),
         )
 
-
 @_final
 class Owner_S0_Join(_rt.State):
-    """Owner: join token of the parallel block at Owner_S0.
-
-    Spec: protocols/seed/secure_storage.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Owner: join token of the parallel block at Owner_S0 (Spec: protocols/seed/secure_storage.yaml:20:5)."""
     async def join(self, b0: Owner_S3, b1: Owner_S6) -> Owner_S7:
         """Join the finished branches and continue after the parallel block."""
         _ep = self._take("join")
@@ -285,16 +271,9 @@ class Owner_S0_Join(_rt.State):
         b1._take("join")
         return Owner_S7(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Owner_S1(_rt.State):
-    """Owner state S1: send AccessRequest to StorageProvider[*]; receive AccessGranted from StorageProvider[*]; join
-
-    Spec: protocols/seed/secure_storage.yaml:30:9
-    """
-
-    __slots__ = ()
-
+    """Owner state S1: send AccessRequest to StorageProvider[*]; receive AccessGranted from StorageProvider[*]; join (Spec: protocols/seed/secure_storage.yaml:30:9)"""
     async def send_access_request(self, msg: AccessRequest) -> Owner_S2:
         """Send the same AccessRequest to each of StorageProvider[*]."""
         _ep = self._take("send_access_request")
@@ -310,16 +289,9 @@ class Owner_S1(_rt.State):
             await _ep.send(_Peer('StorageProvider', _i), 'AccessRequest', _m, _enc_AccessRequest, _STEP_Owner_1)
         return Owner_S2(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Owner_S2(_rt.State):
-    """Owner state S2: receive AccessGranted from StorageProvider[*]; join
-
-    Spec: protocols/seed/secure_storage.yaml:31:9
-    """
-
-    __slots__ = ()
-
+    """Owner state S2: receive AccessGranted from StorageProvider[*]; join (Spec: protocols/seed/secure_storage.yaml:31:9)"""
     async def recv_access_granted(self) -> tuple[dict[int, AccessGranted], Owner_S3]:
         """Receive one AccessGranted from each of StorageProvider[*], keyed by sender index."""
         _ep = self._take("recv_access_granted")
@@ -333,26 +305,13 @@ class Owner_S2(_rt.State):
         _nxt = Owner_S3(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Owner_S3(_rt.State):
-    """Owner: end of parallel branch 0; hand it to join().
-
-    Spec: protocols/seed/secure_storage.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Owner: end of parallel branch 0; hand it to join() (Spec: protocols/seed/secure_storage.yaml:20:5)."""
 
 @_final
 class Owner_S4(_rt.State):
-    """Owner state S4: send CollectRequest to Device[*]; receive Contribution from Device[0..t]; join
-
-    Spec: protocols/patterns/threshold_collection.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Owner state S4: send CollectRequest to Device[*]; receive Contribution from Device[0..t]; join (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def send_collect_request(self, msg: CollectRequest) -> Owner_S5:
         """Send the same CollectRequest to each of Device[*]."""
         _ep = self._take("send_collect_request")
@@ -368,16 +327,9 @@ class Owner_S4(_rt.State):
             await _ep.send(_Peer('Device', _i), 'CollectRequest', _m, _enc_CollectRequest, _STEP_Owner_4)
         return Owner_S5(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Owner_S5(_rt.State):
-    """Owner state S5: receive Contribution from Device[0..t]; join
-
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Owner state S5: receive Contribution from Device[0..t]; join (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def recv_contribution(self) -> tuple[dict[int, Contribution], Owner_S6]:
         """Receive one Contribution from each of Device[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
@@ -391,26 +343,13 @@ class Owner_S5(_rt.State):
         _nxt = Owner_S6(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Owner_S6(_rt.State):
-    """Owner: end of parallel branch 1; hand it to join().
-
-    Spec: protocols/seed/secure_storage.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Owner: end of parallel branch 1; hand it to join() (Spec: protocols/seed/secure_storage.yaml:20:5)."""
 
 @_final
 class Owner_S7(_rt.State):
-    """Owner state S7: send Upload to StorageProvider[*]; receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end
-
-    Spec: protocols/seed/secure_storage.yaml:35:9
-    """
-
-    __slots__ = ()
-
+    """Owner state S7: send Upload to StorageProvider[*]; receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:35:9)"""
     async def send_upload(self, msg: Upload) -> Owner_S8:
         """Send the same Upload to each of StorageProvider[*]."""
         _ep = self._take("send_upload")
@@ -426,16 +365,9 @@ class Owner_S7(_rt.State):
             await _ep.send(_Peer('StorageProvider', _i), 'Upload', _m, _enc_Upload, _STEP_Owner_7)
         return Owner_S8(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Owner_S8(_rt.State):
-    """Owner state S8: receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end
-
-    Spec: protocols/seed/secure_storage.yaml:39:9
-    """
-
-    __slots__ = ()
-
+    """Owner state S8: receive StorageProof from StorageProvider[*]; send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:39:9)"""
     async def recv_storage_proof(self) -> tuple[dict[int, StorageProof], Owner_S9]:
         """Receive one StorageProof from each of StorageProvider[*], keyed by sender index."""
         _ep = self._take("recv_storage_proof")
@@ -449,16 +381,9 @@ class Owner_S8(_rt.State):
         _nxt = Owner_S9(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Owner_S9(_rt.State):
-    """Owner state S9: send Replicate to StorageProvider[*]; end
-
-    Spec: protocols/seed/secure_storage.yaml:43:9
-    """
-
-    __slots__ = ()
-
+    """Owner state S9: send Replicate to StorageProvider[*]; end (Spec: protocols/seed/secure_storage.yaml:43:9)"""
     async def send_replicate(self, msg: Replicate) -> Owner_End:
         """Send the same Replicate to each of StorageProvider[*]."""
         _ep = self._take("send_replicate")
@@ -476,15 +401,9 @@ class Owner_S9(_rt.State):
         await _ep.close()
         return Owner_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Owner_End(_rt.State):
-    """Owner has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/secure_storage.yaml
-    """
-
-    __slots__ = ()
+    """Owner has finished the protocol; the session is closed (Spec: protocols/seed/secure_storage.yaml)."""
 
 # ---------------------------------------------------------------- role Device
 
@@ -493,25 +412,12 @@ def start_device(ep: _Endpoint) -> Device_S0:
     """The first state of role Device in a session opened on ``ep``."""
     return Device_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Device_S0(_rt.State):
-    """Device state S0: receive CollectRequest from Owner; send Contribution to Owner (members 0..t); end
-
-    Spec: protocols/patterns/threshold_collection.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Device state S0: receive CollectRequest from Owner; send Contribution to Owner (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:14:5)"""
     async def recv_collect_request(self) -> tuple[CollectRequest, Device_S1]:
         """Receive CollectRequest from Owner."""
-        _ep = self._take("recv_collect_request")
-        _peer = _PEER_Owner
-        _lbl, _v = await _ep.recv(_peer, {'CollectRequest': _dec_CollectRequest}, _STEP_Device_0)
-        if not isinstance(_v, CollectRequest):
-            raise _rt.unexpected(_ep, _peer, 'Device_S0', 'CollectRequest', _lbl)
-        return _v, Device_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_collect_request", _PEER_Owner, _dec_CollectRequest, CollectRequest, _STEP_Device_0, Device_S1)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -520,7 +426,6 @@ class Device_S1_Takes:
 
     state: Device_S1_Part
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Device_S1_Skips:
@@ -528,16 +433,9 @@ class Device_S1_Skips:
 
     state: Device_End
 
-
 @_final
 class Device_S1(_rt.State):
-    """Device state S1: send Contribution to Owner (members 0..t); end
-
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Device state S1: send Contribution to Owner (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)"""
     async def participation(self) -> Device_S1_Takes | Device_S1_Skips:
         """Whether this member takes part in this step (members 0..t): match on the result."""
         _ep = self._take("participation")
@@ -546,18 +444,11 @@ class Device_S1(_rt.State):
         await _ep.close()
         return Device_S1_Skips(state=Device_End(_ep, _PRIVATE, self._loops))
 
-
 @_final
 class Device_S1_Part(_rt.State):
-    """Device state S1: send Contribution to Owner (members 0..t); end
+    """Device state S1: send Contribution to Owner (members 0..t); end (Spec: protocols/patterns/threshold_collection.yaml:15:5)
 
-    Spec: protocols/patterns/threshold_collection.yaml:15:5
-
-    Reached through ``Device_S1_Takes``: this member takes part.
-    """
-
-    __slots__ = ()
-
+    Reached through ``Device_S1_Takes``: this member takes part."""
     async def send_contribution(self, msg: Contribution) -> Device_End:
         """Send Contribution to Owner."""
         _ep = self._take("send_contribution")
@@ -565,15 +456,9 @@ class Device_S1_Part(_rt.State):
         await _ep.close()
         return Device_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Device_End(_rt.State):
-    """Device has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/secure_storage.yaml
-    """
-
-    __slots__ = ()
+    """Device has finished the protocol; the session is closed (Spec: protocols/seed/secure_storage.yaml)."""
 
 # ---------------------------------------------------------------- role StorageProvider
 
@@ -582,86 +467,37 @@ def start_storage_provider(ep: _Endpoint) -> StorageProvider_S0:
     """The first state of role StorageProvider in a session opened on ``ep``."""
     return StorageProvider_S0(ep, _PRIVATE, ())
 
-
 @_final
 class StorageProvider_S0(_rt.State):
-    """StorageProvider state S0: receive AccessRequest from Owner; send AccessGranted to Owner; receive Upload from Owner; send StorageProof to Owner; ...
-
-    Spec: protocols/seed/secure_storage.yaml:30:9
-    """
-
-    __slots__ = ()
-
+    """StorageProvider state S0: receive AccessRequest from Owner; send AccessGranted to Owner; receive Upload from Owner; send StorageProof to Owner; ... (Spec: protocols/seed/secure_storage.yaml:30:9)"""
     async def recv_access_request(self) -> tuple[AccessRequest, StorageProvider_S1]:
         """Receive AccessRequest from Owner."""
-        _ep = self._take("recv_access_request")
-        _peer = _PEER_Owner
-        _lbl, _v = await _ep.recv(_peer, {'AccessRequest': _dec_AccessRequest}, _STEP_StorageProvider_0)
-        if not isinstance(_v, AccessRequest):
-            raise _rt.unexpected(_ep, _peer, 'StorageProvider_S0', 'AccessRequest', _lbl)
-        return _v, StorageProvider_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_access_request", _PEER_Owner, _dec_AccessRequest, AccessRequest, _STEP_StorageProvider_0, StorageProvider_S1)
 
 @_final
 class StorageProvider_S1(_rt.State):
-    """StorageProvider state S1: send AccessGranted to Owner; receive Upload from Owner; send StorageProof to Owner; receive Replicate from Owner; end
-
-    Spec: protocols/seed/secure_storage.yaml:31:9
-    """
-
-    __slots__ = ()
-
+    """StorageProvider state S1: send AccessGranted to Owner; receive Upload from Owner; send StorageProof to Owner; receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:31:9)"""
     async def send_access_granted(self, msg: AccessGranted) -> StorageProvider_S2:
         """Send AccessGranted to Owner."""
-        _ep = self._take("send_access_granted")
-        await _ep.send(_PEER_Owner, 'AccessGranted', msg, _enc_AccessGranted, _STEP_StorageProvider_1)
-        return StorageProvider_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_access_granted", _PEER_Owner, msg, _enc_AccessGranted, _STEP_StorageProvider_1, StorageProvider_S2)
 
 @_final
 class StorageProvider_S2(_rt.State):
-    """StorageProvider state S2: receive Upload from Owner; send StorageProof to Owner; receive Replicate from Owner; end
-
-    Spec: protocols/seed/secure_storage.yaml:35:9
-    """
-
-    __slots__ = ()
-
+    """StorageProvider state S2: receive Upload from Owner; send StorageProof to Owner; receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:35:9)"""
     async def recv_upload(self) -> tuple[Upload, StorageProvider_S3]:
         """Receive Upload from Owner."""
-        _ep = self._take("recv_upload")
-        _peer = _PEER_Owner
-        _lbl, _v = await _ep.recv(_peer, {'Upload': _dec_Upload}, _STEP_StorageProvider_2)
-        if not isinstance(_v, Upload):
-            raise _rt.unexpected(_ep, _peer, 'StorageProvider_S2', 'Upload', _lbl)
-        return _v, StorageProvider_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_upload", _PEER_Owner, _dec_Upload, Upload, _STEP_StorageProvider_2, StorageProvider_S3)
 
 @_final
 class StorageProvider_S3(_rt.State):
-    """StorageProvider state S3: send StorageProof to Owner; receive Replicate from Owner; end
-
-    Spec: protocols/seed/secure_storage.yaml:39:9
-    """
-
-    __slots__ = ()
-
+    """StorageProvider state S3: send StorageProof to Owner; receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:39:9)"""
     async def send_storage_proof(self, msg: StorageProof) -> StorageProvider_S4:
         """Send StorageProof to Owner."""
-        _ep = self._take("send_storage_proof")
-        await _ep.send(_PEER_Owner, 'StorageProof', msg, _enc_StorageProof, _STEP_StorageProvider_3)
-        return StorageProvider_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_storage_proof", _PEER_Owner, msg, _enc_StorageProof, _STEP_StorageProvider_3, StorageProvider_S4)
 
 @_final
 class StorageProvider_S4(_rt.State):
-    """StorageProvider state S4: receive Replicate from Owner; end
-
-    Spec: protocols/seed/secure_storage.yaml:43:9
-    """
-
-    __slots__ = ()
-
+    """StorageProvider state S4: receive Replicate from Owner; end (Spec: protocols/seed/secure_storage.yaml:43:9)"""
     async def recv_replicate(self) -> tuple[Replicate, StorageProvider_End]:
         """Receive Replicate from Owner."""
         _ep = self._take("recv_replicate")
@@ -672,12 +508,6 @@ class StorageProvider_S4(_rt.State):
         await _ep.close()
         return _v, StorageProvider_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class StorageProvider_End(_rt.State):
-    """StorageProvider has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/secure_storage.yaml
-    """
-
-    __slots__ = ()
+    """StorageProvider has finished the protocol; the session is closed (Spec: protocols/seed/secure_storage.yaml)."""

@@ -142,51 +142,23 @@ def start_client(ep: _Endpoint) -> Client_S0:
     """The first state of role Client in a session opened on ``ep``."""
     return Client_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Client_S0(_rt.State):
-    """Client state S0: send Request to Server; receive Response from Server; send Data to Server; end
-
-    Spec: protocols/seed/typed_messages.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Client state S0: send Request to Server; receive Response from Server; send Data to Server; end (Spec: protocols/seed/typed_messages.yaml:13:5)"""
     async def send_request(self, msg: Request) -> Client_S1:
         """Send Request to Server."""
-        _ep = self._take("send_request")
-        await _ep.send(_PEER_Server, 'Request', msg, _enc_Request, _STEP_Client_0)
-        return Client_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_request", _PEER_Server, msg, _enc_Request, _STEP_Client_0, Client_S1)
 
 @_final
 class Client_S1(_rt.State):
-    """Client state S1: receive Response from Server; send Data to Server; end
-
-    Spec: protocols/seed/typed_messages.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Client state S1: receive Response from Server; send Data to Server; end (Spec: protocols/seed/typed_messages.yaml:14:5)"""
     async def recv_response(self) -> tuple[Response, Client_S2]:
         """Receive Response from Server."""
-        _ep = self._take("recv_response")
-        _peer = _PEER_Server
-        _lbl, _v = await _ep.recv(_peer, {'Response': _dec_Response}, _STEP_Client_1)
-        if not isinstance(_v, Response):
-            raise _rt.unexpected(_ep, _peer, 'Client_S1', 'Response', _lbl)
-        return _v, Client_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_response", _PEER_Server, _dec_Response, Response, _STEP_Client_1, Client_S2)
 
 @_final
 class Client_S2(_rt.State):
-    """Client state S2: send Data to Server; end
-
-    Spec: protocols/seed/typed_messages.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Client state S2: send Data to Server; end (Spec: protocols/seed/typed_messages.yaml:15:5)"""
     async def send_data(self, msg: Data) -> Client_End:
         """Send Data to Server."""
         _ep = self._take("send_data")
@@ -194,15 +166,9 @@ class Client_S2(_rt.State):
         await _ep.close()
         return Client_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Client_End(_rt.State):
-    """Client has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/typed_messages.yaml
-    """
-
-    __slots__ = ()
+    """Client has finished the protocol; the session is closed (Spec: protocols/seed/typed_messages.yaml)."""
 
 # ---------------------------------------------------------------- role Server
 
@@ -211,51 +177,23 @@ def start_server(ep: _Endpoint) -> Server_S0:
     """The first state of role Server in a session opened on ``ep``."""
     return Server_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Server_S0(_rt.State):
-    """Server state S0: receive Request from Client; send Response to Client; receive Data from Client; end
-
-    Spec: protocols/seed/typed_messages.yaml:13:5
-    """
-
-    __slots__ = ()
-
+    """Server state S0: receive Request from Client; send Response to Client; receive Data from Client; end (Spec: protocols/seed/typed_messages.yaml:13:5)"""
     async def recv_request(self) -> tuple[Request, Server_S1]:
         """Receive Request from Client."""
-        _ep = self._take("recv_request")
-        _peer = _PEER_Client
-        _lbl, _v = await _ep.recv(_peer, {'Request': _dec_Request}, _STEP_Server_0)
-        if not isinstance(_v, Request):
-            raise _rt.unexpected(_ep, _peer, 'Server_S0', 'Request', _lbl)
-        return _v, Server_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_request", _PEER_Client, _dec_Request, Request, _STEP_Server_0, Server_S1)
 
 @_final
 class Server_S1(_rt.State):
-    """Server state S1: send Response to Client; receive Data from Client; end
-
-    Spec: protocols/seed/typed_messages.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Server state S1: send Response to Client; receive Data from Client; end (Spec: protocols/seed/typed_messages.yaml:14:5)"""
     async def send_response(self, msg: Response) -> Server_S2:
         """Send Response to Client."""
-        _ep = self._take("send_response")
-        await _ep.send(_PEER_Client, 'Response', msg, _enc_Response, _STEP_Server_1)
-        return Server_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_response", _PEER_Client, msg, _enc_Response, _STEP_Server_1, Server_S2)
 
 @_final
 class Server_S2(_rt.State):
-    """Server state S2: receive Data from Client; end
-
-    Spec: protocols/seed/typed_messages.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Server state S2: receive Data from Client; end (Spec: protocols/seed/typed_messages.yaml:15:5)"""
     async def recv_data(self) -> tuple[Data, Server_End]:
         """Receive Data from Client."""
         _ep = self._take("recv_data")
@@ -266,12 +204,6 @@ class Server_S2(_rt.State):
         await _ep.close()
         return _v, Server_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Server_End(_rt.State):
-    """Server has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/typed_messages.yaml
-    """
-
-    __slots__ = ()
+    """Server has finished the protocol; the session is closed (Spec: protocols/seed/typed_messages.yaml)."""

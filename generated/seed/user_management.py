@@ -114,16 +114,9 @@ def start_new_user(ep: _Endpoint) -> NewUser_S0:
     """The first state of role NewUser in a session opened on ``ep``."""
     return NewUser_S0(ep, _PRIVATE, ())
 
-
 @_final
 class NewUser_S0(_rt.State):
-    """NewUser state S0: send RegistrationRequest to Validator; end
-
-    Spec: protocols/seed/user_registration.yaml:10:5
-    """
-
-    __slots__ = ()
-
+    """NewUser state S0: send RegistrationRequest to Validator; end (Spec: protocols/seed/user_registration.yaml:10:5)"""
     async def send_registration_request(self, msg: RegistrationRequest) -> NewUser_End:
         """Send RegistrationRequest to Validator."""
         _ep = self._take("send_registration_request")
@@ -131,15 +124,9 @@ class NewUser_S0(_rt.State):
         await _ep.close()
         return NewUser_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class NewUser_End(_rt.State):
-    """NewUser has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/user_registration.yaml
-    """
-
-    __slots__ = ()
+    """NewUser has finished the protocol; the session is closed (Spec: protocols/seed/user_registration.yaml)."""
 
 # ---------------------------------------------------------------- role Validator
 
@@ -148,35 +135,16 @@ def start_validator(ep: _Endpoint) -> Validator_S0:
     """The first state of role Validator in a session opened on ``ep``."""
     return Validator_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Validator_S0(_rt.State):
-    """Validator state S0: receive RegistrationRequest from NewUser; send ValidationResult to Admin; end
-
-    Spec: protocols/seed/user_registration.yaml:10:5
-    """
-
-    __slots__ = ()
-
+    """Validator state S0: receive RegistrationRequest from NewUser; send ValidationResult to Admin; end (Spec: protocols/seed/user_registration.yaml:10:5)"""
     async def recv_registration_request(self) -> tuple[RegistrationRequest, Validator_S1]:
         """Receive RegistrationRequest from NewUser."""
-        _ep = self._take("recv_registration_request")
-        _peer = _PEER_NewUser
-        _lbl, _v = await _ep.recv(_peer, {'RegistrationRequest': _dec_RegistrationRequest}, _STEP_Validator_0)
-        if not isinstance(_v, RegistrationRequest):
-            raise _rt.unexpected(_ep, _peer, 'Validator_S0', 'RegistrationRequest', _lbl)
-        return _v, Validator_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_registration_request", _PEER_NewUser, _dec_RegistrationRequest, RegistrationRequest, _STEP_Validator_0, Validator_S1)
 
 @_final
 class Validator_S1(_rt.State):
-    """Validator state S1: send ValidationResult to Admin; end
-
-    Spec: protocols/seed/user_registration.yaml:11:5
-    """
-
-    __slots__ = ()
-
+    """Validator state S1: send ValidationResult to Admin; end (Spec: protocols/seed/user_registration.yaml:11:5)"""
     async def send_validation_result(self, msg: ValidationResult) -> Validator_End:
         """Send ValidationResult to Admin."""
         _ep = self._take("send_validation_result")
@@ -184,15 +152,9 @@ class Validator_S1(_rt.State):
         await _ep.close()
         return Validator_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Validator_End(_rt.State):
-    """Validator has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/user_registration.yaml
-    """
-
-    __slots__ = ()
+    """Validator has finished the protocol; the session is closed (Spec: protocols/seed/user_registration.yaml)."""
 
 # ---------------------------------------------------------------- role Admin
 
@@ -201,16 +163,9 @@ def start_admin(ep: _Endpoint) -> Admin_S0:
     """The first state of role Admin in a session opened on ``ep``."""
     return Admin_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Admin_S0(_rt.State):
-    """Admin state S0: receive ValidationResult from Validator; end
-
-    Spec: protocols/seed/user_registration.yaml:11:5
-    """
-
-    __slots__ = ()
-
+    """Admin state S0: receive ValidationResult from Validator; end (Spec: protocols/seed/user_registration.yaml:11:5)"""
     async def recv_validation_result(self) -> tuple[ValidationResult, Admin_End]:
         """Receive ValidationResult from Validator."""
         _ep = self._take("recv_validation_result")
@@ -221,12 +176,6 @@ class Admin_S0(_rt.State):
         await _ep.close()
         return _v, Admin_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Admin_End(_rt.State):
-    """Admin has finished the protocol; the session is closed.
-
-    Spec: protocols/seed/user_registration.yaml
-    """
-
-    __slots__ = ()
+    """Admin has finished the protocol; the session is closed (Spec: protocols/seed/user_registration.yaml)."""

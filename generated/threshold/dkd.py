@@ -124,16 +124,9 @@ def start_holder(ep: _Endpoint) -> Holder_S0:
     """The first state of role Holder in a session opened on ``ep``."""
     return Holder_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Holder_S0(_rt.State):
-    """Holder state S0: send Evaluation to the other Holder members; receive Evaluation from the other Holder members; send Confirm to the other Holder members; receive Confirm from the other Holder members; end
-
-    Spec: protocols/threshold/dkd.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Holder state S0: send Evaluation to the other Holder members; receive Evaluation from the other Holder members; send Confirm to the other Holder members; receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:15:5)"""
     async def send_evaluation(self, msg: Evaluation) -> Holder_S1:
         """Send the same Evaluation to each of the other Holder members."""
         _ep = self._take("send_evaluation")
@@ -149,16 +142,9 @@ class Holder_S0(_rt.State):
             await _ep.send(_Peer('Holder', _i), 'Evaluation', _m, _enc_Evaluation, _STEP_Holder_0)
         return Holder_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Holder_S1(_rt.State):
-    """Holder state S1: receive Evaluation from the other Holder members; send Confirm to the other Holder members; receive Confirm from the other Holder members; end
-
-    Spec: protocols/threshold/dkd.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Holder state S1: receive Evaluation from the other Holder members; send Confirm to the other Holder members; receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:15:5)"""
     async def recv_evaluation(self) -> tuple[dict[int, Evaluation], Holder_S2]:
         """Receive one Evaluation from each of the other Holder members, keyed by sender index."""
         _ep = self._take("recv_evaluation")
@@ -172,16 +158,9 @@ class Holder_S1(_rt.State):
         _nxt = Holder_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Holder_S2(_rt.State):
-    """Holder state S2: send Confirm to the other Holder members; receive Confirm from the other Holder members; end
-
-    Spec: protocols/threshold/dkd.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Holder state S2: send Confirm to the other Holder members; receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:16:5)"""
     async def send_confirm(self, msg: Confirm) -> Holder_S3:
         """Send the same Confirm to each of the other Holder members."""
         _ep = self._take("send_confirm")
@@ -197,16 +176,9 @@ class Holder_S2(_rt.State):
             await _ep.send(_Peer('Holder', _i), 'Confirm', _m, _enc_Confirm, _STEP_Holder_2)
         return Holder_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Holder_S3(_rt.State):
-    """Holder state S3: receive Confirm from the other Holder members; end
-
-    Spec: protocols/threshold/dkd.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Holder state S3: receive Confirm from the other Holder members; end (Spec: protocols/threshold/dkd.yaml:16:5)"""
     async def recv_confirm(self) -> tuple[dict[int, Confirm], Holder_End]:
         """Receive one Confirm from each of the other Holder members, keyed by sender index."""
         _ep = self._take("recv_confirm")
@@ -221,12 +193,6 @@ class Holder_S3(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Holder_End(_rt.State):
-    """Holder has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/dkd.yaml
-    """
-
-    __slots__ = ()
+    """Holder has finished the protocol; the session is closed (Spec: protocols/threshold/dkd.yaml)."""

@@ -164,16 +164,9 @@ def start_participant(ep: _Endpoint) -> Participant_S0:
     """The first state of role Participant in a session opened on ``ep``."""
     return Participant_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Participant_S0(_rt.State):
-    """Participant state S0: send Round1 to the other Participant members; receive Round1 from the other Participant members; send Round2 to the other Participant members; receive Round2 from the other Participant members; ...
-
-    Spec: protocols/threshold/dkg.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S0: send Round1 to the other Participant members; receive Round1 from the other Participant members; send Round2 to the other Participant members; receive Round2 from the other Participant members; ... (Spec: protocols/threshold/dkg.yaml:15:5)"""
     async def send_round1(self, msg: Round1) -> Participant_S1:
         """Send the same Round1 to each of the other Participant members."""
         _ep = self._take("send_round1")
@@ -189,16 +182,9 @@ class Participant_S0(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Round1', _m, _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S1(_rt.State):
-    """Participant state S1: receive Round1 from the other Participant members; send Round2 to the other Participant members; receive Round2 from the other Participant members; send Confirm to the other Participant members; ...
-
-    Spec: protocols/threshold/dkg.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S1: receive Round1 from the other Participant members; send Round2 to the other Participant members; receive Round2 from the other Participant members; send Confirm to the other Participant members; ... (Spec: protocols/threshold/dkg.yaml:15:5)"""
     async def recv_round1(self) -> tuple[dict[int, Round1], Participant_S2]:
         """Receive one Round1 from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_round1")
@@ -212,16 +198,9 @@ class Participant_S1(_rt.State):
         _nxt = Participant_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Participant_S2(_rt.State):
-    """Participant state S2: send Round2 to the other Participant members; receive Round2 from the other Participant members; send Confirm to the other Participant members; receive Confirm from the other Participant members; end
-
-    Spec: protocols/threshold/dkg.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S2: send Round2 to the other Participant members; receive Round2 from the other Participant members; send Confirm to the other Participant members; receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:16:5)"""
     async def send_round2(self, msg: Round2) -> Participant_S3:
         """Send the same Round2 to each of the other Participant members."""
         _ep = self._take("send_round2")
@@ -237,16 +216,9 @@ class Participant_S2(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Round2', _m, _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S3(_rt.State):
-    """Participant state S3: receive Round2 from the other Participant members; send Confirm to the other Participant members; receive Confirm from the other Participant members; end
-
-    Spec: protocols/threshold/dkg.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S3: receive Round2 from the other Participant members; send Confirm to the other Participant members; receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:16:5)"""
     async def recv_round2(self) -> tuple[dict[int, Round2], Participant_S4]:
         """Receive one Round2 from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_round2")
@@ -260,16 +232,9 @@ class Participant_S3(_rt.State):
         _nxt = Participant_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Participant_S4(_rt.State):
-    """Participant state S4: send Confirm to the other Participant members; receive Confirm from the other Participant members; end
-
-    Spec: protocols/threshold/dkg.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S4: send Confirm to the other Participant members; receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:17:5)"""
     async def send_confirm(self, msg: Confirm) -> Participant_S5:
         """Send the same Confirm to each of the other Participant members."""
         _ep = self._take("send_confirm")
@@ -285,16 +250,9 @@ class Participant_S4(_rt.State):
             await _ep.send(_Peer('Participant', _i), 'Confirm', _m, _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Participant_S5(_rt.State):
-    """Participant state S5: receive Confirm from the other Participant members; end
-
-    Spec: protocols/threshold/dkg.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Participant state S5: receive Confirm from the other Participant members; end (Spec: protocols/threshold/dkg.yaml:17:5)"""
     async def recv_confirm(self) -> tuple[dict[int, Confirm], Participant_End]:
         """Receive one Confirm from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_confirm")
@@ -309,12 +267,6 @@ class Participant_S5(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Participant_End(_rt.State):
-    """Participant has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/dkg.yaml
-    """
-
-    __slots__ = ()
+    """Participant has finished the protocol; the session is closed (Spec: protocols/threshold/dkg.yaml)."""

@@ -260,16 +260,9 @@ def start_coordinator(ep: _Endpoint) -> Coordinator_S0:
     """The first state of role Coordinator in a session opened on ``ep``."""
     return Coordinator_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Coordinator_S0(_rt.State):
-    """Coordinator state S0: send SignRequest to Signer[*]; receive Commitment from Signer[*]; send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; ...
-
-    Spec: protocols/threshold/frost_sign.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S0: send SignRequest to Signer[*]; receive Commitment from Signer[*]; send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; ... (Spec: protocols/threshold/frost_sign.yaml:19:5)"""
     async def send_sign_request(self, msg: SignRequest) -> Coordinator_S1:
         """Send the same SignRequest to each of Signer[*]."""
         _ep = self._take("send_sign_request")
@@ -285,16 +278,9 @@ class Coordinator_S0(_rt.State):
             await _ep.send(_Peer('Signer', _i), 'SignRequest', _m, _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coordinator_S1(_rt.State):
-    """Coordinator state S1: receive Commitment from Signer[*]; send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; select {done, abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S1: receive Commitment from Signer[*]; send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:20:5)"""
     async def recv_commitment(self) -> tuple[dict[int, Commitment], Coordinator_S2]:
         """Receive one Commitment from each of Signer[*], keyed by sender index."""
         _ep = self._take("recv_commitment")
@@ -308,16 +294,9 @@ class Coordinator_S1(_rt.State):
         _nxt = Coordinator_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Coordinator_S2(_rt.State):
-    """Coordinator state S2: send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; select {done, abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S2: send SigningPackage to Signer[*]; receive SignatureShare from Signer[*]; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:21:5)"""
     async def send_signing_package(self, msg: SigningPackage) -> Coordinator_S3:
         """Send the same SigningPackage to each of Signer[*]."""
         _ep = self._take("send_signing_package")
@@ -333,16 +312,9 @@ class Coordinator_S2(_rt.State):
             await _ep.send(_Peer('Signer', _i), 'SigningPackage', _m, _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coordinator_S3(_rt.State):
-    """Coordinator state S3: receive SignatureShare from Signer[*]; select {done, abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S3: receive SignatureShare from Signer[*]; select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:22:5)"""
     async def recv_signature_share(self) -> tuple[dict[int, SignatureShare], Coordinator_S4]:
         """Receive one SignatureShare from each of Signer[*], keyed by sender index."""
         _ep = self._take("recv_signature_share")
@@ -356,16 +328,9 @@ class Coordinator_S3(_rt.State):
         _nxt = Coordinator_S4(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Coordinator_S4(_rt.State):
-    """Coordinator state S4: select {done, abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:23:5
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S4: select {done, abort}; end (Spec: protocols/threshold/frost_sign.yaml:23:5)"""
     async def select_done(self) -> Coordinator_S5:
         """Choose branch done."""
         _ep = self._take("select_done")
@@ -376,16 +341,9 @@ class Coordinator_S4(_rt.State):
         _ep = self._take("select_abort")
         return Coordinator_S6(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coordinator_S5(_rt.State):
-    """Coordinator state S5: send Signature to Signer[*]; end
-
-    Spec: protocols/threshold/frost_sign.yaml:25:11
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S5: send Signature to Signer[*]; end (Spec: protocols/threshold/frost_sign.yaml:25:11)"""
     async def send_signature(self, msg: Signature) -> Coordinator_End:
         """Send the same Signature to each of Signer[*]."""
         _ep = self._take("send_signature")
@@ -403,16 +361,9 @@ class Coordinator_S5(_rt.State):
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coordinator_S6(_rt.State):
-    """Coordinator state S6: send Abort to Signer[*]; end
-
-    Spec: protocols/threshold/frost_sign.yaml:27:11
-    """
-
-    __slots__ = ()
-
+    """Coordinator state S6: send Abort to Signer[*]; end (Spec: protocols/threshold/frost_sign.yaml:27:11)"""
     async def send_abort(self, msg: Abort) -> Coordinator_End:
         """Send the same Abort to each of Signer[*]."""
         _ep = self._take("send_abort")
@@ -430,15 +381,9 @@ class Coordinator_S6(_rt.State):
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Coordinator_End(_rt.State):
-    """Coordinator has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/frost_sign.yaml
-    """
-
-    __slots__ = ()
+    """Coordinator has finished the protocol; the session is closed (Spec: protocols/threshold/frost_sign.yaml)."""
 
 # ---------------------------------------------------------------- role Signer
 
@@ -447,76 +392,33 @@ def start_signer(ep: _Endpoint) -> Signer_S0:
     """The first state of role Signer in a session opened on ``ep``."""
     return Signer_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Signer_S0(_rt.State):
-    """Signer state S0: receive SignRequest from Coordinator; send Commitment to Coordinator; receive SigningPackage from Coordinator; send SignatureShare to Coordinator; ...
-
-    Spec: protocols/threshold/frost_sign.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Signer state S0: receive SignRequest from Coordinator; send Commitment to Coordinator; receive SigningPackage from Coordinator; send SignatureShare to Coordinator; ... (Spec: protocols/threshold/frost_sign.yaml:19:5)"""
     async def recv_sign_request(self) -> tuple[SignRequest, Signer_S1]:
         """Receive SignRequest from Coordinator."""
-        _ep = self._take("recv_sign_request")
-        _peer = _PEER_Coordinator
-        _lbl, _v = await _ep.recv(_peer, {'SignRequest': _dec_SignRequest}, _STEP_Signer_0)
-        if not isinstance(_v, SignRequest):
-            raise _rt.unexpected(_ep, _peer, 'Signer_S0', 'SignRequest', _lbl)
-        return _v, Signer_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_sign_request", _PEER_Coordinator, _dec_SignRequest, SignRequest, _STEP_Signer_0, Signer_S1)
 
 @_final
 class Signer_S1(_rt.State):
-    """Signer state S1: send Commitment to Coordinator; receive SigningPackage from Coordinator; send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Signer state S1: send Commitment to Coordinator; receive SigningPackage from Coordinator; send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:20:5)"""
     async def send_commitment(self, msg: Commitment) -> Signer_S2:
         """Send Commitment to Coordinator."""
-        _ep = self._take("send_commitment")
-        await _ep.send(_PEER_Coordinator, 'Commitment', msg, _enc_Commitment, _STEP_Signer_1)
-        return Signer_S2(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_commitment", _PEER_Coordinator, msg, _enc_Commitment, _STEP_Signer_1, Signer_S2)
 
 @_final
 class Signer_S2(_rt.State):
-    """Signer state S2: receive SigningPackage from Coordinator; send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Signer state S2: receive SigningPackage from Coordinator; send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:21:5)"""
     async def recv_signing_package(self) -> tuple[SigningPackage, Signer_S3]:
         """Receive SigningPackage from Coordinator."""
-        _ep = self._take("recv_signing_package")
-        _peer = _PEER_Coordinator
-        _lbl, _v = await _ep.recv(_peer, {'SigningPackage': _dec_SigningPackage}, _STEP_Signer_2)
-        if not isinstance(_v, SigningPackage):
-            raise _rt.unexpected(_ep, _peer, 'Signer_S2', 'SigningPackage', _lbl)
-        return _v, Signer_S3(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_signing_package", _PEER_Coordinator, _dec_SigningPackage, SigningPackage, _STEP_Signer_2, Signer_S3)
 
 @_final
 class Signer_S3(_rt.State):
-    """Signer state S3: send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:22:5
-    """
-
-    __slots__ = ()
-
+    """Signer state S3: send SignatureShare to Coordinator; offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:22:5)"""
     async def send_signature_share(self, msg: SignatureShare) -> Signer_S4:
         """Send SignatureShare to Coordinator."""
-        _ep = self._take("send_signature_share")
-        await _ep.send(_PEER_Coordinator, 'SignatureShare', msg, _enc_SignatureShare, _STEP_Signer_3)
-        return Signer_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_signature_share", _PEER_Coordinator, msg, _enc_SignatureShare, _STEP_Signer_3, Signer_S4)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -526,7 +428,6 @@ class Signer_S4_Signature:
     msg: Signature
     state: Signer_End
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Signer_S4_Abort:
@@ -535,16 +436,9 @@ class Signer_S4_Abort:
     msg: Abort
     state: Signer_End
 
-
 @_final
 class Signer_S4(_rt.State):
-    """Signer state S4: offer from Coordinator {Signature, Abort}; end
-
-    Spec: protocols/threshold/frost_sign.yaml:23:5
-    """
-
-    __slots__ = ()
-
+    """Signer state S4: offer from Coordinator {Signature, Abort}; end (Spec: protocols/threshold/frost_sign.yaml:23:5)"""
     async def offer(self) -> Signer_S4_Signature | Signer_S4_Abort:
         """Wait for Coordinator to choose: match on the result."""
         _ep = self._take("offer")
@@ -558,12 +452,6 @@ class Signer_S4(_rt.State):
             return Signer_S4_Abort(msg=_v, state=Signer_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Signer_S4', 'Signature|Abort', _lbl)
 
-
 @_final
 class Signer_End(_rt.State):
-    """Signer has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/frost_sign.yaml
-    """
-
-    __slots__ = ()
+    """Signer has finished the protocol; the session is closed (Spec: protocols/threshold/frost_sign.yaml)."""

@@ -111,16 +111,9 @@ def start_member(ep: _Endpoint) -> Member_S0:
     """The first state of role Member in a session opened on ``ep``."""
     return Member_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: send Justification to the other Member members; receive Justification from the other Member members; end
-
-    Spec: protocols/threshold/justify.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Member state S0: send Justification to the other Member members; receive Justification from the other Member members; end (Spec: protocols/threshold/justify.yaml:16:5)"""
     async def send_justification(self, msg: Justification) -> Member_S1:
         """Send the same Justification to each of the other Member members."""
         _ep = self._take("send_justification")
@@ -136,16 +129,9 @@ class Member_S0(_rt.State):
             await _ep.send(_Peer('Member', _i), 'Justification', _m, _enc_Justification, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: receive Justification from the other Member members; end
-
-    Spec: protocols/threshold/justify.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Member state S1: receive Justification from the other Member members; end (Spec: protocols/threshold/justify.yaml:16:5)"""
     async def recv_justification(self) -> tuple[dict[int, Justification], Member_End]:
         """Receive one Justification from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_justification")
@@ -160,12 +146,6 @@ class Member_S1(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Member_End(_rt.State):
-    """Member has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/justify.yaml
-    """
-
-    __slots__ = ()
+    """Member has finished the protocol; the session is closed (Spec: protocols/threshold/justify.yaml)."""

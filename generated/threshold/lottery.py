@@ -123,16 +123,9 @@ def start_peer(ep: _Endpoint) -> Peer_S0:
     """The first state of role Peer in a session opened on ``ep``."""
     return Peer_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Peer_S0(_rt.State):
-    """Peer state S0: send Commit to the other Peer members; receive Commit from the other Peer members; send Reveal to the other Peer members; receive Reveal from the other Peer members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Peer state S0: send Commit to the other Peer members; receive Commit from the other Peer members; send Reveal to the other Peer members; receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def send_commit(self, msg: Commit) -> Peer_S1:
         """Send the same Commit to each of the other Peer members."""
         _ep = self._take("send_commit")
@@ -148,16 +141,9 @@ class Peer_S0(_rt.State):
             await _ep.send(_Peer('Peer', _i), 'Commit', _m, _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Peer_S1(_rt.State):
-    """Peer state S1: receive Commit from the other Peer members; send Reveal to the other Peer members; receive Reveal from the other Peer members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:14:5
-    """
-
-    __slots__ = ()
-
+    """Peer state S1: receive Commit from the other Peer members; send Reveal to the other Peer members; receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:14:5)"""
     async def recv_commit(self) -> tuple[dict[int, Commit], Peer_S2]:
         """Receive one Commit from each of the other Peer members, keyed by sender index."""
         _ep = self._take("recv_commit")
@@ -171,16 +157,9 @@ class Peer_S1(_rt.State):
         _nxt = Peer_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Peer_S2(_rt.State):
-    """Peer state S2: send Reveal to the other Peer members; receive Reveal from the other Peer members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Peer state S2: send Reveal to the other Peer members; receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def send_reveal(self, msg: Reveal) -> Peer_S3:
         """Send the same Reveal to each of the other Peer members."""
         _ep = self._take("send_reveal")
@@ -196,16 +175,9 @@ class Peer_S2(_rt.State):
             await _ep.send(_Peer('Peer', _i), 'Reveal', _m, _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Peer_S3(_rt.State):
-    """Peer state S3: receive Reveal from the other Peer members; end
-
-    Spec: protocols/patterns/commit_reveal.yaml:15:5
-    """
-
-    __slots__ = ()
-
+    """Peer state S3: receive Reveal from the other Peer members; end (Spec: protocols/patterns/commit_reveal.yaml:15:5)"""
     async def recv_reveal(self) -> tuple[dict[int, Reveal], Peer_End]:
         """Receive one Reveal from each of the other Peer members, keyed by sender index."""
         _ep = self._take("recv_reveal")
@@ -220,12 +192,6 @@ class Peer_S3(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Peer_End(_rt.State):
-    """Peer has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/lottery.yaml
-    """
-
-    __slots__ = ()
+    """Peer has finished the protocol; the session is closed (Spec: protocols/threshold/lottery.yaml)."""

@@ -163,16 +163,9 @@ def start_recovering(ep: _Endpoint) -> Recovering_S0:
     """The first state of role Recovering in a session opened on ``ep``."""
     return Recovering_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Recovering_S0(_rt.State):
-    """Recovering state S0: send Request to Guardian[*]; receive Sigma from Guardian[*]; select {restored, failed}; end
-
-    Spec: protocols/threshold/recover.yaml:18:5
-    """
-
-    __slots__ = ()
-
+    """Recovering state S0: send Request to Guardian[*]; receive Sigma from Guardian[*]; select {restored, failed}; end (Spec: protocols/threshold/recover.yaml:18:5)"""
     async def send_request(self, msg: Request) -> Recovering_S1:
         """Send the same Request to each of Guardian[*]."""
         _ep = self._take("send_request")
@@ -188,16 +181,9 @@ class Recovering_S0(_rt.State):
             await _ep.send(_Peer('Guardian', _i), 'Request', _m, _enc_Request, _STEP_Recovering_0)
         return Recovering_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Recovering_S1(_rt.State):
-    """Recovering state S1: receive Sigma from Guardian[*]; select {restored, failed}; end
-
-    Spec: protocols/threshold/recover.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Recovering state S1: receive Sigma from Guardian[*]; select {restored, failed}; end (Spec: protocols/threshold/recover.yaml:20:5)"""
     async def recv_sigma(self) -> tuple[dict[int, Sigma], Recovering_S2]:
         """Receive one Sigma from each of Guardian[*], keyed by sender index."""
         _ep = self._take("recv_sigma")
@@ -211,16 +197,9 @@ class Recovering_S1(_rt.State):
         _nxt = Recovering_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Recovering_S2(_rt.State):
-    """Recovering state S2: select {restored, failed}; end
-
-    Spec: protocols/threshold/recover.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Recovering state S2: select {restored, failed}; end (Spec: protocols/threshold/recover.yaml:21:5)"""
     async def select_restored(self) -> Recovering_S3:
         """Choose branch restored."""
         _ep = self._take("select_restored")
@@ -231,16 +210,9 @@ class Recovering_S2(_rt.State):
         _ep = self._take("select_failed")
         return Recovering_S4(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Recovering_S3(_rt.State):
-    """Recovering state S3: send Restored to Guardian[*]; end
-
-    Spec: protocols/threshold/recover.yaml:23:11
-    """
-
-    __slots__ = ()
-
+    """Recovering state S3: send Restored to Guardian[*]; end (Spec: protocols/threshold/recover.yaml:23:11)"""
     async def send_restored(self, msg: Restored) -> Recovering_End:
         """Send the same Restored to each of Guardian[*]."""
         _ep = self._take("send_restored")
@@ -258,16 +230,9 @@ class Recovering_S3(_rt.State):
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Recovering_S4(_rt.State):
-    """Recovering state S4: send Failed to Guardian[*]; end
-
-    Spec: protocols/threshold/recover.yaml:25:11
-    """
-
-    __slots__ = ()
-
+    """Recovering state S4: send Failed to Guardian[*]; end (Spec: protocols/threshold/recover.yaml:25:11)"""
     async def send_failed(self, msg: Failed) -> Recovering_End:
         """Send the same Failed to each of Guardian[*]."""
         _ep = self._take("send_failed")
@@ -285,15 +250,9 @@ class Recovering_S4(_rt.State):
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Recovering_End(_rt.State):
-    """Recovering has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/recover.yaml
-    """
-
-    __slots__ = ()
+    """Recovering has finished the protocol; the session is closed (Spec: protocols/threshold/recover.yaml)."""
 
 # ---------------------------------------------------------------- role Guardian
 
@@ -302,35 +261,16 @@ def start_guardian(ep: _Endpoint) -> Guardian_S0:
     """The first state of role Guardian in a session opened on ``ep``."""
     return Guardian_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Guardian_S0(_rt.State):
-    """Guardian state S0: receive Request from Recovering; send Delta to the other Guardian members; receive Delta from the other Guardian members; send Sigma to Recovering; ...
-
-    Spec: protocols/threshold/recover.yaml:18:5
-    """
-
-    __slots__ = ()
-
+    """Guardian state S0: receive Request from Recovering; send Delta to the other Guardian members; receive Delta from the other Guardian members; send Sigma to Recovering; ... (Spec: protocols/threshold/recover.yaml:18:5)"""
     async def recv_request(self) -> tuple[Request, Guardian_S1]:
         """Receive Request from Recovering."""
-        _ep = self._take("recv_request")
-        _peer = _PEER_Recovering
-        _lbl, _v = await _ep.recv(_peer, {'Request': _dec_Request}, _STEP_Guardian_0)
-        if not isinstance(_v, Request):
-            raise _rt.unexpected(_ep, _peer, 'Guardian_S0', 'Request', _lbl)
-        return _v, Guardian_S1(_ep, _PRIVATE, self._loops)
-
+        return await self._recv("recv_request", _PEER_Recovering, _dec_Request, Request, _STEP_Guardian_0, Guardian_S1)
 
 @_final
 class Guardian_S1(_rt.State):
-    """Guardian state S1: send Delta to the other Guardian members; receive Delta from the other Guardian members; send Sigma to Recovering; offer from Recovering {Restored, Failed}; end
-
-    Spec: protocols/threshold/recover.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Guardian state S1: send Delta to the other Guardian members; receive Delta from the other Guardian members; send Sigma to Recovering; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:19:5)"""
     async def send_delta(self, msg: Delta) -> Guardian_S2:
         """Send the same Delta to each of the other Guardian members."""
         _ep = self._take("send_delta")
@@ -346,16 +286,9 @@ class Guardian_S1(_rt.State):
             await _ep.send(_Peer('Guardian', _i), 'Delta', _m, _enc_Delta, _STEP_Guardian_1)
         return Guardian_S2(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Guardian_S2(_rt.State):
-    """Guardian state S2: receive Delta from the other Guardian members; send Sigma to Recovering; offer from Recovering {Restored, Failed}; end
-
-    Spec: protocols/threshold/recover.yaml:19:5
-    """
-
-    __slots__ = ()
-
+    """Guardian state S2: receive Delta from the other Guardian members; send Sigma to Recovering; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:19:5)"""
     async def recv_delta(self) -> tuple[dict[int, Delta], Guardian_S3]:
         """Receive one Delta from each of the other Guardian members, keyed by sender index."""
         _ep = self._take("recv_delta")
@@ -369,22 +302,12 @@ class Guardian_S2(_rt.State):
         _nxt = Guardian_S3(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Guardian_S3(_rt.State):
-    """Guardian state S3: send Sigma to Recovering; offer from Recovering {Restored, Failed}; end
-
-    Spec: protocols/threshold/recover.yaml:20:5
-    """
-
-    __slots__ = ()
-
+    """Guardian state S3: send Sigma to Recovering; offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:20:5)"""
     async def send_sigma(self, msg: Sigma) -> Guardian_S4:
         """Send Sigma to Recovering."""
-        _ep = self._take("send_sigma")
-        await _ep.send(_PEER_Recovering, 'Sigma', msg, _enc_Sigma, _STEP_Guardian_3)
-        return Guardian_S4(_ep, _PRIVATE, self._loops)
-
+        return await self._send("send_sigma", _PEER_Recovering, msg, _enc_Sigma, _STEP_Guardian_3, Guardian_S4)
 
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
@@ -394,7 +317,6 @@ class Guardian_S4_Restored:
     msg: Restored
     state: Guardian_End
 
-
 @_final
 @_dc.dataclass(frozen=True, slots=True, kw_only=True)
 class Guardian_S4_Failed:
@@ -403,16 +325,9 @@ class Guardian_S4_Failed:
     msg: Failed
     state: Guardian_End
 
-
 @_final
 class Guardian_S4(_rt.State):
-    """Guardian state S4: offer from Recovering {Restored, Failed}; end
-
-    Spec: protocols/threshold/recover.yaml:21:5
-    """
-
-    __slots__ = ()
-
+    """Guardian state S4: offer from Recovering {Restored, Failed}; end (Spec: protocols/threshold/recover.yaml:21:5)"""
     async def offer(self) -> Guardian_S4_Restored | Guardian_S4_Failed:
         """Wait for Recovering to choose: match on the result."""
         _ep = self._take("offer")
@@ -426,12 +341,6 @@ class Guardian_S4(_rt.State):
             return Guardian_S4_Failed(msg=_v, state=Guardian_End(_ep, _PRIVATE, self._loops))
         raise _rt.unexpected(_ep, _peer, 'Guardian_S4', 'Restored|Failed', _lbl)
 
-
 @_final
 class Guardian_End(_rt.State):
-    """Guardian has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/recover.yaml
-    """
-
-    __slots__ = ()
+    """Guardian has finished the protocol; the session is closed (Spec: protocols/threshold/recover.yaml)."""

@@ -143,16 +143,9 @@ def start_member(ep: _Endpoint) -> Member_S0:
     """The first state of role Member in a session opened on ``ep``."""
     return Member_S0(ep, _PRIVATE, ())
 
-
 @_final
 class Member_S0(_rt.State):
-    """Member state S0: send Deal to the other Member members; receive Deal from the other Member members; send Confirm to the other Member members; receive Confirm from the other Member members; end
-
-    Spec: protocols/threshold/reshare.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Member state S0: send Deal to the other Member members; receive Deal from the other Member members; send Confirm to the other Member members; receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:16:5)"""
     async def send_deal(self, msg: Deal) -> Member_S1:
         """Send the same Deal to each of the other Member members."""
         _ep = self._take("send_deal")
@@ -168,16 +161,9 @@ class Member_S0(_rt.State):
             await _ep.send(_Peer('Member', _i), 'Deal', _m, _enc_Deal, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Member_S1(_rt.State):
-    """Member state S1: receive Deal from the other Member members; send Confirm to the other Member members; receive Confirm from the other Member members; end
-
-    Spec: protocols/threshold/reshare.yaml:16:5
-    """
-
-    __slots__ = ()
-
+    """Member state S1: receive Deal from the other Member members; send Confirm to the other Member members; receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:16:5)"""
     async def recv_deal(self) -> tuple[dict[int, Deal], Member_S2]:
         """Receive one Deal from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_deal")
@@ -191,16 +177,9 @@ class Member_S1(_rt.State):
         _nxt = Member_S2(_ep, _PRIVATE, self._loops)
         return _out, _nxt
 
-
 @_final
 class Member_S2(_rt.State):
-    """Member state S2: send Confirm to the other Member members; receive Confirm from the other Member members; end
-
-    Spec: protocols/threshold/reshare.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Member state S2: send Confirm to the other Member members; receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:17:5)"""
     async def send_confirm(self, msg: Confirm) -> Member_S3:
         """Send the same Confirm to each of the other Member members."""
         _ep = self._take("send_confirm")
@@ -216,16 +195,9 @@ class Member_S2(_rt.State):
             await _ep.send(_Peer('Member', _i), 'Confirm', _m, _enc_Confirm, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
-
 @_final
 class Member_S3(_rt.State):
-    """Member state S3: receive Confirm from the other Member members; end
-
-    Spec: protocols/threshold/reshare.yaml:17:5
-    """
-
-    __slots__ = ()
-
+    """Member state S3: receive Confirm from the other Member members; end (Spec: protocols/threshold/reshare.yaml:17:5)"""
     async def recv_confirm(self) -> tuple[dict[int, Confirm], Member_End]:
         """Receive one Confirm from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_confirm")
@@ -240,12 +212,6 @@ class Member_S3(_rt.State):
         await _ep.close()
         return _out, _nxt
 
-
 @_final
 class Member_End(_rt.State):
-    """Member has finished the protocol; the session is closed.
-
-    Spec: protocols/threshold/reshare.yaml
-    """
-
-    __slots__ = ()
+    """Member has finished the protocol; the session is closed (Spec: protocols/threshold/reshare.yaml)."""
