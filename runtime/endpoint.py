@@ -430,9 +430,12 @@ class SessionEndpoint:
         for inbox in self._inboxes.values():
             inbox.interrupt(reason)
 
-    def _refusal(self) -> SessionClosed | Flooding:
-        if isinstance(self._error, Flooding):
-            return self._error  # name the flooder wherever our role notices
+    def _refusal(self) -> SessionClosed | RemoteViolation:
+        if isinstance(self._error, RemoteViolation):
+            # A peer's violation noticed while our role was not waiting (a flood, a bad
+            # frame) is raised at the role's next call, naming the peer, not hidden behind
+            # SessionClosed.
+            return self._error
         if self._error is not None:
             return SessionClosed(
                 f"session {self.info.session_id} of {self.me_name} failed earlier "
