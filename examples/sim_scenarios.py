@@ -38,6 +38,7 @@ from runtime.crypto.keys import KeyPackage, PublicKeyPackage, trusted_dealer_key
 from runtime.crypto.rand import DeterministicRandom
 from runtime.errors import PeerGone
 from runtime.memory import RoleFn
+from runtime.sim.core import FAULT_KINDS
 from runtime.sim.network import ContextRandom, SessionSpec, SimResult
 from runtime.sim.scenario import Scenario
 
@@ -208,7 +209,7 @@ frost = Scenario(
                                     capabilities={"Coordinator": {"frost_coordinate"}}),
     _frost_roles, frost_invariant,
     byzantine={"bad-share": ("Signer[0]", "Signer[1]", "Signer[2]")}, max_byzantine=1,
-    faults=("drop", "delay", "duplicate", "corrupt", "crash", "partition", "byzantine"),
+    faults=FAULT_KINDS,
 )
 
 # ---------------------------------------------------------------------- lottery
@@ -242,7 +243,7 @@ lottery = Scenario(
     "Lottery (4 peers)", SessionSpec(glt.PROTOCOL, families={"Peer": 4}, timeout=10.0),
     _lottery_roles, lottery_invariant,
     byzantine={"liar": tuple(f"Peer[{i}]" for i in range(4))}, max_byzantine=1,
-    faults=("drop", "delay", "duplicate", "corrupt", "crash", "partition", "byzantine"),
+    faults=FAULT_KINDS,
 )
 
 # ---------------------------------------------------------------------- key derivation
@@ -274,7 +275,7 @@ key_derivation = Scenario(
     "Dkd (3 holders of 3-of-5)", SessionSpec(gdkd.PROTOCOL, families={"Holder": 3}, timeout=10.0),
     _dkd_roles, dkd_invariant,
     byzantine={"forge-proof": ("Holder[0]", "Holder[1]", "Holder[2]")}, max_byzantine=1,
-    faults=("drop", "delay", "duplicate", "corrupt", "crash", "partition", "byzantine"),
+    faults=FAULT_KINDS,
 )
 
 # ---------------------------------------------------------------------- guardian recovery
@@ -304,7 +305,7 @@ recovery = Scenario(
     "Recover (3 guardians)", SessionSpec(grec.PROTOCOL, families={"Guardian": 3}, timeout=10.0),
     _recovery_roles, recovery_invariant,
     byzantine={"wrong-sigma": ("Guardian[0]", "Guardian[1]", "Guardian[2]")}, max_byzantine=1,
-    faults=("drop", "delay", "duplicate", "corrupt", "crash", "partition", "byzantine"),
+    faults=FAULT_KINDS,
 )
 
 # ---------------------------------------------------------------------- DKG
@@ -342,7 +343,7 @@ dkg = Scenario(
     _dkg_roles, dkg_invariant,
     byzantine={m: tuple(f"Participant[{i}]" for i in range(3)) for m in ("bad-deal", "false-complaint")},
     max_byzantine=1,
-    faults=("drop", "delay", "duplicate", "corrupt", "crash", "partition", "byzantine"),
+    faults=FAULT_KINDS,
 )
 
 # Every bundled protocol with role programs: the simulation sweep of `make test` runs these.
