@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) -m bench.codegen
 	$(PY) -m bench.lint
 	$(PY) -m bench.runtime
+	$(PY) -m bench.p2p
 	$(PY) -m bench.multiparty
 	$(PY) -m bench.crypto
 	$(PY) -m bench.verify
