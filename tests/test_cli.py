@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from codegen.backend.headers import PACKAGE_MARKER
 from codegen.cli import COMMANDS, main
-from codegen.headers import PACKAGE_MARKER
 
 REPO = Path(__file__).resolve().parent.parent
 TWO_BUYER = REPO / "protocols" / "two_buyer.yaml"

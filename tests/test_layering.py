@@ -69,3 +69,31 @@ def test_the_base_runtime_loads_without_libp2p() -> None:
             "codegen.cli; assert not [m for m in sys.modules if m.split('.')[0] in "
             "('libp2p', 'multiaddr') or m == 'runtime.p2p'], sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+# The compiler's stages in pipeline order: a module may import its own stage, ``core`` and
+# earlier stages, never a later one (docs/architecture.md). The facade (pipeline, cli) is above all.
+STAGES = ("core", "frontend", "projection", "backend", "analysis")
+
+
+def test_compiler_stages_import_only_earlier_stages() -> None:
+    offenders: dict[str, list[str]] = {}
+    for p in sorted((REPO / "codegen").rglob("*.py")):
+        parts = p.relative_to(REPO / "codegen").parts
+        if len(parts) < 2:
+            continue
+        assert parts[0] in STAGES, f"codegen/{parts[0]}/ is not a stage in STAGES"
+        rank = STAGES.index(parts[0])
+        bad = sorted(
+            m for m in imported_modules(p)
+            if m.startswith("codegen.")
+            and (m.split(".")[1] not in STAGES or STAGES.index(m.split(".")[1]) > rank)
+        )
+        if bad:
+            offenders[str(p.relative_to(REPO))] = bad
+    assert offenders == {}
+
+
+def test_every_compiler_module_lives_in_a_stage() -> None:
+    top = sorted(p.name for p in (REPO / "codegen").glob("*.py"))
+    assert top == ["__init__.py", "cli.py", "generate.py", "pipeline.py"]

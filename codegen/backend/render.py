@@ -1,4 +1,4 @@
-"""State machines -> Python module text (jinja2 templates in ``codegen/templates``).
+"""State machines -> Python module text (jinja2 templates in ``codegen/backend/templates``).
 
 This module decides *what* each generated method does (peer expressions, loop-counter
 moves, compiled guards, codec helpers) and hands plain view models to the templates, which
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import jinja2
 
-from codegen import fsm
-from codegen.ast import (
+from codegen.backend.headers import module_header
+from codegen.core.ast import (
     Annotations,
     Bound,
     FixedBytesType,
@@ -34,9 +34,13 @@ from codegen.ast import (
     RecordRef,
     TypeExpr,
 )
-from codegen.diagnostics import GENERATED_NAME_COLLISION, NOT_GENERABLE, Diagnostic, DiagnosticError
-from codegen.headers import module_header
-from codegen.local import (
+from codegen.core.diagnostics import (
+    GENERATED_NAME_COLLISION,
+    NOT_GENERABLE,
+    Diagnostic,
+    DiagnosticError,
+)
+from codegen.core.local import (
     FAILED,
     LocalType,
     LPeer,
@@ -47,11 +51,12 @@ from codegen.local import (
     PeerMember,
     PeerOne,
 )
-from codegen.names import default_namespace, role_module
-from codegen.names import method_suffix as _method_suffix
-from codegen.span import Span
-from codegen.text import members_text, peer_text
-from codegen.typeexpr import type_text
+from codegen.core.names import default_namespace, role_module
+from codegen.core.names import method_suffix as _method_suffix
+from codegen.core.span import Span
+from codegen.core.text import members_text, peer_text
+from codegen.core.typeexpr import type_text
+from codegen.projection import fsm
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 CONTROL_CONTINUE = "__continue__"
