@@ -119,8 +119,8 @@ async def test_wrong_key_peers_are_refused_and_named() -> None:
         with trio.fail_after(30):
             async with _hosts(actual) as hosts:
                 ports = {n: h.port for n, h in hosts.items()}
-                honest = _config(keys, ports, connect_timeout=1.5)
-                own = _config({**keys, impostor: actual[impostor]}, ports, connect_timeout=1.5)
+                honest = _config(keys, ports, connect_timeout=2.5)
+                own = _config({**keys, impostor: actual[impostor]}, ports, connect_timeout=2.5)
                 cfgs = {n: own if n == impostor else honest for n in keys}
                 victim = "Client" if impostor == "Server" else "Server"
                 out = await _ping_pong(hosts, cfgs, middleware=[trace])
@@ -203,7 +203,8 @@ def test_ping_pong_two_processes_over_p2p_and_a_wrong_key(tmp_path: Path) -> Non
     done = run_processes({role: cmd(role, cfg) for role in ("Client", "Server")}, timeout=60)
     assert {role: d.result() for role, d in done.items()} == {"Client": 45, "Server": 10}
     net = json.loads(cfg.read_text(encoding="utf-8"))
-    net.update(session="p2p-wrong", connect_timeout=2)
+    # The impostor must be listening before the Server's last dial, under CI load too.
+    net.update(session="p2p-wrong", connect_timeout=5)
     honest = tmp_path / "honest.json"
     honest.write_text(json.dumps(net), encoding="utf-8")
     net["members"]["Client"].update(key="impostor.key", ed25519=write_key_file(tmp_path / "impostor.key").public_b64)
