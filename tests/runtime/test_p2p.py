@@ -27,14 +27,17 @@ from libp2p.security.secio.transport import ID as SECIO_PROTOCOL_ID
 from libp2p.security.secio.transport import Transport as SecioTransport
 
 from runtime.config import NetConfig, parse_config
-from runtime.errors import LinkAuthError, PeerGone
+from runtime.errors import LinkAuthError, LinkVersionError, PeerGone
+from runtime.framing import length_prefix
 from runtime.identity import Identity, write_key_file
 from runtime.keytool import local_network
-from runtime.p2p import P2pHost, open_p2p_host, p2p_session
+from runtime.p2p import PROTOCOL_ID, P2pHost, open_p2p_host, p2p_session
 from runtime.p2p_ids import peer_id, public_from_peer_id
+from runtime.securelink import Initiator
 from runtime.trace import TraceMiddleware
 from tests.runtime.harness import minuet_run, run_processes
 from tests.runtime.roles import ping_pong as pp
+from tests.runtime.test_securelink import _v1_hello
 
 logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # refused dials log errors by design
 
@@ -133,6 +136,42 @@ async def test_wrong_key_peers_are_refused_and_named() -> None:
             refused = [e["error"] for e in trace.events
                        if e["label"] == "handshake" and e["role"] == "Client"]
             assert refused and refused[0].startswith("LinkAuthError: Server failed to prove its identity")
+
+
+async def test_strangers_and_old_link_versions_are_refused_without_harm() -> None:
+    """Streams of our protocol from a stranger's host: garbage and a hello for a session not
+    running here are dropped, a link-version-1 hello gets the typed version reply; the
+    session then runs as usual on the same hosts."""
+    keys = {"Client": Identity.generate(), "Server": Identity.generate()}
+    replies: dict[str, bytes] = {}
+    with trio.fail_after(30):
+        async with _hosts(keys) as hosts, open_p2p_host(Identity.generate()) as stranger:
+            client = hosts["Client"]
+            pid = ID.from_base58(client.peer_id)
+            addr = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{client.port}")
+            stranger.host.get_peerstore().add_addrs(pid, [addr], 3600)
+
+            async def probe(name: str, data: bytes) -> None:
+                stream = await stranger.host.new_stream(pid, [PROTOCOL_ID])
+                await stream.write(data)
+                try:
+                    replies[name] = await stream.read(4096)
+                except Exception:  # reset or EOF: refused without a word
+                    replies[name] = b""
+
+            await probe("garbage", b"\xff" * 64)  # a length far above any hello
+            await probe("v1", length_prefix(_v1_hello()))
+            foreign = Initiator(pp.PROTOCOL.name, "not-here", 0, "Server", Identity.generate(),
+                                "Client", keys["Client"].link_public)
+            await probe("no such session", length_prefix(foreign.hello()))
+            cfg = _config(keys, {n: h.port for n, h in hosts.items()})
+            out = await _ping_pong(hosts, {"Client": cfg, "Server": cfg})
+    assert out == {"Client": 45, "Server": 10}
+    assert replies["garbage"] == replies["no such session"] == b""
+    probe_v1 = Initiator(pp.PROTOCOL.name, "s", 0, "A", Identity.generate(), "Client",
+                         keys["Client"].link_public)
+    with pytest.raises(LinkVersionError, match="Client speaks link protocol version 2"):
+        probe_v1.finish(replies["v1"][4:])
 
 
 @pytest.mark.parametrize("security", ["plaintext", "secio"])
