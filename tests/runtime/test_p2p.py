@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -35,7 +37,7 @@ from runtime.p2p import PROTOCOL_ID, P2pHost, open_p2p_host, p2p_session
 from runtime.p2p_ids import peer_id, public_from_peer_id
 from runtime.securelink import Initiator
 from runtime.trace import TraceMiddleware
-from tests.runtime.harness import minuet_run, run_processes
+from tests.runtime.harness import ROOT, minuet_run, run_processes
 from tests.runtime.roles import ping_pong as pp
 from tests.runtime.test_securelink import _v1_hello
 
@@ -255,3 +257,18 @@ def test_ping_pong_two_processes_over_p2p_and_a_wrong_key(tmp_path: Path) -> Non
     assert "Server: PeerGone: peer Client gone while in state connect" in server
     assert "Client failed to prove its identity" in server
     assert "does not hold Client's key" in server
+
+
+def test_p2p_without_the_extra_is_a_usage_error(tmp_path: Path) -> None:
+    """Where libp2p is not installed (simulated: its import fails), ``--transport p2p`` says
+    which extra to install (exit 2), no traceback; ``--mdns`` needs ``--transport p2p``."""
+    cfg = local_network(tmp_path, ["Client", "Server"], session="no-extra")
+    argv = minuet_run(cfg, "Client", "tests.runtime.roles.ping_pong:client", "--protocol",
+                      "generated.examples.ping_pong", "--pass", "endpoint")[3:]
+    code = ("import sys; sys.modules['libp2p'] = None; from runtime.cli import run_main; "
+            f"sys.exit(run_main({argv!r} + sys.argv[1:]))")
+    for extra, message in ((["--transport", "p2p"], "needs the p2p extra (pip install 'minuet[p2p]')"),
+                           (["--mdns"], "--mdns is for --transport p2p")):
+        p = subprocess.run([sys.executable, "-c", code, *extra], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
