@@ -20,14 +20,15 @@ pinned anyway:
 Several sessions can share one host (``open_p2p_host``): an incoming stream is routed by the
 session id, epoch and member its hello names, so sessions between two members use streams of
 one libp2p connection. With ``mdns=True`` peers are found by mDNS on the LAN instead of the
-config's addresses (which remain our listening address).
+config's addresses (which remain our listening address). ``P2pNode`` runs ``minuet node``'s
+links the same way (``--transport p2p``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Final, final
 
@@ -76,6 +77,7 @@ from runtime.framing import (
 from runtime.identity import Identity
 from runtime.inbox import Deadlines, Inbox
 from runtime.middleware import Event, Middleware, chain_wire, overrides
+from runtime.node import Node
 from runtime.p2p_ids import peer_id
 from runtime.securelink import FrameOpener, FrameSealer, LinkKeys, parse_hello, reject_message
 from runtime.session_core import SessionInfo
@@ -91,6 +93,7 @@ from runtime.tcp import (
 
 # Minuet link protocol version 2 inside the stream (runtime.securelink.VERSION).
 PROTOCOL_ID: Final = TProtocol("/minuet/link/2")
+NODE_PROTOCOL_ID: Final = TProtocol("/minuet/node/2")  # minuet node links (runtime.node)
 ADDR_TTL: Final = 24 * 3600  # config addresses stay in the peerstore for the session
 CLOSE_TIMEOUT: Final = 1.0  # resetting a stream must not hold up our exit
 # Streams whose hello has not arrived yet, per host, and how long one may take: a stranger
@@ -279,6 +282,25 @@ async def open_p2p_host(
         raise ConfigError(f"cannot listen on {host}:{port} with libp2p: {e.strerror or e}") from None
 
 
+async def _open_stream(
+    p2p: P2pHost, name: str, public: bytes, host: str, port: int, protocol: TProtocol
+) -> _StreamBytes:
+    """A new ``protocol`` stream to the peer holding ``public`` (``name`` in errors)."""
+    pid = ID.from_base58(peer_id(public))
+    if not p2p.mdns:
+        p2p.host.get_peerstore().add_addrs(pid, [_multiaddr(host, port)], ADDR_TTL)
+    p2p.unblock(pid)
+    try:
+        stream = await p2p.host.new_stream(pid, [protocol])
+    except BaseLibp2pError as e:
+        if _mismatched_identity(e):
+            raise LinkAuthError(
+                name, f"the libp2p peer at {host}:{port} does not hold {name}'s key"
+            ) from None
+        raise LinkError(f"libp2p could not reach {name} ({pid}): {e}") from None
+    return _StreamBytes(stream, str(pid))
+
+
 @final
 class _P2pMesh(_Mesh):
     """``runtime.tcp``'s mesh (hello checks, handshake caps, retries, typed refusals) with
@@ -292,19 +314,7 @@ class _P2pMesh(_Mesh):
         public = self.cfg.members[name].public
         if public is None:
             raise ConfigError(f"network config has no public key for {name}")
-        pid = ID.from_base58(peer_id(public))
-        if not self.p2p.mdns:
-            self.p2p.host.get_peerstore().add_addrs(pid, [_multiaddr(host, port)], ADDR_TTL)
-        self.p2p.unblock(pid)
-        try:
-            stream = await self.p2p.host.new_stream(pid, [PROTOCOL_ID])
-        except BaseLibp2pError as e:
-            if _mismatched_identity(e):
-                raise LinkAuthError(
-                    name, f"the libp2p peer at {host}:{port} does not hold {name}'s key"
-                ) from None
-            raise LinkError(f"libp2p could not reach {name} ({pid}): {e}") from None
-        return _StreamBytes(stream, str(pid))
+        return await _open_stream(self.p2p, name, public, host, port, PROTOCOL_ID)
 
     def _add(self, peer: Peer, stream: HandshakeStream, buf: FrameBuffer, keys: LinkKeys) -> bool:
         public = self.cfg.members[str(peer)].public
@@ -380,6 +390,37 @@ class P2pLink(Link, FaultTarget):
         assert isinstance(wire, bytes)
         i = LEN_SIZE + position % (len(wire) - LEN_SIZE)
         return wire[:i] + bytes([wire[i] ^ 0x01]) + wire[i + 1 :]
+
+
+@final
+class P2pNode(Node):
+    """``minuet node --transport p2p``: the node's links to its peer nodes are libp2p
+    streams (protocol ``/minuet/node/2``, one per pair of nodes) of a Noise-only libp2p host
+    with the node's identity, and the node's own Noise_KK link runs inside each, exactly as
+    over TCP; all of the node's sessions share it."""
+
+    _p2p: P2pHost | None = None
+
+    def listener(self) -> Callable[[trio.Nursery], Awaitable[None]]:
+        async def accept(nursery: trio.Nursery) -> None:
+            await nursery.start(self._run_host)
+
+        return accept
+
+    async def _run_host(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with open_p2p_host(self.key, self.cfg.host, self.cfg.port) as host:
+            host.host.set_stream_handler(NODE_PROTOCOL_ID, self._handle)
+            self._p2p = host
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _handle(self, stream: INetStream) -> None:
+        await self._accept(_StreamBytes(stream, str(stream.muxed_conn.peer_id)))
+
+    async def open_link(self, peer: str) -> trio.abc.Stream:
+        assert self._p2p is not None  # dials start after the host is up
+        entry = self.cfg.peers[peer]
+        return await _open_stream(self._p2p, peer, entry.public, entry.host, entry.port, NODE_PROTOCOL_ID)
 
 
 async def _reader(
@@ -507,4 +548,4 @@ async def _connected(
             nursery.cancel_scope.cancel()
 
 
-__all__ = ["PROTOCOL_ID", "P2pHost", "P2pLink", "open_p2p_host", "p2p_session"]
+__all__ = ["NODE_PROTOCOL_ID", "PROTOCOL_ID", "P2pHost", "P2pLink", "P2pNode", "open_p2p_host", "p2p_session"]

@@ -28,17 +28,24 @@ from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTr
 from libp2p.security.secio.transport import ID as SECIO_PROTOCOL_ID
 from libp2p.security.secio.transport import Transport as SecioTransport
 
+from examples.frost_node import write_node_keys
 from runtime.config import NetConfig, parse_config
+from runtime.crypto import frost
+from runtime.crypto.keys import trusted_dealer_keygen
 from runtime.errors import LinkAuthError, LinkVersionError, PeerGone
 from runtime.framing import length_prefix
 from runtime.identity import Identity, write_key_file
 from runtime.keytool import local_network
+from runtime.node import load_node_config, request
 from runtime.p2p import PROTOCOL_ID, P2pHost, open_p2p_host, p2p_session
 from runtime.p2p_ids import peer_id, public_from_peer_id
 from runtime.securelink import Initiator
 from runtime.trace import TraceMiddleware
 from tests.runtime.harness import ROOT, minuet_run, run_processes
 from tests.runtime.roles import ping_pong as pp
+from tests.runtime.test_node import NODES
+from tests.runtime.test_node import _ceremony as ceremony
+from tests.runtime.test_node import _configs as node_configs
 from tests.runtime.test_securelink import _v1_hello
 
 logging.getLogger("libp2p").setLevel(logging.CRITICAL)  # refused dials log errors by design
@@ -272,3 +279,53 @@ def test_p2p_without_the_extra_is_a_usage_error(tmp_path: Path) -> None:
         p = subprocess.run([sys.executable, "-c", code, *extra], cwd=ROOT, capture_output=True,
                            text=True, timeout=60)
         assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+async def test_three_nodes_over_p2p_run_two_ceremonies_at_once(tmp_path: Path) -> None:
+    """``minuet node run --transport p2p``: three nodes as OS processes, their links libp2p
+    streams, two FROST signing ceremonies at once; both signatures verify."""
+    keys, public, _ = trusted_dealer_keygen(2, 3)
+    paths = node_configs(tmp_path)
+    for i, n in enumerate(NODES):
+        write_node_keys(tmp_path / f"state-{n}", public, {i + 1: keys[i + 1]})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    procs = [subprocess.Popen([sys.executable, "-m", "runtime.node", "run", "--config", str(paths[n]),
+                               "--transport", "p2p"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+             for n in NODES]
+    controls = {n: load_node_config(paths[n]).control for n in NODES}
+    msgs = {s: f"message {s}".encode() for s in ("A", "B")}
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        with trio.fail_after(60):
+            for sock in controls.values():
+                while not sock.exists():
+                    await trio.sleep(0.05)
+            plan = {"A": ("n0", ceremony("n0", ["n1", "n2"], [2, 3], msgs["A"], "A")),
+                    "B": ("n1", ceremony("n1", ["n0", "n2"], [1, 3], msgs["B"], "B"))}
+
+            async def run(name: str, node: str, req: dict[str, Any]) -> None:
+                results[name] = await request(controls[node], req)
+
+            async with trio.open_nursery() as nursery:
+                for name, (node, req) in plan.items():
+                    nursery.start_soon(run, name, node, req)
+            for n in NODES:  # a signer finishes a moment after its coordinator answered
+                st = await request(controls[n], {"op": "status"})
+                while len(st["finished"]) < 2 or st["running"]:
+                    await trio.sleep(0.05)
+                    st = await request(controls[n], {"op": "status"})
+                assert st["links"] == sorted(set(NODES) - {n}), st
+            for n in NODES:
+                assert (await request(controls[n], {"op": "shutdown"}))["ok"]
+        for p in procs:
+            out, err = p.communicate(timeout=30)
+            assert p.returncode == 0 and b'"stopped": true' in out, err.decode()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    for name in ("A", "B"):
+        assert results[name]["ok"], results[name]
+        frost.verify(public.verifying_key, msgs[name], bytes.fromhex(results[name]["value"]))
