@@ -103,9 +103,9 @@ class TextSpool:
     """Text written piece by piece and held zlib-compressed, read back as often as needed.
 
     The frame before the roles (imports, steps) depends on every role's code, so the roles
-    are rendered before anything is printed; their text waits here at about a tenth of its
-    size (a module of 100k interactions is about 135 MB of text; issue 15). Level 1: the
-    fastest, and text this repetitive still shrinks about tenfold."""
+    are rendered before anything is printed; their text waits here at about an eighth of its
+    size (the module of bench.compiler's 100k interactions: 135 MB of text, 16 MB held;
+    issue 15). Level 1: the fastest, and text this repetitive still shrinks eightfold."""
 
     BATCH = 1 << 16  # characters collected before compressing: one call per state costs more
 
