@@ -55,7 +55,7 @@ from codegen.core.span import Span
 from codegen.frontend.imports import resolve_imports
 from codegen.frontend.load import load
 from codegen.frontend.parse import parse
-from codegen.frontend.validate import validate
+from codegen.frontend.validate import validate, walk
 from codegen.projection.fsm import (
     BranchEndNode,
     ChooseNode,
@@ -713,7 +713,8 @@ def _with_choices(
 ) -> Iterator[tuple[str, dict[str, int], dict[str, int]]]:
     """Each instantiation once per member each role chosen at run time may fall on (the
     chosen index is bound like a parameter, under the role's name)."""
-    chooses = [(s.role, s.family.name) for s in protocol.body if isinstance(s, Choose)]
+    # One index per chosen role for the whole run: a role chosen again in a loop keeps it.
+    chooses = list(dict.fromkeys((s.role, s.family.name) for s in walk(protocol.body) if isinstance(s, Choose)))
     for name, values, sizes in insts:
         ranges = [range(sizes.get(family, 0)) for _, family in chooses]
         for picks in itertools.product(*ranges):

@@ -23,6 +23,7 @@ from codegen.core.ast import (
     Broadcast,
     Call,
     Choice,
+    Chosen,
     GBinary,
     GLit,
     GName,
@@ -218,6 +219,10 @@ def _same_actor(a: RoleRef, b: RoleRef) -> bool:
     if a.name != b.name:
         return False
     ia, ib = a.index, b.index
+    if (isinstance(ia, IndexParam) and isinstance(ia.name, Chosen)) or (isinstance(ib, IndexParam) and isinstance(ib.name, Chosen)):
+        # A role chosen at run time may be passed beside its family: steps between the two
+        # are "every other member" (projection), like F[*] -> R written out.
+        return isinstance(ia, IndexParam) and isinstance(ib, IndexParam) and ia.name == ib.name
     if ia is None or ib is None or isinstance(ia, IndexAll) or isinstance(ib, IndexAll):
         return True  # the same role, or a family and one of its parts
     if isinstance(ia, IndexConst) and isinstance(ib, IndexConst):

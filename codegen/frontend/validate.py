@@ -644,6 +644,14 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                     (isinstance(snd.index, IndexAll) and _chosen(rcv)) or (isinstance(rcv.index, IndexAll) and _chosen(snd))
                 ):
                     continue  # F[*] -> Coordinator: every other member (projection excludes it)
+                elif snd.name == rcv.name and (_chosen(snd) or _chosen(rcv)):
+                    who = _chosen(snd) or _chosen(rcv)
+                    yield Diagnostic(
+                        BAD_CHOSEN_ROLE,
+                        s.span,
+                        f"{ref_text(snd)} -> {ref_text(rcv)}: {who} may be that very member, which would send to itself",
+                        f"between {who} and its family write {snd.name}[*] -> {who} or {who} -> {snd.name}[*] (every other member)",
+                    )
                 elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
                     yield Diagnostic(
                         UNSUPPORTED_FAMILY_FORM,
@@ -1312,8 +1320,10 @@ class _Starve:
             case Interaction() | Broadcast() | Call():
                 step = _acting((s,), self.everyone) & roles
                 return [(a | step, t) for a, t in paths]
-            case LocalStep() | Choose():
-                return paths  # a local step tells nobody anything (a choice is never in a rec)
+            case LocalStep():
+                return paths  # a local step tells nobody anything
+            case Choose(family=f):  # the members exchange their claims: each is told
+                return [(a | ({f.name} & roles), t) for a, t in paths]
             case Continue(name=name):
                 if name == self.rec.name:
                     self.idle(s, paths)
@@ -1547,27 +1557,28 @@ def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
 def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
     """``choose R from F[*] by Step(Msg)``: where it may stand and what it names (M407).
     Whether every member knows ``Msg`` is checked by projection, on the inlined body (M408)."""
-    top = {id(s) for s in p.body}
+    # Anywhere in the protocol's own body but a parallel branch (whose concurrent steps could
+    # not tell which of two choices of the role they follow).
+    inside_parallel = {id(x) for s in walk(p.body) if isinstance(s, Parallel) for x in walk([y for b in s.branches for y in b])}
+    top = {id(s) for s in walk(p.body) if id(s) not in inside_parallel}
     taken = {r.name for r in p.roles} | {x.name for x in p.params} | {v.name for v in p.guard_vars}
     steps = {st.name: st for st in p.steps}
     messages = {m.name for m in p.messages}
-    chosen: set[str] = set()
     for sc in scopes(p):
         for s in walk(sc.body):
             if not isinstance(s, Choose):
                 continue
             if sc.is_sub or id(s) not in top:
-                where = f"sub-protocol {sc.name}" if sc.is_sub else "a nested block"
+                where = f"sub-protocol {sc.name}" if sc.is_sub else "a parallel branch"
                 yield Diagnostic(
                     BAD_CHOSEN_ROLE, s.span, f"{s.role} is chosen inside {where}",
-                    "choose a role in the protocol's top-level list of interactions: it plays the role for the rest of the protocol",
+                    "choose a role in the protocol's own interactions, outside parallel blocks",
                 )
-            if s.role in taken or s.role in chosen:
+            if s.role in taken:
                 yield Diagnostic(
                     BAD_CHOSEN_ROLE, s.span, f"{s.role} is already the name of a role, parameter or variable",
                     "give the chosen role a name of its own",
                 )
-            chosen.add(s.role)
             decl = sc.role(s.family.name)
             if decl is not None and (decl.kind == "single" or not isinstance(s.family.index, IndexAll)):
                 yield Diagnostic(

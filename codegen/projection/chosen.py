@@ -10,7 +10,7 @@ state splits once, at the choice, instead of at every step the chosen member tak
 Knowledge of the choice (M408): every member computes the index from the messages the spec
 names, so each of those must have reached every member of ``F`` before the choice, on every
 path (``known``); and a role outside ``F`` never learns the index, so it may not meet ``R``
-(``outsiders``).
+(``outsiders``). A choice may stand in any block but a parallel branch (validation, M407).
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from collections.abc import Iterator
 
 from codegen.core.ast import (
     Broadcast,
+    Choice,
     Choose,
     Chosen,
     IndexAll,
     IndexVar,
     Interaction,
+    Loop,
     Parallel,
+    Rec,
     Stmt,
 )
 from codegen.core.diagnostics import CHOICE_NOT_KNOWN, Diagnostic
@@ -121,35 +124,49 @@ def _received_by_all(s: Stmt, family: str) -> Iterator[str]:
 
 
 def known(body: tuple[Stmt, ...]) -> list[Diagnostic]:
-    """M408 for each message a top-level choice is computed from that does not reach every
-    member of its family before it. Only the top-level statements before the choice count
-    (and parallel branches among them): a choice, loop or rec may not run them."""
+    """M408 for each message a choice is computed from that does not certainly reach every
+    member of its family before it: only the statements before it in its own block and in
+    the blocks around it count (and parallel branches among them), not those of a choice,
+    loop or rec that may not run, nor of an earlier round of a loop."""
     out: list[Diagnostic] = []
-    seen: list[Stmt] = []
-    for s in body:
-        if isinstance(s, Choose):
-            got = {m for x in seen for m in _received_by_all(x, s.family.name)}
-            for name, span in s.knowing:
-                if name not in got:
-                    out.append(Diagnostic(
-                        CHOICE_NOT_KNOWN,
-                        span,
-                        f"not every {s.family.name} member has received {name} when {s.role} is chosen, "
-                        "so the members could compute different indices",
-                        f"before the choice, send {name} to every member ({s.family.name}[*]) or all-to-all "
-                        f"({s.family.name}[i] -> {s.family.name}[j]), outside any choice or loop",
-                    ))
-        seen.append(s)
+    _known(body, [], out)
     return out
+
+
+def _known(body: tuple[Stmt, ...], before: list[Stmt], out: list[Diagnostic]) -> None:
+    seen = list(before)
+    for s in body:
+        match s:
+            case Choose():
+                got = {m for x in seen for m in _received_by_all(x, s.family.name)}
+                for name, span in s.knowing:
+                    if name not in got:
+                        out.append(Diagnostic(
+                            CHOICE_NOT_KNOWN,
+                            span,
+                            f"not every {s.family.name} member has received {name} when {s.role} is chosen, "
+                            "so the members could compute different indices",
+                            f"before the choice, send {name} to every member ({s.family.name}[*]) or all-to-all "
+                            f"({s.family.name}[i] -> {s.family.name}[j]), outside any choice or loop",
+                        ))
+            case Choice(branches=bs):
+                for br in bs:
+                    _known(br.body, seen, out)
+            case Rec(body=b) | Loop(body=b):
+                _known(b, seen, out)
+            case Parallel(branches=pbs):
+                for pb in pbs:
+                    _known(pb, seen, out)
+        seen.append(s)
 
 
 def _chosen_peer(p: LPeer) -> Chosen | None:
     return p.index if isinstance(p, PeerMember) and isinstance(p.index, Chosen) else None
 
 
-def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[Diagnostic]) -> None:
-    """M408 where ``role`` (not a member of the chosen roles' family ``family``) meets a chosen
-    member: it never learns which member that is."""
+def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[Diagnostic]) -> bool:
+    """M408 where ``role`` (not a member of the chosen roles' family ``family``) first meets a
+    chosen member: it never learns which member that is. True once reported."""
     for s in body:
         peer: LPeer | None = None
         match s:
@@ -168,16 +185,17 @@ def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[
                 f"only the members of the family {name} is chosen from may exchange messages with {name}; "
                 f"let a {family or 'family'} member relay what {role} needs",
             ))
-            return  # once per role: the first meeting says it
+            return True
+        nested: tuple[tuple[LStmt, ...], ...] = ()
         match s:
             case LRec(body=b) | LLoop(body=b) | LDecideLoop(body=b):
-                outsiders(role, family, b, out)
+                nested = (b,)
             case LOffer(branches=obs):
-                for ob in obs:
-                    outsiders(role, family, ob.body, out)
+                nested = tuple(ob.body for ob in obs)
             case LSelect(branches=bs):
-                for b in bs:
-                    outsiders(role, family, b.body, out)
+                nested = tuple(b.body for b in bs)
             case LParallel(branches=pbs):
-                for pb in pbs:
-                    outsiders(role, family, pb, out)
+                nested = pbs
+        if any(outsiders(role, family, b, out) for b in nested):
+            return True
+    return False

@@ -51,6 +51,7 @@ from codegen.core.ast import (
     SubProtocol,
 )
 from codegen.core.diagnostics import (
+    BAD_CHOSEN_ROLE,
     BAD_FAILURE_BRANCH,
     CALL_ROLE_MAPPING,
     FAILURE_NOT_INFORMED,
@@ -138,7 +139,7 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
     finally:
         if gc_was_enabled:
             gc.enable()
-    families = {s.family.name for s in protocol.body if isinstance(s, Choose)}
+    families = {s.family.name for s in walk(body) if isinstance(s, Choose)}
     if families:
         for r, stmts in out.items():
             if r not in families:
@@ -551,6 +552,15 @@ class _Projector:
             to_chosen, chosen = True, ib.name  # F[*] -> Coordinator
         elif isinstance(ib, IndexAll) and isinstance(ia, IndexParam) and isinstance(ia.name, Chosen):
             to_chosen, chosen = False, ia.name  # Coordinator -> F[*]
+        elif any(isinstance(x, IndexParam) and isinstance(x.name, Chosen) for x in (ia, ib)):
+            # Validation rejects this as written; a call can still pair the chosen member
+            # with another member of its family, seen only once the call is inlined.
+            self.diags.append(Diagnostic(
+                BAD_CHOSEN_ROLE, s.span,
+                f"{ref_text(a)} -> {ref_text(b)}: the member chosen may be that very member, which would send to itself",
+                f"between a chosen role and its family write {a.name}[*] -> R or R -> {a.name}[*]",
+            ))
+            return True
         else:
             return False
         c = PeerMember(a.name, chosen)
@@ -606,7 +616,11 @@ class _Projector:
             if only is None:
                 out.setdefault(r, []).append(LSelect(lbs, s.span))
                 continue
-            views = [filter_members(p, only) for p in projs]
+            if isinstance(only, OnlyIndex) and isinstance(only.index, Chosen):
+                # A choice at a chosen member: the others are exactly "members but it".
+                views = [split(p, only.index, False) for p in projs]
+            else:
+                views = [filter_members(p, only) for p in projs]
             others = self.merge(views, labels, s, r, f"the other {r} members")
             out.setdefault(r, []).append(LSelect(lbs, s.span, only, others))
 

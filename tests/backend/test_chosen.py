@@ -22,6 +22,7 @@ from generated.seed import coordinator_lottery as cl
 from runtime.contract import Endpoint
 from runtime.errors import RemoteViolation
 from runtime.memory import memory_session
+from tests.runtime.harness import Runner, run_memory
 
 RoleFn = Callable[[Any], Awaitable[Any]]
 EPOCH = 7
@@ -71,16 +72,22 @@ def participant(n: int, lie: bool = False) -> RoleFn:
     return run
 
 
-async def _lottery(n: int, liar: int | None = None) -> dict[str, Any]:
+async def _lottery(n: int, liar: int | None = None, run_roles: Runner = run_memory) -> dict[str, Any]:
     roles = {f"Participant[{i}]": participant(n, lie=i == liar) for i in range(n)}
-    with trio.fail_after(10):
-        async with memory_session(cl.PROTOCOL, params={"N": n}) as net:
-            return dict(await net.run(roles))
+    with trio.fail_after(20):
+        return dict(await run_roles(cl.PROTOCOL, roles, params={"N": n}))
 
 
-@pytest.mark.parametrize("n", [2, 3, 5])
+@pytest.mark.parametrize("n", [2, 5])
 async def test_the_lottery_chooses_one_coordinator_every_member_agrees_on(n: int) -> None:
-    results = await _lottery(n)
+    await _check_agreed(n, await _lottery(n))
+
+
+async def test_the_lottery_over_memory_and_tcp(run_roles: Runner) -> None:
+    await _check_agreed(3, await _lottery(3, run_roles=run_roles))
+
+
+async def _check_agreed(n: int, results: dict[str, Any]) -> None:
     assert all(r.error is None for r in results.values()), results
     values: Mapping[str, tuple[str, int, int]] = {m: r.value for m, r in results.items()}
     winners = {index for _, index, _ in values.values()}
@@ -90,9 +97,9 @@ async def test_the_lottery_chooses_one_coordinator_every_member_agrees_on(n: int
     assert [m for m, (kind, _, _) in values.items() if kind == "coordinator"] == [f"Participant[{winner}]"]
 
 
-async def test_a_member_claiming_another_winner_is_named_by_every_honest_member() -> None:
+async def test_a_member_claiming_another_winner_is_named_by_every_honest_member(run_roles: Runner) -> None:
     n, liar = 4, 2
-    results = await _lottery(n, liar)
+    results = await _lottery(n, liar, run_roles)
     for m, r in results.items():
         if m == f"Participant[{liar}]":
             assert r.error is not None  # it fails too: it sees everyone disagree with it
@@ -120,8 +127,16 @@ async def test_a_chosen_index_outside_the_family_is_a_local_violation() -> None:
         assert isinstance(r.error, LocalViolation) and "not the index of one of the 2 Participant members" in str(r.error)
 
 
-@pytest.mark.parametrize("n", [2, 3, 6])
+@pytest.mark.parametrize("n", [2, 6])
 async def test_tokens_go_round_the_ring_back_to_their_origin(n: int) -> None:
+    await _ring(n, run_memory)
+
+
+async def test_the_ring_over_memory_and_tcp(run_roles: Runner) -> None:
+    await _ring(3, run_roles)
+
+
+async def _ring(n: int, run_roles: Runner) -> None:
     def peer(ep: Endpoint) -> Awaitable[tuple[int, int, list[int]]]:
         async def run() -> tuple[int, int, list[int]]:
             me = ep.me.index
@@ -142,9 +157,8 @@ async def test_tokens_go_round_the_ring_back_to_their_origin(n: int) -> None:
 
         return run()
 
-    with trio.fail_after(10):
-        async with memory_session(tr.PROTOCOL, params={"N": n}) as net:
-            results = await net.run({f"Peer[{i}]": peer for i in range(n)})
+    with trio.fail_after(20):
+        results = await run_roles(tr.PROTOCOL, {f"Peer[{i}]": peer for i in range(n)}, params={"N": n})
     for i in range(n):
         r = results[f"Peer[{i}]"]
         assert r.error is None, r.error
