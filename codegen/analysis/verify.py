@@ -37,12 +37,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from codegen.core.ast import Bound, Choose, Protocol
+from codegen.core.ast import Bound, Protocol
 from codegen.core.diagnostics import UNREADABLE_FILE, Diagnostic
 from codegen.core.local import (
     FAILED,
+    LChoose,
+    LDecideLoop,
+    LLoop,
     LocalType,
+    LOffer,
+    LParallel,
     LPeer,
+    LRec,
+    LSelect,
+    LStmt,
     MemberSel,
     OnlyIndex,
     OnlyRange,
@@ -55,7 +63,7 @@ from codegen.core.span import Span
 from codegen.frontend.imports import resolve_imports
 from codegen.frontend.load import load
 from codegen.frontend.parse import parse
-from codegen.frontend.validate import validate, walk
+from codegen.frontend.validate import validate
 from codegen.projection.fsm import (
     BranchEndNode,
     ChooseNode,
@@ -687,7 +695,7 @@ def verify_locals(protocol: Protocol, locals_: Mapping[str, LocalType], bounds: 
     decls = [(r.name, r.kind, r.size) for r in protocol.roles if r.name in machines]
     reports: list[InstanceReport] = []
     skipped: list[str] = []
-    for name, values, sizes in _with_choices(protocol, instances(decls, [p.name for p in protocol.params], bounds)):
+    for name, values, sizes in _with_choices(locals_, instances(decls, [p.name for p in protocol.params], bounds)):
         if len(reports) >= bounds.max_instances:
             break
         procs: list[_Proc] = []
@@ -708,13 +716,34 @@ def verify_locals(protocol: Protocol, locals_: Mapping[str, LocalType], bounds: 
     return VerifyReport(protocol.name, tuple(reports), tuple(skipped))
 
 
+def _chooses(body: Sequence[LStmt]) -> Iterator[LChoose]:
+    for s in body:
+        match s:
+            case LChoose():
+                yield s
+                yield from _chooses(s.it)
+                yield from _chooses(s.other)
+            case LRec(body=b) | LLoop(body=b) | LDecideLoop(body=b):
+                yield from _chooses(b)
+            case LSelect():
+                yield from _chooses(s.others)
+                for br in s.branches:
+                    yield from _chooses(br.body)
+            case LOffer(branches=obs):
+                for ob in obs:
+                    yield from _chooses(ob.body)
+            case LParallel(branches=pbs):
+                for pb in pbs:
+                    yield from _chooses(pb)
+
+
 def _with_choices(
-    protocol: Protocol, insts: Iterator[tuple[str, dict[str, int], dict[str, int]]]
+    locals_: Mapping[str, LocalType], insts: Iterator[tuple[str, dict[str, int], dict[str, int]]]
 ) -> Iterator[tuple[str, dict[str, int], dict[str, int]]]:
     """Each instantiation once per member each role chosen at run time may fall on (the
     chosen index is bound like a parameter, under the role's name)."""
     # One index per chosen role for the whole run: a role chosen again in a loop keeps it.
-    chooses = list(dict.fromkeys((s.role, s.family.name) for s in walk(protocol.body) if isinstance(s, Choose)))
+    chooses = list(dict.fromkeys((s.role, s.family) for lt in locals_.values() for s in _chooses(lt.body)))
     for name, values, sizes in insts:
         ranges = [range(sizes.get(family, 0)) for _, family in chooses]
         for picks in itertools.product(*ranges):

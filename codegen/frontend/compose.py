@@ -23,6 +23,7 @@ from codegen.core.ast import (
     Broadcast,
     Call,
     Choice,
+    Choose,
     Chosen,
     GBinary,
     GLit,
@@ -282,6 +283,12 @@ def map_ref(ref: RoleRef, b: Binding) -> RoleRef:
     outer = actual.index
     if not isinstance(outer, IndexRange):
         return RoleRef(actual.name, ref.span, idx)
+    if isinstance(idx, IndexParam) and isinstance(idx.name, Chosen):
+        raise InstantiationError(
+            idx.span,
+            f"{idx.name} is chosen among all of {ref.name}, but a range ({ref_text(actual)}) is passed for it",
+            f"pass the whole family, {actual.name}[*]",
+        )
     lo = outer.lo
     match idx:
         case IndexAll():
@@ -376,6 +383,15 @@ def _seq(stmts: tuple[Stmt, ...], b: Binding, formals: tuple[str, ...]) -> tuple
                 out.append(Parallel(tuple(_seq(br, b, formals) for br in s.branches), s.span))
             case LocalStep():
                 out.append(LocalStep(map_ref(s.role, b), s.step, s.span, s.step_span))
+            case Choose():
+                family = map_ref(s.family, b)
+                if isinstance(family.index, IndexRange):
+                    raise InstantiationError(
+                        s.family.span,
+                        f"{s.role} is chosen among all of {s.family.name}, but a range ({ref_text(family)}) is passed for it",
+                        f"pass the whole family, {family.name}[*]",
+                    )
+                out.append(Choose(s.role, family, s.step, s.knowing, s.span, s.step_span))
             case Call():
                 args = tuple(map_ref(a, b) for a in s.args)
                 pas = tuple(ParamArg(pa.name, _bound(pa.value, params), pa.span) for pa in s.params)

@@ -1557,10 +1557,12 @@ def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
 def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
     """``choose R from F[*] by Step(Msg)``: where it may stand and what it names (M407).
     Whether every member knows ``Msg`` is checked by projection, on the inlined body (M408)."""
-    # Anywhere in the protocol's own body but a parallel branch (whose concurrent steps could
-    # not tell which of two choices of the role they follow).
-    inside_parallel = {id(x) for s in walk(p.body) if isinstance(s, Parallel) for x in walk([y for b in s.branches for y in b])}
-    top = {id(s) for s in walk(p.body) if id(s) not in inside_parallel}
+    # Anywhere but a parallel branch (whose concurrent steps could not tell which of two
+    # choices of the role they follow).
+    bodies = [sc.body for sc in scopes(p)]
+    inside_parallel = {
+        id(x) for body in bodies for s in walk(body) if isinstance(s, Parallel) for x in walk([y for b in s.branches for y in b])
+    }
     taken = {r.name for r in p.roles} | {x.name for x in p.params} | {v.name for v in p.guard_vars}
     steps = {st.name: st for st in p.steps}
     messages = {m.name for m in p.messages}
@@ -1568,11 +1570,10 @@ def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
         for s in walk(sc.body):
             if not isinstance(s, Choose):
                 continue
-            if sc.is_sub or id(s) not in top:
-                where = f"sub-protocol {sc.name}" if sc.is_sub else "a parallel branch"
+            if id(s) in inside_parallel:
                 yield Diagnostic(
-                    BAD_CHOSEN_ROLE, s.span, f"{s.role} is chosen inside {where}",
-                    "choose a role in the protocol's own interactions, outside parallel blocks",
+                    BAD_CHOSEN_ROLE, s.span, f"{s.role} is chosen inside a parallel branch",
+                    "choose the role before the parallel block",
                 )
             if s.role in taken:
                 yield Diagnostic(
