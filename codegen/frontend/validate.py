@@ -684,7 +684,12 @@ def _check_ring(sc: Scope, s: Interaction, ring: IndexRing) -> Iterator[Diagnost
             f"write {other.name}[i] -> {other.name}[i+1 mod N]",
         )
         return
-    assert isinstance(other.index, IndexVar)
+    if not isinstance(other.index, IndexVar):
+        yield Diagnostic(
+            BAD_RING_INDEX, ring.span, f"{ref_text(snd)} -> {ref_text(rcv)}: a ring index stands opposite an index variable",
+            f"write {snd.name}[i] -> {snd.name}[i+1 mod N]",
+        )
+        return
     if ring.var != other.index.name:
         yield Diagnostic(
             BAD_RING_INDEX, ring.span, f"the ring index names {ring.var!r}, not the index variable {other.index.name!r} of the other side",
@@ -703,6 +708,20 @@ def _check_ring(sc: Scope, s: Interaction, ring: IndexRing) -> Iterator[Diagnost
             f"the ring index is taken mod {ring.size}, but {snd.name} has {'any number of' if size == '*' else size} members",
             f"write mod {size}: the ring goes round the whole family {decl.name}[{size}]",
         )
+
+
+def check_ring_places(p: Protocol) -> Iterable[Diagnostic]:
+    """A ring index names a member relative to the other side of a step: only there."""
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Interaction):
+                continue
+            for ref in refs(s):
+                if isinstance(ref.index, IndexRing):
+                    yield Diagnostic(
+                        BAD_RING_INDEX, ref.index.span, f"{ref_text(ref)}: a ring index appears only in a step between members",
+                        f"write {ref.name}[i] -> {ref.name}[i+1 mod ...]",
+                    )
 
 
 def check_self_send(p: Protocol) -> Iterable[Diagnostic]:
@@ -1618,6 +1637,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_params,
     check_family_indices,
     check_family_forms,
+    check_ring_places,
     check_self_send,
     check_choices,
     check_recursion,
