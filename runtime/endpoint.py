@@ -127,6 +127,7 @@ class SessionEndpoint:
         "_slots",
         "_step_hooks",
         "_unyielded",
+        "chosen",
         "info",
         "me",
         "me_name",
@@ -170,6 +171,7 @@ class SessionEndpoint:
         self._closed = False
         self._crashed: set[str] = set()  # peers a failure branch took for crashed
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
+        self.chosen: dict[str, int] = {}  # roles chosen at run time (genlib.agree)
         for peer, inbox in self._inboxes.items():
             inbox.on_overflow = self._flood_guard(peer, inbox)
 
