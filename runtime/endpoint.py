@@ -196,6 +196,11 @@ class SessionEndpoint:
                 await checkpoint_if_cancelled()
                 raise self._refusal()
             plan = self._plan(to, step)
+        if self._crashed and plan.channel.name in self._crashed:
+            # Crash-stop: a message to a peer a failure branch took for crashed is lost (the
+            # failure branch of a family member may still send to its whole family).
+            await checkpoint_if_cancelled()
+            return
         n = self._unyielded
         if n < YIELD_EVERY:
             self._unyielded = n + 1

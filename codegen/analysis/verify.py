@@ -322,6 +322,8 @@ class _Explorer:
                 nxt = node.next
             elif isinstance(node, RecvNode) and not self.inst.peers(me, node.frm):
                 nxt = node.next
+            elif isinstance(node, OfferNode) and isinstance(node.frm, PeerFamily) and not self.inst.peers(me, node.frm):
+                nxt = node.branches[0].next  # an empty collection that may fail: nobody to fail
             elif isinstance(node, DecideNode) and aux == 0:
                 return th
             elif isinstance(node, ForkNode):
@@ -393,6 +395,20 @@ class _Explorer:
                     return
                 rest = self.goto(p, node.next, loops) if i + 1 == len(frm) else (sid, loops, i + 1)
                 yield _Move(p, rest, None, q, self._recv_step(p, q, node.message, node.span))
+            case OfferNode() if isinstance(node.frm, PeerFamily):
+                # A collection with a failure branch: with nobody failing, a collection.
+                ok = node.branches[0]
+                frm = self.inst.peers(me, node.frm)
+                i = aux if isinstance(aux, int) else 0
+                q = frm[i]
+                chan = chans[q * n + p]
+                if not chan:
+                    return
+                if chan[0] != ok.message:
+                    yield self._unspecified(p, q, chan[0], [ok.message], node)
+                    return
+                rest = self.goto(p, ok.next, loops) if i + 1 == len(frm) else (sid, loops, i + 1)
+                yield _Move(p, rest, None, q, self._recv_step(p, q, ok.message, node.span))
             case OfferNode():
                 (q,) = self.inst.peers(me, node.frm)[:1] or (p,)
                 chan = chans[q * n + p]
@@ -479,7 +495,7 @@ class _Explorer:
                 q = self.inst.procs[self.inst.peers(me, node.frm)[i]].name
                 yield f"{me.name} waits for {node.message} from {q}", node.span
             case OfferNode():
-                q = self.inst.procs[self.inst.peers(me, node.frm)[0]].name
+                q = self.inst.procs[self.inst.peers(me, node.frm)[i if isinstance(node.frm, PeerFamily) else 0]].name
                 yield f"{me.name} waits for {' or '.join(b.message for b in node.branches)} from {q}", node.span
             case DecidedNode():
                 q = self.inst.procs[self.inst.peers(me, node.frm)[0]].name

@@ -93,6 +93,9 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
                 for ob in s.branches:
                     out.append(f"{pad}{_IND}{ob.message} [{', '.join(ob.labels)}]:")
                     _lines(ob.body, depth + 2, out)
+                if s.others:
+                    out.append(f"{pad}{_IND}(other members):")
+                    _lines(s.others, depth + 2, out)
                 out.append(f"{pad}}}")
             case LRec() | LLoop() | LDecideLoop():
                 out.append(f"{pad}{head_text(s)} {{")

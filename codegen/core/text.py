@@ -32,6 +32,7 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    PeerFamily,
     PeerMember,
     PeerOne,
 )
@@ -115,7 +116,8 @@ def head_text(s: LStmt) -> str:
         case LSend():
             return f"send {s.message} to {peer_text(s.to)}{only_text(s.only)}"
         case LRecv() if s.message == FAILED:
-            return f"{peer_text(s.frm)} has failed (crashed or missed the deadline)"
+            who = f"one of {peer_text(s.frm)}" if isinstance(s.frm, PeerFamily) else peer_text(s.frm)
+            return f"{who} has failed (crashed or missed the deadline)"
         case LRecv():
             return f"receive {s.message} from {peer_text(s.frm)}{only_text(s.only)}"
         case LLocal():

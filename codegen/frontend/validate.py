@@ -585,6 +585,16 @@ def check_family_indices(p: Protocol) -> Iterable[Diagnostic]:
                     yield from _check_index(ref, decl, allow_missing=isinstance(s, Call))
 
 
+def _apart(a: RoleRef, b: RoleRef) -> bool:
+    """Whether a literal member and a range of its family are certainly disjoint
+    (``F[0] -> F[1..N]``: one member telling the others, so it never sends to itself)."""
+    for one, many in ((a, b), (b, a)):
+        if isinstance(one.index, IndexConst) and isinstance(many.index, IndexRange):
+            k, lo, hi = one.index.value, many.index.lo, many.index.hi
+            return (isinstance(lo, int) and lo > k) or (isinstance(hi, int) and hi <= k)
+    return False
+
+
 def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
     """Index variables (M405) and combinations of family references projection cannot handle (M406)."""
     for sc in scopes(p):
@@ -616,7 +626,7 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                         f"{ref_text(snd)} -> {ref_text(rcv)}: many-to-many steps are not supported",
                         "split it: collect at one role, then send to the family",
                     )
-                elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
+                elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)) and not _apart(snd, rcv):
                     yield Diagnostic(
                         UNSUPPORTED_FAMILY_FORM,
                         s.span,
@@ -629,7 +639,7 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                 yield Diagnostic(
                     UNSUPPORTED_FAMILY_FORM, s.sender.span, f"a broadcast is sent by one role, not {ref_text(s.sender)}"
                 )
-            elif isinstance(s, Choice) and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
+            elif isinstance(s, Choice) and s.failure is None and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
                 yield Diagnostic(
                     UNSUPPORTED_FAMILY_FORM,
                     s.at.span,
@@ -763,20 +773,29 @@ def _check_one_choice(
 
 
 def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
-    """A failure branch (crash-stop) is taken by one receiver when one sender is gone; in it
-    the failed role is dead, so it must not act there (not even be broadcast to)."""
-    for ref in (failed, c.at):
-        if ref.index is not None:
-            # Members would need the others of the family told too (as a choice at a member
-            # is); not supported yet, so said here rather than projected wrongly.
-            yield Diagnostic(
-                BAD_FAILURE_BRANCH,
-                ref.span,
-                f"a failure branch is between two single roles (the one that may fail and its receiver), not {ref_text(ref)}",
-                "let a single role (a monitor, a coordinator) receive from the role that may fail, "
-                "and tell the family in both cases",
-            )
-            return
+    """A failure branch (crash-stop) is taken by one receiver when its sender is gone: a
+    single role, a family member, or any member of a family or range it collects from. In
+    the branch the failed role is dead, so it must not act there (not even be broadcast to);
+    when it is a family member, a send to its whole family still reaches the survivors (the
+    runtime skips members taken for crashed)."""
+    if _is_multi(c.at):
+        yield Diagnostic(
+            BAD_FAILURE_BRANCH,
+            c.at.span,
+            f"a failure branch has one receiver, not {ref_text(c.at)}",
+            "let one role (a monitor, or one member) receive from the role that may fail, "
+            "and tell the family in both cases",
+        )
+        return
+    if c.at.index is not None and c.at.name == failed.name:
+        yield Diagnostic(
+            BAD_FAILURE_BRANCH,
+            c.at.span,
+            f"the receiver {ref_text(c.at)} and the role that may fail ({ref_text(failed)}) are of one family",
+            "let a role outside the family receive from the member that may fail",
+        )
+        return
+    member = failed.index is not None
     fail_body = c.branches[-1].body
     for s in walk(fail_body):
         if isinstance(s, Broadcast):
@@ -784,16 +803,24 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
                 FAILED_ROLE_ACTS,
                 s.span,
                 f"a broadcast in the failure branch of {ref_text(failed)} would also go to {ref_text(failed)}, which has failed",
-                "send to the surviving roles one by one",
+                "send to the surviving roles one by one" + (f", or to {failed.name}[*]" if member else ""),
             )
             continue
         for ref in refs(s):
-            if ref.name == failed.name and (same_actor(ref, failed) or ref.index is None or _is_multi(ref)):
+            if ref.name != failed.name:
+                continue
+            if member and _is_multi(ref) and (
+                (isinstance(s, Interaction) and ref is s.receiver) or isinstance(s, LocalStep)
+            ):
+                continue  # the family's survivors: the failed member is skipped at run time
+            if same_actor(ref, failed) or ref.index is None or _is_multi(ref) or _is_multi(failed):
                 yield Diagnostic(
                     FAILED_ROLE_ACTS,
                     ref.span,
-                    f"{ref_text(ref)} takes part in the failure branch of {ref_text(failed)}, which runs when {ref_text(failed)} has failed",
-                    "in a failure branch only the surviving roles act",
+                    f"{ref_text(ref)} takes part in the failure branch of {ref_text(failed)}, which runs when "
+                    f"{'a member of ' if _is_multi(failed) else ''}{ref_text(failed)} has failed",
+                    "in a failure branch only the surviving roles act"
+                    + (f"; a send to {failed.name}[*] and a local step of {failed.name}[*] reach the survivors" if member else ""),
                 )
 
 
