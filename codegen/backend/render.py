@@ -18,6 +18,7 @@ import jinja2
 
 from codegen.backend.headers import module_header
 from codegen.core.ast import (
+    EPOCH_STEP,
     Annotations,
     Bound,
     FixedBytesType,
@@ -545,6 +546,9 @@ class _RoleRenderer:
         the protocol says where it happens; input and output are checked against their
         declared types (as their codec would) before the next state is handed out."""
         assert n.next is not None
+        if n.step == EPOCH_STEP:
+            self.epoch_bump(n, sc)
+            return
         decl = self.r.step_decls[n.step]
         sfx = method_suffix(n.step)
         method = f"do_{sfx}"
@@ -576,6 +580,22 @@ class _RoleRenderer:
         if decl.doc:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig, doc, body))
+
+    def epoch_bump(self, n: fsm.LocalNode, sc: StateClass) -> None:
+        """``bump_epoch()``: the role moves the session to its next epoch here; the runtime
+        tags every later frame with it and rejects a peer's frame of an older one."""
+        assert n.next is not None
+        nxt = self.cls(n.next.node)
+        step = self.step(n, "bump_epoch", Annotations())
+        body = [*self.take(n, "bump_epoch"), f"    _epoch = await _ep.bump_epoch({step})"]
+        if isinstance(n.next.node, fsm.EndNode):
+            body.append("    await _ep.close()")
+        body.append(f"    return _epoch, {self.make(n.next)}")
+        sc.methods.append(Method(
+            f"async def bump_epoch(self) -> tuple[int, {nxt}]",
+            "Move the session to its next epoch here (returned): every later frame carries it, "
+            "and a peer's frame of an older epoch is a RemoteViolation naming that peer.",
+            body))
 
     def recv(self, n: fsm.RecvNode, sc: StateClass) -> None:
         assert n.next is not None

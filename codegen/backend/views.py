@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Annotations,
     Broadcast,
     Call,
@@ -268,7 +269,8 @@ def _mm_seq(body: tuple[Stmt, ...], p: Protocol, everyone: str, depth: int, out:
                     _mm_seq(br, p, everyone, depth + 1, out)
                 out.append(f"{pad}end")
             case LocalStep():
-                out.append(f"{pad}Note over {s.role.name}: {_mm(ref_text(s.role) + ' runs ' + s.step)}")
+                what = " bumps the session epoch" if s.step == EPOCH_STEP else " runs " + s.step
+                out.append(f"{pad}Note over {s.role.name}: {_mm(ref_text(s.role) + what)}")
             case Call():
                 names = list(dict.fromkeys(a.name for a in s.args))
                 over = ",".join(names[:1] + names[-1:]) if len(names) > 1 else (names[0] if names else everyone)

@@ -7,7 +7,7 @@ consumed by ``codegen.projection.project``. Everything is immutable; sequences a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from codegen.core.span import Span
 
@@ -344,6 +344,11 @@ class LocalStep:
     step: str
     span: Span
     step_span: Span
+
+
+# The step of an epoch bump (``- bump_epoch: {at: [R, F[*]]}``): one LocalStep per role
+# named, with this name, which no declared step can have (it is not an identifier).
+EPOCH_STEP: Final = "(bump_epoch)"
 
 
 Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep

@@ -6,6 +6,7 @@ DOT/Mermaid views and ``minuet project`` all print through here, so a user sees 
 from __future__ import annotations
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Bound,
     IndexAll,
     IndexConst,
@@ -120,6 +121,8 @@ def head_text(s: LStmt) -> str:
             return f"{who} has failed (crashed or missed the deadline)"
         case LRecv():
             return f"receive {s.message} from {peer_text(s.frm)}{only_text(s.only)}"
+        case LLocal() if s.step == EPOCH_STEP:
+            return f"bump the session epoch{only_text(s.only)}"
         case LLocal():
             return f"run local step {s.step}{only_text(s.only)}"
         case LSelect():

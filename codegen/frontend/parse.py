@@ -15,6 +15,7 @@ from typing import Final
 import yaml
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Annotations,
     Bound,
     Branch,
@@ -85,7 +86,8 @@ FAILED_LABEL: Final = "failed"
 OK_LABEL: Final = "ok"
 LOOP_KEYS: Final = ("count", "decides", "do")
 BRANCH_KEYS: Final = ("when", "do")
-STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call")
+STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call", "bump_epoch")
+EPOCH_KEYS: Final = ("at",)
 DEFAULT_FLOW_COST: Final = 100
 
 NO_ANNOTATIONS: Final = Annotations()  # shared: most interactions have none
@@ -437,6 +439,9 @@ def _stmts_of(ctx: _Ctx, items: tuple[Node, ...]) -> tuple[Stmt, ...]:
     out: list[Stmt] = []
     for i, item in enumerate(items):
         stmt = _stmt(ctx, item)
+        if isinstance(stmt, tuple):  # an epoch bump: a step of each role it names
+            out.extend(stmt)
+            continue
         if isinstance(stmt, _Failable):
             rest = _stmts_of(ctx, items[i + 1 :])
             inter = stmt.interaction
@@ -464,7 +469,7 @@ _STMT_HINT: Final = (
 )
 
 
-def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
+def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | tuple[LocalStep, ...] | None:
     if isinstance(node, Sequence):
         _wrong(ctx, node, "a statement", "nested lists appear only as the branches of parallel")
         return None
@@ -506,6 +511,8 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
             return _loop(ctx, key, value)
         if key.text == "parallel":
             return _parallel(ctx, key, value)
+        if key.text == "bump_epoch":
+            return _bump_epoch(ctx, key, value)
         if "->" in key.text:
             return _interaction(ctx, key, value)
         if (
@@ -809,6 +816,40 @@ def _local_step(ctx: _Ctx, key: Scalar, value: Node) -> LocalStep | None:
     if name is None:
         return None
     return LocalStep(role, name, _line_span(key, value), _whole(sc))
+
+
+def _bump_epoch(ctx: _Ctx, key: Scalar, value: Node) -> tuple[LocalStep, ...]:
+    """``bump_epoch: {at: [A, F[*]]}``: each role named moves the session to its next epoch
+    here (a local step named EPOCH_STEP)."""
+    hint = "an epoch bump is 'bump_epoch: {at: [A, F[*]]}'"
+    if not isinstance(value, Mapping):
+        _wrong(ctx, value, "a mapping with 'at' (the roles that bump)", hint)
+        return ()
+    keys = _keys(ctx, value, EPOCH_KEYS, EPOCH_KEYS, "an epoch bump", hint)
+    if "at" not in keys:
+        return ()
+    seq = _seq(ctx, keys["at"][1], "a list of roles (at)")
+    if seq is None:
+        return ()
+    if not seq.items:
+        ctx.error(WRONG_TYPE, seq.span, "an epoch bump names no role", hint)
+        return ()
+    out: list[LocalStep] = []
+    span = _line_span(key, value)
+    for item in seq.items:
+        sc = _name_str(ctx, item, "a role")
+        if sc is None:
+            continue
+        cur = _Cur(sc.text)
+        try:
+            role = _role_ref(cur, sc, ctx.params)
+            if not cur.at_end():
+                raise cur.fail(f"unexpected {cur.found()} after the role", hint)
+        except TextError as f:
+            _in_scalar(ctx, sc, BAD_INTERACTION, f)
+            continue
+        out.append(LocalStep(role, EPOCH_STEP, span, _whole(sc)))
+    return tuple(out)
 
 
 def _steps(ctx: _Ctx, node: Node) -> tuple[StepDecl, ...]:

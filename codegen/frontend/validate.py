@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Branch,
     Broadcast,
     Call,
@@ -48,6 +49,7 @@ from codegen.core.ast import (
 )
 from codegen.core.diagnostics import (
     AMBIGUOUS_CHOICE,
+    BAD_EPOCH_BUMP,
     BAD_FAILURE_BRANCH,
     BAD_INDEX_VAR,
     BAD_LOOP,
@@ -1495,9 +1497,57 @@ def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
         seen.setdefault(key, st.name)
     for sc in scopes(p):
         for s in walk(sc.body):
-            if isinstance(s, LocalStep) and s.step not in declared:
+            if isinstance(s, LocalStep) and s.step not in declared and s.step != EPOCH_STEP:
                 hint = did_you_mean(s.step, declared) or "declare it under steps: Name: {input: T, output: U}"
                 yield Diagnostic(UNDEFINED_STEP, s.step_span, f"undefined local step {s.step}", hint)
+
+
+def check_epoch_bumps(p: Protocol) -> Iterable[Diagnostic]:
+    """An epoch bump moves every surviving role to the next epoch at once: it names single
+    roles and whole families (a family's members talk in one epoch), and leaves out only
+    the single roles that failed in an enclosing failure branch. So any two roles that are
+    still there are in the same epoch wherever they talk (a frame of another epoch is a
+    violation at run time)."""
+    for sc in scopes(p):
+        names = tuple(dict.fromkeys(r.name for r in sc.roles))
+        yield from _bumps_in(sc.body, names, frozenset())
+
+
+def _bumps_in(stmts: tuple[Stmt, ...], names: tuple[str, ...], failed: frozenset[str]) -> Iterator[Diagnostic]:
+    bumps: dict[Span, list[LocalStep]] = {}
+    for s in stmts:
+        match s:
+            case LocalStep(step=step) if step == EPOCH_STEP:
+                bumps.setdefault(s.span, []).append(s)  # one bump statement: one step per role
+            case Choice(branches=bs, failure=f):
+                for i, b in enumerate(bs):
+                    gone = f is not None and f.index is None and i == len(bs) - 1
+                    yield from _bumps_in(b.body, names, failed | {f.name} if gone and f is not None else failed)
+            case Rec(body=body) | Loop(body=body):
+                yield from _bumps_in(body, names, failed)
+            case Parallel(branches=pbs):
+                for br in pbs:
+                    yield from _bumps_in(br, names, failed)
+    for span, steps in bumps.items():
+        for st in steps:
+            if st.role.index is not None and not isinstance(st.role.index, IndexAll):
+                yield Diagnostic(
+                    BAD_EPOCH_BUMP,
+                    st.role.span,
+                    f"an epoch bump is taken by whole roles, not by {ref_text(st.role)}",
+                    f"bump all of {st.role.name}[*]: the members of a family talk in one epoch",
+                )
+        named = {st.role.name for st in steps}
+        missing = [n for n in names if n not in named and n not in failed]
+        if missing:
+            yield Diagnostic(
+                BAD_EPOCH_BUMP,
+                span,
+                f"the epoch bump leaves out {', '.join(missing)}: every role still in the session "
+                "moves to the next epoch together",
+                "add " + ", ".join(missing) + " to 'at' (a family as F[*]); only a role that failed "
+                "(in an enclosing failure branch) stays behind",
+            )
 
 
 def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
@@ -1525,6 +1575,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_params,
     check_family_indices,
     check_family_forms,
+    check_epoch_bumps,
     check_self_send,
     check_choices,
     check_recursion,

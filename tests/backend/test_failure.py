@@ -153,8 +153,9 @@ def recovery_roles(crash: bool) -> tuple[dict[str, RoleFn], dict[str, int]]:
             raise Crash("coordinator down")
         return await cfr.start_coordinator(ep).send_heartbeat(cfr.Heartbeat(epoch=0))
 
-    async def recover(me: int, epoch: int, s1: cfr.Participant_S5 | cfr.Participant_S11) -> cfr.Participant_End:
-        epoch, s2 = await s1.do_bump_epoch(lambda e: e + 1, epoch)
+    async def recover(me: int, told: int, s1: cfr.Participant_S5 | cfr.Participant_S11) -> cfr.Participant_End:
+        epoch, s2 = await s1.bump_epoch()
+        assert epoch == told + 1
         epochs[f"Participant[{me}]"] = epoch
         value = cfr.Bytes32(bytes([me]) * 32)
         s3 = await s2.send_commit(cfr.Commit(epoch=epoch, digest=cfr.Bytes64(bytes(64))))

@@ -126,6 +126,8 @@ class Driver:
                 state = (await state.offer()).state
             elif "next" in methods:
                 state = (await state.next()).state
+            elif "bump_epoch" in methods:
+                _, state = await state.bump_epoch()
             elif "select_exit" in methods and "select_continue" in methods:
                 state = await (state.select_continue() if visit < 2 else state.select_exit())
             else:
