@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from codegen.core.diagnostics import Diagnostic, Format
     from codegen.pipeline import Compiled
 
-_COMPILER_DEPS = frozenset({"yaml", "jinja2", "libcst"})
+_COMPILER_DEPS = frozenset({"yaml", "libcst"})
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
