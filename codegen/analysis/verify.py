@@ -34,7 +34,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from codegen.core.ast import Bound, Protocol
@@ -733,10 +733,30 @@ def verify_text(
     blocking = [d for d in diags if d.severity == "error"]
     if blocking:
         return None, blocking
+    if protocol.library:
+        return _verify_library(protocol, bounds)
     locals_, pdiags = project_all(protocol)
     if not locals_:
         return None, [d for d in pdiags if d.severity == "error"]
     return verify_locals(protocol, locals_, bounds), []
+
+
+def _verify_library(protocol: Protocol, bounds: Bounds) -> tuple[VerifyReport | None, list[Diagnostic]]:
+    """A library has no roles of its own: each of its sub-protocols is explored alone, its
+    instances named after it."""
+    instances: list[InstanceReport] = []
+    skipped: list[str] = []
+    for s in protocol.subprotocols:
+        if s.origin is not None:
+            continue
+        alone = replace(protocol, name=s.name, span=s.span, roles=s.roles, body=s.body, library=False)
+        locals_, pdiags = project_all(alone)
+        if not locals_:
+            return None, [d for d in pdiags if d.severity == "error"]
+        r = verify_locals(alone, locals_, bounds)
+        instances += [replace(i, name=f"{s.name}: {i.name}") for i in r.instances]
+        skipped += [f"{s.name}: {k}" for k in r.skipped]
+    return VerifyReport(protocol.name, tuple(instances), tuple(skipped)), []
 
 
 def verify_file(path: str, bounds: Bounds = Bounds()) -> tuple[VerifyReport | None, list[Diagnostic]]:

@@ -410,6 +410,8 @@ class Protocol:
     default_timeout: float | None = None
     imports: tuple[Import, ...] = ()
     steps: tuple[StepDecl, ...] = ()
+    # A library: a spec of sub-protocols only (no roles, no interactions), imported by others.
+    library: bool = False
 
     def role(self, name: str) -> RoleDecl | None:
         for r in self.roles:

@@ -77,6 +77,9 @@ TOP_KEYS: Final = (
 )
 STEP_KEYS: Final = ("input", "output", "doc")
 TOP_REQUIRED: Final = ("protocol", "roles", "messages", "interactions")
+# A library (sub-protocols only, no interactions) has no roles of its own either.
+LIBRARY_KEYS: Final = tuple(k for k in TOP_KEYS if k not in ("roles", "interactions"))
+LIBRARY_REQUIRED: Final = ("protocol", "subprotocols")
 SUB_KEYS: Final = ("roles", "interactions", "doc")
 ANNOTATION_KEYS: Final = (
     "message", "guard_capability", "flow_cost", "journal_facts", "journal_merge", "timeout",
@@ -975,10 +978,20 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
     if not isinstance(root, Mapping):
         _wrong(ctx, root, "a mapping with protocol, roles, messages and interactions")
         return None, ctx.diags
-    keys = _keys(
-        ctx, root, TOP_KEYS, TOP_REQUIRED, "the spec",
-        "a spec has protocol, roles, messages and interactions; optional: namespace, doc, params, vars, types, timeout, subprotocols",
-    )
+    present = {k.text for k, _ in root.items}
+    library = "subprotocols" in present and "interactions" not in present
+    if library:
+        keys = _keys(
+            ctx, root, LIBRARY_KEYS, LIBRARY_REQUIRED, "a library spec (sub-protocols only, no interactions)",
+            "a library declares no roles of its own (each sub-protocol declares its roles); "
+            "to make it a protocol, add interactions",
+        )
+    else:
+        keys = _keys(
+            ctx, root, TOP_KEYS, TOP_REQUIRED, "the spec",
+            "a spec has protocol, roles, messages and interactions; optional: namespace, doc, params, vars, types, "
+            "timeout, subprotocols (a spec of subprotocols alone, without roles and interactions, is a library)",
+        )
 
     name = "Unnamed"
     name_span = _head(root.span)
@@ -1041,5 +1054,6 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
         default_timeout=timeout,
         imports=imports,
         steps=steps,
+        library=library,
     )
     return protocol, ctx.diags

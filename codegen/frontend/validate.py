@@ -135,7 +135,7 @@ class Scope:
 
 
 def scopes(p: Protocol) -> list[Scope]:
-    out = [Scope(p.name, p.roles, p.body, p.span, False)]
+    out = [] if p.library else [Scope(p.name, p.roles, p.body, p.span, False)]
     # Imported sub-protocols were checked in their own file, against their own parameters.
     out.extend(Scope(s.name, s.roles, s.body, s.span, True) for s in p.subprotocols if s.origin is None)
     return out

@@ -106,8 +106,17 @@ _EMPTY: frozenset[str] = frozenset()
 
 
 def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnostic]]:
-    """One local type per declared role (a family: per member kind), in declaration order."""
-    diags: list[Diagnostic] = []
+    """One local type per declared role (a family: per member kind), in declaration order.
+    A library has no roles: each of its own sub-protocols is projected on its own instead,
+    for the diagnostics, and no local type is returned."""
+    if protocol.library:
+        diags: list[Diagnostic] = []
+        for s in protocol.subprotocols:
+            if s.origin is None:
+                alone = dataclasses.replace(protocol, name=s.name, span=s.span, roles=s.roles, body=s.body, library=False)
+                diags.extend(project_all(alone)[1])
+        return {}, diags
+    diags = []
     # The pass allocates many small acyclic objects: the cyclic GC would rescan the whole
     # heap (the AST included) again and again, tripling the time of large specs for nothing.
     gc_was_enabled = gc.isenabled()
