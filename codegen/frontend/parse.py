@@ -491,6 +491,9 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | tuple[LocalStep, ...] | N
         if word in ("choice", "rec", "loop", "parallel"):
             ctx.error(BAD_INTERACTION, _whole(node), f"'{word}' needs a body after a ':'", _STMT_HINT)
             return None
+        if word == "bump_epoch":
+            ctx.error(BAD_INTERACTION, _whole(node), "'bump_epoch' needs the roles that bump", "write '- bump_epoch: {at: [A, \"F[*]\"]}'")
+            return None
         ctx.error(BAD_INTERACTION, _whole(node), f"unknown statement {node.text!r}", did_you_mean(word, STATEMENT_WORDS) or _STMT_HINT)
         return None
     if not node.items:

@@ -1539,7 +1539,7 @@ def _bumps_in(stmts: tuple[Stmt, ...], names: tuple[str, ...], failed: frozenset
                 )
         named = {st.role.name for st in steps}
         missing = [n for n in names if n not in named and n not in failed]
-        if missing:
+        if missing and named <= set(names):  # else a misspelt role (M200) says it already
             yield Diagnostic(
                 BAD_EPOCH_BUMP,
                 span,
