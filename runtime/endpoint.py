@@ -131,6 +131,7 @@ class SessionEndpoint:
         "_step_hooks",
         "_tag",
         "_unyielded",
+        "chosen",
         "info",
         "me",
         "me_name",
@@ -178,6 +179,7 @@ class SessionEndpoint:
         self._epoch = info.epoch
         self._tag = ""
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
+        self.chosen: dict[str, int] = {}  # roles chosen at run time (genlib.agree)
         for peer, inbox in self._inboxes.items():
             inbox.on_overflow = self._flood_guard(peer, inbox)
 

@@ -252,7 +252,7 @@ def test_ping_pong_two_processes_over_p2p_and_a_wrong_key(tmp_path: Path) -> Non
     assert {role: d.result() for role, d in done.items()} == {"Client": 45, "Server": 10}
     net = json.loads(cfg.read_text(encoding="utf-8"))
     # The impostor must be listening before the Server's last dial, under CI load too.
-    net.update(session="p2p-wrong", connect_timeout=5)
+    net.update(session="p2p-wrong", connect_timeout=12)
     honest = tmp_path / "honest.json"
     honest.write_text(json.dumps(net), encoding="utf-8")
     net["members"]["Client"].update(key="impostor.key", ed25519=write_key_file(tmp_path / "impostor.key").public_b64)
