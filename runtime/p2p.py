@@ -15,7 +15,10 @@ pinned anyway:
   dial waits out its whole 250 ms happy-eyeballs head start even after its only address
   succeeded; with 1 the first connection ends the wait (no libp2p internals patched);
 * libp2p's own dial retries and its 60 s "recently failed" block are turned off for our
-  dials, which retry on the mesh's backoff (``runtime.tcp``) until ``connect_timeout``.
+  dials, which retry on the mesh's backoff (``runtime.tcp``) until ``connect_timeout``;
+* a dial whose libp2p Noise handshake meets another key than the member's ends the
+  session's set-up at once, with a ``PeerGone`` caused by a ``LinkAuthError`` naming the
+  member (see ``_P2pMesh``).
 
 Several sessions can share one host (``open_p2p_host``): an incoming stream is routed by the
 session id, epoch and member its hello names, so sessions between two members use streams of
@@ -303,21 +306,43 @@ class _P2pMesh(_Mesh):
     libp2p streams instead of TCP connections, and the libp2p peer checked against the
     member's identity."""
 
-    p2p: P2pHost
+    def __init__(
+        self, protocol: ProtocolInfo, info: SessionInfo, cfg: NetConfig, me: Peer, key: Identity,
+        middleware: Sequence[Middleware], p2p: P2pHost,
+    ) -> None:
+        super().__init__(protocol, info, cfg, me, key, middleware)
+        self.p2p = p2p
+        # The first dial that met the wrong key, and "stop waiting" (that, or all linked).
+        self.wrong_key: LinkAuthError | None = None
+        self.settled = trio.Event()
 
     async def open_stream(self, peer: Peer, host: str, port: int) -> HandshakeStream:
         name = str(peer)
         public = self.cfg.members[name].public
         if public is None:
             raise ConfigError(f"network config has no public key for {name}")
-        return await _open_stream(self.p2p, name, public, host, port, PROTOCOL_ID)
+        try:
+            return await _open_stream(self.p2p, name, public, host, port, PROTOCOL_ID)
+        except LinkAuthError as e:
+            # Final, unlike the TCP mesh's refusals: libp2p's Noise checked a signature by
+            # the key at that address, so a retry meets the same key, and retrying until
+            # connect_timeout let the report depend on timing: once the impostor's own
+            # connect_timeout ended, later dials found nobody and the PeerGone said "could
+            # not reach" (issue 17).
+            if self.wrong_key is None:
+                self.wrong_key = e
+            self.settled.set()
+            raise
 
     def _add(self, peer: Peer, stream: HandshakeStream, buf: FrameBuffer, keys: LinkKeys) -> bool:
         public = self.cfg.members[str(peer)].public
         assert isinstance(stream, _StreamBytes) and public is not None
         if stream.remote != peer_id(public):
             raise LinkAuthError(str(peer), f"its libp2p peer {stream.remote} is not its identity")
-        return super()._add(peer, stream, buf, keys)
+        added = super()._add(peer, stream, buf, keys)
+        if self.all_linked.is_set():
+            self.settled.set()
+        return added
 
 
 @final
@@ -439,8 +464,7 @@ async def _connected(
     protocol: ProtocolInfo, cfg: NetConfig, info: SessionInfo, me: Peer, key: Identity,
     host: P2pHost, middleware: Sequence[Middleware], registry: Registry,
 ) -> AsyncIterator[SessionEndpoint]:
-    mesh = _P2pMesh(protocol, info, cfg, me, key, middleware)
-    mesh.p2p = host
+    mesh = _P2pMesh(protocol, info, cfg, me, key, middleware, host)
     route = (info.session_id, info.epoch, str(me))
     if route in host.routes:
         raise ConfigError(f"{me} already runs session {info.session_id} epoch {info.epoch} on this host")
@@ -455,7 +479,7 @@ async def _connected(
                 nursery.start_soon(mesh.dial, peer, deadline)
             if mesh.expected:
                 with trio.move_on_at(deadline):
-                    await mesh.all_linked.wait()
+                    await mesh.settled.wait()
         finally:
             del host.routes[route]  # the mesh is complete (or given up): nobody else may join
         if len(mesh.links) < mesh.expected:
@@ -463,6 +487,8 @@ async def _connected(
             for stream, _, _ in mesh.links.values():
                 await trio.aclose_forcefully(stream)
             nursery.cancel_scope.cancel()
+            if mesh.wrong_key is not None:
+                raise PeerGone(mesh.wrong_key.peer, "connect", str(mesh.wrong_key)) from mesh.wrong_key
             why = "; ".join(f"{p}: {mesh.failures[p]}" for p in absent if p in mesh.failures)
             cause = next((mesh.refusals[p] for p in absent if p in mesh.refusals), None)
             raise PeerGone(
