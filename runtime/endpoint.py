@@ -128,6 +128,7 @@ class SessionEndpoint:
         "_step_hooks",
         "_unyielded",
         "chosen",
+        "chosen_sets",
         "info",
         "me",
         "me_name",
@@ -172,6 +173,7 @@ class SessionEndpoint:
         self._crashed: set[str] = set()  # peers a failure branch took for crashed
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
         self.chosen: dict[str, int] = {}  # roles chosen at run time (genlib.agree)
+        self.chosen_sets: dict[str, tuple[int, ...]] = {}  # sets chosen at run time (genlib.agree_set)
         for peer, inbox in self._inboxes.items():
             inbox.on_overflow = self._flood_guard(peer, inbox)
 

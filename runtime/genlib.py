@@ -79,12 +79,17 @@ def in_range(index: int | None, lo: int, hi: int) -> bool:
     return index is not None and lo <= index < hi
 
 
-def members(ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
+def members(
+    ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool, within: str | None = None
+) -> list[int]:
+    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``; with
+    ``within``, only those of the set chosen at run time under that name."""
     me = ep.me
     skip = me.index if others and me.role == family else None
+    if within is not None:
+        return [i for i in ep.chosen_sets[within] if i != skip]
+    first = 0 if lo is None else lo
+    last = ep.family_size(family) if hi is None else hi
     return [i for i in range(first, last) if i != skip]
 
 
@@ -144,6 +149,58 @@ async def agree(ep: Endpoint, family: str, role: str, index: object, step: Step)
             raise err
     ep.chosen[role] = index
     return index
+
+
+def _enc_set(members: tuple[int, ...]) -> bytes:
+    w = Writer()
+    w.uvarint(len(members))
+    for i in members:
+        w.uvarint(i)
+    return w.getvalue()
+
+
+def _dec_set(data: bytes) -> tuple[int, ...]:
+    r = Reader(data)
+    n = r.uvarint()
+    if n > len(data):  # each index takes a byte at least: a longer count is a lie
+        raise ValueError(f"a set claim of {n} members in {len(data)} bytes")
+    out = tuple(r.uvarint() for _ in range(n))
+    r.finish()
+    return out
+
+
+async def agree_set(ep: Endpoint, family: str, name: str, size: int, value: object, step: Step) -> tuple[int, ...]:
+    """The agreement on a set of members chosen at run time (``choose Signers[t] from ...``):
+    ``value`` is what our local step computed. It must be ``size`` distinct indices of
+    members (else a LocalViolation here: our own step is wrong); the set (ascending) is then
+    claimed and compared like ``agree``'s index: a member claiming another set is a
+    RemoteViolation naming it."""
+    total = ep.family_size(family)
+    got_ints = (
+        [i for i in value if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < total]
+        if isinstance(value, list | tuple)
+        else []
+    )
+    if not isinstance(value, list | tuple) or len(got_ints) != len(value) or len(set(got_ints)) != size or len(value) != size:
+        raise violation(
+            ep, f"{step.state}: the local step chose {value!r} as {name}, not {size} distinct indices of the {total} {family} members"
+        )
+    mine = tuple(sorted(got_ints))
+    others = members(ep, family, None, None, True)
+    for i in others:
+        await ep.send(Peer(family, i), CLAIM, mine, _enc_set, step)
+    decoders = {CLAIM: _dec_set}
+    for i in others:
+        peer = Peer(family, i)
+        _, got = await ep.recv(peer, decoders, step)
+        if got != mine:
+            err = RemoteViolation(
+                str(peer), step.state, f"{name} = {family}{list(mine)} (the set every member computes)", f"a claim of {family}{list(got) if isinstance(got, tuple) else got}"
+            )
+            ep.local_violation(err)
+            raise err
+    ep.chosen_sets[name] = mine
+    return mine
 
 
 def violation(ep: Endpoint, message: str) -> LocalViolation:

@@ -125,9 +125,11 @@ class GuardVar:
 # Family indices as written in interactions.
 @dataclass(frozen=True, slots=True)
 class IndexAll:
-    """``Signer[*]``: every member."""
+    """``Signer[*]``: every member; with ``within``, every member of the set chosen at run
+    time under that name (``choose Signers[t] from Signer[*] ...``, then ``Signers[*]``)."""
 
     span: Span
+    within: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +384,9 @@ class Choose:
     knowing: tuple[tuple[str, Span], ...]
     span: Span  # the role's name
     step_span: Span
+    # ``choose Signers[t] from ...``: a set of ``size`` members (the step outputs their
+    # indices); references to ``Signers[*]`` are ``Participant[IndexAll(within="Signers")]``.
+    size: Bound | None = None
 
 
 Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep | Choose

@@ -40,6 +40,7 @@ class PeerFamily:
     lo: Bound | None = None
     hi: Bound | None = None
     exclude_self: bool = False
+    within: str | None = None  # only the members of the set chosen at run time so named
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,17 @@ class OnlyRange:
     hi: Bound
 
 
-MemberSel = OnlyIndex | OnlyRange
+@dataclass(frozen=True, slots=True)
+class OnlySet:
+    """The members in the set chosen at run time as ``name`` (with ``exclude``, those not in
+    it); with ``but``, not the member chosen as that single role either."""
+
+    name: str
+    exclude: bool = False
+    but: str | None = None
+
+
+MemberSel = OnlyIndex | OnlyRange | OnlySet
 
 
 # ---------------------------------------------------------------- statements
@@ -213,6 +224,7 @@ class LChoose:
     span: Span
     it: tuple[LStmt, ...]
     other: tuple[LStmt, ...]
+    size: Bound | None = None  # a chosen set of this many members: ``it`` is "I am in it"
 
 
 LStmt = LSend | LRecv | LLocal | LSelect | LOffer | LRec | LContinue | LLoop | LDecideLoop | LParallel | LChoose

@@ -35,8 +35,10 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    OnlySet,
     PeerMember,
     PeerOne,
+    PeerFamily,
     PeerRing,
 )
 
@@ -98,6 +100,8 @@ def peer_text(p: LPeer) -> str:
             return f"{role}[{index}]"
         case PeerRing(role=role, offset=k):
             return f"the {'next' if k == 1 else 'previous' if k == -1 else f'{k:+d}th'} {role} member on the ring"
+        case PeerFamily(within=str(w)):
+            return f"the other {w} members" if p.exclude_self else f"{w}[*]"
         case _:
             whole = p.lo is None and p.hi is None
             if p.exclude_self:
@@ -114,6 +118,8 @@ def members_text(o: MemberSel) -> str:
             return f"member {i} only"
         case OnlyRange(lo=lo, hi=hi):
             return f"members {lo}..{hi}"
+        case OnlySet(name=n, exclude=x, but=b):
+            return f"members {'not ' if x else ''}in {n}" + (f" but {b}" if b else "")
 
 
 def only_text(o: MemberSel | None) -> str:
@@ -150,7 +156,8 @@ def head_text(s: LStmt) -> str:
         case LParallel():
             return "parallel"
         case LChoose():
-            return f"run local step {s.step} to choose {s.role} among {s.family}, agree on it"
+            what = s.role if s.size is None else f"{s.size} members as {s.role}"
+            return f"run local step {s.step} to choose {what} among {s.family}, agree on it"
 
 
 def stmt_text(s: LStmt) -> str:
@@ -166,7 +173,7 @@ def stmt_text(s: LStmt) -> str:
         case LParallel():
             return f"parallel ({len(s.branches)} branches)"
         case LChoose():
-            return f"{head_text(s)} {{I am {s.role}, I am not}}"
+            return f"{head_text(s)} {{I am {'in ' if s.size is not None else ''}{s.role}, I am not}}"
         case _:
             return head_text(s)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import Final
 
 from codegen.core.ast import (
     Broadcast,
@@ -49,6 +50,8 @@ from codegen.core.local import (
     LStmt,
     MemberSel,
     OnlyIndex,
+    OnlySet,
+    PeerFamily,
     PeerMember,
 )
 
@@ -62,11 +65,40 @@ def _mine(only: MemberSel | None, role: str) -> bool | None:
     return None
 
 
+_KEEP: Final = object()
+
+
+def _resolve(only: MemberSel | None, role: str, it: bool) -> MemberSel | None | object:
+    """A condition about a chosen set (``OnlySet``) resolved on one side of a choice of
+    ``role``: ``_DROP`` (this side does not take the step), the condition left (None: all
+    take it) or ``_KEEP`` (the condition is not about ``role``)."""
+    if not isinstance(only, OnlySet):
+        return _KEEP
+    if only.name == role:  # the set itself: in it (it) or not
+        if only.exclude == it:
+            return _DROP
+        return None if only.but is None else OnlyIndex(Chosen(only.but), exclude=True)
+    if only.but == role:  # "in the set but not the member chosen as role"
+        return _DROP if it else OnlySet(only.name, only.exclude)
+    return _KEEP
+
+
+_DROP: Final = object()
+
+
 def split(body: tuple[LStmt, ...], role: str, it: bool) -> tuple[LStmt, ...]:
-    """``body`` as the member chosen as ``role`` (``it``) or as any other member runs it."""
+    """``body`` as the member chosen as ``role`` (``it``) or as any other member runs it
+    (for a chosen set: as a member of it or not)."""
     out: list[LStmt] = []
     for s in body:
         match s:
+            case LSend(only=o) | LRecv(only=o) | LLocal(only=o) | LOffer(only=o) | LDecideLoop(only=o) if (
+                r := _resolve(o, role, it)
+            ) is not _KEEP:
+                if r is _DROP:
+                    continue
+                assert r is None or isinstance(r, OnlyIndex | OnlySet)
+                s = dataclasses.replace(s, only=r)
             case LSelect(only=o, others=others) if (m := _mine(o, role)) is not None:
                 # A choice at the chosen member (m is True: exclusions never mark a select).
                 if m == it:
@@ -160,7 +192,9 @@ def _known(body: tuple[Stmt, ...], before: list[Stmt], out: list[Diagnostic]) ->
         seen.append(s)
 
 
-def _chosen_peer(p: LPeer) -> Chosen | None:
+def _chosen_peer(p: LPeer) -> str | None:
+    if isinstance(p, PeerFamily) and p.within is not None:
+        return p.within
     return p.index if isinstance(p, PeerMember) and isinstance(p.index, Chosen) else None
 
 

@@ -109,6 +109,7 @@ class ChooseNode(Node):
     step: str = ""
     it: Target | None = None
     other: Target | None = None
+    size: Bound | None = None  # a set of this many members: ``it`` is "I am in it"
 
 
 @dataclass(eq=False)
@@ -312,7 +313,7 @@ class _Builder:
                     dn.skip = k
                 return Target(self.add(dn))
             case LChoose():
-                ch = ChooseNode(s.span, text, depth=depth, role=s.role, family=s.family, step=s.step)
+                ch = ChooseNode(s.span, text, depth=depth, role=s.role, family=s.family, step=s.step, size=s.size)
                 ch.it = self.seq(s.it, k, env, depth, then)
                 ch.other = self.seq(s.other, k, env, depth, then)
                 return Target(self.add(ch))
