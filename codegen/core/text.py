@@ -36,9 +36,9 @@ from codegen.core.local import (
     OnlyIndex,
     OnlyRange,
     OnlySet,
+    PeerFamily,
     PeerMember,
     PeerOne,
-    PeerFamily,
     PeerRing,
 )
 
@@ -63,8 +63,8 @@ def ref_text(ref: RoleRef) -> str:
     match ref.index:
         case None:
             return ref.name
-        case IndexAll():
-            return f"{ref.name}[*]"
+        case IndexAll(within=w):
+            return f"{w or ref.name}[*]"  # a chosen set as written
         case IndexConst(value=v):
             return f"{ref.name}[{v}]"
         case IndexParam(name=n) if isinstance(n, Chosen):

@@ -1628,7 +1628,7 @@ def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
 def _check_chosen_set(s: Choose, st: StepDecl | None, params: set[str]) -> Iterator[Diagnostic]:
     """``choose Signers[t] from F[*] by Step(Msg)``: a size that is a parameter or a positive
     number, a step whose output is ``list[int]`` (M407)."""
-    if isinstance(s.size, int) and s.size < 1 or isinstance(s.size, str) and s.size not in params:
+    if (isinstance(s.size, int) and s.size < 1) or (isinstance(s.size, str) and s.size not in params):
         yield Diagnostic(
             BAD_CHOSEN_ROLE, s.span, f"the set {s.role} must have a positive number or a declared parameter as its size, not {s.size}",
             f"write {s.role}[t] with t under params:, or {s.role}[2]",

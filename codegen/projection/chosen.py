@@ -68,7 +68,7 @@ def _mine(only: MemberSel | None, role: str) -> bool | None:
 _KEEP: Final = object()
 
 
-def _resolve(only: MemberSel | None, role: str, it: bool) -> MemberSel | None | object:
+def _resolve(only: MemberSel | None, role: str, it: bool) -> MemberSel | object | None:
     """A condition about a chosen set (``OnlySet``) resolved on one side of a choice of
     ``role``: ``_DROP`` (this side does not take the step), the condition left (None: all
     take it) or ``_KEEP`` (the condition is not about ``role``)."""
@@ -177,7 +177,7 @@ def _known(body: tuple[Stmt, ...], before: list[Stmt], out: list[Diagnostic]) ->
                             CHOICE_NOT_KNOWN,
                             span,
                             f"not every {s.family.name} member has received {name} when {s.role} is chosen, "
-                            "so the members could compute different indices",
+                            f"so the members could compute different {'sets' if s.size is not None else 'indices'}",
                             f"before the choice, send {name} to every member ({s.family.name}[*]) or all-to-all "
                             f"({s.family.name}[i] -> {s.family.name}[j]), outside any choice or loop",
                         ))
@@ -215,7 +215,8 @@ def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[
             out.append(Diagnostic(
                 CHOICE_NOT_KNOWN,
                 s.span,
-                f"{role} does not know which {family or 'family'} member was chosen as {name}",
+                f"{role} does not know which {family or 'family'} "
+                f"{'members were' if isinstance(peer, PeerFamily) else 'member was'} chosen as {name}",
                 f"only the members of the family {name} is chosen from may exchange messages with {name}; "
                 f"let a {family or 'family'} member relay what {role} needs",
             ))
