@@ -281,6 +281,16 @@ def map_ref(ref: RoleRef, b: Binding) -> RoleRef:
         return RoleRef(actual.name, ref.span, actual.index)
     idx = IndexAll(ref.span) if ref.index is None else _subst_index(ref.index, b.params)
     outer = actual.index
+    if isinstance(outer, IndexAll) and outer.within is not None:
+        # A set chosen at run time passed for a family: the callee may use it whole only
+        # (its members' positions in the set are not indices of the family).
+        if not isinstance(idx, IndexAll):
+            raise InstantiationError(
+                idx.span,
+                f"{ref_text(ref)} names members of {ref.name} by index, but the set {outer.within} is passed for it",
+                f"a chosen set is used whole in the callee: {ref.name}[*]",
+            )
+        return RoleRef(actual.name, ref.span, outer)
     if not isinstance(outer, IndexRange):
         return RoleRef(actual.name, ref.span, idx)
     if isinstance(idx, IndexParam) and isinstance(idx.name, Chosen):
