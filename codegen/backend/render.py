@@ -11,12 +11,15 @@ ordering everywhere, so ``generate --check`` can diff it byte for byte.
 from __future__ import annotations
 
 import builtins
+import codecs
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
 from codegen.backend.headers import module_header
 from codegen.core.ast import (
+    EPOCH_STEP,
     Annotations,
     Bound,
     Chosen,
@@ -102,16 +105,67 @@ class StateClass:
     variants: list[Variant] = field(default_factory=list)
 
 
+class TextSpool:
+    """Text written piece by piece and held zlib-compressed, read back as often as needed.
+
+    The frame before the roles (imports, steps) depends on every role's code, so the roles
+    are rendered before anything is printed; their text waits here at about an eighth of its
+    size (the module of bench.compiler's 100k interactions: 135 MB of text, 16 MB held;
+    issue 15). Level 1: the fastest, and text this repetitive still shrinks eightfold."""
+
+    BATCH = 1 << 16  # characters collected before compressing: one call per state costs more
+
+    def __init__(self) -> None:
+        self._z: zlib._Compress | None = zlib.compressobj(1)
+        self._parts: list[bytes] = []
+        self._batch: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        assert self._z is not None, "write after close"
+        self._batch.append(text)
+        self._size += len(text)
+        if self._size >= self.BATCH:
+            self._compress()
+
+    def _compress(self) -> None:
+        assert self._z is not None
+        if out := self._z.compress("".join(self._batch).encode("utf-8")):
+            self._parts.append(out)
+        self._batch, self._size = [], 0
+
+    def close(self) -> None:
+        if self._z is not None:
+            self._compress()
+            self._parts.append(self._z.flush())
+            self._z = None
+
+    PIECE = 1 << 18  # bytes of text per piece read back
+
+    def chunks(self) -> Iterator[str]:
+        """The text written, in pieces of at most ``PIECE`` bytes."""
+        self.close()
+        unzip = zlib.decompressobj()
+        text = codecs.getincrementaldecoder("utf-8")()
+        for part in self._parts:
+            data = part
+            while data:
+                if piece := text.decode(unzip.decompress(data, self.PIECE)):
+                    yield piece
+                data = unzip.unconsumed_tail
+        if piece := text.decode(unzip.flush(), final=True):
+            yield piece
+
+
 @dataclass
 class RoleModel:
     name: str
     entry: str  # start_<role>
     start: str
     entry_loops: str
-    # Each state class is turned into text (``state_text``) as soon as it is built, keeping
-    # only what the module-wide checks need: its names and the code markers below.
-    names: list[tuple[str, list[str]]]  # (state class, its branch classes)
-    body: str
+    # Each state class is turned into text (``state_text``) as soon as it is built, and its
+    # names checked (``ModuleRenderer.claim``), keeping only the code markers below.
+    body: TextSpool
     code_markers: frozenset[str]  # which of CODE_MARKERS the methods' code contains
 
 
@@ -137,12 +191,6 @@ def state_text(s: StateClass) -> str:
         out.append(f'    {m.sig}:\n        """{m.doc}"""\n')
         out += [f"    {line}\n" for line in m.body]
     return "".join(out)
-
-
-@dataclass
-class StepModel:
-    name: str
-    args: str
 
 
 @dataclass
@@ -412,7 +460,7 @@ class _RoleRenderer:
             args.append(f"journal_merge={ann.journal_merge!r}")
         if timeout is not None:
             args.append(f"timeout={float(timeout)!r}")
-        self.r.steps.append(StepModel(name, ", ".join(args)))
+        self.r.steps.write(f"{name}: _Final = _Step({', '.join(args)})\n")
         return name
 
     def take(self, n: fsm.Node, method: str) -> list[str]:
@@ -543,6 +591,9 @@ class _RoleRenderer:
         the protocol says where it happens; input and output are checked against their
         declared types (as their codec would) before the next state is handed out."""
         assert n.next is not None
+        if n.step == EPOCH_STEP:
+            self.epoch_bump(n, sc)
+            return
         decl = self.r.step_decls[n.step]
         sfx = method_suffix(n.step)
         method = f"do_{sfx}"
@@ -574,6 +625,22 @@ class _RoleRenderer:
         if decl.doc:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig, doc, body))
+
+    def epoch_bump(self, n: fsm.LocalNode, sc: StateClass) -> None:
+        """``bump_epoch()``: the role moves the session to its next epoch here; the runtime
+        tags every later frame with it and rejects a peer's frame of an older one."""
+        assert n.next is not None
+        nxt = self.cls(n.next.node)
+        step = self.step(n, "bump_epoch", Annotations())
+        body = [*self.take(n, "bump_epoch"), f"    _epoch = await _ep.bump_epoch({step})"]
+        if isinstance(n.next.node, fsm.EndNode):
+            body.append("    await _ep.close()")
+        body.append(f"    return _epoch, {self.make(n.next)}")
+        sc.methods.append(Method(
+            f"async def bump_epoch(self) -> tuple[int, {nxt}]",
+            "Move the session to its next epoch here (returned): every later frame carries it, "
+            "and a peer's frame of an older epoch is a RemoteViolation naming that peer.",
+            body))
 
     def choose(self, n: fsm.ChooseNode, sc: StateClass) -> None:
         """``do_<step>(fn[, arg])`` of a role chosen at run time: the step's output is the
@@ -726,6 +793,9 @@ class _RoleRenderer:
                 f"Choose branch {b.label}.{gdoc}", body))
 
     def offer(self, n: fsm.OfferNode, sc: StateClass) -> None:
+        if isinstance(n.frm, PeerFamily):
+            self.failable_collection(n, n.frm, sc)
+            return
         state = self.cls(n)
         anns = {b.annotations for b in n.branches}
         ann = anns.pop() if len(anns) == 1 else Annotations()
@@ -770,6 +840,45 @@ class _RoleRenderer:
             f"async def offer(self) -> {' | '.join(vnames)}",
             f"Wait for {' or '.join(labels)} from {peer_text(n.frm)}, or learn that it failed: match on the result."
             if failed else f"Wait for {peer_text(n.frm)} to choose: match on the result.", body))
+
+    def failable_collection(self, n: fsm.OfferNode, frm: PeerFamily, sc: StateClass) -> None:
+        """A collection with a failure branch: one message from each member, or the first
+        member that failed. It still waits for every other member, so that what the
+        survivors sent is consumed and each member that failed is known to the runtime
+        (taken for crashed: later sends to it are skipped)."""
+        ok, fb = n.branches  # fsm only lets a family offer be (message, failure)
+        msg, state = ok.message, self.cls(n)
+        step = self.step(n, msg, ok.annotations)
+        vok, vfail = f"{state}_{msg}", f"{state}_Failed"
+        sc.variants.append(Variant(
+            vok, f"{state}.offer() got {msg} from each of {peer_text(frm)}, keyed by sender index "
+            f"(branch {', '.join(ok.labels)}).", [("msg", f"dict[int, {msg}]"), ("state", self.cls(ok.next.node))]))
+        sc.variants.append(Variant(
+            vfail, f"{state}.offer(): a member of {peer_text(frm)} failed (crashed or missed its deadline), "
+            f"``peer`` names the first; branch {', '.join(fb.labels)}.",
+            [("peer", "str"), ("reason", "str"), ("state", self.cls(fb.next.node))]))
+        body = [*self.take(n, "offer"),
+                f"    _out: dict[int, {msg}] = {{}}",
+                "    _gone: _rt.PeerGone | None = None",
+                f"    for _i in {self.members(frm)}:",
+                f"        _peer = _Peer({frm.role!r}, _i)",
+                "        try:",
+                f"            _lbl, _v = await _ep.recv(_peer, {{{msg!r}: _dec_{msg}}}, {step}, failable=True)",
+                "        except _rt.PeerGone as _e:",
+                "            _gone = _gone or _e",
+                "            continue",
+                f"        if not isinstance(_v, {msg}):",
+                f"            raise _rt.unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
+                "        _out[_i] = _v",
+                "    if _gone is not None:",
+                *(["        await _ep.close()"] if isinstance(fb.next.node, fsm.EndNode) else []),
+                f"        return {vfail}(peer=_gone.peer, reason=_gone.reason, state={self.make(fb.next)})",
+                *(["    await _ep.close()"] if isinstance(ok.next.node, fsm.EndNode) else []),
+                f"    return {vok}(msg=_out, state={self.make(ok.next)})"]
+        sc.methods.append(Method(
+            f"async def offer(self) -> {vok} | {vfail}",
+            f"Receive one {msg} from each of {peer_text(frm)}, or learn that one of them failed: match on the result.",
+            body))
 
     def loop(self, n: fsm.LoopNode, sc: StateClass) -> None:
         assert n.body is not None and n.exit is not None
@@ -855,20 +964,24 @@ class _RoleRenderer:
 
     def render(self) -> RoleModel:
         self.extra: list[StateClass] = []
-        names: list[tuple[str, list[str]]] = []
-        texts: list[str] = []
+        entry = f"start_{role_module(self.role)}"
+        self.r.claim(entry, f"entry point of role {self.role}")
+        is_state, is_branch = f"state class of role {self.role}", f"branch class of role {self.role}"
+        body = TextSpool()
         markers: set[str] = set()
         for n in self.sm.states:
             built = [self.state(n), *self.extra]
             self.extra = []
             for sc in built:
-                names.append((sc.name, [v.name for v in sc.variants]))
-                texts.append(state_text(sc))
+                self.r.claim(sc.name, is_state)
+                for v in sc.variants:
+                    self.r.claim(v.name, is_branch)
+                body.write(state_text(sc))
                 code = [line for m in sc.methods for line in (m.sig, *m.body)]
                 markers.update(k for k in CODE_MARKERS if any(k in line for line in code))
+        body.close()
         start = self.cls(self.sm.start)
-        return RoleModel(self.role, f"start_{role_module(self.role)}", start,
-                         self.loops(self.sm.entry_ops, "()"), names, "".join(texts), frozenset(markers))
+        return RoleModel(self.role, entry, start, self.loops(self.sm.entry_ops, "()"), body, frozenset(markers))
 
 
 # ---------------------------------------------------------------- module
@@ -882,9 +995,12 @@ class ModuleRenderer:
         self.params = {p.name for p in protocol.params}
         self.guard_vars = {v.name: py_type(v.type) for v in protocol.guard_vars}
         self.step_decls = {st.name: st for st in protocol.steps}
-        self.steps: list[StepModel] = []
+        self.steps = TextSpool()  # one line per step: ``_STEP_x: _Final = _Step(...)``
         self.peers: dict[str, str] = {}
         self.codecs = _Codecs(frozenset(r.name for r in protocol.records if r.variants))
+        # Every module-level name the module defines, and what defines it (M601 collisions).
+        self.seen: dict[str, str] = {}
+        self.collided: list[Diagnostic] = []
 
     def loc(self, span: Span) -> str:
         # A step inlined from an imported spec points into that file.
@@ -915,8 +1031,24 @@ class ModuleRenderer:
                 [(f.name, py_type(f.type, shadowed)) for f in fields], is_msg, write, f"{name}({read})"))
         return out
 
-    def render(self) -> str:
+    def render(self) -> ModuleModel:
+        """Render every role and check the module's names; raises ``RenderError``. The
+        result prints the module (``module_text``) as often as needed."""
         errors: list[Diagnostic] = []
+        sizes: set[int] = set()
+        for fs in [*(r.fields for r in self.protocol.records), *(m.fields for m in self.protocol.messages)]:
+            for f in fs:
+                fixed_sizes(f.type, sizes)
+        # Claimed in the order the module defines them, so a collision names the first owner.
+        for n in MODULE_NAMES:
+            self.claim(n, "the generator")
+        for n in sorted(sizes):
+            self.claim(fixed_class(n), f"the bytes{n} type")
+        records = [r for r in self.protocol.records if r.variants] + [r for r in self.protocol.records if not r.variants]
+        for r in records:
+            self.claim(r.name, f"record {r.name}")
+        for m in self.protocol.messages:
+            self.claim(m.name, f"message {m.name}")
         roles: list[RoleModel] = []
         for decl in self.protocol.roles:
             lt = self.locals.get(decl.name)
@@ -927,12 +1059,13 @@ class ModuleRenderer:
                 roles.append(_RoleRenderer(self, sm).render())
             except fsm.FsmError as e:
                 errors.append(Diagnostic(NOT_GENERABLE, e.span, f"role {decl.name}: {e}"))
+        self.steps.close()
         messages = self.message_models()
-        sizes: set[int] = set()
-        for fs in [*(r.fields for r in self.protocol.records), *(m.fields for m in self.protocol.messages)]:
-            for f in fs:
-                fixed_sizes(f.type, sizes)
-        errors += self.collisions(messages, roles, sizes)
+        errors += self.collided
+        for v in self.guard_vars:
+            if v == "self":
+                errors.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
+                                         "guard variable 'self' would shadow the method's self", "rename it"))
         if errors:
             raise RenderError(errors)
         role_infos = []
@@ -964,34 +1097,21 @@ class ModuleRenderer:
             steps=self.steps,
             roles=roles,
         )
-        return "".join(module_text(module))
+        return module
 
-    def collisions(self, messages: list[MessageModel], roles: list[RoleModel], sizes: set[int]) -> list[Diagnostic]:
-        seen: dict[str, str] = {n: "the generator" for n in MODULE_NAMES}
-        seen.update({fixed_class(n): f"the bytes{n} type" for n in sizes})
-        out = []
-        names = [(m.name, f"{'message' if m.is_message else 'record'} {m.name}") for m in messages]
-        for r in roles:
-            names.append((r.entry, f"entry point of role {r.name}"))
-            for state, variants in r.names:
-                names.append((state, f"state class of role {r.name}"))
-                names += [(v, f"branch class of role {r.name}") for v in variants]
-        for name, what in names:
-            if name in _SHADOWS:
-                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
-                                      f"{what} would shadow the Python name {name!r} the generated code uses",
-                                      "rename it (e.g. capitalised)"))
-            elif name in seen:
-                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
-                                      f"generated name {name} is used by both {seen[name]} and {what}",
-                                      "rename the message, record or role"))
-            else:
-                seen[name] = what
-        for v in self.guard_vars:
-            if v == "self":
-                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
-                                      "guard variable 'self' would shadow the method's self", "rename it"))
-        return out
+    def claim(self, name: str, what: str) -> None:
+        """``name`` is defined by ``what``: an M601 diagnostic when it shadows a name the
+        generated code uses, or something else already defines it."""
+        if name in _SHADOWS:
+            self.collided.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
+                                            f"{what} would shadow the Python name {name!r} the generated code uses",
+                                            "rename it (e.g. capitalised)"))
+        elif name in self.seen:
+            self.collided.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
+                                            f"generated name {name} is used by both {self.seen[name]} and {what}",
+                                            "rename the message, record or role"))
+        else:
+            self.seen[name] = what
 
 
 # ---------------------------------------------------------------- module frame
@@ -1019,7 +1139,7 @@ class ModuleModel:
     messages: list[MessageModel]
     helpers: list[str]  # compound-type codec helpers (``_Codecs.lines``)
     peers: list[tuple[str, str]]  # (role, constant)
-    steps: list[StepModel]
+    steps: TextSpool
     roles: list[RoleModel]
 
 
@@ -1154,8 +1274,7 @@ def step_text(m: ModuleModel) -> Iterator[str]:
     yield "\n\n# ---------------------------------------------------------------- steps (annotations)\n\n"
     for role, const in m.peers:
         yield f"{const}: _Final = _Peer({role!r})\n"
-    for s in m.steps:
-        yield f"{s.name}: _Final = _Step({s.args})\n"
+    yield from m.steps.chunks()
 
 
 def role_text(r: RoleModel) -> Iterator[str]:
@@ -1166,13 +1285,19 @@ def role_text(r: RoleModel) -> Iterator[str]:
         f'    """The first state of role {r.name} in a session opened on ``ep``."""\n'
         f"    return {r.start}(ep, _PRIVATE, {r.entry_loops})\n"
     )
-    yield r.body
+    yield from r.body.chunks()
 
 
 def namespace_of(protocol: Protocol) -> str:
     return protocol.namespace or default_namespace(protocol.name)
 
 
-def render_module(protocol: Protocol, locals_: dict[str, LocalType], spec_path: str) -> str:
-    """The generated module for one compiled spec; raises ``RenderError`` with diagnostics."""
+def render_model(protocol: Protocol, locals_: dict[str, LocalType], spec_path: str) -> ModuleModel:
+    """The generated module for one compiled spec, checked and ready to print with
+    ``module_text`` (piece by piece); raises ``RenderError`` with diagnostics."""
     return ModuleRenderer(protocol, locals_, spec_path).render()
+
+
+def render_module(protocol: Protocol, locals_: dict[str, LocalType], spec_path: str) -> str:
+    """The generated module's text for one compiled spec; raises ``RenderError``."""
+    return "".join(module_text(render_model(protocol, locals_, spec_path)))
