@@ -203,6 +203,66 @@ async def agree_set(ep: Endpoint, family: str, name: str, size: int, value: obje
     return mine
 
 
+async def announce(ep: Endpoint, to: Peer, value: int | tuple[int, ...], step: Step) -> None:
+    """Tell a role outside the family the agreed choice (``choose ... announce to R``): the
+    same claim frame as in the agreement, sent by every member."""
+    if isinstance(value, int):
+        await ep.send(to, CLAIM, value, _enc_claim, step)
+    else:
+        await ep.send(to, CLAIM, value, _enc_set, step)
+
+
+async def learn_index(ep: Endpoint, family: str, role: str, step: Step) -> int:
+    """``learn`` of one member chosen."""
+    value = await learn(ep, family, role, None, step)
+    assert isinstance(value, int)  # a claim decoded by _dec_claim
+    return value
+
+
+async def learn_set(ep: Endpoint, family: str, role: str, size: int, step: Step) -> tuple[int, ...]:
+    """``learn`` of a set chosen."""
+    value = await learn(ep, family, role, size, step)
+    assert isinstance(value, tuple)  # a claim decoded by _dec_set
+    return value
+
+
+async def learn(ep: Endpoint, family: str, role: str, size: int | None, step: Step) -> int | tuple[int, ...]:
+    """The receiving end of ``announce``: one claim from every member of ``family``. The
+    choice is what most members claim (the members agreed among themselves, so honest ones
+    claim the same); a member whose claim differs, or a choice that names no member (or not
+    ``size`` distinct ones), is a RemoteViolation naming the (first such) member."""
+    decoders: dict[str, Callable[[bytes], object]] = {CLAIM: _dec_claim if size is None else _dec_set}
+    claims: list[tuple[int, int | tuple[int, ...]]] = []
+    for i in members(ep, family, None, None, False):
+        _, got = await ep.recv(Peer(family, i), decoders, step)
+        assert isinstance(got, int | tuple)  # what the decoders return
+        claims.append((i, got))
+    if not claims:
+        raise violation(ep, f"{step.state}: no {family} member to learn {role} from")
+    votes: dict[int | tuple[int, ...], int] = {}
+    for _, c in claims:
+        votes[c] = votes.get(c, 0) + 1
+    value = max(votes, key=lambda c: votes[c])  # the first most claimed, in member order
+    total = ep.family_size(family)
+    idx = (value,) if isinstance(value, int) else value
+    bad = any(not 0 <= i < total for i in idx) or (size is not None and (len(set(idx)) != size or len(idx) != size))
+    for i, c in claims:
+        if c != value or bad:
+            want = f"{role} = {family}[{value}]" if isinstance(value, int) else f"{role} = {family}{list(value)}"
+            err = RemoteViolation(
+                str(Peer(family, i)), step.state,
+                f"{want} (what the members claim)" if not bad else f"a {role} among the {total} {family} members",
+                f"a claim of {family}[{c}]" if isinstance(c, int) else f"a claim of {family}{list(c)}",
+            )
+            ep.local_violation(err)
+            raise err
+    if isinstance(value, int):
+        ep.chosen[role] = value
+    else:
+        ep.chosen_sets[role] = value
+    return value
+
+
 def violation(ep: Endpoint, message: str) -> LocalViolation:
     """Mark the session failed by our own side and return the error to raise."""
     err = LocalViolation(message)

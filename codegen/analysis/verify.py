@@ -346,6 +346,10 @@ class _Explorer:
                     nxt = node.it if me.index is not None and (self.inst.params[node.role] >> me.index) & 1 else node.other
                 else:
                     nxt = node.it if me.index == self.inst.params[node.role] else node.other
+            elif isinstance(node, RecvNode) and node.announce is not None:
+                # Learning an announced choice: the members' claims always agree when they
+                # follow the protocol (as the agreement exchange), so it is not explored.
+                nxt = node.next
             elif isinstance(node, SendNode) and not self.inst.peers(me, node.to):
                 nxt = node.next
             elif isinstance(node, RecvNode) and not self.inst.peers(me, node.frm):

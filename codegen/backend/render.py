@@ -674,6 +674,7 @@ class _RoleRenderer:
             ]
         body += [
             f"    _c = await _rt.agree(_ep, {n.family!r}, {n.role!r}, fn({'arg' if i_t else ''}), {step})",
+            *self.announce(n, step),
             "    if _c == _ep.me.index:",
         ]
         for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
@@ -716,6 +717,7 @@ class _RoleRenderer:
             ]
         body += [
             f"    _c = await _rt.agree_set(_ep, {n.family!r}, {n.role!r}, {bound(n.size)}, fn({'arg' if i_t else ''}), {step})",
+            *self.announce(n, step),
             "    if _ep.me.index in _c:",
         ]
         for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
@@ -730,8 +732,37 @@ class _RoleRenderer:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
 
+    def announce(self, n: fsm.ChooseNode, step: str) -> list[str]:
+        """Lines that tell the roles of ``announce to`` the agreed choice ``_c``."""
+        return [f"    await _rt.announce(_ep, {self.r.peer_const(r)}, _c, {step})" for r in n.announce]
+
+    def learn(self, n: fsm.RecvNode, sc: StateClass) -> None:
+        """``learn_<role>()`` of a role told a choice (``announce to``): one claim from every
+        member of the family, checked to agree (``genlib.learn``); afterwards this role may
+        meet the chosen member (or set)."""
+        assert n.next is not None and n.announce is not None and isinstance(n.frm, PeerFamily)
+        nxt = self.cls(n.next.node)
+        step = self.step(n, CONTROL_CLAIM, n.annotations)
+        method = f"learn_{method_suffix(n.announce)}"
+        if n.announce_size is None:
+            call, ty, what = f"_rt.learn_index(_ep, {n.frm.role!r}, {n.announce!r}, {step})", "int", "index of the member"
+        else:
+            call = f"_rt.learn_set(_ep, {n.frm.role!r}, {n.announce!r}, {bound(n.announce_size)}, {step})"
+            ty, what = "tuple[int, ...]", "indices (ascending) of the members"
+        sc.methods.append(Method(
+            f"async def {method}(self) -> tuple[{ty}, {nxt}]",
+            f"Learn which {n.frm.role} members were chosen as {n.announce}: the {what} every {n.frm.role} member "
+            "claims (a member claiming otherwise is a RemoteViolation naming it).",
+            [*self.take(n, method),
+             f"    _v = await {call}",
+             *(["    await _ep.close()"] if isinstance(n.next.node, fsm.EndNode) else []),
+             f"    return _v, {self.make(n.next)}"]))
+
     def recv(self, n: fsm.RecvNode, sc: StateClass) -> None:
         assert n.next is not None
+        if n.announce is not None:
+            self.learn(n, sc)
+            return
         msg, sfx = n.message, method_suffix(n.message)
         nxt = self.cls(n.next.node)
         step = self.step(n, msg, n.annotations)

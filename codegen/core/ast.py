@@ -392,6 +392,9 @@ class Choose:
     # ``choose Signers[t] from ...``: a set of ``size`` members (the step outputs their
     # indices); references to ``Signers[*]`` are ``Participant[IndexAll(within="Signers")]``.
     size: Bound | None = None
+    # ``... announce to Auditor``: roles outside the family that every member tells the
+    # choice (each checks the members' claims agree), so they may meet the chosen role.
+    announce: tuple[RoleRef, ...] = ()
 
 
 Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep | Choose

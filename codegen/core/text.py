@@ -136,6 +136,8 @@ def head_text(s: LStmt) -> str:
         case LRecv() if s.message == FAILED:
             who = f"one of {peer_text(s.frm)}" if isinstance(s.frm, PeerFamily) else peer_text(s.frm)
             return f"{who} has failed (crashed or missed the deadline)"
+        case LRecv(announce=str(r)):
+            return f"learn {r} from the claims of {peer_text(s.frm)}{only_text(s.only)}"
         case LRecv():
             return f"receive {s.message} from {peer_text(s.frm)}{only_text(s.only)}"
         case LLocal() if s.step == EPOCH_STEP:
@@ -161,7 +163,8 @@ def head_text(s: LStmt) -> str:
             return "parallel"
         case LChoose():
             what = s.role if s.size is None else f"{s.size} members as {s.role}"
-            return f"run local step {s.step} to choose {what} among {s.family}, agree on it"
+            told = f", tell {', '.join(s.announce)}" if s.announce else ""
+            return f"run local step {s.step} to choose {what} among {s.family}, agree on it{told}"
 
 
 def stmt_text(s: LStmt) -> str:

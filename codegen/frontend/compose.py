@@ -401,7 +401,15 @@ def _seq(stmts: tuple[Stmt, ...], b: Binding, formals: tuple[str, ...]) -> tuple
                         f"{s.role} is chosen among all of {s.family.name}, but a range ({ref_text(family)}) is passed for it",
                         f"pass the whole family, {family.name}[*]",
                     )
-                out.append(Choose(s.role, family, s.step, s.knowing, s.span, s.step_span))
+                if isinstance(family.index, IndexAll) and family.index.within is not None:
+                    raise InstantiationError(
+                        s.family.span,
+                        f"{s.role} is chosen among all of {s.family.name}, but the set {family.index.within} is passed for it",
+                        f"pass the whole family, {family.name}[*]",
+                    )
+                size = _bound(s.size, params) if s.size is not None else None
+                told = tuple(map_ref(r, b) for r in s.announce)
+                out.append(Choose(s.role, family, s.step, s.knowing, s.span, s.step_span, size, told))
             case Call():
                 args = tuple(map_ref(a, b) for a in s.args)
                 pas = tuple(ParamArg(pa.name, _bound(pa.value, params), pa.span) for pa in s.params)

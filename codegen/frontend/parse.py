@@ -946,6 +946,9 @@ _CHOOSE_SET_HINT: Final = (
 )
 
 
+_ANNOUNCE_HINT: Final = "the choice is told to roles outside the family with '... by Step(Msg) announce to Auditor, Bank'"
+
+
 class ChosenSet(str):
     """The family a set chosen at run time is chosen from (in ``_Ctx.chosen``): a reference
     ``Signers[*]`` is read as that family's members in the set."""
@@ -991,6 +994,14 @@ def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
                 break
             if not cur.eat(","):
                 raise cur.fail(f"expected ',' or ')', found {cur.found()}", hint)
+        announce: list[RoleRef] = []
+        if cur.eat("announce"):  # roles outside the family told the choice
+            if not (cur.ws() and cur.eat("to") and cur.ws()):
+                raise cur.fail(f"expected 'to' and the roles told, found {cur.found()}", _ANNOUNCE_HINT)
+            while True:
+                announce.append(_role_ref(cur, sc, ctx.params))
+                if not cur.eat(","):
+                    break
         if not cur.at_end():
             raise cur.fail(f"unexpected {cur.found()} after the choice of {role[0]}", hint)
     except TextError as f:
@@ -1001,7 +1012,8 @@ def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
         ctx.error(BAD_IDENTIFIER, sc.sub_span(role[1], role[2]), f"bad role name: {problem or repr(role[0]) + ' is reserved'}")
         return None
     return Choose(
-        role[0], family, step[0], tuple(knowing), sc.sub_span(role[1], role[2]), sc.sub_span(step[1], step[2]), size
+        role[0], family, step[0], tuple(knowing), sc.sub_span(role[1], role[2]), sc.sub_span(step[1], step[2]), size,
+        tuple(announce),
     )
 
 

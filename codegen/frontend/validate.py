@@ -204,7 +204,7 @@ def refs(s: Stmt) -> tuple[RoleRef, ...]:
     if isinstance(s, LocalStep):
         return (s.role,)
     if isinstance(s, Choose):
-        return (s.family,)
+        return (s.family, *s.announce)
     return ()
 
 
@@ -1384,8 +1384,8 @@ class _Starve:
                 return [(a | step, t) for a, t in paths]
             case LocalStep():
                 return paths  # a local step tells nobody anything
-            case Choose(family=f):  # the members exchange their claims: each is told
-                return [(a | ({f.name} & roles), t) for a, t in paths]
+            case Choose(family=f):  # the members exchange their claims: each is told (and those announced to)
+                return [(a | ({f.name, *(r.name for r in s.announce)} & roles), t) for a, t in paths]
             case Continue(name=name):
                 if name == self.rec.name:
                     self.idle(s, paths)
@@ -1696,6 +1696,13 @@ def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
                     BAD_CHOSEN_ROLE, s.family.span, f"{s.role} must be chosen among all the members of a family, not {ref_text(s.family)}",
                     f"write from {s.family.name}[*]" if decl.kind != "single" else "declare a family, e.g. Participant[*]",
                 )
+            for told in s.announce:
+                d = sc.role(told.name)
+                if d is not None and (d.kind != "single" or told.name == s.family.name or told.index is not None):
+                    yield Diagnostic(
+                        BAD_CHOSEN_ROLE, told.span, f"the choice of {s.role} is announced to {ref_text(told)}, not to a single role outside {s.family.name}",
+                        f"announce to single roles that are not {s.family.name} members (the members agree among themselves)",
+                    )
             st = steps.get(s.step)
             if s.size is not None:
                 yield from _check_chosen_set(s, st, {x.name for x in p.params})

@@ -198,27 +198,32 @@ def _chosen_peer(p: LPeer) -> str | None:
     return p.index if isinstance(p, PeerMember) and isinstance(p.index, Chosen) else None
 
 
-def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[Diagnostic]) -> bool:
+def outsiders(
+    role: str, family: str | None, body: tuple[LStmt, ...], out: list[Diagnostic], told: frozenset[str] = frozenset()
+) -> bool:
     """M408 where ``role`` (not a member of the chosen roles' family ``family``) first meets a
-    chosen member: it never learns which member that is. True once reported."""
+    chosen member it was not told (``announce to``, in ``told`` once received on this path):
+    it never learns which member that is. True once reported."""
     for s in body:
         peer: LPeer | None = None
         match s:
             case LSend(to=p):
                 peer = p
+            case LRecv(announce=str(name)):
+                told = told | {name}
             case LRecv(frm=p) | LOffer(frm=p):
                 peer = p
             case LDecideLoop(decider=p):
                 peer = p
         name = _chosen_peer(peer) if peer is not None else None
-        if name is not None:
+        if name is not None and name not in told:
             out.append(Diagnostic(
                 CHOICE_NOT_KNOWN,
                 s.span,
                 f"{role} does not know which {family or 'family'} "
                 f"{'members were' if isinstance(peer, PeerFamily) else 'member was'} chosen as {name}",
-                f"only the members of the family {name} is chosen from may exchange messages with {name}; "
-                f"let a {family or 'family'} member relay what {role} needs",
+                f"tell {role} the choice ('choose {name} ... announce to {role}'), "
+                f"or let a {family or 'family'} member relay what {role} needs",
             ))
             return True
         nested: tuple[tuple[LStmt, ...], ...] = ()
@@ -231,6 +236,6 @@ def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[
                 nested = tuple(b.body for b in bs)
             case LParallel(branches=pbs):
                 nested = pbs
-        if any(outsiders(role, family, b, out) for b in nested):
+        if any(outsiders(role, family, b, out, told) for b in nested):
             return True
     return False

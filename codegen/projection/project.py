@@ -65,6 +65,7 @@ from codegen.core.diagnostics import (
     DiagnosticError,
 )
 from codegen.core.local import (
+    ANNOUNCE,
     FAILED,
     LBranch,
     LChoose,
@@ -444,7 +445,7 @@ class _Projector:
             case LocalStep(role=r):
                 roles = frozenset((r.name,))
             case Choose(family=r):
-                roles = frozenset((r.name,))
+                roles = frozenset((r.name, *(x.name for x in s.announce)))
             case Choice(at=at, branches=bs):
                 roles, free = self.parts_seq(b.body for b in bs)
                 roles = roles | {at.name}
@@ -544,13 +545,18 @@ class _Projector:
         if self._known(s.family) is None:
             return
         rout = self.seq(rest, env)
+        told = tuple(r.name for r in s.announce)
+        for r in told:  # each member tells it the choice right after the agreement
+            out.setdefault(r, []).append(LRecv(
+                PeerFamily(family), f"{ANNOUNCE}{s.role}", s.span, announce=s.role, announce_size=s.size
+            ))
         for r, stmts in rout.items():
             if r != family:
                 out.setdefault(r, []).extend(stmts)
         mine = tuple(rout.get(family, ()))
-        if s.size is not None:
+        if s.size is not None or told:
             out.setdefault(family, []).append(LChoose(
-                s.role, family, s.step, s.span, split(mine, s.role, True), split(mine, s.role, False), s.size
+                s.role, family, s.step, s.span, split(mine, s.role, True), split(mine, s.role, False), s.size, told
             ))
             return
         out.setdefault(family, []).append(
