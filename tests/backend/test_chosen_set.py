@@ -145,3 +145,15 @@ async def test_a_wrong_set_is_a_local_violation_at_the_member_that_computed_it(b
     assert isinstance(err, LocalViolation), (why, err)
     assert f"not {t} distinct indices of the {n} Participant members" in str(err)
 
+
+
+def test_a_set_claim_round_trips_and_a_malformed_one_does_not_decode() -> None:
+    """What a member claims is a uvarint count and the indices; a frame that lies about its
+    count or carries trailing bytes fails to decode (the endpoint then names its sender)."""
+    from runtime.errors import DecodeError
+    from runtime.genlib import _dec_set, _enc_set
+
+    assert _dec_set(_enc_set((0, 3, 300))) == (0, 3, 300)
+    for bad in (b"\x05\x01", b"\xff\xff\xff\xff\x0f", _enc_set((1, 2)) + b"\x00"):
+        with pytest.raises((DecodeError, ValueError)):
+            _dec_set(bad)

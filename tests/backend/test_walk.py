@@ -155,10 +155,12 @@ class Driver:
                     assert kwargs is not None, f"no branch of {name} can be selected"
                     state = await fn(**kwargs)
                     continue
-                action = next(m for m in methods if m.startswith(("send_", "recv_", "do_")) and not m.endswith("_each"))
+                action = next(
+                    m for m in methods if m.startswith(("send_", "recv_", "do_", "learn_")) and not m.endswith("_each")
+                )
                 if action.startswith("do_"):
                     state = await self.local_step(state, action)
-                elif action.startswith("recv_"):
+                elif action.startswith(("recv_", "learn_")):  # learn_: a choice announced to this role
                     _, state = await getattr(state, action)()
                 else:
                     label = inspect.signature(getattr(state, action)).parameters["msg"].annotation
