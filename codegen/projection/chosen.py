@@ -11,6 +11,12 @@ Knowledge of the choice (M408): every member computes the index from the message
 names, so each of those must have reached every member of ``F`` before the choice, on every
 path (``known``); and a role outside ``F`` never learns the index, so it may not meet ``R``
 (``outsiders``). A choice may stand in any block but a parallel branch (validation, M407).
+
+A set chosen at run time (``choose Signers[t] from F[*] ...``) is ``F[IndexAll(within=
+"Signers")]``: its steps are marked ``OnlySet("Signers")`` (members in it), with ``exclude``
+(members not in it) or ``but=R`` (members in it but the one chosen as ``R``), and ``split``
+resolves them the same way, once in the set and once outside it. A role outside ``F`` told
+the choice (``announce to``) learns it at the choice and may meet the chosen ones after.
 """
 
 from __future__ import annotations
@@ -65,7 +71,9 @@ def _mine(only: MemberSel | None, role: str) -> bool | None:
     return None
 
 
+# What ``_resolve`` says of a step's condition: not about this choice, or not on this side.
 _KEEP: Final = object()
+_DROP: Final = object()
 
 
 def _resolve(only: MemberSel | None, role: str, it: bool) -> MemberSel | object | None:
@@ -81,9 +89,6 @@ def _resolve(only: MemberSel | None, role: str, it: bool) -> MemberSel | object 
     if only.but == role:  # "in the set but not the member chosen as role"
         return _DROP if it else OnlySet(only.name, only.exclude)
     return _KEEP
-
-
-_DROP: Final = object()
 
 
 def split(body: tuple[LStmt, ...], role: str, it: bool) -> tuple[LStmt, ...]:
