@@ -150,10 +150,12 @@ class IndexParam:
 
 @dataclass(frozen=True, slots=True)
 class IndexVar:
-    """``Signer[i]`` / ``Signer[j]``: a bound index variable (all-to-all)."""
+    """``Signer[i]`` / ``Signer[j]``: a bound index variable (all-to-all); with ``within``,
+    over the members of the set chosen at run time under that name (``Signers[i]``)."""
 
     name: str
     span: Span
+    within: str | None = None
 
 
 Bound = int | str  # a literal or a parameter name

@@ -72,6 +72,8 @@ def ref_text(ref: RoleRef) -> str:
             return n  # the role chosen at run time, as written
         case IndexRing(var=v, offset=k, size=size):
             return f"{ref.name}[{v}{'+' if k >= 0 else '-'}{abs(k)} mod {size}]"
+        case IndexVar(name=n, within=str(w)):
+            return f"{w}[{n}]"
         case IndexParam(name=n) | IndexVar(name=n):
             return f"{ref.name}[{n}]"
         case IndexRange(lo=lo, hi=hi):

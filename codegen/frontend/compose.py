@@ -282,13 +282,15 @@ def map_ref(ref: RoleRef, b: Binding) -> RoleRef:
     idx = IndexAll(ref.span) if ref.index is None else _subst_index(ref.index, b.params)
     outer = actual.index
     if isinstance(outer, IndexAll) and outer.within is not None:
-        # A set chosen at run time passed for a family: the callee may use it whole only
-        # (its members' positions in the set are not indices of the family).
+        # A set chosen at run time passed for a family: the callee may use it whole or
+        # all-to-all only (its members' positions in the set are not indices of the family).
+        if isinstance(idx, IndexVar):  # all-to-all in the callee: among the set's members
+            return RoleRef(actual.name, ref.span, IndexVar(idx.name, idx.span, within=outer.within))
         if not isinstance(idx, IndexAll):
             raise InstantiationError(
                 idx.span,
                 f"{ref_text(ref)} names members of {ref.name} by index, but the set {outer.within} is passed for it",
-                f"a chosen set is used whole in the callee: {ref.name}[*]",
+                f"a chosen set is used whole or all-to-all in the callee: {ref.name}[*] or {ref.name}[i] -> {ref.name}[j]",
             )
         return RoleRef(actual.name, ref.span, outer)
     if not isinstance(outer, IndexRange):

@@ -294,9 +294,16 @@ def _role_ref(cur: _Cur, sc: Scalar, params: frozenset[str], chosen: dict[str, s
     span = sc.sub_span(name[1], name[2])
     family = chosen.get(name[0]) if chosen else None
     if isinstance(family, ChosenSet):
-        if not (cur.eat("[") and cur.eat("*") and cur.eat("]")):
-            raise cur.fail(f"{name[0]} is the set of members chosen at run time: it is used whole", f"write {name[0]}[*]")
-        return RoleRef(family, span, IndexAll(span, within=name[0]))
+        # A set is used whole (S[*]) or all-to-all among its members (S[i] -> S[j]).
+        var = cur.match(_IDENT) if cur.eat("[") else None
+        if var is None and cur.eat("*") and cur.eat("]"):
+            return RoleRef(family, span, IndexAll(span, within=name[0]))
+        if var is not None and var[0] not in params and cur.eat("]"):
+            return RoleRef(family, span, IndexVar(var[0], sc.sub_span(var[1], var[2]), within=name[0]))
+        raise cur.fail(
+            f"{name[0]} is the set of members chosen at run time: it is used whole or all-to-all",
+            f"write {name[0]}[*], or {name[0]}[i] -> {name[0]}[j]",
+        )
     if family is not None:
         if cur.eat("["):
             raise cur.fail(f"{name[0]} is the one member chosen at run time: it takes no index", f"write {name[0]}")

@@ -637,7 +637,13 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                     yield from _check_ring(sc, s, ring)
                 elif _index_var_pair(s):
                     assert isinstance(snd.index, IndexVar) and isinstance(rcv.index, IndexVar)
-                    if snd.name != rcv.name:
+                    if snd.index.within != rcv.index.within:
+                        name = snd.index.within or rcv.index.within
+                        yield Diagnostic(
+                            BAD_CHOSEN_ROLE, s.span, f"{ref_text(snd)} -> {ref_text(rcv)}: all-to-all relates members of the set {name} only",
+                            f"write {name}[i] -> {name}[j], or {name}[*] -> {snd.name}[*] to reach every member",
+                        )
+                    elif snd.name != rcv.name:
                         yield Diagnostic(
                             UNSUPPORTED_FAMILY_FORM,
                             s.span,
@@ -1755,7 +1761,8 @@ def _set_step(s: Interaction) -> Diagnostic | None:
     name = ws or wr
     return Diagnostic(
         BAD_CHOSEN_ROLE, s.span, f"{ref_text(snd)} -> {ref_text(rcv)}: the set {name} meets its own family only through the whole family or a chosen role",
-        f"write {name}[*] -> {snd.name}[*], {snd.name}[*] -> {name}[*], {name}[*] -> R or R -> {name}[*] (R a role chosen from {snd.name})",
+        f"write {name}[*] -> {snd.name}[*], {snd.name}[*] -> {name}[*], {name}[*] -> R, R -> {name}[*] (R a role chosen from {snd.name}) "
+        f"or {name}[i] -> {name}[j]",
     )
 
 

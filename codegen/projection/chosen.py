@@ -150,7 +150,10 @@ def _received_by_all(s: Stmt, family: str) -> Iterator[str]:
         case Interaction(sender=a, receiver=b):
             if b.name == family and isinstance(b.index, IndexAll) and a.name != family:
                 yield s.message
-            elif a.name == b.name == family and isinstance(a.index, IndexVar) and isinstance(b.index, IndexVar):
+            elif (
+                a.name == b.name == family and isinstance(a.index, IndexVar) and isinstance(b.index, IndexVar)
+                and a.index.within is None  # all-to-all within a chosen set reaches its members only
+            ):
                 yield s.message
         case Broadcast(sender=a) if a.name != family or a.index is not None:
             yield s.message

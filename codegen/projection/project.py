@@ -194,8 +194,8 @@ def _peer(ref: RoleRef, decl: RoleDecl | None) -> LPeer:
             return PeerMember(ref.name, n)
         case IndexRange(lo=lo, hi=hi):
             return PeerFamily(ref.name, lo, hi)
-        case IndexVar():
-            return PeerFamily(ref.name, exclude_self=True)
+        case IndexVar(within=w):
+            return PeerFamily(ref.name, exclude_self=True, within=w)
     return PeerFamily(ref.name) if _is_family(ref, decl) else PeerOne(ref.name)
 
 
@@ -208,7 +208,7 @@ def _only(ref: RoleRef) -> MemberSel | None:
             return OnlyIndex(n)
         case IndexRange(lo=lo, hi=hi):
             return OnlyRange(lo, hi)
-        case IndexAll(within=str(w)):
+        case IndexAll(within=str(w)) | IndexVar(within=str(w)):
             return OnlySet(w)
     return None
 
