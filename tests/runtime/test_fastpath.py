@@ -149,6 +149,34 @@ async def test_linearity_error_names_the_exact_first_use_line() -> None:
     assert info.value.method == "select_exit"
 
 
+async def test_shared_send_and_receive_bodies_check_linearity_and_build_usable_states() -> None:
+    """genlib's State._send/_recv inline the linearity check and the next state's
+    construction: a second use still names the user's line, and the state they build is
+    a fresh, unused one of the right class."""
+    async with memory_session(pp.PROTOCOL) as net:
+        s1 = await g.start_client(net.endpoint(CLIENT)).select_continue()
+        net.endpoint(SERVER)
+        first_line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        s2 = await s1.send_ping(g.Ping(seq=7))
+        with pytest.raises(LinearityError) as info:
+            await s1.send_ping(g.Ping(seq=8))
+        assert info.value.first_use == f"{__file__}:{first_line} in send_ping()"
+        assert info.value.method == "send_ping"
+        assert type(s2) is g.Client_S2 and not s2.used and s1.used
+    async with memory_session(pp.PROTOCOL) as net:
+        c = g.start_client(net.endpoint(CLIENT))
+        srv = g.start_server(net.endpoint(SERVER))
+        await (await c.select_continue()).send_ping(g.Ping(seq=3))
+        branch = await srv.offer()
+        assert isinstance(branch, g.Server_S0_Continue)
+        first_line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        ping, s3 = await branch.state.recv_ping()
+        with pytest.raises(LinearityError) as info:
+            await branch.state.recv_ping()
+        assert ping == g.Ping(seq=3) and type(s3) is g.Server_S2 and not s3.used
+        assert info.value.first_use == f"{__file__}:{first_line} in recv_ping()"
+
+
 async def test_fresh_peer_objects_reuse_the_step_hooks() -> None:
     asked: list[Step] = []
 
