@@ -223,3 +223,26 @@ async def test_endpoint_lookup_by_name_keeps_its_checks() -> None:
             net.endpoint("Peer[3]")
         with pytest.raises(ConfigError, match="already taken"):
             net.endpoint("Peer[1]")
+
+
+async def test_one_family_step_used_by_two_tasks_at_once_reaches_each_member() -> None:
+    """A family step's plan is re-pointed at each member; a send reads its peer's channel
+    before its first await, so two tasks sending on the same step interleave safely."""
+    step = Step("Lottery", "Peer", "Peer_S0", "Commit", "t.yaml:1:1")
+    members = [Peer("Peer", i) for i in range(3)]
+    rounds = 3 * YIELD_EVERY
+    async with memory_session(lt.PROTOCOL, families={"Peer": 3}) as net:
+        ep0, ep1, ep2 = (net.endpoint(p) for p in members)
+
+        async def to(peer: Peer, tag: int) -> None:
+            for i in range(rounds):
+                # A fresh Peer each time, as generated family loops make them.
+                await ep0.send(Peer(peer.role, peer.index), "Commit", bytes([tag, i]), raw, step)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(to, members[1], 1)
+            nursery.start_soon(to, members[2], 2)
+        recv = Step("Lottery", "Peer", "Peer_S1", "Commit", "t.yaml:2:1")
+        for ep, tag in ((ep1, 1), (ep2, 2)):
+            got = [(await ep.recv(members[0], {"Commit": raw}, recv))[1] for _ in range(rounds)]
+            assert got == [bytes([tag, i]) for i in range(rounds)]
