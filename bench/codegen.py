@@ -24,9 +24,9 @@ from functools import partial
 from pathlib import Path
 
 from bench import harness
-from codegen.check import run_mypy
+from codegen.backend.check import run_mypy
+from codegen.backend.render import render_module
 from codegen.pipeline import compile_text
-from codegen.render import render_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,12 +17,12 @@ import time
 from functools import partial
 
 from bench import harness
-from codegen.ast import Choice, Interaction, Loop, Parallel, Rec, Stmt
-from codegen.load import load
-from codegen.parse import parse
-from codegen.pipeline import gc_paused
-from codegen.project import project_all
-from codegen.validate import validate
+from codegen.core.ast import Choice, Interaction, Loop, Parallel, Rec, Stmt
+from codegen.core.gc import gc_paused
+from codegen.frontend.load import load
+from codegen.frontend.parse import parse
+from codegen.frontend.validate import validate
+from codegen.projection.project import project_all
 
 ROLES = 20
 MESSAGES = ("Data", "Ack", "Left", "Right", "Deep", "Shallow", "More", "Stop")

@@ -1,4 +1,4 @@
-"""Lint benchmark: ``minuet lint`` (codegen.lint.lint_source) on synthetic user programs that
+"""Lint benchmark: ``minuet lint`` (codegen.analysis.lint.lint_source) on synthetic user programs that
 drive 500 and 5,000 states.
 
 Run ``python -m bench.lint`` (``--reps 7``). A program is made of role functions of 50 states
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from functools import partial
 
 from bench import harness
-from codegen.lint import lint_source
-from codegen.pipeline import gc_paused
+from codegen.analysis.lint import lint_source
+from codegen.core.gc import gc_paused
 
 STATES_PER_FUNCTION = 50
 

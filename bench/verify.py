@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import harness
-from codegen.verify import Bounds, VerifyReport, parse_range, verify_file
+from codegen.analysis.verify import Bounds, VerifyReport, parse_range, verify_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,14 +20,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
-from codegen.diagnostics import NOT_GENERABLE, UNREADABLE_FILE
+from codegen.core.diagnostics import NOT_GENERABLE, UNREADABLE_FILE
 from runtime import cli as runtime_cli
 
 if TYPE_CHECKING:
-    from codegen.diagnostics import Diagnostic, Format
+    from codegen.core.diagnostics import Diagnostic, Format
     from codegen.pipeline import Compiled
 
-_COMPILER_DEPS = frozenset({"yaml", "jinja2", "libcst"})
+_COMPILER_DEPS = frozenset({"yaml", "libcst"})
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
@@ -86,7 +86,7 @@ def _default_specs() -> list[str]:
 def _compile(path: str, err: TextIO) -> Compiled | None:
     """One spec file for ``project`` and ``graph``; diagnostics printed, None when it failed
     (an unreadable file is a usage error)."""
-    from codegen.diagnostics import render_all
+    from codegen.core.diagnostics import render_all
     from codegen.pipeline import compile_file
 
     if not Path(path).is_file():
@@ -115,7 +115,7 @@ def _check_options(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codegen.diagnostics import format_all
+    from codegen.core.diagnostics import format_all
     from codegen.pipeline import compile_file
 
     fmt: Format = args.format
@@ -151,8 +151,8 @@ def _lint_options(p: argparse.ArgumentParser) -> None:
 
 
 def _lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codegen.diagnostics import format_all
-    from codegen.lint import lint_paths
+    from codegen.analysis.lint import lint_paths
+    from codegen.core.diagnostics import format_all
 
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
@@ -179,7 +179,7 @@ def _one_spec(p: argparse.ArgumentParser) -> None:
 
 
 def _roles(compiled: Compiled, role: str | None, spec: str, err: TextIO) -> list[str] | None:
-    from codegen.diagnostics import did_you_mean
+    from codegen.core.diagnostics import did_you_mean
 
     if role is None:
         return sorted(compiled.locals)
@@ -191,7 +191,7 @@ def _roles(compiled: Compiled, role: str | None, spec: str, err: TextIO) -> list
 
 
 def _project(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codegen.views import render_local
+    from codegen.backend.views import render_local
 
     compiled = _compile(args.spec, err)
     if compiled is None:
@@ -210,8 +210,8 @@ def _graph_options(p: argparse.ArgumentParser) -> None:
 
 
 def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codegen.diagnostics import Diagnostic, render_all
-    from codegen.fsm import FsmError
+    from codegen.core.diagnostics import Diagnostic, render_all
+    from codegen.projection.fsm import FsmError
 
     try:
         return _draw(args, out, err)
@@ -221,7 +221,7 @@ def _graph(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _draw(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codegen.views import dot, mermaid
+    from codegen.backend.views import dot, mermaid
 
     compiled = _compile(args.spec, err)
     if compiled is None or compiled.protocol is None:
@@ -233,7 +233,7 @@ def _draw(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if roles is None:
         return 2
     if args.format == "mermaid":
-        from codegen.views import mermaid_states
+        from codegen.backend.views import mermaid_states
 
         print(mermaid_states(compiled.locals[roles[0]]), file=out)
         return 0
@@ -256,8 +256,8 @@ def _verify_options(p: argparse.ArgumentParser) -> None:
 
 
 def _verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codegen.diagnostics import render_all
-    from codegen.verify import Bounds, parse_range, render_report, verify_file
+    from codegen.analysis.verify import Bounds, parse_range, render_report, verify_file
+    from codegen.core.diagnostics import render_all
 
     try:
         bounds = Bounds(args.bound, parse_range(args.sizes), parse_range(args.params), args.max_states,

@@ -11,7 +11,7 @@ What it may touch (the rules users rely on):
 
 - it never writes inside an installed distribution, a virtual environment or any
   ``site-packages`` folder;
-- a file is the generator's when its header says so (``codegen.headers``); it removes or
+- a file is the generator's when its header says so (``codegen.backend.headers``); it removes or
   rewrites only its own modules generated from the specs it was given (a spec file, or any
   spec under a given folder), so two spec roots can share one output package;
 - it never overwrites a file it did not generate, and writes a package marker only where no
@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TextIO
 
-from codegen.diagnostics import (
+from codegen.backend.headers import PACKAGE_MARKER, REGENERATE, read_header
+from codegen.backend.render import RenderError, namespace_of, render_module
+from codegen.core.diagnostics import (
     FOREIGN_FILE,
     FORMATS,
     NAMESPACE_CONFLICT,
@@ -44,11 +46,9 @@ from codegen.diagnostics import (
     Format,
     format_all,
 )
-from codegen.headers import PACKAGE_MARKER, REGENERATE, read_header
-from codegen.load import read_spec
+from codegen.core.span import Span
+from codegen.frontend.load import read_spec
 from codegen.pipeline import compile_text
-from codegen.render import RenderError, namespace_of, render_module
-from codegen.span import Span
 from runtime.errors import ConfigError
 from runtime.pyproject import find_project_root, tool_table
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from codegen.ast import Protocol
-from codegen.diagnostics import (
+from codegen.core.ast import Protocol
+from codegen.core.diagnostics import (
     IMPORT_CYCLE,
     IMPORT_INVALID,
     IMPORT_MISSING,
@@ -17,12 +14,13 @@ from codegen.diagnostics import (
     Diagnostic,
     sort_diagnostics,
 )
-from codegen.imports import Reader, read_text, resolve_imports
-from codegen.load import load, read_spec
-from codegen.local import LocalType
-from codegen.parse import parse
-from codegen.project import project_all
-from codegen.validate import validate
+from codegen.core.gc import gc_paused
+from codegen.core.local import LocalType
+from codegen.frontend.imports import Reader, read_text, resolve_imports
+from codegen.frontend.load import load, read_spec
+from codegen.frontend.parse import parse
+from codegen.frontend.validate import validate
+from codegen.projection.project import project_all
 
 
 @dataclass(frozen=True)
@@ -57,24 +55,15 @@ def _has_error(diags: list[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diags)
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """The pipeline allocates millions of small immutable nodes and frees none of them while
-    it runs; the cycle collector's repeated full scans made it superlinear (4x at 100k)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def compile_text(text: str, filename: str, read: Reader = read_text) -> Compiled:
     """Compile spec ``text``; spans name ``filename`` exactly as given. Imports are read
     with ``read``, by their path joined to ``filename``'s directory."""
     with gc_paused():
         return _compile_text(text, filename, read)
+
+
+def _projection_diagnostics(protocol: Protocol) -> list[Diagnostic]:
+    return project_all(protocol)[1]
 
 
 def _compile_text(text: str, filename: str, read: Reader) -> Compiled:
@@ -90,7 +79,7 @@ def _compile_text(text: str, filename: str, read: Reader) -> Compiled:
         return Compiled(None, {}, sort_diagnostics(diags), text)
     imported: dict[str, str] = {}
     if protocol.imports:
-        protocol, import_diags, imported = resolve_imports(protocol, read)
+        protocol, import_diags, imported = resolve_imports(protocol, _projection_diagnostics, read)
         diags.extend(import_diags)
     # After a syntax error, parts of the spec were skipped: "unused" findings would be noise.
     found = validate(protocol, partial=_has_error(diags))

@@ -1,6 +1,6 @@
 """The one spelling rule shared by the generator and the runtime: ``snake_case`` of a spec
 name. It lives in the runtime (the lower layer) so that ``minuet run`` can find a generated
-``start_<role>`` without importing the compiler; ``codegen.names`` re-exports it."""
+``start_<role>`` without importing the compiler; ``codegen.core.names`` re-exports it."""
 
 from __future__ import annotations
 

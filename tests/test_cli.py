@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from codegen.backend.headers import PACKAGE_MARKER
 from codegen.cli import COMMANDS, main
-from codegen.headers import PACKAGE_MARKER
 
 REPO = Path(__file__).resolve().parent.parent
 TWO_BUYER = REPO / "protocols" / "two_buyer.yaml"
@@ -409,7 +409,7 @@ def test_the_runtime_never_imports_the_compiler() -> None:
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
         "import runtime.cli, generated.examples.two_buyer\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'codegen', 'yaml', 'jinja2', 'libcst', 'mypy'})\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'codegen', 'yaml', 'libcst', 'mypy'})\n"
         "print(bad)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True,
@@ -418,11 +418,11 @@ def test_the_runtime_never_imports_the_compiler() -> None:
 
 
 def test_the_minuet_command_starts_without_the_compiler_extra() -> None:
-    """A runtime-only install (no PyYAML, jinja2, libcst): `minuet` starts, `minuet run`
+    """A runtime-only install (no PyYAML, libcst): `minuet` starts, `minuet run`
     works, and a compiler command says which extra to install (exit 2, no traceback)."""
     probe = (
         "import sys\n"
-        "for m in ('yaml', 'jinja2', 'libcst'): sys.modules[m] = None  # as if not installed\n"
+        "for m in ('yaml', 'libcst'): sys.modules[m] = None  # as if not installed\n"
         "from codegen.cli import main\n"
         "print(main(['run', 'keys', 'pub', '/nonexistent']), main(['check', 'protocols']))\n"
     )

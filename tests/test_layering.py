@@ -43,3 +43,31 @@ def test_generated_modules_use_the_runtime_only_through_genlib() -> None:
         for p in modules
     }
     assert {p: ms for p, ms in offenders.items() if ms} == {}
+
+
+# The compiler's stages in pipeline order: a module may import its own stage, ``core`` and
+# earlier stages, never a later one (docs/architecture.md). The facade (pipeline, cli) is above all.
+STAGES = ("core", "frontend", "projection", "backend", "analysis")
+
+
+def test_compiler_stages_import_only_earlier_stages() -> None:
+    offenders: dict[str, list[str]] = {}
+    for p in sorted((REPO / "codegen").rglob("*.py")):
+        parts = p.relative_to(REPO / "codegen").parts
+        if len(parts) < 2:
+            continue
+        assert parts[0] in STAGES, f"codegen/{parts[0]}/ is not a stage in STAGES"
+        rank = STAGES.index(parts[0])
+        bad = sorted(
+            m for m in imported_modules(p)
+            if m.startswith("codegen.")
+            and (m.split(".")[1] not in STAGES or STAGES.index(m.split(".")[1]) > rank)
+        )
+        if bad:
+            offenders[str(p.relative_to(REPO))] = bad
+    assert offenders == {}
+
+
+def test_every_compiler_module_lives_in_a_stage() -> None:
+    top = sorted(p.name for p in (REPO / "codegen").glob("*.py"))
+    assert top == ["__init__.py", "cli.py", "generate.py", "pipeline.py"]

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen import fsm
-from codegen.ast import (
+from codegen.backend.check import check_module, run_mypy
+from codegen.backend.render import RenderError, namespace_of, render_module
+from codegen.core.ast import (
     FixedBytesType,
     ListType,
     MapType,
@@ -22,9 +23,7 @@ from codegen.ast import (
     RecordRef,
     TypeExpr,
 )
-from codegen.check import check_module, run_mypy
-from codegen.generate import REPO, diff, find_specs, generate_all, main
-from codegen.local import (
+from codegen.core.local import (
     LContinue,
     LLoop,
     LocalType,
@@ -37,9 +36,10 @@ from codegen.local import (
     PeerFamily,
     PeerOne,
 )
+from codegen.core.span import Span
+from codegen.generate import REPO, diff, find_specs, generate_all, main
 from codegen.pipeline import compile_text
-from codegen.render import RenderError, namespace_of, render_module
-from codegen.span import Span
+from codegen.projection import fsm
 from generated.examples import login, nested_choice
 from generated.threshold import frost_sign
 from runtime.errors import DecodeError
@@ -204,7 +204,7 @@ def test_fixed_size_bytes_are_checked_where_built_and_on_encode() -> None:
 
 
 def test_codec_fixed_classes_match_the_generator() -> None:
-    from codegen.render import FIXED_BYTES
+    from codegen.backend.render import FIXED_BYTES
     from runtime.codec import FIXED_BYTES as CLASSES
 
     assert set(CLASSES) == FIXED_BYTES

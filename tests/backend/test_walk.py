@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import trio
 
-from codegen.ast import (
+from codegen.backend.render import guard_py, render_module
+from codegen.core.ast import (
     Choice,
     FixedBytesType,
     GuardExpr,
@@ -36,11 +37,19 @@ from codegen.ast import (
     Stmt,
     TypeExpr,
 )
+from codegen.core.local import (
+    LDecideLoop,
+    LLoop,
+    LocalType,
+    LOffer,
+    LParallel,
+    LRec,
+    LSelect,
+    LStmt,
+)
+from codegen.core.names import method_suffix, role_module
 from codegen.generate import REPO, find_specs
-from codegen.local import LDecideLoop, LLoop, LocalType, LOffer, LParallel, LRec, LSelect, LStmt
-from codegen.names import method_suffix, role_module
 from codegen.pipeline import compile_text
-from codegen.render import guard_py, render_module
 from runtime.errors import LocalViolation, PeerGone
 from runtime.memory import memory_session
 

@@ -108,7 +108,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     done = sh([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
                "-w", str(dist), str(src)], base)
     assert done.returncode == 0, done.stderr
-    deps = ["trio", "cryptography", "pynacl", "PyYAML", "jinja2", "libcst"]
+    deps = ["trio", "cryptography", "pynacl", "PyYAML", "libcst"]
     house = wheelhouse([f"{d}=={metadata.version(d)}" for d in deps] + [f"mypy=={lowest_mypy()}"])
     venv = base / "venv"
     done = sh([sys.executable, "-m", "venv", "--without-pip", str(venv)], base)

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.diagnostics import render_all
+from codegen.core.diagnostics import render_all
 from codegen.pipeline import compile_text
 
 GOOD = sorted((Path(__file__).resolve().parents[2] / "tests" / "specs" / "good").glob("*.yaml"))

@@ -1,4 +1,4 @@
-"""Guard coverage (codegen.guards.coverage) against brute force over a range wider than the
+"""Guard coverage (codegen.frontend.guards.coverage) against brute force over a range wider than the
 representative points can reach (literals in -4..4, at most three int variables)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Literal, cast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen.ast import GBinary, GLit, GName, GuardExpr, GUnary
-from codegen.guards import coverage, evaluate
-from codegen.span import Span
+from codegen.core.ast import GBinary, GLit, GName, GuardExpr, GUnary
+from codegen.core.span import Span
+from codegen.frontend.guards import coverage, evaluate
 
 S = Span("g", 1, 1)
 TYPES = {"x": "int", "y": "int", "b": "bool", "n": "int"}

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codegen.diagnostics import YAML_SYNTAX, Diagnostic, render, render_all
+from codegen.core.diagnostics import YAML_SYNTAX, Diagnostic, render, render_all
+from codegen.core.span import Span
+from codegen.core.typeexpr import MAX_TYPE_DEPTH
+from codegen.frontend.load import MAX_DEPTH, MAX_SPEC_BYTES, load, read_spec
 from codegen.generate import generate_all
-from codegen.load import MAX_DEPTH, MAX_SPEC_BYTES, load, read_spec
 from codegen.pipeline import compile_file, compile_text
-from codegen.span import Span
-from codegen.typeexpr import MAX_TYPE_DEPTH
 
 PING = (Path(__file__).resolve().parents[2] / "protocols" / "ping_pong.yaml").read_text(encoding="utf-8")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codegen.load import Mapping, Scalar, Sequence, load
+from codegen.frontend.load import Mapping, Scalar, Sequence, load
 
 
 def codes(text: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codegen.ast import (
+from codegen.core.ast import (
     Broadcast,
     Call,
     Choice,
@@ -28,13 +28,13 @@ from codegen.ast import (
     Rec,
     RecordRef,
 )
-from codegen.diagnostics import Diagnostic
-from codegen.guards import parse_guard
-from codegen.load import load
-from codegen.names import method_suffix, snake_case
-from codegen.parse import parse
-from codegen.span import Span
-from codegen.typeexpr import parse_type
+from codegen.core.diagnostics import Diagnostic
+from codegen.core.names import method_suffix, snake_case
+from codegen.core.span import Span
+from codegen.core.typeexpr import parse_type
+from codegen.frontend.guards import parse_guard
+from codegen.frontend.load import load
+from codegen.frontend.parse import parse
 
 HEAD = "protocol: P\nparams: [t]\nroles: [A, B, 'S[*]', 'W[3]']\nmessages:\n  M: {}\n  N: {}\n"
 
@@ -157,8 +157,8 @@ def test_names_mapping() -> None:
 
 
 def test_map_types_parse_and_print_back() -> None:
-    from codegen.ast import FixedBytesType, ListType, MapType
-    from codegen.typeexpr import parse_type, type_text
+    from codegen.core.ast import FixedBytesType, ListType, MapType
+    from codegen.core.typeexpr import parse_type, type_text
 
     t = parse_type("map[bytes32, map[int, list[str]]]", lambda a, b: Span("t.yaml", 1, a + 1, 1, b + 1))
     assert isinstance(t, MapType) and isinstance(t.key, FixedBytesType)

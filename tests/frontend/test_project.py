@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from codegen.ast import (
+from codegen.backend.views import render_local
+from codegen.core.ast import (
     Annotations,
     Call,
     Interaction,
@@ -22,8 +23,8 @@ from codegen.ast import (
     Stmt,
     SubProtocol,
 )
-from codegen.diagnostics import Diagnostic, DiagnosticError
-from codegen.local import (
+from codegen.core.diagnostics import Diagnostic, DiagnosticError
+from codegen.core.local import (
     LContinue,
     LDecideLoop,
     LLoop,
@@ -40,10 +41,9 @@ from codegen.local import (
     PeerMember,
     PeerOne,
 )
+from codegen.core.span import Span
 from codegen.pipeline import compile_text
-from codegen.project import project, project_all
-from codegen.span import Span
-from codegen.views import render_local
+from codegen.projection.project import project, project_all
 
 S = Span("t.yaml", 1, 1)
 _MSG = re.compile(r"(?:->\s*[^:\n]+:|message:)\s*(\w+)")

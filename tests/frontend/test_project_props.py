@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.ast import (
+from codegen.core.ast import (
     Annotations,
     Branch,
     Broadcast,
@@ -36,8 +36,8 @@ from codegen.ast import (
     Stmt,
     SubProtocol,
 )
-from codegen.diagnostics import Diagnostic
-from codegen.local import (
+from codegen.core.diagnostics import Diagnostic
+from codegen.core.local import (
     LDecideLoop,
     LLoop,
     LOffer,
@@ -49,8 +49,8 @@ from codegen.local import (
     LStmt,
     PeerOne,
 )
-from codegen.project import project_all
-from codegen.span import Span
+from codegen.core.span import Span
+from codegen.projection.project import project_all
 
 S = Span("gen.yaml", 1, 1)
 

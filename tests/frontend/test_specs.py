@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from codegen.diagnostics import CODES, Diagnostic, render_all
+from codegen.core.diagnostics import CODES, Diagnostic, render_all
+from codegen.core.span import Span
 from codegen.pipeline import Compiled, compile_text
-from codegen.span import Span
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = sorted((ROOT / "tests" / "specs" / "good").glob("*.yaml"))
@@ -30,8 +30,8 @@ _EXPECT = re.compile(r"#\s*expect:\s*((?:M\d{3}[ ,]*)+)")
 
 # Codes no YAML file can produce (the loader already rejects the duplicate), or produced
 # outside the compiler core; each has a unit test instead.
-# M601-M604 come from the generator (codegen.render/generate), tested in tests/codegen;
-# M700-M704 from the linearity lint of Python code (codegen.lint), tested in tests/lint.
+# M601-M604 come from the generator (codegen.backend.render/generate), tested in tests/codegen;
+# M700-M704 from the linearity lint of Python code (codegen.analysis.lint), tested in tests/lint.
 NOT_FROM_FILES = frozenset(
     {"M113", "M207", "M301", "M600", "M601", "M602", "M603", "M604", "M700", "M701", "M702", "M703", "M704"}
 )
@@ -224,7 +224,7 @@ def test_docs_list_every_code() -> None:
 
 
 def test_codes_are_named_constants_and_bare_strings_are_refused() -> None:
-    import codegen.diagnostics as registry
+    import codegen.core.diagnostics as registry
 
     for code in CODES.values():
         assert getattr(registry, code.name.upper().replace("-", "_")) is code

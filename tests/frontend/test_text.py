@@ -1,10 +1,10 @@
-"""``codegen.text``: the one notation for role references, peers, participation conditions and
+"""``codegen.core.text``: the one notation for role references, peers, participation conditions and
 local statements, shared by diagnostics, generated docstrings and ``minuet project``."""
 
 from __future__ import annotations
 
-from codegen.ast import IndexAll, IndexConst, IndexParam, IndexRange, RoleDecl, RoleRef
-from codegen.local import (
+from codegen.core.ast import IndexAll, IndexConst, IndexParam, IndexRange, RoleDecl, RoleRef
+from codegen.core.local import (
     FAILED,
     LContinue,
     LOffer,
@@ -18,8 +18,8 @@ from codegen.local import (
     PeerMember,
     PeerOne,
 )
-from codegen.span import Span
-from codegen.text import decl_text, describe, peer_text, ref_text, seq_text, stmt_text
+from codegen.core.span import Span
+from codegen.core.text import decl_text, describe, peer_text, ref_text, seq_text, stmt_text
 
 S = Span("t.yaml", 1, 1)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.ast import (
+from codegen.core.ast import (
     Branch,
     Choice,
     Field,
@@ -22,9 +22,9 @@ from codegen.ast import (
     RoleDecl,
     RoleRef,
 )
+from codegen.core.span import Span
+from codegen.frontend.validate import CHECKS, check_choices, check_duplicate_fields, validate
 from codegen.pipeline import compile_file, compile_text
-from codegen.span import Span
-from codegen.validate import CHECKS, check_choices, check_duplicate_fields, validate
 
 S = Span("t.yaml", 1, 1)
 

@@ -1,4 +1,4 @@
-"""``minuet verify``: the explorer of projected state machines (codegen.verify).
+"""``minuet verify``: the explorer of projected state machines (codegen.analysis.verify).
 
 Hand-built local types exercise each finding (they cannot come from an accepted spec);
 bundled specs must verify; specs ``check`` rejects for a merge reason show a counterexample;
@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codegen.ast import (
+from codegen.analysis.verify import Bounds, mermaid, parse_range, verify_file, verify_locals
+from codegen.cli import main
+from codegen.core.ast import (
     Annotations,
     Branch,
     Choice,
@@ -28,8 +30,7 @@ from codegen.ast import (
     RoleRef,
     Stmt,
 )
-from codegen.cli import main
-from codegen.local import (
+from codegen.core.local import (
     LBranch,
     LContinue,
     LocalType,
@@ -43,10 +44,9 @@ from codegen.local import (
     PeerFamily,
     PeerOne,
 )
-from codegen.project import project_all
-from codegen.span import Span
-from codegen.validate import validate
-from codegen.verify import Bounds, mermaid, parse_range, verify_file, verify_locals
+from codegen.core.span import Span
+from codegen.frontend.validate import validate
+from codegen.projection.project import project_all
 from tests.frontend.test_project_props import protocols
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ import re
 import textwrap
 from pathlib import Path
 
+from codegen.backend.views import dot, mermaid, render_local
 from codegen.cli import main
-from codegen.local import LocalType
+from codegen.core.local import LocalType
 from codegen.pipeline import Compiled, compile_text
-from codegen.views import dot, mermaid, render_local
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO_BUYER = ROOT / "tests" / "specs" / "good" / "two_buyer.yaml"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codegen.analysis.lint import lint_paths, lint_source
 from codegen.cli import main as minuet
-from codegen.lint import lint_paths, lint_source
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]

@@ -1,4 +1,4 @@
-"""codegen.check: the libcst gate over generated modules and the mypy output parser."""
+"""codegen.backend.check: the libcst gate over generated modules and the mypy output parser."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.check import check_module, parse_mypy_output
+from codegen.backend.check import check_module, parse_mypy_output
 
 GENERATED = Path(__file__).resolve().parents[2] / "generated"
 MODULES = sorted(p for p in GENERATED.rglob("*.py") if p.name != "__init__.py")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from codegen.check import MypyResult, check_module, run_mypy
+from codegen.backend.check import MypyResult, check_module, run_mypy
+from codegen.backend.render import render_module
 from codegen.pipeline import compile_text
-from codegen.render import render_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((REPO_ROOT / "tests" / "specs" / "good").glob("*.yaml"))

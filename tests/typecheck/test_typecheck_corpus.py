@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.check import MypyMessage, MypyResult, run_mypy
+from codegen.backend.check import MypyMessage, MypyResult, run_mypy
 
 CASES_DIR = Path(__file__).parent / "cases"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from codegen.ast import (
+from codegen.core.ast import (
     FixedBytesType,
     ListType,
     MapType,
@@ -19,8 +19,8 @@ from codegen.ast import (
     RecordRef,
     TypeExpr,
 )
-from codegen.diagnostics import BAD_TYPE_EXPR, Diagnostic, did_you_mean
-from codegen.span import Span, TextError
+from codegen.core.diagnostics import BAD_TYPE_EXPR, Diagnostic, did_you_mean
+from codegen.core.span import Span, TextError
 
 SpanOf = Callable[[int, int], Span]
 

@@ -1,4 +1,4 @@
-"""Node tree (``codegen.load``) -> ``codegen.ast.Protocol`` plus every diagnostic found.
+"""Node tree (``codegen.frontend.load``) -> ``codegen.core.ast.Protocol`` plus every diagnostic found.
 
 The parser never stops at the first problem: a malformed part is reported and skipped,
 and the rest of the spec is still read, so one run lists all errors of a file. Spans
@@ -14,7 +14,7 @@ from typing import Final
 
 import yaml
 
-from codegen.ast import (
+from codegen.core.ast import (
     Annotations,
     Bound,
     Branch,
@@ -50,7 +50,7 @@ from codegen.ast import (
     SubProtocol,
     TypeExpr,
 )
-from codegen.diagnostics import (
+from codegen.core.diagnostics import (
     BAD_ANNOTATION,
     BAD_FAILURE_BRANCH,
     BAD_IDENTIFIER,
@@ -64,11 +64,11 @@ from codegen.diagnostics import (
     Diagnostic,
     did_you_mean,
 )
-from codegen.guards import parse_guard
-from codegen.load import Mapping, Node, Scalar, Sequence, describe, empty_mapping
-from codegen.names import RESERVED_CLASS_NAMES, RESERVED_FIELD_NAMES, identifier_problem
-from codegen.span import Span, TextError
-from codegen.typeexpr import parse_type
+from codegen.core.names import RESERVED_CLASS_NAMES, RESERVED_FIELD_NAMES, identifier_problem
+from codegen.core.span import Span, TextError
+from codegen.core.typeexpr import parse_type
+from codegen.frontend.guards import parse_guard
+from codegen.frontend.load import Mapping, Node, Scalar, Sequence, describe, empty_mapping
 
 TOP_KEYS: Final = (
     "protocol", "namespace", "doc", "params", "vars", "roles", "types", "messages",

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
-from codegen.ast import (
+from codegen.core.ast import (
     Branch,
     Broadcast,
     Call,
@@ -46,8 +46,7 @@ from codegen.ast import (
     SubProtocol,
     TypeExpr,
 )
-from codegen.compose import InstantiationError, bind_call, map_ref
-from codegen.diagnostics import (
+from codegen.core.diagnostics import (
     AMBIGUOUS_CHOICE,
     BAD_FAILURE_BRANCH,
     BAD_INDEX_VAR,
@@ -99,11 +98,12 @@ from codegen.diagnostics import (
     did_you_mean,
     sort_diagnostics,
 )
-from codegen.guards import coverage, show_value
-from codegen.names import method_suffix, snake_case
-from codegen.span import Span
-from codegen.text import ref_text
-from codegen.typeexpr import PRIMS, type_text
+from codegen.core.names import method_suffix, snake_case
+from codegen.core.span import Span
+from codegen.core.text import ref_text
+from codegen.core.typeexpr import PRIMS, type_text
+from codegen.frontend.compose import InstantiationError, bind_call, map_ref
+from codegen.frontend.guards import coverage, show_value
 
 Check = Callable[[Protocol], Iterable[Diagnostic]]
 
@@ -285,7 +285,7 @@ def check_duplicate_fields(p: Protocol) -> Iterable[Diagnostic]:
 
 
 def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
-    """Distinct spec names that the generator would map to one identifier (see codegen.names)."""
+    """Distinct spec names that the generator would map to one identifier (see codegen.core.names)."""
 
     def collide(
         items: Iterable[tuple[str, Span]],

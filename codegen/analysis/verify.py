@@ -1,7 +1,7 @@
 """``minuet verify``: explicit-state exploration of the projected state machines.
 
 A second opinion that shares nothing with the merge: every role's local type is turned into
-its state machine (``codegen.fsm``, the very machine the generated classes implement), each
+its state machine (``codegen.projection.fsm``, the very machine the generated classes implement), each
 family is instantiated at small sizes and each parameter over a small range, and the
 members run together over asynchronous FIFO channels, one per ordered pair of processes,
 holding at most ``bound`` messages. A breadth-first search of the composed system finds
@@ -37,9 +37,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from codegen.ast import Bound, Protocol
-from codegen.diagnostics import UNREADABLE_FILE, Diagnostic
-from codegen.fsm import (
+from codegen.core.ast import Bound, Protocol
+from codegen.core.diagnostics import UNREADABLE_FILE, Diagnostic
+from codegen.core.local import (
+    FAILED,
+    LocalType,
+    LPeer,
+    MemberSel,
+    OnlyIndex,
+    OnlyRange,
+    PeerFamily,
+    PeerMember,
+    PeerOne,
+)
+from codegen.core.span import Span
+from codegen.frontend.imports import resolve_imports
+from codegen.frontend.load import load
+from codegen.frontend.parse import parse
+from codegen.frontend.validate import validate
+from codegen.projection.fsm import (
     BranchEndNode,
     DecidedNode,
     DecideNode,
@@ -58,23 +74,7 @@ from codegen.fsm import (
     Target,
     build,
 )
-from codegen.imports import resolve_imports
-from codegen.load import load
-from codegen.local import (
-    FAILED,
-    LocalType,
-    LPeer,
-    MemberSel,
-    OnlyIndex,
-    OnlyRange,
-    PeerFamily,
-    PeerMember,
-    PeerOne,
-)
-from codegen.parse import parse
-from codegen.project import project_all
-from codegen.span import Span
-from codegen.validate import validate
+from codegen.projection.project import project_all
 
 FindingKind = Literal["deadlock", "orphan", "unspecified-reception", "cannot-reach-end", "bad-machine"]
 Outcome = Literal["verified", "violation", "inconclusive"]
@@ -711,7 +711,7 @@ def verify_text(
     if protocol is None:
         return None, diags
     if protocol.imports:
-        protocol, import_diags, _ = resolve_imports(protocol)
+        protocol, import_diags, _ = resolve_imports(protocol, lambda p: project_all(p)[1])
         diags.extend(import_diags)
     diags.extend(validate(protocol))
     blocking = [d for d in diags if d.severity == "error"]

@@ -1,4 +1,4 @@
-"""The guard expression language: tokenizer + Pratt parser into ``codegen.ast.GuardExpr``.
+"""The guard expression language: tokenizer + Pratt parser into ``codegen.core.ast.GuardExpr``.
 
 Guards are data, never ``eval``'ed. Grammar, loosest binding first::
 
@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal, cast
 
-from codegen.ast import GBinary, GLit, GName, GuardExpr, GUnary
-from codegen.diagnostics import BAD_GUARD, Diagnostic
-from codegen.span import Span, TextError
+from codegen.core.ast import GBinary, GLit, GName, GuardExpr, GUnary
+from codegen.core.diagnostics import BAD_GUARD, Diagnostic
+from codegen.core.span import Span, TextError
 
 SpanOf = Callable[[int, int], Span]
 

@@ -1,8 +1,8 @@
-"""Local session types: one role's view of a protocol, produced by ``codegen.project``.
+"""Local session types: one role's view of a protocol, produced by ``codegen.projection.project``.
 
 A local type is a sequence of local statements; the end of a top-level sequence is End.
 Sub-protocol calls are already inlined; broadcasts and family forms are resolved into
-peers seen from this role. ``codegen.fsm`` turns a local type into a state machine.
+peers seen from this role. ``codegen.projection.fsm`` turns a local type into a state machine.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from codegen.ast import Annotations, Bound, Guard
-from codegen.span import Span
+from codegen.core.ast import Annotations, Bound, Guard
+from codegen.core.span import Span
 
 # ---------------------------------------------------------------- peers
 

@@ -1,23 +1,22 @@
-"""State machines -> Python module text (jinja2 templates in ``codegen/templates``).
+"""State machines -> Python module text.
 
-This module decides *what* each generated method does (peer expressions, loop-counter
-moves, compiled guards, codec helpers) and hands plain view models to the templates, which
-own the layout. Output is a pure function of the protocol: no timestamps, no absolute paths,
-stable ordering everywhere, so ``generate --check`` can diff it byte for byte.
+This module is the one home of the generated code's shape: it decides *what* each generated
+method does (peer expressions, loop-counter moves, compiled guards, codec helpers) and
+prints it, method bodies in the role renderer and the module frame (imports, messages,
+codecs, steps, roles) in the functions at the end, which yield the text piece by piece.
+Output is a pure function of the protocol: no timestamps, no absolute paths, stable
+ordering everywhere, so ``generate --check`` can diff it byte for byte.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
-import jinja2
-
-from codegen import fsm
-from codegen.ast import (
+from codegen.backend.headers import module_header
+from codegen.core.ast import (
     Annotations,
     Bound,
     FixedBytesType,
@@ -34,9 +33,13 @@ from codegen.ast import (
     RecordRef,
     TypeExpr,
 )
-from codegen.diagnostics import GENERATED_NAME_COLLISION, NOT_GENERABLE, Diagnostic, DiagnosticError
-from codegen.headers import module_header
-from codegen.local import (
+from codegen.core.diagnostics import (
+    GENERATED_NAME_COLLISION,
+    NOT_GENERABLE,
+    Diagnostic,
+    DiagnosticError,
+)
+from codegen.core.local import (
     FAILED,
     LocalType,
     LPeer,
@@ -47,13 +50,13 @@ from codegen.local import (
     PeerMember,
     PeerOne,
 )
-from codegen.names import default_namespace, role_module
-from codegen.names import method_suffix as _method_suffix
-from codegen.span import Span
-from codegen.text import members_text, peer_text
-from codegen.typeexpr import type_text
+from codegen.core.names import default_namespace, role_module
+from codegen.core.names import method_suffix as _method_suffix
+from codegen.core.span import Span
+from codegen.core.text import members_text, peer_text
+from codegen.core.typeexpr import type_text
+from codegen.projection import fsm
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
 CONTROL_CONTINUE = "__continue__"
 CONTROL_EXIT = "__exit__"
 # Identifiers every generated module defines itself besides spec-derived names.
@@ -66,20 +69,6 @@ _SHADOWS = frozenset(dir(builtins)) | {"msg", "msgs", "state", "self"}
 class RenderError(DiagnosticError):
     """Generation found problems the earlier stages cannot see (M601 name collisions): a
     ``DiagnosticError`` like every stage's, so callers report it the same way."""
-
-
-@cache
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["pyrepr"] = repr
-    return env
 
 
 # ---------------------------------------------------------------- view models
@@ -128,10 +117,8 @@ CODE_MARKERS = ("_GuardFailed(", "_Callable[", "_Writer(")
 def state_text(s: StateClass) -> str:
     """One state class and its branch classes, as the module shows them.
 
-    Rendered here rather than in the template: a module with 100k interactions has about
-    200k states, and the template engine holds every fragment of its output in one list
-    before joining it (several times the text's size; issue 15). One blank line between a
-    role's classes (not PEP 8's two): the states are a long flat list."""
+    One blank line between a role's classes (not PEP 8's two): the states are a long
+    flat list."""
     out: list[str] = []
     for v in s.variants:
         out.append(f'\n@_final\n@_dc.dataclass(frozen=True, slots=True, kw_only=True)\nclass {v.name}:\n    """{v.doc}"""\n\n')
@@ -852,27 +839,28 @@ class ModuleRenderer:
             role_infos.append(f"_RoleInfo({d.name!r}, family={d.kind != 'single'}, size={size})")
         markers = frozenset().union(*(r.code_markers for r in roles))
         uses_guard, uses_callable, uses_writer_code = (m in markers for m in CODE_MARKERS)
-        return _env().get_template("module.py.j2").render(
+        module = ModuleModel(
+            header=module_header(self.spec_path, self.protocol.name),
+            name=self.protocol.name,
+            doc=doc_text(self.protocol.doc),
+            spec=self.spec_path,
+            params=tuple(p.name for p in self.protocol.params),
+            role_infos=role_infos,
+            uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
+            uses_callable=uses_callable,
             uses_guard=uses_guard,
+            # Messages without fields encode to b"" without a Writer.
+            uses_writer=bool(self.codecs.lines) or uses_writer_code or any(m.write or not m.is_message for m in messages),
             # Common sizes come from runtime.codec (one class across protocols); others are local.
             fixed_imported=[fixed_class(n) for n in sorted(sizes) if n in FIXED_BYTES],
             fixed_local=[(fixed_class(n), n) for n in sorted(sizes) if n not in FIXED_BYTES],
-            uses_callable=uses_callable,
-            uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
-            # Messages without fields encode to b"" without a Writer.
-            uses_writer=bool(self.codecs.lines) or uses_writer_code or any(m.write or not m.is_message for m in messages),
-            spec=self.spec_path,
-            header=module_header(self.spec_path, self.protocol.name),
-            protocol=self.protocol,
-            doc=doc_text(self.protocol.doc),
             messages=messages,
             helpers=self.codecs.lines,
-            steps=self.steps,
             peers=sorted(self.peers.items()),
+            steps=self.steps,
             roles=roles,
-            role_infos=role_infos,
-            params=tuple(p.name for p in self.protocol.params),
         )
+        return "".join(module_text(module))
 
     def collisions(self, messages: list[MessageModel], roles: list[RoleModel], sizes: set[int]) -> list[Diagnostic]:
         seen: dict[str, str] = {n: "the generator" for n in MODULE_NAMES}
@@ -900,6 +888,181 @@ class ModuleRenderer:
                 out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
                                       "guard variable 'self' would shadow the method's self", "rename it"))
         return out
+
+
+# ---------------------------------------------------------------- module frame
+# The generated module's shape, part by part, as plain functions yielding text: one place to
+# change the generated API (the method bodies above, the frame here), and output that can be
+# written to the file as it is produced instead of being assembled in memory first.
+
+
+@dataclass
+class ModuleModel:
+    """Everything the frame prints, computed (and checked) by ``ModuleRenderer.render``."""
+
+    header: str  # module_header(): two comment lines, no final newline
+    name: str
+    doc: str
+    spec: str
+    params: tuple[str, ...]
+    role_infos: list[str]
+    uses_builtins: bool
+    uses_callable: bool
+    uses_guard: bool
+    uses_writer: bool
+    fixed_imported: list[str]  # BytesN classes runtime.codec defines
+    fixed_local: list[tuple[str, int]]  # (class, size) the module defines itself
+    messages: list[MessageModel]
+    helpers: list[str]  # compound-type codec helpers (``_Codecs.lines``)
+    peers: list[tuple[str, str]]  # (role, constant)
+    steps: list[StepModel]
+    roles: list[RoleModel]
+
+
+def module_text(m: ModuleModel) -> Iterator[str]:
+    """The module, in pieces whose concatenation is the file."""
+    yield from header_text(m)
+    yield from message_text(m)
+    yield from codec_text(m)
+    yield from step_text(m)
+    for r in m.roles:
+        yield from role_text(r)
+
+
+def header_text(m: ModuleModel) -> Iterator[str]:
+    """Header comment, module docstring, imports (only those the module uses) and PROTOCOL."""
+    yield f"{m.header}\n"
+    yield f'"""{m.name}: typed session API generated by Minuet.\n'
+    if m.doc:
+        yield f"\n{m.doc}\n"
+    yield (
+        "\n"
+        "Per role: ``start_<role>(ep)`` returns the first state; every state is a single-use object\n"
+        "whose methods return the next state. See docs/codegen.md.\n"
+        '"""\n'
+        "\n"
+        "from __future__ import annotations\n"
+        "\n"
+    )
+    if m.uses_builtins:
+        yield "import builtins as _builtins\n"
+    yield "import dataclasses as _dc\n"
+    if m.uses_callable:
+        yield "from collections.abc import Callable as _Callable\n"
+    yield (
+        "from typing import Final as _Final\n"
+        "from typing import final as _final\n"
+        "\n"
+        "from runtime import genlib as _rt\n"
+        "from runtime.genlib import PRIVATE as _PRIVATE\n"
+    )
+    for c in m.fixed_imported:
+        yield f"from runtime.genlib import {c} as {c}\n"
+    yield "from runtime.genlib import Endpoint as _Endpoint\n"
+    if m.fixed_local:
+        yield "from runtime.genlib import FixedBytes as _FixedBytes\n"
+    if m.uses_guard:
+        yield "from runtime.genlib import GuardFailed as _GuardFailed\n"
+    yield (
+        "from runtime.genlib import Peer as _Peer\n"
+        "from runtime.genlib import ProtocolInfo as _ProtocolInfo\n"
+        "from runtime.genlib import Reader as _Reader\n"
+        "from runtime.genlib import RoleInfo as _RoleInfo\n"
+        "from runtime.genlib import Step as _Step\n"
+    )
+    if m.uses_writer:
+        yield "from runtime.genlib import Writer as _Writer\n"
+    yield f"\nPROTOCOL: _Final = _ProtocolInfo(\n    name={m.name!r},\n    roles=(\n"
+    for info in m.role_infos:
+        yield f"        {info},\n"
+    yield f"    ),\n    params={m.params!r},\n    spec={m.spec!r},\n)\n\n"
+    for c, n in m.fixed_local:
+        yield (
+            f"\n@_final\nclass {c}(_FixedBytes):\n"
+            f'    """Exactly {n} bytes (``bytes{n}`` fields); the constructor checks the size."""\n'
+            f"\n    __slots__ = ()\n    SIZE = {n}\n\n"
+        )
+    if m.fixed_local:
+        yield "\n"
+
+
+_DATACLASS = "@_final\n@_dc.dataclass(frozen=True, slots=True, kw_only=True)\n"
+
+
+def message_text(m: ModuleModel) -> Iterator[str]:
+    """Messages and records as frozen dataclasses, then tagged unions as type aliases."""
+    yield "# ---------------------------------------------------------------- messages and records\n"
+    for msg in m.messages:
+        if not msg.union:
+            yield f'\n\n{_DATACLASS}class {msg.name}:\n    """{msg.doc}"""\n'
+            if msg.fields:
+                yield "\n"
+            for f, t in msg.fields:
+                yield f"    {f}: {t}\n"
+    for msg in m.messages:
+        if msg.union:
+            yield f'\n{msg.name} = {" | ".join(msg.union)}\n"""{msg.doc}"""\n'
+
+
+def codec_text(m: ModuleModel) -> Iterator[str]:
+    """Per message ``_enc_X``/``_dec_X`` (fields written and read inline: one call less per
+    field, per message); per record ``_w_X``/``_r_X``; a union writes its variant's index as
+    the tag. Then the helpers for compound field types."""
+    yield "\n# ---------------------------------------------------------------- codecs (runtime.codec)\n"
+    for msg in m.messages:
+        name = msg.name
+        if msg.union:
+            yield f"\n\ndef _w_{name}(w: _Writer, v: {name}) -> None:\n"
+            last = len(msg.union) - 1
+            for i, variant in enumerate(msg.union):
+                test = "else" if i == last else f"if isinstance(v, {variant})" if i == 0 else f"elif isinstance(v, {variant})"
+                yield f"    {test}:\n        w.uvarint({i})\n        _w_{variant}(w, v)\n"
+            yield f"\n\ndef _r_{name}(r: _Reader) -> {name}:\n    tag = r.tag({len(msg.union)})\n"
+            for i, variant in enumerate(msg.union):
+                yield f"    return _r_{variant}(r)\n" if i == last else f"    if tag == {i}:\n        return _r_{variant}(r)\n"
+        elif msg.is_message:
+            yield f"\n\ndef _enc_{name}(v: {name}) -> bytes:\n"
+            if msg.write:
+                yield "    w = _Writer()\n"
+                for line in msg.write:
+                    yield f"    {line}\n"
+                yield "    return w.getvalue()\n"
+            else:
+                yield '    return b""  # no fields\n'
+            yield (
+                f"\n\ndef _dec_{name}(data: bytes) -> {name}:\n"
+                f"    r = _Reader(data)\n    msg = {msg.read}\n    r.finish()\n    return msg\n"
+            )
+        else:
+            yield f"\n\ndef _w_{name}(w: _Writer, v: {name}) -> None:\n"
+            for line in msg.write:
+                yield f"    {line}\n"
+            if not msg.write:
+                yield "    del w, v  # no fields\n"
+            yield f"\n\ndef _r_{name}(r: _Reader) -> {name}:\n    return {msg.read}\n"
+    for line in m.helpers:
+        yield f"{line}\n"
+
+
+def step_text(m: ModuleModel) -> Iterator[str]:
+    """The peer constants and one ``_Step`` per step: what tracing, deadlines and
+    middleware read about it."""
+    yield "\n\n# ---------------------------------------------------------------- steps (annotations)\n\n"
+    for role, const in m.peers:
+        yield f"{const}: _Final = _Peer({role!r})\n"
+    for s in m.steps:
+        yield f"{s.name}: _Final = _Step({s.args})\n"
+
+
+def role_text(r: RoleModel) -> Iterator[str]:
+    """A role's entry point, then its state classes."""
+    yield (
+        f"\n# ---------------------------------------------------------------- role {r.name}\n\n\n"
+        f"def {r.entry}(ep: _Endpoint) -> {r.start}:\n"
+        f'    """The first state of role {r.name} in a session opened on ``ep``."""\n'
+        f"    return {r.start}(ep, _PRIVATE, {r.entry_loops})\n"
+    )
+    yield r.body
 
 
 def namespace_of(protocol: Protocol) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Final, Literal, final
 
-from codegen.span import Span
+from codegen.core.span import Span
 
 Severity = Literal["error", "warning"]
 

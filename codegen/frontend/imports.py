@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from codegen.ast import (
+from codegen.core.ast import (
     Branch,
     Broadcast,
     Call,
@@ -40,25 +40,29 @@ from codegen.ast import (
     Stmt,
     SubProtocol,
 )
-from codegen.compose import guard_names
-from codegen.diagnostics import (
+from codegen.core.diagnostics import (
     IMPORT_CONFLICT,
     IMPORT_CYCLE,
     IMPORT_INVALID,
     IMPORT_MISSING,
     Diagnostic,
 )
-from codegen.typeexpr import type_text
-from codegen.validate import walk
+from codegen.core.typeexpr import type_text
+from codegen.frontend.compose import guard_names
+from codegen.frontend.load import load
+from codegen.frontend.parse import parse
+from codegen.frontend.validate import validate, walk
 
 Reader = Callable[[str], str]
+# An imported protocol's projection diagnostics (projection is a later stage: passed in).
+Projector = Callable[[Protocol], list[Diagnostic]]
 
-__all__ = ["Reader", "import_path", "read_text", "resolve_imports"]
+__all__ = ["Projector", "Reader", "import_path", "read_text", "resolve_imports"]
 
 
 def read_text(path: str) -> str:
     """Read an imported spec as ``read_spec`` reads any spec (size limit, UTF-8)."""
-    from codegen.load import read_spec
+    from codegen.frontend.load import read_spec
 
     text, problem = read_spec(path, path)
     if problem is not None:
@@ -74,6 +78,7 @@ def import_path(importer: str, written: str) -> str:
 @dataclass
 class _Resolver:
     read: Reader
+    project: Projector
     sources: dict[str, str] = field(default_factory=dict)
     # path -> the resolved imported protocol (None: it had errors, already reported once)
     done: dict[str, Protocol | None] = field(default_factory=dict)
@@ -137,11 +142,6 @@ class _Resolver:
             if hit is None:
                 diags.append(Diagnostic(IMPORT_INVALID, imp.span, f"{imp.path} has errors (reported above)"))
             return hit
-        # Late imports: the pipeline stages import this module.
-        from codegen.load import load
-        from codegen.parse import parse
-        from codegen.project import project_all
-        from codegen.validate import validate
 
         try:
             text = self.read(path)
@@ -161,7 +161,7 @@ class _Resolver:
             protocol = self.resolve(protocol, (*chain, path), own)
             own.extend(validate(protocol, partial=_errors(own)))
             if not _errors(own):
-                own.extend(project_all(protocol)[1])
+                own.extend(self.project(protocol))
         if protocol is None or _errors(own):
             diags.extend(own)
             n = sum(1 for d in own if d.severity == "error")
@@ -348,10 +348,13 @@ def _merge_steps(into: list[StepDecl], new: tuple[StepDecl, ...], imp: Import, d
 
 
 def resolve_imports(
-    protocol: Protocol, read: Reader = read_text
+    protocol: Protocol, project: Projector, read: Reader = read_text
 ) -> tuple[Protocol, list[Diagnostic], dict[str, str]]:
-    """``protocol`` with its imports resolved, the diagnostics, and the sources read."""
-    r = _Resolver(read)
+    """``protocol`` with its imports resolved, the diagnostics, and the sources read.
+
+    ``project`` returns the projection diagnostics of an imported protocol: an import is
+    checked as a whole spec, and projection is a later stage, so the caller passes it in."""
+    r = _Resolver(read, project)
     diags: list[Diagnostic] = []
     out = r.resolve(protocol, (import_path("", protocol.file),), diags)
     return out, diags, r.sources

@@ -5,7 +5,7 @@ DOT/Mermaid views and ``minuet project`` all print through here, so a user sees 
 
 from __future__ import annotations
 
-from codegen.ast import (
+from codegen.core.ast import (
     Bound,
     IndexAll,
     IndexConst,
@@ -15,7 +15,7 @@ from codegen.ast import (
     RoleDecl,
     RoleRef,
 )
-from codegen.local import (
+from codegen.core.local import (
     FAILED,
     LContinue,
     LDecideLoop,

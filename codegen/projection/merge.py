@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
-from codegen.local import (
+from codegen.core.local import (
     LBranch,
     LContinue,
     LDecideLoop,
@@ -33,8 +33,8 @@ from codegen.local import (
     LStmt,
     MemberSel,
 )
-from codegen.span import Span
-from codegen.text import describe, members_text, peer_text
+from codegen.core.span import Span
+from codegen.core.text import describe, members_text, peer_text
 
 LSeq = tuple[LStmt, ...]
 

@@ -15,7 +15,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from codegen.diagnostics import (
+from codegen.core.diagnostics import (
     EMPTY_SPEC,
     UNREADABLE_FILE,
     WRONG_TYPE,
@@ -25,7 +25,7 @@ from codegen.diagnostics import (
     YAML_TAB,
     Diagnostic,
 )
-from codegen.span import Span
+from codegen.core.span import Span
 
 # libyaml's parser yields the same events and marks about 20x faster; pure Python otherwise.
 _EVENT_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(

@@ -2,7 +2,7 @@
 callee's body instantiated with the caller's roles and parameters.
 
 Pure functions over the AST. ``bind_call`` checks a call against the callee's formal roles
-and parameters (used by ``codegen.validate``); ``instantiate`` substitutes the binding into
+and parameters (used by ``codegen.frontend.validate``); ``instantiate`` substitutes the binding into
 the callee's body (used by projection, which inlines calls).
 
 A family formal (``Member[*]`` in the callee) takes a whole family (``Peer[*]``, or ``Peer``)
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from codegen.ast import (
+from codegen.core.ast import (
     Bound,
     Branch,
     Broadcast,
@@ -46,9 +46,9 @@ from codegen.ast import (
     Stmt,
     SubProtocol,
 )
-from codegen.diagnostics import CALL_ARITY, CALL_ROLE_MAPPING, UNDEFINED_PARAM, Diagnostic
-from codegen.span import Span
-from codegen.text import decl_text, ref_text
+from codegen.core.diagnostics import CALL_ARITY, CALL_ROLE_MAPPING, UNDEFINED_PARAM, Diagnostic
+from codegen.core.span import Span
+from codegen.core.text import decl_text, ref_text
 
 __all__ = ["Binding", "bind_call", "guard_names", "instantiate", "map_ref"]
 

@@ -7,7 +7,7 @@ cost is linear in the size of the protocol, not in roles x size. Sequences are i
 statements are projected only for the roles taking part in them; a ``continue X`` counts
 as taking part for every role of ``rec X`` (a role that loops must be told whether it does).
 
-Conventions the later stages rely on, beyond ``codegen.local``'s docstrings:
+Conventions the later stages rely on, beyond ``codegen.core.local``'s docstrings:
 
 * broadcast from member ``F[k]``: the other members of ``F`` receive with
   ``only=OnlyIndex(k, exclude=True)``;
@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from codegen.ast import (
+from codegen.core.ast import (
     Branch,
     Broadcast,
     Call,
@@ -47,8 +47,7 @@ from codegen.ast import (
     Stmt,
     SubProtocol,
 )
-from codegen.compose import InstantiationError, bind_call, instantiate
-from codegen.diagnostics import (
+from codegen.core.diagnostics import (
     BAD_FAILURE_BRANCH,
     CALL_ROLE_MAPPING,
     FAILURE_NOT_INFORMED,
@@ -60,7 +59,7 @@ from codegen.diagnostics import (
     Diagnostic,
     DiagnosticError,
 )
-from codegen.local import (
+from codegen.core.local import (
     FAILED,
     LBranch,
     LContinue,
@@ -84,7 +83,11 @@ from codegen.local import (
     PeerMember,
     PeerOne,
 )
-from codegen.merge import (
+from codegen.core.span import Span
+from codegen.core.text import describe, ref_text
+from codegen.frontend.compose import InstantiationError, bind_call, instantiate
+from codegen.frontend.validate import starvation, walk
+from codegen.projection.merge import (
     FreeNames,
     LSeq,
     MergeError,
@@ -93,9 +96,6 @@ from codegen.merge import (
     merge_branches,
     splice_continue,
 )
-from codegen.span import Span
-from codegen.text import describe, ref_text
-from codegen.validate import starvation, walk
 
 __all__ = ["project", "project_all"]
 

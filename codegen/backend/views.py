@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from codegen import fsm
-from codegen.ast import (
+from codegen.core.ast import (
     Annotations,
     Broadcast,
     Call,
@@ -22,7 +21,7 @@ from codegen.ast import (
     Rec,
     Stmt,
 )
-from codegen.local import (
+from codegen.core.local import (
     LContinue,
     LDecideLoop,
     LLocal,
@@ -36,7 +35,8 @@ from codegen.local import (
     LSend,
     LStmt,
 )
-from codegen.text import head_text, only_text, peer_text, ref_text
+from codegen.core.text import head_text, only_text, peer_text, ref_text
+from codegen.projection import fsm
 
 __all__ = ["dot", "mermaid", "mermaid_states", "peer_text", "render_local"]
 
@@ -108,7 +108,7 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
 
 # ---------------------------------------------------------------- state machines as DOT / Mermaid
 #
-# Drawn from the same state machines the generator turns into classes (``codegen.fsm``), so
+# Drawn from the same state machines the generator turns into classes (``codegen.projection.fsm``), so
 # every node carries the name of its generated class: the picture's ``Seller_S3`` is the
 # code's ``Seller_S3``.
 

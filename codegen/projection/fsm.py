@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from codegen.ast import Annotations, Bound, Guard
-from codegen.local import (
+from codegen.core.ast import Annotations, Bound, Guard
+from codegen.core.local import (
     LBranch,
     LContinue,
     LDecideLoop,
@@ -36,8 +36,8 @@ from codegen.local import (
     PeerFamily,
     PeerOne,
 )
-from codegen.span import Span
-from codegen.text import seq_text
+from codegen.core.span import Span
+from codegen.core.text import seq_text
 
 LoopOp = Literal["push", "incr", "pop"]
 # Placeholder default for peer fields (every node sets its real peer).

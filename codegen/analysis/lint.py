@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from codegen.diagnostics import (
+from codegen.core.diagnostics import (
     LINT_UNREADABLE,
     STATE_MAYBE_REUSED,
     STATE_REUSED,
@@ -47,8 +47,8 @@ from codegen.diagnostics import (
     Diagnostic,
     sort_diagnostics,
 )
-from codegen.pipeline import gc_paused
-from codegen.span import Span
+from codegen.core.gc import gc_paused
+from codegen.core.span import Span
 
 __all__ = ["lint_paths", "lint_source"]
 

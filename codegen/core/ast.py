@@ -1,7 +1,7 @@
 """The global protocol AST: what a spec says, with a span on every node.
 
-Produced by ``codegen.parse`` (from the YAML node tree), checked by ``codegen.validate``,
-consumed by ``codegen.project``. Everything is immutable; sequences are tuples.
+Produced by ``codegen.frontend.parse`` (from the YAML node tree), checked by ``codegen.frontend.validate``,
+consumed by ``codegen.projection.project``. Everything is immutable; sequences are tuples.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from codegen.span import Span
+from codegen.core.span import Span
 
 # ---------------------------------------------------------------- payload types
 
