@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from runtime.codec import Bytes16, Bytes32, Bytes64, FixedBytes, Reader, Writer
 from runtime.contract import Endpoint, Peer, ProtocolInfo, RoleInfo, Step
@@ -43,6 +43,7 @@ __all__ = [
     "enc_ctl",
     "in_range",
     "incr",
+    "member_peers",
     "members",
     "pop",
     "push",
@@ -85,6 +86,28 @@ def members(ep: Endpoint, family: str, lo: int | None, hi: int | None, others: b
     me = ep.me
     skip = me.index if others and me.role == family else None
     return [i for i in range(first, last) if i != skip]
+
+
+# One Peer object per family member, shared by every session (a Peer is immutable): a
+# family loop then builds no Peer per message, and what keeps the peer of a message (the
+# journal keeps that of every journaled one) keeps no fresh object alive either.
+_PEERS: dict[tuple[str, int], Peer] = {}
+_MAX_PEERS: Final = 1 << 16  # past this (families of that size), members get fresh Peers
+
+
+def member_peers(
+    ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool
+) -> list[tuple[int, Peer]]:
+    """``members``, each with its ``Peer``."""
+    out = []
+    for i in members(ep, family, lo, hi, others):
+        p = _PEERS.get((family, i))
+        if p is None:
+            p = Peer(family, i)
+            if len(_PEERS) < _MAX_PEERS:
+                _PEERS[(family, i)] = p
+        out.append((i, p))
+    return out
 
 
 def violation(ep: Endpoint, message: str) -> LocalViolation:
