@@ -254,17 +254,17 @@ class Monitor_S1(_rt.State):
     async def send_alive(self, msg: Alive) -> Monitor_End:
         """Send the same Alive to each of Participant[*]."""
         _ep = self._take("send_alive")
-        for _i in _rt.members(_ep, 'Participant', None, None, False):
-            await _ep.send(_Peer('Participant', _i), 'Alive', msg, _enc_Alive, _STEP_Monitor_1)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, False):
+            await _ep.send(_p, 'Alive', msg, _enc_Alive, _STEP_Monitor_1)
         await _ep.close()
         return Monitor_End(_ep, _PRIVATE, self._loops)
 
     async def send_alive_each(self, make: _Callable[[int], Alive]) -> Monitor_End:
         """Send ``make(i)`` to member i, for each of Participant[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_alive_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Alive', _m, _enc_Alive, _STEP_Monitor_1)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Alive', _m, _enc_Alive, _STEP_Monitor_1)
         await _ep.close()
         return Monitor_End(_ep, _PRIVATE, self._loops)
 
@@ -274,16 +274,16 @@ class Monitor_S2(_rt.State):
     async def send_coordinator_timeout(self, msg: CoordinatorTimeout) -> Monitor_S3:
         """Send the same CoordinatorTimeout to each of Participant[*]."""
         _ep = self._take("send_coordinator_timeout")
-        for _i in _rt.members(_ep, 'Participant', None, None, False):
-            await _ep.send(_Peer('Participant', _i), 'CoordinatorTimeout', msg, _enc_CoordinatorTimeout, _STEP_Monitor_2)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, False):
+            await _ep.send(_p, 'CoordinatorTimeout', msg, _enc_CoordinatorTimeout, _STEP_Monitor_2)
         return Monitor_S3(_ep, _PRIVATE, self._loops)
 
     async def send_coordinator_timeout_each(self, make: _Callable[[int], CoordinatorTimeout]) -> Monitor_S3:
         """Send ``make(i)`` to member i, for each of Participant[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_coordinator_timeout_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'CoordinatorTimeout', _m, _enc_CoordinatorTimeout, _STEP_Monitor_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'CoordinatorTimeout', _m, _enc_CoordinatorTimeout, _STEP_Monitor_2)
         return Monitor_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -369,16 +369,16 @@ class Participant_S2(_rt.State):
     async def send_commit(self, msg: Commit) -> Participant_S3:
         """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Commit', msg, _enc_Commit, _STEP_Participant_2)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Commit', msg, _enc_Commit, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Participant_S3:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Commit', _m, _enc_Commit, _STEP_Participant_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commit', _m, _enc_Commit, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -388,9 +388,9 @@ class Participant_S3(_rt.State):
         """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commit': _dec_Commit}, _STEP_Participant_3)
+        _dec = {'Commit': _dec_Commit}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_3)
             if not isinstance(_v, Commit):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S3', 'Commit', _lbl)
             _out[_i] = _v
@@ -403,16 +403,16 @@ class Participant_S4(_rt.State):
     async def send_reveal(self, msg: Reveal) -> Participant_S5:
         """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Reveal', msg, _enc_Reveal, _STEP_Participant_4)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Reveal', msg, _enc_Reveal, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Participant_S5:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Reveal', _m, _enc_Reveal, _STEP_Participant_4)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Reveal', _m, _enc_Reveal, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -422,9 +422,9 @@ class Participant_S5(_rt.State):
         """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Reveal': _dec_Reveal}, _STEP_Participant_5)
+        _dec = {'Reveal': _dec_Reveal}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_5)
             if not isinstance(_v, Reveal):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S5', 'Reveal', _lbl)
             _out[_i] = _v
