@@ -228,8 +228,13 @@ class SessionEndpoint:
                 raise self._refusal()
             plan = self._plan(to, step)
         slot = plan.slot
-        if plan.peer is not to:
-            slot = self._repoint(plan, to)
+        if plan.peer is not to:  # the next member of a family step: re-point the plan
+            try:
+                slot = self._by_key[(to.role, to.index)]
+            except (KeyError, AttributeError):
+                raise self._not_a_member(to) from None
+            plan.peer = to
+            plan.slot = slot
         n = self._unyielded
         if n < YIELD_EVERY:
             self._unyielded = n + 1
@@ -297,8 +302,13 @@ class SessionEndpoint:
                 raise self._refusal()
             plan = self._plan(frm, step)
         slot = plan.slot
-        if plan.peer is not frm:
-            slot = self._repoint(plan, frm)
+        if plan.peer is not frm:  # as in send
+            try:
+                slot = self._by_key[(frm.role, frm.index)]
+            except (KeyError, AttributeError):
+                raise self._not_a_member(frm) from None
+            plan.peer = frm
+            plan.slot = slot
         t0 = time.perf_counter() if plan.timed else 0.0
         inbox = slot.inbox
         n = self._unyielded
@@ -327,6 +337,10 @@ class SessionEndpoint:
         except Exception:
             label, msg = self._accept(ch, plan.timeout, item, decoders, step, failable)
         if plan.plain:
+            return label, msg
+        if not self._mw_event:  # hooks only
+            for h in plan.received:
+                h.after_recv(step, frm, label)
             return label, msg
         return self._received(plan.received, frm, ch, label, msg, data, step, t0)
 
@@ -498,19 +512,6 @@ class SessionEndpoint:
         if len(self._plans) < _MAX_PLANS or id(step) in self._plans:
             self._plans[id(step)] = plan
         return plan
-
-    def _repoint(self, plan: _Plan, peer: Peer) -> _Slot:
-        """Point ``plan`` at ``peer``: the step's hooks and timeout stay as they are. Once
-        per message of a family step, so ``_slot_of`` is spelt out here."""
-        try:
-            slot = self._by_key.get((peer.role, peer.index))
-        except AttributeError:  # not a Peer at all
-            slot = None
-        if slot is None:
-            raise self._not_a_member(peer)
-        plan.peer = peer
-        plan.slot = slot
-        return slot
 
     def _slot_of(self, peer: Peer) -> _Slot:
         try:
