@@ -127,6 +127,16 @@ def messages(open_: Callable[[list[Any]], Any], roles: Callable[[], dict[str, Ro
     return counter.sent
 
 
+def lottery_session(n: int) -> None:
+    """One lottery session of ``n`` members (``harness.peak_memory`` calls it in a child)."""
+    per_session(1, _lottery_session(n), partial(_lottery_roles, n))
+
+
+def dkg_session(t: int, n: int) -> None:
+    """One DKG t-of-n session, as ``lottery_session``."""
+    per_session(1, _dkg_session(t, n), partial(_dkg_roles, t, n))
+
+
 def dkg_crypto(t: int, n: int) -> float:
     """Seconds for the DKG's own crypto, every party, over bytes, no runtime."""
     rng = DeterministicRandom("bench-dkg-crypto")
@@ -238,6 +248,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"  trio alone, same nurseries and tasks: {floor.show('.3f')}; "
           f"session / trio {harness.ratio(empty, floor).show('.2f')}")
     out["trio_floor_ms"] = floor.to_json(4)
+    out["peak_memory"] = {}
+    for n in lsizes:
+        peak = harness.peak_memory("bench.multiparty:lottery_session", n)
+        print(f"lottery_{n:<4} one session in a fresh process: {peak.show()}")
+        out["peak_memory"][f"lottery_{n}"] = peak.to_json()
+    for t, n in dkg_sizes:
+        peak = harness.peak_memory("bench.multiparty:dkg_session", t, n)
+        print(f"dkg_{n:<8} one session in a fresh process: {peak.show()}")
+        out["peak_memory"][f"dkg_{n}"] = peak.to_json()
     if args.scale:
         for small, big in (("lottery_30", "lottery_100"), ("dkg_5", "dkg_20")):
             g = harness.ratio(runs[big], runs[small])

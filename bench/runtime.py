@@ -84,6 +84,11 @@ async def ours_memory(n: int, passthrough: bool) -> float:
     return n / dt
 
 
+def ping_pong_session(rounds: int, passthrough: bool) -> None:
+    """One in-memory ping-pong session (``harness.peak_memory`` calls it in a child)."""
+    trio.run(ours_memory, rounds, passthrough)
+
+
 def _int(v: int) -> bytes:
     w = Writer()
     w.sint(v)
@@ -240,6 +245,8 @@ def main() -> dict[str, Any]:
     print(f"tcp ping-pong     raw trio streams   : {runs['raw_tcp'].show('.0f')}")
     print(f"tcp ping-pong     runtime, secure    : {runs['tcp'].show('.0f')}")
     print(f"  ratio to raw trio {ratios['tcp_ratio'].show('.2f')} (goal >= 0.5x)")
+    peak = harness.peak_memory("bench.runtime:ping_pong_session", MEM_ROUNDS, False)
+    print(f"memory ping-pong  {MEM_ROUNDS} round trips, encoded: {peak.show()}")
     link = link_figures()
     hs = link["link_handshake_ms"]
     print(f"link handshake    Noise_KK, both sides: {hs['median']:.2f} ms "
@@ -257,6 +264,7 @@ def main() -> dict[str, Any]:
         "messages_per_round": 3,
         "rates": harness.to_json(runs, 1),
         "ratios": harness.to_json(ratios, 3),
+        "peak_memory": {"memory_ping_pong": peak.to_json()},
     }
 
 
