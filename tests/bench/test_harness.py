@@ -60,3 +60,9 @@ def test_peak_memory_is_the_workload_above_a_child_that_only_imports() -> None:
     assert peak.mib == peak.baseline_mib + peak.above_baseline_mib
     assert peak.to_json()["above_baseline_mib"] >= 35
     assert "MiB above imports alone" in peak.show()
+
+
+def test_timed_reads_the_clock_it_is_given() -> None:
+    ticks = iter([10.0, 16.0])
+    run = harness.timed(lambda: None, 3, clock=lambda: next(ticks))
+    assert run() == 2.0
