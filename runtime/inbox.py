@@ -122,31 +122,47 @@ class Inbox:
         clock = dl.clock
         if clock is None:
             clock = dl.clock = current_clock()
-        self.deadline = clock.current_time() + timeout
-        dl.watch(self)
+        deadline = self.deadline = clock.current_time() + timeout
+        # dl.watch(self), spelt out: a receiver that has to wait does this once a message.
+        dl.waiting.add(self)
+        if deadline < dl.wake:
+            dl.rearm(deadline)
         marker: Item | None = await wait_task_rescheduled(self._abort)
         if marker is not None:
             return marker
-        return self.take()
+        item = items.popleft()  # self.take(), spelt out
+        data = item[3]
+        self.queued -= ITEM_COST + len(data) if type(data) is bytes else ITEM_COST
+        return item
 
 
 @final
 class Deadlines:
     """Watchdog that expires waiting inboxes; run ``run()`` in the session's nursery."""
 
-    __slots__ = ("_idle", "_scope", "clock", "waiting")
+    __slots__ = ("_idle", "_scope", "clock", "waiting", "wake")
 
     def __init__(self, idle: float) -> None:
         self.waiting: set[Inbox] = set()  # inboxes with a receiver waiting
         self.clock: trio.abc.Clock | None = None  # the run's clock, bound on first use
         self._scope: trio.CancelScope | None = None
         self._idle = idle  # re-check period when nobody waits: the usual timeout
+        # When the watchdog wakes next (its scope's deadline, kept here: reading a
+        # CancelScope's deadline is a property call). -inf while it is not asleep: nothing
+        # to re-arm then, its next round looks at every waiting inbox anyway.
+        self.wake = -math.inf
 
     def watch(self, inbox: Inbox) -> None:
         self.waiting.add(inbox)
+        if inbox.deadline < self.wake:
+            self.rearm(inbox.deadline)
+
+    def rearm(self, deadline: float) -> None:
+        """Wake the watchdog at ``deadline`` (earlier than it would)."""
         scope = self._scope
-        if scope is not None and inbox.deadline < scope.deadline:
-            scope.deadline = inbox.deadline
+        if scope is not None:
+            scope.deadline = deadline
+            self.wake = deadline
 
     def unwatch(self, inbox: Inbox) -> None:
         self.waiting.discard(inbox)
@@ -164,5 +180,7 @@ class Deadlines:
                     wake = inbox.deadline
             with trio.CancelScope(deadline=wake) as scope:
                 self._scope = scope
+                self.wake = wake
                 await trio.sleep_forever()
             self._scope = None
+            self.wake = -math.inf

@@ -96,6 +96,22 @@ async def test_deadline_fires_after_fast_receives() -> None:
     assert isinstance(res["Client"].error, PeerGone)  # learnt from the server's abort
 
 
+async def test_a_step_deadline_earlier_than_the_watchdogs_wake_re_arms_it() -> None:
+    """The watchdog sleeps until the session's timeout when nobody waits; a receive whose
+    step has a shorter deadline wakes it earlier, also when the watchdog is already
+    asleep and again for a later receive (it keeps its wake-up time, not the scope's)."""
+    short = Step("PingPong", "Client", "Client_S2", "Pong", "t.yaml:1:1", timeout=0.05)
+    for _ in range(2):
+        with trio.fail_after(10):  # the session's own timeout (60 s) would hang the test
+            async with memory_session(pp.PROTOCOL, timeout=60) as net:
+                c = net.endpoint(CLIENT)
+                net.endpoint(SERVER)
+                await trio.sleep(0.01)  # the watchdog is asleep until now + 60 s
+                t0 = trio.current_time()
+                with pytest.raises(PeerGone, match="deadline"):
+                    await c.recv(SERVER, {"Pong": raw}, short)
+                assert trio.current_time() - t0 < 5
+
 async def test_cancelled_receive_of_a_queued_frame_consumes_nothing() -> None:
     async with memory_session(pp.PROTOCOL) as net:
         c, s = net.endpoint(CLIENT), net.endpoint(SERVER)
