@@ -205,6 +205,12 @@ class Reader:
         return n
 
     def sint(self) -> int:
+        pos = self._pos
+        if pos < len(self._data):  # a one-byte varint, the common case: uvarint inlined
+            z = self._data[pos]
+            if z < 0x80:
+                self._pos = pos + 1
+                return (z >> 1) if not z & 1 else -((z + 1) >> 1)
         z = self.uvarint()
         return (z >> 1) if not z & 1 else -((z + 1) >> 1)
 
