@@ -201,8 +201,11 @@ class SessionEndpoint:
         self._closed = False
         self._crashed: set[str] = set()  # peers a failure branch took for crashed
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
-        for peer, inbox in self._inboxes.items():
-            inbox.on_overflow = self._flood_guard(peer, inbox)
+        # One bound method for every inbox, not a closure per peer: a session of N members
+        # would make N(N-1) of them, each a handful of objects for the cyclic collector.
+        flooded = self._flooded
+        for inbox in self._inboxes.values():
+            inbox.on_overflow = flooded
 
     # ------------------------------------------------------------------ Endpoint surface
 
@@ -452,14 +455,15 @@ class SessionEndpoint:
                 self._on_done(self)
         return error
 
-    def _flood_guard(self, peer: Peer, inbox: Inbox) -> Callable[[int], None]:
-        def flooded(queued: int) -> None:
-            self._violation(Flooding(
-                str(peer), "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
-                f"{queued} bytes sent ahead of what was received (flooding)",
-            ))
-
-        return flooded
+    def _flooded(self, inbox: Inbox, queued: int) -> None:
+        """``inbox`` overflowed: fail the session naming the peer that filled it."""
+        peer = next(
+            (str(p) for p, mine in self._inboxes.items() if mine is inbox), "(an unknown peer)"
+        )
+        self._violation(Flooding(
+            peer, "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
+            f"{queued} bytes sent ahead of what was received (flooding)",
+        ))
 
     def _crash(self, error: BaseException) -> None:
         if self._error is None and not self._closed:

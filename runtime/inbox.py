@@ -59,7 +59,8 @@ class Inbox:
         self.limit = limit
         self.queued = 0  # cost of the items queued
         self.overflowed = False
-        self.on_overflow: Callable[[int], None] | None = None
+        # Called with this inbox and what it would have queued.
+        self.on_overflow: Callable[[Inbox, int], None] | None = None
 
     def put(self, item: Item) -> None:
         if self.overflowed:
@@ -69,7 +70,7 @@ class Inbox:
         if queued > self.limit:
             self.overflowed = True
             if self.on_overflow is not None:
-                self.on_overflow(queued)
+                self.on_overflow(self, queued)
             return
         self.queued = queued
         self.items.append(item)
