@@ -6,6 +6,7 @@
     minuet run --config net.json --role Buyer1 --entry mypkg.buyer:main
                [--protocol generated.examples.two_buyer] [--pass auto|state|endpoint]
                [--host H] [--port P] [--key FILE] [--timeout S] [--session ID] [--epoch N]
+               [--transport tcp|p2p [--mdns]]
                [--trace trace.jsonl] [--metrics metrics.json] [--journal journal.jsonl]
     minuet run keys gen|pub|config|list ...        (see runtime.keytool)
     minuet trace trace.jsonl [-o out.mmd]          (Mermaid sequence diagram; --at K, --step)
@@ -14,7 +15,8 @@
 ``--memory`` runs every member of one session in this process (an ``--entry ROLE=MODULE:FN``
 per role; a family's entry runs each of its members), so a protocol can be tried without keys
 or ports; ``--fault`` injects ``runtime.faults`` faults (``KIND[,key=value...]``, keys
-role, peer, label, nth, probability, delay, after). Without it, one member runs over TCP.
+role, peer, label, nth, probability, delay, after). Without it, one member runs over TCP
+(``--transport p2p``: over libp2p, ``runtime.p2p``).
 
 The protocol module (``--protocol``, else the entry's module) must define ``PROTOCOL``. If it
 has ``start_<role>`` (the generator's entry point, role in snake_case) the entry function gets
@@ -30,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import inspect
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -135,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     tcp.add_argument("--key", help="key file (overrides the config)")
     tcp.add_argument("--session")
     tcp.add_argument("--epoch", type=int)
+    tcp.add_argument("--transport", choices=("tcp", "p2p"), default="tcp",
+                     help="p2p: libp2p streams (the minuet[p2p] extra, runtime.p2p)")
+    tcp.add_argument("--mdns", action="store_true", help="p2p: find peers by mDNS on the LAN")
     return ap
 
 
@@ -214,8 +221,19 @@ async def _run_tcp(args: argparse.Namespace) -> Any:
     key = read_key_file(args.key) if args.key else None
     obs = _Observers(args)
     journal = Journal(args.journal) if args.journal else None
+    session: Any = tcp_session
+    if args.transport == "p2p":
+        try:  # only here: the base runtime never imports libp2p
+            from runtime.p2p import p2p_session
+        except ImportError as e:
+            raise ConfigError(f"--transport p2p needs the p2p extra (pip install 'minuet[p2p]'): {e}") from None
+        session = functools.partial(p2p_session, mdns=args.mdns)
+        # libp2p logs each refused or retried dial; Minuet reports the outcome, typed.
+        logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+    elif args.mdns:
+        raise ConfigError("--mdns is for --transport p2p")
     try:
-        async with tcp_session(protocol, cfg, me, key=key, middleware=obs.middleware, journal=journal) as ep:
+        async with session(protocol, cfg, me, key=key, middleware=obs.middleware, journal=journal) as ep:
             result = await _call(entry, start, ep)
             if not ep.done:
                 # Stopped short: leaving the session aborts it for the peers; say so here too.
@@ -292,6 +310,11 @@ def _print_result(role: str, result: Any, out: TextIO) -> None:
         print(json.dumps({"role": role, "result": repr(result)}), file=out)
 
 
+def _leaves(eg: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    return [x for e in eg.exceptions
+            for x in (_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])]
+
+
 def run_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     if argv[:1] == ["keys"]:
@@ -320,7 +343,7 @@ def run_main(argv: list[str], out: TextIO | None = None, err: TextIO | None = No
         errs = eg.subgroup(lambda e: isinstance(e, MinuetError))
         if errs is None:
             raise
-        for sub in errs.exceptions:
+        for sub in _leaves(errs):  # libp2p's service nurseries nest groups deeper
             print(f"minuet run: {who}{type(sub).__name__}: {sub}", file=err)
         return 1
     _print_result(args.role, result, out)

@@ -77,6 +77,12 @@ class Endpoint(Protocol):
         """How many members a role family has in this session."""
         ...
 
+    @property
+    def chosen(self) -> dict[str, int]:
+        """Roles chosen at run time: role name -> the index of the member that plays it,
+        set once the members agreed on it (``genlib.agree``)."""
+        ...
+
     async def send(
         self, to: Peer, label: str, payload: M, encode: Callable[[M], bytes], step: Step
     ) -> None:

@@ -150,6 +150,7 @@ class SessionEndpoint:
         "_plans",
         "_slots",
         "_unyielded",
+        "chosen",
         "info",
         "me",
         "me_name",
@@ -201,6 +202,7 @@ class SessionEndpoint:
         self._closed = False
         self._crashed: set[str] = set()  # peers a failure branch took for crashed
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
+        self.chosen: dict[str, int] = {}  # roles chosen at run time (genlib.agree)
         # One bound method for every inbox, not a closure per peer: a session of N members
         # would make N(N-1) of them, each a handful of objects for the cyclic collector.
         flooded = self._flooded

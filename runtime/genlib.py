@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 
 from runtime.codec import Bytes16, Bytes32, Bytes64, FixedBytes, Reader, Writer
 from runtime.contract import Endpoint, Peer, ProtocolInfo, RoleInfo, Step
-from runtime.errors import DecodeError, GuardFailed, LocalViolation, PeerGone
+from runtime.errors import DecodeError, GuardFailed, LocalViolation, PeerGone, RemoteViolation
 from runtime.linear import PRIVATE, LinearState, forged
 
 M = TypeVar("M")
@@ -39,6 +39,7 @@ __all__ = [
     "State",
     "Step",
     "Writer",
+    "agree",
     "dec_ctl",
     "enc_ctl",
     "in_range",
@@ -47,6 +48,7 @@ __all__ = [
     "members",
     "pop",
     "push",
+    "ring",
     "unexpected",
     "violation",
 ]
@@ -108,6 +110,64 @@ def member_peers(
                 _PEERS[(family, i)] = p
         out.append((i, p))
     return out
+
+
+def ring(ep: Endpoint, family: str, offset: int) -> int:
+    """The member ``offset`` places after us on the ring of ``family``'s members."""
+    size = ep.family_size(family)
+    if size < 2:
+        raise violation(ep, f"a ring step needs at least 2 {family} members, this session has {size}")
+    me = ep.me.index
+    assert me is not None  # only members of the family run a ring step
+    return (me + offset) % size
+
+
+# The label of the agreement exchange (codegen.backend.render.CONTROL_CLAIM): not an
+# identifier, so no message of a spec can carry it.
+CLAIM = "__claim__"
+
+
+def _enc_claim(index: int) -> bytes:
+    w = Writer()
+    w.uvarint(index)
+    return w.getvalue()
+
+
+def _dec_claim(data: bytes) -> int:
+    r = Reader(data)
+    index = r.uvarint()
+    r.finish()
+    return index
+
+
+async def agree(ep: Endpoint, family: str, role: str, index: object, step: Step) -> int:
+    """The agreement on a role chosen at run time: ``index`` is what our local step computed.
+
+    Every member sends its claim to every other member before it reads any, then reads one
+    claim from each, in index order: every honest member sees every member's claim, so one
+    that claims another winner is a RemoteViolation naming it at each of them (a member
+    that lies to some and not to others is seen by those it lied to). One uvarint frame per
+    ordered pair of members, in one round."""
+    size = ep.family_size(family)
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+        raise violation(
+            ep, f"{step.state}: the local step chose {index!r} as {role}, not the index of one of the {size} {family} members"
+        )
+    others = members(ep, family, None, None, True)
+    for i in others:
+        await ep.send(Peer(family, i), CLAIM, index, _enc_claim, step)
+    decoders = {CLAIM: _dec_claim}
+    for i in others:
+        peer = Peer(family, i)
+        _, got = await ep.recv(peer, decoders, step)
+        if got != index:
+            err = RemoteViolation(
+                str(peer), step.state, f"{role} = {family}[{index}] (the index every member computes)", f"a claim of {family}[{got}]"
+            )
+            ep.local_violation(err)
+            raise err
+    ep.chosen[role] = index
+    return index
 
 
 def violation(ep: Endpoint, message: str) -> LocalViolation:

@@ -207,7 +207,7 @@ RoleProgram = Callable[[SessionEndpoint, SessionContext], Awaitable[object]]
 class _PeerLink:
     """The one authenticated link to a peer node, shared by every session."""
 
-    def __init__(self, name: str, stream: trio.SocketStream, buf: FrameBuffer, sealer: FrameSealer,
+    def __init__(self, name: str, stream: trio.abc.Stream, buf: FrameBuffer, sealer: FrameSealer,
                  opener: FrameOpener) -> None:
         self.name, self.stream, self.buf = name, stream, buf
         self.sealer, self.opener = sealer, opener
@@ -287,8 +287,9 @@ class _Session:
 # ---------------------------------------------------------------------------- the node
 
 
-@final
 class Node:
+    """A node on the TCP transport (``runtime.p2p.P2pNode`` runs it over libp2p)."""
+
     def __init__(self, cfg: NodeConfig, key: Identity | None = None) -> None:
         self.cfg = cfg
         self.key = key or read_key_file(cfg.key)
@@ -330,13 +331,30 @@ class Node:
     def _link_public(self, peer: str) -> bytes:
         return link_public_from_ed25519(self.cfg.peers[peer].public)
 
-    async def _dial(self, peer: str) -> None:
+    async def open_link(self, peer: str) -> trio.abc.Stream:
+        """A fresh byte stream to ``peer`` for the link handshake."""
         entry = self.cfg.peers[peer]
+        return await trio.open_tcp_stream(entry.host, entry.port)
+
+    def listener(self) -> Callable[[trio.Nursery], Awaitable[None]]:
+        """Bind our address (a ``ConfigError`` naming it if that fails) and return what
+        starts accepting links from peers (``_accept``) in a nursery."""
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(
+            bind_listener(self.cfg.host, self.cfg.port, who=self.cfg.name)))
+
+        async def accept(nursery: trio.Nursery) -> None:
+            nursery.start_soon(_serve_each, listener, self._accept)
+
+        return accept
+
+    async def _dial(self, peer: str) -> None:
         attempt = 0
         while not self.closing:
             try:
-                stream = await trio.open_tcp_stream(entry.host, entry.port)
-            except OSError:
+                stream = await self.open_link(peer)
+            except (OSError, LinkError) as e:
+                if isinstance(e, LinkError):  # reached something that is not that node
+                    self.note(f"link to {peer}: {type(e).__name__}: {e}")
                 await trio.sleep(min(1.0, 0.05 * 2**attempt))
                 attempt += 1
                 continue
@@ -361,7 +379,7 @@ class Node:
             await self._serve_link(_PeerLink(peer, stream, buf, keys.sealer, keys.opener))
             attempt = 0
 
-    async def _accept(self, stream: trio.SocketStream) -> None:
+    async def _accept(self, stream: trio.abc.Stream) -> None:
         """The responder side; as in ``tcp_session``, unauthenticated input at worst closes
         this connection (and is noted): cheap checks before key agreement, half-open
         handshakes capped in number and time."""
@@ -622,14 +640,13 @@ class Node:
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.cfg.trace_dir.mkdir(parents=True, exist_ok=True)
-        listener = trio.SocketListener(trio.socket.from_stdlib_socket(
-            bind_listener(self.cfg.host, self.cfg.port, who=self.cfg.name)))
+        accept = self.listener()
         self.cfg.control.unlink(missing_ok=True)
         control = _unix_listener(self.cfg.control)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self.deadlines.run)
-            nursery.start_soon(_serve_each, listener, self._accept)
+            await accept(nursery)
             nursery.start_soon(_serve_each, control, self._control)
             for peer in self.cfg.peers:
                 if peer < self.cfg.name:
@@ -722,8 +739,15 @@ async def request(control: Path, req: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-async def _run(cfg: NodeConfig) -> None:
-    node = Node(cfg)
+async def _run(cfg: NodeConfig, transport: str) -> None:
+    if transport == "p2p":
+        try:  # only here: the base runtime never imports libp2p
+            from runtime.p2p import P2pNode
+        except ImportError as e:
+            raise ConfigError(f"--transport p2p needs the p2p extra (pip install 'minuet[p2p]'): {e}") from None
+        node: Node = P2pNode(cfg)
+    else:
+        node = Node(cfg)
     async with trio.open_nursery() as nursery:
         await nursery.start(node.serve)
         print(json.dumps({"node": cfg.name, "listening": f"{cfg.host}:{cfg.port}"}), flush=True)
@@ -751,11 +775,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--params", default="{}")
     ap.add_argument("--families", default="{}")
     ap.add_argument("--args", default="{}", help="JSON object passed to every role program")
+    ap.add_argument("--transport", choices=("tcp", "p2p"), default="tcp", help="run: links over libp2p")
     a = ap.parse_args(argv)
     try:
         cfg = load_node_config(a.config)
         if a.cmd == "run":
-            trio.run(_run, cfg)
+            trio.run(_run, cfg, a.transport)
             return 0
         req: dict[str, Any] = {"op": a.cmd}
         if a.cmd == "start":

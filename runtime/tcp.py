@@ -297,9 +297,8 @@ def bind_listener(host: str = "127.0.0.1", port: int = 0, *, who: str = "listene
 HandshakeStream = trio.abc.Stream
 
 
-@final
 class _Mesh:
-    """Connection set-up for one member.
+    """Connection set-up for one member (``runtime.p2p`` subclasses it for libp2p streams).
 
     Nothing a peer sends before it has proved its identity can fail the session: every
     failed handshake only closes that connection and leaves an ``error`` event (label
@@ -375,9 +374,14 @@ class _Mesh:
             await trio.sleep(min(_backoff(attempt), max(0.0, deadline - trio.current_time())))
             attempt += 1
 
+    async def open_stream(self, peer: Peer, host: str, port: int) -> HandshakeStream:
+        """A fresh byte stream to ``peer`` for one handshake (another transport's mesh,
+        ``runtime.p2p``, opens a libp2p stream here)."""
+        return await trio.open_tcp_stream(host, port)
+
     async def _dial_once(self, peer: Peer, host: str, port: int) -> None:
         name = str(peer)
-        stream: trio.SocketStream = await trio.open_tcp_stream(host, port)
+        stream = await self.open_stream(peer, host, port)
         linked = False
         try:
             buf = FrameBuffer(HANDSHAKE_MAX)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +45,30 @@ def test_generated_modules_use_the_runtime_only_through_genlib() -> None:
         for p in modules
     }
     assert {p: ms for p, ms in offenders.items() if ms} == {}
+
+
+def test_only_the_p2p_transport_imports_libp2p() -> None:
+    """libp2p is the optional ``minuet[p2p]`` extra: ``runtime/p2p.py`` alone imports it,
+    and the CLI imports that module only inside the ``--transport p2p`` branch."""
+    heavy = ("libp2p", "multiaddr")
+    importers = sorted(
+        str(p.relative_to(REPO)) for p in (REPO / "runtime").rglob("*.py")
+        if any(m.split(".")[0] in heavy for m in imported_modules(p))
+    )
+    assert importers == ["runtime/p2p.py"]
+    for path in sorted((REPO / "runtime").rglob("*.py")):
+        top = ast.parse(path.read_text(encoding="utf-8")).body
+        top_level = {n.module for n in top if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+        if path.name != "p2p.py":
+            assert "runtime.p2p" not in top_level, path
+
+
+def test_the_base_runtime_loads_without_libp2p() -> None:
+    code = ("import sys, runtime.cli, runtime.tcp, runtime.node, runtime.memory, runtime.keytool, "
+            "codegen.cli; assert not [m for m in sys.modules if m.split('.')[0] in "
+            "('libp2p', 'multiaddr') or m == 'runtime.p2p'], sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
 
 # The compiler's stages in pipeline order: a module may import its own stage, ``core`` and

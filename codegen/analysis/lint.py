@@ -136,6 +136,7 @@ class _Module:
         # or the module it comes from (``from mod import Cls``): (module, submodule).
         self.imports: dict[str, tuple[str, str | None]] = {}
         self.tables: dict[str, dict[str, tuple[str, ...]] | None] = {}  # by module
+        self._chooser_cache: frozenset[str] | None = None
         for node in _statements(tree.body):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 kind = _returned_kind(node.returns)
@@ -148,6 +149,25 @@ class _Module:
                 for alias in node.names:
                     if alias.asname:
                         self.imports[alias.asname] = (alias.name, None)
+
+    def method_result(self, method: str) -> str:
+        """What calling a state's method returns, by its name: a ``do_<step>`` returns
+        variants when some generated module this one imports says so."""
+        if method.startswith("do_") and method in self.choosers():
+            return "variant"
+        return _method_result(method)
+
+    def choosers(self) -> frozenset[str]:
+        if self._chooser_cache is None:
+            found: set[str] = set()
+            for pair in self.imports.values():
+                for mod in pair:
+                    if mod and mod not in self.tables:
+                        self.tables[mod] = _variant_table(mod, self.path)
+                    if mod:
+                        found |= _CHOOSERS.get(mod, set())
+            self._chooser_cache = frozenset(found)
+        return self._chooser_cache
 
     def variants_of(self, cls: ast.expr) -> tuple[str, tuple[str, ...]] | None:
         """The state and every variant of the method result that class pattern ``cls`` (one
@@ -289,7 +309,7 @@ class _Function:
             if receiver is not None and node.attr not in _PROPERTIES and not node.attr.startswith("_"):
                 # ``s.send_x`` not called here: whoever calls the bound method uses ``s``.
                 self._use(env, node, receiver, f"taking its method {node.attr} uncalled")
-                return _Value("holder", result=_method_result(node.attr))
+                return _Value("holder", result=self.module.method_result(node.attr))
             self.expr(node.value, env)
             return _OTHER
         if isinstance(node, ast.Lambda):
@@ -329,7 +349,7 @@ class _Function:
         held = self._ref(func, env)
         if isinstance(func, ast.Attribute) and receiver is not None and receiver not in self.holders:
             self._use(env, func.value, receiver, f"{func.attr}()")
-            result = _Value(_method_result(func.attr))
+            result = _Value(self.module.method_result(func.attr))
         elif held is not None and held in self.holders:
             # Calling what owns a state (a bound method, a closure) uses it.
             self._use(env, func, held, f"calling {held}()")
@@ -758,12 +778,15 @@ def _pattern_classes(pattern: ast.pattern) -> Iterator[ast.expr]:
 
 # Generated module (dotted name) -> {state class: its variant classes}, per search root.
 _TABLES: dict[tuple[str, str], dict[str, tuple[str, ...]] | None] = {}
+# Generated module -> its ``do_<step>`` methods that return variants (roles chosen at run time).
+_CHOOSERS: dict[str, set[str]] = {}
 
 
 def _variant_table(module: str, user_file: str) -> dict[str, tuple[str, ...]] | None:
-    """Read the variants of every ``offer``/``next``/``participation`` of a generated module,
-    found as ``<root>/<module path>.py`` for the linted file's folders and the working
-    directory. None if it is not found (then the lint says nothing about missing variants)."""
+    """Read the variants of every ``offer``/``next``/``participation`` (and chosen-role
+    ``do_<step>``) of a generated module, found as ``<root>/<module path>.py`` for the linted
+    file's folders and the working directory. None if it is not found (then the lint says
+    nothing about missing variants)."""
     rel = Path(*module.split(".")).with_suffix(".py")
     here = Path(user_file).resolve().parent
     for root in (Path.cwd(), here, *here.parents):
@@ -785,12 +808,23 @@ def _variant_table(module: str, user_file: str) -> dict[str, tuple[str, ...]] | 
                     if not isinstance(cls, ast.ClassDef):
                         continue
                     for fn in cls.body:
-                        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and fn.name in _VARIANT_METHODS:
+                        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and _returns_variants(fn):
                             table[cls.name] = tuple(_union_names(fn.returns))
+                            if fn.name not in _VARIANT_METHODS:
+                                _CHOOSERS.setdefault(module, set()).add(fn.name)
         _TABLES[key] = table
         if table is not None:
             return table
     return None
+
+
+def _returns_variants(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """``offer``/``next``/``participation``, or the ``do_<step>`` of a role chosen at run
+    time, whose result is ``<S>_<Role> | <S>_Not<Role>`` (a local step's is a state or a
+    tuple)."""
+    if fn.name in _VARIANT_METHODS:
+        return True
+    return fn.name.startswith("do_") and isinstance(fn.returns, ast.BinOp)
 
 
 def _union_names(node: ast.expr | None) -> Iterator[str]:

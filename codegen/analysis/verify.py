@@ -41,14 +41,23 @@ from codegen.core.ast import Bound, Protocol
 from codegen.core.diagnostics import UNREADABLE_FILE, Diagnostic
 from codegen.core.local import (
     FAILED,
+    LChoose,
+    LDecideLoop,
+    LLoop,
     LocalType,
+    LOffer,
+    LParallel,
     LPeer,
+    LRec,
+    LSelect,
+    LStmt,
     MemberSel,
     OnlyIndex,
     OnlyRange,
     PeerFamily,
     PeerMember,
     PeerOne,
+    PeerRing,
 )
 from codegen.core.span import Span
 from codegen.frontend.imports import resolve_imports
@@ -57,6 +66,7 @@ from codegen.frontend.parse import parse
 from codegen.frontend.validate import validate
 from codegen.projection.fsm import (
     BranchEndNode,
+    ChooseNode,
     DecidedNode,
     DecideNode,
     EndNode,
@@ -210,6 +220,11 @@ class _Instance:
                 return (self.pid[(role, None)],)
             case PeerMember(role=role, index=index):
                 return (self.member(role, self.bound(index)),)
+            case PeerRing(role=role, offset=k):
+                size = self.sizes.get(role, 0)
+                if me.index is None or size < 2:
+                    raise _NotApplicable(f"a ring of {size} {role} members")
+                return (self.member(role, (me.index + k) % size),)
             case PeerFamily(role=role, lo=lo, hi=hi, exclude_self=excl):
                 first = 0 if lo is None else self.bound(lo)
                 last = self.sizes.get(role, 0) if hi is None else self.bound(hi)
@@ -318,6 +333,11 @@ class _Explorer:
                 nxt = node.body if loops[-1] < self.inst.bound(node.count) else node.exit
             elif isinstance(node, LocalNode):
                 nxt = node.next  # a local step communicates nothing: it is settled at once
+            elif isinstance(node, ChooseNode):
+                # The instantiation fixes the index chosen (every member computes the same one,
+                # and the agreement exchange always matches between members that follow the
+                # protocol, so it is not explored).
+                nxt = node.it if me.index == self.inst.params[node.role] else node.other
             elif isinstance(node, SendNode) and not self.inst.peers(me, node.to):
                 nxt = node.next
             elif isinstance(node, RecvNode) and not self.inst.peers(me, node.frm):
@@ -675,7 +695,7 @@ def verify_locals(protocol: Protocol, locals_: Mapping[str, LocalType], bounds: 
     decls = [(r.name, r.kind, r.size) for r in protocol.roles if r.name in machines]
     reports: list[InstanceReport] = []
     skipped: list[str] = []
-    for name, values, sizes in instances(decls, [p.name for p in protocol.params], bounds):
+    for name, values, sizes in _with_choices(locals_, instances(decls, [p.name for p in protocol.params], bounds)):
         if len(reports) >= bounds.max_instances:
             break
         procs: list[_Proc] = []
@@ -694,6 +714,42 @@ def verify_locals(protocol: Protocol, locals_: Mapping[str, LocalType], bounds: 
         if rep.outcome == "violation":
             break
     return VerifyReport(protocol.name, tuple(reports), tuple(skipped))
+
+
+def _chooses(body: Sequence[LStmt]) -> Iterator[LChoose]:
+    for s in body:
+        match s:
+            case LChoose():
+                yield s
+                yield from _chooses(s.it)
+                yield from _chooses(s.other)
+            case LRec(body=b) | LLoop(body=b) | LDecideLoop(body=b):
+                yield from _chooses(b)
+            case LSelect():
+                yield from _chooses(s.others)
+                for br in s.branches:
+                    yield from _chooses(br.body)
+            case LOffer(branches=obs):
+                for ob in obs:
+                    yield from _chooses(ob.body)
+            case LParallel(branches=pbs):
+                for pb in pbs:
+                    yield from _chooses(pb)
+
+
+def _with_choices(
+    locals_: Mapping[str, LocalType], insts: Iterator[tuple[str, dict[str, int], dict[str, int]]]
+) -> Iterator[tuple[str, dict[str, int], dict[str, int]]]:
+    """Each instantiation once per member each role chosen at run time may fall on (the
+    chosen index is bound like a parameter, under the role's name)."""
+    # One index per chosen role for the whole run: a role chosen again in a loop keeps it.
+    chooses = list(dict.fromkeys((s.role, s.family) for lt in locals_.values() for s in _chooses(lt.body)))
+    for name, values, sizes in insts:
+        ranges = [range(sizes.get(family, 0)) for _, family in chooses]
+        for picks in itertools.product(*ranges):
+            extra = dict(zip((role for role, _ in chooses), picks, strict=True))
+            label = ", ".join([name, *(f"{r}={f}[{i}]" for (r, f), i in zip(chooses, picks, strict=True))])
+            yield label if chooses else name, {**values, **extra}, sizes
 
 
 def verify_text(

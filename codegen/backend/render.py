@@ -19,6 +19,7 @@ from codegen.backend.headers import module_header
 from codegen.core.ast import (
     Annotations,
     Bound,
+    Chosen,
     FixedBytesType,
     GBinary,
     GLit,
@@ -49,6 +50,7 @@ from codegen.core.local import (
     PeerFamily,
     PeerMember,
     PeerOne,
+    PeerRing,
 )
 from codegen.core.names import default_namespace, role_module
 from codegen.core.names import method_suffix as _method_suffix
@@ -59,6 +61,8 @@ from codegen.projection import fsm
 
 CONTROL_CONTINUE = "__continue__"
 CONTROL_EXIT = "__exit__"
+# The label of the agreement exchange of a role chosen at run time (see ``genlib.agree``).
+CONTROL_CLAIM = "__claim__"
 # Identifiers every generated module defines itself besides spec-derived names.
 MODULE_NAMES = frozenset({"PROTOCOL"})
 # Module-level names a spec class must not take: builtins the generated code calls or
@@ -294,6 +298,8 @@ class _Codecs:
 
 
 def bound(b: Bound, ep: str = "_ep") -> str:
+    if isinstance(b, Chosen):  # the index the members agreed on when they chose the role
+        return f"{ep}.chosen[{str(b)!r}]"
     return str(b) if isinstance(b, int) else f"{ep}.param({b!r})"
 
 
@@ -370,6 +376,8 @@ class _RoleRenderer:
                 return self.r.peer_const(p.role)
             case PeerMember():
                 return f"_Peer({p.role!r}, {bound(p.index)})"
+            case PeerRing():
+                return f"_Peer({p.role!r}, _rt.ring(_ep, {p.role!r}, {p.offset}))"
             case PeerFamily():
                 raise AssertionError("families are iterated, not single peers")
 
@@ -467,6 +475,8 @@ class _RoleRenderer:
                 self.recv(n, tgt)
             case fsm.LocalNode():
                 self.local(n, tgt)
+            case fsm.ChooseNode():
+                self.choose(n, tgt)
             case fsm.SelectNode():
                 self.select(n, tgt)
             case fsm.OfferNode():
@@ -562,6 +572,49 @@ class _RoleRenderer:
         if decl.doc:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig, doc, body))
+
+    def choose(self, n: fsm.ChooseNode, sc: StateClass) -> None:
+        """``do_<step>(fn[, arg])`` of a role chosen at run time: the step's output is the
+        index of the member chosen; the members agree on it (``genlib.agree``: each tells
+        every other its index, a different claim is a RemoteViolation naming the claimant),
+        and the result says whether this member is it (``<S>_<Role>``) or not
+        (``<S>_Not<Role>``), so the role program must handle both."""
+        assert n.it is not None and n.other is not None
+        decl = self.r.step_decls[n.step]
+        state = self.cls(n)
+        method = f"do_{method_suffix(n.step)}"
+        i_t = None if decl.input is None else py_type(decl.input)
+        it, other = f"{state}_{n.role}", f"{state}_Not{n.role}"
+        sc.variants += [
+            Variant(it, f"{state}.{method}(): this member was chosen as {n.role} (``index`` is its own).",
+                    [("index", "int"), ("state", self.cls(n.it.node))]),
+            Variant(other, f"{state}.{method}(): {n.family}[index] was chosen as {n.role}, not this member.",
+                    [("index", "int"), ("state", self.cls(n.other.node))]),
+        ]
+        step = self.step(n, CONTROL_CLAIM, Annotations())
+        body = self.take(n, method)
+        if decl.input is not None:
+            body += [
+                "    try:",
+                f"        {self.r.codecs.writer(decl.input)}(_Writer(), arg)",
+                "    except (ValueError, TypeError, AttributeError, OverflowError) as _e:",
+                f"        raise _rt.violation(_ep, {f'local step {n.step}: its input is not a {type_text(decl.input)}: '!r} + str(_e)) from None",
+            ]
+        body += [
+            f"    _c = await _rt.agree(_ep, {n.family!r}, {n.role!r}, fn({'arg' if i_t else ''}), {step})",
+            "    if _c == _ep.me.index:",
+        ]
+        for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
+            if isinstance(t.node, fsm.EndNode):
+                body.append(f"{ind}await _ep.close()")
+            body.append(f"{ind}return {name}(index=_c, state={self.make(t)})")
+        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], int]"
+        sig += f", arg: {i_t}) -> " if i_t else ") -> "
+        doc = (f"Run the local step {n.step} (``fn({'arg' if i_t else ''})``: the index of the {n.family} member "
+               f"chosen as {n.role}), agree on it with every other {n.family} member, and go on as {n.role} or not.")
+        if decl.doc:
+            doc += f" {doc_text(decl.doc)}"
+        sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
 
     def recv(self, n: fsm.RecvNode, sc: StateClass) -> None:
         assert n.next is not None

@@ -166,7 +166,29 @@ class IndexRange:
     span: Span
 
 
-Index = IndexAll | IndexConst | IndexParam | IndexVar | IndexRange
+@dataclass(frozen=True, slots=True)
+class IndexRing:
+    """``Peer[i+1 mod N]`` (``offset`` 1) / ``Peer[i-1 mod N]`` (-1), opposite ``Peer[i]``:
+    each member's successor or predecessor on the ring of the family's members. ``size`` is
+    how the spec wrote the family's size (its parameter, or its literal size)."""
+
+    var: str
+    offset: int
+    size: Bound
+    span: Span
+
+
+Index = IndexAll | IndexConst | IndexParam | IndexVar | IndexRange | IndexRing
+
+
+class Chosen(str):
+    """The index of the member chosen at run time to play a role (``choose Coordinator from
+    Participant[*] by Draw(Reveal)``), where an index bound is expected: ``Coordinator``
+    stands for ``Participant[Coordinator]``. A ``str`` like a parameter name (so the family
+    machinery carries it unchanged); stages that must resolve it (rendering, verification)
+    tell it apart by its class. Its name is a role name, never a declared parameter."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +368,23 @@ class LocalStep:
     step_span: Span
 
 
-Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep
+@dataclass(frozen=True, slots=True)
+class Choose:
+    """``choose Coordinator from Participant[*] by DrawWinner(Reveal)``: every member of the
+    family runs the local step ``step`` (output: an int, the chosen member's index) on what
+    it received as ``knowing``; the members check they agree, and the member chosen plays
+    ``role`` for the rest of the block (references to ``role`` there are parsed as
+    ``Participant[IndexParam(Chosen("Coordinator"))]``)."""
+
+    role: str
+    family: RoleRef
+    step: str
+    knowing: tuple[tuple[str, Span], ...]
+    span: Span  # the role's name
+    step_span: Span
+
+
+Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep | Choose
 
 
 # ---------------------------------------------------------------- protocols

@@ -108,6 +108,9 @@ INDEX_ON_SINGLE_ROLE: Final = Code("M403", "index-on-single-role", "a single rol
 MISSING_INDEX: Final = Code("M404", "missing-index", "a family is used without an index")
 BAD_INDEX_VAR: Final = Code("M405", "bad-index-var", "an index variable is used inconsistently")
 UNSUPPORTED_FAMILY_FORM: Final = Code("M406", "unsupported-family-form", "this combination of family references is not supported")
+BAD_CHOSEN_ROLE: Final = Code("M407", "bad-chosen-role", "a role chosen at run time is declared or used where it cannot be")
+CHOICE_NOT_KNOWN: Final = Code("M408", "choice-not-known", "a role chosen at run time is not known to every role that needs it")
+BAD_RING_INDEX: Final = Code("M409", "bad-ring-index", "a ring index names something other than the family's index variable and size")
 
 # -- sub-protocols
 UNDEFINED_SUBPROTOCOL: Final = Code("M500", "undefined-subprotocol", "a call names a sub-protocol that is not defined")
@@ -196,6 +199,9 @@ _CODES: Final[tuple[Code, ...]] = (
     MISSING_INDEX,
     BAD_INDEX_VAR,
     UNSUPPORTED_FAMILY_FORM,
+    BAD_CHOSEN_ROLE,
+    CHOICE_NOT_KNOWN,
+    BAD_RING_INDEX,
     UNDEFINED_SUBPROTOCOL,
     CALL_ARITY,
     CALL_ROLE_MAPPING,

@@ -42,7 +42,16 @@ class PeerFamily:
     exclude_self: bool = False
 
 
-LPeer = PeerOne | PeerMember | PeerFamily
+@dataclass(frozen=True, slots=True)
+class PeerRing:
+    """The member ``offset`` places after this member on the ring of ``role``'s members
+    (``-1``: the one before), ``(me + offset) mod size``; seen from a member of ``role``."""
+
+    role: str
+    offset: int
+
+
+LPeer = PeerOne | PeerMember | PeerFamily | PeerRing
 
 
 # Which members of this role's family take part in a step (None on a step: all do).
@@ -191,7 +200,22 @@ class LParallel:
     span: Span
 
 
-LStmt = LSend | LRecv | LLocal | LSelect | LOffer | LRec | LContinue | LLoop | LDecideLoop | LParallel
+@dataclass(frozen=True, slots=True)
+class LChoose:
+    """A member of ``family`` runs the local step ``step`` (its output is the index of the
+    member that plays ``role``), tells every other member the index it computed and checks
+    theirs against it (the agreement exchange), then goes on as that member (``it``) or as
+    one of the others (``other``): ``role`` is ``Chosen(role)`` in their peers and members."""
+
+    role: str
+    family: str
+    step: str
+    span: Span
+    it: tuple[LStmt, ...]
+    other: tuple[LStmt, ...]
+
+
+LStmt = LSend | LRecv | LLocal | LSelect | LOffer | LRec | LContinue | LLoop | LDecideLoop | LParallel | LChoose
 
 
 @dataclass(frozen=True, slots=True)

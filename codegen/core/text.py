@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from codegen.core.ast import (
     Bound,
+    Chosen,
     IndexAll,
     IndexConst,
     IndexParam,
     IndexRange,
+    IndexRing,
     IndexVar,
     RoleDecl,
     RoleRef,
 )
 from codegen.core.local import (
     FAILED,
+    LChoose,
     LContinue,
     LDecideLoop,
     LLocal,
@@ -34,6 +37,7 @@ from codegen.core.local import (
     OnlyRange,
     PeerMember,
     PeerOne,
+    PeerRing,
 )
 
 __all__ = [
@@ -61,6 +65,10 @@ def ref_text(ref: RoleRef) -> str:
             return f"{ref.name}[*]"
         case IndexConst(value=v):
             return f"{ref.name}[{v}]"
+        case IndexParam(name=n) if isinstance(n, Chosen):
+            return n  # the role chosen at run time, as written
+        case IndexRing(var=v, offset=k, size=size):
+            return f"{ref.name}[{v}{'+' if k >= 0 else '-'}{abs(k)} mod {size}]"
         case IndexParam(name=n) | IndexVar(name=n):
             return f"{ref.name}[{n}]"
         case IndexRange(lo=lo, hi=hi):
@@ -84,8 +92,12 @@ def peer_text(p: LPeer) -> str:
     match p:
         case PeerOne(role=role):
             return role
+        case PeerMember(role=role, index=index) if isinstance(index, Chosen):
+            return index
         case PeerMember(role=role, index=index):
             return f"{role}[{index}]"
+        case PeerRing(role=role, offset=k):
+            return f"the {'next' if k == 1 else 'previous' if k == -1 else f'{k:+d}th'} {role} member on the ring"
         case _:
             whole = p.lo is None and p.hi is None
             if p.exclude_self:
@@ -137,6 +149,8 @@ def head_text(s: LStmt) -> str:
             return f"loop decided by {peer_text(s.decider)}{only_text(s.only)}"
         case LParallel():
             return "parallel"
+        case LChoose():
+            return f"run local step {s.step} to choose {s.role} among {s.family}, agree on it"
 
 
 def stmt_text(s: LStmt) -> str:
@@ -151,6 +165,8 @@ def stmt_text(s: LStmt) -> str:
             return f"{head_text(s)} {{...}}"
         case LParallel():
             return f"parallel ({len(s.branches)} branches)"
+        case LChoose():
+            return f"{head_text(s)} {{I am {s.role}, I am not}}"
         case _:
             return head_text(s)
 
@@ -183,5 +199,7 @@ def describe(s: LStmt) -> str:
             return f"run a loop {count} times"
         case LDecideLoop():
             return "take part in a decided loop"
+        case LChoose():
+            return f"choose {s.role} among the {s.family} members"
         case _:
             return "run parallel branches"

@@ -23,6 +23,8 @@ from codegen.core.ast import (
     Broadcast,
     Call,
     Choice,
+    Choose,
+    Chosen,
     GBinary,
     GLit,
     GName,
@@ -218,6 +220,10 @@ def _same_actor(a: RoleRef, b: RoleRef) -> bool:
     if a.name != b.name:
         return False
     ia, ib = a.index, b.index
+    if (isinstance(ia, IndexParam) and isinstance(ia.name, Chosen)) or (isinstance(ib, IndexParam) and isinstance(ib.name, Chosen)):
+        # A role chosen at run time may be passed beside its family: steps between the two
+        # are "every other member" (projection), like F[*] -> R written out.
+        return isinstance(ia, IndexParam) and isinstance(ib, IndexParam) and ia.name == ib.name
     if ia is None or ib is None or isinstance(ia, IndexAll) or isinstance(ib, IndexAll):
         return True  # the same role, or a family and one of its parts
     if isinstance(ia, IndexConst) and isinstance(ib, IndexConst):
@@ -277,6 +283,12 @@ def map_ref(ref: RoleRef, b: Binding) -> RoleRef:
     outer = actual.index
     if not isinstance(outer, IndexRange):
         return RoleRef(actual.name, ref.span, idx)
+    if isinstance(idx, IndexParam) and isinstance(idx.name, Chosen):
+        raise InstantiationError(
+            idx.span,
+            f"{idx.name} is chosen among all of {ref.name}, but a range ({ref_text(actual)}) is passed for it",
+            f"pass the whole family, {actual.name}[*]",
+        )
     lo = outer.lo
     match idx:
         case IndexAll():
@@ -371,6 +383,15 @@ def _seq(stmts: tuple[Stmt, ...], b: Binding, formals: tuple[str, ...]) -> tuple
                 out.append(Parallel(tuple(_seq(br, b, formals) for br in s.branches), s.span))
             case LocalStep():
                 out.append(LocalStep(map_ref(s.role, b), s.step, s.span, s.step_span))
+            case Choose():
+                family = map_ref(s.family, b)
+                if isinstance(family.index, IndexRange):
+                    raise InstantiationError(
+                        s.family.span,
+                        f"{s.role} is chosen among all of {s.family.name}, but a range ({ref_text(family)}) is passed for it",
+                        f"pass the whole family, {family.name}[*]",
+                    )
+                out.append(Choose(s.role, family, s.step, s.knowing, s.span, s.step_span))
             case Call():
                 args = tuple(map_ref(a, b) for a in s.args)
                 pas = tuple(ParamArg(pa.name, _bound(pa.value, params), pa.span) for pa in s.params)

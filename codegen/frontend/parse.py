@@ -21,6 +21,8 @@ from codegen.core.ast import (
     Broadcast,
     Call,
     Choice,
+    Choose,
+    Chosen,
     Continue,
     Field,
     Guard,
@@ -31,6 +33,7 @@ from codegen.core.ast import (
     IndexConst,
     IndexParam,
     IndexRange,
+    IndexRing,
     IndexVar,
     Interaction,
     LocalStep,
@@ -85,7 +88,7 @@ FAILED_LABEL: Final = "failed"
 OK_LABEL: Final = "ok"
 LOOP_KEYS: Final = ("count", "decides", "do")
 BRANCH_KEYS: Final = ("when", "do")
-STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call")
+STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call", "choose")
 DEFAULT_FLOW_COST: Final = 100
 
 NO_ANNOTATIONS: Final = Annotations()  # shared: most interactions have none
@@ -102,6 +105,9 @@ class _Ctx:
     file: str
     diags: list[Diagnostic] = field(default_factory=list)
     params: frozenset[str] = frozenset()
+    # Roles chosen at run time in scope (the rest of the block of their ``choose``): name ->
+    # the family they are chosen from; a reference to one is read as that member.
+    chosen: dict[str, str] = field(default_factory=dict)
     # identifier_problem by name: a spec repeats the same few role and message names
     # thousands of times.
     name_problems: dict[str, str | None] = field(default_factory=dict)
@@ -274,12 +280,18 @@ def _bound(cur: _Cur) -> tuple[Bound, int, int]:
     raise cur.fail(f"expected a number or a parameter, found {cur.found()}")
 
 
-def _role_ref(cur: _Cur, sc: Scalar, params: frozenset[str]) -> RoleRef:
-    """``Name``, ``Name[*]``, ``Name[2]``, ``Name[t]``, ``Name[i]``, ``Name[lo..hi]``."""
+def _role_ref(cur: _Cur, sc: Scalar, params: frozenset[str], chosen: dict[str, str] | None = None) -> RoleRef:
+    """``Name``, ``Name[*]``, ``Name[2]``, ``Name[t]``, ``Name[i]``, ``Name[lo..hi]``,
+    ``Name[i+1 mod N]``; a role chosen at run time (in ``chosen``) is that family's member."""
     name = cur.match(_IDENT)
     if name is None:
         raise cur.fail(f"expected a role name, found {cur.found()}")
     span = sc.sub_span(name[1], name[2])
+    family = chosen.get(name[0]) if chosen else None
+    if family is not None:
+        if cur.eat("["):
+            raise cur.fail(f"{name[0]} is the one member chosen at run time: it takes no index", f"write {name[0]}")
+        return RoleRef(family, span, IndexParam(Chosen(name[0]), span))
     if not cur.eat("["):
         return RoleRef(name[0], span)
     cur.ws()
@@ -296,11 +308,40 @@ def _role_ref(cur: _Cur, sc: Scalar, params: frozenset[str]) -> RoleRef:
             index = IndexConst(lo, sc.sub_span(start, cur.pos))
         elif lo in params:
             index = IndexParam(lo, sc.sub_span(start, cur.pos))
+        elif (sign := "+" if cur.eat("+") else "-" if cur.eat("-") else None) is not None:
+            index = _ring(cur, sc, lo, sign, start)
         else:
             index = IndexVar(lo, sc.sub_span(start, cur.pos))
     if not cur.eat("]"):
         raise cur.fail(f"expected ']' to close the index, found {cur.found()}", "indices are *, a number, a parameter, a variable or lo..hi")
     return RoleRef(name[0], span, index)
+
+
+_RING_HINT: Final = "a ring index is i+1 mod N or i-1 mod N: the index variable, an offset and the family's size"
+
+
+def _ring(cur: _Cur, sc: Scalar, var: str, sign: str, start: int) -> IndexRing:
+    """The rest of ``i+1 mod N`` after ``i+`` (or ``i-``)."""
+    step = cur.match(_INT)
+    if step is None:
+        raise cur.fail(f"expected the offset after '{sign}', found {cur.found()}", _RING_HINT)
+    if not cur.eat("mod") or not cur.ws():
+        raise cur.fail(f"expected 'mod' and the family's size after {var}{sign}{step[0]}, found {cur.found()}", _RING_HINT)
+    size: Bound
+    if cur.eat("*"):
+        size = "*"
+    else:
+        size = _bound(cur)[0]
+    offset = min(int(step[0]), 10**9)
+    return IndexRing(var, offset if sign == "+" else -offset, size, sc.sub_span(start, cur.pos))
+
+
+def _named(ctx: _Ctx, name: str, span: Span) -> RoleRef:
+    """A role named without an index (the fast paths): a chosen role is its family's member."""
+    family = ctx.chosen.get(name) if ctx.chosen else None
+    if family is None:
+        return RoleRef(name, span)
+    return RoleRef(family, span, IndexParam(Chosen(name), span))
 
 
 def _in_scalar(ctx: _Ctx, sc: Scalar, code: Code, f: TextError) -> None:
@@ -434,11 +475,22 @@ def _stmts(ctx: _Ctx, node: Node, what: str) -> tuple[Stmt, ...]:
 
 
 def _stmts_of(ctx: _Ctx, items: tuple[Node, ...]) -> tuple[Stmt, ...]:
+    # A role chosen here is in scope for the rest of this block only.
+    scope = dict(ctx.chosen)
+    try:
+        return _stmts_in(ctx, items)
+    finally:
+        ctx.chosen = scope
+
+
+def _stmts_in(ctx: _Ctx, items: tuple[Node, ...]) -> tuple[Stmt, ...]:
     out: list[Stmt] = []
     for i, item in enumerate(items):
         stmt = _stmt(ctx, item)
+        if isinstance(stmt, Choose):
+            ctx.chosen[stmt.role] = stmt.family.name
         if isinstance(stmt, _Failable):
-            rest = _stmts_of(ctx, items[i + 1 :])
+            rest = _stmts_in(ctx, items[i + 1 :])
             inter = stmt.interaction
             ok = Branch(OK_LABEL, (inter, *rest), inter.span)
             failed = Branch(FAILED_LABEL, stmt.body, stmt.key_span)
@@ -460,7 +512,7 @@ class _Failable:
 
 _STMT_HINT: Final = (
     "a statement is 'A -> B: Msg', 'choice at R', 'rec X', 'continue X', 'loop', 'parallel', "
-    "'call Sub(A, B)' or 'R: Step' (a local step)"
+    "'call Sub(A, B)', 'R: Step' (a local step) or 'choose R from F[*] by Step(Msg)'"
 )
 
 
@@ -477,6 +529,8 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
             return _continue(ctx, node)
         if word == "call":
             return _call(ctx, node)
+        if word == "choose":
+            return _choose(ctx, node)
         if "->" in node.text:
             ctx.error(BAD_INTERACTION, _whole(node), "an interaction needs ': Msg' after the receiver", "write '- A -> B: Msg'")
             return None
@@ -550,14 +604,14 @@ def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | _Failable | None
     if simple is not None and key.contiguous:
         # Both names are non-empty and inside the key: their spans follow from the columns.
         file, line, col = key.file, key.line, key.col
-        sender = RoleRef(simple[1], Span(file, line, col + simple.start(1), line, col + simple.end(1)))
-        receiver = RoleRef(simple[2], Span(file, line, col + simple.start(2), line, col + simple.end(2)))
+        sender = _named(ctx, simple[1], Span(file, line, col + simple.start(1), line, col + simple.end(1)))
+        receiver = _named(ctx, simple[2], Span(file, line, col + simple.start(2), line, col + simple.end(2)))
     elif simple is not None:
-        sender = RoleRef(simple[1], key.sub_span(simple.start(1), simple.end(1)))
-        receiver = RoleRef(simple[2], key.sub_span(simple.start(2), simple.end(2)))
+        sender = _named(ctx, simple[1], key.sub_span(simple.start(1), simple.end(1)))
+        receiver = _named(ctx, simple[2], key.sub_span(simple.start(2), simple.end(2)))
     else:
         cur = _Cur(key.text)
-        sender = _role_ref(cur, key, ctx.params)
+        sender = _role_ref(cur, key, ctx.params, ctx.chosen)
         if not cur.eat("->"):
             raise cur.fail(f"expected '->' after the sender, found {cur.found()}", "an interaction is 'A -> B: Msg'")
         broadcast_arrow = cur.eat(">")  # '->>' is an accepted spelling of a broadcast
@@ -566,7 +620,7 @@ def _interaction(ctx: _Ctx, key: Scalar, value: Node) -> Stmt | _Failable | None
         elif broadcast_arrow:
             raise cur.fail("'->>' broadcasts to every role: write 'A ->> *'")
         else:
-            receiver = _role_ref(cur, key, ctx.params)
+            receiver = _role_ref(cur, key, ctx.params, ctx.chosen)
         if not cur.at_end():
             raise cur.fail(f"unexpected {cur.found()} after the receiver", "an interaction is 'A -> B: Msg'")
     span = _line_span(key, value)
@@ -655,14 +709,14 @@ def _keyword_name(sc: Scalar, rx: re.Pattern[str]) -> tuple[str, int, int] | Non
 
 def _chooser(ctx: _Ctx, key: Scalar) -> RoleRef:
     if (simple := _keyword_name(key, _SIMPLE_CHOICE)) is not None:
-        return RoleRef(simple[0], key.sub_span(simple[1], simple[2]))
+        return _named(ctx, simple[0], key.sub_span(simple[1], simple[2]))
     cur = _Cur(key.text)
     cur.eat("choice")
     if not cur.ws() or not cur.eat("at"):
         raise cur.fail(f"expected 'at' after 'choice', found {cur.found()}", "a choice is 'choice at Role:'")
     if not cur.ws():
         raise cur.fail("expected a role after 'choice at'", "a choice is 'choice at Role:'")
-    at = _role_ref(cur, key, ctx.params)
+    at = _role_ref(cur, key, ctx.params, ctx.chosen)
     if not cur.at_end():
         raise cur.fail(f"unexpected {cur.found()} after the chooser")
     return at
@@ -752,7 +806,7 @@ def _loop(ctx: _Ctx, key: Scalar, value: Node) -> Loop | None:
         if sc is not None:
             cur = _Cur(sc.text)
             try:
-                decides = _role_ref(cur, sc, ctx.params)
+                decides = _role_ref(cur, sc, ctx.params, ctx.chosen)
                 if not cur.at_end():
                     raise cur.fail(f"unexpected {cur.found()} after the role")
             except TextError as f:
@@ -799,7 +853,7 @@ _LOCAL_ROLE: Final = re.compile(r"[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*(\[[^\]]*\])
 
 def _local_step(ctx: _Ctx, key: Scalar, value: Node) -> LocalStep | None:
     cur = _Cur(key.text)
-    role = _role_ref(cur, key, ctx.params)
+    role = _role_ref(cur, key, ctx.params, ctx.chosen)
     if not cur.at_end():
         raise cur.fail(f"unexpected {cur.found()} after the role of a local step", "a local step is 'R: Step'")
     sc = _name_str(ctx, value, "the name of a local step declared under steps")
@@ -827,6 +881,54 @@ def _steps(ctx: _Ctx, node: Node) -> tuple[StepDecl, ...]:
             doc = sc.text
         out.append(StepDecl(name, types["input"], types["output"], span, doc))
     return tuple(out)
+
+
+_CHOOSE_HINT: Final = (
+    "a role chosen at run time is 'choose Coordinator from Participant[*] by Step(Msg, ...)': "
+    "every member runs Step on the Msg values it received"
+)
+
+
+def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
+    cur = _Cur(sc.text)
+    cur.eat("choose")
+    hint = _CHOOSE_HINT
+    try:
+        if not cur.ws():
+            raise cur.fail("expected the chosen role's name after 'choose'", hint)
+        role = cur.match(_IDENT)
+        if role is None:
+            raise cur.fail(f"expected the chosen role's name, found {cur.found()}", hint)
+        if not (cur.eat("from") and cur.ws()):
+            raise cur.fail(f"expected 'from' and the family, found {cur.found()}", hint)
+        family = _role_ref(cur, sc, ctx.params)
+        if not (cur.eat("by") and cur.ws()):
+            raise cur.fail(f"expected 'by' and the local step that computes the index, found {cur.found()}", hint)
+        step = cur.match(_IDENT)
+        if step is None:
+            raise cur.fail(f"expected the name of a local step, found {cur.found()}", hint)
+        if not cur.eat("("):
+            raise cur.fail(f"expected '(' and the messages the step computes from, found {cur.found()}", hint)
+        knowing: list[tuple[str, Span]] = []
+        while True:
+            msg = cur.match(_IDENT)
+            if msg is None:
+                raise cur.fail(f"expected a message name, found {cur.found()}", hint)
+            knowing.append((msg[0], sc.sub_span(msg[1], msg[2])))
+            if cur.eat(")"):
+                break
+            if not cur.eat(","):
+                raise cur.fail(f"expected ',' or ')', found {cur.found()}", hint)
+        if not cur.at_end():
+            raise cur.fail(f"unexpected {cur.found()} after the choice of {role[0]}", hint)
+    except TextError as f:
+        _in_scalar(ctx, sc, BAD_INTERACTION, f)
+        return None
+    problem = identifier_problem(role[0])
+    if problem is not None or role[0] in RESERVED_CLASS_NAMES:
+        ctx.error(BAD_IDENTIFIER, sc.sub_span(role[1], role[2]), f"bad role name: {problem or repr(role[0]) + ' is reserved'}")
+        return None
+    return Choose(role[0], family, step[0], tuple(knowing), sc.sub_span(role[1], role[2]), sc.sub_span(step[1], step[2]))
 
 
 _KWARG: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=")
@@ -858,7 +960,7 @@ def _call(ctx: _Ctx, sc: Scalar) -> Call | None:
                 elif params:
                     raise cur.fail("roles come before the parameters (k=...)", hint)
                 else:
-                    args.append(_role_ref(cur, sc, ctx.params))
+                    args.append(_role_ref(cur, sc, ctx.params, ctx.chosen))
                 if cur.eat(")"):
                     break
                 if not cur.eat(","):

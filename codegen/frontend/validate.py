@@ -17,6 +17,8 @@ from codegen.core.ast import (
     Broadcast,
     Call,
     Choice,
+    Choose,
+    Chosen,
     Continue,
     FixedBytesType,
     GBinary,
@@ -28,6 +30,7 @@ from codegen.core.ast import (
     IndexConst,
     IndexParam,
     IndexRange,
+    IndexRing,
     IndexVar,
     Interaction,
     ListType,
@@ -48,9 +51,11 @@ from codegen.core.ast import (
 )
 from codegen.core.diagnostics import (
     AMBIGUOUS_CHOICE,
+    BAD_CHOSEN_ROLE,
     BAD_FAILURE_BRANCH,
     BAD_INDEX_VAR,
     BAD_LOOP,
+    BAD_RING_INDEX,
     BAD_UNION,
     CHOOSER_NOT_FIRST,
     CONTINUE_ACROSS_LOOP,
@@ -195,6 +200,8 @@ def refs(s: Stmt) -> tuple[RoleRef, ...]:
         return s.args
     if isinstance(s, LocalStep):
         return (s.role,)
+    if isinstance(s, Choose):
+        return (s.family,)
     return ()
 
 
@@ -506,11 +513,26 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
 
 
 def _index_var_pair(s: Stmt) -> bool:
-    return (
-        isinstance(s, Interaction)
-        and isinstance(s.sender.index, IndexVar)
-        and isinstance(s.receiver.index, IndexVar)
+    """``F[i] -> F[j]``, or a ring step ``F[i] -> F[i+1 mod N]`` (either way round)."""
+    if not isinstance(s, Interaction):
+        return False
+    a, b = s.sender.index, s.receiver.index
+    return (isinstance(a, IndexVar) and isinstance(b, IndexVar | IndexRing)) or (
+        isinstance(a, IndexRing) and isinstance(b, IndexVar)
     )
+
+
+def _ring(s: Interaction) -> IndexRing | None:
+    for idx in (s.sender.index, s.receiver.index):
+        if isinstance(idx, IndexRing):
+            return idx
+    return None
+
+
+def _chosen(ref: RoleRef) -> Chosen | None:
+    """The role chosen at run time that ``ref`` stands for, if any."""
+    idx = ref.index
+    return idx.name if isinstance(idx, IndexParam) and isinstance(idx.name, Chosen) else None
 
 
 # ---------------------------------------------------------------- families
@@ -593,7 +615,9 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                 snd, rcv = s.sender, s.receiver
                 if snd.index is None and rcv.index is None:
                     continue  # between single roles: nothing to check here
-                if _index_var_pair(s):
+                if (ring := _ring(s)) is not None:
+                    yield from _check_ring(sc, s, ring)
+                elif _index_var_pair(s):
                     assert isinstance(snd.index, IndexVar) and isinstance(rcv.index, IndexVar)
                     if snd.name != rcv.name:
                         yield Diagnostic(
@@ -616,6 +640,18 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                         f"{ref_text(snd)} -> {ref_text(rcv)}: many-to-many steps are not supported",
                         "split it: collect at one role, then send to the family",
                     )
+                elif snd.name == rcv.name and (
+                    (isinstance(snd.index, IndexAll) and _chosen(rcv)) or (isinstance(rcv.index, IndexAll) and _chosen(snd))
+                ):
+                    continue  # F[*] -> Coordinator: every other member (projection excludes it)
+                elif snd.name == rcv.name and (_chosen(snd) or _chosen(rcv)):
+                    who = _chosen(snd) or _chosen(rcv)
+                    yield Diagnostic(
+                        BAD_CHOSEN_ROLE,
+                        s.span,
+                        f"{ref_text(snd)} -> {ref_text(rcv)}: {who} may be that very member, which would send to itself",
+                        f"between {who} and its family write {snd.name}[*] -> {who} or {who} -> {snd.name}[*] (every other member)",
+                    )
                 elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
                     yield Diagnostic(
                         UNSUPPORTED_FAMILY_FORM,
@@ -636,6 +672,56 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                     f"a choice is made by one role, not {ref_text(s.at)}",
                     f"choose at one member, e.g. {s.at.name}[0]",
                 )
+
+
+def _check_ring(sc: Scope, s: Interaction, ring: IndexRing) -> Iterator[Diagnostic]:
+    """``F[i] -> F[i+1 mod N]``: one family, its index variable, its size."""
+    snd, rcv = s.sender, s.receiver
+    other = rcv if ring is snd.index else snd
+    if snd.name != rcv.name:
+        yield Diagnostic(
+            BAD_RING_INDEX, ring.span, f"{ref_text(snd)} -> {ref_text(rcv)}: a ring goes round one family",
+            f"write {other.name}[i] -> {other.name}[i+1 mod N]",
+        )
+        return
+    if not isinstance(other.index, IndexVar):
+        yield Diagnostic(
+            BAD_RING_INDEX, ring.span, f"{ref_text(snd)} -> {ref_text(rcv)}: a ring index stands opposite an index variable",
+            f"write {snd.name}[i] -> {snd.name}[i+1 mod N]",
+        )
+        return
+    if ring.var != other.index.name:
+        yield Diagnostic(
+            BAD_RING_INDEX, ring.span, f"the ring index names {ring.var!r}, not the index variable {other.index.name!r} of the other side",
+            f"write {snd.name}[{other.index.name}{'+' if ring.offset > 0 else '-'}{abs(ring.offset)} mod ...]",
+        )
+    if ring.offset == 0:
+        yield Diagnostic(BAD_RING_INDEX, ring.span, "a ring offset of 0 makes every member send to itself", "write i+1 or i-1")
+    decl = sc.role(snd.name)
+    if decl is None or decl.kind == "single":
+        return  # undefined roles and indices on single roles are reported elsewhere
+    size = "*" if decl.kind == "dynamic" else decl.size
+    if ring.size != size:
+        yield Diagnostic(
+            BAD_RING_INDEX,
+            ring.span,
+            f"the ring index is taken mod {ring.size}, but {snd.name} has {'any number of' if size == '*' else size} members",
+            f"write mod {size}: the ring goes round the whole family {decl.name}[{size}]",
+        )
+
+
+def check_ring_places(p: Protocol) -> Iterable[Diagnostic]:
+    """A ring index names a member relative to the other side of a step: only there."""
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if isinstance(s, Interaction):
+                continue
+            for ref in refs(s):
+                if isinstance(ref.index, IndexRing):
+                    yield Diagnostic(
+                        BAD_RING_INDEX, ref.index.span, f"{ref_text(ref)}: a ring index appears only in a step between members",
+                        f"write {ref.name}[i] -> {ref.name}[i+1 mod ...]",
+                    )
 
 
 def check_self_send(p: Protocol) -> Iterable[Diagnostic]:
@@ -665,6 +751,8 @@ def _first_actors(
             return [(s.sender, s.sender.span)]
         case LocalStep():
             return [(s.role, s.role.span)]
+        case Choose():
+            return [(s.family, s.span)]
         case Choice():
             return [(s.at, s.at.span)]
         case Rec():
@@ -1253,6 +1341,8 @@ class _Starve:
                 return [(a | step, t) for a, t in paths]
             case LocalStep():
                 return paths  # a local step tells nobody anything
+            case Choose(family=f):  # the members exchange their claims: each is told
+                return [(a | ({f.name} & roles), t) for a, t in paths]
             case Continue(name=name):
                 if name == self.rec.name:
                     self.idle(s, paths)
@@ -1468,16 +1558,65 @@ def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
         seen.setdefault(key, st.name)
     for sc in scopes(p):
         for s in walk(sc.body):
-            if isinstance(s, LocalStep) and s.step not in declared:
+            if isinstance(s, LocalStep | Choose) and s.step not in declared:
                 hint = did_you_mean(s.step, declared) or "declare it under steps: Name: {input: T, output: U}"
                 yield Diagnostic(UNDEFINED_STEP, s.step_span, f"undefined local step {s.step}", hint)
 
 
 def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
-    run = {s.step for sc in scopes(p) for s in walk(sc.body) if isinstance(s, LocalStep)}
+    run = {s.step for sc in scopes(p) for s in walk(sc.body) if isinstance(s, LocalStep | Choose)}
     for st in p.steps:
         if st.name not in run and st.span.file == p.file:
             yield Diagnostic(UNUSED_STEP, st.span, f"local step {st.name} is never run", "remove it, or run it: 'R: Step'")
+
+
+# ---------------------------------------------------------------- roles chosen at run time
+
+
+def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
+    """``choose R from F[*] by Step(Msg)``: where it may stand and what it names (M407).
+    Whether every member knows ``Msg`` is checked by projection, on the inlined body (M408)."""
+    # Anywhere but a parallel branch (whose concurrent steps could not tell which of two
+    # choices of the role they follow).
+    bodies = [sc.body for sc in scopes(p)]
+    inside_parallel = {
+        id(x) for body in bodies for s in walk(body) if isinstance(s, Parallel) for x in walk([y for b in s.branches for y in b])
+    }
+    taken = {r.name for r in p.roles} | {x.name for x in p.params} | {v.name for v in p.guard_vars}
+    steps = {st.name: st for st in p.steps}
+    messages = {m.name for m in p.messages}
+    for sc in scopes(p):
+        for s in walk(sc.body):
+            if not isinstance(s, Choose):
+                continue
+            if id(s) in inside_parallel:
+                yield Diagnostic(
+                    BAD_CHOSEN_ROLE, s.span, f"{s.role} is chosen inside a parallel branch",
+                    "choose the role before the parallel block",
+                )
+            if s.role in taken:
+                yield Diagnostic(
+                    BAD_CHOSEN_ROLE, s.span, f"{s.role} is already the name of a role, parameter or variable",
+                    "give the chosen role a name of its own",
+                )
+            decl = sc.role(s.family.name)
+            if decl is not None and (decl.kind == "single" or not isinstance(s.family.index, IndexAll)):
+                yield Diagnostic(
+                    BAD_CHOSEN_ROLE, s.family.span, f"{s.role} must be chosen among all the members of a family, not {ref_text(s.family)}",
+                    f"write from {s.family.name}[*]" if decl.kind != "single" else "declare a family, e.g. Participant[*]",
+                )
+            st = steps.get(s.step)
+            if st is not None and not (isinstance(st.output, PrimType) and st.output.name == "int"):
+                yield Diagnostic(
+                    BAD_CHOSEN_ROLE, s.step_span, f"local step {s.step} must output an int (the index of the member chosen as {s.role})",
+                    f"declare it as {s.step}: {{input: ..., output: int}}",
+                )
+            for name, span in s.knowing:
+                if name not in messages:
+                    yield Diagnostic(
+                        UNDEFINED_MESSAGE, span, f"undefined message {name}",
+                        did_you_mean(name, messages) or "name the messages every member received that the choice is computed from",
+                    )
 
 
 # ---------------------------------------------------------------- driver
@@ -1498,6 +1637,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_params,
     check_family_indices,
     check_family_forms,
+    check_ring_places,
     check_self_send,
     check_choices,
     check_recursion,
@@ -1512,6 +1652,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_duplicate_subprotocols,
     check_undefined_steps,
     check_unused_steps,
+    check_chosen_roles,
 )
 
 # Checks whose findings are mostly echoes of a syntax error elsewhere (a skipped statement

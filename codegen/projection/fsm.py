@@ -19,6 +19,7 @@ from typing import Literal
 from codegen.core.ast import Annotations, Bound, Guard
 from codegen.core.local import (
     LBranch,
+    LChoose,
     LContinue,
     LDecideLoop,
     LLocal,
@@ -96,6 +97,18 @@ class LocalNode(Node):
 
     step: str = ""
     next: Target | None = None
+
+
+@dataclass(eq=False)
+class ChooseNode(Node):
+    """Run the local step ``step`` to choose the member of ``family`` that plays ``role``,
+    agree on it with the other members, then go on as it (``it``) or as another (``other``)."""
+
+    role: str = ""
+    family: str = ""
+    step: str = ""
+    it: Target | None = None
+    other: Target | None = None
 
 
 @dataclass(eq=False)
@@ -298,6 +311,11 @@ class _Builder:
                 if s.only is not None:
                     dn.skip = k
                 return Target(self.add(dn))
+            case LChoose():
+                ch = ChooseNode(s.span, text, depth=depth, role=s.role, family=s.family, step=s.step)
+                ch.it = self.seq(s.it, k, env, depth, then)
+                ch.other = self.seq(s.other, k, env, depth, then)
+                return Target(self.add(ch))
             case LParallel():
                 fork = ForkNode(s.span, text, depth=depth, join=k)
                 for i, br in enumerate(s.branches):
@@ -341,6 +359,9 @@ def _edges(n: Node) -> list[Target]:
         case LoopNode() | DecideNode() | DecidedNode():
             assert n.body is not None and n.exit is not None
             out.extend((n.body, n.exit))
+        case ChooseNode():
+            assert n.it is not None and n.other is not None
+            out.extend((n.it, n.other))
         case ForkNode():
             out.extend(n.branches)
             out.extend(Target(e) for e in n.ends)
@@ -369,6 +390,10 @@ def _relink(n: Node) -> None:
             assert n.body is not None and n.exit is not None
             n.body = _resolve(n.body)
             n.exit = _resolve(n.exit)
+        case ChooseNode():
+            assert n.it is not None and n.other is not None
+            n.it = _resolve(n.it)
+            n.other = _resolve(n.other)
         case ForkNode():
             n.branches = [_resolve(b) for b in n.branches]
             assert n.join is not None

@@ -18,6 +18,7 @@ from typing import Literal
 
 from codegen.core.local import (
     LBranch,
+    LChoose,
     LContinue,
     LDecideLoop,
     LLocal,
@@ -111,6 +112,8 @@ class Shapes:
                 key = ("par", tuple(self.seq(b) for b in s.branches))
             case LLocal():
                 key = ("local", s.step, s.only)
+            case LChoose():
+                key = ("choose", s.role, s.family, s.step, self.seq(s.it), self.seq(s.other))
         sid = self._intern(key)
         self._memo[id(s)] = (s, sid)
         return sid
@@ -155,6 +158,8 @@ class FreeNames:
                 out = self.seq(body)
             case LParallel(branches=pbs):
                 out = frozenset().union(*(self.seq(b) for b in pbs))
+            case LChoose():
+                out = self.seq(s.it) | self.seq(s.other)
         self._memo[id(s)] = (s, out)
         return out
 

@@ -30,11 +30,14 @@ from codegen.core.ast import (
     Broadcast,
     Call,
     Choice,
+    Choose,
+    Chosen,
     Continue,
     IndexAll,
     IndexConst,
     IndexParam,
     IndexRange,
+    IndexRing,
     IndexVar,
     Interaction,
     LocalStep,
@@ -48,6 +51,7 @@ from codegen.core.ast import (
     SubProtocol,
 )
 from codegen.core.diagnostics import (
+    BAD_CHOSEN_ROLE,
     BAD_FAILURE_BRANCH,
     CALL_ROLE_MAPPING,
     FAILURE_NOT_INFORMED,
@@ -62,6 +66,7 @@ from codegen.core.diagnostics import (
 from codegen.core.local import (
     FAILED,
     LBranch,
+    LChoose,
     LContinue,
     LDecideLoop,
     LLocal,
@@ -82,11 +87,13 @@ from codegen.core.local import (
     PeerFamily,
     PeerMember,
     PeerOne,
+    PeerRing,
 )
 from codegen.core.span import Span
 from codegen.core.text import describe, ref_text
 from codegen.frontend.compose import InstantiationError, bind_call, instantiate
 from codegen.frontend.validate import starvation, walk
+from codegen.projection.chosen import known, outsiders, split
 from codegen.projection.merge import (
     FreeNames,
     LSeq,
@@ -121,6 +128,7 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
             for s in walk(body):
                 if isinstance(s, Rec) and id(s) not in explicit:
                     diags.extend(starvation(s, everyone))
+        diags.extend(known(body))
         out = _Projector(protocol, diags).seq(body, {})
     except RecursionError:
         # Only absurdly deep nesting gets here; say so instead of crashing.
@@ -131,6 +139,11 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
     finally:
         if gc_was_enabled:
             gc.enable()
+    families = {s.family.name for s in walk(body) if isinstance(s, Choose)}
+    if families:
+        for r, stmts in out.items():
+            if r not in families:
+                outsiders(r, next(iter(families)) if len(families) == 1 else None, tuple(stmts), diags)
     locals_: dict[str, LocalType] = {}
     for decl in protocol.roles:
         if decl.name not in locals_:
@@ -388,6 +401,8 @@ class _Projector:
                 roles, free = _EMPTY, frozenset((name,))
             case LocalStep(role=r):
                 roles = frozenset((r.name,))
+            case Choose(family=r):
+                roles = frozenset((r.name,))
             case Choice(at=at, branches=bs):
                 roles, free = self.parts_seq(b.body for b in bs)
                 roles = roles | {at.name}
@@ -446,6 +461,9 @@ class _Projector:
             elif isinstance(s, Rec):
                 for r in self.rec(s, env, out, stmts[i + 1 :]):
                     muted.setdefault(r, len(out.get(r, ())))
+            elif isinstance(s, Choose):
+                self.choose(s, stmts[i + 1 :], env, out)
+                break  # the rest of the block is projected inside the choice
             else:
                 self.stmt(s, env, out)
         for r, n in muted.items():
@@ -476,6 +494,22 @@ class _Projector:
                 # _Expander inlined every call it could; this one names nothing.
                 self.diags.append(Diagnostic(UNDEFINED_SUBPROTOCOL, s.span, f"no sub-protocol named {s.target}"))
 
+    def choose(self, s: Choose, rest: tuple[Stmt, ...], env: Env, out: Out) -> None:
+        """The members of the family split into the chosen one and the others for the rest
+        of the block; every other role goes on as it would (it never meets the chosen one,
+        which ``outsiders`` checks once projection is done)."""
+        family = s.family.name
+        if self._known(s.family) is None:
+            return
+        rout = self.seq(rest, env)
+        for r, stmts in rout.items():
+            if r != family:
+                out.setdefault(r, []).extend(stmts)
+        mine = tuple(rout.get(family, ()))
+        out.setdefault(family, []).append(
+            LChoose(s.role, family, s.step, s.span, split(mine, s.role, True), split(mine, s.role, False))
+        )
+
     def _known(self, ref: RoleRef) -> RoleDecl | None:
         decl = self.decls.get(ref.name)
         if decl is None:
@@ -494,10 +528,51 @@ class _Projector:
         da, db = self._known(a), self._known(b)
         if da is None or db is None:
             return
+        if a.name == b.name and self.within(s, out):
+            return
         send = LSend(_peer(b, db), s.message, s.span, s.annotations, _only(a))
         recv = LRecv(_peer(a, da), s.message, s.span, s.annotations, _only(b))
         out.setdefault(a.name, []).append(send)
         out.setdefault(b.name, []).append(recv)
+
+    def within(self, s: Interaction, out: Out) -> bool:
+        """Steps inside one family that need their own projection: a ring step (each member
+        sends to its successor, then receives from its predecessor), and a step between the
+        whole family and the member chosen at run time (the others send it, or it sends
+        them). False when ``s`` is neither."""
+        a, b = s.sender, s.receiver
+        ia, ib = a.index, b.index
+        if isinstance(ib, IndexRing) or isinstance(ia, IndexRing):
+            k = ib.offset if isinstance(ib, IndexRing) else -ia.offset if isinstance(ia, IndexRing) else 0
+            mine = out.setdefault(a.name, [])
+            mine.append(LSend(PeerRing(a.name, k), s.message, s.span, s.annotations))
+            mine.append(LRecv(PeerRing(a.name, -k), s.message, s.span, s.annotations))
+            return True
+        if isinstance(ia, IndexAll) and isinstance(ib, IndexParam) and isinstance(ib.name, Chosen):
+            to_chosen, chosen = True, ib.name  # F[*] -> Coordinator
+        elif isinstance(ib, IndexAll) and isinstance(ia, IndexParam) and isinstance(ia.name, Chosen):
+            to_chosen, chosen = False, ia.name  # Coordinator -> F[*]
+        elif any(isinstance(x, IndexParam) and isinstance(x.name, Chosen) for x in (ia, ib)):
+            # Validation rejects this as written; a call can still pair the chosen member
+            # with another member of its family, seen only once the call is inlined.
+            self.diags.append(Diagnostic(
+                BAD_CHOSEN_ROLE, s.span,
+                f"{ref_text(a)} -> {ref_text(b)}: the member chosen may be that very member, which would send to itself",
+                f"between a chosen role and its family write {a.name}[*] -> R or R -> {a.name}[*]",
+            ))
+            return True
+        else:
+            return False
+        c = PeerMember(a.name, chosen)
+        others = PeerFamily(a.name, exclude_self=True)
+        mine = out.setdefault(a.name, [])
+        if to_chosen:
+            mine.append(LSend(c, s.message, s.span, s.annotations, OnlyIndex(chosen, exclude=True)))
+            mine.append(LRecv(others, s.message, s.span, s.annotations, OnlyIndex(chosen)))
+        else:
+            mine.append(LSend(others, s.message, s.span, s.annotations, OnlyIndex(chosen)))
+            mine.append(LRecv(c, s.message, s.span, s.annotations, OnlyIndex(chosen, exclude=True)))
+        return True
 
     def broadcast(self, s: Broadcast, out: Out) -> None:
         a = s.sender
@@ -541,7 +616,11 @@ class _Projector:
             if only is None:
                 out.setdefault(r, []).append(LSelect(lbs, s.span))
                 continue
-            views = [filter_members(p, only) for p in projs]
+            if isinstance(only, OnlyIndex) and isinstance(only.index, Chosen):
+                # A choice at a chosen member: the others are exactly "members but it".
+                views = [split(p, only.index, False) for p in projs]
+            else:
+                views = [filter_members(p, only) for p in projs]
             others = self.merge(views, labels, s, r, f"the other {r} members")
             out.setdefault(r, []).append(LSelect(lbs, s.span, only, others))
 

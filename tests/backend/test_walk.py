@@ -159,6 +159,8 @@ class Driver:
         out = None if step.output is None else _value(step.output, self.proto, self.mod, 0)
         args = [] if step.input is None else [_value(step.input, self.proto, self.mod, 0)]
         result = await getattr(state, action)((lambda *_: out), *args)
+        if step.output is not None and not isinstance(result, tuple):  # a chosen role: a variant
+            return result.state
         return result if step.output is None else result[1]
 
     def satisfy(self, fn: Any, state: Any) -> dict[str, object] | None:

@@ -7,6 +7,7 @@ random well-formed protocols that project without error verify (projection is so
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from codegen.core.ast import (
 )
 from codegen.core.local import (
     LBranch,
+    LChoose,
     LContinue,
     LocalType,
     LOffer,
@@ -46,6 +48,7 @@ from codegen.core.local import (
 )
 from codegen.core.span import Span
 from codegen.frontend.validate import validate
+from codegen.pipeline import compile_text
 from codegen.projection.project import project_all
 from tests.frontend.test_project_props import protocols
 
@@ -200,6 +203,26 @@ def test_family_members_are_instantiated() -> None:
     bad = verify_locals(p, {"Hub": hub, "W": w2})
     assert bad.outcome == "violation"
     assert bad.instances[-1].name == "W=1"
+
+
+def test_roles_chosen_at_run_time_are_explored_on_every_member() -> None:
+    report, diags = verify_file(str(ROOT / "protocols" / "seed" / "coordinator_lottery.yaml"))
+    assert diags == [] and report is not None and report.outcome == "verified"
+    names = [i.name for i in report.instances]
+    assert "N=3, Participant=3, Coordinator=Participant[2]" in names
+    assert len(names) == 1 + 2 + 3  # N = 1..3, once per member the choice can fall on
+    # The split is explored: members that are not chosen sending twice leave an orphan.
+    compiled = compile_text((ROOT / "protocols/seed/coordinator_lottery.yaml").read_text(encoding="utf-8"),
+                            "protocols/seed/coordinator_lottery.yaml",
+                            lambda p: (ROOT / p).read_text(encoding="utf-8"))
+    assert compiled.protocol is not None
+    lt = compiled.locals["Participant"]
+    choose = lt.body[-1]
+    assert isinstance(choose, LChoose)
+    twice = dataclasses.replace(choose, other=choose.other + choose.other)
+    bad = verify_locals(compiled.protocol, {"Participant": dataclasses.replace(lt, body=(*lt.body[:-1], twice))})
+    assert bad.outcome == "violation"
+    assert bad.instances[-1].name == "N=2, Participant=2, Coordinator=Participant[0]"
 
 
 def test_mermaid_counterexample() -> None:
