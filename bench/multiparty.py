@@ -5,7 +5,7 @@ over a ``Peer[*]`` family, with journal facts. Measured in memory, in the same r
 interleaved (``bench.harness``), against ping-pong through generated code:
 
 * lottery (commit, then reveal, every peer to every other: 2N(N-1) messages) with
-  N = 3, 10, 30: wall time per message of whole sessions (open, run, close). The role code
+  N = 3, 10, 30: CPU time per message of whole sessions (open, run, close). The role code
   (two SHA-256 commitments per peer, N reveals checked) is included, so this is an upper
   bound of the runtime's own cost; ratio to ping-pong's time per message;
 * DKG 3-of-5 through ``examples.dkg_ceremony`` (sealed shares): per message, the session

@@ -4,7 +4,8 @@ Ping-pong round trips through the generated state classes of ``protocols/ping_po
 (``generated.examples.ping_pong``) against raw trio doing the same exchange in the same run. One round trip of the PingPong protocol is
 three messages (the decided loop's continue control, Ping, Pong); the raw baselines send
 the same three messages, so ratios compare equal work. Medians of interleaved repetitions
-(``bench.harness``), each in a fresh ``trio.run``.
+(``bench.harness``) of the process's CPU time, each in a fresh ``trio.run``; then the peak
+memory of one encoded ping-pong session in a fresh process (``harness.peak_memory``).
 """
 
 from __future__ import annotations
