@@ -7,7 +7,11 @@ Measures (wall clock, the median of interleaved repetitions with min and max, ``
 * ``mypy --strict`` with a cold cache (fresh ``--cache-dir`` in a temp dir) on the generated
   modules of 100 and 1k states (10k with ``--mypy-10k``), next to the cost of a trivial
   module, which is mypy's fixed start-up + runtime/ + typeshed cost;
-* the growth factor per 10x states (1.0x per 10x would be constant, 10x linear).
+* the growth factor per 10x states (1.0x per 10x would be constant, 10x linear);
+* peak memory of ``minuet generate`` writing the module of the compiler benchmark's spec of
+  100k interactions (``bench.compiler``, 20 roles), as the peak resident set (VmHWM) of a
+  fresh child process, beside a child generating the smallest bundled spec (the interpreter and imports);
+  goal (issue 15) <= 300 MB. ``--quick`` uses 10k interactions instead.
 
 Prints human-readable lines, then one JSON line with every number.
 """
@@ -17,13 +21,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from bench import harness
+from bench import compiler, harness
 from codegen.backend.check import run_mypy
 from codegen.backend.render import render_module
 from codegen.pipeline import compile_text
@@ -91,6 +97,33 @@ def mypy_cold(module_text: str) -> tuple[float, int]:
         result = run_mypy([target], cache_dir=Path(tmp) / "cache", search_path=(REPO_ROOT, src))
         elapsed = time.perf_counter() - t0
     return elapsed, len(result.errors)
+
+
+# A child process runs `minuet generate` and prints its own peak resident set size in KiB:
+# VmHWM, whose count starts at the exec. (Linux's ru_maxrss of a child starts from its
+# parent's peak when forked, so it would show the benchmark's own size.)
+_PEAK_CHILD = (
+    "import resource, sys\n"
+    "from codegen.generate import main\n"
+    "rc = main([sys.argv[1], '--out', sys.argv[2]])\n"
+    "try:\n"
+    "    with open('/proc/self/status') as f:\n"
+    "        kib = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))\n"
+    "except OSError:\n"
+    "    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print(kib, flush=True)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def peak_generate_mib(spec: Path) -> float:
+    """Peak memory (MiB) of a fresh process generating ``spec`` into an empty folder."""
+    with tempfile.TemporaryDirectory(prefix="minuet-bench-") as tmp:
+        done = subprocess.run([sys.executable, "-c", _PEAK_CHILD, str(spec), str(Path(tmp) / "out")],
+                              cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"generate {spec} failed:\n{done.stderr}")
+        return int(done.stdout.split()[-1]) / 1024
 
 
 def growth(a: float, b: float) -> float | None:
@@ -177,6 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     if "1000" in mt:
         verdict = "under" if mt["1000"].median < 10 else "OVER"
         print(f"goal: mypy on the 1k-state module {verdict} 10 s")
+
+    # Peak memory of generation, each figure from a fresh process (interleaved as the rest).
+    interactions = 10_000 if args.quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="minuet-bench-") as tmp:
+        big = Path(tmp) / "bench.yaml"
+        big.write_text(compiler.make_spec(interactions), encoding="utf-8")
+        small = min(specs, key=lambda p: p.stat().st_size)
+        peak = harness.interleave({"floor": partial(peak_generate_mib, small), "big": partial(peak_generate_mib, big)},
+                                  reps, unit="MiB", warmup=False)
+    print(f"generate peak memory (peak RSS of a child process), smallest bundled spec ({small.name}): "
+          f"{peak['floor'].show('.0f')}")
+    print(f"generate peak memory, {interactions} interactions over {compiler.ROLES} roles: "
+          f"{peak['big'].show('.0f')}"
+          + ("" if args.quick else f"; goal <= 300 MB (286 MiB): {'met' if peak['big'].median <= 286 else 'NOT met'}"))
+    out["generate_peak_mib"] = {"interactions": interactions, "floor": peak["floor"].to_json(1),
+                               "big": peak["big"].to_json(1)}
     out["synthetic"] = synth
     print(json.dumps(out, sort_keys=True))
     return 0

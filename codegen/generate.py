@@ -18,7 +18,9 @@ What it may touch (the rules users rely on):
   ``__init__.py`` exists.
 
 Headers name each spec relative to the project root of the output folder, so ``--check``
-gives the same verdict from any working directory. Exit status: 0 clean or written, 1 spec
+gives the same verdict from any working directory. A module is never held whole in memory:
+``render`` prints it piece by piece, and each piece is compared with the file on disk or
+written to a temporary file that replaces the old one when complete (issue 15). Exit status: 0 clean or written, 1 spec
 errors, conflicts or (``--check``) stale output, 2 usage, configuration or I/O error.
 """
 
@@ -29,13 +31,14 @@ import difflib
 import os
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TextIO
 
-from codegen.backend.headers import PACKAGE_MARKER, REGENERATE, read_header
-from codegen.backend.render import RenderError, namespace_of, render_module
+from codegen.backend.headers import PACKAGE_MARKER, REGENERATE, Generated, read_header
+from codegen.backend.render import ModuleModel, RenderError, module_text, namespace_of, render_model
 from codegen.core.diagnostics import (
     FOREIGN_FILE,
     FORMATS,
@@ -62,9 +65,18 @@ class UsageError(Exception):
     """Bad flags, configuration or paths: exit status 2, one clear line, no traceback."""
 
 
+# What a file will hold: a rendered module (printed piece by piece) or short literal text.
+Content = ModuleModel | str
+
+
+def pieces(content: Content) -> Iterable[str]:
+    """The file's text in pieces whose concatenation is the file."""
+    return (content,) if isinstance(content, str) else module_text(content)
+
+
 @dataclass
 class Output:
-    files: dict[str, str] = field(default_factory=dict)  # path relative to the out dir -> text
+    files: dict[str, ModuleModel] = field(default_factory=dict)  # path relative to the out dir -> module
     errors: list[str] = field(default_factory=list)  # rendered diagnostics per failing spec
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
@@ -177,7 +189,7 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
             parts = namespace_of(protocol).split(".")
             module = "/".join(parts) + ".py"
             try:
-                body = render_module(protocol, compiled.locals, rel)
+                body = render_model(protocol, compiled.locals, rel)
             except RenderError as e:
                 diags += e.diagnostics
             else:
@@ -233,9 +245,9 @@ def scope_of(specs: Iterable[Path], base: Path) -> Scope:
 
 @dataclass
 class Plan:
-    write: dict[str, str] = field(default_factory=dict)  # changed or new generated files
+    write: dict[str, Content] = field(default_factory=dict)  # changed or new generated files
     remove: list[str] = field(default_factory=list)  # our modules no spec produces any more
-    old: dict[str, str] = field(default_factory=dict)  # current text of ours, for the diff
+    old: set[str] = field(default_factory=set)  # ours on disk (read again for the diff)
     conflicts: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -250,18 +262,13 @@ def plan(out: Output, out_dir: Path, scope: Scope) -> Plan:
     foreign: set[str] = set()
     for p in _walk(out_dir) if out_dir.is_dir() else ():
         name = p.relative_to(out_dir).as_posix()
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            foreign.add(name)
-            continue
-        header = read_header(text)
+        header = _header_of(p)
         if header is None:
             foreign.add(name)
             continue
         on_disk[name] = header.spec
         if header.spec is None or scope.covers(header.spec):
-            result.old[name] = text
+            result.old.add(name)
     for name, text in out.files.items():
         target = _disp(out_dir, name)
         if name in foreign:
@@ -274,7 +281,7 @@ def plan(out: Output, out_dir: Path, scope: Scope) -> Plan:
                 f"a generated module would overwrite the module generated from {on_disk[name]}, "
                 "which is not among the specs of this run",
                 "give one of the specs another `namespace:`"))
-        elif result.old.get(name) != text:
+        elif name not in result.old or not same_text(out_dir / name, pieces(text)):
             result.write[name] = text
     # A package marker only where no __init__.py exists (ours, another run's or the user's).
     packages = {str(Path(m).parent.as_posix()) for m in out.files}
@@ -288,17 +295,45 @@ def plan(out: Output, out_dir: Path, scope: Scope) -> Plan:
     return result
 
 
+# Enough of a file to hold its header line and to tell a package marker from a longer file.
+_HEAD_CHARS: Final = 4096
+
+
+def _header_of(path: Path) -> Generated | None:
+    """The header of a file on disk (reading only its start); None when not ours or unreadable."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            return read_header(f.read(_HEAD_CHARS))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def same_text(path: Path, text: Iterable[str]) -> bool:
+    """Whether the file holds exactly ``text``, read piece by piece beside it (newlines read
+    as ``read_text`` does), so neither side is ever whole in memory."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            for piece in text:
+                if f.read(len(piece)) != piece:
+                    return False
+            return f.read(1) == ""
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _disp(out_dir: Path, name: str) -> str:
     return (out_dir / name).as_posix()
 
 
 def diff(out: Output, out_dir: Path, scope: Scope | None = None) -> str:
-    """A unified diff from what is on disk to what the specs produce (empty when clean)."""
+    """A unified diff from what is on disk to what the specs produce (empty when clean).
+    Shown by ``--check`` when stale: the stale files are read whole, to be compared line by line."""
     p = plan(out, out_dir, scope or scope_of([REPO / "protocols"], REPO))
     label = out_dir.name
     chunks: list[str] = []
     for name in sorted(set(p.write) | set(p.remove)):
-        old, new = p.old.get(name, ""), p.write.get(name, "")
+        old = _read_ours(out_dir / name) if name in p.old else ""
+        new = "".join(pieces(p.write[name])) if name in p.write else ""
         chunks += difflib.unified_diff(
             old.splitlines(keepends=True), new.splitlines(keepends=True),
             f"a/{label}/{name}" if name in p.old else "/dev/null",
@@ -321,11 +356,39 @@ def stale_diagnostics(p: Plan, out_dir: Path) -> list[Diagnostic]:
     return diags
 
 
+def _read_ours(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def write_atomic(target: Path, text: Iterable[str]) -> None:
+    """Write the pieces to a temporary file beside ``target``, then put it in its place: a
+    reader (or a run stopped halfway) sees the old file or the new one, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            for piece in text:
+                f.write(piece)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it): new files get the mode ``write_text`` gives."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def apply(p: Plan, out_dir: Path) -> None:
-    for name, text in sorted(p.write.items()):
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+    for name, content in sorted(p.write.items()):
+        write_atomic(out_dir / name, pieces(content))
     emptied: set[Path] = set()
     for name in p.remove:
         (out_dir / name).unlink()

@@ -50,7 +50,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from runtime.config import NetConfig
 from runtime.contract import Peer, ProtocolInfo
-from runtime.endpoint import Link, SessionEndpoint
+from runtime.endpoint import SessionEndpoint
 from runtime.errors import (
     ConfigError,
     FrameError,
@@ -60,10 +60,7 @@ from runtime.errors import (
     PeerGone,
 )
 from runtime.extensions import Journal, Registry, standard_registry
-from runtime.faults import FaultTarget
 from runtime.framing import (
-    ABORT,
-    CLOSE,
     DATA,
     GONE,
     LEN_SIZE,
@@ -71,21 +68,20 @@ from runtime.framing import (
     FrameBuffer,
     Item,
     decode_body,
-    encode_body,
     length_prefix,
 )
 from runtime.identity import Identity
 from runtime.inbox import Deadlines, Inbox
-from runtime.middleware import Event, Middleware, chain_wire, overrides
+from runtime.middleware import Middleware, overrides
 from runtime.node import Node
 from runtime.p2p_ids import peer_id
 from runtime.securelink import FrameOpener, FrameSealer, LinkKeys, parse_hello, reject_message
 from runtime.session_core import SessionInfo
 from runtime.tcp import (
-    ABORT_SEND_TIMEOUT,
     HANDSHAKE_MAX,
     UNFINISHED_LINGER_CAP,
     HandshakeStream,
+    SealedLink,
     _Mesh,
     plan_tcp_session,
     read_frame,
@@ -325,71 +321,23 @@ class _P2pMesh(_Mesh):
 
 
 @final
-class P2pLink(Link, FaultTarget):
-    __slots__ = ("_lock", "_nursery", "_open", "_sealer", "_stream", "_wire")
+class P2pLink(SealedLink):
+    __slots__ = ("_stream",)
+    transport = "libp2p"
 
     def __init__(
         self, peer_name: str, stream: _StreamBytes, sealer: FrameSealer, nursery: trio.Nursery,
         wire: tuple[Middleware, ...],
     ) -> None:
-        super().__init__(peer_name)
+        super().__init__(peer_name, sealer, nursery, wire)
         self._stream = stream
-        self._sealer = sealer
-        self._nursery = nursery
-        self._wire = wire
-        # libp2p writes await: the lock keeps seq order equal to wire order.
-        self._lock = trio.Lock()
-        self._open = True
 
-    async def _frame(self, kind: int, label: str, data: bytes, ev: Event | None) -> None:
-        body = encode_body(kind, label, data)
-        async with self._lock:
-            wire = length_prefix(self._sealer.seal(body))
-            if ev is None:
-                await self._stream.send_all(wire)
-            else:
-                await chain_wire(self._wire, self, ev, self._write)(wire)
-
-    async def _write(self, wire: object) -> None:
-        assert isinstance(wire, bytes)
+    async def _send_all(self, wire: bytes) -> None:
+        # libp2p writes await, so every frame takes the base class's lock.
         await self._stream.send_all(wire)
 
-    async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
-        if not self._open:
-            raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
-        if not isinstance(data, bytes):
-            raise TypeError("libp2p links carry encoded payloads only")
-        await self._frame(kind, label, data, ev)
-
-    async def close(self) -> None:
-        if self._open:
-            self._open = False
-            try:
-                await self._frame(CLOSE, "", b"", None)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the peer is gone already
-
-    def abort_nowait(self, reason: str) -> None:
-        if self._open:
-            self._open = False
-            self._nursery.start_soon(self._abort, reason[:1000])
-
-    async def _abort(self, reason: str) -> None:
-        try:
-            with trio.move_on_after(ABORT_SEND_TIMEOUT):
-                await self._frame(ABORT, reason, b"", None)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-
-    def crash(self) -> None:
-        if self._open:
-            self._open = False
-            self._nursery.start_soon(self._stream.aclose)
-
-    def damage(self, wire: object, position: int) -> object:
-        assert isinstance(wire, bytes)
-        i = LEN_SIZE + position % (len(wire) - LEN_SIZE)
-        return wire[:i] + bytes([wire[i] ^ 0x01]) + wire[i + 1 :]
+    def _hang_up(self) -> None:
+        self._nursery.start_soon(self._stream.aclose)
 
 
 @final

@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import time
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -155,56 +156,53 @@ class Connection:
             self.sock.close()
 
 
-@final
-class TcpLink(Link, FaultTarget):
-    __slots__ = ("_conn", "_lock", "_nursery", "_open", "_sealer", "_wire")
+class SealedLink(Link, FaultTarget):
+    """A link that seals each frame (``securelink.FrameSealer``) and writes it, length
+    prefixed, to one byte stream: the TCP mesh's sockets and libp2p's streams alike. A
+    transport says how bytes are written (``_send_all``) and how the stream is dropped
+    (``_hang_up``); the frame order, goodbye, abort and fault duties are the same."""
+
+    __slots__ = ("_lock", "_nursery", "_open", "_sealer", "_wire")
+    transport: str  # named in errors
 
     def __init__(
-        self, peer_name: str, conn: Connection, sealer: FrameSealer, nursery: trio.Nursery,
-        wire: tuple[Middleware, ...],
+        self, peer_name: str, sealer: FrameSealer, nursery: trio.Nursery, wire: tuple[Middleware, ...],
     ) -> None:
         super().__init__(peer_name)
-        self._conn = conn
         self._nursery = nursery
         self._sealer = sealer
         self._wire = wire
-        # Held while a frame is only partly written (or wire middleware handles it): seq
-        # order must equal wire order when parallel branches send to one peer.
+        # Held while a frame is being written (or wire middleware handles it): seq order
+        # must equal wire order when parallel branches send to one peer.
         self._lock = trio.Lock()
         self._open = True
 
+    @abstractmethod
+    async def _send_all(self, wire: bytes) -> None:
+        """Write all of ``wire``."""
+
+    @abstractmethod
+    def _hang_up(self) -> None:
+        """Drop the stream at once, without a goodbye."""
+
     async def _frame(self, kind: int, label: str, data: bytes, ev: Event | None) -> None:
         body = encode_body(kind, label, data)
-        lock = self._lock
-        if ev is None and not lock.locked():
-            # The usual case: sealed and written without an await in between, so no other
-            # frame can come between; the lock is taken only if the kernel's buffer is full.
-            wire = length_prefix(self._sealer.seal(body))
-            sent = self._conn.send_now(wire)
-            if sent == len(wire):
-                return
-            lock.acquire_nowait()
-            try:
-                await self._conn.send_rest(wire, sent)
-            finally:
-                lock.release()
-            return
-        async with lock:
+        async with self._lock:
             wire = length_prefix(self._sealer.seal(body))
             if ev is None:
-                await self._conn.send_all(wire)
+                await self._send_all(wire)
             else:
                 await chain_wire(self._wire, self, ev, self._write)(wire)
 
     async def _write(self, wire: object) -> None:
         assert isinstance(wire, bytes)
-        await self._conn.send_all(wire)
+        await self._send_all(wire)
 
     async def send(self, kind: int, label: str, data: object, ev: Event | None) -> None:
         if not self._open:
             raise trio.ClosedResourceError(f"link to {self.peer_name} is closed")
         if not isinstance(data, bytes):
-            raise TypeError("TCP links carry encoded payloads only")
+            raise TypeError(f"{self.transport} links carry encoded payloads only")
         await self._frame(kind, label, data, ev)
 
     async def close(self) -> None:
@@ -230,13 +228,48 @@ class TcpLink(Link, FaultTarget):
     def crash(self) -> None:
         if self._open:
             self._open = False
-            self._conn.close()
+            self._hang_up()
 
     def damage(self, wire: object, position: int) -> object:
         assert isinstance(wire, bytes)
-        head = LEN_SIZE
-        i = head + position % (len(wire) - head)
+        i = LEN_SIZE + position % (len(wire) - LEN_SIZE)
         return wire[:i] + bytes([wire[i] ^ 0x01]) + wire[i + 1 :]
+
+
+@final
+class TcpLink(SealedLink):
+    __slots__ = ("_conn",)
+    transport = "TCP"
+
+    def __init__(
+        self, peer_name: str, conn: Connection, sealer: FrameSealer, nursery: trio.Nursery,
+        wire: tuple[Middleware, ...],
+    ) -> None:
+        super().__init__(peer_name, sealer, nursery, wire)
+        self._conn = conn
+
+    async def _send_all(self, wire: bytes) -> None:
+        await self._conn.send_all(wire)
+
+    def _hang_up(self) -> None:
+        self._conn.close()
+
+    async def _frame(self, kind: int, label: str, data: bytes, ev: Event | None) -> None:
+        lock = self._lock
+        if ev is None and not lock.locked():
+            # The usual case: sealed and written without an await in between, so no other
+            # frame can come between; the lock is taken only if the kernel's buffer is full.
+            wire = length_prefix(self._sealer.seal(encode_body(kind, label, data)))
+            sent = self._conn.send_now(wire)
+            if sent == len(wire):
+                return
+            lock.acquire_nowait()
+            try:
+                await self._conn.send_rest(wire, sent)
+            finally:
+                lock.release()
+            return
+        await super()._frame(kind, label, data, ev)
 
     def drop(self) -> None:
         self._open = False

@@ -11,6 +11,8 @@ ordering everywhere, so ``generate --check`` can diff it byte for byte.
 from __future__ import annotations
 
 import builtins
+import codecs
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -101,16 +103,67 @@ class StateClass:
     variants: list[Variant] = field(default_factory=list)
 
 
+class TextSpool:
+    """Text written piece by piece and held zlib-compressed, read back as often as needed.
+
+    The frame before the roles (imports, steps) depends on every role's code, so the roles
+    are rendered before anything is printed; their text waits here at about an eighth of its
+    size (the module of bench.compiler's 100k interactions: 135 MB of text, 16 MB held;
+    issue 15). Level 1: the fastest, and text this repetitive still shrinks eightfold."""
+
+    BATCH = 1 << 16  # characters collected before compressing: one call per state costs more
+
+    def __init__(self) -> None:
+        self._z: zlib._Compress | None = zlib.compressobj(1)
+        self._parts: list[bytes] = []
+        self._batch: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        assert self._z is not None, "write after close"
+        self._batch.append(text)
+        self._size += len(text)
+        if self._size >= self.BATCH:
+            self._compress()
+
+    def _compress(self) -> None:
+        assert self._z is not None
+        if out := self._z.compress("".join(self._batch).encode("utf-8")):
+            self._parts.append(out)
+        self._batch, self._size = [], 0
+
+    def close(self) -> None:
+        if self._z is not None:
+            self._compress()
+            self._parts.append(self._z.flush())
+            self._z = None
+
+    PIECE = 1 << 18  # bytes of text per piece read back
+
+    def chunks(self) -> Iterator[str]:
+        """The text written, in pieces of at most ``PIECE`` bytes."""
+        self.close()
+        unzip = zlib.decompressobj()
+        text = codecs.getincrementaldecoder("utf-8")()
+        for part in self._parts:
+            data = part
+            while data:
+                if piece := text.decode(unzip.decompress(data, self.PIECE)):
+                    yield piece
+                data = unzip.unconsumed_tail
+        if piece := text.decode(unzip.flush(), final=True):
+            yield piece
+
+
 @dataclass
 class RoleModel:
     name: str
     entry: str  # start_<role>
     start: str
     entry_loops: str
-    # Each state class is turned into text (``state_text``) as soon as it is built, keeping
-    # only what the module-wide checks need: its names and the code markers below.
-    names: list[tuple[str, list[str]]]  # (state class, its branch classes)
-    body: str
+    # Each state class is turned into text (``state_text``) as soon as it is built, and its
+    # names checked (``ModuleRenderer.claim``), keeping only the code markers below.
+    body: TextSpool
     code_markers: frozenset[str]  # which of CODE_MARKERS the methods' code contains
 
 
@@ -136,12 +189,6 @@ def state_text(s: StateClass) -> str:
         out.append(f'    {m.sig}:\n        """{m.doc}"""\n')
         out += [f"    {line}\n" for line in m.body]
     return "".join(out)
-
-
-@dataclass
-class StepModel:
-    name: str
-    args: str
 
 
 @dataclass
@@ -410,7 +457,7 @@ class _RoleRenderer:
             args.append(f"journal_merge={ann.journal_merge!r}")
         if timeout is not None:
             args.append(f"timeout={float(timeout)!r}")
-        self.r.steps.append(StepModel(name, ", ".join(args)))
+        self.r.steps.write(f"{name}: _Final = _Step({', '.join(args)})\n")
         return name
 
     def take(self, n: fsm.Node, method: str) -> list[str]:
@@ -808,20 +855,24 @@ class _RoleRenderer:
 
     def render(self) -> RoleModel:
         self.extra: list[StateClass] = []
-        names: list[tuple[str, list[str]]] = []
-        texts: list[str] = []
+        entry = f"start_{role_module(self.role)}"
+        self.r.claim(entry, f"entry point of role {self.role}")
+        is_state, is_branch = f"state class of role {self.role}", f"branch class of role {self.role}"
+        body = TextSpool()
         markers: set[str] = set()
         for n in self.sm.states:
             built = [self.state(n), *self.extra]
             self.extra = []
             for sc in built:
-                names.append((sc.name, [v.name for v in sc.variants]))
-                texts.append(state_text(sc))
+                self.r.claim(sc.name, is_state)
+                for v in sc.variants:
+                    self.r.claim(v.name, is_branch)
+                body.write(state_text(sc))
                 code = [line for m in sc.methods for line in (m.sig, *m.body)]
                 markers.update(k for k in CODE_MARKERS if any(k in line for line in code))
+        body.close()
         start = self.cls(self.sm.start)
-        return RoleModel(self.role, f"start_{role_module(self.role)}", start,
-                         self.loops(self.sm.entry_ops, "()"), names, "".join(texts), frozenset(markers))
+        return RoleModel(self.role, entry, start, self.loops(self.sm.entry_ops, "()"), body, frozenset(markers))
 
 
 # ---------------------------------------------------------------- module
@@ -835,9 +886,12 @@ class ModuleRenderer:
         self.params = {p.name for p in protocol.params}
         self.guard_vars = {v.name: py_type(v.type) for v in protocol.guard_vars}
         self.step_decls = {st.name: st for st in protocol.steps}
-        self.steps: list[StepModel] = []
+        self.steps = TextSpool()  # one line per step: ``_STEP_x: _Final = _Step(...)``
         self.peers: dict[str, str] = {}
         self.codecs = _Codecs(frozenset(r.name for r in protocol.records if r.variants))
+        # Every module-level name the module defines, and what defines it (M601 collisions).
+        self.seen: dict[str, str] = {}
+        self.collided: list[Diagnostic] = []
 
     def loc(self, span: Span) -> str:
         # A step inlined from an imported spec points into that file.
@@ -868,8 +922,24 @@ class ModuleRenderer:
                 [(f.name, py_type(f.type, shadowed)) for f in fields], is_msg, write, f"{name}({read})"))
         return out
 
-    def render(self) -> str:
+    def render(self) -> ModuleModel:
+        """Render every role and check the module's names; raises ``RenderError``. The
+        result prints the module (``module_text``) as often as needed."""
         errors: list[Diagnostic] = []
+        sizes: set[int] = set()
+        for fs in [*(r.fields for r in self.protocol.records), *(m.fields for m in self.protocol.messages)]:
+            for f in fs:
+                fixed_sizes(f.type, sizes)
+        # Claimed in the order the module defines them, so a collision names the first owner.
+        for n in MODULE_NAMES:
+            self.claim(n, "the generator")
+        for n in sorted(sizes):
+            self.claim(fixed_class(n), f"the bytes{n} type")
+        records = [r for r in self.protocol.records if r.variants] + [r for r in self.protocol.records if not r.variants]
+        for r in records:
+            self.claim(r.name, f"record {r.name}")
+        for m in self.protocol.messages:
+            self.claim(m.name, f"message {m.name}")
         roles: list[RoleModel] = []
         for decl in self.protocol.roles:
             lt = self.locals.get(decl.name)
@@ -880,12 +950,13 @@ class ModuleRenderer:
                 roles.append(_RoleRenderer(self, sm).render())
             except fsm.FsmError as e:
                 errors.append(Diagnostic(NOT_GENERABLE, e.span, f"role {decl.name}: {e}"))
+        self.steps.close()
         messages = self.message_models()
-        sizes: set[int] = set()
-        for fs in [*(r.fields for r in self.protocol.records), *(m.fields for m in self.protocol.messages)]:
-            for f in fs:
-                fixed_sizes(f.type, sizes)
-        errors += self.collisions(messages, roles, sizes)
+        errors += self.collided
+        for v in self.guard_vars:
+            if v == "self":
+                errors.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
+                                         "guard variable 'self' would shadow the method's self", "rename it"))
         if errors:
             raise RenderError(errors)
         role_infos = []
@@ -919,34 +990,21 @@ class ModuleRenderer:
             steps=self.steps,
             roles=roles,
         )
-        return "".join(module_text(module))
+        return module
 
-    def collisions(self, messages: list[MessageModel], roles: list[RoleModel], sizes: set[int]) -> list[Diagnostic]:
-        seen: dict[str, str] = {n: "the generator" for n in MODULE_NAMES}
-        seen.update({fixed_class(n): f"the bytes{n} type" for n in sizes})
-        out = []
-        names = [(m.name, f"{'message' if m.is_message else 'record'} {m.name}") for m in messages]
-        for r in roles:
-            names.append((r.entry, f"entry point of role {r.name}"))
-            for state, variants in r.names:
-                names.append((state, f"state class of role {r.name}"))
-                names += [(v, f"branch class of role {r.name}") for v in variants]
-        for name, what in names:
-            if name in _SHADOWS:
-                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
-                                      f"{what} would shadow the Python name {name!r} the generated code uses",
-                                      "rename it (e.g. capitalised)"))
-            elif name in seen:
-                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
-                                      f"generated name {name} is used by both {seen[name]} and {what}",
-                                      "rename the message, record or role"))
-            else:
-                seen[name] = what
-        for v in self.guard_vars:
-            if v == "self":
-                out.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
-                                      "guard variable 'self' would shadow the method's self", "rename it"))
-        return out
+    def claim(self, name: str, what: str) -> None:
+        """``name`` is defined by ``what``: an M601 diagnostic when it shadows a name the
+        generated code uses, or something else already defines it."""
+        if name in _SHADOWS:
+            self.collided.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
+                                            f"{what} would shadow the Python name {name!r} the generated code uses",
+                                            "rename it (e.g. capitalised)"))
+        elif name in self.seen:
+            self.collided.append(Diagnostic(GENERATED_NAME_COLLISION, self.protocol.span,
+                                            f"generated name {name} is used by both {self.seen[name]} and {what}",
+                                            "rename the message, record or role"))
+        else:
+            self.seen[name] = what
 
 
 # ---------------------------------------------------------------- module frame
@@ -975,7 +1033,7 @@ class ModuleModel:
     messages: list[MessageModel]
     helpers: list[str]  # compound-type codec helpers (``_Codecs.lines``)
     peers: list[tuple[str, str]]  # (role, constant)
-    steps: list[StepModel]
+    steps: TextSpool
     roles: list[RoleModel]
 
 
@@ -1111,8 +1169,7 @@ def step_text(m: ModuleModel) -> Iterator[str]:
     yield "\n\n# ---------------------------------------------------------------- steps (annotations)\n\n"
     for role, const in m.peers:
         yield f"{const}: _Final = _Peer({role!r})\n"
-    for s in m.steps:
-        yield f"{s.name}: _Final = _Step({s.args})\n"
+    yield from m.steps.chunks()
 
 
 def role_text(r: RoleModel) -> Iterator[str]:
@@ -1123,13 +1180,19 @@ def role_text(r: RoleModel) -> Iterator[str]:
         f'    """The first state of role {r.name} in a session opened on ``ep``."""\n'
         f"    return {r.start}(ep, _PRIVATE, {r.entry_loops})\n"
     )
-    yield r.body
+    yield from r.body.chunks()
 
 
 def namespace_of(protocol: Protocol) -> str:
     return protocol.namespace or default_namespace(protocol.name)
 
 
-def render_module(protocol: Protocol, locals_: dict[str, LocalType], spec_path: str) -> str:
-    """The generated module for one compiled spec; raises ``RenderError`` with diagnostics."""
+def render_model(protocol: Protocol, locals_: dict[str, LocalType], spec_path: str) -> ModuleModel:
+    """The generated module for one compiled spec, checked and ready to print with
+    ``module_text`` (piece by piece); raises ``RenderError`` with diagnostics."""
     return ModuleRenderer(protocol, locals_, spec_path).render()
+
+
+def render_module(protocol: Protocol, locals_: dict[str, LocalType], spec_path: str) -> str:
+    """The generated module's text for one compiled spec; raises ``RenderError``."""
+    return "".join(module_text(render_model(protocol, locals_, spec_path)))

@@ -323,9 +323,14 @@ def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
         for s in walk(sc.body):
             if isinstance(s, Choice):
-                yield from collide(
-                    ((b.label, b.span) for b in s.branches), "labels", method_suffix, label_keys
-                )
+                keys = set()
+                for br in s.branches:
+                    key = label_keys.get(br.label)
+                    keys.add(key if key is not None else label_keys.setdefault(br.label, method_suffix(br.label)))
+                if len(keys) < len(s.branches):  # two labels share an identifier: say which
+                    yield from collide(
+                        ((b.label, b.span) for b in s.branches), "labels", method_suffix, label_keys
+                    )
 
 
 def _type_refs(t: TypeExpr) -> Iterator[RecordRef]:
@@ -1306,6 +1311,8 @@ def _acting(stmts: Iterable[Stmt], everyone: frozenset[str]) -> frozenset[str]:
 
 
 def _minimal(paths: list[_Path]) -> list[_Path]:
+    if len(paths) < 2:  # the common case, one path: nothing to compare (the list is not mutated)
+        return paths
     out: list[_Path] = []
     for acted, trail in sorted(paths, key=lambda pt: (len(pt[0]), len(pt[1]))):
         if not any(o <= acted for o, _ in out):
@@ -1336,7 +1343,10 @@ class _Starve:
     def stmt(self, s: Stmt, paths: list[_Path]) -> list[_Path]:
         roles = self.roles
         match s:
-            case Interaction() | Broadcast() | Call():
+            case Interaction(sender=snd, receiver=rcv):  # as _acting((s,), ...), without a walk
+                step = roles.intersection((snd.name, rcv.name))
+                return [(a | step, t) for a, t in paths]
+            case Broadcast() | Call():
                 step = _acting((s,), self.everyone) & roles
                 return [(a | step, t) for a, t in paths]
             case LocalStep():
