@@ -129,7 +129,10 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         sources.update(compiled.sources(path))
         if compiled.ok:
             if fmt == "text":
-                print(f"ok: {path}", file=out)
+                p = compiled.protocol
+                lib = p is not None and p.library
+                n = 0 if p is None else sum(s.origin is None for s in p.subprotocols)
+                print(f"ok: {path}" + (f" (a library of {n} sub-protocol{'s' if n != 1 else ''}: no module)" if lib else ""), file=out)
         else:
             failed += 1
     text = format_all(diags, sources, fmt)

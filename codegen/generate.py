@@ -80,6 +80,7 @@ class Output:
     errors: list[str] = field(default_factory=list)  # rendered diagnostics per failing spec
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    libraries: list[str] = field(default_factory=list)  # specs of sub-protocols only: no module
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,9 @@ def generate_all(specs: list[Path], base: Path = REPO) -> Output:
         compiled = compile_text(text, rel, lambda imported: (base / imported).read_text(encoding="utf-8"))
         out.sources.update(compiled.sources(rel))
         diags = list(compiled.diagnostics)
-        if compiled.ok and compiled.protocol is not None:
+        if compiled.ok and compiled.protocol is not None and compiled.protocol.library:
+            out.libraries.append(rel)  # nothing to run: its sub-protocols live on in importers
+        elif compiled.ok and compiled.protocol is not None:
             protocol = compiled.protocol
             parts = namespace_of(protocol).split(".")
             module = "/".join(parts) + ".py"
@@ -475,7 +478,10 @@ def _run(args: argparse.Namespace, out_s: TextIO, err_s: TextIO) -> int:
     where = import_prefix(settings)
     print(f"generate: {modules} module{'s' if modules != 1 else ''} in {_shown(settings.out)} "
           f"({len(p.write)} written, {len(p.remove)} removed)"
-          + (f"; import them as {where}<module>" if where is not None else ""), file=out_s)
+          + (f"; import them as {where}<module>" if where is not None else "")
+          + (f"; {len(out.libraries)} librar{'ies' if len(out.libraries) != 1 else 'y'} of sub-protocols "
+             f"({', '.join(out.libraries)}) make{'' if len(out.libraries) != 1 else 's'} no module"
+             if out.libraries else ""), file=out_s)
     return 0
 
 

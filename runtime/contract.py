@@ -113,3 +113,9 @@ class Endpoint(Protocol):
     async def close(self) -> None:
         """Finish the session cleanly (called when a role reaches its End state)."""
         ...
+
+    async def bump_epoch(self, step: Step) -> int:
+        """Move this member to the session's next epoch (an epoch bump of the spec) and
+        return it. Every later frame it sends carries the new epoch; a frame received
+        afterwards of another epoch is a ``RemoteViolation`` naming its sender."""
+        ...

@@ -43,6 +43,8 @@ M = TypeVar("M")
 # wait always yields. A schedule point per message costs a whole scheduler round (a third of
 # an in-memory ping-pong); the bound still keeps a busy role from starving other tasks.
 YIELD_EVERY: Final = 16
+# Separates a label from the epoch it was sent in ("Commit@2"); never part of a label.
+_TAG: Final = "@"
 
 # Caches keyed by step identity stop growing here (steps built per call would grow them).
 _MAX_PLANS: Final = 4096
@@ -138,6 +140,7 @@ class SessionEndpoint:
         "_by_key",
         "_closed",
         "_crashed",
+        "_epoch",
         "_error",
         "_hooks",
         "_inboxes",
@@ -149,6 +152,7 @@ class SessionEndpoint:
         "_passthrough",
         "_plans",
         "_slots",
+        "_tag",
         "_unyielded",
         "chosen",
         "info",
@@ -201,6 +205,10 @@ class SessionEndpoint:
         self._error: BaseException | None = None
         self._closed = False
         self._crashed: set[str] = set()  # peers a failure branch took for crashed
+        # The epoch after bumps of the spec, and the label suffix that carries it ("@2") on
+        # every frame sent since the first bump (the opening epoch is bound by the link).
+        self._epoch = info.epoch
+        self._tag = ""
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
         self.chosen: dict[str, int] = {}  # roles chosen at run time (genlib.agree)
         # One bound method for every inbox, not a closure per peer: a session of N members
@@ -240,6 +248,11 @@ class SessionEndpoint:
                 raise self._not_a_member(to) from None
             plan.peer = to
             plan.slot = slot
+        if self._crashed and slot.channel.name in self._crashed:
+            # Crash-stop: a message to a peer a failure branch took for crashed is lost (the
+            # failure branch of a family member may still send to its whole family).
+            await checkpoint_if_cancelled()
+            return
         n = self._unyielded
         if n < YIELD_EVERY:
             self._unyielded = n + 1
@@ -257,11 +270,12 @@ class SessionEndpoint:
             raise self._violation(e) from None
         except Exception as e:  # an unencodable payload is our side's fault
             raise self._violation(LocalViolation(f"cannot encode {label} at {step.spec}: {e}")) from e
+        wire_label = label + self._tag if self._tag else label
         if plan.direct:
             post = slot.post
             if post is not None:
                 try:
-                    post(DATA, label, data)
+                    post(DATA, wire_label, data)
                 except trio.ClosedResourceError as e:
                     raise self._lost(slot, step, label, e) from None
                 for h in plan.sent:
@@ -279,7 +293,7 @@ class SessionEndpoint:
                 raise
             t0 = time.perf_counter()
         try:
-            await slot.link.send(DATA, label, data, ev if self._mw_wire else None)
+            await slot.link.send(DATA, wire_label, data, ev if self._mw_wire else None)
         except InjectedCrash as e:
             self._crash(e)
             raise
@@ -331,7 +345,7 @@ class SessionEndpoint:
         decode = decoders.get(label)
         msg: object = data
         try:
-            if kind != DATA or seq != ch.recv_seq or decode is None:
+            if kind != DATA or seq != ch.recv_seq or decode is None or self._tag:
                 raise _Slow
             if not self._passthrough:
                 # A checksum is only set on frames wire middleware handled; accept() checks it.
@@ -361,6 +375,8 @@ class SessionEndpoint:
         """The full checks of ``session_core.accept``; a failure fails the session, except
         a peer's crash or deadline where the protocol has a failure branch for it."""
         try:
+            if item[0] == DATA and (self._tag or _TAG in item[2]):
+                item = self._of_epoch(ch, item, step)
             return accept(ch, item, decoders, step, self._passthrough, timeout)
         except MinuetError as e:
             if item[0] == INTERRUPTED:
@@ -374,6 +390,42 @@ class SessionEndpoint:
                 for m in self._mw_event:
                     m.on_event(ev)
             raise self._violation(e) from None
+
+    def _of_epoch(self, ch: PeerChannel, item: Item, step: Step) -> Item:
+        """The data frame without its epoch tag, if it is of this member's epoch."""
+        kind, seq, label, data, crc = item
+        base, sep, tag = label.rpartition(_TAG)
+        if not sep:
+            base, got = label, self.info.epoch
+        elif tag.isdigit() and len(tag) < 20:
+            got = int(tag)
+        else:
+            raise RemoteViolation(ch.name, step.state, "a frame tagged with an epoch", repr(label))
+        if got != self._epoch:
+            which = "an older" if got < self._epoch else "a later"
+            raise RemoteViolation(
+                ch.name, step.state, f"a frame of epoch {self._epoch}",
+                f"{base} of {which} epoch {got}",
+            )
+        return Item(kind, seq, base, data, crc)
+
+    async def bump_epoch(self, step: Step) -> int:
+        if self.done:
+            await checkpoint_if_cancelled()
+            raise self._refusal()
+        await checkpoint_if_cancelled()
+        self._epoch += 1
+        self._tag = f"{_TAG}{self._epoch}"
+        if self._mw_event:
+            ev = self._event("", "epoch", f"epoch {self._epoch}", None, step)
+            for m in self._mw_event:
+                m.on_event(ev)
+        return self._epoch
+
+    @property
+    def epoch(self) -> int:
+        """This member's epoch: the session's opening one, plus the bumps it took."""
+        return self._epoch
 
     def _received(
         self, hooks: tuple[Hook, ...], frm: Peer, ch: PeerChannel, label: str, msg: object,
@@ -539,7 +591,7 @@ class SessionEndpoint:
     def _event(self, peer: str, direction: str, label: str, data: object, step: Step) -> Event:
         info = self.info
         return Event(
-            time.time(), info.session_id, info.epoch, self.me_name, peer, direction, label,
+            time.time(), info.session_id, self._epoch, self.me_name, peer, direction, label,
             len(data) if isinstance(data, bytes) else 0, step.state, step.message, step.spec,
         )
 

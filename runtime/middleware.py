@@ -11,7 +11,8 @@ Three callbacks, all optional:
   frame to the link; call ``await forward(wire)`` zero, one or more times. Hooks compose
   in list order, the first is outermost.
 * ``on_event(ev)`` - after a send or receive completed, or a receive failed
-  (``direction == "error"``).
+  (``direction == "error"``), or the member bumped the session epoch (``"epoch"``; every
+  event carries the member's epoch at that time).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Event:
     epoch: int
     role: str  # the member the event happened at
     peer: str
-    direction: str  # "send", "recv" or "error"
+    direction: str  # "send", "recv", "error", or "epoch" (the member bumped to ``epoch``)
     label: str
     size: int  # encoded payload bytes (0 on pass-through sessions)
     state: str

@@ -47,6 +47,8 @@ def render(events: Iterable[dict[str, Any]]) -> str:
         if d == "send":
             label = _text(str(e.get("label", "")))
             lines.append(f"    {_actor(e['role'])}->>{_actor(e['peer'])}: {label} ({e.get('size', 0)} B)")
+        elif d == "epoch":
+            lines.append(f"    Note over {_actor(e['role'])}: epoch {e.get('epoch', '?')}")
         elif d == "error":
             lines.append(f"    Note over {_actor(e['role'])}: {_text(str(e.get('error', 'error')))[:120]}")
     return "\n".join(lines) + "\n"

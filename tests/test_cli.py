@@ -226,6 +226,36 @@ def test_generate_accepts_a_spec_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in (root / "generated").iterdir()) == ["__init__.py", "tiny.py"]
 
 
+LIBRARY = """protocol: Lib
+messages:
+  Hi: {n: int}
+subprotocols:
+  Greet:
+    roles: [X, Y]
+    interactions:
+      - X -> Y: Hi
+"""
+USES_LIBRARY = """protocol: User
+imports: [lib.yaml]
+roles: [A, B]
+messages: {}
+interactions:
+  - call Greet(A, B)
+"""
+
+
+def test_a_library_checks_and_generates_no_module(tmp_path: Path) -> None:
+    root = project(tmp_path, {"lib.yaml": LIBRARY, "user.yaml": USES_LIBRARY})
+    code, out, err = run("check", str(root / "protocols" / "lib.yaml"))
+    assert code == 0, err
+    assert out.strip().endswith("lib.yaml (a library of 1 sub-protocol: no module)")
+    code, out, err = gen("--specs", str(root / "protocols"), "--out", str(root / "generated"))
+    assert code == 0, err
+    assert sorted(p.name for p in (root / "generated").iterdir()) == ["__init__.py", "user.py"]
+    assert "1 library of sub-protocols (protocols/lib.yaml) makes no module" in out
+    assert "send_hi" in (root / "generated" / "user.py").read_text(encoding="utf-8")
+
+
 def test_headers_are_project_relative_and_check_agrees_from_anywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,7 +34,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from codegen.core.ast import Bound, Protocol
@@ -342,6 +342,8 @@ class _Explorer:
                 nxt = node.next
             elif isinstance(node, RecvNode) and not self.inst.peers(me, node.frm):
                 nxt = node.next
+            elif isinstance(node, OfferNode) and isinstance(node.frm, PeerFamily) and not self.inst.peers(me, node.frm):
+                nxt = node.branches[0].next  # an empty collection that may fail: nobody to fail
             elif isinstance(node, DecideNode) and aux == 0:
                 return th
             elif isinstance(node, ForkNode):
@@ -413,6 +415,20 @@ class _Explorer:
                     return
                 rest = self.goto(p, node.next, loops) if i + 1 == len(frm) else (sid, loops, i + 1)
                 yield _Move(p, rest, None, q, self._recv_step(p, q, node.message, node.span))
+            case OfferNode() if isinstance(node.frm, PeerFamily):
+                # A collection with a failure branch: with nobody failing, a collection.
+                ok = node.branches[0]
+                frm = self.inst.peers(me, node.frm)
+                i = aux if isinstance(aux, int) else 0
+                q = frm[i]
+                chan = chans[q * n + p]
+                if not chan:
+                    return
+                if chan[0] != ok.message:
+                    yield self._unspecified(p, q, chan[0], [ok.message], node)
+                    return
+                rest = self.goto(p, ok.next, loops) if i + 1 == len(frm) else (sid, loops, i + 1)
+                yield _Move(p, rest, None, q, self._recv_step(p, q, ok.message, node.span))
             case OfferNode():
                 (q,) = self.inst.peers(me, node.frm)[:1] or (p,)
                 chan = chans[q * n + p]
@@ -499,7 +515,7 @@ class _Explorer:
                 q = self.inst.procs[self.inst.peers(me, node.frm)[i]].name
                 yield f"{me.name} waits for {node.message} from {q}", node.span
             case OfferNode():
-                q = self.inst.procs[self.inst.peers(me, node.frm)[0]].name
+                q = self.inst.procs[self.inst.peers(me, node.frm)[i if isinstance(node.frm, PeerFamily) else 0]].name
                 yield f"{me.name} waits for {' or '.join(b.message for b in node.branches)} from {q}", node.span
             case DecidedNode():
                 q = self.inst.procs[self.inst.peers(me, node.frm)[0]].name
@@ -773,10 +789,30 @@ def verify_text(
     blocking = [d for d in diags if d.severity == "error"]
     if blocking:
         return None, blocking
+    if protocol.library:
+        return _verify_library(protocol, bounds)
     locals_, pdiags = project_all(protocol)
     if not locals_:
         return None, [d for d in pdiags if d.severity == "error"]
     return verify_locals(protocol, locals_, bounds), []
+
+
+def _verify_library(protocol: Protocol, bounds: Bounds) -> tuple[VerifyReport | None, list[Diagnostic]]:
+    """A library has no roles of its own: each of its sub-protocols is explored alone, its
+    instances named after it."""
+    instances: list[InstanceReport] = []
+    skipped: list[str] = []
+    for s in protocol.subprotocols:
+        if s.origin is not None:
+            continue
+        alone = replace(protocol, name=s.name, span=s.span, roles=s.roles, body=s.body, library=False)
+        locals_, pdiags = project_all(alone)
+        if not locals_:
+            return None, [d for d in pdiags if d.severity == "error"]
+        r = verify_locals(alone, locals_, bounds)
+        instances += [replace(i, name=f"{s.name}: {i.name}") for i in r.instances]
+        skipped += [f"{s.name}: {k}" for k in r.skipped]
+    return VerifyReport(protocol.name, tuple(instances), tuple(skipped)), []
 
 
 def verify_file(path: str, bounds: Bounds = Bounds()) -> tuple[VerifyReport | None, list[Diagnostic]]:

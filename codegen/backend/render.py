@@ -19,6 +19,7 @@ from functools import cache
 
 from codegen.backend.headers import module_header
 from codegen.core.ast import (
+    EPOCH_STEP,
     Annotations,
     Bound,
     Chosen,
@@ -588,6 +589,9 @@ class _RoleRenderer:
         the protocol says where it happens; input and output are checked against their
         declared types (as their codec would) before the next state is handed out."""
         assert n.next is not None
+        if n.step == EPOCH_STEP:
+            self.epoch_bump(n, sc)
+            return
         decl = self.r.step_decls[n.step]
         sfx = method_suffix(n.step)
         method = f"do_{sfx}"
@@ -619,6 +623,22 @@ class _RoleRenderer:
         if decl.doc:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig, doc, body))
+
+    def epoch_bump(self, n: fsm.LocalNode, sc: StateClass) -> None:
+        """``bump_epoch()``: the role moves the session to its next epoch here; the runtime
+        tags every later frame with it and rejects a peer's frame of an older one."""
+        assert n.next is not None
+        nxt = self.cls(n.next.node)
+        step = self.step(n, "bump_epoch", Annotations())
+        body = [*self.take(n, "bump_epoch"), f"    _epoch = await _ep.bump_epoch({step})"]
+        if isinstance(n.next.node, fsm.EndNode):
+            body.append("    await _ep.close()")
+        body.append(f"    return _epoch, {self.make(n.next)}")
+        sc.methods.append(Method(
+            f"async def bump_epoch(self) -> tuple[int, {nxt}]",
+            "Move the session to its next epoch here (returned): every later frame carries it, "
+            "and a peer's frame of an older epoch is a RemoteViolation naming that peer.",
+            body))
 
     def choose(self, n: fsm.ChooseNode, sc: StateClass) -> None:
         """``do_<step>(fn[, arg])`` of a role chosen at run time: the step's output is the
@@ -726,6 +746,9 @@ class _RoleRenderer:
                 f"Choose branch {b.label}.{gdoc}", body))
 
     def offer(self, n: fsm.OfferNode, sc: StateClass) -> None:
+        if isinstance(n.frm, PeerFamily):
+            self.failable_collection(n, n.frm, sc)
+            return
         state = self.cls(n)
         anns = {b.annotations for b in n.branches}
         ann = anns.pop() if len(anns) == 1 else Annotations()
@@ -770,6 +793,45 @@ class _RoleRenderer:
             f"async def offer(self) -> {' | '.join(vnames)}",
             f"Wait for {' or '.join(labels)} from {peer_text(n.frm)}, or learn that it failed: match on the result."
             if failed else f"Wait for {peer_text(n.frm)} to choose: match on the result.", body))
+
+    def failable_collection(self, n: fsm.OfferNode, frm: PeerFamily, sc: StateClass) -> None:
+        """A collection with a failure branch: one message from each member, or the first
+        member that failed. It still waits for every other member, so that what the
+        survivors sent is consumed and each member that failed is known to the runtime
+        (taken for crashed: later sends to it are skipped)."""
+        ok, fb = n.branches  # fsm only lets a family offer be (message, failure)
+        msg, state = ok.message, self.cls(n)
+        step = self.step(n, msg, ok.annotations)
+        vok, vfail = f"{state}_{msg}", f"{state}_Failed"
+        sc.variants.append(Variant(
+            vok, f"{state}.offer() got {msg} from each of {peer_text(frm)}, keyed by sender index "
+            f"(branch {', '.join(ok.labels)}).", [("msg", f"dict[int, {msg}]"), ("state", self.cls(ok.next.node))]))
+        sc.variants.append(Variant(
+            vfail, f"{state}.offer(): a member of {peer_text(frm)} failed (crashed or missed its deadline), "
+            f"``peer`` names the first; branch {', '.join(fb.labels)}.",
+            [("peer", "str"), ("reason", "str"), ("state", self.cls(fb.next.node))]))
+        body = [*self.take(n, "offer"),
+                f"    _out: dict[int, {msg}] = {{}}",
+                "    _gone: _rt.PeerGone | None = None",
+                f"    for _i in {self.members(frm)}:",
+                f"        _peer = _Peer({frm.role!r}, _i)",
+                "        try:",
+                f"            _lbl, _v = await _ep.recv(_peer, {{{msg!r}: _dec_{msg}}}, {step}, failable=True)",
+                "        except _rt.PeerGone as _e:",
+                "            _gone = _gone or _e",
+                "            continue",
+                f"        if not isinstance(_v, {msg}):",
+                f"            raise _rt.unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
+                "        _out[_i] = _v",
+                "    if _gone is not None:",
+                *(["        await _ep.close()"] if isinstance(fb.next.node, fsm.EndNode) else []),
+                f"        return {vfail}(peer=_gone.peer, reason=_gone.reason, state={self.make(fb.next)})",
+                *(["    await _ep.close()"] if isinstance(ok.next.node, fsm.EndNode) else []),
+                f"    return {vok}(msg=_out, state={self.make(ok.next)})"]
+        sc.methods.append(Method(
+            f"async def offer(self) -> {vok} | {vfail}",
+            f"Receive one {msg} from each of {peer_text(frm)}, or learn that one of them failed: match on the result.",
+            body))
 
     def loop(self, n: fsm.LoopNode, sc: StateClass) -> None:
         assert n.body is not None and n.exit is not None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Annotations,
     Broadcast,
     Call,
@@ -94,6 +95,9 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
                 for ob in s.branches:
                     out.append(f"{pad}{_IND}{ob.message} [{', '.join(ob.labels)}]:")
                     _lines(ob.body, depth + 2, out)
+                if s.others:
+                    out.append(f"{pad}{_IND}(other members):")
+                    _lines(s.others, depth + 2, out)
                 out.append(f"{pad}}}")
             case LRec() | LLoop() | LDecideLoop():
                 out.append(f"{pad}{head_text(s)} {{")
@@ -275,7 +279,8 @@ def _mm_seq(body: tuple[Stmt, ...], p: Protocol, everyone: str, depth: int, out:
                     _mm_seq(br, p, everyone, depth + 1, out)
                 out.append(f"{pad}end")
             case LocalStep():
-                out.append(f"{pad}Note over {s.role.name}: {_mm(ref_text(s.role) + ' runs ' + s.step)}")
+                what = " bumps the session epoch" if s.step == EPOCH_STEP else " runs " + s.step
+                out.append(f"{pad}Note over {s.role.name}: {_mm(ref_text(s.role) + what)}")
             case Call():
                 names = list(dict.fromkeys(a.name for a in s.args))
                 over = ",".join(names[:1] + names[-1:]) if len(names) > 1 else (names[0] if names else everyone)

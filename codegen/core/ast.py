@@ -7,7 +7,7 @@ consumed by ``codegen.projection.project``. Everything is immutable; sequences a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from codegen.core.span import Span
 
@@ -368,6 +368,11 @@ class LocalStep:
     step_span: Span
 
 
+# The step of an epoch bump (``- bump_epoch: {at: [R, F[*]]}``): one LocalStep per role
+# named, with this name, which no declared step can have (it is not an identifier).
+EPOCH_STEP: Final = "(bump_epoch)"
+
+
 @dataclass(frozen=True, slots=True)
 class Choose:
     """``choose Coordinator from Participant[*] by DrawWinner(Reveal)``: every member of the
@@ -443,6 +448,8 @@ class Protocol:
     default_timeout: float | None = None
     imports: tuple[Import, ...] = ()
     steps: tuple[StepDecl, ...] = ()
+    # A library: a spec of sub-protocols only (no roles, no interactions), imported by others.
+    library: bool = False
 
     def role(self, name: str) -> RoleDecl | None:
         for r in self.roles:

@@ -99,6 +99,7 @@ DEAD_GUARD: Final = Code("M319", "dead-guard", "a guard can never hold (warning)
 BAD_FAILURE_BRANCH: Final = Code("M320", "bad-failure-branch", "a failure branch is put where no single role may fail")
 FAILED_ROLE_ACTS: Final = Code("M321", "failed-role-acts", "a failure branch lets the failed role act")
 FAILURE_NOT_INFORMED: Final = Code("M322", "failure-not-informed", "a surviving role cannot tell whether the failure branch was taken")
+BAD_EPOCH_BUMP: Final = Code("M323", "bad-epoch-bump", "an epoch bump names part of a family, or leaves out a role still in the session")
 
 # -- families
 INDEX_OUT_OF_BOUNDS: Final = Code("M400", "index-out-of-bounds", "a family index or range is outside the family")
@@ -192,6 +193,7 @@ _CODES: Final[tuple[Code, ...]] = (
     BAD_FAILURE_BRANCH,
     FAILED_ROLE_ACTS,
     FAILURE_NOT_INFORMED,
+    BAD_EPOCH_BUMP,
     INDEX_OUT_OF_BOUNDS,
     EMPTY_RANGE,
     REVERSED_RANGE,

@@ -143,8 +143,10 @@ class LOffer:
     frm: LPeer
     branches: tuple[LOfferBranch, ...]
     span: Span
-    # Family roles: only these members are told; the others skip the whole offer.
+    # Family roles: only these members are told; the others do ``others`` instead (nothing
+    # but for a failure branch received by one member: the others' merged view of it).
     only: MemberSel | None = None
+    others: tuple[LStmt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ DOT/Mermaid views and ``minuet project`` all print through here, so a user sees 
 from __future__ import annotations
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Bound,
     Chosen,
     IndexAll,
@@ -35,6 +36,7 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    PeerFamily,
     PeerMember,
     PeerOne,
     PeerRing,
@@ -127,9 +129,12 @@ def head_text(s: LStmt) -> str:
         case LSend():
             return f"send {s.message} to {peer_text(s.to)}{only_text(s.only)}"
         case LRecv() if s.message == FAILED:
-            return f"{peer_text(s.frm)} has failed (crashed or missed the deadline)"
+            who = f"one of {peer_text(s.frm)}" if isinstance(s.frm, PeerFamily) else peer_text(s.frm)
+            return f"{who} has failed (crashed or missed the deadline)"
         case LRecv():
             return f"receive {s.message} from {peer_text(s.frm)}{only_text(s.only)}"
+        case LLocal() if s.step == EPOCH_STEP:
+            return f"bump the session epoch{only_text(s.only)}"
         case LLocal():
             return f"run local step {s.step}{only_text(s.only)}"
         case LSelect():

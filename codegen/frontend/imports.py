@@ -206,7 +206,8 @@ def _as_subprotocols(p: Protocol, path: str) -> list[SubProtocol]:
     def pass_params(stmts: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
         return _map_calls(stmts, lambda c: _with_params(c, uses[c.target]) if c.target in local else c)
 
-    out = [SubProtocol(p.name, p.roles, pass_params(p.body), p.span, p.doc, p.params, path)]
+    # A library's own protocol has no body: only its sub-protocols are brought in.
+    out = [] if p.library else [SubProtocol(p.name, p.roles, pass_params(p.body), p.span, p.doc, p.params, path)]
     for s in p.subprotocols:
         if s.origin is None:
             out.append(SubProtocol(s.name, s.roles, pass_params(s.body), s.span, s.doc, own(uses[s.name]), path))

@@ -15,6 +15,7 @@ from typing import Final
 import yaml
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Annotations,
     Bound,
     Branch,
@@ -79,6 +80,9 @@ TOP_KEYS: Final = (
 )
 STEP_KEYS: Final = ("input", "output", "doc")
 TOP_REQUIRED: Final = ("protocol", "roles", "messages", "interactions")
+# A library (sub-protocols only, no interactions) has no roles of its own either.
+LIBRARY_KEYS: Final = tuple(k for k in TOP_KEYS if k not in ("roles", "interactions"))
+LIBRARY_REQUIRED: Final = ("protocol", "subprotocols")
 SUB_KEYS: Final = ("roles", "interactions", "doc")
 ANNOTATION_KEYS: Final = (
     "message", "guard_capability", "flow_cost", "journal_facts", "journal_merge", "timeout",
@@ -88,7 +92,8 @@ FAILED_LABEL: Final = "failed"
 OK_LABEL: Final = "ok"
 LOOP_KEYS: Final = ("count", "decides", "do")
 BRANCH_KEYS: Final = ("when", "do")
-STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call", "choose")
+STATEMENT_WORDS: Final = ("choice at", "rec", "loop", "parallel", "continue", "call", "choose", "bump_epoch")
+EPOCH_KEYS: Final = ("at",)
 DEFAULT_FLOW_COST: Final = 100
 
 NO_ANNOTATIONS: Final = Annotations()  # shared: most interactions have none
@@ -487,6 +492,9 @@ def _stmts_in(ctx: _Ctx, items: tuple[Node, ...]) -> tuple[Stmt, ...]:
     out: list[Stmt] = []
     for i, item in enumerate(items):
         stmt = _stmt(ctx, item)
+        if isinstance(stmt, tuple):  # an epoch bump: a step of each role it names
+            out.extend(stmt)
+            continue
         if isinstance(stmt, Choose):
             ctx.chosen[stmt.role] = stmt.family.name
         if isinstance(stmt, _Failable):
@@ -516,7 +524,7 @@ _STMT_HINT: Final = (
 )
 
 
-def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
+def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | tuple[LocalStep, ...] | None:
     if isinstance(node, Sequence):
         _wrong(ctx, node, "a statement", "nested lists appear only as the branches of parallel")
         return None
@@ -536,6 +544,9 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
             return None
         if word in ("choice", "rec", "loop", "parallel"):
             ctx.error(BAD_INTERACTION, _whole(node), f"'{word}' needs a body after a ':'", _STMT_HINT)
+            return None
+        if word == "bump_epoch":
+            ctx.error(BAD_INTERACTION, _whole(node), "'bump_epoch' needs the roles that bump", "write '- bump_epoch: {at: [A, \"F[*]\"]}'")
             return None
         ctx.error(BAD_INTERACTION, _whole(node), f"unknown statement {node.text!r}", did_you_mean(word, STATEMENT_WORDS) or _STMT_HINT)
         return None
@@ -560,6 +571,8 @@ def _stmt(ctx: _Ctx, node: Node) -> Stmt | _Failable | None:
             return _loop(ctx, key, value)
         if key.text == "parallel":
             return _parallel(ctx, key, value)
+        if key.text == "bump_epoch":
+            return _bump_epoch(ctx, key, value)
         if "->" in key.text:
             return _interaction(ctx, key, value)
         if (
@@ -865,6 +878,40 @@ def _local_step(ctx: _Ctx, key: Scalar, value: Node) -> LocalStep | None:
     return LocalStep(role, name, _line_span(key, value), _whole(sc))
 
 
+def _bump_epoch(ctx: _Ctx, key: Scalar, value: Node) -> tuple[LocalStep, ...]:
+    """``bump_epoch: {at: [A, F[*]]}``: each role named moves the session to its next epoch
+    here (a local step named EPOCH_STEP)."""
+    hint = "an epoch bump is 'bump_epoch: {at: [A, F[*]]}'"
+    if not isinstance(value, Mapping):
+        _wrong(ctx, value, "a mapping with 'at' (the roles that bump)", hint)
+        return ()
+    keys = _keys(ctx, value, EPOCH_KEYS, EPOCH_KEYS, "an epoch bump", hint)
+    if "at" not in keys:
+        return ()
+    seq = _seq(ctx, keys["at"][1], "a list of roles (at)")
+    if seq is None:
+        return ()
+    if not seq.items:
+        ctx.error(WRONG_TYPE, seq.span, "an epoch bump names no role", hint)
+        return ()
+    out: list[LocalStep] = []
+    span = _line_span(key, value)
+    for item in seq.items:
+        sc = _name_str(ctx, item, "a role")
+        if sc is None:
+            continue
+        cur = _Cur(sc.text)
+        try:
+            role = _role_ref(cur, sc, ctx.params)
+            if not cur.at_end():
+                raise cur.fail(f"unexpected {cur.found()} after the role", hint)
+        except TextError as f:
+            _in_scalar(ctx, sc, BAD_INTERACTION, f)
+            continue
+        out.append(LocalStep(role, EPOCH_STEP, span, _whole(sc)))
+    return tuple(out)
+
+
 def _steps(ctx: _Ctx, node: Node) -> tuple[StepDecl, ...]:
     out: list[StepDecl] = []
     for name, span, body in _named_decls(ctx, node, "local step"):
@@ -1036,10 +1083,20 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
     if not isinstance(root, Mapping):
         _wrong(ctx, root, "a mapping with protocol, roles, messages and interactions")
         return None, ctx.diags
-    keys = _keys(
-        ctx, root, TOP_KEYS, TOP_REQUIRED, "the spec",
-        "a spec has protocol, roles, messages and interactions; optional: namespace, doc, params, vars, types, timeout, subprotocols",
-    )
+    present = {k.text for k, _ in root.items}
+    library = "subprotocols" in present and "interactions" not in present
+    if library:
+        keys = _keys(
+            ctx, root, LIBRARY_KEYS, LIBRARY_REQUIRED, "a library spec (sub-protocols only, no interactions)",
+            "a library declares no roles of its own (each sub-protocol declares its roles); "
+            "to make it a protocol, add interactions",
+        )
+    else:
+        keys = _keys(
+            ctx, root, TOP_KEYS, TOP_REQUIRED, "the spec",
+            "a spec has protocol, roles, messages and interactions; optional: namespace, doc, params, vars, types, "
+            "timeout, subprotocols (a spec of subprotocols alone, without roles and interactions, is a library)",
+        )
 
     name = "Unnamed"
     name_span = _head(root.span)
@@ -1102,5 +1159,6 @@ def parse(root: Node, file: str) -> tuple[Protocol | None, list[Diagnostic]]:
         default_timeout=timeout,
         imports=imports,
         steps=steps,
+        library=library,
     )
     return protocol, ctx.diags

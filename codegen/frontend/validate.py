@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from codegen.core.ast import (
+    EPOCH_STEP,
     Branch,
     Broadcast,
     Call,
@@ -52,6 +53,7 @@ from codegen.core.ast import (
 from codegen.core.diagnostics import (
     AMBIGUOUS_CHOICE,
     BAD_CHOSEN_ROLE,
+    BAD_EPOCH_BUMP,
     BAD_FAILURE_BRANCH,
     BAD_INDEX_VAR,
     BAD_LOOP,
@@ -138,7 +140,7 @@ class Scope:
 
 
 def scopes(p: Protocol) -> list[Scope]:
-    out = [Scope(p.name, p.roles, p.body, p.span, False)]
+    out = [] if p.library else [Scope(p.name, p.roles, p.body, p.span, False)]
     # Imported sub-protocols were checked in their own file, against their own parameters.
     out.extend(Scope(s.name, s.roles, s.body, s.span, True) for s in p.subprotocols if s.origin is None)
     return out
@@ -612,6 +614,16 @@ def check_family_indices(p: Protocol) -> Iterable[Diagnostic]:
                     yield from _check_index(ref, decl, allow_missing=isinstance(s, Call))
 
 
+def _apart(a: RoleRef, b: RoleRef) -> bool:
+    """Whether a literal member and a range of its family are certainly disjoint
+    (``F[0] -> F[1..N]``: one member telling the others, so it never sends to itself)."""
+    for one, many in ((a, b), (b, a)):
+        if isinstance(one.index, IndexConst) and isinstance(many.index, IndexRange):
+            k, lo, hi = one.index.value, many.index.lo, many.index.hi
+            return (isinstance(lo, int) and lo > k) or (isinstance(hi, int) and hi <= k)
+    return False
+
+
 def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
     """Index variables (M405) and combinations of family references projection cannot handle (M406)."""
     for sc in scopes(p):
@@ -657,7 +669,7 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                         f"{ref_text(snd)} -> {ref_text(rcv)}: {who} may be that very member, which would send to itself",
                         f"between {who} and its family write {snd.name}[*] -> {who} or {who} -> {snd.name}[*] (every other member)",
                     )
-                elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)):
+                elif snd.name == rcv.name and (_is_multi(snd) or _is_multi(rcv)) and not _apart(snd, rcv):
                     yield Diagnostic(
                         UNSUPPORTED_FAMILY_FORM,
                         s.span,
@@ -670,7 +682,7 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                 yield Diagnostic(
                     UNSUPPORTED_FAMILY_FORM, s.sender.span, f"a broadcast is sent by one role, not {ref_text(s.sender)}"
                 )
-            elif isinstance(s, Choice) and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
+            elif isinstance(s, Choice) and s.failure is None and (_is_multi(s.at) or isinstance(s.at.index, IndexVar)):
                 yield Diagnostic(
                     UNSUPPORTED_FAMILY_FORM,
                     s.at.span,
@@ -856,20 +868,29 @@ def _check_one_choice(
 
 
 def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
-    """A failure branch (crash-stop) is taken by one receiver when one sender is gone; in it
-    the failed role is dead, so it must not act there (not even be broadcast to)."""
-    for ref in (failed, c.at):
-        if ref.index is not None:
-            # Members would need the others of the family told too (as a choice at a member
-            # is); not supported yet, so said here rather than projected wrongly.
-            yield Diagnostic(
-                BAD_FAILURE_BRANCH,
-                ref.span,
-                f"a failure branch is between two single roles (the one that may fail and its receiver), not {ref_text(ref)}",
-                "let a single role (a monitor, a coordinator) receive from the role that may fail, "
-                "and tell the family in both cases",
-            )
-            return
+    """A failure branch (crash-stop) is taken by one receiver when its sender is gone: a
+    single role, a family member, or any member of a family or range it collects from. In
+    the branch the failed role is dead, so it must not act there (not even be broadcast to);
+    when it is a family member, a send to its whole family still reaches the survivors (the
+    runtime skips members taken for crashed)."""
+    if _is_multi(c.at):
+        yield Diagnostic(
+            BAD_FAILURE_BRANCH,
+            c.at.span,
+            f"a failure branch has one receiver, not {ref_text(c.at)}",
+            "let one role (a monitor, or one member) receive from the role that may fail, "
+            "and tell the family in both cases",
+        )
+        return
+    if c.at.index is not None and c.at.name == failed.name:
+        yield Diagnostic(
+            BAD_FAILURE_BRANCH,
+            c.at.span,
+            f"the receiver {ref_text(c.at)} and the role that may fail ({ref_text(failed)}) are of one family",
+            "let a role outside the family receive from the member that may fail",
+        )
+        return
+    member = failed.index is not None
     fail_body = c.branches[-1].body
     for s in walk(fail_body):
         if isinstance(s, Broadcast):
@@ -877,16 +898,24 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
                 FAILED_ROLE_ACTS,
                 s.span,
                 f"a broadcast in the failure branch of {ref_text(failed)} would also go to {ref_text(failed)}, which has failed",
-                "send to the surviving roles one by one",
+                "send to the surviving roles one by one" + (f", or to {failed.name}[*]" if member else ""),
             )
             continue
         for ref in refs(s):
-            if ref.name == failed.name and (same_actor(ref, failed) or ref.index is None or _is_multi(ref)):
+            if ref.name != failed.name:
+                continue
+            if member and _is_multi(ref) and (
+                (isinstance(s, Interaction) and ref is s.receiver) or isinstance(s, LocalStep)
+            ):
+                continue  # the family's survivors: the failed member is skipped at run time
+            if same_actor(ref, failed) or ref.index is None or _is_multi(ref) or _is_multi(failed):
                 yield Diagnostic(
                     FAILED_ROLE_ACTS,
                     ref.span,
-                    f"{ref_text(ref)} takes part in the failure branch of {ref_text(failed)}, which runs when {ref_text(failed)} has failed",
-                    "in a failure branch only the surviving roles act",
+                    f"{ref_text(ref)} takes part in the failure branch of {ref_text(failed)}, which runs when "
+                    f"{'a member of ' if _is_multi(failed) else ''}{ref_text(failed)} has failed",
+                    "in a failure branch only the surviving roles act"
+                    + (f"; a send to {failed.name}[*] and a local step of {failed.name}[*] reach the survivors" if member else ""),
                 )
 
 
@@ -1568,9 +1597,57 @@ def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
         seen.setdefault(key, st.name)
     for sc in scopes(p):
         for s in walk(sc.body):
-            if isinstance(s, LocalStep | Choose) and s.step not in declared:
+            if isinstance(s, LocalStep | Choose) and s.step not in declared and s.step != EPOCH_STEP:
                 hint = did_you_mean(s.step, declared) or "declare it under steps: Name: {input: T, output: U}"
                 yield Diagnostic(UNDEFINED_STEP, s.step_span, f"undefined local step {s.step}", hint)
+
+
+def check_epoch_bumps(p: Protocol) -> Iterable[Diagnostic]:
+    """An epoch bump moves every surviving role to the next epoch at once: it names single
+    roles and whole families (a family's members talk in one epoch), and leaves out only
+    the single roles that failed in an enclosing failure branch. So any two roles that are
+    still there are in the same epoch wherever they talk (a frame of another epoch is a
+    violation at run time)."""
+    for sc in scopes(p):
+        names = tuple(dict.fromkeys(r.name for r in sc.roles))
+        yield from _bumps_in(sc.body, names, frozenset())
+
+
+def _bumps_in(stmts: tuple[Stmt, ...], names: tuple[str, ...], failed: frozenset[str]) -> Iterator[Diagnostic]:
+    bumps: dict[Span, list[LocalStep]] = {}
+    for s in stmts:
+        match s:
+            case LocalStep(step=step) if step == EPOCH_STEP:
+                bumps.setdefault(s.span, []).append(s)  # one bump statement: one step per role
+            case Choice(branches=bs, failure=f):
+                for i, b in enumerate(bs):
+                    gone = f is not None and f.index is None and i == len(bs) - 1
+                    yield from _bumps_in(b.body, names, failed | {f.name} if gone and f is not None else failed)
+            case Rec(body=body) | Loop(body=body):
+                yield from _bumps_in(body, names, failed)
+            case Parallel(branches=pbs):
+                for br in pbs:
+                    yield from _bumps_in(br, names, failed)
+    for span, steps in bumps.items():
+        for st in steps:
+            if st.role.index is not None and not isinstance(st.role.index, IndexAll):
+                yield Diagnostic(
+                    BAD_EPOCH_BUMP,
+                    st.role.span,
+                    f"an epoch bump is taken by whole roles, not by {ref_text(st.role)}",
+                    f"bump all of {st.role.name}[*]: the members of a family talk in one epoch",
+                )
+        named = {st.role.name for st in steps}
+        missing = [n for n in names if n not in named and n not in failed]
+        if missing and named <= set(names):  # else a misspelt role (M200) says it already
+            yield Diagnostic(
+                BAD_EPOCH_BUMP,
+                span,
+                f"the epoch bump leaves out {', '.join(missing)}: every role still in the session "
+                "moves to the next epoch together",
+                "add " + ", ".join(missing) + " to 'at' (a family as F[*]); only a role that failed "
+                "(in an enclosing failure branch) stays behind",
+            )
 
 
 def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
@@ -1647,6 +1724,7 @@ CHECKS: Final[tuple[Check, ...]] = (
     check_params,
     check_family_indices,
     check_family_forms,
+    check_epoch_bumps,
     check_ring_places,
     check_self_send,
     check_choices,

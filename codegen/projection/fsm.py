@@ -18,6 +18,7 @@ from typing import Literal
 
 from codegen.core.ast import Annotations, Bound, Guard
 from codegen.core.local import (
+    FAILED,
     LBranch,
     LChoose,
     LContinue,
@@ -269,7 +270,8 @@ class _Builder:
                     sel.skip = self.seq(s.others, k, env, depth, then)
                 return Target(self.add(sel))
             case LOffer():
-                if isinstance(s.frm, PeerFamily):
+                if isinstance(s.frm, PeerFamily) and [b.message == FAILED for b in s.branches] != [False, True]:
+                    # A collection can only be offered with its failure (a failure branch).
                     raise FsmError("an offer told by a whole family cannot be generated", s.span)
                 off = OfferNode(s.span, text, depth=depth, frm=s.frm, only=s.only)
                 for ob in s.branches:
@@ -279,7 +281,7 @@ class _Builder:
                     nxt = self.seq(ob.body[1:], k, env, depth, then)
                     off.branches.append(OfferBranch(ob.message, ob.labels, first.annotations, nxt))
                 if s.only is not None:
-                    off.skip = k
+                    off.skip = self.seq(s.others, k, env, depth, then)
                 return Target(self.add(off))
             case LRec():
                 alias = _Alias(s.span, text, depth=depth)

@@ -99,7 +99,13 @@ class Shapes:
                     self.seq(s.others),
                 )
             case LOffer():
-                key = ("offer", s.frm, tuple((b.message, b.labels, self.seq(b.body)) for b in s.branches))
+                key = (
+                    "offer",
+                    s.frm,
+                    tuple((b.message, b.labels, self.seq(b.body)) for b in s.branches),
+                    s.only,
+                    self.seq(s.others),
+                )
             case LRec():
                 key = ("rec", s.name, self.seq(s.body))
             case LContinue():
@@ -152,8 +158,8 @@ class FreeNames:
                 out = self.seq(body) - {name}
             case LSelect(branches=bs, others=others):
                 out = self.seq(others).union(*(self.seq(b.body) for b in bs))
-            case LOffer(branches=obs):
-                out = frozenset().union(*(self.seq(b.body) for b in obs))
+            case LOffer(branches=obs, others=others):
+                out = self.seq(others).union(*(self.seq(b.body) for b in obs))
             case LLoop(body=body) | LDecideLoop(body=body):
                 out = self.seq(body)
             case LParallel(branches=pbs):
@@ -193,9 +199,11 @@ def _splice(s: LStmt, name: str, repl: LSeq) -> LStmt:
                 branches=tuple(dataclasses.replace(b, body=splice_continue(b.body, name, repl)) for b in bs),
                 others=splice_continue(others, name, repl),
             )
-        case LOffer(branches=obs):
+        case LOffer(branches=obs, others=others):
             return dataclasses.replace(
-                s, branches=tuple(dataclasses.replace(b, body=splice_continue(b.body, name, repl)) for b in obs)
+                s,
+                branches=tuple(dataclasses.replace(b, body=splice_continue(b.body, name, repl)) for b in obs),
+                others=splice_continue(others, name, repl),
             )
         case LParallel(branches=pbs):
             return dataclasses.replace(s, branches=tuple(splice_continue(b, name, repl) for b in pbs))
@@ -216,9 +224,11 @@ def _subst(s: LStmt, name: str, repl: LStmt) -> LStmt:
                 branches=tuple(dataclasses.replace(b, body=subst_continue(b.body, name, repl)) for b in bs),
                 others=subst_continue(others, name, repl),
             )
-        case LOffer(branches=obs):
+        case LOffer(branches=obs, others=others):
             return dataclasses.replace(
-                s, branches=tuple(dataclasses.replace(b, body=subst_continue(b.body, name, repl)) for b in obs)
+                s,
+                branches=tuple(dataclasses.replace(b, body=subst_continue(b.body, name, repl)) for b in obs),
+                others=subst_continue(others, name, repl),
             )
         case LParallel(branches=pbs):
             return dataclasses.replace(s, branches=tuple(subst_continue(b, name, repl) for b in pbs))
@@ -373,6 +383,8 @@ def _offer_form(seq: LSeq, k: int, depth: int) -> tuple[LPeer, list[tuple[str, L
     match s:
         case LRecv(frm=frm, message=m):
             return frm, [(m, seq[k:])]
+        case LOffer(others=others) if others:
+            return None  # told to one member, the others doing something else: kept whole
         case LOffer(frm=frm, branches=bs):
             rest = seq[k + 1 :]
             return frm, [(b.message, b.body + rest) for b in bs]
@@ -394,9 +406,14 @@ def filter_members(body: LSeq, only: MemberSel) -> LSeq:
                 continue
             case LRec(body=b) | LLoop(body=b) | LDecideLoop(body=b):
                 s = dataclasses.replace(s, body=filter_members(b, only))
-            case LOffer(branches=obs):
+            case LOffer(only=o, others=others) if o == only:
+                out.extend(others)
+                continue
+            case LOffer(branches=obs, others=others):
                 s = dataclasses.replace(
-                    s, branches=tuple(dataclasses.replace(ob, body=filter_members(ob.body, only)) for ob in obs)
+                    s,
+                    branches=tuple(dataclasses.replace(ob, body=filter_members(ob.body, only)) for ob in obs),
+                    others=filter_members(others, only),
                 )
             case LSelect(branches=sbs, others=others):
                 s = dataclasses.replace(

@@ -20,6 +20,7 @@ Conventions the later stages rely on, beyond ``codegen.core.local``'s docstrings
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import re
 from collections.abc import Iterable, Mapping
@@ -112,8 +113,17 @@ _EMPTY: frozenset[str] = frozenset()
 
 
 def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnostic]]:
-    """One local type per declared role (a family: per member kind), in declaration order."""
-    diags: list[Diagnostic] = []
+    """One local type per declared role (a family: per member kind), in declaration order.
+    A library has no roles: each of its own sub-protocols is projected on its own instead,
+    for the diagnostics, and no local type is returned."""
+    if protocol.library:
+        diags: list[Diagnostic] = []
+        for s in protocol.subprotocols:
+            if s.origin is None:
+                alone = dataclasses.replace(protocol, name=s.name, span=s.span, roles=s.roles, body=s.body, library=False)
+                diags.extend(project_all(alone)[1])
+        return {}, diags
+    diags = []
     # The pass allocates many small acyclic objects: the cyclic GC would rescan the whole
     # heap (the AST included) again and again, tripling the time of large specs for nothing.
     gc_was_enabled = gc.isenabled()
@@ -197,6 +207,35 @@ def _only(ref: RoleRef) -> MemberSel | None:
         case IndexRange(lo=lo, hi=hi):
             return OnlyRange(lo, hi)
     return None
+
+
+def _rest_of(only: MemberSel, decl: RoleDecl) -> OnlyRange | None:
+    """The range that is every member but ``only``, when it is one: ``F[1..N]`` beside
+    ``F[0]`` in a family of ``N``."""
+    if isinstance(only, OnlyIndex) and only.index == 0 and not only.exclude and decl.size is not None:
+        return OnlyRange(1, decl.size)
+    return None
+
+
+def _widen(body: tuple[LStmt, ...], rest: OnlyRange) -> tuple[LStmt, ...]:
+    """``body`` seen by the members other than one, where ``rest`` is all of them: a step
+    reserved to ``rest`` is every such member's step (so a merge sees them all told)."""
+    return tuple(_widen_one(s, rest) for s in body)
+
+
+def _widen_one(s: LStmt, rest: OnlyRange) -> LStmt:
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(s):
+        v = getattr(s, f.name)
+        if f.name == "only" and v == rest:
+            changes["only"] = None
+        elif isinstance(v, tuple) and v and isinstance(v[0], LBranch | LOfferBranch):
+            changes[f.name] = tuple(dataclasses.replace(b, body=_widen(b.body, rest)) for b in v)
+        elif isinstance(v, tuple) and f.name in ("body", "others"):
+            changes[f.name] = _widen(v, rest)
+        elif f.name == "branches" and isinstance(s, LParallel):
+            changes[f.name] = tuple(_widen(b, rest) for b in v)
+    return dataclasses.replace(s, **changes) if changes else s  # type: ignore[arg-type]
 
 
 def _whole(decl: RoleDecl) -> LPeer:
@@ -629,18 +668,21 @@ class _Projector:
     ) -> None:
         """Crash-stop (Barwell et al., CONCUR 2022): the failed role goes on with the ``ok``
         branch (if it runs at all); the receiver offers the message or the failure; every
-        other role must be able to tell the two apart from what it receives (M322)."""
-        for ref in (failed, s.at):
-            if ref.index is not None:
-                # Validation sees sub-protocols with their formal (single) roles; a call can
-                # still pass a family member, found only once the call is inlined.
-                self.diags.append(Diagnostic(
-                    BAD_FAILURE_BRANCH,
-                    s.span,
-                    f"a failure branch is between two single roles, but {ref_text(ref)} is passed here",
-                    "pass single roles to a sub-protocol with a failure branch",
-                ))
-                return
+        other role must be able to tell the two apart from what it receives (M322). When the
+        failed role is a family member (or any member of a family it collects from), its
+        family has sent by then and learns of the failure afterwards, like any other role;
+        when the receiver is a member, the other members of its family learn it too."""
+        if (s.at.index is not None and failed.name == s.at.name) or isinstance(s.at.index, IndexAll | IndexRange):
+            # Validation sees sub-protocols with their formal (single) roles; a call can
+            # still pass family references, found only once the call is inlined.
+            self.diags.append(Diagnostic(
+                BAD_FAILURE_BRANCH,
+                s.span,
+                f"a failure branch has one receiver outside the family of the role that may fail, "
+                f"but {ref_text(s.at)} receives from {ref_text(failed)} here",
+                "pass a single role or one member of another family as the receiver",
+            ))
+            return
         eff = self.eff(s, env)
         ok, fail = s.branches
         bouts = [self.seq(ok.body, env), self.seq(fail.body, env)]
@@ -648,18 +690,16 @@ class _Projector:
         for r in self.in_order(eff):
             projs = [tuple(bo.get(r, ())) for bo in bouts]
             if r == failed.name:
-                out.setdefault(r, []).extend(projs[0])
-                continue
+                if failed.index is None:
+                    out.setdefault(r, []).extend(projs[0])
+                    continue
+                # The family sent its part of the interaction in both branches; the rest
+                # of the block and the failure branch are merged (the dead member's view
+                # does not matter, the survivors' must tell the two apart).
+                first, projs = projs[0][:1], [projs[0][1:], projs[1]]
+                out.setdefault(r, []).extend(first)
             if r == s.at.name:
-                first = projs[0][0] if projs[0] else None
-                if not isinstance(first, LRecv):
-                    continue  # reported by validation (M320)
-                gone = LRecv(first.frm, FAILED, s.span, first.annotations)
-                branches = (
-                    LOfferBranch(first.message, (ok.label,), projs[0]),
-                    LOfferBranch(FAILED, (fail.label,), (gone, *projs[1])),
-                )
-                out.setdefault(r, []).append(LOffer(first.frm, branches, s.span))
+                self.failure_offer(s, projs, out)
                 continue
             before = len(self.diags)
             idle = head_of if head_of is not None and not out.get(r) else None
@@ -667,19 +707,50 @@ class _Projector:
                 merged = self.merge_in_rec(projs, labels, s, r, tuple(out.get(r, ())), ctx, idle)
             else:
                 merged = self.merge(projs, labels, s, r, r, idle)
-            for i in range(before, len(self.diags)):
-                d = self.diags[i]
-                if d.code == UNMERGEABLE_BRANCHES:
-                    reason = d.message.split(" was taken: ", 1)[-1]
-                    self.diags[i] = Diagnostic(
-                        FAILURE_NOT_INFORMED,
-                        d.span,
-                        f"{r} cannot tell whether {ref_text(failed)} failed before {ref_text(s.at)} "
-                        f"received {ok.body[0].message if isinstance(ok.body[0], Interaction) else ''}: {reason}",
-                        f"let {ref_text(s.at)} tell {r} in both cases: a message to {r} at the start of the "
-                        "rest of the block and another at the start of on_failure",
-                    )
+            self.as_failure_diags(before, s, failed, r)
             out.setdefault(r, []).extend(merged)
+
+    def failure_offer(self, s: Choice, projs: list[tuple[LStmt, ...]], out: Out) -> None:
+        """The receiver's offer over the message and the failure; for a member receiver, the
+        other members of its family merge the two branches (M322 if they cannot)."""
+        r = s.at.name
+        ok, fail = s.branches
+        first = projs[0][0] if projs[0] else None
+        if not isinstance(first, LRecv):
+            return  # reported by validation (M320)
+        gone = LRecv(first.frm, FAILED, s.span, first.annotations, first.only)
+        branches = (
+            LOfferBranch(first.message, (ok.label,), projs[0]),
+            LOfferBranch(FAILED, (fail.label,), (gone, *projs[1])),
+        )
+        only = _only(s.at)
+        if only is None:
+            out.setdefault(r, []).append(LOffer(first.frm, branches, s.span))
+            return
+        before = len(self.diags)
+        rest = _rest_of(only, self.decls[r])
+        views = [filter_members(p, only) if rest is None else _widen(filter_members(p, only), rest) for p in projs]
+        others = self.merge(views, [ok.label, fail.label], s, r, f"the other {r} members")
+        assert s.failure is not None
+        self.as_failure_diags(before, s, s.failure, f"the other {r} members")
+        out.setdefault(r, []).append(LOffer(first.frm, branches, s.span, only, others))
+
+    def as_failure_diags(self, before: int, s: Choice, failed: RoleRef, who: str) -> None:
+        """Merge errors since ``before`` say that ``who`` cannot tell a failure (M322)."""
+        ok = s.branches[0]
+        what = f"one of {ref_text(failed)}" if isinstance(failed.index, IndexAll | IndexRange) else ref_text(failed)
+        for i in range(before, len(self.diags)):
+            d = self.diags[i]
+            if d.code == UNMERGEABLE_BRANCHES:
+                reason = d.message.split(" was taken: ", 1)[-1]
+                self.diags[i] = Diagnostic(
+                    FAILURE_NOT_INFORMED,
+                    d.span,
+                    f"{who} cannot tell whether {what} failed before {ref_text(s.at)} "
+                    f"received {ok.body[0].message if isinstance(ok.body[0], Interaction) else ''}: {reason}",
+                    f"let {ref_text(s.at)} tell {who} in both cases: a message to {who} at the start of the "
+                    "rest of the block and another at the start of on_failure",
+                )
 
     def merge(
         self,

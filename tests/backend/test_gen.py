@@ -347,6 +347,8 @@ def _all_messages() -> list[tuple[str, str]]:
         rel = path.relative_to(REPO).as_posix()
         compiled = compile_text(path.read_text(encoding="utf-8"), rel)
         assert compiled.protocol is not None
+        if compiled.protocol.library:
+            continue  # no module: its messages are encoded by the modules of its importers
         out += [(namespace_of(compiled.protocol), m.name) for m in compiled.protocol.messages]
     return out
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import trio
+import yaml
 
 from codegen.backend.render import guard_py, render_module
 from codegen.core.ast import (
@@ -52,6 +53,7 @@ from codegen.generate import REPO, find_specs
 from codegen.pipeline import compile_text
 from runtime.errors import LocalViolation, PeerGone
 from runtime.memory import memory_session
+from tests.runtime.harness import Runner, make_tcp_runner
 
 STEP_BUDGET = 80  # transitions per role before a (possibly infinite) protocol is cut off
 PARAM = 3
@@ -126,6 +128,8 @@ class Driver:
                 state = (await state.offer()).state
             elif "next" in methods:
                 state = (await state.next()).state
+            elif "bump_epoch" in methods:
+                _, state = await state.bump_epoch()
             elif "select_exit" in methods and "select_continue" in methods:
                 state = await (state.select_continue() if visit < 2 else state.select_exit())
             else:
@@ -191,8 +195,8 @@ _CANDIDATES: dict[str, tuple[object, ...]] = {
 def _load(path: Path, tmp: Path) -> tuple[Protocol, ModuleType, dict[str, LocalType]] | None:
     rel = path.relative_to(REPO).as_posix()
     compiled = compile_text(path.read_text(encoding="utf-8"), rel, lambda p: (REPO / p).read_text(encoding="utf-8"))
-    if not compiled.ok or compiled.protocol is None:
-        return None
+    if not compiled.ok or compiled.protocol is None or compiled.protocol.library:
+        return None  # a library has no roles to walk: its importers run its sub-protocols
     text = render_module(compiled.protocol, compiled.locals, rel)
     name = f"walkgen_{path.stem}"
     file = tmp / f"{name}.py"
@@ -209,11 +213,34 @@ def _specs() -> list[Path]:
     return find_specs(REPO / "protocols") + find_specs(REPO / "tests/specs/good")
 
 
+def _seed_family_specs() -> list[Path]:
+    """The seed specs with a role family: those the TCP run covers."""
+    out = []
+    for path in find_specs(REPO / "protocols" / "seed"):
+        text = path.read_text(encoding="utf-8")
+        roles = yaml.safe_load(text).get("roles") or []
+        if any("[" in str(r) for r in roles):
+            out.append(path)
+    return out
+
+
 @pytest.mark.parametrize("path", _specs(), ids=lambda p: p.stem)
 async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
+    await _walk_spec(path, tmp_path, None)
+
+
+@pytest.mark.parametrize("path", _seed_family_specs(), ids=lambda p: p.stem)
+async def test_walk_seed_families_over_tcp(path: Path, tmp_path: Path) -> None:
+    """The same walk with every member a TCP endpoint of its own (authenticated links)."""
+    net = tmp_path / "net"
+    net.mkdir()
+    await _walk_spec(path, tmp_path, make_tcp_runner(net))
+
+
+async def _walk_spec(path: Path, tmp_path: Path, tcp: Runner | None) -> None:
     loaded = _load(path, tmp_path)
     if loaded is None:
-        pytest.skip("spec does not compile")
+        pytest.skip("spec does not compile, or is a library")
     proto, mod, locals_ = loaded
     # Parameters that size a family get room for literal indices; the others stay small.
     sizes = {d.size for d in proto.roles if d.kind == "param"}
@@ -242,10 +269,14 @@ async def test_walk_every_role(path: Path, tmp_path: Path) -> None:
 
         return fn
 
+    caps = {m.split("[")[0]: _caps(proto) for m in members}
     with trio.fail_after(20):
-        async with memory_session(mod.PROTOCOL, params=params, families=families,
-                                  capabilities={m.split("[")[0]: _caps(proto) for m in members}) as net:
-            results = await net.run({m: role_fn(m) for m in members})
+        if tcp is not None:
+            results = await tcp(mod.PROTOCOL, {m: role_fn(m) for m in members}, params=params,
+                                families=families, capabilities=caps)
+        else:
+            async with memory_session(mod.PROTOCOL, params=params, families=families, capabilities=caps) as net:
+                results = await net.run({m: role_fn(m) for m in members})
     errors = {m: r.error for m, r in results.items() if r.error is not None}
     if budget_hit:
         # A protocol that never ends: a role cut off is told it stopped short, its peers see
