@@ -170,7 +170,7 @@ class RoleModel:
 
 
 # Runtime names a module imports only when some method's code uses them.
-CODE_MARKERS = ("_GuardFailed(", "_Callable[", "_Writer(")
+CODE_MARKERS = ("_GuardFailed(", "_Callable[", "_Writer(", "_Peer(")
 
 
 def state_text(s: StateClass) -> str:
@@ -440,6 +440,10 @@ class _RoleRenderer:
             return f"_rt.members(_ep, {p.role!r}, None, None, {p.exclude_self}, {p.within!r})"
         return f"_rt.members(_ep, {p.role!r}, {lo}, {hi}, {p.exclude_self})"
 
+    def member_peers(self, p: PeerFamily) -> str:
+        """``members`` with each member's shared Peer: family loops build none per message."""
+        return self.members(p).replace("_rt.members(", "_rt.member_peers(", 1)
+
     def step(self, n: fsm.Node, message: str, ann: Annotations, suffix: str = "") -> str:
         name = f"_STEP_{self.role}_{n.sid}{suffix}"
         timeout = ann.timeout if ann.timeout is not None else self.r.protocol.default_timeout
@@ -561,17 +565,17 @@ class _RoleRenderer:
                 f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
                 f"Send the same {msg} to each of {who}.",
                 [*self.take(n, f"send_{sfx}"),
-                 f"    for _i in {self.members(n.to)}:",
-                 f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, msg, _enc_{msg}, {step})",
+                 f"    for _i, _p in {self.member_peers(n.to)}:",
+                 f"        await _ep.send(_p, {msg!r}, msg, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
             sc.methods.append(Method(
                 f"async def send_{sfx}_each(self, make: _Callable[[int], {msg}]) -> {nxt}",
                 f"Send ``make(i)`` to member i, for each of {who}: called for exactly those members, "
                 "all before the first send.",
                 [*self.take(n, f"send_{sfx}_each"),
-                 f"    _out = [(_i, make(_i)) for _i in {self.members(n.to)}]",
-                 "    for _i, _m in _out:",
-                 f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, _m, _enc_{msg}, {step})",
+                 f"    _out = [(_p, make(_i)) for _i, _p in {self.member_peers(n.to)}]",
+                 "    for _p, _m in _out:",
+                 f"        await _ep.send(_p, {msg!r}, _m, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
         elif self.plain(n):
             sc.methods.append(Method(
@@ -773,9 +777,9 @@ class _RoleRenderer:
                 f"Receive one {msg} from each of {peer_text(n.frm)}, keyed by sender index.",
                 [*self.take(n, f"recv_{sfx}"),
                  f"    _out: dict[int, {msg}] = {{}}",
-                 f"    for _i in {self.members(n.frm)}:",
-                 f"        _peer = _Peer({n.frm.role!r}, _i)",
-                 f"        _lbl, _v = await _ep.recv(_peer, {{{msg!r}: _dec_{msg}}}, {step})",
+                 f"    _dec = {{{msg!r}: _dec_{msg}}}",
+                 f"    for _i, _peer in {self.member_peers(n.frm)}:",
+                 f"        _lbl, _v = await _ep.recv(_peer, _dec, {step})",
                  f"        if not isinstance(_v, {msg}):",
                  f"            raise _rt.unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
                  "        _out[_i] = _v",
@@ -939,8 +943,8 @@ class _RoleRenderer:
             body = self.take(n, f"select_{label}")
             for p in n.inform:
                 if isinstance(p, PeerFamily):
-                    body += [f"    for _i in {self.members(p)}:",
-                             f"        await _ep.send(_Peer({p.role!r}, _i), {ctl!r}, None, _rt.enc_ctl, {step})"]
+                    body += [f"    for _i, _p in {self.member_peers(p)}:",
+                             f"        await _ep.send(_p, {ctl!r}, None, _rt.enc_ctl, {step})"]
                 else:
                     body.append(f"    await _ep.send({self.peer(p)}, {ctl!r}, None, _rt.enc_ctl, {step})")
             body += self.goto(tgt)
@@ -1106,7 +1110,7 @@ class ModuleRenderer:
                 size = "'*'"
             role_infos.append(f"_RoleInfo({d.name!r}, family={d.kind != 'single'}, size={size})")
         markers = frozenset().union(*(r.code_markers for r in roles))
-        uses_guard, uses_callable, uses_writer_code = (m in markers for m in CODE_MARKERS)
+        uses_guard, uses_callable, uses_writer_code, uses_peer_code = (m in markers for m in CODE_MARKERS)
         module = ModuleModel(
             header=module_header(self.spec_path, self.protocol.name),
             name=self.protocol.name,
@@ -1117,6 +1121,8 @@ class ModuleRenderer:
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             uses_callable=uses_callable,
             uses_guard=uses_guard,
+            # Family loops use genlib's shared member Peers: a module may build none itself.
+            uses_peer=uses_peer_code or bool(self.peers),
             # Messages without fields encode to b"" without a Writer.
             uses_writer=bool(self.codecs.lines) or uses_writer_code or any(m.write or not m.is_message for m in messages),
             # Common sizes come from runtime.codec (one class across protocols); others are local.
@@ -1164,6 +1170,7 @@ class ModuleModel:
     uses_builtins: bool
     uses_callable: bool
     uses_guard: bool
+    uses_peer: bool
     uses_writer: bool
     fixed_imported: list[str]  # BytesN classes runtime.codec defines
     fixed_local: list[tuple[str, int]]  # (class, size) the module defines itself
@@ -1218,8 +1225,9 @@ def header_text(m: ModuleModel) -> Iterator[str]:
         yield "from runtime.genlib import FixedBytes as _FixedBytes\n"
     if m.uses_guard:
         yield "from runtime.genlib import GuardFailed as _GuardFailed\n"
+    if m.uses_peer:
+        yield "from runtime.genlib import Peer as _Peer\n"
     yield (
-        "from runtime.genlib import Peer as _Peer\n"
         "from runtime.genlib import ProtocolInfo as _ProtocolInfo\n"
         "from runtime.genlib import Reader as _Reader\n"
         "from runtime.genlib import RoleInfo as _RoleInfo\n"

@@ -203,9 +203,9 @@ class Aggregator_S4(_rt.State):
         """Receive one Share from each of Signers[*], keyed by sender index."""
         _ep = self._take("recv_share")
         _out: dict[int, Share] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, False, 'Signers'):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Share': _dec_Share}, _STEP_Aggregator_4)
+        _dec = {'Share': _dec_Share}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, False, 'Signers'):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Aggregator_4)
             if not isinstance(_v, Share):
                 raise _rt.unexpected(_ep, _peer, 'Aggregator_S4', 'Share', _lbl)
             _out[_i] = _v
@@ -230,16 +230,16 @@ class Participant_S0(_rt.State):
     async def send_commitment(self, msg: Commitment) -> Participant_S1:
         """Send the same Commitment to each of the other Participant members."""
         _ep = self._take("send_commitment")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Commitment', msg, _enc_Commitment, _STEP_Participant_0)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Commitment', msg, _enc_Commitment, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_commitment_each(self, make: _Callable[[int], Commitment]) -> Participant_S1:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commitment_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Commitment', _m, _enc_Commitment, _STEP_Participant_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commitment', _m, _enc_Commitment, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -249,9 +249,9 @@ class Participant_S1(_rt.State):
         """Receive one Commitment from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commitment")
         _out: dict[int, Commitment] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commitment': _dec_Commitment}, _STEP_Participant_1)
+        _dec = {'Commitment': _dec_Commitment}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_1)
             if not isinstance(_v, Commitment):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S1', 'Commitment', _lbl)
             _out[_i] = _v

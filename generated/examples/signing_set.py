@@ -185,16 +185,16 @@ class Participant_S0(_rt.State):
     async def send_commitment(self, msg: Commitment) -> Participant_S1:
         """Send the same Commitment to each of the other Participant members."""
         _ep = self._take("send_commitment")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Commitment', msg, _enc_Commitment, _STEP_Participant_0)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Commitment', msg, _enc_Commitment, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_commitment_each(self, make: _Callable[[int], Commitment]) -> Participant_S1:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commitment_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Commitment', _m, _enc_Commitment, _STEP_Participant_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commitment', _m, _enc_Commitment, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -204,9 +204,9 @@ class Participant_S1(_rt.State):
         """Receive one Commitment from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commitment")
         _out: dict[int, Commitment] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commitment': _dec_Commitment}, _STEP_Participant_1)
+        _dec = {'Commitment': _dec_Commitment}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_1)
             if not isinstance(_v, Commitment):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S1', 'Commitment', _lbl)
             _out[_i] = _v
@@ -281,16 +281,16 @@ class Participant_S4(_rt.State):
     async def send_request(self, msg: Request) -> Participant_S5:
         """Send the same Request to each of the other Signers members."""
         _ep = self._take("send_request")
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            await _ep.send(_Peer('Participant', _i), 'Request', msg, _enc_Request, _STEP_Participant_4)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            await _ep.send(_p, 'Request', msg, _enc_Request, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_request_each(self, make: _Callable[[int], Request]) -> Participant_S5:
         """Send ``make(i)`` to member i, for each of the other Signers members: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers')]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Request', _m, _enc_Request, _STEP_Participant_4)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers')]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Request', _m, _enc_Request, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -300,9 +300,9 @@ class Participant_S5(_rt.State):
         """Receive one Share from each of the other Signers members, keyed by sender index."""
         _ep = self._take("recv_share")
         _out: dict[int, Share] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Share': _dec_Share}, _STEP_Participant_5)
+        _dec = {'Share': _dec_Share}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_5)
             if not isinstance(_v, Share):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S5', 'Share', _lbl)
             _out[_i] = _v
@@ -315,16 +315,16 @@ class Participant_S6(_rt.State):
     async def send_signed(self, msg: Signed) -> Participant_S7:
         """Send the same Signed to each of the other Participant members."""
         _ep = self._take("send_signed")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Signed', msg, _enc_Signed, _STEP_Participant_6)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Signed', msg, _enc_Signed, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
     async def send_signed_each(self, make: _Callable[[int], Signed]) -> Participant_S7:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_signed_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Signed', _m, _enc_Signed, _STEP_Participant_6)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Signed', _m, _enc_Signed, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -334,9 +334,9 @@ class Participant_S7(_rt.State):
         """Receive one Signed from each of the other Signers members, keyed by sender index."""
         _ep = self._take("recv_signed")
         _out: dict[int, Signed] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Signed': _dec_Signed}, _STEP_Participant_7)
+        _dec = {'Signed': _dec_Signed}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_7)
             if not isinstance(_v, Signed):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S7', 'Signed', _lbl)
             _out[_i] = _v
@@ -349,16 +349,16 @@ class Participant_S8(_rt.State):
     async def send_ready(self, msg: Ready) -> Participant_S9:
         """Send the same Ready to each of the other Signers members."""
         _ep = self._take("send_ready")
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            await _ep.send(_Peer('Participant', _i), 'Ready', msg, _enc_Ready, _STEP_Participant_8)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            await _ep.send(_p, 'Ready', msg, _enc_Ready, _STEP_Participant_8)
         return Participant_S9(_ep, _PRIVATE, self._loops)
 
     async def send_ready_each(self, make: _Callable[[int], Ready]) -> Participant_S9:
         """Send ``make(i)`` to member i, for each of the other Signers members: called for exactly those members, all before the first send."""
         _ep = self._take("send_ready_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers')]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Ready', _m, _enc_Ready, _STEP_Participant_8)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers')]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Ready', _m, _enc_Ready, _STEP_Participant_8)
         return Participant_S9(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -368,9 +368,9 @@ class Participant_S9(_rt.State):
         """Receive one Ready from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_ready")
         _out: dict[int, Ready] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Ready': _dec_Ready}, _STEP_Participant_9)
+        _dec = {'Ready': _dec_Ready}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_9)
             if not isinstance(_v, Ready):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S9', 'Ready', _lbl)
             _out[_i] = _v
@@ -401,16 +401,16 @@ class Participant_S11(_rt.State):
     async def send_request(self, msg: Request) -> Participant_S12:
         """Send the same Request to each of the other Signers members."""
         _ep = self._take("send_request")
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            await _ep.send(_Peer('Participant', _i), 'Request', msg, _enc_Request, _STEP_Participant_11)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            await _ep.send(_p, 'Request', msg, _enc_Request, _STEP_Participant_11)
         return Participant_S12(_ep, _PRIVATE, self._loops)
 
     async def send_request_each(self, make: _Callable[[int], Request]) -> Participant_S12:
         """Send ``make(i)`` to member i, for each of the other Signers members: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers')]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Request', _m, _enc_Request, _STEP_Participant_11)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers')]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Request', _m, _enc_Request, _STEP_Participant_11)
         return Participant_S12(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -420,9 +420,9 @@ class Participant_S12(_rt.State):
         """Receive one Share from each of the other Signers members, keyed by sender index."""
         _ep = self._take("recv_share")
         _out: dict[int, Share] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Share': _dec_Share}, _STEP_Participant_12)
+        _dec = {'Share': _dec_Share}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_12)
             if not isinstance(_v, Share):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S12', 'Share', _lbl)
             _out[_i] = _v
@@ -436,9 +436,9 @@ class Participant_S13(_rt.State):
         """Receive one Signed from each of the other Signers members, keyed by sender index."""
         _ep = self._take("recv_signed")
         _out: dict[int, Signed] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Signed': _dec_Signed}, _STEP_Participant_13)
+        _dec = {'Signed': _dec_Signed}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_13)
             if not isinstance(_v, Signed):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S13', 'Signed', _lbl)
             _out[_i] = _v
@@ -451,17 +451,17 @@ class Participant_S14(_rt.State):
     async def send_ready(self, msg: Ready) -> Participant_End:
         """Send the same Ready to each of the other Signers members."""
         _ep = self._take("send_ready")
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            await _ep.send(_Peer('Participant', _i), 'Ready', msg, _enc_Ready, _STEP_Participant_14)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            await _ep.send(_p, 'Ready', msg, _enc_Ready, _STEP_Participant_14)
         await _ep.close()
         return Participant_End(_ep, _PRIVATE, self._loops)
 
     async def send_ready_each(self, make: _Callable[[int], Ready]) -> Participant_End:
         """Send ``make(i)`` to member i, for each of the other Signers members: called for exactly those members, all before the first send."""
         _ep = self._take("send_ready_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers')]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Ready', _m, _enc_Ready, _STEP_Participant_14)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers')]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Ready', _m, _enc_Ready, _STEP_Participant_14)
         await _ep.close()
         return Participant_End(_ep, _PRIVATE, self._loops)
 
@@ -523,16 +523,16 @@ class Participant_S18(_rt.State):
     async def send_signed(self, msg: Signed) -> Participant_S19:
         """Send the same Signed to each of the other Participant members."""
         _ep = self._take("send_signed")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Signed', msg, _enc_Signed, _STEP_Participant_18)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Signed', msg, _enc_Signed, _STEP_Participant_18)
         return Participant_S19(_ep, _PRIVATE, self._loops)
 
     async def send_signed_each(self, make: _Callable[[int], Signed]) -> Participant_S19:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_signed_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Signed', _m, _enc_Signed, _STEP_Participant_18)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Signed', _m, _enc_Signed, _STEP_Participant_18)
         return Participant_S19(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -542,9 +542,9 @@ class Participant_S19(_rt.State):
         """Receive one Signed from each of the other Signers members, keyed by sender index."""
         _ep = self._take("recv_signed")
         _out: dict[int, Signed] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Signed': _dec_Signed}, _STEP_Participant_19)
+        _dec = {'Signed': _dec_Signed}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_19)
             if not isinstance(_v, Signed):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S19', 'Signed', _lbl)
             _out[_i] = _v
@@ -557,16 +557,16 @@ class Participant_S20(_rt.State):
     async def send_ready(self, msg: Ready) -> Participant_S21:
         """Send the same Ready to each of the other Signers members."""
         _ep = self._take("send_ready")
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            await _ep.send(_Peer('Participant', _i), 'Ready', msg, _enc_Ready, _STEP_Participant_20)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            await _ep.send(_p, 'Ready', msg, _enc_Ready, _STEP_Participant_20)
         return Participant_S21(_ep, _PRIVATE, self._loops)
 
     async def send_ready_each(self, make: _Callable[[int], Ready]) -> Participant_S21:
         """Send ``make(i)`` to member i, for each of the other Signers members: called for exactly those members, all before the first send."""
         _ep = self._take("send_ready_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers')]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Ready', _m, _enc_Ready, _STEP_Participant_20)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers')]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Ready', _m, _enc_Ready, _STEP_Participant_20)
         return Participant_S21(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -576,9 +576,9 @@ class Participant_S21(_rt.State):
         """Receive one Ready from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_ready")
         _out: dict[int, Ready] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Ready': _dec_Ready}, _STEP_Participant_21)
+        _dec = {'Ready': _dec_Ready}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_21)
             if not isinstance(_v, Ready):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S21', 'Ready', _lbl)
             _out[_i] = _v
@@ -610,9 +610,9 @@ class Participant_S23(_rt.State):
         """Receive one Signed from each of the other Signers members, keyed by sender index."""
         _ep = self._take("recv_signed")
         _out: dict[int, Signed] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Signed': _dec_Signed}, _STEP_Participant_23)
+        _dec = {'Signed': _dec_Signed}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_23)
             if not isinstance(_v, Signed):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S23', 'Signed', _lbl)
             _out[_i] = _v
@@ -625,17 +625,17 @@ class Participant_S24(_rt.State):
     async def send_ready(self, msg: Ready) -> Participant_End:
         """Send the same Ready to each of the other Signers members."""
         _ep = self._take("send_ready")
-        for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers'):
-            await _ep.send(_Peer('Participant', _i), 'Ready', msg, _enc_Ready, _STEP_Participant_24)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers'):
+            await _ep.send(_p, 'Ready', msg, _enc_Ready, _STEP_Participant_24)
         await _ep.close()
         return Participant_End(_ep, _PRIVATE, self._loops)
 
     async def send_ready_each(self, make: _Callable[[int], Ready]) -> Participant_End:
         """Send ``make(i)`` to member i, for each of the other Signers members: called for exactly those members, all before the first send."""
         _ep = self._take("send_ready_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True, 'Signers')]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Ready', _m, _enc_Ready, _STEP_Participant_24)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True, 'Signers')]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Ready', _m, _enc_Ready, _STEP_Participant_24)
         await _ep.close()
         return Participant_End(_ep, _PRIVATE, self._loops)
 

@@ -260,10 +260,11 @@ def test_ping_pong_two_processes_over_p2p_and_a_wrong_key(tmp_path: Path) -> Non
     own.write_text(json.dumps(net), encoding="utf-8")
     done = run_processes({"Client": cmd("Client", own), "Server": cmd("Server", honest)}, timeout=60)
     assert [d.returncode for d in done.values()] == [1, 1], done
-    server = done["Server"].stderr
-    assert "Server: PeerGone: peer Client gone while in state connect" in server
-    assert "Client failed to prove its identity" in server
-    assert "does not hold Client's key" in server
+    server, impostor = done["Server"].stderr, done["Client"].stderr
+    both = f"server:\n{server}\nimpostor:\n{impostor}"
+    assert "Server: PeerGone: peer Client gone while in state connect" in server, both
+    assert "Client failed to prove its identity" in server, both
+    assert "does not hold Client's key" in server, both
 
 
 def test_p2p_without_the_extra_is_a_usage_error(tmp_path: Path) -> None:
