@@ -296,10 +296,11 @@ def _role_ref(cur: _Cur, sc: Scalar, params: frozenset[str], chosen: dict[str, s
     if isinstance(family, ChosenSet):
         # A set is used whole (S[*]) or all-to-all among its members (S[i] -> S[j]).
         var = cur.match(_IDENT) if cur.eat("[") else None
+        fam = str(family)  # the family's plain name, not the marker
         if var is None and cur.eat("*") and cur.eat("]"):
-            return RoleRef(family, span, IndexAll(span, within=name[0]))
+            return RoleRef(fam, span, IndexAll(span, within=name[0]))
         if var is not None and var[0] not in params and cur.eat("]"):
-            return RoleRef(family, span, IndexVar(var[0], sc.sub_span(var[1], var[2]), within=name[0]))
+            return RoleRef(fam, span, IndexVar(var[0], sc.sub_span(var[1], var[2]), within=name[0]))
         raise cur.fail(
             f"{name[0]} is the set of members chosen at run time: it is used whole or all-to-all",
             f"write {name[0]}[*], or {name[0]}[i] -> {name[0]}[j]",
@@ -983,7 +984,9 @@ def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
             cur.ws()
         if not (cur.eat("from") and cur.ws()):
             raise cur.fail(f"expected 'from' and the family, found {cur.found()}", hint)
-        family = _role_ref(cur, sc, ctx.params)
+        # Only a chosen set is resolved here (to say it cannot be chosen among, M407).
+        sets: dict[str, str] = {k: v for k, v in ctx.chosen.items() if isinstance(v, ChosenSet)}
+        family = _role_ref(cur, sc, ctx.params, sets)
         if not (cur.eat("by") and cur.ws()):
             raise cur.fail(f"expected 'by' and the local step that computes the index, found {cur.found()}", hint)
         step = cur.match(_IDENT)

@@ -1697,7 +1697,12 @@ def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
                     "give the chosen role a name of its own",
                 )
             decl = sc.role(s.family.name)
-            if decl is not None and (decl.kind == "single" or not isinstance(s.family.index, IndexAll)):
+            if isinstance(s.family.index, IndexAll) and s.family.index.within is not None:
+                yield Diagnostic(
+                    BAD_CHOSEN_ROLE, s.family.span, f"{s.role} is chosen among the set {s.family.index.within}, not among all of a family",
+                    f"choose among {s.family.name}[*] (the step may pick among the members of {s.family.index.within})",
+                )
+            elif decl is not None and (decl.kind == "single" or not isinstance(s.family.index, IndexAll)):
                 yield Diagnostic(
                     BAD_CHOSEN_ROLE, s.family.span, f"{s.role} must be chosen among all the members of a family, not {ref_text(s.family)}",
                     f"write from {s.family.name}[*]" if decl.kind != "single" else "declare a family, e.g. Participant[*]",
