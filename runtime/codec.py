@@ -205,6 +205,12 @@ class Reader:
         return n
 
     def sint(self) -> int:
+        pos = self._pos
+        if pos < len(self._data):  # a one-byte varint, the common case: uvarint inlined
+            z = self._data[pos]
+            if z < 0x80:
+                self._pos = pos + 1
+                return (z >> 1) if not z & 1 else -((z + 1) >> 1)
         z = self.uvarint()
         return (z >> 1) if not z & 1 else -((z + 1) >> 1)
 
@@ -228,11 +234,23 @@ class Reader:
         return self._take(self.length("bytes"), "bytes")
 
     def fixed(self, size: int) -> bytes:
-        return self._take(size, f"bytes[{size}]")
+        # _take spelt out: its description would be formatted on every call.
+        pos = self._pos
+        end = pos + size
+        if end > len(self._data):
+            self._take(size, f"bytes[{size}]")  # raises the truncation error
+        self._pos = end
+        return self._data[pos:end]
 
     def fixed_bytes(self, cls: type[F]) -> F:
-        # _take returned exactly SIZE bytes: skip the constructor's (Python-level) check.
-        return bytes.__new__(cls, self._take(cls.SIZE, f"bytes[{cls.SIZE}]"))
+        # Exactly SIZE bytes are taken: skip the constructor's (Python-level) check.
+        size = cls.SIZE
+        pos = self._pos
+        end = pos + size
+        if end > len(self._data):
+            self._take(size, f"bytes[{size}]")  # raises the truncation error
+        self._pos = end
+        return bytes.__new__(cls, self._data[pos:end])
 
     def seq(self, item: Callable[[Reader], T]) -> list[T]:
         # Each element takes at least one byte unless it is empty, so a count larger than

@@ -85,28 +85,51 @@ class Link(ABC):
 
 
 @final
+class _Slot:
+    """Our side of the channel with one peer, set up once when the session opens."""
+
+    __slots__ = ("channel", "inbox", "link", "post")
+
+    def __init__(self, peer: Peer, inbox: Inbox, link: Link) -> None:
+        self.channel = PeerChannel(peer)
+        self.inbox = inbox
+        self.link = link
+        # A synchronous delivery, used for frames no hook or middleware sees.
+        self.post = link.nowait_sender()
+
+
+@final
 class _Plan:
-    """What one step towards one peer needs, worked out on first use.
+    """What one step needs, worked out on its first use, and the peer it was last used with.
 
     Generated code passes module-constant steps (and, outside families, peers), so a plan
-    is found by identity and the per-message path skips peer lookup, hook selection and
-    middleware checks. A family step towards a fresh ``Peer`` object builds a new plan from
-    the per-step hook cache."""
+    is found by identity and the per-message path skips hook selection and middleware
+    checks. A family step goes to a fresh ``Peer`` object per member: the plan then only
+    re-points ``peer`` and ``slot`` (a lookup by role and index, no ``Peer`` hash), and the
+    caller reads ``slot`` before its first await, so another task re-pointing the plan
+    meanwhile changes nothing for it."""
 
-    __slots__ = ("channel", "hooks", "inbox", "link", "peer", "plain", "post", "step", "timeout")
+    __slots__ = (
+        "before", "direct", "peer", "plain", "received", "sent", "slot", "step", "timed", "timeout",
+    )
 
     def __init__(
-        self, step: Step, peer: Peer, slot: tuple[PeerChannel, Inbox, Link],
-        hooks: tuple[Hook, ...], plain: bool, timeout: float,
+        self, step: Step, peer: Peer, slot: _Slot, hooks: tuple[Hook, ...], direct: bool,
+        timed: bool, timeout: float,
     ) -> None:
         self.step = step
         self.peer = peer
-        self.channel, self.inbox, self.link = slot
-        self.hooks = hooks
-        # No hook applies and no middleware is installed: no hook or event code runs.
-        self.plain = plain
-        # Set when a plain send can be delivered without awaiting the link.
-        self.post = self.link.nowait_sender() if plain else None
+        self.slot = slot
+        # The hooks that apply to the step, by the methods they override: a hook's no-op
+        # is not called once per message.
+        self.before = tuple(h for h in hooks if type(h).before_send is not Hook.before_send)
+        self.sent = tuple(h for h in hooks if type(h).after_send is not Hook.after_send)
+        self.received = tuple(h for h in hooks if type(h).after_recv is not Hook.after_recv)
+        # No middleware is installed: a send can be posted without awaiting the link.
+        self.direct = direct
+        # Nor does a hook see a receive: it returns as soon as it is decoded.
+        self.plain = direct and not self.received
+        self.timed = timed  # event middleware is installed: receives are timed for it
         self.timeout = timeout
 
 
@@ -114,6 +137,7 @@ class SessionEndpoint:
     """One member's live session."""
 
     __slots__ = (
+        "_by_key",
         "_closed",
         "_crashed",
         "_epoch",
@@ -128,10 +152,10 @@ class SessionEndpoint:
         "_passthrough",
         "_plans",
         "_slots",
-        "_step_hooks",
         "_tag",
         "_unyielded",
         "chosen",
+        "chosen_sets",
         "info",
         "me",
         "me_name",
@@ -149,20 +173,28 @@ class SessionEndpoint:
         passthrough: bool = False,
         on_done: Callable[[SessionEndpoint], None] | None = None,
     ) -> None:
-        if me not in info.members:
+        # Members are found by (role, index) here and on every message of a family step:
+        # tuples of a str and an int hash and compare in C, a Peer's dataclass hash and
+        # equality are Python calls (a session of N members sets up N(N-1) channels).
+        mine = (me.role, me.index)
+        keys = [(p.role, p.index) for p in info.members]
+        if mine not in keys:
             raise ConfigError(f"{me} is not a member of this {info.protocol.name} session")
         self.info = info
         self.me = me
         self.me_name = str(me)
         self._links = dict(links)
         self._inboxes = dict(inboxes)
-        self._slots: dict[Peer, tuple[PeerChannel, Inbox, Link]] = {
-            p: (PeerChannel(p), inboxes[p], links[p]) for p in info.members if p != me
+        link_of = {(p.role, p.index): v for p, v in links.items()}
+        inbox_of = {(p.role, p.index): v for p, v in inboxes.items()}
+        self._by_key = {
+            k: _Slot(p, inbox_of[k], link_of[k])
+            for p, k in zip(info.members, keys, strict=True) if k != mine
         }
-        # By id(step): the plan for the peer the step was last used with. Only while the
-        # session is open: emptied when it closes or fails, so a plan found means "open".
+        self._slots = tuple(self._by_key.values())
+        # By id(step): the plan for the step, and the peer it was last used with. Only while
+        # the session is open: emptied when it closes or fails, so a plan found means "open".
         self._plans: dict[int, _Plan] = {}
-        self._step_hooks: dict[int, tuple[Step, tuple[Hook, ...]]] = {}
         scope = HookScope(info.protocol.name, info.session_id, info.epoch, me)
         self._hooks = registry.bind(scope) if registry is not None else ()
         mws = tuple(middleware)
@@ -180,8 +212,12 @@ class SessionEndpoint:
         self._tag = ""
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
         self.chosen: dict[str, int] = {}  # roles chosen at run time (genlib.agree)
-        for peer, inbox in self._inboxes.items():
-            inbox.on_overflow = self._flood_guard(peer, inbox)
+        self.chosen_sets: dict[str, tuple[int, ...]] = {}  # sets chosen at run time (genlib.agree_set)
+        # One bound method for every inbox, not a closure per peer: a session of N members
+        # would make N(N-1) of them, each a handful of objects for the cyclic collector.
+        flooded = self._flooded
+        for inbox in self._inboxes.values():
+            inbox.on_overflow = flooded
 
     # ------------------------------------------------------------------ Endpoint surface
 
@@ -201,12 +237,20 @@ class SessionEndpoint:
         self, to: Peer, label: str, payload: M, encode: Callable[[M], bytes], step: Step
     ) -> None:
         plan = self._plans.get(id(step))
-        if plan is None or plan.step is not step or plan.peer is not to:
+        if plan is None or plan.step is not step:
             if self.done:
                 await checkpoint_if_cancelled()
                 raise self._refusal()
             plan = self._plan(to, step)
-        if self._crashed and plan.channel.name in self._crashed:
+        slot = plan.slot
+        if plan.peer is not to:  # the next member of a family step: re-point the plan
+            try:
+                slot = self._by_key[(to.role, to.index)]
+            except (KeyError, AttributeError):
+                raise self._not_a_member(to) from None
+            plan.peer = to
+            plan.slot = slot
+        if self._crashed and slot.channel.name in self._crashed:
             # Crash-stop: a message to a peer a failure branch took for crashed is lost (the
             # failure branch of a family member may still send to its whole family).
             await checkpoint_if_cancelled()
@@ -221,25 +265,28 @@ class SessionEndpoint:
             if self.done:  # failed or closed by another of our tasks meanwhile
                 raise self._refusal()
         try:
-            for h in plan.hooks:
+            for h in plan.before:
                 h.before_send(step, to, label)
             data: object = payload if self._passthrough else encode(payload)
         except LocalViolation as e:
             raise self._violation(e) from None
         except Exception as e:  # an unencodable payload is our side's fault
             raise self._violation(LocalViolation(f"cannot encode {label} at {step.spec}: {e}")) from e
-        post = plan.post
         wire_label = label + self._tag if self._tag else label
-        if post is not None:
-            try:
-                post(DATA, wire_label, data)
-            except trio.ClosedResourceError as e:
-                raise self._lost(plan, step, label, e) from None
-            return
+        if plan.direct:
+            post = slot.post
+            if post is not None:
+                try:
+                    post(DATA, wire_label, data)
+                except trio.ClosedResourceError as e:
+                    raise self._lost(slot, step, label, e) from None
+                for h in plan.sent:
+                    h.after_send(step, to, label)
+                return
         ev: Event | None = None
         t0 = 0.0  # read only when ev is set
         if self._mw_before or self._mw_wire or self._mw_event:
-            ev = self._event(plan.channel.name, "send", label, data, step)
+            ev = self._event(slot.channel.name, "send", label, data, step)
             try:
                 for m in self._mw_before:
                     m.before_send(ev)
@@ -248,13 +295,13 @@ class SessionEndpoint:
                 raise
             t0 = time.perf_counter()
         try:
-            await plan.link.send(DATA, wire_label, data, ev if self._mw_wire else None)
+            await slot.link.send(DATA, wire_label, data, ev if self._mw_wire else None)
         except InjectedCrash as e:
             self._crash(e)
             raise
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
-            raise self._lost(plan, step, label, e) from None
-        for h in plan.hooks:
+            raise self._lost(slot, step, label, e) from None
+        for h in plan.sent:
             h.after_send(step, to, label)
         if ev is not None:
             ev.duration = time.perf_counter() - t0
@@ -270,13 +317,21 @@ class SessionEndpoint:
         failable: bool = False,
     ) -> tuple[str, object]:
         plan = self._plans.get(id(step))
-        if plan is None or plan.step is not step or plan.peer is not frm:
+        if plan is None or plan.step is not step:
             if self.done:
                 await checkpoint_if_cancelled()
                 raise self._refusal()
             plan = self._plan(frm, step)
-        t0 = 0.0 if plan.plain else time.perf_counter()
-        inbox = plan.inbox
+        slot = plan.slot
+        if plan.peer is not frm:  # as in send
+            try:
+                slot = self._by_key[(frm.role, frm.index)]
+            except (KeyError, AttributeError):
+                raise self._not_a_member(frm) from None
+            plan.peer = frm
+            plan.slot = slot
+        t0 = time.perf_counter() if plan.timed else 0.0
+        inbox = slot.inbox
         n = self._unyielded
         if inbox.items and n < YIELD_EVERY:
             self._unyielded = n + 1
@@ -288,7 +343,7 @@ class SessionEndpoint:
         # Fast path for the common case; anything unusual goes through accept(), which
         # re-checks everything and raises the documented error.
         kind, seq, label, data, crc = item
-        ch = plan.channel
+        ch = slot.channel
         decode = decoders.get(label)
         msg: object = data
         try:
@@ -301,14 +356,19 @@ class SessionEndpoint:
                 msg = decode(data)
             ch.recv_seq = seq + 1
         except Exception:
-            label, msg = self._accept(plan, item, decoders, step, failable)
+            label, msg = self._accept(ch, plan.timeout, item, decoders, step, failable)
         if plan.plain:
             return label, msg
-        return self._received(plan, label, msg, data, step, t0)
+        if not self._mw_event:  # hooks only
+            for h in plan.received:
+                h.after_recv(step, frm, label)
+            return label, msg
+        return self._received(plan.received, frm, ch, label, msg, data, step, t0)
 
     def _accept(
         self,
-        plan: _Plan,
+        ch: PeerChannel,
+        timeout: float,
         item: Item,
         decoders: Mapping[str, Callable[[bytes], object]],
         step: Step,
@@ -318,22 +378,22 @@ class SessionEndpoint:
         a peer's crash or deadline where the protocol has a failure branch for it."""
         try:
             if item[0] == DATA and (self._tag or _TAG in item[2]):
-                item = self._of_epoch(plan, item, step)
-            return accept(plan.channel, item, decoders, step, self._passthrough, plan.timeout)
+                item = self._of_epoch(ch, item, step)
+            return accept(ch, item, decoders, step, self._passthrough, timeout)
         except MinuetError as e:
             if item[0] == INTERRUPTED:
                 raise self._refusal() from None
             if failable and isinstance(e, PeerGone):
-                self._crashed.add(plan.channel.name)
+                self._crashed.add(ch.name)
                 raise
             if self._mw_event:
-                ev = self._event(plan.channel.name, "error", item[2], None, step)
+                ev = self._event(ch.name, "error", item[2], None, step)
                 ev.error = str(e)
                 for m in self._mw_event:
                     m.on_event(ev)
             raise self._violation(e) from None
 
-    def _of_epoch(self, plan: _Plan, item: Item, step: Step) -> Item:
+    def _of_epoch(self, ch: PeerChannel, item: Item, step: Step) -> Item:
         """The data frame without its epoch tag, if it is of this member's epoch."""
         kind, seq, label, data, crc = item
         base, sep, tag = label.rpartition(_TAG)
@@ -342,11 +402,11 @@ class SessionEndpoint:
         elif tag.isdigit() and len(tag) < 20:
             got = int(tag)
         else:
-            raise RemoteViolation(plan.channel.name, step.state, "a frame tagged with an epoch", repr(label))
+            raise RemoteViolation(ch.name, step.state, "a frame tagged with an epoch", repr(label))
         if got != self._epoch:
             which = "an older" if got < self._epoch else "a later"
             raise RemoteViolation(
-                plan.channel.name, step.state, f"a frame of epoch {self._epoch}",
+                ch.name, step.state, f"a frame of epoch {self._epoch}",
                 f"{base} of {which} epoch {got}",
             )
         return Item(kind, seq, base, data, crc)
@@ -370,12 +430,13 @@ class SessionEndpoint:
         return self._epoch
 
     def _received(
-        self, plan: _Plan, label: str, msg: object, data: object, step: Step, t0: float
+        self, hooks: tuple[Hook, ...], frm: Peer, ch: PeerChannel, label: str, msg: object,
+        data: object, step: Step, t0: float,
     ) -> tuple[str, object]:
-        for h in plan.hooks:
-            h.after_recv(step, plan.peer, label)
+        for h in hooks:
+            h.after_recv(step, frm, label)
         if self._mw_event:
-            ev = self._event(plan.channel.name, "recv", label, data, step)
+            ev = self._event(ch.name, "recv", label, data, step)
             ev.duration = time.perf_counter() - t0
             for m in self._mw_event:
                 m.on_event(ev)
@@ -424,13 +485,14 @@ class SessionEndpoint:
         """A data frame still queued when we reach End: the protocol sends us nothing more,
         so it is a duplicate or a stray frame, and its sender broke the protocol. (One that
         arrives after we closed cannot be seen.)"""
-        for channel, inbox, _link in self._slots.values():
-            if channel.name in self._crashed:
+        for slot in self._slots:
+            name = slot.channel.name
+            if name in self._crashed:
                 continue  # a peer taken for crashed (its deadline passed) may still be talking
-            for kind, _seq, label, _data, _crc in inbox.items:
+            for kind, _seq, label, _data, _crc in slot.inbox.items:
                 if kind == DATA:
                     return RemoteViolation(
-                        channel.name, "End", "nothing more (the protocol has ended here)",
+                        name, "End", "nothing more (the protocol has ended here)",
                         f"a {label!r} frame",
                     )
         return None
@@ -449,14 +511,15 @@ class SessionEndpoint:
                 self._on_done(self)
         return error
 
-    def _flood_guard(self, peer: Peer, inbox: Inbox) -> Callable[[int], None]:
-        def flooded(queued: int) -> None:
-            self._violation(Flooding(
-                str(peer), "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
-                f"{queued} bytes sent ahead of what was received (flooding)",
-            ))
-
-        return flooded
+    def _flooded(self, inbox: Inbox, queued: int) -> None:
+        """``inbox`` overflowed: fail the session naming the peer that filled it."""
+        peer = next(
+            (str(p) for p, mine in self._inboxes.items() if mine is inbox), "(an unknown peer)"
+        )
+        self._violation(Flooding(
+            peer, "(any)", f"at most {inbox.limit} bytes queued with {self.me_name}",
+            f"{queued} bytes sent ahead of what was received (flooding)",
+        ))
 
     def _crash(self, error: BaseException) -> None:
         if self._error is None and not self._closed:
@@ -500,29 +563,31 @@ class SessionEndpoint:
     # ------------------------------------------------------------------ helpers
 
     def _plan(self, peer: Peer, step: Step) -> _Plan:
-        slot = self._slots.get(peer)
-        if slot is None:
-            raise self._violation(NotAMember(str(peer), self.me_name, self._member_list()))
-        hooks = self._hooks_for(step)
-        plain = not (hooks or self._mw_before or self._mw_wire or self._mw_event)
+        """The plan of a step not seen yet (or since its plan was dropped)."""
+        slot = self._slot_of(peer)
+        hooks = tuple(h for h in self._hooks if h.applies(step))
+        direct = not (self._mw_before or self._mw_wire or self._mw_event)
         timeout = step.timeout if step.timeout is not None else self.info.timeout
-        plan = _Plan(step, peer, slot, hooks, plain, timeout)
+        plan = _Plan(step, peer, slot, hooks, direct, bool(self._mw_event), timeout)
         if len(self._plans) < _MAX_PLANS or id(step) in self._plans:
             self._plans[id(step)] = plan
         return plan
 
-    def _hooks_for(self, step: Step) -> tuple[Hook, ...]:
-        """The hooks that apply to ``step``, asked once per step."""
-        entry = self._step_hooks.get(id(step))
-        if entry is None or entry[0] is not step:
-            entry = (step, tuple(h for h in self._hooks if h.applies(step)))
-            if len(self._step_hooks) < _MAX_PLANS:
-                self._step_hooks[id(step)] = entry
-        return entry[1]
+    def _slot_of(self, peer: Peer) -> _Slot:
+        try:
+            slot = self._by_key.get((peer.role, peer.index))
+        except AttributeError:  # not a Peer at all
+            slot = None
+        if slot is None:
+            raise self._not_a_member(peer)
+        return slot
 
-    def _lost(self, plan: _Plan, step: Step, label: str, e: Exception) -> BaseException:
+    def _not_a_member(self, peer: object) -> BaseException:
+        return self._violation(NotAMember(str(peer), self.me_name, self._member_list()))
+
+    def _lost(self, slot: _Slot, step: Step, label: str, e: Exception) -> BaseException:
         return self._violation(
-            PeerGone(plan.channel.name, step.state, f"connection lost while sending {label}: {e!r}")
+            PeerGone(slot.channel.name, step.state, f"connection lost while sending {label}: {e!r}")
         )
 
     def _event(self, peer: str, direction: str, label: str, data: object, step: Step) -> Event:
@@ -536,4 +601,4 @@ class SessionEndpoint:
         return ", ".join(str(p) for p in self.info.members)
 
     def peers(self) -> Iterable[Peer]:
-        return self._slots.keys()
+        return [slot.channel.peer for slot in self._slots]

@@ -26,6 +26,7 @@ from trio.lowlevel import (
     Abort,
     Task,
     checkpoint,
+    current_clock,
     current_task,
     reschedule,
     wait_task_rescheduled,
@@ -35,13 +36,9 @@ from runtime.framing import INTERRUPTED, TIMEOUT, Item
 
 _TIMEOUT_ITEM: Final[Item] = Item(TIMEOUT, -1, "", None, -1)
 DEFAULT_INBOX_LIMIT: Final = 4 << 20
-# What a queued frame costs besides its payload bytes (tuple, label, bookkeeping).
+# What a queued frame costs besides its payload bytes (tuple, label, bookkeeping). put()
+# and take() work it out inline: they run once per message.
 ITEM_COST: Final = 64
-
-
-def _cost(item: Item) -> int:
-    data = item[3]
-    return ITEM_COST + len(data) if type(data) is bytes else ITEM_COST
 
 
 @final
@@ -62,23 +59,25 @@ class Inbox:
         self.limit = limit
         self.queued = 0  # cost of the items queued
         self.overflowed = False
-        self.on_overflow: Callable[[int], None] | None = None
+        # Called with this inbox and what it would have queued.
+        self.on_overflow: Callable[[Inbox, int], None] | None = None
 
     def put(self, item: Item) -> None:
         if self.overflowed:
             return
-        queued = self.queued + _cost(item)
+        data = item[3]
+        queued = self.queued + (ITEM_COST + len(data) if type(data) is bytes else ITEM_COST)
         if queued > self.limit:
             self.overflowed = True
             if self.on_overflow is not None:
-                self.on_overflow(queued)
+                self.on_overflow(self, queued)
             return
         self.queued = queued
         self.items.append(item)
         w = self._waiter
         if w is not None:
             self._waiter = None
-            self._deadlines.unwatch(self)
+            self._deadlines.waiting.discard(self)
             reschedule(w)
 
     def interrupt(self, reason: str) -> None:
@@ -101,7 +100,8 @@ class Inbox:
     def take(self) -> Item:
         """The oldest queued item (there must be one)."""
         item = self.items.popleft()
-        self.queued -= _cost(item)
+        data = item[3]
+        self.queued -= ITEM_COST + len(data) if type(data) is bytes else ITEM_COST
         return item
 
     def _abort(self, _: object) -> Abort:
@@ -118,45 +118,70 @@ class Inbox:
         if self._waiter is not None:
             raise trio.BusyResourceError("another task is already receiving from this peer")
         self._waiter = current_task()
-        self.deadline = trio.current_time() + timeout
-        self._deadlines.watch(self)
+        dl = self._deadlines
+        # The run's clock, asked once: trio.current_time() is three Python calls deep.
+        clock = dl.clock
+        if clock is None:
+            clock = dl.clock = current_clock()
+        deadline = self.deadline = clock.current_time() + timeout
+        # dl.watch(self), spelt out: a receiver that has to wait does this once a message.
+        dl.waiting.add(self)
+        if deadline < dl.wake:
+            dl.rearm(deadline)
         marker: Item | None = await wait_task_rescheduled(self._abort)
         if marker is not None:
             return marker
-        return self.take()
+        item = items.popleft()  # self.take(), spelt out
+        data = item[3]
+        self.queued -= ITEM_COST + len(data) if type(data) is bytes else ITEM_COST
+        return item
 
 
 @final
 class Deadlines:
     """Watchdog that expires waiting inboxes; run ``run()`` in the session's nursery."""
 
-    __slots__ = ("_idle", "_scope", "_waiting")
+    __slots__ = ("_idle", "_scope", "clock", "waiting", "wake")
 
     def __init__(self, idle: float) -> None:
-        self._waiting: set[Inbox] = set()
+        self.waiting: set[Inbox] = set()  # inboxes with a receiver waiting
+        self.clock: trio.abc.Clock | None = None  # the run's clock, bound on first use
         self._scope: trio.CancelScope | None = None
         self._idle = idle  # re-check period when nobody waits: the usual timeout
+        # When the watchdog wakes next (its scope's deadline, kept here: reading a
+        # CancelScope's deadline is a property call). -inf while it is not asleep: nothing
+        # to re-arm then, its next round looks at every waiting inbox anyway.
+        self.wake = -math.inf
 
     def watch(self, inbox: Inbox) -> None:
-        self._waiting.add(inbox)
+        self.waiting.add(inbox)
+        if inbox.deadline < self.wake:
+            self.rearm(inbox.deadline)
+
+    def rearm(self, deadline: float) -> None:
+        """Wake the watchdog at ``deadline`` (earlier than it would)."""
         scope = self._scope
-        if scope is not None and inbox.deadline < scope.deadline:
-            scope.deadline = inbox.deadline
+        if scope is not None:
+            scope.deadline = deadline
+            self.wake = deadline
 
     def unwatch(self, inbox: Inbox) -> None:
-        self._waiting.discard(inbox)
+        self.waiting.discard(inbox)
 
     async def run(self) -> None:
+        self.clock = current_clock()
         while True:
             now = trio.current_time()
             wake = now + self._idle
-            for inbox in list(self._waiting):
+            for inbox in list(self.waiting):
                 if inbox.deadline <= now:
-                    self._waiting.discard(inbox)
+                    self.waiting.discard(inbox)
                     inbox.expire()
                 elif inbox.deadline < wake:
                     wake = inbox.deadline
             with trio.CancelScope(deadline=wake) as scope:
                 self._scope = scope
+                self.wake = wake
                 await trio.sleep_forever()
             self._scope = None
+            self.wake = -math.inf

@@ -50,6 +50,7 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    OnlySet,
     PeerFamily,
     PeerMember,
     PeerOne,
@@ -169,7 +170,7 @@ class RoleModel:
 
 
 # Runtime names a module imports only when some method's code uses them.
-CODE_MARKERS = ("_GuardFailed(", "_Callable[", "_Writer(")
+CODE_MARKERS = ("_GuardFailed(", "_Callable[", "_Writer(", "_Peer(")
 
 
 def state_text(s: StateClass) -> str:
@@ -358,6 +359,9 @@ def member_pred(only: MemberSel, ep: str) -> str:
             return f"{me} {'!=' if only.exclude else '=='} {bound(only.index, ep)}"
         case OnlyRange():
             return f"_rt.in_range({me}, {bound(only.lo, ep)}, {bound(only.hi, ep)})"
+        case OnlySet():
+            pred = f"{me} {'not in' if only.exclude else 'in'} {ep}.chosen_sets[{only.name!r}]"
+            return pred if only.but is None else f"{pred} and {me} != {ep}.chosen[{only.but!r}]"
 
 
 def guard_py(e: GuardExpr, params: set[str]) -> str:
@@ -432,7 +436,13 @@ class _RoleRenderer:
     def members(self, p: PeerFamily) -> str:
         lo = "None" if p.lo is None else bound(p.lo)
         hi = "None" if p.hi is None else bound(p.hi)
+        if p.within is not None:
+            return f"_rt.members(_ep, {p.role!r}, None, None, {p.exclude_self}, {p.within!r})"
         return f"_rt.members(_ep, {p.role!r}, {lo}, {hi}, {p.exclude_self})"
+
+    def member_peers(self, p: PeerFamily) -> str:
+        """``members`` with each member's shared Peer: family loops build none per message."""
+        return self.members(p).replace("_rt.members(", "_rt.member_peers(", 1)
 
     def step(self, n: fsm.Node, message: str, ann: Annotations, suffix: str = "") -> str:
         name = f"_STEP_{self.role}_{n.sid}{suffix}"
@@ -555,17 +565,17 @@ class _RoleRenderer:
                 f"async def send_{sfx}(self, msg: {msg}) -> {nxt}",
                 f"Send the same {msg} to each of {who}.",
                 [*self.take(n, f"send_{sfx}"),
-                 f"    for _i in {self.members(n.to)}:",
-                 f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, msg, _enc_{msg}, {step})",
+                 f"    for _i, _p in {self.member_peers(n.to)}:",
+                 f"        await _ep.send(_p, {msg!r}, msg, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
             sc.methods.append(Method(
                 f"async def send_{sfx}_each(self, make: _Callable[[int], {msg}]) -> {nxt}",
                 f"Send ``make(i)`` to member i, for each of {who}: called for exactly those members, "
                 "all before the first send.",
                 [*self.take(n, f"send_{sfx}_each"),
-                 f"    _out = [(_i, make(_i)) for _i in {self.members(n.to)}]",
-                 "    for _i, _m in _out:",
-                 f"        await _ep.send(_Peer({n.to.role!r}, _i), {msg!r}, _m, _enc_{msg}, {step})",
+                 f"    _out = [(_p, make(_i)) for _i, _p in {self.member_peers(n.to)}]",
+                 "    for _p, _m in _out:",
+                 f"        await _ep.send(_p, {msg!r}, _m, _enc_{msg}, {step})",
                  *self.goto(n.next)]))
         elif self.plain(n):
             sc.methods.append(Method(
@@ -643,6 +653,9 @@ class _RoleRenderer:
         and the result says whether this member is it (``<S>_<Role>``) or not
         (``<S>_Not<Role>``), so the role program must handle both."""
         assert n.it is not None and n.other is not None
+        if n.size is not None:
+            self.choose_set(n, sc)
+            return
         decl = self.r.step_decls[n.step]
         state = self.cls(n)
         method = f"do_{method_suffix(n.step)}"
@@ -665,6 +678,7 @@ class _RoleRenderer:
             ]
         body += [
             f"    _c = await _rt.agree(_ep, {n.family!r}, {n.role!r}, fn({'arg' if i_t else ''}), {step})",
+            *self.announce(n, step),
             "    if _c == _ep.me.index:",
         ]
         for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
@@ -679,8 +693,80 @@ class _RoleRenderer:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
 
+    def choose_set(self, n: fsm.ChooseNode, sc: StateClass) -> None:
+        """``do_<step>(fn[, arg])`` of a set chosen at run time: the step's output is the
+        list of the members' indices; the members agree on it (``genlib.agree_set``), and
+        the result says whether this member is in the set (``<S>_<Set>``) or not
+        (``<S>_Not<Set>``)."""
+        assert n.it is not None and n.other is not None and n.size is not None
+        decl = self.r.step_decls[n.step]
+        state = self.cls(n)
+        method = f"do_{method_suffix(n.step)}"
+        i_t = None if decl.input is None else py_type(decl.input)
+        it, other = f"{state}_{n.role}", f"{state}_Not{n.role}"
+        sc.variants += [
+            Variant(it, f"{state}.{method}(): this member is in {n.role} (``members``: the set's indices, ascending).",
+                    [("members", "tuple[int, ...]"), ("state", self.cls(n.it.node))]),
+            Variant(other, f"{state}.{method}(): this member is not in {n.role} (``members``: the set's indices, ascending).",
+                    [("members", "tuple[int, ...]"), ("state", self.cls(n.other.node))]),
+        ]
+        step = self.step(n, CONTROL_CLAIM, Annotations())
+        body = self.take(n, method)
+        if decl.input is not None:
+            body += [
+                "    try:",
+                f"        {self.r.codecs.writer(decl.input)}(_Writer(), arg)",
+                "    except (ValueError, TypeError, AttributeError, OverflowError) as _e:",
+                f"        raise _rt.violation(_ep, {f'local step {n.step}: its input is not a {type_text(decl.input)}: '!r} + str(_e)) from None",
+            ]
+        body += [
+            f"    _c = await _rt.agree_set(_ep, {n.family!r}, {n.role!r}, {bound(n.size)}, fn({'arg' if i_t else ''}), {step})",
+            *self.announce(n, step),
+            "    if _ep.me.index in _c:",
+        ]
+        for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
+            if isinstance(t.node, fsm.EndNode):
+                body.append(f"{ind}await _ep.close()")
+            body.append(f"{ind}return {name}(members=_c, state={self.make(t)})")
+        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], list[int]]"
+        sig += f", arg: {i_t}) -> " if i_t else ") -> "
+        doc = (f"Run the local step {n.step} (``fn({'arg' if i_t else ''})``: the indices of the {n.size} {n.family} "
+               f"members chosen as {n.role}), agree on them with every other {n.family} member, and go on in {n.role} or not.")
+        if decl.doc:
+            doc += f" {doc_text(decl.doc)}"
+        sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
+
+    def announce(self, n: fsm.ChooseNode, step: str) -> list[str]:
+        """Lines that tell the roles of ``announce to`` the agreed choice ``_c``."""
+        return [f"    await _rt.announce(_ep, {self.r.peer_const(r)}, _c, {step})" for r in n.announce]
+
+    def learn(self, n: fsm.RecvNode, sc: StateClass) -> None:
+        """``learn_<role>()`` of a role told a choice (``announce to``): one claim from every
+        member of the family, checked to agree (``genlib.learn``); afterwards this role may
+        meet the chosen member (or set)."""
+        assert n.next is not None and n.announce is not None and isinstance(n.frm, PeerFamily)
+        nxt = self.cls(n.next.node)
+        step = self.step(n, CONTROL_CLAIM, n.annotations)
+        method = f"learn_{method_suffix(n.announce)}"
+        if n.announce_size is None:
+            call, ty, what = f"_rt.learn_index(_ep, {n.frm.role!r}, {n.announce!r}, {step})", "int", "index of the member"
+        else:
+            call = f"_rt.learn_set(_ep, {n.frm.role!r}, {n.announce!r}, {bound(n.announce_size)}, {step})"
+            ty, what = "tuple[int, ...]", "indices (ascending) of the members"
+        sc.methods.append(Method(
+            f"async def {method}(self) -> tuple[{ty}, {nxt}]",
+            f"Learn which {n.frm.role} members were chosen as {n.announce}: the {what} every {n.frm.role} member "
+            "claims (a member claiming otherwise is a RemoteViolation naming it).",
+            [*self.take(n, method),
+             f"    _v = await {call}",
+             *(["    await _ep.close()"] if isinstance(n.next.node, fsm.EndNode) else []),
+             f"    return _v, {self.make(n.next)}"]))
+
     def recv(self, n: fsm.RecvNode, sc: StateClass) -> None:
         assert n.next is not None
+        if n.announce is not None:
+            self.learn(n, sc)
+            return
         msg, sfx = n.message, method_suffix(n.message)
         nxt = self.cls(n.next.node)
         step = self.step(n, msg, n.annotations)
@@ -691,9 +777,9 @@ class _RoleRenderer:
                 f"Receive one {msg} from each of {peer_text(n.frm)}, keyed by sender index.",
                 [*self.take(n, f"recv_{sfx}"),
                  f"    _out: dict[int, {msg}] = {{}}",
-                 f"    for _i in {self.members(n.frm)}:",
-                 f"        _peer = _Peer({n.frm.role!r}, _i)",
-                 f"        _lbl, _v = await _ep.recv(_peer, {{{msg!r}: _dec_{msg}}}, {step})",
+                 f"    _dec = {{{msg!r}: _dec_{msg}}}",
+                 f"    for _i, _peer in {self.member_peers(n.frm)}:",
+                 f"        _lbl, _v = await _ep.recv(_peer, _dec, {step})",
                  f"        if not isinstance(_v, {msg}):",
                  f"            raise _rt.unexpected(_ep, _peer, {state!r}, {msg!r}, _lbl)",
                  "        _out[_i] = _v",
@@ -857,8 +943,8 @@ class _RoleRenderer:
             body = self.take(n, f"select_{label}")
             for p in n.inform:
                 if isinstance(p, PeerFamily):
-                    body += [f"    for _i in {self.members(p)}:",
-                             f"        await _ep.send(_Peer({p.role!r}, _i), {ctl!r}, None, _rt.enc_ctl, {step})"]
+                    body += [f"    for _i, _p in {self.member_peers(p)}:",
+                             f"        await _ep.send(_p, {ctl!r}, None, _rt.enc_ctl, {step})"]
                 else:
                     body.append(f"    await _ep.send({self.peer(p)}, {ctl!r}, None, _rt.enc_ctl, {step})")
             body += self.goto(tgt)
@@ -1024,7 +1110,7 @@ class ModuleRenderer:
                 size = "'*'"
             role_infos.append(f"_RoleInfo({d.name!r}, family={d.kind != 'single'}, size={size})")
         markers = frozenset().union(*(r.code_markers for r in roles))
-        uses_guard, uses_callable, uses_writer_code = (m in markers for m in CODE_MARKERS)
+        uses_guard, uses_callable, uses_writer_code, uses_peer_code = (m in markers for m in CODE_MARKERS)
         module = ModuleModel(
             header=module_header(self.spec_path, self.protocol.name),
             name=self.protocol.name,
@@ -1035,6 +1121,8 @@ class ModuleRenderer:
             uses_builtins=any("_builtins." in t for m in messages for _, t in m.fields),
             uses_callable=uses_callable,
             uses_guard=uses_guard,
+            # Family loops use genlib's shared member Peers: a module may build none itself.
+            uses_peer=uses_peer_code or bool(self.peers),
             # Messages without fields encode to b"" without a Writer.
             uses_writer=bool(self.codecs.lines) or uses_writer_code or any(m.write or not m.is_message for m in messages),
             # Common sizes come from runtime.codec (one class across protocols); others are local.
@@ -1082,6 +1170,7 @@ class ModuleModel:
     uses_builtins: bool
     uses_callable: bool
     uses_guard: bool
+    uses_peer: bool
     uses_writer: bool
     fixed_imported: list[str]  # BytesN classes runtime.codec defines
     fixed_local: list[tuple[str, int]]  # (class, size) the module defines itself
@@ -1136,8 +1225,9 @@ def header_text(m: ModuleModel) -> Iterator[str]:
         yield "from runtime.genlib import FixedBytes as _FixedBytes\n"
     if m.uses_guard:
         yield "from runtime.genlib import GuardFailed as _GuardFailed\n"
+    if m.uses_peer:
+        yield "from runtime.genlib import Peer as _Peer\n"
     yield (
-        "from runtime.genlib import Peer as _Peer\n"
         "from runtime.genlib import ProtocolInfo as _ProtocolInfo\n"
         "from runtime.genlib import Reader as _Reader\n"
         "from runtime.genlib import RoleInfo as _RoleInfo\n"

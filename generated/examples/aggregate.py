@@ -153,9 +153,9 @@ class Collector_S0(_rt.State):
         """Receive one Contribute from each of Member[*], keyed by sender index."""
         _ep = self._take("recv_contribute")
         _out: dict[int, Contribute] = {}
-        for _i in _rt.members(_ep, 'Member', None, None, False):
-            _peer = _Peer('Member', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Contribute': _dec_Contribute}, _STEP_Collector_0)
+        _dec = {'Contribute': _dec_Contribute}
+        for _i, _peer in _rt.member_peers(_ep, 'Member', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Collector_0)
             if not isinstance(_v, Contribute):
                 raise _rt.unexpected(_ep, _peer, 'Collector_S0', 'Contribute', _lbl)
             _out[_i] = _v
@@ -185,17 +185,17 @@ class Collector_S2(_rt.State):
     async def send_combined(self, msg: Combined) -> Collector_End:
         """Send the same Combined to each of Member[*]."""
         _ep = self._take("send_combined")
-        for _i in _rt.members(_ep, 'Member', None, None, False):
-            await _ep.send(_Peer('Member', _i), 'Combined', msg, _enc_Combined, _STEP_Collector_2)
+        for _i, _p in _rt.member_peers(_ep, 'Member', None, None, False):
+            await _ep.send(_p, 'Combined', msg, _enc_Combined, _STEP_Collector_2)
         await _ep.close()
         return Collector_End(_ep, _PRIVATE, self._loops)
 
     async def send_combined_each(self, make: _Callable[[int], Combined]) -> Collector_End:
         """Send ``make(i)`` to member i, for each of Member[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_combined_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Member', _i), 'Combined', _m, _enc_Combined, _STEP_Collector_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Member', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Combined', _m, _enc_Combined, _STEP_Collector_2)
         await _ep.close()
         return Collector_End(_ep, _PRIVATE, self._loops)
 

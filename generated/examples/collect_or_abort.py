@@ -169,16 +169,16 @@ class Coordinator_S1(_rt.State):
     async def send_total(self, msg: Total) -> Coordinator_S2:
         """Send the same Total to each of Signer[*]."""
         _ep = self._take("send_total")
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            await _ep.send(_Peer('Signer', _i), 'Total', msg, _enc_Total, _STEP_Coordinator_1)
+        for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False):
+            await _ep.send(_p, 'Total', msg, _enc_Total, _STEP_Coordinator_1)
         return Coordinator_S2(_ep, _PRIVATE, self._loops)
 
     async def send_total_each(self, make: _Callable[[int], Total]) -> Coordinator_S2:
         """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_total_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Signer', _i), 'Total', _m, _enc_Total, _STEP_Coordinator_1)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Total', _m, _enc_Total, _STEP_Coordinator_1)
         return Coordinator_S2(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -197,16 +197,16 @@ class Coordinator_S3(_rt.State):
     async def send_abort(self, msg: Abort) -> Coordinator_S4:
         """Send the same Abort to each of Signer[*]."""
         _ep = self._take("send_abort")
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            await _ep.send(_Peer('Signer', _i), 'Abort', msg, _enc_Abort, _STEP_Coordinator_3)
+        for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False):
+            await _ep.send(_p, 'Abort', msg, _enc_Abort, _STEP_Coordinator_3)
         return Coordinator_S4(_ep, _PRIVATE, self._loops)
 
     async def send_abort_each(self, make: _Callable[[int], Abort]) -> Coordinator_S4:
         """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_abort_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Signer', _i), 'Abort', _m, _enc_Abort, _STEP_Coordinator_3)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Abort', _m, _enc_Abort, _STEP_Coordinator_3)
         return Coordinator_S4(_ep, _PRIVATE, self._loops)
 
 @_final

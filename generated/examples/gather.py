@@ -149,16 +149,16 @@ class Coord_S0(_rt.State):
     async def send_job(self, msg: Job) -> Coord_S1:
         """Send the same Job to each of Worker[*]."""
         _ep = self._take("send_job")
-        for _i in _rt.members(_ep, 'Worker', None, None, False):
-            await _ep.send(_Peer('Worker', _i), 'Job', msg, _enc_Job, _STEP_Coord_0)
+        for _i, _p in _rt.member_peers(_ep, 'Worker', None, None, False):
+            await _ep.send(_p, 'Job', msg, _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
     async def send_job_each(self, make: _Callable[[int], Job]) -> Coord_S1:
         """Send ``make(i)`` to member i, for each of Worker[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_job_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Worker', _i), 'Job', _m, _enc_Job, _STEP_Coord_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Worker', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Job', _m, _enc_Job, _STEP_Coord_0)
         return Coord_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -168,9 +168,9 @@ class Coord_S1(_rt.State):
         """Receive one Part from each of Worker[0..t], keyed by sender index."""
         _ep = self._take("recv_part")
         _out: dict[int, Part] = {}
-        for _i in _rt.members(_ep, 'Worker', 0, _ep.param('t'), False):
-            _peer = _Peer('Worker', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Part': _dec_Part}, _STEP_Coord_1)
+        _dec = {'Part': _dec_Part}
+        for _i, _peer in _rt.member_peers(_ep, 'Worker', 0, _ep.param('t'), False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Coord_1)
             if not isinstance(_v, Part):
                 raise _rt.unexpected(_ep, _peer, 'Coord_S1', 'Part', _lbl)
             _out[_i] = _v
@@ -183,17 +183,17 @@ class Coord_S2(_rt.State):
     async def send_result(self, msg: Result) -> Coord_End:
         """Send the same Result to each of Worker[*]."""
         _ep = self._take("send_result")
-        for _i in _rt.members(_ep, 'Worker', None, None, False):
-            await _ep.send(_Peer('Worker', _i), 'Result', msg, _enc_Result, _STEP_Coord_2)
+        for _i, _p in _rt.member_peers(_ep, 'Worker', None, None, False):
+            await _ep.send(_p, 'Result', msg, _enc_Result, _STEP_Coord_2)
         await _ep.close()
         return Coord_End(_ep, _PRIVATE, self._loops)
 
     async def send_result_each(self, make: _Callable[[int], Result]) -> Coord_End:
         """Send ``make(i)`` to member i, for each of Worker[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_result_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Worker', _i), 'Result', _m, _enc_Result, _STEP_Coord_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Worker', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Result', _m, _enc_Result, _STEP_Coord_2)
         await _ep.close()
         return Coord_End(_ep, _PRIVATE, self._loops)
 
@@ -256,16 +256,16 @@ class Worker_S2(_rt.State):
     async def send_gossip(self, msg: Gossip) -> Worker_S3:
         """Send the same Gossip to each of the other Worker members."""
         _ep = self._take("send_gossip")
-        for _i in _rt.members(_ep, 'Worker', None, None, True):
-            await _ep.send(_Peer('Worker', _i), 'Gossip', msg, _enc_Gossip, _STEP_Worker_2)
+        for _i, _p in _rt.member_peers(_ep, 'Worker', None, None, True):
+            await _ep.send(_p, 'Gossip', msg, _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
     async def send_gossip_each(self, make: _Callable[[int], Gossip]) -> Worker_S3:
         """Send ``make(i)`` to member i, for each of the other Worker members: called for exactly those members, all before the first send."""
         _ep = self._take("send_gossip_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Worker', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Worker', _i), 'Gossip', _m, _enc_Gossip, _STEP_Worker_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Worker', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Gossip', _m, _enc_Gossip, _STEP_Worker_2)
         return Worker_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -275,9 +275,9 @@ class Worker_S3(_rt.State):
         """Receive one Gossip from each of the other Worker members, keyed by sender index."""
         _ep = self._take("recv_gossip")
         _out: dict[int, Gossip] = {}
-        for _i in _rt.members(_ep, 'Worker', None, None, True):
-            _peer = _Peer('Worker', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Gossip': _dec_Gossip}, _STEP_Worker_3)
+        _dec = {'Gossip': _dec_Gossip}
+        for _i, _peer in _rt.member_peers(_ep, 'Worker', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Worker_3)
             if not isinstance(_v, Gossip):
                 raise _rt.unexpected(_ep, _peer, 'Worker_S3', 'Gossip', _lbl)
             _out[_i] = _v

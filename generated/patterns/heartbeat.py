@@ -110,15 +110,15 @@ class Leader_S0(_rt.State):
     async def select_continue(self) -> Leader_S1:
         """Run one more iteration (tells Follower[*])."""
         _ep = self._take("select_continue")
-        for _i in _rt.members(_ep, 'Follower', None, None, False):
-            await _ep.send(_Peer('Follower', _i), '__continue__', None, _rt.enc_ctl, _STEP_Leader_0_continue)
+        for _i, _p in _rt.member_peers(_ep, 'Follower', None, None, False):
+            await _ep.send(_p, '__continue__', None, _rt.enc_ctl, _STEP_Leader_0_continue)
         return Leader_S1(_ep, _PRIVATE, self._loops)
 
     async def select_exit(self) -> Leader_End:
         """Leave the loop (tells Follower[*])."""
         _ep = self._take("select_exit")
-        for _i in _rt.members(_ep, 'Follower', None, None, False):
-            await _ep.send(_Peer('Follower', _i), '__exit__', None, _rt.enc_ctl, _STEP_Leader_0_exit)
+        for _i, _p in _rt.member_peers(_ep, 'Follower', None, None, False):
+            await _ep.send(_p, '__exit__', None, _rt.enc_ctl, _STEP_Leader_0_exit)
         await _ep.close()
         return Leader_End(_ep, _PRIVATE, self._loops)
 
@@ -128,16 +128,16 @@ class Leader_S1(_rt.State):
     async def send_heartbeat(self, msg: Heartbeat) -> Leader_S2:
         """Send the same Heartbeat to each of Follower[*]."""
         _ep = self._take("send_heartbeat")
-        for _i in _rt.members(_ep, 'Follower', None, None, False):
-            await _ep.send(_Peer('Follower', _i), 'Heartbeat', msg, _enc_Heartbeat, _STEP_Leader_1)
+        for _i, _p in _rt.member_peers(_ep, 'Follower', None, None, False):
+            await _ep.send(_p, 'Heartbeat', msg, _enc_Heartbeat, _STEP_Leader_1)
         return Leader_S2(_ep, _PRIVATE, self._loops)
 
     async def send_heartbeat_each(self, make: _Callable[[int], Heartbeat]) -> Leader_S2:
         """Send ``make(i)`` to member i, for each of Follower[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_heartbeat_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Follower', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Follower', _i), 'Heartbeat', _m, _enc_Heartbeat, _STEP_Leader_1)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Follower', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Heartbeat', _m, _enc_Heartbeat, _STEP_Leader_1)
         return Leader_S2(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -147,9 +147,9 @@ class Leader_S2(_rt.State):
         """Receive one HeartbeatAck from each of Follower[*], keyed by sender index."""
         _ep = self._take("recv_heartbeat_ack")
         _out: dict[int, HeartbeatAck] = {}
-        for _i in _rt.members(_ep, 'Follower', None, None, False):
-            _peer = _Peer('Follower', _i)
-            _lbl, _v = await _ep.recv(_peer, {'HeartbeatAck': _dec_HeartbeatAck}, _STEP_Leader_2)
+        _dec = {'HeartbeatAck': _dec_HeartbeatAck}
+        for _i, _peer in _rt.member_peers(_ep, 'Follower', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Leader_2)
             if not isinstance(_v, HeartbeatAck):
                 raise _rt.unexpected(_ep, _peer, 'Leader_S2', 'HeartbeatAck', _lbl)
             _out[_i] = _v

@@ -118,16 +118,16 @@ class Collector_S0(_rt.State):
     async def send_collect_request(self, msg: CollectRequest) -> Collector_S1:
         """Send the same CollectRequest to each of Member[*]."""
         _ep = self._take("send_collect_request")
-        for _i in _rt.members(_ep, 'Member', None, None, False):
-            await _ep.send(_Peer('Member', _i), 'CollectRequest', msg, _enc_CollectRequest, _STEP_Collector_0)
+        for _i, _p in _rt.member_peers(_ep, 'Member', None, None, False):
+            await _ep.send(_p, 'CollectRequest', msg, _enc_CollectRequest, _STEP_Collector_0)
         return Collector_S1(_ep, _PRIVATE, self._loops)
 
     async def send_collect_request_each(self, make: _Callable[[int], CollectRequest]) -> Collector_S1:
         """Send ``make(i)`` to member i, for each of Member[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_collect_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Member', _i), 'CollectRequest', _m, _enc_CollectRequest, _STEP_Collector_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Member', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'CollectRequest', _m, _enc_CollectRequest, _STEP_Collector_0)
         return Collector_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -137,9 +137,9 @@ class Collector_S1(_rt.State):
         """Receive one Contribution from each of Member[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
         _out: dict[int, Contribution] = {}
-        for _i in _rt.members(_ep, 'Member', 0, _ep.param('t'), False):
-            _peer = _Peer('Member', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Contribution': _dec_Contribution}, _STEP_Collector_1)
+        _dec = {'Contribution': _dec_Contribution}
+        for _i, _peer in _rt.member_peers(_ep, 'Member', 0, _ep.param('t'), False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Collector_1)
             if not isinstance(_v, Contribution):
                 raise _rt.unexpected(_ep, _peer, 'Collector_S1', 'Contribution', _lbl)
             _out[_i] = _v

@@ -340,16 +340,16 @@ class Guardian_S4(_rt.State):
     async def send_reshare_deal(self, msg: ReshareDeal) -> Guardian_S5:
         """Send the same ReshareDeal to each of the other Guardian members."""
         _ep = self._take("send_reshare_deal")
-        for _i in _rt.members(_ep, 'Guardian', None, None, True):
-            await _ep.send(_Peer('Guardian', _i), 'ReshareDeal', msg, _enc_ReshareDeal, _STEP_Guardian_4)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, True):
+            await _ep.send(_p, 'ReshareDeal', msg, _enc_ReshareDeal, _STEP_Guardian_4)
         return Guardian_S5(_ep, _PRIVATE, self._loops)
 
     async def send_reshare_deal_each(self, make: _Callable[[int], ReshareDeal]) -> Guardian_S5:
         """Send ``make(i)`` to member i, for each of the other Guardian members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reshare_deal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'ReshareDeal', _m, _enc_ReshareDeal, _STEP_Guardian_4)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'ReshareDeal', _m, _enc_ReshareDeal, _STEP_Guardian_4)
         return Guardian_S5(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -359,9 +359,9 @@ class Guardian_S5(_rt.State):
         """Receive one ReshareDeal from each of the other Guardian members, keyed by sender index."""
         _ep = self._take("recv_reshare_deal")
         _out: dict[int, ReshareDeal] = {}
-        for _i in _rt.members(_ep, 'Guardian', None, None, True):
-            _peer = _Peer('Guardian', _i)
-            _lbl, _v = await _ep.recv(_peer, {'ReshareDeal': _dec_ReshareDeal}, _STEP_Guardian_5)
+        _dec = {'ReshareDeal': _dec_ReshareDeal}
+        for _i, _peer in _rt.member_peers(_ep, 'Guardian', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Guardian_5)
             if not isinstance(_v, ReshareDeal):
                 raise _rt.unexpected(_ep, _peer, 'Guardian_S5', 'ReshareDeal', _lbl)
             _out[_i] = _v
@@ -436,16 +436,16 @@ class NewDevice_S0(_rt.State):
     async def send_discover(self, msg: Discover) -> NewDevice_S1:
         """Send the same Discover to each of Guardian[*]."""
         _ep = self._take("send_discover")
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            await _ep.send(_Peer('Guardian', _i), 'Discover', msg, _enc_Discover, _STEP_NewDevice_0)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            await _ep.send(_p, 'Discover', msg, _enc_Discover, _STEP_NewDevice_0)
         return NewDevice_S1(_ep, _PRIVATE, self._loops)
 
     async def send_discover_each(self, make: _Callable[[int], Discover]) -> NewDevice_S1:
         """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_discover_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'Discover', _m, _enc_Discover, _STEP_NewDevice_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Discover', _m, _enc_Discover, _STEP_NewDevice_0)
         return NewDevice_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -455,9 +455,9 @@ class NewDevice_S1(_rt.State):
         """Receive one Available from each of Guardian[*], keyed by sender index."""
         _ep = self._take("recv_available")
         _out: dict[int, Available] = {}
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            _peer = _Peer('Guardian', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Available': _dec_Available}, _STEP_NewDevice_1)
+        _dec = {'Available': _dec_Available}
+        for _i, _peer in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_NewDevice_1)
             if not isinstance(_v, Available):
                 raise _rt.unexpected(_ep, _peer, 'NewDevice_S1', 'Available', _lbl)
             _out[_i] = _v
@@ -477,16 +477,16 @@ class NewDevice_S3(_rt.State):
     async def send_collect_request(self, msg: CollectRequest) -> NewDevice_S4:
         """Send the same CollectRequest to each of Guardian[*]."""
         _ep = self._take("send_collect_request")
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            await _ep.send(_Peer('Guardian', _i), 'CollectRequest', msg, _enc_CollectRequest, _STEP_NewDevice_3)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            await _ep.send(_p, 'CollectRequest', msg, _enc_CollectRequest, _STEP_NewDevice_3)
         return NewDevice_S4(_ep, _PRIVATE, self._loops)
 
     async def send_collect_request_each(self, make: _Callable[[int], CollectRequest]) -> NewDevice_S4:
         """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_collect_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'CollectRequest', _m, _enc_CollectRequest, _STEP_NewDevice_3)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'CollectRequest', _m, _enc_CollectRequest, _STEP_NewDevice_3)
         return NewDevice_S4(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -496,9 +496,9 @@ class NewDevice_S4(_rt.State):
         """Receive one Contribution from each of Guardian[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
         _out: dict[int, Contribution] = {}
-        for _i in _rt.members(_ep, 'Guardian', 0, _ep.param('t'), False):
-            _peer = _Peer('Guardian', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Contribution': _dec_Contribution}, _STEP_NewDevice_4)
+        _dec = {'Contribution': _dec_Contribution}
+        for _i, _peer in _rt.member_peers(_ep, 'Guardian', 0, _ep.param('t'), False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_NewDevice_4)
             if not isinstance(_v, Contribution):
                 raise _rt.unexpected(_ep, _peer, 'NewDevice_S4', 'Contribution', _lbl)
             _out[_i] = _v
@@ -525,17 +525,17 @@ class NewDevice_S7(_rt.State):
     async def send_epoch_bump(self, msg: EpochBump) -> NewDevice_End:
         """Send the same EpochBump to each of Guardian[*]."""
         _ep = self._take("send_epoch_bump")
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            await _ep.send(_Peer('Guardian', _i), 'EpochBump', msg, _enc_EpochBump, _STEP_NewDevice_7)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            await _ep.send(_p, 'EpochBump', msg, _enc_EpochBump, _STEP_NewDevice_7)
         await _ep.close()
         return NewDevice_End(_ep, _PRIVATE, self._loops)
 
     async def send_epoch_bump_each(self, make: _Callable[[int], EpochBump]) -> NewDevice_End:
         """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_epoch_bump_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'EpochBump', _m, _enc_EpochBump, _STEP_NewDevice_7)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'EpochBump', _m, _enc_EpochBump, _STEP_NewDevice_7)
         await _ep.close()
         return NewDevice_End(_ep, _PRIVATE, self._loops)
 

@@ -312,16 +312,16 @@ class Participant_S1_Part(_rt.State):
     async def send_alive(self, msg: Alive) -> Participant_S2:
         """Send the same Alive to each of Participant[1..N]."""
         _ep = self._take("send_alive")
-        for _i in _rt.members(_ep, 'Participant', 1, _ep.param('N'), False):
-            await _ep.send(_Peer('Participant', _i), 'Alive', msg, _enc_Alive, _STEP_Participant_1)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', 1, _ep.param('N'), False):
+            await _ep.send(_p, 'Alive', msg, _enc_Alive, _STEP_Participant_1)
         return Participant_S2(_ep, _PRIVATE, self._loops)
 
     async def send_alive_each(self, make: _Callable[[int], Alive]) -> Participant_S2:
         """Send ``make(i)`` to member i, for each of Participant[1..N]: called for exactly those members, all before the first send."""
         _ep = self._take("send_alive_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', 1, _ep.param('N'), False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Alive', _m, _enc_Alive, _STEP_Participant_1)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', 1, _ep.param('N'), False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Alive', _m, _enc_Alive, _STEP_Participant_1)
         return Participant_S2(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -396,16 +396,16 @@ class Participant_S3_Part(_rt.State):
     async def send_coordinator_timeout(self, msg: CoordinatorTimeout) -> Participant_S4:
         """Send the same CoordinatorTimeout to each of Participant[1..N]."""
         _ep = self._take("send_coordinator_timeout")
-        for _i in _rt.members(_ep, 'Participant', 1, _ep.param('N'), False):
-            await _ep.send(_Peer('Participant', _i), 'CoordinatorTimeout', msg, _enc_CoordinatorTimeout, _STEP_Participant_3)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', 1, _ep.param('N'), False):
+            await _ep.send(_p, 'CoordinatorTimeout', msg, _enc_CoordinatorTimeout, _STEP_Participant_3)
         return Participant_S4(_ep, _PRIVATE, self._loops)
 
     async def send_coordinator_timeout_each(self, make: _Callable[[int], CoordinatorTimeout]) -> Participant_S4:
         """Send ``make(i)`` to member i, for each of Participant[1..N]: called for exactly those members, all before the first send."""
         _ep = self._take("send_coordinator_timeout_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', 1, _ep.param('N'), False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'CoordinatorTimeout', _m, _enc_CoordinatorTimeout, _STEP_Participant_3)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', 1, _ep.param('N'), False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'CoordinatorTimeout', _m, _enc_CoordinatorTimeout, _STEP_Participant_3)
         return Participant_S4(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -461,16 +461,16 @@ class Participant_S6(_rt.State):
     async def send_commit(self, msg: Commit) -> Participant_S7:
         """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Commit', msg, _enc_Commit, _STEP_Participant_6)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Commit', msg, _enc_Commit, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Participant_S7:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Commit', _m, _enc_Commit, _STEP_Participant_6)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commit', _m, _enc_Commit, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -480,9 +480,9 @@ class Participant_S7(_rt.State):
         """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commit': _dec_Commit}, _STEP_Participant_7)
+        _dec = {'Commit': _dec_Commit}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_7)
             if not isinstance(_v, Commit):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S7', 'Commit', _lbl)
             _out[_i] = _v
@@ -495,16 +495,16 @@ class Participant_S8(_rt.State):
     async def send_reveal(self, msg: Reveal) -> Participant_S9:
         """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Reveal', msg, _enc_Reveal, _STEP_Participant_8)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Reveal', msg, _enc_Reveal, _STEP_Participant_8)
         return Participant_S9(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Participant_S9:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Reveal', _m, _enc_Reveal, _STEP_Participant_8)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Reveal', _m, _enc_Reveal, _STEP_Participant_8)
         return Participant_S9(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -514,9 +514,9 @@ class Participant_S9(_rt.State):
         """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Reveal': _dec_Reveal}, _STEP_Participant_9)
+        _dec = {'Reveal': _dec_Reveal}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_9)
             if not isinstance(_v, Reveal):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S9', 'Reveal', _lbl)
             _out[_i] = _v
@@ -570,16 +570,16 @@ class Participant_S12(_rt.State):
     async def send_commit(self, msg: Commit) -> Participant_S13:
         """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Commit', msg, _enc_Commit, _STEP_Participant_12)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Commit', msg, _enc_Commit, _STEP_Participant_12)
         return Participant_S13(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Participant_S13:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Commit', _m, _enc_Commit, _STEP_Participant_12)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commit', _m, _enc_Commit, _STEP_Participant_12)
         return Participant_S13(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -589,9 +589,9 @@ class Participant_S13(_rt.State):
         """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commit': _dec_Commit}, _STEP_Participant_13)
+        _dec = {'Commit': _dec_Commit}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_13)
             if not isinstance(_v, Commit):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S13', 'Commit', _lbl)
             _out[_i] = _v
@@ -604,16 +604,16 @@ class Participant_S14(_rt.State):
     async def send_reveal(self, msg: Reveal) -> Participant_S15:
         """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Reveal', msg, _enc_Reveal, _STEP_Participant_14)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Reveal', msg, _enc_Reveal, _STEP_Participant_14)
         return Participant_S15(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Participant_S15:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Reveal', _m, _enc_Reveal, _STEP_Participant_14)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Reveal', _m, _enc_Reveal, _STEP_Participant_14)
         return Participant_S15(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -623,9 +623,9 @@ class Participant_S15(_rt.State):
         """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Reveal': _dec_Reveal}, _STEP_Participant_15)
+        _dec = {'Reveal': _dec_Reveal}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_15)
             if not isinstance(_v, Reveal):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S15', 'Reveal', _lbl)
             _out[_i] = _v

@@ -163,16 +163,16 @@ class Participant_S0(_rt.State):
     async def send_commit(self, msg: Commit) -> Participant_S1:
         """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Commit', msg, _enc_Commit, _STEP_Participant_0)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Commit', msg, _enc_Commit, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Participant_S1:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Commit', _m, _enc_Commit, _STEP_Participant_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commit', _m, _enc_Commit, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -182,9 +182,9 @@ class Participant_S1(_rt.State):
         """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commit': _dec_Commit}, _STEP_Participant_1)
+        _dec = {'Commit': _dec_Commit}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_1)
             if not isinstance(_v, Commit):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S1', 'Commit', _lbl)
             _out[_i] = _v
@@ -197,16 +197,16 @@ class Participant_S2(_rt.State):
     async def send_reveal(self, msg: Reveal) -> Participant_S3:
         """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Reveal', msg, _enc_Reveal, _STEP_Participant_2)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Reveal', msg, _enc_Reveal, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Participant_S3:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Reveal', _m, _enc_Reveal, _STEP_Participant_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Reveal', _m, _enc_Reveal, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -216,9 +216,9 @@ class Participant_S3(_rt.State):
         """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Reveal': _dec_Reveal}, _STEP_Participant_3)
+        _dec = {'Reveal': _dec_Reveal}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_3)
             if not isinstance(_v, Reveal):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S3', 'Reveal', _lbl)
             _out[_i] = _v
@@ -263,9 +263,9 @@ class Participant_S5(_rt.State):
         """Receive one CoordinatorSelected from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_coordinator_selected")
         _out: dict[int, CoordinatorSelected] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'CoordinatorSelected': _dec_CoordinatorSelected}, _STEP_Participant_5)
+        _dec = {'CoordinatorSelected': _dec_CoordinatorSelected}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_5)
             if not isinstance(_v, CoordinatorSelected):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S5', 'CoordinatorSelected', _lbl)
             _out[_i] = _v

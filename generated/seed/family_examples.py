@@ -235,16 +235,16 @@ class Coordinator_S0(_rt.State):
     async def send_request(self, msg: Request) -> Coordinator_S1:
         """Send the same Request to each of Signers[*]."""
         _ep = self._take("send_request")
-        for _i in _rt.members(_ep, 'Signers', None, None, False):
-            await _ep.send(_Peer('Signers', _i), 'Request', msg, _enc_Request, _STEP_Coordinator_0)
+        for _i, _p in _rt.member_peers(_ep, 'Signers', None, None, False):
+            await _ep.send(_p, 'Request', msg, _enc_Request, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
     async def send_request_each(self, make: _Callable[[int], Request]) -> Coordinator_S1:
         """Send ``make(i)`` to member i, for each of Signers[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signers', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Signers', _i), 'Request', _m, _enc_Request, _STEP_Coordinator_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Signers', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Request', _m, _enc_Request, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -254,9 +254,9 @@ class Coordinator_S1(_rt.State):
         """Receive one Response from each of Signers[0..threshold], keyed by sender index."""
         _ep = self._take("recv_response")
         _out: dict[int, Response] = {}
-        for _i in _rt.members(_ep, 'Signers', 0, _ep.param('threshold'), False):
-            _peer = _Peer('Signers', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Response': _dec_Response}, _STEP_Coordinator_1)
+        _dec = {'Response': _dec_Response}
+        for _i, _peer in _rt.member_peers(_ep, 'Signers', 0, _ep.param('threshold'), False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Coordinator_1)
             if not isinstance(_v, Response):
                 raise _rt.unexpected(_ep, _peer, 'Coordinator_S1', 'Response', _lbl)
             _out[_i] = _v
@@ -336,16 +336,16 @@ class Leader_S0(_rt.State):
     async def send_proposal(self, msg: Proposal) -> Leader_S1:
         """Send the same Proposal to each of Followers[*]."""
         _ep = self._take("send_proposal")
-        for _i in _rt.members(_ep, 'Followers', None, None, False):
-            await _ep.send(_Peer('Followers', _i), 'Proposal', msg, _enc_Proposal, _STEP_Leader_0)
+        for _i, _p in _rt.member_peers(_ep, 'Followers', None, None, False):
+            await _ep.send(_p, 'Proposal', msg, _enc_Proposal, _STEP_Leader_0)
         return Leader_S1(_ep, _PRIVATE, self._loops)
 
     async def send_proposal_each(self, make: _Callable[[int], Proposal]) -> Leader_S1:
         """Send ``make(i)`` to member i, for each of Followers[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_proposal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Followers', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Followers', _i), 'Proposal', _m, _enc_Proposal, _STEP_Leader_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Followers', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Proposal', _m, _enc_Proposal, _STEP_Leader_0)
         return Leader_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -355,9 +355,9 @@ class Leader_S1(_rt.State):
         """Receive one Vote from each of Followers[*], keyed by sender index."""
         _ep = self._take("recv_vote")
         _out: dict[int, Vote] = {}
-        for _i in _rt.members(_ep, 'Followers', None, None, False):
-            _peer = _Peer('Followers', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Vote': _dec_Vote}, _STEP_Leader_1)
+        _dec = {'Vote': _dec_Vote}
+        for _i, _peer in _rt.member_peers(_ep, 'Followers', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Leader_1)
             if not isinstance(_v, Vote):
                 raise _rt.unexpected(_ep, _peer, 'Leader_S1', 'Vote', _lbl)
             _out[_i] = _v

@@ -20,7 +20,6 @@ from runtime.genlib import PRIVATE as _PRIVATE
 from runtime.genlib import Bytes32 as Bytes32
 from runtime.genlib import Bytes64 as Bytes64
 from runtime.genlib import Endpoint as _Endpoint
-from runtime.genlib import Peer as _Peer
 from runtime.genlib import ProtocolInfo as _ProtocolInfo
 from runtime.genlib import Reader as _Reader
 from runtime.genlib import RoleInfo as _RoleInfo
@@ -245,16 +244,16 @@ class Participant_S0(_rt.State):
     async def send_cover_packet(self, msg: CoverPacket) -> Participant_S1:
         """Send the same CoverPacket to each of the other Participant members."""
         _ep = self._take("send_cover_packet")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'CoverPacket', msg, _enc_CoverPacket, _STEP_Participant_0)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'CoverPacket', msg, _enc_CoverPacket, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_cover_packet_each(self, make: _Callable[[int], CoverPacket]) -> Participant_S1:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_cover_packet_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'CoverPacket', _m, _enc_CoverPacket, _STEP_Participant_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'CoverPacket', _m, _enc_CoverPacket, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -264,9 +263,9 @@ class Participant_S1(_rt.State):
         """Receive one CoverPacket from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_cover_packet")
         _out: dict[int, CoverPacket] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'CoverPacket': _dec_CoverPacket}, _STEP_Participant_1)
+        _dec = {'CoverPacket': _dec_CoverPacket}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_1)
             if not isinstance(_v, CoverPacket):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S1', 'CoverPacket', _lbl)
             _out[_i] = _v
@@ -279,16 +278,16 @@ class Participant_S2(_rt.State):
     async def send_onion_path(self, msg: OnionPath) -> Participant_S3:
         """Send the same OnionPath to each of the other Participant members."""
         _ep = self._take("send_onion_path")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'OnionPath', msg, _enc_OnionPath, _STEP_Participant_2)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'OnionPath', msg, _enc_OnionPath, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_onion_path_each(self, make: _Callable[[int], OnionPath]) -> Participant_S3:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_onion_path_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'OnionPath', _m, _enc_OnionPath, _STEP_Participant_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'OnionPath', _m, _enc_OnionPath, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -298,9 +297,9 @@ class Participant_S3(_rt.State):
         """Receive one OnionPath from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_onion_path")
         _out: dict[int, OnionPath] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'OnionPath': _dec_OnionPath}, _STEP_Participant_3)
+        _dec = {'OnionPath': _dec_OnionPath}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_3)
             if not isinstance(_v, OnionPath):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S3', 'OnionPath', _lbl)
             _out[_i] = _v
@@ -313,16 +312,16 @@ class Participant_S4(_rt.State):
     async def send_commit(self, msg: Commit) -> Participant_S5:
         """Send the same Commit to each of the other Participant members."""
         _ep = self._take("send_commit")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Commit', msg, _enc_Commit, _STEP_Participant_4)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Commit', msg, _enc_Commit, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Participant_S5:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Commit', _m, _enc_Commit, _STEP_Participant_4)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commit', _m, _enc_Commit, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -332,9 +331,9 @@ class Participant_S5(_rt.State):
         """Receive one Commit from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commit': _dec_Commit}, _STEP_Participant_5)
+        _dec = {'Commit': _dec_Commit}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_5)
             if not isinstance(_v, Commit):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S5', 'Commit', _lbl)
             _out[_i] = _v
@@ -347,16 +346,16 @@ class Participant_S6(_rt.State):
     async def send_reveal(self, msg: Reveal) -> Participant_S7:
         """Send the same Reveal to each of the other Participant members."""
         _ep = self._take("send_reveal")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Reveal', msg, _enc_Reveal, _STEP_Participant_6)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Reveal', msg, _enc_Reveal, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Participant_S7:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Reveal', _m, _enc_Reveal, _STEP_Participant_6)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Reveal', _m, _enc_Reveal, _STEP_Participant_6)
         return Participant_S7(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -366,9 +365,9 @@ class Participant_S7(_rt.State):
         """Receive one Reveal from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Reveal': _dec_Reveal}, _STEP_Participant_7)
+        _dec = {'Reveal': _dec_Reveal}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_7)
             if not isinstance(_v, Reveal):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S7', 'Reveal', _lbl)
             _out[_i] = _v
@@ -439,16 +438,16 @@ class Participant_S10(_rt.State):
     async def send_key_derivation_share(self, msg: KeyDerivationShare) -> Participant_S11:
         """Send the same KeyDerivationShare to each of the other Participant members."""
         _ep = self._take("send_key_derivation_share")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'KeyDerivationShare', msg, _enc_KeyDerivationShare, _STEP_Participant_10)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'KeyDerivationShare', msg, _enc_KeyDerivationShare, _STEP_Participant_10)
         return Participant_S11(_ep, _PRIVATE, self._loops)
 
     async def send_key_derivation_share_each(self, make: _Callable[[int], KeyDerivationShare]) -> Participant_S11:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_key_derivation_share_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'KeyDerivationShare', _m, _enc_KeyDerivationShare, _STEP_Participant_10)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'KeyDerivationShare', _m, _enc_KeyDerivationShare, _STEP_Participant_10)
         return Participant_S11(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -458,9 +457,9 @@ class Participant_S11(_rt.State):
         """Receive one KeyDerivationShare from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_key_derivation_share")
         _out: dict[int, KeyDerivationShare] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'KeyDerivationShare': _dec_KeyDerivationShare}, _STEP_Participant_11)
+        _dec = {'KeyDerivationShare': _dec_KeyDerivationShare}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_11)
             if not isinstance(_v, KeyDerivationShare):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S11', 'KeyDerivationShare', _lbl)
             _out[_i] = _v
@@ -490,16 +489,16 @@ class Participant_S13(_rt.State):
     async def send_consistency_digest(self, msg: ConsistencyDigest) -> Participant_S14:
         """Send the same ConsistencyDigest to each of the other Participant members."""
         _ep = self._take("send_consistency_digest")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'ConsistencyDigest', msg, _enc_ConsistencyDigest, _STEP_Participant_13)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'ConsistencyDigest', msg, _enc_ConsistencyDigest, _STEP_Participant_13)
         return Participant_S14(_ep, _PRIVATE, self._loops)
 
     async def send_consistency_digest_each(self, make: _Callable[[int], ConsistencyDigest]) -> Participant_S14:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_consistency_digest_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'ConsistencyDigest', _m, _enc_ConsistencyDigest, _STEP_Participant_13)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'ConsistencyDigest', _m, _enc_ConsistencyDigest, _STEP_Participant_13)
         return Participant_S14(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -509,9 +508,9 @@ class Participant_S14(_rt.State):
         """Receive one ConsistencyDigest from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_consistency_digest")
         _out: dict[int, ConsistencyDigest] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'ConsistencyDigest': _dec_ConsistencyDigest}, _STEP_Participant_14)
+        _dec = {'ConsistencyDigest': _dec_ConsistencyDigest}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_14)
             if not isinstance(_v, ConsistencyDigest):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S14', 'ConsistencyDigest', _lbl)
             _out[_i] = _v
@@ -524,16 +523,16 @@ class Participant_S15(_rt.State):
     async def send_cover_packet(self, msg: CoverPacket) -> Participant_S16:
         """Send the same CoverPacket to each of the other Participant members."""
         _ep = self._take("send_cover_packet")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'CoverPacket', msg, _enc_CoverPacket, _STEP_Participant_15)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'CoverPacket', msg, _enc_CoverPacket, _STEP_Participant_15)
         return Participant_S16(_ep, _PRIVATE, self._loops)
 
     async def send_cover_packet_each(self, make: _Callable[[int], CoverPacket]) -> Participant_S16:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_cover_packet_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'CoverPacket', _m, _enc_CoverPacket, _STEP_Participant_15)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'CoverPacket', _m, _enc_CoverPacket, _STEP_Participant_15)
         return Participant_S16(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -543,9 +542,9 @@ class Participant_S16(_rt.State):
         """Receive one CoverPacket from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_cover_packet")
         _out: dict[int, CoverPacket] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'CoverPacket': _dec_CoverPacket}, _STEP_Participant_16)
+        _dec = {'CoverPacket': _dec_CoverPacket}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_16)
             if not isinstance(_v, CoverPacket):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S16', 'CoverPacket', _lbl)
             _out[_i] = _v

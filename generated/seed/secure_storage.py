@@ -277,16 +277,16 @@ class Owner_S1(_rt.State):
     async def send_access_request(self, msg: AccessRequest) -> Owner_S2:
         """Send the same AccessRequest to each of StorageProvider[*]."""
         _ep = self._take("send_access_request")
-        for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
-            await _ep.send(_Peer('StorageProvider', _i), 'AccessRequest', msg, _enc_AccessRequest, _STEP_Owner_1)
+        for _i, _p in _rt.member_peers(_ep, 'StorageProvider', None, None, False):
+            await _ep.send(_p, 'AccessRequest', msg, _enc_AccessRequest, _STEP_Owner_1)
         return Owner_S2(_ep, _PRIVATE, self._loops)
 
     async def send_access_request_each(self, make: _Callable[[int], AccessRequest]) -> Owner_S2:
         """Send ``make(i)`` to member i, for each of StorageProvider[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_access_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'StorageProvider', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('StorageProvider', _i), 'AccessRequest', _m, _enc_AccessRequest, _STEP_Owner_1)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'StorageProvider', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'AccessRequest', _m, _enc_AccessRequest, _STEP_Owner_1)
         return Owner_S2(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -296,9 +296,9 @@ class Owner_S2(_rt.State):
         """Receive one AccessGranted from each of StorageProvider[*], keyed by sender index."""
         _ep = self._take("recv_access_granted")
         _out: dict[int, AccessGranted] = {}
-        for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
-            _peer = _Peer('StorageProvider', _i)
-            _lbl, _v = await _ep.recv(_peer, {'AccessGranted': _dec_AccessGranted}, _STEP_Owner_2)
+        _dec = {'AccessGranted': _dec_AccessGranted}
+        for _i, _peer in _rt.member_peers(_ep, 'StorageProvider', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Owner_2)
             if not isinstance(_v, AccessGranted):
                 raise _rt.unexpected(_ep, _peer, 'Owner_S2', 'AccessGranted', _lbl)
             _out[_i] = _v
@@ -315,16 +315,16 @@ class Owner_S4(_rt.State):
     async def send_collect_request(self, msg: CollectRequest) -> Owner_S5:
         """Send the same CollectRequest to each of Device[*]."""
         _ep = self._take("send_collect_request")
-        for _i in _rt.members(_ep, 'Device', None, None, False):
-            await _ep.send(_Peer('Device', _i), 'CollectRequest', msg, _enc_CollectRequest, _STEP_Owner_4)
+        for _i, _p in _rt.member_peers(_ep, 'Device', None, None, False):
+            await _ep.send(_p, 'CollectRequest', msg, _enc_CollectRequest, _STEP_Owner_4)
         return Owner_S5(_ep, _PRIVATE, self._loops)
 
     async def send_collect_request_each(self, make: _Callable[[int], CollectRequest]) -> Owner_S5:
         """Send ``make(i)`` to member i, for each of Device[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_collect_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Device', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Device', _i), 'CollectRequest', _m, _enc_CollectRequest, _STEP_Owner_4)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Device', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'CollectRequest', _m, _enc_CollectRequest, _STEP_Owner_4)
         return Owner_S5(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -334,9 +334,9 @@ class Owner_S5(_rt.State):
         """Receive one Contribution from each of Device[0..t], keyed by sender index."""
         _ep = self._take("recv_contribution")
         _out: dict[int, Contribution] = {}
-        for _i in _rt.members(_ep, 'Device', 0, _ep.param('t'), False):
-            _peer = _Peer('Device', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Contribution': _dec_Contribution}, _STEP_Owner_5)
+        _dec = {'Contribution': _dec_Contribution}
+        for _i, _peer in _rt.member_peers(_ep, 'Device', 0, _ep.param('t'), False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Owner_5)
             if not isinstance(_v, Contribution):
                 raise _rt.unexpected(_ep, _peer, 'Owner_S5', 'Contribution', _lbl)
             _out[_i] = _v
@@ -353,16 +353,16 @@ class Owner_S7(_rt.State):
     async def send_upload(self, msg: Upload) -> Owner_S8:
         """Send the same Upload to each of StorageProvider[*]."""
         _ep = self._take("send_upload")
-        for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
-            await _ep.send(_Peer('StorageProvider', _i), 'Upload', msg, _enc_Upload, _STEP_Owner_7)
+        for _i, _p in _rt.member_peers(_ep, 'StorageProvider', None, None, False):
+            await _ep.send(_p, 'Upload', msg, _enc_Upload, _STEP_Owner_7)
         return Owner_S8(_ep, _PRIVATE, self._loops)
 
     async def send_upload_each(self, make: _Callable[[int], Upload]) -> Owner_S8:
         """Send ``make(i)`` to member i, for each of StorageProvider[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_upload_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'StorageProvider', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('StorageProvider', _i), 'Upload', _m, _enc_Upload, _STEP_Owner_7)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'StorageProvider', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Upload', _m, _enc_Upload, _STEP_Owner_7)
         return Owner_S8(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -372,9 +372,9 @@ class Owner_S8(_rt.State):
         """Receive one StorageProof from each of StorageProvider[*], keyed by sender index."""
         _ep = self._take("recv_storage_proof")
         _out: dict[int, StorageProof] = {}
-        for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
-            _peer = _Peer('StorageProvider', _i)
-            _lbl, _v = await _ep.recv(_peer, {'StorageProof': _dec_StorageProof}, _STEP_Owner_8)
+        _dec = {'StorageProof': _dec_StorageProof}
+        for _i, _peer in _rt.member_peers(_ep, 'StorageProvider', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Owner_8)
             if not isinstance(_v, StorageProof):
                 raise _rt.unexpected(_ep, _peer, 'Owner_S8', 'StorageProof', _lbl)
             _out[_i] = _v
@@ -387,17 +387,17 @@ class Owner_S9(_rt.State):
     async def send_replicate(self, msg: Replicate) -> Owner_End:
         """Send the same Replicate to each of StorageProvider[*]."""
         _ep = self._take("send_replicate")
-        for _i in _rt.members(_ep, 'StorageProvider', None, None, False):
-            await _ep.send(_Peer('StorageProvider', _i), 'Replicate', msg, _enc_Replicate, _STEP_Owner_9)
+        for _i, _p in _rt.member_peers(_ep, 'StorageProvider', None, None, False):
+            await _ep.send(_p, 'Replicate', msg, _enc_Replicate, _STEP_Owner_9)
         await _ep.close()
         return Owner_End(_ep, _PRIVATE, self._loops)
 
     async def send_replicate_each(self, make: _Callable[[int], Replicate]) -> Owner_End:
         """Send ``make(i)`` to member i, for each of StorageProvider[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_replicate_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'StorageProvider', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('StorageProvider', _i), 'Replicate', _m, _enc_Replicate, _STEP_Owner_9)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'StorageProvider', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Replicate', _m, _enc_Replicate, _STEP_Owner_9)
         await _ep.close()
         return Owner_End(_ep, _PRIVATE, self._loops)
 

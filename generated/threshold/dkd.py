@@ -19,7 +19,6 @@ from runtime import genlib as _rt
 from runtime.genlib import PRIVATE as _PRIVATE
 from runtime.genlib import Bytes32 as Bytes32
 from runtime.genlib import Endpoint as _Endpoint
-from runtime.genlib import Peer as _Peer
 from runtime.genlib import ProtocolInfo as _ProtocolInfo
 from runtime.genlib import Reader as _Reader
 from runtime.genlib import RoleInfo as _RoleInfo
@@ -130,16 +129,16 @@ class Holder_S0(_rt.State):
     async def send_evaluation(self, msg: Evaluation) -> Holder_S1:
         """Send the same Evaluation to each of the other Holder members."""
         _ep = self._take("send_evaluation")
-        for _i in _rt.members(_ep, 'Holder', None, None, True):
-            await _ep.send(_Peer('Holder', _i), 'Evaluation', msg, _enc_Evaluation, _STEP_Holder_0)
+        for _i, _p in _rt.member_peers(_ep, 'Holder', None, None, True):
+            await _ep.send(_p, 'Evaluation', msg, _enc_Evaluation, _STEP_Holder_0)
         return Holder_S1(_ep, _PRIVATE, self._loops)
 
     async def send_evaluation_each(self, make: _Callable[[int], Evaluation]) -> Holder_S1:
         """Send ``make(i)`` to member i, for each of the other Holder members: called for exactly those members, all before the first send."""
         _ep = self._take("send_evaluation_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Holder', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Holder', _i), 'Evaluation', _m, _enc_Evaluation, _STEP_Holder_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Holder', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Evaluation', _m, _enc_Evaluation, _STEP_Holder_0)
         return Holder_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -149,9 +148,9 @@ class Holder_S1(_rt.State):
         """Receive one Evaluation from each of the other Holder members, keyed by sender index."""
         _ep = self._take("recv_evaluation")
         _out: dict[int, Evaluation] = {}
-        for _i in _rt.members(_ep, 'Holder', None, None, True):
-            _peer = _Peer('Holder', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Evaluation': _dec_Evaluation}, _STEP_Holder_1)
+        _dec = {'Evaluation': _dec_Evaluation}
+        for _i, _peer in _rt.member_peers(_ep, 'Holder', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Holder_1)
             if not isinstance(_v, Evaluation):
                 raise _rt.unexpected(_ep, _peer, 'Holder_S1', 'Evaluation', _lbl)
             _out[_i] = _v
@@ -164,16 +163,16 @@ class Holder_S2(_rt.State):
     async def send_confirm(self, msg: Confirm) -> Holder_S3:
         """Send the same Confirm to each of the other Holder members."""
         _ep = self._take("send_confirm")
-        for _i in _rt.members(_ep, 'Holder', None, None, True):
-            await _ep.send(_Peer('Holder', _i), 'Confirm', msg, _enc_Confirm, _STEP_Holder_2)
+        for _i, _p in _rt.member_peers(_ep, 'Holder', None, None, True):
+            await _ep.send(_p, 'Confirm', msg, _enc_Confirm, _STEP_Holder_2)
         return Holder_S3(_ep, _PRIVATE, self._loops)
 
     async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Holder_S3:
         """Send ``make(i)`` to member i, for each of the other Holder members: called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Holder', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Holder', _i), 'Confirm', _m, _enc_Confirm, _STEP_Holder_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Holder', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Confirm', _m, _enc_Confirm, _STEP_Holder_2)
         return Holder_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -183,9 +182,9 @@ class Holder_S3(_rt.State):
         """Receive one Confirm from each of the other Holder members, keyed by sender index."""
         _ep = self._take("recv_confirm")
         _out: dict[int, Confirm] = {}
-        for _i in _rt.members(_ep, 'Holder', None, None, True):
-            _peer = _Peer('Holder', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Confirm': _dec_Confirm}, _STEP_Holder_3)
+        _dec = {'Confirm': _dec_Confirm}
+        for _i, _peer in _rt.member_peers(_ep, 'Holder', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Holder_3)
             if not isinstance(_v, Confirm):
                 raise _rt.unexpected(_ep, _peer, 'Holder_S3', 'Confirm', _lbl)
             _out[_i] = _v

@@ -20,7 +20,6 @@ from runtime.genlib import PRIVATE as _PRIVATE
 from runtime.genlib import Bytes32 as Bytes32
 from runtime.genlib import Bytes64 as Bytes64
 from runtime.genlib import Endpoint as _Endpoint
-from runtime.genlib import Peer as _Peer
 from runtime.genlib import ProtocolInfo as _ProtocolInfo
 from runtime.genlib import Reader as _Reader
 from runtime.genlib import RoleInfo as _RoleInfo
@@ -170,16 +169,16 @@ class Participant_S0(_rt.State):
     async def send_round1(self, msg: Round1) -> Participant_S1:
         """Send the same Round1 to each of the other Participant members."""
         _ep = self._take("send_round1")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Round1', msg, _enc_Round1, _STEP_Participant_0)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Round1', msg, _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
     async def send_round1_each(self, make: _Callable[[int], Round1]) -> Participant_S1:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_round1_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Round1', _m, _enc_Round1, _STEP_Participant_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Round1', _m, _enc_Round1, _STEP_Participant_0)
         return Participant_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -189,9 +188,9 @@ class Participant_S1(_rt.State):
         """Receive one Round1 from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_round1")
         _out: dict[int, Round1] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Round1': _dec_Round1}, _STEP_Participant_1)
+        _dec = {'Round1': _dec_Round1}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_1)
             if not isinstance(_v, Round1):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S1', 'Round1', _lbl)
             _out[_i] = _v
@@ -204,16 +203,16 @@ class Participant_S2(_rt.State):
     async def send_round2(self, msg: Round2) -> Participant_S3:
         """Send the same Round2 to each of the other Participant members."""
         _ep = self._take("send_round2")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Round2', msg, _enc_Round2, _STEP_Participant_2)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Round2', msg, _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
     async def send_round2_each(self, make: _Callable[[int], Round2]) -> Participant_S3:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_round2_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Round2', _m, _enc_Round2, _STEP_Participant_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Round2', _m, _enc_Round2, _STEP_Participant_2)
         return Participant_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -223,9 +222,9 @@ class Participant_S3(_rt.State):
         """Receive one Round2 from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_round2")
         _out: dict[int, Round2] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Round2': _dec_Round2}, _STEP_Participant_3)
+        _dec = {'Round2': _dec_Round2}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_3)
             if not isinstance(_v, Round2):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S3', 'Round2', _lbl)
             _out[_i] = _v
@@ -238,16 +237,16 @@ class Participant_S4(_rt.State):
     async def send_confirm(self, msg: Confirm) -> Participant_S5:
         """Send the same Confirm to each of the other Participant members."""
         _ep = self._take("send_confirm")
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            await _ep.send(_Peer('Participant', _i), 'Confirm', msg, _enc_Confirm, _STEP_Participant_4)
+        for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True):
+            await _ep.send(_p, 'Confirm', msg, _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
     async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Participant_S5:
         """Send ``make(i)`` to member i, for each of the other Participant members: called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Participant', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Participant', _i), 'Confirm', _m, _enc_Confirm, _STEP_Participant_4)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Participant', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Confirm', _m, _enc_Confirm, _STEP_Participant_4)
         return Participant_S5(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -257,9 +256,9 @@ class Participant_S5(_rt.State):
         """Receive one Confirm from each of the other Participant members, keyed by sender index."""
         _ep = self._take("recv_confirm")
         _out: dict[int, Confirm] = {}
-        for _i in _rt.members(_ep, 'Participant', None, None, True):
-            _peer = _Peer('Participant', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Confirm': _dec_Confirm}, _STEP_Participant_5)
+        _dec = {'Confirm': _dec_Confirm}
+        for _i, _peer in _rt.member_peers(_ep, 'Participant', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Participant_5)
             if not isinstance(_v, Confirm):
                 raise _rt.unexpected(_ep, _peer, 'Participant_S5', 'Confirm', _lbl)
             _out[_i] = _v

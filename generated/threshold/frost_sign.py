@@ -266,16 +266,16 @@ class Coordinator_S0(_rt.State):
     async def send_sign_request(self, msg: SignRequest) -> Coordinator_S1:
         """Send the same SignRequest to each of Signer[*]."""
         _ep = self._take("send_sign_request")
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            await _ep.send(_Peer('Signer', _i), 'SignRequest', msg, _enc_SignRequest, _STEP_Coordinator_0)
+        for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False):
+            await _ep.send(_p, 'SignRequest', msg, _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
     async def send_sign_request_each(self, make: _Callable[[int], SignRequest]) -> Coordinator_S1:
         """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_sign_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Signer', _i), 'SignRequest', _m, _enc_SignRequest, _STEP_Coordinator_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'SignRequest', _m, _enc_SignRequest, _STEP_Coordinator_0)
         return Coordinator_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -285,9 +285,9 @@ class Coordinator_S1(_rt.State):
         """Receive one Commitment from each of Signer[*], keyed by sender index."""
         _ep = self._take("recv_commitment")
         _out: dict[int, Commitment] = {}
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            _peer = _Peer('Signer', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commitment': _dec_Commitment}, _STEP_Coordinator_1)
+        _dec = {'Commitment': _dec_Commitment}
+        for _i, _peer in _rt.member_peers(_ep, 'Signer', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Coordinator_1)
             if not isinstance(_v, Commitment):
                 raise _rt.unexpected(_ep, _peer, 'Coordinator_S1', 'Commitment', _lbl)
             _out[_i] = _v
@@ -300,16 +300,16 @@ class Coordinator_S2(_rt.State):
     async def send_signing_package(self, msg: SigningPackage) -> Coordinator_S3:
         """Send the same SigningPackage to each of Signer[*]."""
         _ep = self._take("send_signing_package")
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            await _ep.send(_Peer('Signer', _i), 'SigningPackage', msg, _enc_SigningPackage, _STEP_Coordinator_2)
+        for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False):
+            await _ep.send(_p, 'SigningPackage', msg, _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
     async def send_signing_package_each(self, make: _Callable[[int], SigningPackage]) -> Coordinator_S3:
         """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_signing_package_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Signer', _i), 'SigningPackage', _m, _enc_SigningPackage, _STEP_Coordinator_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'SigningPackage', _m, _enc_SigningPackage, _STEP_Coordinator_2)
         return Coordinator_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -319,9 +319,9 @@ class Coordinator_S3(_rt.State):
         """Receive one SignatureShare from each of Signer[*], keyed by sender index."""
         _ep = self._take("recv_signature_share")
         _out: dict[int, SignatureShare] = {}
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            _peer = _Peer('Signer', _i)
-            _lbl, _v = await _ep.recv(_peer, {'SignatureShare': _dec_SignatureShare}, _STEP_Coordinator_3)
+        _dec = {'SignatureShare': _dec_SignatureShare}
+        for _i, _peer in _rt.member_peers(_ep, 'Signer', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Coordinator_3)
             if not isinstance(_v, SignatureShare):
                 raise _rt.unexpected(_ep, _peer, 'Coordinator_S3', 'SignatureShare', _lbl)
             _out[_i] = _v
@@ -347,17 +347,17 @@ class Coordinator_S5(_rt.State):
     async def send_signature(self, msg: Signature) -> Coordinator_End:
         """Send the same Signature to each of Signer[*]."""
         _ep = self._take("send_signature")
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            await _ep.send(_Peer('Signer', _i), 'Signature', msg, _enc_Signature, _STEP_Coordinator_5)
+        for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False):
+            await _ep.send(_p, 'Signature', msg, _enc_Signature, _STEP_Coordinator_5)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
     async def send_signature_each(self, make: _Callable[[int], Signature]) -> Coordinator_End:
         """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_signature_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Signer', _i), 'Signature', _m, _enc_Signature, _STEP_Coordinator_5)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Signature', _m, _enc_Signature, _STEP_Coordinator_5)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
@@ -367,17 +367,17 @@ class Coordinator_S6(_rt.State):
     async def send_abort(self, msg: Abort) -> Coordinator_End:
         """Send the same Abort to each of Signer[*]."""
         _ep = self._take("send_abort")
-        for _i in _rt.members(_ep, 'Signer', None, None, False):
-            await _ep.send(_Peer('Signer', _i), 'Abort', msg, _enc_Abort, _STEP_Coordinator_6)
+        for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False):
+            await _ep.send(_p, 'Abort', msg, _enc_Abort, _STEP_Coordinator_6)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 
     async def send_abort_each(self, make: _Callable[[int], Abort]) -> Coordinator_End:
         """Send ``make(i)`` to member i, for each of Signer[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_abort_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Signer', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Signer', _i), 'Abort', _m, _enc_Abort, _STEP_Coordinator_6)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Signer', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Abort', _m, _enc_Abort, _STEP_Coordinator_6)
         await _ep.close()
         return Coordinator_End(_ep, _PRIVATE, self._loops)
 

@@ -19,7 +19,6 @@ from runtime import genlib as _rt
 from runtime.genlib import PRIVATE as _PRIVATE
 from runtime.genlib import Bytes32 as Bytes32
 from runtime.genlib import Endpoint as _Endpoint
-from runtime.genlib import Peer as _Peer
 from runtime.genlib import ProtocolInfo as _ProtocolInfo
 from runtime.genlib import Reader as _Reader
 from runtime.genlib import RoleInfo as _RoleInfo
@@ -117,16 +116,16 @@ class Member_S0(_rt.State):
     async def send_justification(self, msg: Justification) -> Member_S1:
         """Send the same Justification to each of the other Member members."""
         _ep = self._take("send_justification")
-        for _i in _rt.members(_ep, 'Member', None, None, True):
-            await _ep.send(_Peer('Member', _i), 'Justification', msg, _enc_Justification, _STEP_Member_0)
+        for _i, _p in _rt.member_peers(_ep, 'Member', None, None, True):
+            await _ep.send(_p, 'Justification', msg, _enc_Justification, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
     async def send_justification_each(self, make: _Callable[[int], Justification]) -> Member_S1:
         """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_justification_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Member', _i), 'Justification', _m, _enc_Justification, _STEP_Member_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Member', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Justification', _m, _enc_Justification, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -136,9 +135,9 @@ class Member_S1(_rt.State):
         """Receive one Justification from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_justification")
         _out: dict[int, Justification] = {}
-        for _i in _rt.members(_ep, 'Member', None, None, True):
-            _peer = _Peer('Member', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Justification': _dec_Justification}, _STEP_Member_1)
+        _dec = {'Justification': _dec_Justification}
+        for _i, _peer in _rt.member_peers(_ep, 'Member', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Member_1)
             if not isinstance(_v, Justification):
                 raise _rt.unexpected(_ep, _peer, 'Member_S1', 'Justification', _lbl)
             _out[_i] = _v

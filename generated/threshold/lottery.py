@@ -20,7 +20,6 @@ from runtime.genlib import PRIVATE as _PRIVATE
 from runtime.genlib import Bytes32 as Bytes32
 from runtime.genlib import Bytes64 as Bytes64
 from runtime.genlib import Endpoint as _Endpoint
-from runtime.genlib import Peer as _Peer
 from runtime.genlib import ProtocolInfo as _ProtocolInfo
 from runtime.genlib import Reader as _Reader
 from runtime.genlib import RoleInfo as _RoleInfo
@@ -129,16 +128,16 @@ class Peer_S0(_rt.State):
     async def send_commit(self, msg: Commit) -> Peer_S1:
         """Send the same Commit to each of the other Peer members."""
         _ep = self._take("send_commit")
-        for _i in _rt.members(_ep, 'Peer', None, None, True):
-            await _ep.send(_Peer('Peer', _i), 'Commit', msg, _enc_Commit, _STEP_Peer_0)
+        for _i, _p in _rt.member_peers(_ep, 'Peer', None, None, True):
+            await _ep.send(_p, 'Commit', msg, _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
     async def send_commit_each(self, make: _Callable[[int], Commit]) -> Peer_S1:
         """Send ``make(i)`` to member i, for each of the other Peer members: called for exactly those members, all before the first send."""
         _ep = self._take("send_commit_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Peer', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Peer', _i), 'Commit', _m, _enc_Commit, _STEP_Peer_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Peer', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Commit', _m, _enc_Commit, _STEP_Peer_0)
         return Peer_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -148,9 +147,9 @@ class Peer_S1(_rt.State):
         """Receive one Commit from each of the other Peer members, keyed by sender index."""
         _ep = self._take("recv_commit")
         _out: dict[int, Commit] = {}
-        for _i in _rt.members(_ep, 'Peer', None, None, True):
-            _peer = _Peer('Peer', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Commit': _dec_Commit}, _STEP_Peer_1)
+        _dec = {'Commit': _dec_Commit}
+        for _i, _peer in _rt.member_peers(_ep, 'Peer', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Peer_1)
             if not isinstance(_v, Commit):
                 raise _rt.unexpected(_ep, _peer, 'Peer_S1', 'Commit', _lbl)
             _out[_i] = _v
@@ -163,16 +162,16 @@ class Peer_S2(_rt.State):
     async def send_reveal(self, msg: Reveal) -> Peer_S3:
         """Send the same Reveal to each of the other Peer members."""
         _ep = self._take("send_reveal")
-        for _i in _rt.members(_ep, 'Peer', None, None, True):
-            await _ep.send(_Peer('Peer', _i), 'Reveal', msg, _enc_Reveal, _STEP_Peer_2)
+        for _i, _p in _rt.member_peers(_ep, 'Peer', None, None, True):
+            await _ep.send(_p, 'Reveal', msg, _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
     async def send_reveal_each(self, make: _Callable[[int], Reveal]) -> Peer_S3:
         """Send ``make(i)`` to member i, for each of the other Peer members: called for exactly those members, all before the first send."""
         _ep = self._take("send_reveal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Peer', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Peer', _i), 'Reveal', _m, _enc_Reveal, _STEP_Peer_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Peer', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Reveal', _m, _enc_Reveal, _STEP_Peer_2)
         return Peer_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -182,9 +181,9 @@ class Peer_S3(_rt.State):
         """Receive one Reveal from each of the other Peer members, keyed by sender index."""
         _ep = self._take("recv_reveal")
         _out: dict[int, Reveal] = {}
-        for _i in _rt.members(_ep, 'Peer', None, None, True):
-            _peer = _Peer('Peer', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Reveal': _dec_Reveal}, _STEP_Peer_3)
+        _dec = {'Reveal': _dec_Reveal}
+        for _i, _peer in _rt.member_peers(_ep, 'Peer', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Peer_3)
             if not isinstance(_v, Reveal):
                 raise _rt.unexpected(_ep, _peer, 'Peer_S3', 'Reveal', _lbl)
             _out[_i] = _v

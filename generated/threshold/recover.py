@@ -169,16 +169,16 @@ class Recovering_S0(_rt.State):
     async def send_request(self, msg: Request) -> Recovering_S1:
         """Send the same Request to each of Guardian[*]."""
         _ep = self._take("send_request")
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            await _ep.send(_Peer('Guardian', _i), 'Request', msg, _enc_Request, _STEP_Recovering_0)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            await _ep.send(_p, 'Request', msg, _enc_Request, _STEP_Recovering_0)
         return Recovering_S1(_ep, _PRIVATE, self._loops)
 
     async def send_request_each(self, make: _Callable[[int], Request]) -> Recovering_S1:
         """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_request_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'Request', _m, _enc_Request, _STEP_Recovering_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Request', _m, _enc_Request, _STEP_Recovering_0)
         return Recovering_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -188,9 +188,9 @@ class Recovering_S1(_rt.State):
         """Receive one Sigma from each of Guardian[*], keyed by sender index."""
         _ep = self._take("recv_sigma")
         _out: dict[int, Sigma] = {}
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            _peer = _Peer('Guardian', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Sigma': _dec_Sigma}, _STEP_Recovering_1)
+        _dec = {'Sigma': _dec_Sigma}
+        for _i, _peer in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Recovering_1)
             if not isinstance(_v, Sigma):
                 raise _rt.unexpected(_ep, _peer, 'Recovering_S1', 'Sigma', _lbl)
             _out[_i] = _v
@@ -216,17 +216,17 @@ class Recovering_S3(_rt.State):
     async def send_restored(self, msg: Restored) -> Recovering_End:
         """Send the same Restored to each of Guardian[*]."""
         _ep = self._take("send_restored")
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            await _ep.send(_Peer('Guardian', _i), 'Restored', msg, _enc_Restored, _STEP_Recovering_3)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            await _ep.send(_p, 'Restored', msg, _enc_Restored, _STEP_Recovering_3)
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
     async def send_restored_each(self, make: _Callable[[int], Restored]) -> Recovering_End:
         """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_restored_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'Restored', _m, _enc_Restored, _STEP_Recovering_3)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Restored', _m, _enc_Restored, _STEP_Recovering_3)
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
@@ -236,17 +236,17 @@ class Recovering_S4(_rt.State):
     async def send_failed(self, msg: Failed) -> Recovering_End:
         """Send the same Failed to each of Guardian[*]."""
         _ep = self._take("send_failed")
-        for _i in _rt.members(_ep, 'Guardian', None, None, False):
-            await _ep.send(_Peer('Guardian', _i), 'Failed', msg, _enc_Failed, _STEP_Recovering_4)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False):
+            await _ep.send(_p, 'Failed', msg, _enc_Failed, _STEP_Recovering_4)
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
     async def send_failed_each(self, make: _Callable[[int], Failed]) -> Recovering_End:
         """Send ``make(i)`` to member i, for each of Guardian[*]: called for exactly those members, all before the first send."""
         _ep = self._take("send_failed_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, False)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'Failed', _m, _enc_Failed, _STEP_Recovering_4)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, False)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Failed', _m, _enc_Failed, _STEP_Recovering_4)
         await _ep.close()
         return Recovering_End(_ep, _PRIVATE, self._loops)
 
@@ -274,16 +274,16 @@ class Guardian_S1(_rt.State):
     async def send_delta(self, msg: Delta) -> Guardian_S2:
         """Send the same Delta to each of the other Guardian members."""
         _ep = self._take("send_delta")
-        for _i in _rt.members(_ep, 'Guardian', None, None, True):
-            await _ep.send(_Peer('Guardian', _i), 'Delta', msg, _enc_Delta, _STEP_Guardian_1)
+        for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, True):
+            await _ep.send(_p, 'Delta', msg, _enc_Delta, _STEP_Guardian_1)
         return Guardian_S2(_ep, _PRIVATE, self._loops)
 
     async def send_delta_each(self, make: _Callable[[int], Delta]) -> Guardian_S2:
         """Send ``make(i)`` to member i, for each of the other Guardian members: called for exactly those members, all before the first send."""
         _ep = self._take("send_delta_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Guardian', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Guardian', _i), 'Delta', _m, _enc_Delta, _STEP_Guardian_1)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Guardian', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Delta', _m, _enc_Delta, _STEP_Guardian_1)
         return Guardian_S2(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -293,9 +293,9 @@ class Guardian_S2(_rt.State):
         """Receive one Delta from each of the other Guardian members, keyed by sender index."""
         _ep = self._take("recv_delta")
         _out: dict[int, Delta] = {}
-        for _i in _rt.members(_ep, 'Guardian', None, None, True):
-            _peer = _Peer('Guardian', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Delta': _dec_Delta}, _STEP_Guardian_2)
+        _dec = {'Delta': _dec_Delta}
+        for _i, _peer in _rt.member_peers(_ep, 'Guardian', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Guardian_2)
             if not isinstance(_v, Delta):
                 raise _rt.unexpected(_ep, _peer, 'Guardian_S2', 'Delta', _lbl)
             _out[_i] = _v

@@ -20,7 +20,6 @@ from runtime.genlib import PRIVATE as _PRIVATE
 from runtime.genlib import Bytes32 as Bytes32
 from runtime.genlib import Bytes64 as Bytes64
 from runtime.genlib import Endpoint as _Endpoint
-from runtime.genlib import Peer as _Peer
 from runtime.genlib import ProtocolInfo as _ProtocolInfo
 from runtime.genlib import Reader as _Reader
 from runtime.genlib import RoleInfo as _RoleInfo
@@ -149,16 +148,16 @@ class Member_S0(_rt.State):
     async def send_deal(self, msg: Deal) -> Member_S1:
         """Send the same Deal to each of the other Member members."""
         _ep = self._take("send_deal")
-        for _i in _rt.members(_ep, 'Member', None, None, True):
-            await _ep.send(_Peer('Member', _i), 'Deal', msg, _enc_Deal, _STEP_Member_0)
+        for _i, _p in _rt.member_peers(_ep, 'Member', None, None, True):
+            await _ep.send(_p, 'Deal', msg, _enc_Deal, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
     async def send_deal_each(self, make: _Callable[[int], Deal]) -> Member_S1:
         """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_deal_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Member', _i), 'Deal', _m, _enc_Deal, _STEP_Member_0)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Member', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Deal', _m, _enc_Deal, _STEP_Member_0)
         return Member_S1(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -168,9 +167,9 @@ class Member_S1(_rt.State):
         """Receive one Deal from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_deal")
         _out: dict[int, Deal] = {}
-        for _i in _rt.members(_ep, 'Member', None, None, True):
-            _peer = _Peer('Member', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Deal': _dec_Deal}, _STEP_Member_1)
+        _dec = {'Deal': _dec_Deal}
+        for _i, _peer in _rt.member_peers(_ep, 'Member', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Member_1)
             if not isinstance(_v, Deal):
                 raise _rt.unexpected(_ep, _peer, 'Member_S1', 'Deal', _lbl)
             _out[_i] = _v
@@ -183,16 +182,16 @@ class Member_S2(_rt.State):
     async def send_confirm(self, msg: Confirm) -> Member_S3:
         """Send the same Confirm to each of the other Member members."""
         _ep = self._take("send_confirm")
-        for _i in _rt.members(_ep, 'Member', None, None, True):
-            await _ep.send(_Peer('Member', _i), 'Confirm', msg, _enc_Confirm, _STEP_Member_2)
+        for _i, _p in _rt.member_peers(_ep, 'Member', None, None, True):
+            await _ep.send(_p, 'Confirm', msg, _enc_Confirm, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
     async def send_confirm_each(self, make: _Callable[[int], Confirm]) -> Member_S3:
         """Send ``make(i)`` to member i, for each of the other Member members: called for exactly those members, all before the first send."""
         _ep = self._take("send_confirm_each")
-        _out = [(_i, make(_i)) for _i in _rt.members(_ep, 'Member', None, None, True)]
-        for _i, _m in _out:
-            await _ep.send(_Peer('Member', _i), 'Confirm', _m, _enc_Confirm, _STEP_Member_2)
+        _out = [(_p, make(_i)) for _i, _p in _rt.member_peers(_ep, 'Member', None, None, True)]
+        for _p, _m in _out:
+            await _ep.send(_p, 'Confirm', _m, _enc_Confirm, _STEP_Member_2)
         return Member_S3(_ep, _PRIVATE, self._loops)
 
 @_final
@@ -202,9 +201,9 @@ class Member_S3(_rt.State):
         """Receive one Confirm from each of the other Member members, keyed by sender index."""
         _ep = self._take("recv_confirm")
         _out: dict[int, Confirm] = {}
-        for _i in _rt.members(_ep, 'Member', None, None, True):
-            _peer = _Peer('Member', _i)
-            _lbl, _v = await _ep.recv(_peer, {'Confirm': _dec_Confirm}, _STEP_Member_3)
+        _dec = {'Confirm': _dec_Confirm}
+        for _i, _peer in _rt.member_peers(_ep, 'Member', None, None, True):
+            _lbl, _v = await _ep.recv(_peer, _dec, _STEP_Member_3)
             if not isinstance(_v, Confirm):
                 raise _rt.unexpected(_ep, _peer, 'Member_S3', 'Confirm', _lbl)
             _out[_i] = _v

@@ -51,3 +51,18 @@ def test_json_keeps_samples_and_show_prints_median_min_max() -> None:
     assert (doc["x"]["median"], doc["x"]["min"], doc["x"]["max"]) == (0.3, 0.1, 0.5)
     assert s.show(".1f") == "0.3 s (min 0.1, max 0.5, 5 reps)"
     assert s.scaled(1e3, "ms").median == pytest.approx(300.0)
+
+
+def test_peak_memory_is_the_workload_above_a_child_that_only_imports() -> None:
+    # os.urandom(n) touches all n bytes, so they count in the resident set.
+    peak = harness.peak_memory("os:urandom", 40 << 20)
+    assert peak.above_baseline_mib >= 35
+    assert peak.mib == peak.baseline_mib + peak.above_baseline_mib
+    assert peak.to_json()["above_baseline_mib"] >= 35
+    assert "MiB above imports alone" in peak.show()
+
+
+def test_timed_reads_the_clock_it_is_given() -> None:
+    ticks = iter([10.0, 16.0])
+    run = harness.timed(lambda: None, 3, clock=lambda: next(ticks))
+    assert run() == 2.0

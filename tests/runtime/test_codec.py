@@ -85,3 +85,18 @@ def test_maps_with_repeated_or_unordered_keys_are_rejected() -> None:
             Reader(b"\x02" + body).mapping(Reader.sint, Reader.sint)
     with pytest.raises(DecodeError):
         Reader(b"\x05" + entry(1, 1)).mapping(Reader.sint, Reader.sint)  # count beyond the data
+
+
+def test_fixed_size_reads_take_exactly_their_bytes_or_say_what_was_truncated() -> None:
+    from runtime.codec import Bytes32
+
+    r = Reader(bytes(range(40)))
+    assert r.fixed(4) == bytes(range(4))
+    b = r.fixed_bytes(Bytes32)
+    assert type(b) is Bytes32 and b == bytes(range(4, 36))
+    with pytest.raises(DecodeError, match=r"truncated bytes\[32\]: need 32 bytes at offset 36, have 4"):
+        r.fixed_bytes(Bytes32)
+    with pytest.raises(DecodeError, match=r"truncated bytes\[5\]"):
+        r.fixed(5)
+    assert r.fixed(4) == bytes(range(36, 40))
+    r.finish()

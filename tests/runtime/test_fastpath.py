@@ -96,6 +96,22 @@ async def test_deadline_fires_after_fast_receives() -> None:
     assert isinstance(res["Client"].error, PeerGone)  # learnt from the server's abort
 
 
+async def test_a_step_deadline_earlier_than_the_watchdogs_wake_re_arms_it() -> None:
+    """The watchdog sleeps until the session's timeout when nobody waits; a receive whose
+    step has a shorter deadline wakes it earlier, also when the watchdog is already
+    asleep and again for a later receive (it keeps its wake-up time, not the scope's)."""
+    short = Step("PingPong", "Client", "Client_S2", "Pong", "t.yaml:1:1", timeout=0.05)
+    for _ in range(2):
+        with trio.fail_after(10):  # the session's own timeout (60 s) would hang the test
+            async with memory_session(pp.PROTOCOL, timeout=60) as net:
+                c = net.endpoint(CLIENT)
+                net.endpoint(SERVER)
+                await trio.sleep(0.01)  # the watchdog is asleep until now + 60 s
+                t0 = trio.current_time()
+                with pytest.raises(PeerGone, match="deadline"):
+                    await c.recv(SERVER, {"Pong": raw}, short)
+                assert trio.current_time() - t0 < 5
+
 async def test_cancelled_receive_of_a_queued_frame_consumes_nothing() -> None:
     async with memory_session(pp.PROTOCOL) as net:
         c, s = net.endpoint(CLIENT), net.endpoint(SERVER)
@@ -149,6 +165,36 @@ async def test_linearity_error_names_the_exact_first_use_line() -> None:
     assert info.value.method == "select_exit"
 
 
+async def test_shared_send_and_receive_bodies_check_linearity_and_build_usable_states() -> None:
+    """genlib's State._send/_recv inline the linearity check and the next state's
+    construction: a second use still names the user's line, and the state they build is
+    a fresh, unused one of the right class."""
+    async with memory_session(pp.PROTOCOL) as net:
+        s1 = await g.start_client(net.endpoint(CLIENT)).select_continue()
+        net.endpoint(SERVER)
+        first_line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        s2 = await s1.send_ping(g.Ping(seq=7))
+        with pytest.raises(LinearityError) as info:
+            await s1.send_ping(g.Ping(seq=8))
+        assert info.value.first_use == f"{__file__}:{first_line} in send_ping()"
+        assert info.value.method == "send_ping"
+        assert type(s2) is g.Client_S2 and not s2.used and s1.used
+    async with memory_session(pp.PROTOCOL) as net:
+        c = g.start_client(net.endpoint(CLIENT))
+        srv = g.start_server(net.endpoint(SERVER))
+        await (await c.select_continue()).send_ping(g.Ping(seq=3))
+        branch = await srv.offer()
+        if isinstance(branch, g.Server_S0_Exit):
+            pytest.fail("the client went on")
+        srv1 = branch.state
+        first_line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        ping, s3 = await srv1.recv_ping()
+        with pytest.raises(LinearityError) as info:
+            await srv1.recv_ping()
+        assert ping == g.Ping(seq=3) and type(s3) is g.Server_S2 and not s3.used
+        assert info.value.first_use == f"{__file__}:{first_line} in recv_ping()"
+
+
 async def test_fresh_peer_objects_reuse_the_step_hooks() -> None:
     asked: list[Step] = []
 
@@ -193,3 +239,26 @@ async def test_endpoint_lookup_by_name_keeps_its_checks() -> None:
             net.endpoint("Peer[3]")
         with pytest.raises(ConfigError, match="already taken"):
             net.endpoint("Peer[1]")
+
+
+async def test_one_family_step_used_by_two_tasks_at_once_reaches_each_member() -> None:
+    """A family step's plan is re-pointed at each member; a send reads its peer's channel
+    before its first await, so two tasks sending on the same step interleave safely."""
+    step = Step("Lottery", "Peer", "Peer_S0", "Commit", "t.yaml:1:1")
+    members = [Peer("Peer", i) for i in range(3)]
+    rounds = 3 * YIELD_EVERY
+    async with memory_session(lt.PROTOCOL, families={"Peer": 3}) as net:
+        ep0, ep1, ep2 = (net.endpoint(p) for p in members)
+
+        async def to(peer: Peer, tag: int) -> None:
+            for i in range(rounds):
+                # A fresh Peer each time, as generated family loops make them.
+                await ep0.send(Peer(peer.role, peer.index), "Commit", bytes([tag, i]), raw, step)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(to, members[1], 1)
+            nursery.start_soon(to, members[2], 2)
+        recv = Step("Lottery", "Peer", "Peer_S1", "Commit", "t.yaml:2:1")
+        for ep, tag in ((ep1, 1), (ep2, 2)):
+            got = [(await ep.recv(members[0], {"Commit": raw}, recv))[1] for _ in range(rounds)]
+            assert got == [bytes([tag, i]) for i in range(rounds)]

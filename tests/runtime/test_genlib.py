@@ -28,3 +28,31 @@ def test_loop_counters_and_ranges() -> None:
     assert genlib.pop(loops) == (0,)
     assert genlib.in_range(2, 0, 3) and not genlib.in_range(3, 0, 3)
     assert not genlib.in_range(None, 0, 3)
+
+
+async def test_member_peers_are_the_members_with_one_shared_peer_each() -> None:
+    from generated.threshold import lottery as lt
+
+    async with memory_session(lt.PROTOCOL, families={"Peer": 4}) as net:
+        ep1, ep2 = net.endpoint("Peer[1]"), net.endpoint("Peer[2]")
+        first = genlib.member_peers(ep1, "Peer", None, None, True)
+        assert first == [(i, Peer("Peer", i)) for i in (0, 2, 3)]
+        again = genlib.member_peers(ep2, "Peer", 1, None, False)
+        assert [i for i, _ in again] == [1, 2, 3]
+        # The same objects every time, not one per call (nor per message).
+        assert dict(first)[3] is dict(again)[3]
+
+
+def test_member_peers_stop_caching_at_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(genlib, "_PEERS", {})
+    monkeypatch.setattr(genlib, "_MAX_PEERS", 2)
+
+    class Ep:
+        me = Peer("Other")
+
+        def family_size(self, family: str) -> int:
+            return 5
+
+    peers = genlib.member_peers(Ep(), "F", None, None, True)  # type: ignore[arg-type]
+    assert peers == [(i, Peer("F", i)) for i in range(5)]
+    assert len(genlib._PEERS) == 2
