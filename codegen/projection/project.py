@@ -138,7 +138,9 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
             for s in walk(body):
                 if isinstance(s, Rec) and id(s) not in explicit:
                     diags.extend(starvation(s, everyone))
-        diags.extend(known(body))
+        families = {s.family.name for s in walk(body) if isinstance(s, Choose)}
+        if families:  # without a chosen role there is nothing to know (and a walk less)
+            diags.extend(known(body))
         out = _Projector(protocol, diags).seq(body, {})
     except RecursionError:
         # Only absurdly deep nesting gets here; say so instead of crashing.
@@ -149,7 +151,6 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
     finally:
         if gc_was_enabled:
             gc.enable()
-    families = {s.family.name for s in walk(body) if isinstance(s, Choose)}
     if families:
         for r, stmts in out.items():
             if r not in families:
