@@ -90,6 +90,12 @@ class Endpoint(Protocol):
         skips them from then on, so a re-election runs among the survivors."""
         ...
 
+    @property
+    def chosen_sets(self) -> dict[str, tuple[int, ...]]:
+        """Sets of members chosen at run time: set name -> the members' indices, ascending,
+        set once the members agreed on it (``genlib.agree_set``)."""
+        ...
+
     async def send(
         self, to: Peer, label: str, payload: M, encode: Callable[[M], bytes], step: Step
     ) -> None:

@@ -156,6 +156,7 @@ class SessionEndpoint:
         "_tag",
         "_unyielded",
         "chosen",
+        "chosen_sets",
         "info",
         "me",
         "me_name",
@@ -212,6 +213,7 @@ class SessionEndpoint:
         self._tag = ""
         self._unyielded = 0  # operations since the last schedule point (see YIELD_EVERY)
         self.chosen: dict[str, int] = {}  # roles chosen at run time (genlib.agree)
+        self.chosen_sets: dict[str, tuple[int, ...]] = {}  # sets chosen at run time (genlib.agree_set)
         # One bound method for every inbox, not a closure per peer: a session of N members
         # would make N(N-1) of them, each a handful of objects for the cyclic collector.
         flooded = self._flooded

@@ -81,14 +81,22 @@ def in_range(index: int | None, lo: int, hi: int) -> bool:
     return index is not None and lo <= index < hi
 
 
-def members(ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool) -> list[int]:
-    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``."""
-    first = 0 if lo is None else lo
-    last = ep.family_size(family) if hi is None else hi
+def members(
+    ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool, within: str | None = None
+) -> list[int]:
+    """Member indices ``lo <= i < hi`` of ``family``, without ourselves when ``others``; with
+    ``within``, only those of the set chosen at run time under that name."""
     me = ep.me
     skip = me.index if others and me.role == family else None
     gone = ep.crashed
-    if gone:  # crash-stop: members a failure branch took for crashed take no part any more
+    if within is not None:
+        chosen = ep.chosen_sets[within]
+        if gone:  # crash-stop: members a failure branch took for crashed take no part any more
+            return [i for i in chosen if i != skip and f"{family}[{i}]" not in gone]
+        return [i for i in chosen if i != skip]
+    first = 0 if lo is None else lo
+    last = ep.family_size(family) if hi is None else hi
+    if gone:
         return [i for i in range(first, last) if i != skip and f"{family}[{i}]" not in gone]
     return [i for i in range(first, last) if i != skip]
 
@@ -101,11 +109,11 @@ _MAX_PEERS: Final = 1 << 16  # past this (families of that size), members get fr
 
 
 def member_peers(
-    ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool
+    ep: Endpoint, family: str, lo: int | None, hi: int | None, others: bool, within: str | None = None
 ) -> list[tuple[int, Peer]]:
     """``members``, each with its ``Peer``."""
     out = []
-    for i in members(ep, family, lo, hi, others):
+    for i in members(ep, family, lo, hi, others, within):
         p = _PEERS.get((family, i))
         if p is None:
             p = Peer(family, i)
@@ -175,6 +183,118 @@ async def agree(ep: Endpoint, family: str, role: str, index: object, step: Step)
             raise err
     ep.chosen[role] = index
     return index
+
+
+def _enc_set(members: tuple[int, ...]) -> bytes:
+    w = Writer()
+    w.uvarint(len(members))
+    for i in members:
+        w.uvarint(i)
+    return w.getvalue()
+
+
+def _dec_set(data: bytes) -> tuple[int, ...]:
+    r = Reader(data)
+    n = r.uvarint()
+    if n > len(data):  # each index takes a byte at least: a longer count is a lie
+        raise ValueError(f"a set claim of {n} members in {len(data)} bytes")
+    out = tuple(r.uvarint() for _ in range(n))
+    r.finish()
+    return out
+
+
+async def agree_set(ep: Endpoint, family: str, name: str, size: int, value: object, step: Step) -> tuple[int, ...]:
+    """The agreement on a set of members chosen at run time (``choose Signers[t] from ...``):
+    ``value`` is what our local step computed. It must be ``size`` distinct indices of
+    members (else a LocalViolation here: our own step is wrong); the set (ascending) is then
+    claimed and compared like ``agree``'s index: a member claiming another set is a
+    RemoteViolation naming it."""
+    total = ep.family_size(family)
+    got_ints = (
+        [i for i in value if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < total]
+        if isinstance(value, list | tuple)
+        else []
+    )
+    if not isinstance(value, list | tuple) or len(got_ints) != len(value) or len(set(got_ints)) != size or len(value) != size:
+        raise violation(
+            ep, f"{step.state}: the local step chose {value!r} as {name}, not {size} distinct indices of the {total} {family} members"
+        )
+    mine = tuple(sorted(got_ints))
+    others = members(ep, family, None, None, True)
+    for i in others:
+        await ep.send(Peer(family, i), CLAIM, mine, _enc_set, step)
+    decoders = {CLAIM: _dec_set}
+    for i in others:
+        peer = Peer(family, i)
+        _, got = await ep.recv(peer, decoders, step)
+        if got != mine:
+            err = RemoteViolation(
+                str(peer), step.state, f"{name} = {family}{list(mine)} (the set every member computes)", f"a claim of {family}{list(got) if isinstance(got, tuple) else got}"
+            )
+            ep.local_violation(err)
+            raise err
+    ep.chosen_sets[name] = mine
+    return mine
+
+
+async def announce(ep: Endpoint, to: Peer, value: int | tuple[int, ...], step: Step) -> None:
+    """Tell a role outside the family the agreed choice (``choose ... announce to R``): the
+    same claim frame as in the agreement, sent by every member."""
+    if isinstance(value, int):
+        await ep.send(to, CLAIM, value, _enc_claim, step)
+    else:
+        await ep.send(to, CLAIM, value, _enc_set, step)
+
+
+async def learn_index(ep: Endpoint, family: str, role: str, step: Step) -> int:
+    """``learn`` of one member chosen."""
+    value = await learn(ep, family, role, None, step)
+    assert isinstance(value, int)  # a claim decoded by _dec_claim
+    return value
+
+
+async def learn_set(ep: Endpoint, family: str, role: str, size: int, step: Step) -> tuple[int, ...]:
+    """``learn`` of a set chosen."""
+    value = await learn(ep, family, role, size, step)
+    assert isinstance(value, tuple)  # a claim decoded by _dec_set
+    return value
+
+
+async def learn(ep: Endpoint, family: str, role: str, size: int | None, step: Step) -> int | tuple[int, ...]:
+    """The receiving end of ``announce``: one claim from every member of ``family``. The
+    choice is what most members claim (the members agreed among themselves, so honest ones
+    claim the same); a member whose claim differs, or a choice that names no member (or not
+    ``size`` distinct ones), is a RemoteViolation naming the (first such) member."""
+    decoders: dict[str, Callable[[bytes], object]] = {CLAIM: _dec_claim if size is None else _dec_set}
+    claims: list[tuple[int, int | tuple[int, ...]]] = []
+    for i in members(ep, family, None, None, False):
+        _, got = await ep.recv(Peer(family, i), decoders, step)
+        assert isinstance(got, int | tuple)  # what the decoders return
+        claims.append((i, got))
+    if not claims:
+        raise violation(ep, f"{step.state}: no {family} member to learn {role} from")
+    votes: dict[int | tuple[int, ...], int] = {}
+    for _, c in claims:
+        votes[c] = votes.get(c, 0) + 1
+    value = max(votes, key=lambda c: votes[c])  # the first most claimed, in member order
+    total = ep.family_size(family)
+    idx = (value,) if isinstance(value, int) else value
+    bad = any(not 0 <= i < total for i in idx) or (size is not None and (len(set(idx)) != size or len(idx) != size))
+    for i, c in claims:
+        if c != value or bad:
+            want = f"{role} = {family}[{value}]" if isinstance(value, int) else f"{role} = {family}{list(value)}"
+            err = RemoteViolation(
+                str(Peer(family, i)), step.state,
+                f"{want} (what the members claim)" if not bad else f"a {role} among the {total} {family} members",
+                f"a claim of {family}[{c}]" if isinstance(c, int) else f"a claim of {family}{list(c)}",
+            )
+            ep.local_violation(err)
+            raise err
+    if isinstance(value, int):
+        ep.chosen[role] = value
+    else:
+        ep.chosen_sets[role] = value
+    return value
 
 
 def violation(ep: Endpoint, message: str) -> LocalViolation:

@@ -54,6 +54,7 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    OnlySet,
     PeerFamily,
     PeerMember,
     PeerOne,
@@ -225,12 +226,13 @@ class _Instance:
                 if me.index is None or size < 2:
                     raise _NotApplicable(f"a ring of {size} {role} members")
                 return (self.member(role, (me.index + k) % size),)
-            case PeerFamily(role=role, lo=lo, hi=hi, exclude_self=excl):
+            case PeerFamily(role=role, lo=lo, hi=hi, exclude_self=excl, within=within):
                 first = 0 if lo is None else self.bound(lo)
                 last = self.sizes.get(role, 0) if hi is None else self.bound(hi)
+                mask = -1 if within is None else self.params[within]  # a chosen set: its bitmask
                 out = []
                 for i in range(first, last):
-                    if excl and me.role == role and me.index == i:
+                    if (excl and me.role == role and me.index == i) or not (mask >> i) & 1:
                         continue
                     out.append(self.member(role, i))
                 return tuple(out)
@@ -243,6 +245,9 @@ class _Instance:
                 return (me.index == self.bound(index)) != excl
             case OnlyRange(lo=lo, hi=hi):
                 return self.bound(lo) <= me.index < self.bound(hi)
+            case OnlySet(name=name, exclude=excl, but=but):
+                inside = bool((self.params[name] >> me.index) & 1) != excl
+                return inside and (but is None or me.index != self.params[but])
 
 
 def instances(
@@ -337,7 +342,14 @@ class _Explorer:
                 # The instantiation fixes the index chosen (every member computes the same one,
                 # and the agreement exchange always matches between members that follow the
                 # protocol, so it is not explored).
-                nxt = node.it if me.index == self.inst.params[node.role] else node.other
+                if node.size is not None:  # a chosen set, bound as the bitmask of its members
+                    nxt = node.it if me.index is not None and (self.inst.params[node.role] >> me.index) & 1 else node.other
+                else:
+                    nxt = node.it if me.index == self.inst.params[node.role] else node.other
+            elif isinstance(node, RecvNode) and node.announce is not None:
+                # Learning an announced choice: the members' claims always agree when they
+                # follow the protocol (as the agreement exchange), so it is not explored.
+                nxt = node.next
             elif isinstance(node, SendNode) and not self.inst.peers(me, node.to):
                 nxt = node.next
             elif isinstance(node, RecvNode) and not self.inst.peers(me, node.frm):
@@ -759,13 +771,29 @@ def _with_choices(
     """Each instantiation once per member each role chosen at run time may fall on (the
     chosen index is bound like a parameter, under the role's name)."""
     # One index per chosen role for the whole run: a role chosen again in a loop keeps it.
-    chooses = list(dict.fromkeys((s.role, s.family) for lt in locals_.values() for s in _chooses(lt.body)))
+    # A chosen set is bound as the bitmask of its members, one per subset of its size.
+    chooses = list(dict.fromkeys((s.role, s.family, s.size) for lt in locals_.values() for s in _chooses(lt.body)))
     for name, values, sizes in insts:
-        ranges = [range(sizes.get(family, 0)) for _, family in chooses]
+        ranges = [_picks(sizes.get(family, 0), size, values) for _, family, size in chooses]
         for picks in itertools.product(*ranges):
-            extra = dict(zip((role for role, _ in chooses), picks, strict=True))
-            label = ", ".join([name, *(f"{r}={f}[{i}]" for (r, f), i in zip(chooses, picks, strict=True))])
+            extra = dict(zip((role for role, _, _ in chooses), picks, strict=True))
+            label = ", ".join([name, *(_pick_text(r, f, z, i) for (r, f, z), i in zip(chooses, picks, strict=True))])
             yield label if chooses else name, {**values, **extra}, sizes
+
+
+def _picks(n: int, size: Bound | None, values: Mapping[str, int]) -> list[int]:
+    """What a choice among ``n`` members may fall on: an index, or for a set of ``size`` the
+    bitmask of each subset of that size."""
+    if size is None:
+        return list(range(n))
+    k = size if isinstance(size, int) else values.get(size, 0)
+    return [sum(1 << i for i in c) for c in itertools.combinations(range(n), k)]
+
+
+def _pick_text(role: str, family: str, size: Bound | None, pick: int) -> str:
+    if size is None:
+        return f"{role}={family}[{pick}]"
+    return f"{role}={family}{[i for i in range(pick.bit_length()) if (pick >> i) & 1]}"
 
 
 def verify_text(

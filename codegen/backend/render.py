@@ -50,6 +50,7 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    OnlySet,
     PeerFamily,
     PeerMember,
     PeerOne,
@@ -358,6 +359,9 @@ def member_pred(only: MemberSel, ep: str) -> str:
             return f"{me} {'!=' if only.exclude else '=='} {bound(only.index, ep)}"
         case OnlyRange():
             return f"_rt.in_range({me}, {bound(only.lo, ep)}, {bound(only.hi, ep)})"
+        case OnlySet():
+            pred = f"{me} {'not in' if only.exclude else 'in'} {ep}.chosen_sets[{only.name!r}]"
+            return pred if only.but is None else f"{pred} and {me} != {ep}.chosen[{only.but!r}]"
 
 
 def guard_py(e: GuardExpr, params: set[str]) -> str:
@@ -432,6 +436,8 @@ class _RoleRenderer:
     def members(self, p: PeerFamily) -> str:
         lo = "None" if p.lo is None else bound(p.lo)
         hi = "None" if p.hi is None else bound(p.hi)
+        if p.within is not None:
+            return f"_rt.members(_ep, {p.role!r}, None, None, {p.exclude_self}, {p.within!r})"
         return f"_rt.members(_ep, {p.role!r}, {lo}, {hi}, {p.exclude_self})"
 
     def member_peers(self, p: PeerFamily) -> str:
@@ -647,6 +653,9 @@ class _RoleRenderer:
         and the result says whether this member is it (``<S>_<Role>``) or not
         (``<S>_Not<Role>``), so the role program must handle both."""
         assert n.it is not None and n.other is not None
+        if n.size is not None:
+            self.choose_set(n, sc)
+            return
         decl = self.r.step_decls[n.step]
         state = self.cls(n)
         method = f"do_{method_suffix(n.step)}"
@@ -669,6 +678,7 @@ class _RoleRenderer:
             ]
         body += [
             f"    _c = await _rt.agree(_ep, {n.family!r}, {n.role!r}, fn({'arg' if i_t else ''}), {step})",
+            *self.announce(n, step),
             "    if _c == _ep.me.index:",
         ]
         for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
@@ -683,8 +693,80 @@ class _RoleRenderer:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
 
+    def choose_set(self, n: fsm.ChooseNode, sc: StateClass) -> None:
+        """``do_<step>(fn[, arg])`` of a set chosen at run time: the step's output is the
+        list of the members' indices; the members agree on it (``genlib.agree_set``), and
+        the result says whether this member is in the set (``<S>_<Set>``) or not
+        (``<S>_Not<Set>``)."""
+        assert n.it is not None and n.other is not None and n.size is not None
+        decl = self.r.step_decls[n.step]
+        state = self.cls(n)
+        method = f"do_{method_suffix(n.step)}"
+        i_t = None if decl.input is None else py_type(decl.input)
+        it, other = f"{state}_{n.role}", f"{state}_Not{n.role}"
+        sc.variants += [
+            Variant(it, f"{state}.{method}(): this member is in {n.role} (``members``: the set's indices, ascending).",
+                    [("members", "tuple[int, ...]"), ("state", self.cls(n.it.node))]),
+            Variant(other, f"{state}.{method}(): this member is not in {n.role} (``members``: the set's indices, ascending).",
+                    [("members", "tuple[int, ...]"), ("state", self.cls(n.other.node))]),
+        ]
+        step = self.step(n, CONTROL_CLAIM, Annotations())
+        body = self.take(n, method)
+        if decl.input is not None:
+            body += [
+                "    try:",
+                f"        {self.r.codecs.writer(decl.input)}(_Writer(), arg)",
+                "    except (ValueError, TypeError, AttributeError, OverflowError) as _e:",
+                f"        raise _rt.violation(_ep, {f'local step {n.step}: its input is not a {type_text(decl.input)}: '!r} + str(_e)) from None",
+            ]
+        body += [
+            f"    _c = await _rt.agree_set(_ep, {n.family!r}, {n.role!r}, {bound(n.size)}, fn({'arg' if i_t else ''}), {step})",
+            *self.announce(n, step),
+            "    if _ep.me.index in _c:",
+        ]
+        for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
+            if isinstance(t.node, fsm.EndNode):
+                body.append(f"{ind}await _ep.close()")
+            body.append(f"{ind}return {name}(members=_c, state={self.make(t)})")
+        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], list[int]]"
+        sig += f", arg: {i_t}) -> " if i_t else ") -> "
+        doc = (f"Run the local step {n.step} (``fn({'arg' if i_t else ''})``: the indices of the {n.size} {n.family} "
+               f"members chosen as {n.role}), agree on them with every other {n.family} member, and go on in {n.role} or not.")
+        if decl.doc:
+            doc += f" {doc_text(decl.doc)}"
+        sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
+
+    def announce(self, n: fsm.ChooseNode, step: str) -> list[str]:
+        """Lines that tell the roles of ``announce to`` the agreed choice ``_c``."""
+        return [f"    await _rt.announce(_ep, {self.r.peer_const(r)}, _c, {step})" for r in n.announce]
+
+    def learn(self, n: fsm.RecvNode, sc: StateClass) -> None:
+        """``learn_<role>()`` of a role told a choice (``announce to``): one claim from every
+        member of the family, checked to agree (``genlib.learn``); afterwards this role may
+        meet the chosen member (or set)."""
+        assert n.next is not None and n.announce is not None and isinstance(n.frm, PeerFamily)
+        nxt = self.cls(n.next.node)
+        step = self.step(n, CONTROL_CLAIM, n.annotations)
+        method = f"learn_{method_suffix(n.announce)}"
+        if n.announce_size is None:
+            call, ty, what = f"_rt.learn_index(_ep, {n.frm.role!r}, {n.announce!r}, {step})", "int", "index of the member"
+        else:
+            call = f"_rt.learn_set(_ep, {n.frm.role!r}, {n.announce!r}, {bound(n.announce_size)}, {step})"
+            ty, what = "tuple[int, ...]", "indices (ascending) of the members"
+        sc.methods.append(Method(
+            f"async def {method}(self) -> tuple[{ty}, {nxt}]",
+            f"Learn which {n.frm.role} members were chosen as {n.announce}: the {what} every {n.frm.role} member "
+            "claims (a member claiming otherwise is a RemoteViolation naming it).",
+            [*self.take(n, method),
+             f"    _v = await {call}",
+             *(["    await _ep.close()"] if isinstance(n.next.node, fsm.EndNode) else []),
+             f"    return _v, {self.make(n.next)}"]))
+
     def recv(self, n: fsm.RecvNode, sc: StateClass) -> None:
         assert n.next is not None
+        if n.announce is not None:
+            self.learn(n, sc)
+            return
         msg, sfx = n.message, method_suffix(n.message)
         nxt = self.cls(n.next.node)
         step = self.step(n, msg, n.annotations)

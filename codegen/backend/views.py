@@ -111,7 +111,8 @@ def _lines(body: tuple[LStmt, ...], depth: int, out: list[str]) -> None:
                 out.append(f"{pad}}}")
             case LChoose():
                 out.append(f"{pad}{head_text(s)} {{")
-                for label, body in ((f"I am {s.role}", s.it), (f"I am not {s.role}", s.other)):
+                inn = "in " if s.size is not None else ""
+                for label, body in ((f"I am {inn}{s.role}", s.it), (f"I am not {inn}{s.role}", s.other)):
                     out.append(f"{pad}{_IND}{label}:")
                     _lines(body, depth + 2, out) if body else out.append(f"{pad}{_IND * 2}nothing")
                 out.append(f"{pad}}}")
@@ -170,8 +171,9 @@ def _machine(lt: LocalType) -> tuple[fsm.StateMachine, list[_Edge]]:
                 add(n.body, f"?{peer_text(n.frm)}:continue", True)
                 add(n.exit, f"?{peer_text(n.frm)}:exit", True)
             case fsm.ChooseNode():
-                add(n.it, f"local {n.step}: I am {n.role}", True)
-                add(n.other, f"local {n.step}: I am not {n.role}", True)
+                inn = "in " if n.size is not None else ""
+                add(n.it, f"local {n.step}: I am {inn}{n.role}", True)
+                add(n.other, f"local {n.step}: I am not {inn}{n.role}", True)
             case fsm.ForkNode():
                 for i, t in enumerate(n.branches):
                     add(t, f"fork {i + 1}", True)

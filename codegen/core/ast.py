@@ -125,9 +125,11 @@ class GuardVar:
 # Family indices as written in interactions.
 @dataclass(frozen=True, slots=True)
 class IndexAll:
-    """``Signer[*]``: every member."""
+    """``Signer[*]``: every member; with ``within``, every member of the set chosen at run
+    time under that name (``choose Signers[t] from Signer[*] ...``, then ``Signers[*]``)."""
 
     span: Span
+    within: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +150,12 @@ class IndexParam:
 
 @dataclass(frozen=True, slots=True)
 class IndexVar:
-    """``Signer[i]`` / ``Signer[j]``: a bound index variable (all-to-all)."""
+    """``Signer[i]`` / ``Signer[j]``: a bound index variable (all-to-all); with ``within``,
+    over the members of the set chosen at run time under that name (``Signers[i]``)."""
 
     name: str
     span: Span
+    within: str | None = None
 
 
 Bound = int | str  # a literal or a parameter name
@@ -387,6 +391,12 @@ class Choose:
     knowing: tuple[tuple[str, Span], ...]
     span: Span  # the role's name
     step_span: Span
+    # ``choose Signers[t] from ...``: a set of ``size`` members (the step outputs their
+    # indices); references to ``Signers[*]`` are ``Participant[IndexAll(within="Signers")]``.
+    size: Bound | None = None
+    # ``... announce to Auditor``: roles outside the family that every member tells the
+    # choice (each checks the members' claims agree), so they may meet the chosen role.
+    announce: tuple[RoleRef, ...] = ()
 
 
 Stmt = Interaction | Broadcast | Choice | Rec | Continue | Loop | Parallel | Call | LocalStep | Choose

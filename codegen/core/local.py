@@ -40,6 +40,7 @@ class PeerFamily:
     lo: Bound | None = None
     hi: Bound | None = None
     exclude_self: bool = False
+    within: str | None = None  # only the members of the set chosen at run time so named
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +71,24 @@ class OnlyRange:
     hi: Bound
 
 
-MemberSel = OnlyIndex | OnlyRange
+@dataclass(frozen=True, slots=True)
+class OnlySet:
+    """The members in the set chosen at run time as ``name`` (with ``exclude``, those not in
+    it); with ``but``, not the member chosen as that single role either."""
+
+    name: str
+    exclude: bool = False
+    but: str | None = None
+
+
+MemberSel = OnlyIndex | OnlyRange | OnlySet
 
 
 # ---------------------------------------------------------------- statements
+
+# The message of an announcement receive (``LRecv.announce``) is this and the role's name:
+# not a declared message's name (those start with a letter), so it never meets one.
+ANNOUNCE: Final = "__announce__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +104,18 @@ class LSend:
 
 @dataclass(frozen=True, slots=True)
 class LRecv:
-    """Receive ``message`` from ``frm`` (a collection, one per member, for a PeerFamily)."""
+    """Receive ``message`` from ``frm`` (a collection, one per member, for a PeerFamily).
+
+    With ``announce``: learn the choice of that role (a set of ``announce_size`` members
+    when set) from the claims of every member of the family ``frm``."""
 
     frm: LPeer
     message: str
     span: Span
     annotations: Annotations = field(default_factory=Annotations)
     only: MemberSel | None = None
+    announce: str | None = None
+    announce_size: Bound | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +235,8 @@ class LChoose:
     span: Span
     it: tuple[LStmt, ...]
     other: tuple[LStmt, ...]
+    size: Bound | None = None  # a chosen set of this many members: ``it`` is "I am in it"
+    announce: tuple[str, ...] = ()  # single roles outside the family told the choice
 
 
 LStmt = LSend | LRecv | LLocal | LSelect | LOffer | LRec | LContinue | LLoop | LDecideLoop | LParallel | LChoose

@@ -36,6 +36,7 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    OnlySet,
     PeerFamily,
     PeerMember,
     PeerOne,
@@ -63,14 +64,16 @@ def ref_text(ref: RoleRef) -> str:
     match ref.index:
         case None:
             return ref.name
-        case IndexAll():
-            return f"{ref.name}[*]"
+        case IndexAll(within=w):
+            return f"{w or ref.name}[*]"  # a chosen set as written
         case IndexConst(value=v):
             return f"{ref.name}[{v}]"
         case IndexParam(name=n) if isinstance(n, Chosen):
             return n  # the role chosen at run time, as written
         case IndexRing(var=v, offset=k, size=size):
             return f"{ref.name}[{v}{'+' if k >= 0 else '-'}{abs(k)} mod {size}]"
+        case IndexVar(name=n, within=str(w)):
+            return f"{w}[{n}]"
         case IndexParam(name=n) | IndexVar(name=n):
             return f"{ref.name}[{n}]"
         case IndexRange(lo=lo, hi=hi):
@@ -100,6 +103,8 @@ def peer_text(p: LPeer) -> str:
             return f"{role}[{index}]"
         case PeerRing(role=role, offset=k):
             return f"the {'next' if k == 1 else 'previous' if k == -1 else f'{k:+d}th'} {role} member on the ring"
+        case PeerFamily(within=str(w)):
+            return f"the other {w} members" if p.exclude_self else f"{w}[*]"
         case _:
             whole = p.lo is None and p.hi is None
             if p.exclude_self:
@@ -116,6 +121,8 @@ def members_text(o: MemberSel) -> str:
             return f"member {i} only"
         case OnlyRange(lo=lo, hi=hi):
             return f"members {lo}..{hi}"
+        case OnlySet(name=n, exclude=x, but=b):
+            return f"members {'not ' if x else ''}in {n}" + (f" but {b}" if b else "")
 
 
 def only_text(o: MemberSel | None) -> str:
@@ -131,6 +138,8 @@ def head_text(s: LStmt) -> str:
         case LRecv() if s.message == FAILED:
             who = f"one of {peer_text(s.frm)}" if isinstance(s.frm, PeerFamily) else peer_text(s.frm)
             return f"{who} has failed (crashed or missed the deadline)"
+        case LRecv(announce=str(r)):
+            return f"learn {r} from the claims of {peer_text(s.frm)}{only_text(s.only)}"
         case LRecv():
             return f"receive {s.message} from {peer_text(s.frm)}{only_text(s.only)}"
         case LLocal() if s.step == EPOCH_STEP:
@@ -155,7 +164,9 @@ def head_text(s: LStmt) -> str:
         case LParallel():
             return "parallel"
         case LChoose():
-            return f"run local step {s.step} to choose {s.role} among {s.family}, agree on it"
+            what = s.role if s.size is None else f"{s.size} members as {s.role}"
+            told = f", tell {', '.join(s.announce)}" if s.announce else ""
+            return f"run local step {s.step} to choose {what} among {s.family}, agree on it{told}"
 
 
 def stmt_text(s: LStmt) -> str:
@@ -171,7 +182,7 @@ def stmt_text(s: LStmt) -> str:
         case LParallel():
             return f"parallel ({len(s.branches)} branches)"
         case LChoose():
-            return f"{head_text(s)} {{I am {s.role}, I am not}}"
+            return f"{head_text(s)} {{I am {'in ' if s.size is not None else ''}{s.role}, I am not}}"
         case _:
             return head_text(s)
 

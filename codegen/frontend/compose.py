@@ -281,6 +281,18 @@ def map_ref(ref: RoleRef, b: Binding) -> RoleRef:
         return RoleRef(actual.name, ref.span, actual.index)
     idx = IndexAll(ref.span) if ref.index is None else _subst_index(ref.index, b.params)
     outer = actual.index
+    if isinstance(outer, IndexAll) and outer.within is not None:
+        # A set chosen at run time passed for a family: the callee may use it whole or
+        # all-to-all only (its members' positions in the set are not indices of the family).
+        if isinstance(idx, IndexVar):  # all-to-all in the callee: among the set's members
+            return RoleRef(actual.name, ref.span, IndexVar(idx.name, idx.span, within=outer.within))
+        if not isinstance(idx, IndexAll):
+            raise InstantiationError(
+                idx.span,
+                f"{ref_text(ref)} names members of {ref.name} by index, but the set {outer.within} is passed for it",
+                f"a chosen set is used whole or all-to-all in the callee: {ref.name}[*] or {ref.name}[i] -> {ref.name}[j]",
+            )
+        return RoleRef(actual.name, ref.span, outer)
     if not isinstance(outer, IndexRange):
         return RoleRef(actual.name, ref.span, idx)
     if isinstance(idx, IndexParam) and isinstance(idx.name, Chosen):
@@ -391,7 +403,15 @@ def _seq(stmts: tuple[Stmt, ...], b: Binding, formals: tuple[str, ...]) -> tuple
                         f"{s.role} is chosen among all of {s.family.name}, but a range ({ref_text(family)}) is passed for it",
                         f"pass the whole family, {family.name}[*]",
                     )
-                out.append(Choose(s.role, family, s.step, s.knowing, s.span, s.step_span))
+                if isinstance(family.index, IndexAll) and family.index.within is not None:
+                    raise InstantiationError(
+                        s.family.span,
+                        f"{s.role} is chosen among all of {s.family.name}, but the set {family.index.within} is passed for it",
+                        f"pass the whole family, {family.name}[*]",
+                    )
+                size = _bound(s.size, params) if s.size is not None else None
+                told = tuple(map_ref(r, b) for r in s.announce)
+                out.append(Choose(s.role, family, s.step, s.knowing, s.span, s.step_span, size, told))
             case Call():
                 args = tuple(map_ref(a, b) for a in s.args)
                 pas = tuple(ParamArg(pa.name, _bound(pa.value, params), pa.span) for pa in s.params)

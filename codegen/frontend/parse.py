@@ -293,6 +293,18 @@ def _role_ref(cur: _Cur, sc: Scalar, params: frozenset[str], chosen: dict[str, s
         raise cur.fail(f"expected a role name, found {cur.found()}")
     span = sc.sub_span(name[1], name[2])
     family = chosen.get(name[0]) if chosen else None
+    if isinstance(family, ChosenSet):
+        # A set is used whole (S[*]) or all-to-all among its members (S[i] -> S[j]).
+        var = cur.match(_IDENT) if cur.eat("[") else None
+        fam = str(family)  # the family's plain name, not the marker
+        if var is None and cur.eat("*") and cur.eat("]"):
+            return RoleRef(fam, span, IndexAll(span, within=name[0]))
+        if var is not None and var[0] not in params and cur.eat("]"):
+            return RoleRef(fam, span, IndexVar(var[0], sc.sub_span(var[1], var[2]), within=name[0]))
+        raise cur.fail(
+            f"{name[0]} is the set of members chosen at run time: it is used whole or all-to-all",
+            f"write {name[0]}[*], or {name[0]}[i] -> {name[0]}[j]",
+        )
     if family is not None:
         if cur.eat("["):
             raise cur.fail(f"{name[0]} is the one member chosen at run time: it takes no index", f"write {name[0]}")
@@ -342,9 +354,10 @@ def _ring(cur: _Cur, sc: Scalar, var: str, sign: str, start: int) -> IndexRing:
 
 
 def _named(ctx: _Ctx, name: str, span: Span) -> RoleRef:
-    """A role named without an index (the fast paths): a chosen role is its family's member."""
+    """A role named without an index (the fast paths): a chosen role is its family's member
+    (a chosen set named bare is left as written: it is not a declared role, M200)."""
     family = ctx.chosen.get(name) if ctx.chosen else None
-    if family is None:
+    if family is None or isinstance(family, ChosenSet):
         return RoleRef(name, span)
     return RoleRef(family, span, IndexParam(Chosen(name), span))
 
@@ -496,7 +509,7 @@ def _stmts_in(ctx: _Ctx, items: tuple[Node, ...]) -> tuple[Stmt, ...]:
             out.extend(stmt)
             continue
         if isinstance(stmt, Choose):
-            ctx.chosen[stmt.role] = stmt.family.name
+            ctx.chosen[stmt.role] = stmt.family.name if stmt.size is None else ChosenSet(stmt.family.name)
         if isinstance(stmt, _Failable):
             rest = _stmts_in(ctx, items[i + 1 :])
             inter = stmt.interaction
@@ -936,6 +949,21 @@ _CHOOSE_HINT: Final = (
 )
 
 
+_CHOOSE_SET_HINT: Final = (
+    "a set chosen at run time is 'choose Signers[t] from Participant[*] by Step(Msg, ...)': Step outputs t member indices"
+)
+
+
+_ANNOUNCE_HINT: Final = "the choice is told to roles outside the family with '... by Step(Msg) announce to Auditor, Bank'"
+
+
+class ChosenSet(str):
+    """The family a set chosen at run time is chosen from (in ``_Ctx.chosen``): a reference
+    ``Signers[*]`` is read as that family's members in the set."""
+
+    __slots__ = ()
+
+
 def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
     cur = _Cur(sc.text)
     cur.eat("choose")
@@ -946,9 +974,19 @@ def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
         role = cur.match(_IDENT)
         if role is None:
             raise cur.fail(f"expected the chosen role's name, found {cur.found()}", hint)
+        size: Bound | None = None
+        if cur.eat("["):  # a set of members: choose Signers[t] from ...
+            cur.ws()
+            size = _bound(cur)[0]
+            cur.ws()
+            if not cur.eat("]"):
+                raise cur.fail(f"expected ']' after the size of the set {role[0]}, found {cur.found()}", _CHOOSE_SET_HINT)
+            cur.ws()
         if not (cur.eat("from") and cur.ws()):
             raise cur.fail(f"expected 'from' and the family, found {cur.found()}", hint)
-        family = _role_ref(cur, sc, ctx.params)
+        # Only a chosen set is resolved here (to say it cannot be chosen among, M407).
+        sets: dict[str, str] = {k: v for k, v in ctx.chosen.items() if isinstance(v, ChosenSet)}
+        family = _role_ref(cur, sc, ctx.params, sets)
         if not (cur.eat("by") and cur.ws()):
             raise cur.fail(f"expected 'by' and the local step that computes the index, found {cur.found()}", hint)
         step = cur.match(_IDENT)
@@ -966,6 +1004,14 @@ def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
                 break
             if not cur.eat(","):
                 raise cur.fail(f"expected ',' or ')', found {cur.found()}", hint)
+        announce: list[RoleRef] = []
+        if cur.eat("announce"):  # roles outside the family told the choice
+            if not (cur.ws() and cur.eat("to") and cur.ws()):
+                raise cur.fail(f"expected 'to' and the roles told, found {cur.found()}", _ANNOUNCE_HINT)
+            while True:
+                announce.append(_role_ref(cur, sc, ctx.params))
+                if not cur.eat(","):
+                    break
         if not cur.at_end():
             raise cur.fail(f"unexpected {cur.found()} after the choice of {role[0]}", hint)
     except TextError as f:
@@ -975,7 +1021,10 @@ def _choose(ctx: _Ctx, sc: Scalar) -> Choose | None:
     if problem is not None or role[0] in RESERVED_CLASS_NAMES:
         ctx.error(BAD_IDENTIFIER, sc.sub_span(role[1], role[2]), f"bad role name: {problem or repr(role[0]) + ' is reserved'}")
         return None
-    return Choose(role[0], family, step[0], tuple(knowing), sc.sub_span(role[1], role[2]), sc.sub_span(step[1], step[2]))
+    return Choose(
+        role[0], family, step[0], tuple(knowing), sc.sub_span(role[1], role[2]), sc.sub_span(step[1], step[2]), size,
+        tuple(announce),
+    )
 
 
 _KWARG: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=")

@@ -46,6 +46,7 @@ from codegen.core.ast import (
     RecordRef,
     RoleDecl,
     RoleRef,
+    StepDecl,
     Stmt,
     SubProtocol,
     TypeExpr,
@@ -203,7 +204,7 @@ def refs(s: Stmt) -> tuple[RoleRef, ...]:
     if isinstance(s, LocalStep):
         return (s.role,)
     if isinstance(s, Choose):
-        return (s.family,)
+        return (s.family, *s.announce)
     return ()
 
 
@@ -636,7 +637,13 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                     yield from _check_ring(sc, s, ring)
                 elif _index_var_pair(s):
                     assert isinstance(snd.index, IndexVar) and isinstance(rcv.index, IndexVar)
-                    if snd.name != rcv.name:
+                    if snd.index.within != rcv.index.within:
+                        name = snd.index.within or rcv.index.within
+                        yield Diagnostic(
+                            BAD_CHOSEN_ROLE, s.span, f"{ref_text(snd)} -> {ref_text(rcv)}: all-to-all relates members of the set {name} only",
+                            f"write {name}[i] -> {name}[j], or {name}[*] -> {snd.name}[*] to reach every member",
+                        )
+                    elif snd.name != rcv.name:
                         yield Diagnostic(
                             UNSUPPORTED_FAMILY_FORM,
                             s.span,
@@ -650,6 +657,9 @@ def check_family_forms(p: Protocol) -> Iterable[Diagnostic]:
                             f"{ref_text(snd)} -> {ref_text(rcv)} uses one variable on both sides",
                             f"use two distinct variables: {snd.name}[i] -> {snd.name}[j]",
                         )
+                elif _within(snd) or _within(rcv):
+                    if (d := _set_step(s)) is not None:
+                        yield d
                 elif _is_multi(snd) and _is_multi(rcv):
                     yield Diagnostic(
                         UNSUPPORTED_FAMILY_FORM,
@@ -1389,8 +1399,8 @@ class _Starve:
                 return [(a | step, t) for a, t in paths]
             case LocalStep():
                 return paths  # a local step tells nobody anything
-            case Choose(family=f):  # the members exchange their claims: each is told
-                return [(a | ({f.name} & roles), t) for a, t in paths]
+            case Choose(family=f):  # the members exchange their claims: each is told (and those announced to)
+                return [(a | ({f.name, *(r.name for r in s.announce)} & roles), t) for a, t in paths]
             case Continue(name=name):
                 if name == self.rec.name:
                     self.idle(s, paths)
@@ -1696,13 +1706,27 @@ def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
                     "give the chosen role a name of its own",
                 )
             decl = sc.role(s.family.name)
-            if decl is not None and (decl.kind == "single" or not isinstance(s.family.index, IndexAll)):
+            if isinstance(s.family.index, IndexAll) and s.family.index.within is not None:
+                yield Diagnostic(
+                    BAD_CHOSEN_ROLE, s.family.span, f"{s.role} is chosen among the set {s.family.index.within}, not among all of a family",
+                    f"choose among {s.family.name}[*] (the step may pick among the members of {s.family.index.within})",
+                )
+            elif decl is not None and (decl.kind == "single" or not isinstance(s.family.index, IndexAll)):
                 yield Diagnostic(
                     BAD_CHOSEN_ROLE, s.family.span, f"{s.role} must be chosen among all the members of a family, not {ref_text(s.family)}",
                     f"write from {s.family.name}[*]" if decl.kind != "single" else "declare a family, e.g. Participant[*]",
                 )
+            for told in s.announce:
+                d = sc.role(told.name)
+                if d is not None and (d.kind != "single" or told.name == s.family.name or told.index is not None):
+                    yield Diagnostic(
+                        BAD_CHOSEN_ROLE, told.span, f"the choice of {s.role} is announced to {ref_text(told)}, not to a single role outside {s.family.name}",
+                        f"announce to single roles that are not {s.family.name} members (the members agree among themselves)",
+                    )
             st = steps.get(s.step)
-            if st is not None and not (isinstance(st.output, PrimType) and st.output.name == "int"):
+            if s.size is not None:
+                yield from _check_chosen_set(s, st, {x.name for x in p.params})
+            elif st is not None and not (isinstance(st.output, PrimType) and st.output.name == "int"):
                 yield Diagnostic(
                     BAD_CHOSEN_ROLE, s.step_span, f"local step {s.step} must output an int (the index of the member chosen as {s.role})",
                     f"declare it as {s.step}: {{input: ..., output: int}}",
@@ -1713,6 +1737,47 @@ def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
                         UNDEFINED_MESSAGE, span, f"undefined message {name}",
                         did_you_mean(name, messages) or "name the messages every member received that the choice is computed from",
                     )
+
+
+def _check_chosen_set(s: Choose, st: StepDecl | None, params: set[str]) -> Iterator[Diagnostic]:
+    """``choose Signers[t] from F[*] by Step(Msg)``: a size that is a parameter or a positive
+    number, a step whose output is ``list[int]`` (M407)."""
+    if (isinstance(s.size, int) and s.size < 1) or (isinstance(s.size, str) and s.size not in params):
+        yield Diagnostic(
+            BAD_CHOSEN_ROLE, s.span, f"the set {s.role} must have a positive number or a declared parameter as its size, not {s.size}",
+            f"write {s.role}[t] with t under params:, or {s.role}[2]",
+        )
+    out = st.output if st is not None else None
+    if st is not None and not (isinstance(out, ListType) and isinstance(out.item, PrimType) and out.item.name == "int"):
+        yield Diagnostic(
+            BAD_CHOSEN_ROLE, s.step_span, f"local step {s.step} must output list[int] (the indices of the members chosen as {s.role})",
+            f"declare it as {s.step}: {{input: ..., output: \"list[int]\"}}",
+        )
+
+
+def _within(ref: RoleRef) -> str | None:
+    """The set chosen at run time that ``ref`` (``Signers[*]``) stands for, if any."""
+    return ref.index.within if isinstance(ref.index, IndexAll) else None
+
+
+def _set_step(s: Interaction) -> Diagnostic | None:
+    """A step naming a chosen set within its own family: only ``S[*] -> F[*]``,
+    ``F[*] -> S[*]``, ``S[*] -> R`` and ``R -> S[*]`` (``R`` a chosen member) can be
+    projected; anything else is M407. None when ``s`` names no set or is fine."""
+    snd, rcv = s.sender, s.receiver
+    ws, wr = _within(snd), _within(rcv)
+    if (ws is None and wr is None) or snd.name != rcv.name:
+        return None
+    if (ws is None) != (wr is None) and (
+        (isinstance(snd.index, IndexAll) and isinstance(rcv.index, IndexAll)) or _chosen(snd) or _chosen(rcv)
+    ):
+        return None
+    name = ws or wr
+    return Diagnostic(
+        BAD_CHOSEN_ROLE, s.span, f"{ref_text(snd)} -> {ref_text(rcv)}: the set {name} meets its own family only through the whole family or a chosen role",
+        f"write {name}[*] -> {snd.name}[*], {snd.name}[*] -> {name}[*], {name}[*] -> R, R -> {name}[*] (R a role chosen from {snd.name}) "
+        f"or {name}[i] -> {name}[j]",
+    )
 
 
 # ---------------------------------------------------------------- driver

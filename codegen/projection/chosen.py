@@ -11,12 +11,19 @@ Knowledge of the choice (M408): every member computes the index from the message
 names, so each of those must have reached every member of ``F`` before the choice, on every
 path (``known``); and a role outside ``F`` never learns the index, so it may not meet ``R``
 (``outsiders``). A choice may stand in any block but a parallel branch (validation, M407).
+
+A set chosen at run time (``choose Signers[t] from F[*] ...``) is ``F[IndexAll(within=
+"Signers")]``: its steps are marked ``OnlySet("Signers")`` (members in it), with ``exclude``
+(members not in it) or ``but=R`` (members in it but the one chosen as ``R``), and ``split``
+resolves them the same way, once in the set and once outside it. A role outside ``F`` told
+the choice (``announce to``) learns it at the choice and may meet the chosen ones after.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import Final
 
 from codegen.core.ast import (
     Broadcast,
@@ -49,6 +56,8 @@ from codegen.core.local import (
     LStmt,
     MemberSel,
     OnlyIndex,
+    OnlySet,
+    PeerFamily,
     PeerMember,
 )
 
@@ -62,11 +71,39 @@ def _mine(only: MemberSel | None, role: str) -> bool | None:
     return None
 
 
+# What ``_resolve`` says of a step's condition: not about this choice, or not on this side.
+_KEEP: Final = object()
+_DROP: Final = object()
+
+
+def _resolve(only: MemberSel | None, role: str, it: bool) -> MemberSel | object | None:
+    """A condition about a chosen set (``OnlySet``) resolved on one side of a choice of
+    ``role``: ``_DROP`` (this side does not take the step), the condition left (None: all
+    take it) or ``_KEEP`` (the condition is not about ``role``)."""
+    if not isinstance(only, OnlySet):
+        return _KEEP
+    if only.name == role:  # the set itself: in it (it) or not
+        if only.exclude == it:
+            return _DROP
+        return None if only.but is None else OnlyIndex(Chosen(only.but), exclude=True)
+    if only.but == role:  # "in the set but not the member chosen as role"
+        return _DROP if it else OnlySet(only.name, only.exclude)
+    return _KEEP
+
+
 def split(body: tuple[LStmt, ...], role: str, it: bool) -> tuple[LStmt, ...]:
-    """``body`` as the member chosen as ``role`` (``it``) or as any other member runs it."""
+    """``body`` as the member chosen as ``role`` (``it``) or as any other member runs it
+    (for a chosen set: as a member of it or not)."""
     out: list[LStmt] = []
     for s in body:
         match s:
+            case LSend(only=o) | LRecv(only=o) | LLocal(only=o) | LOffer(only=o) | LDecideLoop(only=o) if (
+                r := _resolve(o, role, it)
+            ) is not _KEEP:
+                if r is _DROP:
+                    continue
+                assert r is None or isinstance(r, OnlyIndex | OnlySet)
+                s = dataclasses.replace(s, only=r)
             case LSelect(only=o, others=others) if (m := _mine(o, role)) is not None:
                 # A choice at the chosen member (m is True: exclusions never mark a select).
                 if m == it:
@@ -116,7 +153,10 @@ def _received_by_all(s: Stmt, family: str) -> Iterator[str]:
         case Interaction(sender=a, receiver=b):
             if b.name == family and isinstance(b.index, IndexAll) and a.name != family:
                 yield s.message
-            elif a.name == b.name == family and isinstance(a.index, IndexVar) and isinstance(b.index, IndexVar):
+            elif (
+                a.name == b.name == family and isinstance(a.index, IndexVar) and isinstance(b.index, IndexVar)
+                and a.index.within is None  # all-to-all within a chosen set reaches its members only
+            ):
                 yield s.message
         case Broadcast(sender=a) if a.name != family or a.index is not None:
             yield s.message
@@ -148,7 +188,7 @@ def _known(body: tuple[Stmt, ...], before: list[Stmt], out: list[Diagnostic]) ->
                             CHOICE_NOT_KNOWN,
                             span,
                             f"not every {s.family.name} member has received {name} when {s.role} is chosen, "
-                            "so the members could compute different indices",
+                            f"so the members could compute different {'sets' if s.size is not None else 'indices'}",
                             f"before the choice, send {name} to every member ({s.family.name}[*]) or all-to-all "
                             f"({s.family.name}[i] -> {s.family.name}[j]), outside any choice or loop",
                         ))
@@ -163,30 +203,38 @@ def _known(body: tuple[Stmt, ...], before: list[Stmt], out: list[Diagnostic]) ->
         seen.append(s)
 
 
-def _chosen_peer(p: LPeer) -> Chosen | None:
+def _chosen_peer(p: LPeer) -> str | None:
+    if isinstance(p, PeerFamily) and p.within is not None:
+        return p.within
     return p.index if isinstance(p, PeerMember) and isinstance(p.index, Chosen) else None
 
 
-def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[Diagnostic]) -> bool:
+def outsiders(
+    role: str, family: str | None, body: tuple[LStmt, ...], out: list[Diagnostic], told: frozenset[str] = frozenset()
+) -> bool:
     """M408 where ``role`` (not a member of the chosen roles' family ``family``) first meets a
-    chosen member: it never learns which member that is. True once reported."""
+    chosen member it was not told (``announce to``, in ``told`` once received on this path):
+    it never learns which member that is. True once reported."""
     for s in body:
         peer: LPeer | None = None
         match s:
             case LSend(to=p):
                 peer = p
+            case LRecv(announce=str(name)):
+                told = told | {name}
             case LRecv(frm=p) | LOffer(frm=p):
                 peer = p
             case LDecideLoop(decider=p):
                 peer = p
         name = _chosen_peer(peer) if peer is not None else None
-        if name is not None:
+        if name is not None and name not in told:
             out.append(Diagnostic(
                 CHOICE_NOT_KNOWN,
                 s.span,
-                f"{role} does not know which {family or 'family'} member was chosen as {name}",
-                f"only the members of the family {name} is chosen from may exchange messages with {name}; "
-                f"let a {family or 'family'} member relay what {role} needs",
+                f"{role} does not know which {family or 'family'} "
+                f"{'members were' if isinstance(peer, PeerFamily) else 'member was'} chosen as {name}",
+                f"tell {role} the choice ('choose {name} ... announce to {role}'), "
+                f"or let a {family or 'family'} member relay what {role} needs",
             ))
             return True
         nested: tuple[tuple[LStmt, ...], ...] = ()
@@ -199,6 +247,6 @@ def outsiders(role: str, family: str | None, body: tuple[LStmt, ...], out: list[
                 nested = tuple(b.body for b in bs)
             case LParallel(branches=pbs):
                 nested = pbs
-        if any(outsiders(role, family, b, out) for b in nested):
+        if any(outsiders(role, family, b, out, told) for b in nested):
             return True
     return False

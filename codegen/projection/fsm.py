@@ -90,6 +90,8 @@ class RecvNode(Node):
     message: str = ""
     annotations: Annotations = field(default_factory=Annotations)
     next: Target | None = None
+    announce: str | None = None  # learn the choice of this role from the family's claims
+    announce_size: Bound | None = None  # ... a set of this many members
 
 
 @dataclass(eq=False)
@@ -110,6 +112,8 @@ class ChooseNode(Node):
     step: str = ""
     it: Target | None = None
     other: Target | None = None
+    size: Bound | None = None  # a set of this many members: ``it`` is "I am in it"
+    announce: tuple[str, ...] = ()  # single roles outside the family told the choice
 
 
 @dataclass(eq=False)
@@ -253,7 +257,8 @@ class _Builder:
                 return Target(self.add(n))
             case LRecv():
                 n = RecvNode(s.span, text, depth=depth, frm=s.frm, message=s.message,
-                             annotations=s.annotations, next=k, only=s.only)
+                             annotations=s.annotations, next=k, only=s.only, announce=s.announce,
+                             announce_size=s.announce_size)
                 if s.only is not None:
                     n.skip = k
                 return Target(self.add(n))
@@ -314,7 +319,9 @@ class _Builder:
                     dn.skip = k
                 return Target(self.add(dn))
             case LChoose():
-                ch = ChooseNode(s.span, text, depth=depth, role=s.role, family=s.family, step=s.step)
+                ch = ChooseNode(
+                    s.span, text, depth=depth, role=s.role, family=s.family, step=s.step, size=s.size, announce=s.announce
+                )
                 ch.it = self.seq(s.it, k, env, depth, then)
                 ch.other = self.seq(s.other, k, env, depth, then)
                 return Target(self.add(ch))

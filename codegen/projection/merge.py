@@ -119,7 +119,7 @@ class Shapes:
             case LLocal():
                 key = ("local", s.step, s.only)
             case LChoose():
-                key = ("choose", s.role, s.family, s.step, self.seq(s.it), self.seq(s.other))
+                key = ("choose", s.role, s.family, s.step, s.size, s.announce, self.seq(s.it), self.seq(s.other))
         sid = self._intern(key)
         self._memo[id(s)] = (s, sid)
         return sid

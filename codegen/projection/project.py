@@ -65,6 +65,7 @@ from codegen.core.diagnostics import (
     DiagnosticError,
 )
 from codegen.core.local import (
+    ANNOUNCE,
     FAILED,
     LBranch,
     LChoose,
@@ -85,6 +86,7 @@ from codegen.core.local import (
     MemberSel,
     OnlyIndex,
     OnlyRange,
+    OnlySet,
     PeerFamily,
     PeerMember,
     PeerOne,
@@ -184,16 +186,16 @@ def _is_family(ref: RoleRef, decl: RoleDecl | None) -> bool:
 def _peer(ref: RoleRef, decl: RoleDecl | None) -> LPeer:
     """How a role reference looks as a peer from the other side of a step."""
     match ref.index:
-        case IndexAll():
-            return PeerFamily(ref.name)
+        case IndexAll(within=w):
+            return PeerFamily(ref.name, within=w)
         case IndexConst(value=v):
             return PeerMember(ref.name, v)
         case IndexParam(name=n):
             return PeerMember(ref.name, n)
         case IndexRange(lo=lo, hi=hi):
             return PeerFamily(ref.name, lo, hi)
-        case IndexVar():
-            return PeerFamily(ref.name, exclude_self=True)
+        case IndexVar(within=w):
+            return PeerFamily(ref.name, exclude_self=True, within=w)
     return PeerFamily(ref.name) if _is_family(ref, decl) else PeerOne(ref.name)
 
 
@@ -206,6 +208,8 @@ def _only(ref: RoleRef) -> MemberSel | None:
             return OnlyIndex(n)
         case IndexRange(lo=lo, hi=hi):
             return OnlyRange(lo, hi)
+        case IndexAll(within=str(w)) | IndexVar(within=str(w)):
+            return OnlySet(w)
     return None
 
 
@@ -447,7 +451,7 @@ class _Projector:
             case LocalStep(role=r):
                 roles = frozenset((r.name,))
             case Choose(family=r):
-                roles = frozenset((r.name,))
+                roles = frozenset((r.name, *(x.name for x in s.announce)))
             case Choice(at=at, branches=bs):
                 roles, free = self.parts_seq(b.body for b in bs)
                 roles = roles | {at.name}
@@ -547,10 +551,20 @@ class _Projector:
         if self._known(s.family) is None:
             return
         rout = self.seq(rest, env)
+        told = tuple(r.name for r in s.announce)
+        for r in told:  # each member tells it the choice right after the agreement
+            out.setdefault(r, []).append(LRecv(
+                PeerFamily(family), f"{ANNOUNCE}{s.role}", s.span, announce=s.role, announce_size=s.size
+            ))
         for r, stmts in rout.items():
             if r != family:
                 out.setdefault(r, []).extend(stmts)
         mine = tuple(rout.get(family, ()))
+        if s.size is not None or told:
+            out.setdefault(family, []).append(LChoose(
+                s.role, family, s.step, s.span, split(mine, s.role, True), split(mine, s.role, False), s.size, told
+            ))
+            return
         out.setdefault(family, []).append(
             LChoose(s.role, family, s.step, s.span, split(mine, s.role, True), split(mine, s.role, False))
         )
@@ -593,6 +607,8 @@ class _Projector:
             mine.append(LSend(PeerRing(a.name, k), s.message, s.span, s.annotations))
             mine.append(LRecv(PeerRing(a.name, -k), s.message, s.span, s.annotations))
             return True
+        if (isinstance(ia, IndexAll) and ia.within) or (isinstance(ib, IndexAll) and ib.within):
+            return self.within_set(s, out)
         if isinstance(ia, IndexAll) and isinstance(ib, IndexParam) and isinstance(ib.name, Chosen):
             to_chosen, chosen = True, ib.name  # F[*] -> Coordinator
         elif isinstance(ib, IndexAll) and isinstance(ia, IndexParam) and isinstance(ia.name, Chosen):
@@ -617,6 +633,41 @@ class _Projector:
         else:
             mine.append(LSend(others, s.message, s.span, s.annotations, OnlyIndex(chosen)))
             mine.append(LRecv(c, s.message, s.span, s.annotations, OnlyIndex(chosen, exclude=True)))
+        return True
+
+    def within_set(self, s: Interaction, out: Out) -> bool:
+        """A step between a set chosen at run time and its own family: ``S[*] -> F[*]`` (each
+        member of the set sends to every other member), ``F[*] -> S[*]`` (every member sends
+        to each other member of the set), ``S[*] -> R`` / ``R -> S[*]`` with ``R`` a member
+        chosen as a single role (a member of the set that is ``R`` itself sends nothing)."""
+        a, b = s.sender, s.receiver
+        ia, ib = a.index, b.index
+        msg, sp, ann = s.message, s.span, s.annotations
+        mine = out.setdefault(a.name, [])
+        if isinstance(ia, IndexAll) and isinstance(ib, IndexAll) and (ia.within is None) != (ib.within is None):
+            if ia.within is not None:  # S[*] -> F[*]
+                mine.append(LSend(PeerFamily(a.name, exclude_self=True), msg, sp, ann, OnlySet(ia.within)))
+                mine.append(LRecv(PeerFamily(a.name, exclude_self=True, within=ia.within), msg, sp, ann))
+            elif ib.within is not None:  # F[*] -> S[*]
+                mine.append(LSend(PeerFamily(a.name, exclude_self=True, within=ib.within), msg, sp, ann))
+                mine.append(LRecv(PeerFamily(a.name, exclude_self=True), msg, sp, ann, OnlySet(ib.within)))
+            return True
+        if isinstance(ia, IndexAll) and ia.within and isinstance(ib, IndexParam) and isinstance(ib.name, Chosen):
+            r = ib.name  # S[*] -> Coordinator
+            mine.append(LSend(PeerMember(a.name, r), msg, sp, ann, OnlySet(ia.within, but=r)))
+            mine.append(LRecv(PeerFamily(a.name, exclude_self=True, within=ia.within), msg, sp, ann, OnlyIndex(r)))
+            return True
+        if isinstance(ib, IndexAll) and ib.within and isinstance(ia, IndexParam) and isinstance(ia.name, Chosen):
+            r = ia.name  # Coordinator -> S[*]
+            mine.append(LSend(PeerFamily(a.name, exclude_self=True, within=ib.within), msg, sp, ann, OnlyIndex(r)))
+            mine.append(LRecv(PeerMember(a.name, r), msg, sp, ann, OnlySet(ib.within, but=r)))
+            return True
+        # Validation rejects the other forms as written; a call may still produce one.
+        self.diags.append(Diagnostic(
+            BAD_CHOSEN_ROLE, s.span,
+            f"{ref_text(a)} -> {ref_text(b)}: a chosen set meets its own family only as S[*] -> F[*], F[*] -> S[*], "
+            "S[*] -> R or R -> S[*] (R a chosen role)",
+        ))
         return True
 
     def broadcast(self, s: Broadcast, out: Out) -> None:

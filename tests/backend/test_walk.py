@@ -23,6 +23,7 @@ import yaml
 from codegen.backend.render import guard_py, render_module
 from codegen.core.ast import (
     Choice,
+    Choose,
     FixedBytesType,
     GuardExpr,
     Interaction,
@@ -49,6 +50,7 @@ from codegen.core.local import (
     LStmt,
 )
 from codegen.core.names import method_suffix, role_module
+from codegen.frontend.validate import scopes, walk
 from codegen.generate import REPO, find_specs
 from codegen.pipeline import compile_text
 from runtime.errors import LocalViolation, PeerGone
@@ -93,8 +95,15 @@ def _methods(state: object) -> list[str]:
 
 
 class Driver:
-    def __init__(self, proto: Protocol, mod: ModuleType, guards: dict[str, GuardExpr]) -> None:
+    def __init__(
+        self, proto: Protocol, mod: ModuleType, guards: dict[str, GuardExpr], params: dict[str, int] | None = None
+    ) -> None:
         self.proto, self.mod = proto, mod
+        # Steps that choose a set at run time: their output is that many member indices.
+        self.set_sizes = {
+            s.step: s.size if isinstance(s.size, int) else (params or {}).get(str(s.size), 1)
+            for sc in scopes(proto) for s in walk(sc.body) if isinstance(s, Choose) and s.size is not None
+        }
         self.visits: dict[str, int] = {}
         self.steps = 0
         self.guards = guards
@@ -146,10 +155,12 @@ class Driver:
                     assert kwargs is not None, f"no branch of {name} can be selected"
                     state = await fn(**kwargs)
                     continue
-                action = next(m for m in methods if m.startswith(("send_", "recv_", "do_")) and not m.endswith("_each"))
+                action = next(
+                    m for m in methods if m.startswith(("send_", "recv_", "do_", "learn_")) and not m.endswith("_each")
+                )
                 if action.startswith("do_"):
                     state = await self.local_step(state, action)
-                elif action.startswith("recv_"):
+                elif action.startswith(("recv_", "learn_")):  # learn_: a choice announced to this role
                     _, state = await getattr(state, action)()
                 else:
                     label = inspect.signature(getattr(state, action)).parameters["msg"].annotation
@@ -161,6 +172,8 @@ class Driver:
         (built from the spec, as messages are); the next state is what comes back."""
         step = next(st for st in self.proto.steps if "do_" + method_suffix(st.name) == action)
         out = None if step.output is None else _value(step.output, self.proto, self.mod, 0)
+        if step.name in self.set_sizes:
+            out = list(range(self.set_sizes[step.name]))
         args = [] if step.input is None else [_value(step.input, self.proto, self.mod, 0)]
         result = await getattr(state, action)((lambda *_: out), *args)
         if step.output is not None and not isinstance(result, tuple):  # a chosen role: a variant
@@ -262,7 +275,7 @@ async def _walk_spec(path: Path, tmp_path: Path, tcp: Runner | None) -> None:
 
         async def fn(ep: Any) -> Any:
             try:
-                return await Driver(proto, mod, guards).walk(entry(ep))
+                return await Driver(proto, mod, guards, params).walk(entry(ep))
             except _Budget:
                 budget_hit.append(member)
                 return None

@@ -8,6 +8,7 @@ random well-formed protocols that project without error verify (projection is so
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,27 @@ def test_family_members_are_instantiated() -> None:
     bad = verify_locals(p, {"Hub": hub, "W": w2})
     assert bad.outcome == "violation"
     assert bad.instances[-1].name == "W=1"
+
+
+def test_sets_chosen_at_run_time_are_explored_on_every_subset() -> None:
+    path = "protocols/examples/signing_set.yaml"
+    report, diags = verify_file(str(ROOT / path), Bounds(sizes=(1, 2, 3), params=(1, 2, 3)))
+    assert diags == [] and report is not None and report.outcome == "verified"
+    names = [i.name for i in report.instances]
+    assert "N=3, t=2, Participant=3, Coordinator=Participant[1], Signers=Participant[0, 2]" in names
+    # Per N: N coordinators times C(N, t) sets, for t = 1..3 (no set when t > N).
+    assert len(names) == sum(n * math.comb(n, t) for n in (1, 2, 3) for t in (1, 2, 3))
+    # The "in the set" side is explored: a signer that sends its share twice is caught.
+    compiled = compile_text((ROOT / path).read_text(encoding="utf-8"), path, lambda p: (ROOT / p).read_text(encoding="utf-8"))
+    assert compiled.protocol is not None
+    lt = compiled.locals["Participant"]
+    outer = lt.body[-1]
+    assert isinstance(outer, LChoose) and isinstance(outer.other[0], LChoose)
+    inner = outer.other[0]
+    twice = dataclasses.replace(inner, it=inner.it[:2] + inner.it[1:])
+    body = (*lt.body[:-1], dataclasses.replace(outer, other=(twice,)))
+    bad = verify_locals(compiled.protocol, {"Participant": dataclasses.replace(lt, body=body)}, Bounds(sizes=(2,), params=(2,)))
+    assert bad.outcome == "violation"
 
 
 def test_roles_chosen_at_run_time_are_explored_on_every_member() -> None:
