@@ -20,7 +20,7 @@ to crash, so the signature comes from the second epoch.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -37,6 +37,9 @@ from runtime.errors import RemoteViolation
 from runtime.memory import RoleFn, RoleResult, memory_session
 
 DOMAIN = b"minuet/coordinator-election"
+
+# Runs a session's role programs and returns what each did (tests pass a TCP runner).
+Runner = Callable[..., Awaitable[dict[str, RoleResult]]]
 
 
 @dataclass
@@ -192,15 +195,19 @@ def _program(
 async def run_election(
     keys: Mapping[int, KeyPackage], public: PublicKeyPackage, message: bytes, session: bytes,
     rng: RandomSource | None = None, crash_coordinator_in: frozenset[int] = frozenset(),
+    runner: Runner | None = None,
 ) -> dict[str, RoleResult]:
-    """One ElectedSigning session in memory among the holders of ``keys`` (identifiers 1..n);
-    what every peer returned or raised."""
+    """One ElectedSigning session among the holders of ``keys`` (identifiers 1..n), in memory
+    unless ``runner`` runs it (e.g. over TCP); what every peer returned or raised."""
     rng = rng or default_random()
     n = len(keys)
+    roles = {
+        f"Peer[{i}]": _program(keys[_ident(i)], public, message, session, rng, crash_coordinator_in) for i in range(n)
+    }
+    if runner is not None:
+        return await runner(es.PROTOCOL, roles, families={"Peer": n}, params={"N": n})
     async with memory_session(es.PROTOCOL, families={"Peer": n}, params={"N": n}) as net:
-        return await net.run(
-            {f"Peer[{i}]": _program(keys[_ident(i)], public, message, session, rng, crash_coordinator_in) for i in range(n)}
-        )
+        return await net.run(roles)
 
 
 async def sign_with_election(

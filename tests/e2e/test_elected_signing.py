@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from examples import elected_signing
 from runtime.crypto.keys import trusted_dealer_keygen
 from runtime.crypto.rand import DeterministicRandom
+from tests.runtime.harness import Runner
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> None:
@@ -29,14 +30,15 @@ async def test_elected_coordinator_signs_in_one_epoch() -> None:
     verify(public.verifying_key.to_bytes(), b"m", outcome.signature)
 
 
-async def test_failed_coordinator_is_replaced_under_the_next_epoch() -> None:
+async def test_failed_coordinator_is_replaced_under_the_next_epoch(run_roles: Runner) -> None:
     """Coordinator crash -> failure branch at every other peer -> epoch bump -> a draw among
-    the survivors (the crashed peer is skipped by every family step) -> a valid signature."""
+    the survivors (the crashed peer is skipped by every family step) -> a valid signature;
+    in memory and over TCP."""
     rng = DeterministicRandom(b"elect-crash")
     keys, public, _ = trusted_dealer_keygen(3, 5, rng)
     with trio.fail_after(60):
         results = await elected_signing.run_election(
-            keys, public, b"m", b"s2", rng, crash_coordinator_in=frozenset({0})
+            keys, public, b"m", b"s2", rng, crash_coordinator_in=frozenset({0}), runner=run_roles
         )
     crashed = [name for name, r in results.items() if isinstance(r.error, elected_signing.Crash)]
     assert len(crashed) == 1
