@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from codegen.core.ast import (
     EPOCH_STEP,
@@ -147,6 +147,8 @@ def scopes(p: Protocol) -> list[Scope]:
     return out
 
 
+_T = TypeVar("_T")
+
 # While validate() runs, walks of the same body are shared: a dozen checks walk every body.
 # Keyed by id(); the memo keeps the body alive, so an id cannot be reused while cached.
 _WALK_MEMO: ContextVar[dict[int, tuple[object, list[Stmt]]] | None] = ContextVar(
@@ -165,6 +167,37 @@ def walk(stmts: Iterable[Stmt]) -> list[Stmt]:
     if memo is not None:
         memo[id(stmts)] = (stmts, out)
     return out
+
+
+# Most statements are interactions, and most checks look only at the others, or only at the
+# role references: each list is built once per body while validate() runs, like the walks.
+_COMPOUND_MEMO: ContextVar[dict[int, tuple[object, list[Stmt]]] | None] = ContextVar(
+    "_COMPOUND_MEMO", default=None
+)
+_REFS_MEMO: ContextVar[dict[int, tuple[object, list[tuple[Stmt, RoleRef]]]] | None] = ContextVar(
+    "_REFS_MEMO", default=None
+)
+
+
+def _memo(memo: dict[int, tuple[object, list[_T]]] | None, key: object, build: Callable[[], list[_T]]) -> list[_T]:
+    if memo is None:
+        return build()
+    hit = memo.get(id(key))
+    if hit is not None and hit[0] is key:
+        return hit[1]
+    out = build()
+    memo[id(key)] = (key, out)
+    return out
+
+
+def walk_compound(stmts: Iterable[Stmt]) -> list[Stmt]:
+    """``walk(stmts)`` without the interactions, in the same order (do not mutate the result)."""
+    return _memo(_COMPOUND_MEMO.get(), stmts, lambda: [s for s in walk(stmts) if not isinstance(s, Interaction)])
+
+
+def walk_refs(stmts: Iterable[Stmt]) -> list[tuple[Stmt, RoleRef]]:
+    """Every role reference of ``walk(stmts)`` with its statement, in order (do not mutate)."""
+    return _memo(_REFS_MEMO.get(), stmts, lambda: [(s, ref) for s in walk(stmts) for ref in refs(s)])
 
 
 def _walk(stmts: Iterable[Stmt]) -> list[Stmt]:
@@ -324,7 +357,7 @@ def check_name_collisions(p: Protocol) -> Iterable[Diagnostic]:
         yield from collide(((r.name, r.span) for r in sc.roles), "roles", snake_case)
     label_keys: dict[str, str] = {}  # the same labels recur in thousands of choices
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if isinstance(s, Choice):
                 keys = set()
                 for br in s.branches:
@@ -417,26 +450,21 @@ def check_undefined_roles(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
         names = [r.name for r in sc.roles]
         declared = sc.by_name
-        for s in walk(sc.body):
-            for ref in refs(s):
-                if ref.name not in declared:
-                    where = f" of sub-protocol {sc.name}" if sc.is_sub else ""
-                    yield Diagnostic(
-                        UNDEFINED_ROLE,
-                        ref.span,
-                        f"undefined role {ref.name}",
-                        did_you_mean(ref.name, names) or f"declare it under roles{where}",
-                    )
+        for _, ref in walk_refs(sc.body):
+            if ref.name not in declared:
+                where = f" of sub-protocol {sc.name}" if sc.is_sub else ""
+                yield Diagnostic(
+                    UNDEFINED_ROLE,
+                    ref.span,
+                    f"undefined role {ref.name}",
+                    did_you_mean(ref.name, names) or f"declare it under roles{where}",
+                )
 
 
 def _used_roles(sc: Scope) -> set[str]:
-    used: set[str] = set()
-    for s in walk(sc.body):
-        if isinstance(s, Broadcast):
-            return {r.name for r in sc.roles}
-        for r in refs(s):
-            used.add(r.name)
-    return used
+    if any(isinstance(s, Broadcast) for s in walk_compound(sc.body)):
+        return {r.name for r in sc.roles}
+    return {r.name for _, r in walk_refs(sc.body)}
 
 
 def check_unused_roles(p: Protocol) -> Iterable[Diagnostic]:
@@ -499,25 +527,25 @@ def check_params(p: Protocol) -> Iterable[Diagnostic]:
         if r.kind == "param" and isinstance(r.size, str) and r.size not in params:
             yield undefined(r.size, r.span, f"as the size of {r.name}")
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if isinstance(s, Loop) and isinstance(s.count, str) and s.count not in params:
                 yield undefined(s.count, s.span, "as a loop count")
-            for ref in refs(s):
-                idx = ref.index
-                if idx is None:
-                    continue
-                if isinstance(idx, IndexRange):
-                    for b in (idx.lo, idx.hi):
-                        if isinstance(b, str) and b not in params:
-                            yield undefined(b, idx.span, "in a range")
-                elif isinstance(idx, IndexVar) and not _index_var_pair(s):
-                    yield undefined(
-                        idx.name,
-                        idx.span,
-                        f"as an index of {ref.name}",
-                        did_you_mean(idx.name, params)
-                        or "declare it under params; index variables appear only in the all-to-all form F[i] -> F[j]",
-                    )
+        for s, ref in walk_refs(sc.body):
+            idx = ref.index
+            if idx is None:
+                continue
+            if isinstance(idx, IndexRange):
+                for b in (idx.lo, idx.hi):
+                    if isinstance(b, str) and b not in params:
+                        yield undefined(b, idx.span, "in a range")
+            elif isinstance(idx, IndexVar) and not _index_var_pair(s):
+                yield undefined(
+                    idx.name,
+                    idx.span,
+                    f"as an index of {ref.name}",
+                    did_you_mean(idx.name, params)
+                    or "declare it under params; index variables appear only in the all-to-all form F[i] -> F[j]",
+                )
 
 
 def _index_var_pair(s: Stmt) -> bool:
@@ -607,12 +635,11 @@ def _check_index(ref: RoleRef, decl: RoleDecl, allow_missing: bool) -> Iterator[
 def check_family_indices(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
         declared = sc.by_name
-        for s in walk(sc.body):
-            for ref in refs(s):
-                decl = declared.get(ref.name)
-                if decl is not None and (ref.index is not None or decl.kind != "single"):
-                    # Call arguments get their own, more specific error (M502).
-                    yield from _check_index(ref, decl, allow_missing=isinstance(s, Call))
+        for s, ref in walk_refs(sc.body):
+            decl = declared.get(ref.name)
+            if decl is not None and (ref.index is not None or decl.kind != "single"):
+                # Call arguments get their own, more specific error (M502).
+                yield from _check_index(ref, decl, allow_missing=isinstance(s, Call))
 
 
 def _apart(a: RoleRef, b: RoleRef) -> bool:
@@ -740,7 +767,7 @@ def _check_ring(sc: Scope, s: Interaction, ring: IndexRing) -> Iterator[Diagnost
 def check_ring_places(p: Protocol) -> Iterable[Diagnostic]:
     """A ring index names a member relative to the other side of a step: only there."""
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if isinstance(s, Interaction):
                 continue
             for ref in refs(s):
@@ -1108,7 +1135,7 @@ def check_empty_bodies(p: Protocol) -> Iterable[Diagnostic]:
         if not sc.body:
             what = f"sub-protocol {sc.name}" if sc.is_sub else f"protocol {sc.name}"
             yield Diagnostic(EMPTY_BODY, sc.span, f"{what} has no interactions")
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             match s:
                 case Choice():
                     for b in s.branches:
@@ -1147,7 +1174,7 @@ def _participants(stmts: Iterable[Stmt], roles: tuple[RoleDecl, ...]) -> set[str
 
 def check_loops(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if not isinstance(s, Loop):
                 continue
             if s.count is None and s.decides is None:
@@ -1263,7 +1290,7 @@ def check_guards(p: Protocol) -> Iterable[Diagnostic]:
     env.update({v.name: type_text(v.type) for v in p.guard_vars})
     out: list[Diagnostic] = []
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if isinstance(s, Choice):
                 for b in s.branches:
                     if b.guard is None:
@@ -1290,7 +1317,7 @@ def check_guard_coverage(p: Protocol) -> Iterable[Diagnostic]:
     params = frozenset(x.name for x in p.params)
     out: list[Diagnostic] = []
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if not isinstance(s, Choice):
                 continue
             guarded = [b for b in s.branches if b.guard is not None]
@@ -1457,7 +1484,7 @@ def check_starvation(p: Protocol) -> Iterable[Diagnostic]:
     out: list[Diagnostic] = []
     for sc in scopes(p):
         everyone = frozenset(r.name for r in sc.roles)
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if isinstance(s, Rec):
                 out.extend(starvation(s, everyone))
     return out
@@ -1494,7 +1521,7 @@ def _channels(
 
 def check_parallel_races(p: Protocol) -> Iterable[Diagnostic]:
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if not isinstance(s, Parallel):
                 continue
             earlier: dict[tuple[str, str], Span] = {}
@@ -1521,7 +1548,7 @@ def check_calls(p: Protocol) -> Iterable[Diagnostic]:
     subs = _subs(p)
     params = frozenset(x.name for x in p.params)
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if not isinstance(s, Call):
                 continue
             sub = subs.get(s.target)
@@ -1615,7 +1642,7 @@ def check_undefined_steps(p: Protocol) -> Iterable[Diagnostic]:
             )
         seen.setdefault(key, st.name)
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if isinstance(s, LocalStep | Choose) and s.step not in declared and s.step != EPOCH_STEP:
                 hint = did_you_mean(s.step, declared) or "declare it under steps: Name: {input: T, output: U}"
                 yield Diagnostic(UNDEFINED_STEP, s.step_span, f"undefined local step {s.step}", hint)
@@ -1670,7 +1697,7 @@ def _bumps_in(stmts: tuple[Stmt, ...], names: tuple[str, ...], failed: frozenset
 
 
 def check_unused_steps(p: Protocol) -> Iterable[Diagnostic]:
-    run = {s.step for sc in scopes(p) for s in walk(sc.body) if isinstance(s, LocalStep | Choose)}
+    run = {s.step for sc in scopes(p) for s in walk_compound(sc.body) if isinstance(s, LocalStep | Choose)}
     for st in p.steps:
         if st.name not in run and st.span.file == p.file:
             yield Diagnostic(UNUSED_STEP, st.span, f"local step {st.name} is never run", "remove it, or run it: 'R: Step'")
@@ -1686,13 +1713,13 @@ def check_chosen_roles(p: Protocol) -> Iterable[Diagnostic]:
     # choices of the role they follow).
     bodies = [sc.body for sc in scopes(p)]
     inside_parallel = {
-        id(x) for body in bodies for s in walk(body) if isinstance(s, Parallel) for x in walk([y for b in s.branches for y in b])
+        id(x) for body in bodies for s in walk_compound(body) if isinstance(s, Parallel) for x in walk([y for b in s.branches for y in b])
     }
     taken = {r.name for r in p.roles} | {x.name for x in p.params} | {v.name for v in p.guard_vars}
     steps = {st.name: st for st in p.steps}
     messages = {m.name for m in p.messages}
     for sc in scopes(p):
-        for s in walk(sc.body):
+        for s in walk_compound(sc.body):
             if not isinstance(s, Choose):
                 continue
             if id(s) in inside_parallel:
@@ -1833,10 +1860,14 @@ def validate(protocol: Protocol, *, partial: bool = False) -> list[Diagnostic]:
         skip.add(check_undefined_messages)
     out: list[Diagnostic] = []
     token = _WALK_MEMO.set({})
+    ctoken = _COMPOUND_MEMO.set({})
+    rtoken = _REFS_MEMO.set({})
     try:
         for check in CHECKS:
             if check not in skip:
                 out.extend(check(protocol))
     finally:
+        _REFS_MEMO.reset(rtoken)
+        _COMPOUND_MEMO.reset(ctoken)
         _WALK_MEMO.reset(token)
     return list(sort_diagnostics(out))

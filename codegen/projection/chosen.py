@@ -176,8 +176,10 @@ def known(body: tuple[Stmt, ...]) -> list[Diagnostic]:
     return out
 
 
-def _known(body: tuple[Stmt, ...], before: list[Stmt], out: list[Diagnostic]) -> None:
-    seen = list(before)
+def _known(body: tuple[Stmt, ...], seen: list[Stmt], out: list[Diagnostic]) -> None:
+    """``seen``: the statements before ``body``; one list shared down the tree, grown by this
+    block's statements and cut back on leaving it (a copy per block was quadratic)."""
+    mark = len(seen)
     for s in body:
         match s:
             case Choose():
@@ -201,6 +203,7 @@ def _known(body: tuple[Stmt, ...], before: list[Stmt], out: list[Diagnostic]) ->
                 for pb in pbs:
                     _known(pb, seen, out)
         seen.append(s)
+    del seen[mark:]
 
 
 def _chosen_peer(p: LPeer) -> str | None:

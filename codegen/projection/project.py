@@ -140,7 +140,9 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
             for s in walk(body):
                 if isinstance(s, Rec) and id(s) not in explicit:
                     diags.extend(starvation(s, everyone))
-        diags.extend(known(body))
+        families = {s.family.name for s in walk(body) if isinstance(s, Choose)}
+        if families:  # without a chosen role there is nothing to know (and a walk less)
+            diags.extend(known(body))
         out = _Projector(protocol, diags).seq(body, {})
     except RecursionError:
         # Only absurdly deep nesting gets here; say so instead of crashing.
@@ -151,7 +153,6 @@ def project_all(protocol: Protocol) -> tuple[dict[str, LocalType], list[Diagnost
     finally:
         if gc_was_enabled:
             gc.enable()
-    families = {s.family.name for s in walk(body) if isinstance(s, Choose)}
     if families:
         for r, stmts in out.items():
             if r not in families:
@@ -410,9 +411,14 @@ class _RecCtx:
     (and the environment there), and the roles whose part of that a merge absorbed."""
 
     name: str
-    after: tuple[Stmt, ...]
+    block: tuple[Stmt, ...]
+    start: int  # the rec is ``block[start - 1]``: sliced only when needed (a slice per rec was quadratic)
     env: Env
     absorbed: set[str] = field(default_factory=set)
+
+    @property
+    def after(self) -> tuple[Stmt, ...]:
+        return self.block[self.start :]
 
 
 class _Projector:
@@ -508,7 +514,7 @@ class _Projector:
             elif isinstance(s, Choice):
                 self.choice(s, env, out, head_of, ctx if i == last else None)
             elif isinstance(s, Rec):
-                for r in self.rec(s, env, out, stmts[i + 1 :]):
+                for r in self.rec(s, env, out, stmts, i + 1):
                     muted.setdefault(r, len(out.get(r, ())))
             elif isinstance(s, Choose):
                 self.choose(s, stmts[i + 1 :], env, out)
@@ -528,7 +534,7 @@ class _Projector:
             case Choice():
                 self.choice(s, env, out, None, None)
             case Rec():
-                self.rec(s, env, out, ())
+                self.rec(s, env, out, (), 0)
             case Continue(name=name):
                 for r in env.get(name, _EMPTY):
                     out.setdefault(r, []).append(LContinue(name, s.span))
@@ -944,7 +950,7 @@ class _Projector:
     def after(self, role: str, ctx: _RecCtx) -> LSeq:
         """``role``'s part of what follows the rec (projected aside: its own diagnostics are
         reported where it is projected for real)."""
-        if not ctx.after:
+        if ctx.start >= len(ctx.block):
             return ()
         saved, self.diags = self.diags, []
         try:
@@ -954,12 +960,13 @@ class _Projector:
             self.diags = saved
         return () if failed else tuple(tail_out.get(role, ()))
 
-    def rec(self, s: Rec, env: Env, out: Out, after: tuple[Stmt, ...]) -> set[str]:
-        """Project ``s``; returns the roles whose part of ``after`` the rec has absorbed (it
-        sits in the branches leaving the loop) and must not be added again."""
+    def rec(self, s: Rec, env: Env, out: Out, block: tuple[Stmt, ...], start: int) -> set[str]:
+        """Project ``s``; returns the roles whose part of what follows it (``block[start:]``)
+        the rec has absorbed (it sits in the branches leaving the loop) and must not be
+        added again."""
         eff = self.eff(s, env)
         inner = {**env, s.name: eff}
-        ctx = _RecCtx(s.name, after, env)
+        ctx = _RecCtx(s.name, block, start, env)
         bout = self.seq(s.body, inner, s.name, ctx)
         for r in self.in_order(eff):
             body = tuple(bout.get(r, ()))
