@@ -7,6 +7,7 @@ programs import them from here. Transports (memory, TCP) implement ``Endpoint``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -81,6 +82,12 @@ class Endpoint(Protocol):
     def chosen(self) -> dict[str, int]:
         """Roles chosen at run time: role name -> the index of the member that plays it,
         set once the members agreed on it (``genlib.agree``)."""
+        ...
+
+    @property
+    def crashed(self) -> AbstractSet[str]:
+        """The peers (``str(peer)``) a failure branch took for crashed: a family step
+        skips them from then on, so a re-election runs among the survivors."""
         ...
 
     @property

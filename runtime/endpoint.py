@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Final, TypeVar, final
 
 import trio
@@ -226,6 +227,10 @@ class SessionEndpoint:
             return self.info.params[name]
         except KeyError:
             raise ConfigError(f"parameter {name!r} is not set for this session") from None
+
+    @property
+    def crashed(self) -> AbstractSet[str]:
+        return self._crashed
 
     def family_size(self, family: str) -> int:
         try:

@@ -88,10 +88,16 @@ def members(
     ``within``, only those of the set chosen at run time under that name."""
     me = ep.me
     skip = me.index if others and me.role == family else None
+    gone = ep.crashed
     if within is not None:
-        return [i for i in ep.chosen_sets[within] if i != skip]
+        chosen = ep.chosen_sets[within]
+        if gone:  # crash-stop: members a failure branch took for crashed take no part any more
+            return [i for i in chosen if i != skip and f"{family}[{i}]" not in gone]
+        return [i for i in chosen if i != skip]
     first = 0 if lo is None else lo
     last = ep.family_size(family) if hi is None else hi
+    if gone:
+        return [i for i in range(first, last) if i != skip and f"{family}[{i}]" not in gone]
     return [i for i in range(first, last) if i != skip]
 
 
@@ -157,6 +163,10 @@ async def agree(ep: Endpoint, family: str, role: str, index: object, step: Step)
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
         raise violation(
             ep, f"{step.state}: the local step chose {index!r} as {role}, not the index of one of the {size} {family} members"
+        )
+    if f"{family}[{index}]" in ep.crashed:
+        raise violation(
+            ep, f"{step.state}: the local step chose {family}[{index}] as {role}, which has failed; choose among the survivors"
         )
     others = members(ep, family, None, None, True)
     for i in others:

@@ -904,13 +904,22 @@ def _check_one_choice(
                 )
 
 
+def _chosen_to_family(at: RoleRef, failed: RoleRef) -> bool:
+    """``R -> F[*]`` where ``R`` is the member chosen from ``F``: every other member receives
+    from it, so each survivor learns of its failure first-hand (no relay needed)."""
+    return isinstance(at.index, IndexAll) and at.name == failed.name and _chosen(failed) is not None
+
+
 def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
     """A failure branch (crash-stop) is taken by one receiver when its sender is gone: a
     single role, a family member, or any member of a family or range it collects from. In
     the branch the failed role is dead, so it must not act there (not even be broadcast to);
     when it is a family member, a send to its whole family still reaches the survivors (the
-    runtime skips members taken for crashed)."""
-    if _is_multi(c.at):
+    runtime skips members taken for crashed). The one multi-receiver case is the member
+    chosen at run time sending to its own family."""
+    if _chosen_to_family(c.at, failed):
+        pass  # each other member receives from the chosen one and finds out first-hand
+    elif _is_multi(c.at):
         yield Diagnostic(
             BAD_FAILURE_BRANCH,
             c.at.span,
@@ -919,7 +928,7 @@ def _check_failure_branch(c: Choice, failed: RoleRef) -> Iterator[Diagnostic]:
             "and tell the family in both cases",
         )
         return
-    if c.at.index is not None and c.at.name == failed.name:
+    elif c.at.index is not None and c.at.name == failed.name:
         yield Diagnostic(
             BAD_FAILURE_BRANCH,
             c.at.span,

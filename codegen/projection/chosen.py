@@ -115,8 +115,11 @@ def split(body: tuple[LStmt, ...], role: str, it: bool) -> tuple[LStmt, ...]:
                 m := _mine(o, role)
             ) is not None:
                 if m != it:
+                    if isinstance(s, LOffer):
+                        # A failure branch on a receive from the chosen member: it does ``others``.
+                        out.extend(split(s.others, role, it))
                     continue
-                s = dataclasses.replace(s, only=None)
+                s = dataclasses.replace(s, only=None, others=()) if isinstance(s, LOffer) else dataclasses.replace(s, only=None)
         out.append(_inner(s, role, it))
     return tuple(out)
 

@@ -243,6 +243,12 @@ def _widen_one(s: LStmt, rest: OnlyRange) -> LStmt:
     return dataclasses.replace(s, **changes) if changes else s  # type: ignore[arg-type]
 
 
+def _chosen_of(ref: RoleRef) -> Chosen | None:
+    """The chosen role ``ref`` names (``F[Chosen(R)]``), if it is one."""
+    idx = ref.index
+    return idx.name if isinstance(idx, IndexParam) and isinstance(idx.name, Chosen) else None
+
+
 def _whole(decl: RoleDecl) -> LPeer:
     return PeerOne(decl.name) if decl.kind == "single" else PeerFamily(decl.name)
 
@@ -729,6 +735,9 @@ class _Projector:
         failed role is a family member (or any member of a family it collects from), its
         family has sent by then and learns of the failure afterwards, like any other role;
         when the receiver is a member, the other members of its family learn it too."""
+        if _chosen_of(failed) is not None and s.at.name == failed.name and isinstance(s.at.index, IndexAll):
+            self.chosen_failure(s, failed, env, out, head_of, ctx)
+            return
         if (s.at.index is not None and failed.name == s.at.name) or isinstance(s.at.index, IndexAll | IndexRange):
             # Validation sees sub-protocols with their formal (single) roles; a call can
             # still pass family references, found only once the call is inlined.
@@ -757,6 +766,44 @@ class _Projector:
                 out.setdefault(r, []).extend(first)
             if r == s.at.name:
                 self.failure_offer(s, projs, out)
+                continue
+            before = len(self.diags)
+            idle = head_of if head_of is not None and not out.get(r) else None
+            if ctx is not None:
+                merged = self.merge_in_rec(projs, labels, s, r, tuple(out.get(r, ())), ctx, idle)
+            else:
+                merged = self.merge(projs, labels, s, r, r, idle)
+            self.as_failure_diags(before, s, failed, r)
+            out.setdefault(r, []).extend(merged)
+
+    def chosen_failure(
+        self, s: Choice, failed: RoleRef, env: Env, out: Out, head_of: str | None, ctx: _RecCtx | None
+    ) -> None:
+        """``R -> F[*]`` with a failure branch, ``R`` chosen from ``F``: the chosen member sends
+        and goes on with the ``ok`` branch; every other member offers the message or the
+        failure itself (each receives from ``R``, so each survivor learns of the failure
+        first-hand). As one step of ``F``: an offer reserved to the others, whose ``others``
+        is what the chosen member does; ``split`` resolves it at the choice."""
+        chosen = _chosen_of(failed)
+        assert chosen is not None
+        eff = self.eff(s, env)
+        ok, fail = s.branches
+        bouts = [self.seq(ok.body, env), self.seq(fail.body, env)]
+        labels = [ok.label, fail.label]
+        for r in self.in_order(eff):
+            projs = [tuple(bo.get(r, ())) for bo in bouts]
+            if r == failed.name:
+                send, recv, *more = projs[0] if len(projs[0]) >= 2 else (None, None)
+                if not isinstance(send, LSend) or not isinstance(recv, LRecv):
+                    return  # reported by validation
+                rest = tuple(more)
+                gone = LRecv(recv.frm, FAILED, s.span, recv.annotations)
+                branches = (
+                    LOfferBranch(recv.message, (ok.label,), (dataclasses.replace(recv, only=None), *rest)),
+                    LOfferBranch(FAILED, (fail.label,), (gone, *projs[1])),
+                )
+                others = (send, *rest)
+                out.setdefault(r, []).append(LOffer(recv.frm, branches, s.span, OnlyIndex(chosen, exclude=True), others))
                 continue
             before = len(self.diags)
             idle = head_of if head_of is not None and not out.get(r) else None

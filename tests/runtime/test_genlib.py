@@ -49,6 +49,7 @@ def test_member_peers_stop_caching_at_the_bound(monkeypatch: pytest.MonkeyPatch)
 
     class Ep:
         me = Peer("Other")
+        crashed: frozenset[str] = frozenset()
 
         def family_size(self, family: str) -> int:
             return 5
@@ -56,3 +57,31 @@ def test_member_peers_stop_caching_at_the_bound(monkeypatch: pytest.MonkeyPatch)
     peers = genlib.member_peers(Ep(), "F", None, None, True)  # type: ignore[arg-type]
     assert peers == [(i, Peer("F", i)) for i in range(5)]
     assert len(genlib._PEERS) == 2
+
+
+async def test_a_survivor_may_not_choose_a_member_taken_for_crashed() -> None:
+    """Re-election among the survivors: a failure branch took Peer[2] for crashed, so the
+    family steps skip it and the agreement refuses it as the choice (before any claim)."""
+    from runtime.contract import Step
+
+    errors: list[Exception] = []
+
+    class Ep:
+        me = Peer("Peer", 0)
+        crashed = frozenset({"Peer[2]"})
+
+        def __init__(self) -> None:
+            self.chosen: dict[str, int] = {}
+
+        def family_size(self, family: str) -> int:
+            return 4
+
+        def local_violation(self, error: Exception) -> None:
+            errors.append(error)
+
+    ep = Ep()
+    assert genlib.members(ep, "Peer", None, None, True) == [1, 3]  # type: ignore[arg-type]
+    step = Step("P", "Peer", "Peer_S4", "(agree)", "p.yaml:1:1")
+    with pytest.raises(LocalViolation, match=r"chose Peer\[2\] as Coordinator, which has failed"):
+        await genlib.agree(ep, "Peer", "Coordinator", 2, step)  # type: ignore[arg-type]
+    assert len(errors) == 1 and ep.chosen == {}
