@@ -647,25 +647,39 @@ class _RoleRenderer:
             body))
 
     def choose(self, n: fsm.ChooseNode, sc: StateClass) -> None:
-        """``do_<step>(fn[, arg])`` of a role chosen at run time: the step's output is the
-        index of the member chosen; the members agree on it (``genlib.agree``: each tells
-        every other its index, a different claim is a RemoteViolation naming the claimant),
-        and the result says whether this member is it (``<S>_<Role>``) or not
-        (``<S>_Not<Role>``), so the role program must handle both."""
+        """``do_<step>(fn[, arg])`` of a role (or a set, ``n.size``) chosen at run time: the
+        step's output is the index of the member chosen (the set's indices); the members
+        agree on it (``genlib.agree``/``agree_set``: each tells every other its claim, a
+        different claim is a RemoteViolation naming the claimant), and the result says
+        whether this member is it / in it (``<S>_<Role>``) or not (``<S>_Not<Role>``), so
+        the role program must handle both."""
         assert n.it is not None and n.other is not None
-        if n.size is not None:
-            self.choose_set(n, sc)
-            return
         decl = self.r.step_decls[n.step]
         state = self.cls(n)
         method = f"do_{method_suffix(n.step)}"
         i_t = None if decl.input is None else py_type(decl.input)
         it, other = f"{state}_{n.role}", f"{state}_Not{n.role}"
+        call = f"fn({'arg' if i_t else ''})"
+        # One member or a set: the two differ only in these words and in the agreement call.
+        if n.size is None:
+            field, field_t, out_t = "index", "int", "int"
+            it_doc = f"this member was chosen as {n.role} (``index`` is its own)."
+            other_doc = f"{n.family}[index] was chosen as {n.role}, not this member."
+            agree = f"_rt.agree(_ep, {n.family!r}, {n.role!r}, {call}, "
+            mine = "_c == _ep.me.index"
+            what = f"the index of the {n.family} member chosen as {n.role}), agree on it"
+            go_on = f"go on as {n.role} or not"
+        else:
+            field, field_t, out_t = "members", "tuple[int, ...]", "list[int]"
+            it_doc = f"this member is in {n.role} (``members``: the set's indices, ascending)."
+            other_doc = f"this member is not in {n.role} (``members``: the set's indices, ascending)."
+            agree = f"_rt.agree_set(_ep, {n.family!r}, {n.role!r}, {bound(n.size)}, {call}, "
+            mine = "_ep.me.index in _c"
+            what = f"the indices of the {n.size} {n.family} members chosen as {n.role}), agree on them"
+            go_on = f"go on in {n.role} or not"
         sc.variants += [
-            Variant(it, f"{state}.{method}(): this member was chosen as {n.role} (``index`` is its own).",
-                    [("index", "int"), ("state", self.cls(n.it.node))]),
-            Variant(other, f"{state}.{method}(): {n.family}[index] was chosen as {n.role}, not this member.",
-                    [("index", "int"), ("state", self.cls(n.other.node))]),
+            Variant(it, f"{state}.{method}(): {it_doc}", [(field, field_t), ("state", self.cls(n.it.node))]),
+            Variant(other, f"{state}.{method}(): {other_doc}", [(field, field_t), ("state", self.cls(n.other.node))]),
         ]
         step = self.step(n, CONTROL_CLAIM, Annotations())
         body = self.take(n, method)
@@ -676,62 +690,14 @@ class _RoleRenderer:
                 "    except (ValueError, TypeError, AttributeError, OverflowError) as _e:",
                 f"        raise _rt.violation(_ep, {f'local step {n.step}: its input is not a {type_text(decl.input)}: '!r} + str(_e)) from None",
             ]
-        body += [
-            f"    _c = await _rt.agree(_ep, {n.family!r}, {n.role!r}, fn({'arg' if i_t else ''}), {step})",
-            *self.announce(n, step),
-            "    if _c == _ep.me.index:",
-        ]
+        body += [f"    _c = await {agree}{step})", *self.announce(n, step), f"    if {mine}:"]
         for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
             if isinstance(t.node, fsm.EndNode):
                 body.append(f"{ind}await _ep.close()")
-            body.append(f"{ind}return {name}(index=_c, state={self.make(t)})")
-        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], int]"
+            body.append(f"{ind}return {name}({field}=_c, state={self.make(t)})")
+        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], {out_t}]"
         sig += f", arg: {i_t}) -> " if i_t else ") -> "
-        doc = (f"Run the local step {n.step} (``fn({'arg' if i_t else ''})``: the index of the {n.family} member "
-               f"chosen as {n.role}), agree on it with every other {n.family} member, and go on as {n.role} or not.")
-        if decl.doc:
-            doc += f" {doc_text(decl.doc)}"
-        sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
-
-    def choose_set(self, n: fsm.ChooseNode, sc: StateClass) -> None:
-        """``do_<step>(fn[, arg])`` of a set chosen at run time: the step's output is the
-        list of the members' indices; the members agree on it (``genlib.agree_set``), and
-        the result says whether this member is in the set (``<S>_<Set>``) or not
-        (``<S>_Not<Set>``)."""
-        assert n.it is not None and n.other is not None and n.size is not None
-        decl = self.r.step_decls[n.step]
-        state = self.cls(n)
-        method = f"do_{method_suffix(n.step)}"
-        i_t = None if decl.input is None else py_type(decl.input)
-        it, other = f"{state}_{n.role}", f"{state}_Not{n.role}"
-        sc.variants += [
-            Variant(it, f"{state}.{method}(): this member is in {n.role} (``members``: the set's indices, ascending).",
-                    [("members", "tuple[int, ...]"), ("state", self.cls(n.it.node))]),
-            Variant(other, f"{state}.{method}(): this member is not in {n.role} (``members``: the set's indices, ascending).",
-                    [("members", "tuple[int, ...]"), ("state", self.cls(n.other.node))]),
-        ]
-        step = self.step(n, CONTROL_CLAIM, Annotations())
-        body = self.take(n, method)
-        if decl.input is not None:
-            body += [
-                "    try:",
-                f"        {self.r.codecs.writer(decl.input)}(_Writer(), arg)",
-                "    except (ValueError, TypeError, AttributeError, OverflowError) as _e:",
-                f"        raise _rt.violation(_ep, {f'local step {n.step}: its input is not a {type_text(decl.input)}: '!r} + str(_e)) from None",
-            ]
-        body += [
-            f"    _c = await _rt.agree_set(_ep, {n.family!r}, {n.role!r}, {bound(n.size)}, fn({'arg' if i_t else ''}), {step})",
-            *self.announce(n, step),
-            "    if _ep.me.index in _c:",
-        ]
-        for name, t, ind in ((it, n.it, "        "), (other, n.other, "    ")):
-            if isinstance(t.node, fsm.EndNode):
-                body.append(f"{ind}await _ep.close()")
-            body.append(f"{ind}return {name}(members=_c, state={self.make(t)})")
-        sig = f"async def {method}(self, fn: _Callable[[{i_t or ''}], list[int]]"
-        sig += f", arg: {i_t}) -> " if i_t else ") -> "
-        doc = (f"Run the local step {n.step} (``fn({'arg' if i_t else ''})``: the indices of the {n.size} {n.family} "
-               f"members chosen as {n.role}), agree on them with every other {n.family} member, and go on in {n.role} or not.")
+        doc = f"Run the local step {n.step} (``{call}``: {what} with every other {n.family} member, and {go_on}."
         if decl.doc:
             doc += f" {doc_text(decl.doc)}"
         sc.methods.append(Method(sig + f"{it} | {other}", doc, body))
