@@ -416,31 +416,11 @@ class _Explorer:
                 yield _Move(p, rest, (q, node.message), None, step)
             case RecvNode():
                 assert node.next is not None
-                frm = self.inst.peers(me, node.frm)
-                i = aux if isinstance(aux, int) else 0
-                q = frm[i]
-                chan = chans[q * n + p]
-                if not chan:
-                    return
-                if chan[0] != node.message:
-                    yield self._unspecified(p, q, chan[0], [node.message], node)
-                    return
-                rest = self.goto(p, node.next, loops) if i + 1 == len(frm) else (sid, loops, i + 1)
-                yield _Move(p, rest, None, q, self._recv_step(p, q, node.message, node.span))
+                yield from self._receive(p, me, node, node.message, node.next, aux, chans, sid, loops)
             case OfferNode() if isinstance(node.frm, PeerFamily):
                 # A collection with a failure branch: with nobody failing, a collection.
                 ok = node.branches[0]
-                frm = self.inst.peers(me, node.frm)
-                i = aux if isinstance(aux, int) else 0
-                q = frm[i]
-                chan = chans[q * n + p]
-                if not chan:
-                    return
-                if chan[0] != ok.message:
-                    yield self._unspecified(p, q, chan[0], [ok.message], node)
-                    return
-                rest = self.goto(p, ok.next, loops) if i + 1 == len(frm) else (sid, loops, i + 1)
-                yield _Move(p, rest, None, q, self._recv_step(p, q, ok.message, node.span))
+                yield from self._receive(p, me, node, ok.message, ok.next, aux, chans, sid, loops)
             case OfferNode():
                 (q,) = self.inst.peers(me, node.frm)[:1] or (p,)
                 chan = chans[q * n + p]
@@ -493,6 +473,24 @@ class _Explorer:
             rest = (sid, loops, aux + 2)
         name = self.inst.procs[q].name
         yield _Move(p, rest, (q, label), None, Step(me.name, "send", f"sends {label} to {name}", node.span, name, label))
+
+    def _receive(
+        self, p: int, me: _Proc, node: RecvNode | OfferNode, message: str, nxt: Target,
+        aux: object, chans: tuple[tuple[str, ...], ...], sid: int, loops: tuple[int, ...],
+    ) -> Iterator[_Move | Finding]:
+        """One receive of ``message`` from the next member ``node.frm`` names (``aux`` counts
+        the members taken so far), going to ``nxt`` after the last."""
+        frm = self.inst.peers(me, node.frm)
+        i = aux if isinstance(aux, int) else 0
+        q = frm[i]
+        chan = chans[q * self.n + p]
+        if not chan:
+            return
+        if chan[0] != message:
+            yield self._unspecified(p, q, chan[0], [message], node)
+            return
+        rest = self.goto(p, nxt, loops) if i + 1 == len(frm) else (sid, loops, i + 1)
+        yield _Move(p, rest, None, q, self._recv_step(p, q, message, node.span))
 
     def _recv_step(self, p: int, q: int, message: str, span: Span) -> Step:
         name = self.inst.procs[q].name

@@ -767,14 +767,7 @@ class _Projector:
             if r == s.at.name:
                 self.failure_offer(s, projs, out)
                 continue
-            before = len(self.diags)
-            idle = head_of if head_of is not None and not out.get(r) else None
-            if ctx is not None:
-                merged = self.merge_in_rec(projs, labels, s, r, tuple(out.get(r, ())), ctx, idle)
-            else:
-                merged = self.merge(projs, labels, s, r, r, idle)
-            self.as_failure_diags(before, s, failed, r)
-            out.setdefault(r, []).extend(merged)
+            self.merge_survivor(s, failed, r, projs, labels, out, head_of, ctx)
 
     def chosen_failure(
         self, s: Choice, failed: RoleRef, env: Env, out: Out, head_of: str | None, ctx: _RecCtx | None
@@ -805,14 +798,22 @@ class _Projector:
                 others = (send, *rest)
                 out.setdefault(r, []).append(LOffer(recv.frm, branches, s.span, OnlyIndex(chosen, exclude=True), others))
                 continue
-            before = len(self.diags)
-            idle = head_of if head_of is not None and not out.get(r) else None
-            if ctx is not None:
-                merged = self.merge_in_rec(projs, labels, s, r, tuple(out.get(r, ())), ctx, idle)
-            else:
-                merged = self.merge(projs, labels, s, r, r, idle)
-            self.as_failure_diags(before, s, failed, r)
-            out.setdefault(r, []).extend(merged)
+            self.merge_survivor(s, failed, r, projs, labels, out, head_of, ctx)
+
+    def merge_survivor(
+        self, s: Choice, failed: RoleRef, r: str, projs: list[tuple[LStmt, ...]], labels: list[str],
+        out: Out, head_of: str | None, ctx: _RecCtx | None,
+    ) -> None:
+        """A role that neither fails nor receives from the failed one: its branches merge,
+        and a merge error is reported as a failure-knowledge error."""
+        before = len(self.diags)
+        idle = head_of if head_of is not None and not out.get(r) else None
+        if ctx is not None:
+            merged = self.merge_in_rec(projs, labels, s, r, tuple(out.get(r, ())), ctx, idle)
+        else:
+            merged = self.merge(projs, labels, s, r, r, idle)
+        self.as_failure_diags(before, s, failed, r)
+        out.setdefault(r, []).extend(merged)
 
     def failure_offer(self, s: Choice, projs: list[tuple[LStmt, ...]], out: Out) -> None:
         """The receiver's offer over the message and the failure; for a member receiver, the
